@@ -1,0 +1,191 @@
+#include "commands.h"
+
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <atomic>
+#include <functional>
+#include <thread>
+
+#include "core/errors.h"
+#include "http/server.h"
+#include "service/builtin_parts.h"
+#include "service/inference_pool.h"
+#include "service/transcription_service.h"
+
+namespace sra::app {
+namespace {
+
+Config load_config(const CommonOptions& common) {
+  std::optional<std::filesystem::path> path;
+  if (common.env_file) path = *common.env_file;
+  return Config::load(path);
+}
+
+void setup_logging(const Config& config) {
+  auto logger = spdlog::stderr_color_mt("sra");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%t] %v");
+  std::string level = config.get_string("LOG_LEVEL", "info");
+  auto parsed = spdlog::level::from_str(level);
+  if (parsed == spdlog::level::off && level != "off") {
+    throw config_error("LOG_LEVEL=" + level +
+                       " is not a level (trace, debug, info, warn, error, critical, off)");
+  }
+  spdlog::set_level(parsed);
+}
+
+int default_inference_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+// Blocks SIGINT and SIGTERM in the constructing thread (and threads it starts later) and waits
+// for one in a thread of its own, which runs `on_signal`. The destructor wakes and joins it.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::function<void(int)> on_signal) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this, on_signal = std::move(on_signal)] {
+      int sig = 0;
+      if (sigwait(&set_, &sig) == 0 && !closing_) on_signal(sig);
+    });
+  }
+  ~SignalWatcher() {
+    closing_ = true;
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+
+ private:
+  sigset_t set_;
+  std::atomic<bool> closing_{false};
+  std::thread thread_;
+};
+
+template <typename F>
+int report_errors(F f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    spdlog::critical("{}", e.what());
+    std::cerr << "error: " << e.what() << "\n";
+    return e.kind() == ErrorKind::config ? 78 : 1;  // 78: EX_CONFIG
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+int run_serve(const CommonOptions& common, const ServeOptions& cli) {
+  return report_errors([&] {
+    Config config = load_config(common);
+    setup_logging(config);
+    Parts parts(config, builtin_part_catalogs());
+    TranscriptionService service(parts, service_limits_from(config));
+    InferencePool pool(InferencePoolOptions{
+        .threads = static_cast<int>(
+            config.get_int("INFERENCE_THREADS", default_inference_threads(), 1, 1024)),
+        .queue_size = static_cast<int>(config.get_int("INFERENCE_QUEUE_SIZE", 16, 0, 1 << 20)),
+    });
+    http::ServerOptions options = http::server_options_from(config);
+    if (cli.host) options.host = *cli.host;
+    if (cli.port) options.port = static_cast<unsigned short>(*cli.port);
+
+    // The embedded bus has no separate worker processes by default: serve runs them.
+    std::jthread workers;
+    int embedded_workers = static_cast<int>(config.get_int("EMBEDDED_BUS_WORKERS", 1, 0, 1024));
+    if (parts.bus_name() == "embedded" && embedded_workers > 0) {
+      MessageBus& bus = parts.bus();  // built now: tasks left from before a restart resume
+      workers = std::jthread([&bus, &service, embedded_workers](std::stop_token stop) {
+        bus.run_worker({.concurrency = embedded_workers},
+                       [&service](const TaskRequest& r) { return service.run_task(r); }, stop);
+      });
+    }
+
+    http::HttpServer server(options, service, pool);
+    unsigned short port = server.bind();
+    spdlog::info("speech-recognition-api {} listening on http://{}:{} (MODEL={}, STORAGE={}, "
+                 "MESSAGE_BUS={})",
+                 SRA_VERSION, options.host, port, parts.model_name(), parts.storage_name(),
+                 parts.bus_name());
+    server.run();
+    spdlog::info("HTTP server stopped; waiting for in-process workers");
+    workers.request_stop();
+    if (workers.joinable()) workers.join();
+    spdlog::info("bye");
+    return 0;
+  });
+}
+
+int run_worker(const CommonOptions& common, const WorkerCommandOptions& cli) {
+  return report_errors([&] {
+    Config config = load_config(common);
+    setup_logging(config);
+    Parts parts(config, builtin_part_catalogs());
+    TranscriptionService service(parts, service_limits_from(config));
+    int concurrency = cli.concurrency.value_or(
+        static_cast<int>(config.get_int("WORKER_CONCURRENCY", 1, 1, 1024)));
+    std::stop_source stop;
+    SignalWatcher signals([&stop](int sig) {
+      spdlog::info("signal {}: finishing the tasks in hand, then stopping", sig);
+      stop.request_stop();
+    });
+    MessageBus& bus = parts.bus();
+    spdlog::info("worker started (MESSAGE_BUS={}, MODEL={}, concurrency {})", parts.bus_name(),
+                 parts.model_name(), concurrency);
+    bus.run_worker({.concurrency = concurrency},
+                   [&service](const TaskRequest& r) { return service.run_task(r); },
+                   stop.get_token());
+    spdlog::info("worker stopped");
+    return 0;
+  });
+}
+
+int run_transcribe(const CommonOptions& common, const TranscribeCommandOptions& options) {
+  return report_errors([&] {
+    Config config = load_config(common);
+    setup_logging(config);
+    Parts parts(config, builtin_part_catalogs());
+    TranscriptionService service(parts, service_limits_from(config));
+    int failures = 0;
+    for (const auto& file : options.files) {
+      std::ifstream in(file, std::ios::binary);
+      if (!in) {
+        std::cerr << file << ": cannot open\n";
+        ++failures;
+        continue;
+      }
+      std::stringstream bytes;
+      bytes << in.rdbuf();
+      try {
+        Transcription t = service.transcribe_bytes(bytes.str(), {});
+        if (options.json) {
+          boost::json::value v = to_json(t);
+          v.as_object()["file"] = file;
+          std::cout << boost::json::serialize(v) << "\n";
+        } else {
+          std::cout << t.text << "\n";
+        }
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::config) throw;
+        std::cerr << file << ": " << e.what() << "\n";
+        ++failures;
+      }
+    }
+    return failures == 0 ? 0 : 1;
+  });
+}
+
+}  // namespace sra::app

@@ -1,0 +1,269 @@
+#include "bus/embedded_bus.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "bus/sqlite_db.h"
+#include "core/errors.h"
+#include "core/uuid.h"
+
+namespace sra {
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY,
+  file_id TEXT NOT NULL,
+  options TEXT NOT NULL DEFAULT '{}',
+  status TEXT NOT NULL CHECK (status IN ('PENDING', 'RUNNING', 'SUCCESS', 'FAILED')),
+  result TEXT,
+  error TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  owner TEXT,
+  lease_until REAL,
+  not_before REAL NOT NULL DEFAULT 0,
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, created_at);
+)sql";
+
+struct ClaimedTask {
+  std::string id;
+  TaskRequest request;
+  std::int64_t attempts = 0;
+};
+
+class EmbeddedBus final : public MessageBus {
+ public:
+  explicit EmbeddedBus(EmbeddedBusOptions options) : options_(std::move(options)) {
+    auto parent = std::filesystem::path(options_.database_path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      throw config_error("EMBEDDED_BUS_DATABASE_PATH=" + options_.database_path +
+                         ": cannot create its folder: " + ec.message());
+    }
+    api_db_ = std::make_unique<SqliteDb>(options_.database_path);
+    api_db_->exec(kSchema);
+  }
+
+  std::string create_task(const TaskRequest& request) override {
+    std::string id = make_uuid();
+    double now = now_seconds();
+    {
+      std::lock_guard lock(api_mutex_);
+      api_db_->prepare(
+                 "INSERT INTO tasks (id, file_id, options, status, created_at, updated_at) "
+                 "VALUES (?, ?, ?, 'PENDING', ?, ?)")
+          .bind(1, id)
+          .bind(2, request.file_id)
+          .bind(3, request.options_json.empty() ? std::string("{}") : request.options_json)
+          .bind(4, now)
+          .bind(5, now)
+          .step();
+    }
+    wakeup_.notify_one();
+    return id;
+  }
+
+  std::optional<TaskResult> get_task_result(const std::string& task_id) override {
+    if (!is_uuid(task_id)) return std::nullopt;
+    std::lock_guard lock(api_mutex_);
+    auto row = api_db_->prepare("SELECT status, result, error FROM tasks WHERE id = ?");
+    row.bind(1, task_id);
+    if (!row.step()) return std::nullopt;
+    TaskResult result;
+    std::string status = row.column_text(0);
+    if (status == "SUCCESS") {
+      result.status = TaskStatus::success;
+      if (auto text = row.column_optional_text(1)) {
+        result.transcription = transcription_from_json(boost::json::parse(*text));
+      }
+    } else if (status == "FAILED") {
+      result.status = TaskStatus::failed;
+      result.error = row.column_optional_text(2).value_or("unknown error");
+    }
+    return result;
+  }
+
+  void run_worker(const WorkerOptions& options, const TaskHandler& handler,
+                  std::stop_token stop) override {
+    std::string process_token = make_uuid();
+    std::stop_callback on_stop(stop, [this] { wakeup_.notify_all(); });
+    std::vector<std::jthread> threads;
+    for (int i = 0; i < std::max(1, options.concurrency); ++i) {
+      std::string owner = process_token + "/" + std::to_string(i);
+      threads.emplace_back([this, owner, &handler, stop] { worker_loop(owner, handler, stop); });
+    }
+    maintenance_loop(process_token, stop);
+    threads.clear();  // joins: each thread finishes the task in hand first
+  }
+
+ private:
+  void worker_loop(const std::string& owner, const TaskHandler& handler, std::stop_token stop) {
+    std::unique_ptr<SqliteDb> db;
+    while (!stop.stop_requested()) {
+      try {
+        if (!db) db = std::make_unique<SqliteDb>(options_.database_path);
+        if (auto task = claim(*db, owner)) {
+          process(*db, owner, *task, handler);
+          continue;
+        }
+      } catch (const std::exception& e) {
+        spdlog::error("embedded bus worker: {}", e.what());
+        db.reset();
+      }
+      std::unique_lock lock(wait_mutex_);
+      wakeup_.wait_for(lock, std::chrono::duration<double>(options_.poll_seconds));
+    }
+  }
+
+  std::optional<ClaimedTask> claim(SqliteDb& db, const std::string& owner) {
+    double now = now_seconds();
+    auto st = db.prepare(
+        "UPDATE tasks SET status = 'RUNNING', attempts = attempts + 1, owner = ?1, "
+        "lease_until = ?2, updated_at = ?3 "
+        "WHERE id = (SELECT id FROM tasks WHERE (status = 'PENDING' AND not_before <= ?3) "
+        "OR (status = 'RUNNING' AND lease_until < ?3) ORDER BY created_at LIMIT 1) "
+        "RETURNING id, file_id, options, attempts");
+    st.bind(1, owner).bind(2, now + options_.lease_seconds).bind(3, now);
+    if (!st.step()) return std::nullopt;
+    ClaimedTask task{st.column_text(0), {st.column_text(1), st.column_text(2)}, st.column_int(3)};
+    while (st.step()) {
+    }
+    return task;
+  }
+
+  void process(SqliteDb& db, const std::string& owner, const ClaimedTask& task,
+               const TaskHandler& handler) {
+    if (task.attempts > options_.max_attempts) {
+      spdlog::error("task {}: delivered {} times without a result; marking FAILED", task.id,
+                    task.attempts - 1);
+      finish(db, owner, task.id, std::nullopt,
+             "gave up after " + std::to_string(task.attempts - 1) +
+                 " deliveries: the worker stopped while processing it each time");
+      return;
+    }
+    spdlog::info("task {}: started (delivery {})", task.id, task.attempts);
+    try {
+      Transcription t = handler(task.request);
+      finish(db, owner, task.id, boost::json::serialize(to_json(t)), std::nullopt);
+      spdlog::info("task {}: SUCCESS", task.id);
+    } catch (const Error& e) {
+      if (e.is_permanent()) {
+        finish(db, owner, task.id, std::nullopt, e.what());
+        spdlog::warn("task {}: FAILED: {}", task.id, e.what());
+      } else {
+        retry_or_fail(db, owner, task, e.what());
+      }
+    } catch (const std::exception& e) {
+      retry_or_fail(db, owner, task, e.what());
+    }
+  }
+
+  void retry_or_fail(SqliteDb& db, const std::string& owner, const ClaimedTask& task,
+                     const std::string& why) {
+    if (task.attempts >= options_.max_attempts) {
+      finish(db, owner, task.id, std::nullopt,
+             why + " (after " + std::to_string(task.attempts) + " attempts)");
+      spdlog::warn("task {}: FAILED after {} attempts: {}", task.id, task.attempts, why);
+      return;
+    }
+    double delay = options_.retry_delay_seconds * std::pow(2.0, static_cast<double>(std::min<std::int64_t>(task.attempts - 1, 20)));
+    db.prepare(
+          "UPDATE tasks SET status = 'PENDING', owner = NULL, lease_until = NULL, error = ?, "
+          "not_before = ?, updated_at = ? WHERE id = ? AND owner = ?")
+        .bind(1, why)
+        .bind(2, now_seconds() + delay)
+        .bind(3, now_seconds())
+        .bind(4, task.id)
+        .bind(5, owner)
+        .step();
+    spdlog::warn("task {}: attempt {} failed, retrying in {:.1f} s: {}", task.id, task.attempts,
+                 delay, why);
+  }
+
+  void finish(SqliteDb& db, const std::string& owner, const std::string& id,
+              const std::optional<std::string>& result, const std::optional<std::string>& error) {
+    auto st = db.prepare(
+        "UPDATE tasks SET status = ?, result = ?, error = ?, owner = NULL, lease_until = NULL, "
+        "updated_at = ? WHERE id = ? AND owner = ? AND status = 'RUNNING'");
+    st.bind(1, std::string_view(result ? "SUCCESS" : "FAILED"));
+    result ? st.bind(2, *result) : st.bind_null(2);
+    error ? st.bind(3, *error) : st.bind_null(3);
+    st.bind(4, now_seconds()).bind(5, id).bind(6, owner).step();
+    if (db.changes() == 0) {
+      spdlog::warn("task {}: lease was lost before the result was stored; another delivery wins",
+                   id);
+    }
+  }
+
+  // Renews the leases of this process's tasks and forgets old results, until stopped.
+  void maintenance_loop(const std::string& process_token, std::stop_token stop) {
+    std::unique_ptr<SqliteDb> db;
+    auto period = std::chrono::duration<double>(options_.lease_seconds / 3);
+    while (!stop.stop_requested()) {
+      try {
+        if (!db) db = std::make_unique<SqliteDb>(options_.database_path);
+        double now = now_seconds();
+        db->prepare(
+              "UPDATE tasks SET lease_until = ? WHERE status = 'RUNNING' AND owner LIKE ?")
+            .bind(1, now + options_.lease_seconds)
+            .bind(2, process_token + "/%")
+            .step();
+        db->prepare(
+              "DELETE FROM tasks WHERE status IN ('SUCCESS', 'FAILED') AND updated_at < ?")
+            .bind(1, now - options_.result_ttl_seconds)
+            .step();
+      } catch (const std::exception& e) {
+        spdlog::error("embedded bus maintenance: {}", e.what());
+        db.reset();
+      }
+      std::mutex sleep_mutex;
+      std::unique_lock lock(sleep_mutex);
+      std::condition_variable_any cv;
+      cv.wait_for(lock, stop, period, [] { return false; });
+    }
+  }
+
+  EmbeddedBusOptions options_;
+  std::mutex api_mutex_;
+  std::unique_ptr<SqliteDb> api_db_;
+  std::mutex wait_mutex_;
+  std::condition_variable wakeup_;
+};
+
+}  // namespace
+
+EmbeddedBusOptions embedded_bus_options_from(const Config& config) {
+  EmbeddedBusOptions o;
+  o.database_path = config.get_string("EMBEDDED_BUS_DATABASE_PATH", o.database_path);
+  o.lease_seconds = config.get_double("EMBEDDED_BUS_LEASE_SECONDS", o.lease_seconds, 0.5, 86400);
+  o.max_attempts = static_cast<int>(config.get_int("EMBEDDED_BUS_MAX_ATTEMPTS", o.max_attempts, 1, 100));
+  o.retry_delay_seconds =
+      config.get_double("EMBEDDED_BUS_RETRY_DELAY_SECONDS", o.retry_delay_seconds, 0, 3600);
+  o.poll_seconds = config.get_double("EMBEDDED_BUS_POLL_SECONDS", o.poll_seconds, 0.01, 60);
+  o.result_ttl_seconds =
+      config.get_double("EMBEDDED_BUS_RESULT_TTL_SECONDS", o.result_ttl_seconds, 1, 1e9);
+  return o;
+}
+
+std::unique_ptr<MessageBus> make_embedded_bus(const EmbeddedBusOptions& options) {
+  return std::make_unique<EmbeddedBus>(options);
+}
+
+}  // namespace sra

@@ -1,0 +1,48 @@
+// Errors of the service: one exception type that carries what went wrong and whose fault it is.
+//
+// Every failure that crosses a layer boundary is an sra::Error. Its kind says how a caller must
+// react (the HTTP layer maps it to a status code, a worker decides whether to retry), and its
+// message says what happened in words an operator can act on: it names the variable, file or id
+// involved. Errors are values: they are safe to copy and to throw from any thread.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace sra {
+
+enum class ErrorKind {
+  invalid_request,    // the request is malformed (missing field, bad multipart): HTTP 422
+  unsupported_media,  // the bytes are not audio we can decode: HTTP 415; a task fails for good
+  too_large,          // an upload or its audio exceeds a configured limit: HTTP 413
+  not_found,          // unknown task or file id: HTTP 404
+  unavailable,        // overloaded or a dependency is down; retry later: HTTP 503
+  config,             // a part is misconfigured; the message names the variable: HTTP 503
+  internal,           // a fault of ours: HTTP 500, logged
+};
+
+const char* to_string(ErrorKind kind);
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  ErrorKind kind() const noexcept { return kind_; }
+  // True when retrying the same input can never succeed (the input itself is at fault).
+  bool is_permanent() const noexcept {
+    return kind_ == ErrorKind::invalid_request || kind_ == ErrorKind::unsupported_media ||
+           kind_ == ErrorKind::too_large || kind_ == ErrorKind::not_found;
+  }
+
+ private:
+  ErrorKind kind_;
+};
+
+inline Error invalid_request(const std::string& m) { return {ErrorKind::invalid_request, m}; }
+inline Error unsupported_media(const std::string& m) { return {ErrorKind::unsupported_media, m}; }
+inline Error too_large(const std::string& m) { return {ErrorKind::too_large, m}; }
+inline Error not_found(const std::string& m) { return {ErrorKind::not_found, m}; }
+inline Error unavailable(const std::string& m) { return {ErrorKind::unavailable, m}; }
+inline Error config_error(const std::string& m) { return {ErrorKind::config, m}; }
+inline Error internal_error(const std::string& m) { return {ErrorKind::internal, m}; }
+
+}  // namespace sra

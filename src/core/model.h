@@ -1,0 +1,30 @@
+// Model: the extension point that turns decoded audio into text (the seed's Model interface).
+//
+// Implementations must be safe for concurrent calls to transcribe() from several threads without
+// external synchronization (the service runs a pool of inference threads); a model that cannot
+// share its state keeps one state per caller internally. A model signals bad input with
+// sra::Error(unsupported_media) and anything else with sra::Error of the fitting kind. A model is
+// created once per process by its factory (see registry.h) and owned by the service.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "core/audio_buffer.h"
+#include "core/transcription.h"
+
+namespace sra {
+
+// Per-request settings. Keys are the model's own option names without prefix ("language",
+// "prompt", "temperature", ...); a model ignores keys it does not know.
+struct TranscribeOptions {
+  std::map<std::string, std::string> values;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual Transcription transcribe(const AudioBuffer& audio, const TranscribeOptions& options) = 0;
+};
+
+}  // namespace sra

@@ -1,0 +1,70 @@
+// Parts: the configured model, file storage and message bus of this process, each built once, on
+// first use (the seed imports its classes only when first used).
+//
+// Safe for concurrent use from any thread: the first caller of model() builds the model while
+// others wait; if building fails, the error (naming the variable at fault) is thrown to every
+// caller and the next call tries again, so fixing a dependency does not need a restart. Parts owns
+// the parts; references stay valid for the life of the Parts object.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/config.h"
+#include "core/file_storage.h"
+#include "core/message_bus.h"
+#include "core/model.h"
+#include "core/registry.h"
+
+namespace sra {
+
+struct PartCatalogs {
+  PartCatalog<Model> models{"MODEL"};
+  PartCatalog<FileStorage> storages{"STORAGE"};
+  PartCatalog<MessageBus> buses{"MESSAGE_BUS"};
+};
+
+inline constexpr const char* kDefaultModel = "pocketsphinx";
+inline constexpr const char* kDefaultStorage = "local";
+inline constexpr const char* kDefaultMessageBus = "embedded";
+
+class Parts {
+ public:
+  Parts(Config config, PartCatalogs catalogs)
+      : config_(std::move(config)), catalogs_(std::move(catalogs)) {}
+
+  const Config& config() const { return config_; }
+  Model& model() { return get(model_, catalogs_.models, kDefaultModel); }
+  FileStorage& storage() { return get(storage_, catalogs_.storages, kDefaultStorage); }
+  MessageBus& bus() { return get(bus_, catalogs_.buses, kDefaultMessageBus); }
+
+  std::string model_name() const { return config_.get_string("MODEL", kDefaultModel); }
+  std::string storage_name() const { return config_.get_string("STORAGE", kDefaultStorage); }
+  std::string bus_name() const { return config_.get_string("MESSAGE_BUS", kDefaultMessageBus); }
+
+ private:
+  template <typename Part>
+  struct Slot {
+    std::mutex mutex;
+    std::unique_ptr<Part> part;
+  };
+
+  template <typename Part>
+  Part& get(Slot<Part>& slot, const PartCatalog<Part>& catalog, const char* fallback) {
+    std::lock_guard lock(slot.mutex);
+    if (!slot.part) {
+      auto factory = catalog.resolve(config_.get_string(catalog.variable(), fallback));
+      slot.part = factory(config_);
+    }
+    return *slot.part;
+  }
+
+  Config config_;
+  PartCatalogs catalogs_;
+  Slot<Model> model_;
+  Slot<FileStorage> storage_;
+  Slot<MessageBus> bus_;
+};
+
+}  // namespace sra

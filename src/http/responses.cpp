@@ -1,0 +1,48 @@
+#include "http/responses.h"
+
+#include <boost/json.hpp>
+
+namespace sra::http {
+
+Response json_response(beast_http::status status, const boost::json::value& body) {
+  Response res{status, 11};
+  res.set(beast_http::field::content_type, "application/json");
+  res.body() = boost::json::serialize(body);
+  res.prepare_payload();
+  return res;
+}
+
+Response detail_response(beast_http::status status, const std::string& message) {
+  return json_response(status, boost::json::object{{"detail", message}});
+}
+
+Response missing_field_response(const std::string& field) {
+  boost::json::object item{{"type", "missing"},
+                           {"loc", boost::json::array{"body", field}},
+                           {"msg", "Field required"},
+                           {"input", nullptr}};
+  return json_response(beast_http::status::unprocessable_entity,
+                       boost::json::object{{"detail", boost::json::array{item}}});
+}
+
+beast_http::status status_for(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::invalid_request: return beast_http::status::unprocessable_entity;
+    case ErrorKind::unsupported_media: return beast_http::status::unsupported_media_type;
+    case ErrorKind::too_large: return beast_http::status::payload_too_large;
+    case ErrorKind::not_found: return beast_http::status::not_found;
+    case ErrorKind::unavailable: return beast_http::status::service_unavailable;
+    case ErrorKind::config: return beast_http::status::service_unavailable;
+    case ErrorKind::internal: return beast_http::status::internal_server_error;
+  }
+  return beast_http::status::internal_server_error;
+}
+
+Response error_response(const Error& error) {
+  auto status = status_for(error.kind());
+  Response res = detail_response(status, error.what());
+  if (status == beast_http::status::service_unavailable) res.set(beast_http::field::retry_after, "5");
+  return res;
+}
+
+}  // namespace sra::http

@@ -1,0 +1,260 @@
+#include "http/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include "http/api.h"
+
+namespace sra::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::chrono::steady_clock::duration seconds(double s) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(s));
+}
+
+constexpr std::size_t kMultipartOverhead = 1024 * 1024;
+
+}  // namespace
+
+ServerOptions server_options_from(const Config& config) {
+  ServerOptions o;
+  o.host = config.get_string("HOST", o.host);
+  o.port = static_cast<unsigned short>(config.get_int("PORT", o.port, 0, 65535));
+  o.io_threads = static_cast<int>(config.get_int("HTTP_THREADS", o.io_threads, 1, 256));
+  o.blocking_threads =
+      static_cast<int>(config.get_int("HTTP_BLOCKING_THREADS", o.blocking_threads, 1, 1024));
+  o.header_timeout_seconds =
+      config.get_double("HTTP_KEEP_ALIVE_SECONDS", o.header_timeout_seconds, 0.1, 86400);
+  o.body_timeout_seconds =
+      config.get_double("HTTP_READ_TIMEOUT_SECONDS", o.body_timeout_seconds, 0.1, 86400);
+  o.shutdown_grace_seconds =
+      config.get_double("SHUTDOWN_GRACE_SECONDS", o.shutdown_grace_seconds, 0, 86400);
+  return o;
+}
+
+// One connection's state as the server sees it, for shutdown. `stream` and `idle` are touched
+// only on the connection's strand (`executor`); `stream` is null once the connection has ended.
+struct Connection {
+  asio::any_io_executor executor;
+  beast::tcp_stream* stream = nullptr;
+  bool idle = true;  // waiting for the next request's headers
+
+  // Closes the socket (on the strand) if the connection still exists and, when `only_idle`,
+  // is between requests.
+  static void close(const std::shared_ptr<Connection>& c, bool only_idle) {
+    asio::post(c->executor, [c, only_idle] {
+      if (c->stream && (c->idle || !only_idle)) {
+        boost::system::error_code e;
+        c->stream->socket().close(e);
+      }
+    });
+  }
+};
+
+class HttpServer::Impl {
+ public:
+  Impl(ServerOptions options, TranscriptionService& service, InferencePool& pool)
+      : options_(std::move(options)),
+        blocking_(static_cast<std::size_t>(options_.blocking_threads)),
+        api_{service, pool, blocking_},
+        acceptor_(ioc_),
+        signals_(ioc_) {}
+
+  ~Impl() { blocking_.join(); }
+
+  unsigned short bind() {
+    tcp::endpoint endpoint(asio::ip::make_address(options_.host), options_.port);
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+    return acceptor_.local_endpoint().port();
+  }
+
+  void run() {
+    if (options_.handle_signals) {
+      signals_.add(SIGINT);
+      signals_.add(SIGTERM);
+      signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+        if (!ec) {
+          spdlog::info("signal {}: shutting down gracefully", sig);
+          stop();
+        }
+      });
+    }
+    asio::co_spawn(ioc_, accept_loop(), asio::detached);
+    std::vector<std::thread> threads;
+    for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (auto& t : threads) t.join();
+  }
+
+  void stop() {
+    asio::post(ioc_, [this] {
+      if (stopping_.exchange(true)) return;
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+      signals_.cancel(ignored);
+      std::lock_guard lock(connections_mutex_);
+      for (auto& c : connections_) Connection::close(c, true);
+      // Requests still in flight get a grace period, then their connections are closed too.
+      auto timer = std::make_shared<asio::steady_timer>(ioc_, seconds(options_.shutdown_grace_seconds));
+      timer->async_wait([this, timer](const boost::system::error_code& ec) {
+        if (ec) return;
+        std::lock_guard lock(connections_mutex_);
+        for (auto& c : connections_) Connection::close(c, false);
+      });
+      grace_timer_ = timer;
+      maybe_finish();
+    });
+  }
+
+ private:
+  // Once stopping and no connection is left, nothing keeps run() going but the grace timer.
+  void maybe_finish() {
+    if (stopping_ && connections_.empty() && grace_timer_) grace_timer_->cancel();
+  }
+
+  asio::awaitable<void> accept_loop() {
+    while (!stopping_) {
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_),
+                                                          asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        if (stopping_ || ec == asio::error::operation_aborted) break;
+        spdlog::warn("accept failed: {}", ec.message());
+        continue;
+      }
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    auto connection = std::make_shared<Connection>();
+    connection->executor = stream.get_executor();
+    connection->stream = &stream;
+    {
+      std::lock_guard lock(connections_mutex_);
+      connections_.push_back(connection);
+      if (stopping_) Connection::close(connection, true);
+    }
+    try {
+      co_await serve_connection(stream, *connection);
+    } catch (const std::exception& e) {
+      spdlog::debug("connection ended: {}", e.what());
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.socket().close(ignored);
+    connection->stream = nullptr;
+    std::lock_guard lock(connections_mutex_);
+    connections_.remove(connection);
+    // The strand is not the acceptor's; finishing is posted to the I/O context.
+    asio::post(ioc_, [this] {
+      std::lock_guard lock(connections_mutex_);
+      maybe_finish();
+    });
+  }
+
+  asio::awaitable<void> serve_connection(beast::tcp_stream& stream, Connection& connection) {
+    beast::flat_buffer buffer;
+    std::uint64_t body_limit = api_.service.limits().max_upload_bytes + kMultipartOverhead;
+    while (!stopping_) {
+      RequestParser parser;
+      parser.header_limit(16 * 1024);
+      parser.body_limit(boost::none);  // BodyReader enforces the limit with a clear message
+      connection.idle = true;
+      stream.expires_after(seconds(options_.header_timeout_seconds));
+      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser,
+                                                       asio::as_tuple(asio::use_awaitable));
+      connection.idle = false;
+      if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+          ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
+        co_return;
+      }
+      if (ec) {
+        // Malformed request line or headers: answer once, then close.
+        Response res = detail_response(ec == bhttp::error::header_limit
+                                           ? bhttp::status::request_header_fields_too_large
+                                           : bhttp::status::bad_request,
+                                       "Malformed HTTP request: " + ec.message());
+        res.keep_alive(false);
+        stream.expires_after(seconds(options_.body_timeout_seconds));
+        co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+        co_return;
+      }
+      auto started = std::chrono::steady_clock::now();
+      BodyReader body(stream, buffer, parser, options_.body_timeout_seconds, body_limit);
+      Response res = co_await handle_request(api_, parser.get(), body);
+      bool body_done = parser.is_done();
+      bool keep_alive = parser.get().keep_alive() && body_done && !stopping_;
+      res.set(bhttp::field::server, "speech-recognition-api");
+      res.keep_alive(keep_alive);
+      stream.expires_after(seconds(options_.body_timeout_seconds));
+      auto [wec, wn] = co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      spdlog::info("{} {} {} {:.1f} ms", std::string(parser.get().method_string()),
+                   std::string(parser.get().target()), res.result_int(),
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                             started)
+                       .count());
+      if (wec) co_return;
+      if (!keep_alive) {
+        if (!body_done) co_await linger(stream);
+        co_return;
+      }
+    }
+  }
+
+  // After answering a request whose body was not read (an early 413, say), keep reading and
+  // discarding for a moment so that the client sees the response rather than a reset.
+  asio::awaitable<void> linger(beast::tcp_stream& stream) {
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    std::vector<char> sink(64 * 1024);
+    std::size_t discarded = 0;
+    stream.expires_after(std::chrono::seconds(2));
+    while (discarded < 256 * 1024 * 1024) {
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink),
+                                                     asio::as_tuple(asio::use_awaitable));
+      if (ec) break;
+      discarded += n;
+    }
+  }
+
+  ServerOptions options_;
+  asio::io_context ioc_;
+  asio::thread_pool blocking_;
+  ApiContext api_;
+  tcp::acceptor acceptor_;
+  asio::signal_set signals_;
+  std::atomic<bool> stopping_{false};
+  std::mutex connections_mutex_;
+  std::list<std::shared_ptr<Connection>> connections_;
+  std::shared_ptr<asio::steady_timer> grace_timer_;
+};
+
+HttpServer::HttpServer(ServerOptions options, TranscriptionService& service, InferencePool& pool)
+    : impl_(std::make_unique<Impl>(std::move(options), service, pool)) {}
+HttpServer::~HttpServer() = default;
+unsigned short HttpServer::bind() { return impl_->bind(); }
+void HttpServer::run() { impl_->run(); }
+void HttpServer::stop() { impl_->stop(); }
+
+}  // namespace sra::http

@@ -1,0 +1,51 @@
+// HttpServer: the HTTP/1.1 front end (Boost.Beast over Asio) that serves the API routes.
+//
+// Runs `io_threads` threads for network I/O only: request bodies are parsed as they stream in,
+// transcriptions run on the InferencePool and blocking storage or bus calls on a separate pool,
+// so a slow request never stalls others. Supports keep-alive, `Expect: 100-continue`, timeouts
+// while waiting for headers and between body reads, and graceful shutdown: stop() (or SIGINT /
+// SIGTERM when run() handles signals) stops accepting, closes idle connections, lets requests
+// in flight finish (up to `shutdown_grace_seconds`), then returns from run().
+//
+// Construct, bind(), then run() from one thread; stop() may be called from any thread. The
+// server references the service and pool given to it, which must outlive it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "service/inference_pool.h"
+#include "service/transcription_service.h"
+
+namespace sra::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";        // address to listen on
+  unsigned short port = 8888;             // port to listen on; 0 picks a free one
+  int io_threads = 2;                     // threads doing network I/O
+  int blocking_threads = 4;               // threads for storage and message-bus calls
+  double header_timeout_seconds = 30;     // idle keep-alive and header read limit
+  double body_timeout_seconds = 60;       // longest wait for the next piece of a body
+  double shutdown_grace_seconds = 60;     // longest wait for requests in flight on shutdown
+  bool handle_signals = true;             // stop gracefully on SIGINT and SIGTERM
+};
+
+ServerOptions server_options_from(const Config& config);
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, TranscriptionService& service, InferencePool& pool);
+  ~HttpServer();
+
+  // Opens the listening socket; returns the bound port. Throws on failure (port in use).
+  unsigned short bind();
+  // Serves until stopped; returns once requests in flight are done.
+  void run();
+  void stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sra::http

@@ -1,0 +1,41 @@
+#include "service/builtin_parts.h"
+
+#include "bus/embedded_bus.h"
+#include "models/pocketsphinx_model.h"
+#include "storage/local_storage.h"
+
+namespace sra {
+namespace {
+
+// The seed names its classes both by module and by package; accept both spellings.
+std::vector<std::string> seed_paths(const std::string& package, const std::string& klass) {
+  std::string base = "speech_recognition_api.extra." + package;
+  return {base + "." + klass, base + "." + package + "." + klass};
+}
+
+}  // namespace
+
+PartCatalogs builtin_part_catalogs() {
+  PartCatalogs c;
+  c.models.add("pocketsphinx", {"PocketSphinx"}, [](const Config& config) {
+    return make_pocketsphinx_model(pocketsphinx_options_from(config));
+  });
+  c.models.add("whisper", seed_paths("whisper_model", "WhisperModel"), {});
+
+  c.storages.add("local", seed_paths("local_storage", "LocalStorage"), [](const Config& config) {
+    return make_local_storage(local_storage_options_from(config));
+  });
+  c.storages.add("s3", seed_paths("s3_storage", "S3Storage"), {});
+  c.storages.add("gcs", seed_paths("google_cloud_storage", "GoogleCloudStorage"), {});
+
+  c.buses.add("embedded", {}, [](const Config& config) {
+    return make_embedded_bus(embedded_bus_options_from(config));
+  });
+  c.buses.add("celery", seed_paths("celery_bus", "CeleryMessageBus"), {});
+  auto huey = seed_paths("huey_bus", "HueyMessageBus");
+  huey.push_back("redis");
+  c.buses.add("huey", huey, {});
+  return c;
+}
+
+}  // namespace sra

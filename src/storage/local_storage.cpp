@@ -1,0 +1,119 @@
+#include "storage/local_storage.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/errors.h"
+#include "core/uuid.h"
+
+namespace sra {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string errno_text() { return std::strerror(errno); }
+
+class LocalUpload final : public FileUpload {
+ public:
+  LocalUpload(fs::path folder) : folder_(std::move(folder)), id_(make_uuid()) {
+    temp_ = folder_ / ("." + id_ + ".part");
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd_ < 0) {
+      throw unavailable("local storage: cannot create " + temp_.string() + ": " + errno_text());
+    }
+  }
+
+  ~LocalUpload() override {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(temp_.c_str());
+  }
+
+  void write(std::span<const char> bytes) override {
+    const char* p = bytes.data();
+    std::size_t left = bytes.size();
+    while (left > 0) {
+      ssize_t n = ::write(fd_, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw unavailable("local storage: cannot write " + temp_.string() + ": " + errno_text());
+      p += n;
+      left -= static_cast<std::size_t>(n);
+    }
+  }
+
+  std::string commit() override {
+    if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
+      fd_ = -1;
+      throw unavailable("local storage: cannot flush " + temp_.string() + ": " + errno_text());
+    }
+    fd_ = -1;
+    fs::path final_path = folder_ / id_;
+    if (::rename(temp_.c_str(), final_path.c_str()) != 0) {
+      throw unavailable("local storage: cannot rename to " + final_path.string() + ": " +
+                        errno_text());
+    }
+    committed_ = true;
+    return id_;
+  }
+
+ private:
+  fs::path folder_;
+  std::string id_;
+  fs::path temp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+class LocalStorage final : public FileStorage {
+ public:
+  explicit LocalStorage(LocalStorageOptions options) : options_(std::move(options)) {
+    std::error_code ec;
+    fs::create_directories(options_.folder, ec);
+    if (ec || !fs::is_directory(options_.folder)) {
+      throw config_error("LOCAL_STORAGE_FOLDER_PATH=" + options_.folder.string() +
+                         " cannot be created: " + (ec ? ec.message() : "not a directory"));
+    }
+  }
+
+  std::unique_ptr<FileUpload> begin_upload() override {
+    return std::make_unique<LocalUpload>(options_.folder);
+  }
+
+  std::string read(const std::string& file_id) override {
+    if (!is_uuid(file_id)) throw not_found("no file with id '" + file_id + "'");
+    fs::path path = options_.folder / file_id;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw not_found("no file with id '" + file_id + "' in " + options_.folder.string());
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    if (in.bad()) throw unavailable("local storage: cannot read " + path.string());
+    return std::move(bytes).str();
+  }
+
+  void remove(const std::string& file_id) override {
+    if (!is_uuid(file_id)) return;
+    std::error_code ec;
+    fs::remove(options_.folder / file_id, ec);
+  }
+
+ private:
+  LocalStorageOptions options_;
+};
+
+}  // namespace
+
+LocalStorageOptions local_storage_options_from(const Config& config) {
+  LocalStorageOptions o;
+  o.folder = config.get_string("LOCAL_STORAGE_FOLDER_PATH", o.folder.string());
+  return o;
+}
+
+std::unique_ptr<FileStorage> make_local_storage(const LocalStorageOptions& options) {
+  return std::make_unique<LocalStorage>(options);
+}
+
+}  // namespace sra
