@@ -13,6 +13,7 @@ extern "C" {
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "audio/wav_reader.h"
 #include "core/errors.h"
@@ -138,44 +139,57 @@ class OpenedInput {
   int stream_ = -1;
 };
 
-// Converts decoded frames of any layout, format and rate to mono float at 16 kHz.
+// Converts decoded frames of any layout, format and rate to mono float at 16 kHz: FFmpeg
+// resamples each channel, then the channels are averaged (as the WAV fast path does; FFmpeg's
+// own downmix would add 3 dB to stereo).
 class Resampler {
  public:
   void convert(const AVFrame* frame, std::vector<float>& out) {
     if (!swr_ || frame->sample_rate != in_rate_ || frame->format != in_format_ ||
-        av_channel_layout_compare(&frame->ch_layout, &in_layout_) != 0) {
+        av_channel_layout_compare(&frame->ch_layout, &frame_layout_) != 0) {
       reset(frame);
     }
     int capacity = swr_get_out_samples(swr_.get(), frame->nb_samples);
     if (capacity < 0) throw unsupported_media("cannot resample the audio");
-    std::size_t at = out.size();
-    out.resize(at + static_cast<std::size_t>(capacity));
-    auto* dst = reinterpret_cast<std::uint8_t*>(out.data() + at);
-    int n = swr_convert(swr_.get(), &dst, capacity,
-                        const_cast<const std::uint8_t**>(frame->extended_data), frame->nb_samples);
-    if (n < 0) throw unsupported_media("cannot resample the audio (" + av_error(n) + ")");
-    out.resize(at + static_cast<std::size_t>(n));
+    run(const_cast<const std::uint8_t**>(frame->extended_data), frame->nb_samples, capacity, out);
   }
 
   void flush(std::vector<float>& out) {
     if (!swr_) return;
-    int capacity = swr_get_out_samples(swr_.get(), 0);
-    if (capacity <= 0) return;
-    std::size_t at = out.size();
-    out.resize(at + static_cast<std::size_t>(capacity));
-    auto* dst = reinterpret_cast<std::uint8_t*>(out.data() + at);
-    int n = swr_convert(swr_.get(), &dst, capacity, nullptr, 0);
-    out.resize(at + static_cast<std::size_t>(std::max(n, 0)));
+    while (run(nullptr, 0, 4096, out) > 0) {
+    }
   }
 
-  ~Resampler() { av_channel_layout_uninit(&in_layout_); }
+  ~Resampler() {
+    av_channel_layout_uninit(&in_layout_);
+    av_channel_layout_uninit(&frame_layout_);
+  }
 
  private:
+  int run(const std::uint8_t** in, int in_samples, int capacity, std::vector<float>& out) {
+    int channels = in_layout_.nb_channels;
+    interleaved_.resize(static_cast<std::size_t>(capacity) * channels);
+    auto* dst = reinterpret_cast<std::uint8_t*>(interleaved_.data());
+    int n = swr_convert(swr_.get(), &dst, capacity, in, in_samples);
+    if (n < 0) throw unsupported_media("cannot resample the audio (" + av_error(n) + ")");
+    std::size_t at = out.size();
+    out.resize(at + static_cast<std::size_t>(n));
+    const float scale = 1.0f / static_cast<float>(channels);
+    for (int i = 0; i < n; ++i) {
+      float sum = 0;
+      for (int c = 0; c < channels; ++c) sum += interleaved_[static_cast<std::size_t>(i) * channels + c];
+      out[at + static_cast<std::size_t>(i)] = sum * scale;
+    }
+    return n;
+  }
+
   void reset(const AVFrame* frame) {
-    // Samples buffered in the old context would be lost on a format change mid-stream;
-    // such streams are rare and the loss is a few milliseconds.
+    // Samples buffered in the old context are lost on a format change mid-stream; such streams
+    // are rare and the loss is a few milliseconds.
     av_channel_layout_uninit(&in_layout_);
-    if (av_channel_layout_copy(&in_layout_, &frame->ch_layout) < 0) {
+    av_channel_layout_uninit(&frame_layout_);
+    if (av_channel_layout_copy(&frame_layout_, &frame->ch_layout) < 0 ||
+        av_channel_layout_copy(&in_layout_, &frame->ch_layout) < 0) {
       throw unsupported_media("invalid channel layout");
     }
     if (in_layout_.order == AV_CHANNEL_ORDER_UNSPEC) {
@@ -185,24 +199,25 @@ class Resampler {
     }
     in_rate_ = frame->sample_rate;
     in_format_ = frame->format;
-    if (in_rate_ <= 0 || in_layout_.nb_channels <= 0) {
-      throw unsupported_media("the audio stream has no sample rate or channels");
+    if (in_rate_ <= 0 || in_layout_.nb_channels <= 0 || in_layout_.nb_channels > 64) {
+      throw unsupported_media("the audio stream has no valid sample rate or channel count");
     }
-    AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
     SwrContext* raw = nullptr;
-    if (swr_alloc_set_opts2(&raw, &mono, AV_SAMPLE_FMT_FLT, kSampleRate, &in_layout_,
+    if (swr_alloc_set_opts2(&raw, &in_layout_, AV_SAMPLE_FMT_FLT, kSampleRate, &in_layout_,
                             static_cast<AVSampleFormat>(in_format_), in_rate_, 0, nullptr) < 0 ||
         swr_init(raw) < 0) {
       swr_free(&raw);
-      throw unsupported_media("cannot convert this audio to 16 kHz mono");
+      throw unsupported_media("cannot convert this audio to 16 kHz");
     }
     swr_.reset(raw);
   }
 
   std::unique_ptr<SwrContext, SwrDeleter> swr_;
-  AVChannelLayout in_layout_{};
+  AVChannelLayout frame_layout_{};  // the layout as frames report it
+  AVChannelLayout in_layout_{};     // the same, made explicit for the resampler
   int in_rate_ = 0;
   int in_format_ = -1;
+  std::vector<float> interleaved_;
 };
 
 void check_duration(std::size_t samples, const DecodeOptions& options) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,6 +22,8 @@ class Config {
   Config() = default;
   explicit Config(std::map<std::string, std::string, std::less<>> values)
       : values_(std::move(values)) {}
+  Config(std::initializer_list<std::pair<const std::string, std::string>> values)
+      : values_(values) {}
 
   // Reads `env_file` if given (it must exist), else `.env` in the working directory if there is
   // one; then overlays the process environment.

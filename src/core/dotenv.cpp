@@ -85,10 +85,14 @@ class DotenvParser {
   }
 
   std::string parse_single_quoted() {
+    std::size_t start_line = line_;
     ++pos_;
     std::string out;
     while (true) {
-      if (at_end()) fail("unterminated single-quoted value");
+      if (at_end()) {
+        line_ = start_line;
+        fail("unterminated single-quoted value");
+      }
       char c = text_[pos_++];
       if (c == '\'') return out;
       if (c == '\\' && !at_end() && (peek() == '\'' || peek() == '\\')) c = text_[pos_++];

@@ -1,0 +1,208 @@
+#include "bus/embedded_bus.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "bus/sqlite_db.h"
+#include "core/errors.h"
+#include "test_paths.h"
+
+namespace sra {
+namespace {
+
+using namespace std::chrono_literals;
+
+EmbeddedBusOptions fast_options(const test::TempDir& dir) {
+  EmbeddedBusOptions o;
+  o.database_path = (dir.path() / "db" / "tasks.sqlite3").string();
+  o.lease_seconds = 1;
+  o.max_attempts = 3;
+  o.retry_delay_seconds = 0.02;
+  o.poll_seconds = 0.02;
+  return o;
+}
+
+// Runs the bus's workers until destroyed.
+class Workers {
+ public:
+  Workers(MessageBus& bus, TaskHandler handler, int concurrency = 1)
+      : handler_(std::move(handler)),
+        thread_([&bus, this, concurrency](std::stop_token stop) {
+          bus.run_worker({.concurrency = concurrency}, handler_, stop);
+        }) {}
+
+ private:
+  TaskHandler handler_;
+  std::jthread thread_;
+};
+
+TaskResult wait_for_end(MessageBus& bus, const std::string& id) {
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = bus.get_task_result(id);
+    if (!r) throw std::runtime_error("task vanished");
+    if (r->status != TaskStatus::pending) return *r;
+    std::this_thread::sleep_for(10ms);
+  }
+  throw std::runtime_error("task did not finish");
+}
+
+Transcription text(const std::string& t) {
+  Transcription out;
+  out.text = t;
+  return out;
+}
+
+TEST(EmbeddedBus, UnknownAndHostileIdsAreNotFound) {
+  test::TempDir dir;
+  auto bus = make_embedded_bus(fast_options(dir));
+  EXPECT_EQ(bus->get_task_result("9b2f9a0e-3f5e-4a4c-8d3e-2c7d1f0b6a11"), std::nullopt);
+  EXPECT_EQ(bus->get_task_result("../../etc/passwd"), std::nullopt);
+  EXPECT_EQ(bus->get_task_result("' OR 1=1 --"), std::nullopt);
+}
+
+TEST(EmbeddedBus, TaskRunsToSuccessWithItsRequest) {
+  test::TempDir dir;
+  auto bus = make_embedded_bus(fast_options(dir));
+  std::string id = bus->create_task({"file-1", R"({"language":"en"})"});
+  EXPECT_EQ(bus->get_task_result(id)->status, TaskStatus::pending);
+  std::mutex m;
+  TaskRequest seen;
+  Workers w(*bus, [&](const TaskRequest& r) {
+    std::lock_guard lock(m);
+    seen = r;
+    Transcription t = text("hello world");
+    t.segments.push_back({.id = 0, .start = 0.5, .end = 1.5, .text = "hello world", .tokens = {1, 2}});
+    return t;
+  });
+  TaskResult r = wait_for_end(*bus, id);
+  EXPECT_EQ(r.status, TaskStatus::success);
+  ASSERT_TRUE(r.transcription.has_value());
+  EXPECT_EQ(r.transcription->text, "hello world");
+  ASSERT_EQ(r.transcription->segments.size(), 1u);
+  EXPECT_EQ(r.transcription->segments[0].tokens, (std::vector<int>{1, 2}));
+  std::lock_guard lock(m);
+  EXPECT_EQ(seen.file_id, "file-1");
+  EXPECT_EQ(seen.options_json, R"({"language":"en"})");
+}
+
+TEST(EmbeddedBus, InputErrorsFailOnceWithTheReason) {
+  test::TempDir dir;
+  auto bus = make_embedded_bus(fast_options(dir));
+  std::atomic<int> calls{0};
+  std::string id = bus->create_task({"bad", "{}"});
+  Workers w(*bus, [&](const TaskRequest&) -> Transcription {
+    ++calls;
+    throw unsupported_media("not audio");
+  });
+  TaskResult r = wait_for_end(*bus, id);
+  EXPECT_EQ(r.status, TaskStatus::failed);
+  EXPECT_EQ(r.error, "not audio");
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST(EmbeddedBus, InfrastructureErrorsAreRetriedThenFailed) {
+  test::TempDir dir;
+  auto bus = make_embedded_bus(fast_options(dir));
+  std::map<std::string, int> calls;
+  std::mutex m;
+  std::string flaky = bus->create_task({"flaky", "{}"});
+  std::string broken = bus->create_task({"broken", "{}"});
+  Workers w(*bus, [&](const TaskRequest& r) -> Transcription {
+    int n;
+    {
+      std::lock_guard lock(m);
+      n = ++calls[r.file_id];
+    }
+    if (r.file_id == "flaky" && n == 2) return text("second time lucky");
+    throw unavailable("storage is down");
+  });
+  TaskResult a = wait_for_end(*bus, flaky);
+  EXPECT_EQ(a.status, TaskStatus::success);
+  EXPECT_EQ(a.transcription->text, "second time lucky");
+  TaskResult b = wait_for_end(*bus, broken);
+  EXPECT_EQ(b.status, TaskStatus::failed);
+  EXPECT_NE(b.error->find("storage is down"), std::string::npos);
+  std::lock_guard lock(m);
+  EXPECT_EQ(calls["flaky"], 2);
+  EXPECT_EQ(calls["broken"], 3);
+}
+
+TEST(EmbeddedBus, AcceptedTasksSurviveARestart) {
+  test::TempDir dir;
+  std::string id;
+  {
+    auto bus = make_embedded_bus(fast_options(dir));
+    id = bus->create_task({"kept", "{}"});
+  }
+  auto bus = make_embedded_bus(fast_options(dir));
+  Workers w(*bus, [](const TaskRequest& r) { return text("after restart: " + r.file_id); });
+  TaskResult r = wait_for_end(*bus, id);
+  EXPECT_EQ(r.transcription->text, "after restart: kept");
+}
+
+TEST(EmbeddedBus, TaskOfADeadWorkerIsTakenAgainAfterItsLease) {
+  test::TempDir dir;
+  auto options = fast_options(dir);
+  auto bus = make_embedded_bus(options);
+  std::string orphan = bus->create_task({"orphan", "{}"});
+  std::string poison = bus->create_task({"poison", "{}"});
+  {
+    // What a worker killed mid-task leaves: RUNNING, owned by nobody alive, lease running out.
+    SqliteDb db(options.database_path);
+    db.prepare("UPDATE tasks SET status='RUNNING', owner='dead/0', attempts=1, lease_until=? "
+               "WHERE id=?")
+        .bind(1, static_cast<double>(std::time(nullptr)) + 0.5)
+        .bind(2, orphan)
+        .step();
+    // One that already killed its worker max_attempts times.
+    db.prepare("UPDATE tasks SET status='RUNNING', owner='dead/0', attempts=3, lease_until=0 "
+               "WHERE id=?")
+        .bind(1, poison)
+        .step();
+  }
+  std::atomic<int> calls{0};
+  Workers w(*bus, [&](const TaskRequest& r) {
+    ++calls;
+    return text("rescued " + r.file_id);
+  });
+  EXPECT_EQ(wait_for_end(*bus, orphan).transcription->text, "rescued orphan");
+  TaskResult p = wait_for_end(*bus, poison);
+  EXPECT_EQ(p.status, TaskStatus::failed);
+  EXPECT_NE(p.error->find("gave up after 3 deliveries"), std::string::npos) << *p.error;
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST(EmbeddedBus, ManyTasksManyWorkersEachProcessedOnce) {
+  test::TempDir dir;
+  auto bus = make_embedded_bus(fast_options(dir));
+  std::mutex m;
+  std::map<std::string, int> calls;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 60; ++i) ids.push_back(bus->create_task({"f" + std::to_string(i), "{}"}));
+  {
+    // Two buses over one database, as two processes would be.
+    auto other = make_embedded_bus(fast_options(dir));
+    auto handler = [&](const TaskRequest& r) {
+      std::lock_guard lock(m);
+      ++calls[r.file_id];
+      return text(r.file_id);
+    };
+    Workers a(*bus, handler, 3);
+    Workers b(*other, handler, 2);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      EXPECT_EQ(wait_for_end(*bus, ids[i]).transcription->text, "f" + std::to_string(i));
+    }
+  }
+  EXPECT_EQ(calls.size(), 60u);
+  for (auto& [file, n] : calls) EXPECT_EQ(n, 1) << file;
+}
+
+}  // namespace
+}  // namespace sra
