@@ -1,6 +1,8 @@
 #include "commands.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 #include <atomic>
+#include <cerrno>
 #include <functional>
 #include <thread>
 
@@ -45,29 +48,47 @@ int default_inference_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-// Blocks SIGINT and SIGTERM in the constructing thread (and threads it starts later) and waits
-// for one in a thread of its own, which runs `on_signal`. The destructor wakes and joins it.
+// Catches SIGINT and SIGTERM and runs `on_signal` in a thread of its own. The handler only
+// writes to a pipe (async-signal-safe), so it works whichever thread the signal lands on
+// (libraries such as OpenBLAS start threads before main). The destructor restores the default
+// handlers and joins the thread.
 class SignalWatcher {
  public:
   explicit SignalWatcher(std::function<void(int)> on_signal) {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    if (::pipe2(pipe_, O_CLOEXEC) != 0) throw std::runtime_error("cannot create a pipe");
+    write_end_ = pipe_[1];
+    struct sigaction action {};
+    action.sa_handler = [](int sig) {
+      unsigned char byte = static_cast<unsigned char>(sig);
+      [[maybe_unused]] auto n = ::write(write_end_, &byte, 1);
+    };
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
     thread_ = std::thread([this, on_signal = std::move(on_signal)] {
-      int sig = 0;
-      if (sigwait(&set_, &sig) == 0 && !closing_) on_signal(sig);
+      unsigned char sig = 0;
+      while (true) {
+        ssize_t n = ::read(pipe_[0], &sig, 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || sig == 0) return;  // 0: the destructor asks the thread to end
+        on_signal(sig);
+      }
     });
   }
   ~SignalWatcher() {
-    closing_ = true;
-    pthread_kill(thread_.native_handle(), SIGTERM);
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    unsigned char zero = 0;
+    [[maybe_unused]] auto n = ::write(pipe_[1], &zero, 1);
     thread_.join();
+    ::close(pipe_[0]);
+    ::close(pipe_[1]);
   }
 
  private:
-  sigset_t set_;
-  std::atomic<bool> closing_{false};
+  static inline int write_end_ = -1;
+  int pipe_[2] = {-1, -1};
   std::thread thread_;
 };
 
@@ -130,6 +151,12 @@ int run_serve(const CommonOptions& common, const ServeOptions& cli) {
 }
 
 int run_worker(const CommonOptions& common, const WorkerCommandOptions& cli) {
+  // First of all, so that every thread started later blocks the signals it waits for.
+  std::stop_source stop;
+  SignalWatcher signals([&stop](int sig) {
+    spdlog::info("signal {}: finishing the tasks in hand, then stopping", sig);
+    stop.request_stop();
+  });
   return report_errors([&] {
     Config config = load_config(common);
     setup_logging(config);
@@ -137,11 +164,6 @@ int run_worker(const CommonOptions& common, const WorkerCommandOptions& cli) {
     TranscriptionService service(parts, service_limits_from(config));
     int concurrency = cli.concurrency.value_or(
         static_cast<int>(config.get_int("WORKER_CONCURRENCY", 1, 1, 1024)));
-    std::stop_source stop;
-    SignalWatcher signals([&stop](int sig) {
-      spdlog::info("signal {}: finishing the tasks in hand, then stopping", sig);
-      stop.request_stop();
-    });
     MessageBus& bus = parts.bus();
     spdlog::info("worker started (MESSAGE_BUS={}, MODEL={}, concurrency {})", parts.bus_name(),
                  parts.model_name(), concurrency);

@@ -1,0 +1,180 @@
+"""Integration tests: the real binary, started on a free port, spoken to over HTTP."""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+import wave
+
+import pytest
+import requests
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("SRA_BUILD_DIR", REPO / "build"))
+BINARY = BUILD / "app" / "speech-recognition-api"
+PLUGIN = BUILD / "examples" / "plugin-model" / "libsra_vad_model.so"
+SHARED = pathlib.Path(os.environ.get("SRA_SHARED_DIR", REPO.parent / "shared"))
+AUDIO = SHARED / "audio"
+PS_DATA = pathlib.Path("/usr/share/pocketsphinx/test/data")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_env(**extra):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
+           "LOG_LEVEL": "info"}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Server:
+    """One `speech-recognition-api serve` process in its own working directory."""
+
+    def __init__(self, workdir, env, port=None):
+        self.workdir = pathlib.Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.env = env
+        self.port = port or free_port()
+        self.proc = None
+        self.log_path = self.workdir / f"server-{self.port}.log"
+
+    def start(self, wait=True):
+        self.log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(BINARY), "serve", "--port", str(self.port)],
+                                     cwd=self.workdir, env=self.env, stdout=self.log_file,
+                                     stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.url("/health"), timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server not healthy after {timeout} s:\n{self.log()}")
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout=60):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        return self.proc.returncode
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    servers = []
+
+    def make(workdir=None, start=True, **env):
+        server = Server(workdir or tmp_path / f"srv{len(servers)}", base_env(**env))
+        servers.append(server)
+        return server.start() if start else server
+
+    yield make
+    for s in servers:
+        try:
+            s.stop(timeout=30)
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server()
+
+
+def raw_to_wav(raw_path, wav_path, rate=16000):
+    data = pathlib.Path(raw_path).read_bytes()
+    with wave.open(str(wav_path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(data)
+    return wav_path
+
+
+def concat_wavs(paths, out_path):
+    frames = b""
+    for p in paths:
+        with wave.open(str(p)) as w:
+            assert w.getframerate() == 16000 and w.getnchannels() == 1
+            frames += w.readframes(w.getnframes())
+    with wave.open(str(out_path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(frames)
+    return out_path
+
+
+@pytest.fixture(scope="session")
+def goforward_wav(tmp_path_factory):
+    return raw_to_wav(PS_DATA / "goforward.raw", tmp_path_factory.mktemp("audio") / "goforward.wav")
+
+
+@pytest.fixture(scope="session")
+def long_wav(tmp_path_factory):
+    """About a minute of real speech: PocketSphinx takes seconds on it."""
+    clips = sorted((PS_DATA / "librivox").glob("*.wav"))
+    return concat_wavs(clips + [AUDIO / "seed-audio.wav"] + clips,
+                       tmp_path_factory.mktemp("audio") / "long.wav")
+
+
+def words(text):
+    import re
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def word_error_rate(reference, hypothesis):
+    r, h = words(reference), words(hypothesis)
+    prev = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        cur = [i] + [0] * len(h)
+        for j in range(1, len(h) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r[i - 1] != h[j - 1]))
+        prev = cur
+    return prev[len(h)], len(r)
+
+
+def transcribe(server, path, route="/sync/v1/transcribe", **kw):
+    with open(path, "rb") as f:
+        return requests.post(server.url(route), files={"file": (pathlib.Path(path).name, f)},
+                             timeout=kw.pop("timeout", 120), **kw)
+
+
+def wait_task(server, task_id, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = requests.get(server.url(f"/async/v1/transcribe/{task_id}"), timeout=10)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        if body["status"] != "PENDING":
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} still PENDING after {timeout} s")

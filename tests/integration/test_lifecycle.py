@@ -1,0 +1,92 @@
+"""The server under load, on shutdown, after a crash; separate worker processes."""
+import concurrent.futures
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import BINARY, base_env, transcribe, wait_task
+
+
+def test_health_answers_while_a_long_transcription_runs(make_server, long_wav):
+    server = make_server(INFERENCE_THREADS=1)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        long = pool.submit(transcribe, server, long_wav)
+        time.sleep(1.0)
+        assert not long.done(), "the long transcription finished too soon to test anything"
+        latencies = []
+        for _ in range(20):
+            t0 = time.monotonic()
+            assert requests.get(server.url("/health"), timeout=5).json() == {"status": "ok"}
+            latencies.append(time.monotonic() - t0)
+        assert not long.done(), "health checks waited for the transcription"
+        r = long.result()
+        total = time.monotonic() - started
+    assert r.status_code == 200 and len(r.json()["transcription"].split()) > 50
+    print(f"\n/health during a {total:.1f} s transcription: max {max(latencies) * 1000:.1f} ms")
+
+
+def test_full_queue_is_503_with_retry_after(make_server, long_wav, goforward_wav):
+    server = make_server(INFERENCE_THREADS=1, INFERENCE_QUEUE_SIZE=0)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        long = pool.submit(transcribe, server, long_wav)
+        time.sleep(1.0)
+        r = transcribe(server, goforward_wav)
+        assert r.status_code == 503, r.text
+        assert r.headers["Retry-After"]
+        assert "queue is full" in r.json()["detail"]
+        assert long.result().status_code == 200
+    assert transcribe(server, goforward_wav).status_code == 200
+
+
+def test_sigterm_finishes_requests_in_flight(make_server, long_wav):
+    server = make_server(INFERENCE_THREADS=1)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        long = pool.submit(transcribe, server, long_wav)
+        time.sleep(1.0)
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        with pytest.raises(requests.ConnectionError):
+            requests.get(server.url("/health"), timeout=2)
+        r = long.result()
+    assert r.status_code == 200 and r.json()["transcription"]
+    assert server.proc.wait(30) == 0
+    assert "shutting down gracefully" in server.log()
+
+
+def test_tasks_pending_at_a_crash_finish_after_restart(make_server, tmp_path, long_wav, goforward_wav):
+    workdir = tmp_path / "crash"
+    env = dict(EMBEDDED_BUS_LEASE_SECONDS=2, INFERENCE_THREADS=1)
+    server = make_server(workdir=workdir, **env)
+    ids = [transcribe(server, long_wav, route="/async/v1/transcribe").json()["task_id"]]
+    ids += [transcribe(server, goforward_wav, route="/async/v1/transcribe").json()["task_id"]
+            for _ in range(3)]
+    time.sleep(0.5)  # the first task is running now
+    server.kill()
+    restarted = make_server(workdir=workdir, **env)
+    results = [wait_task(restarted, i, timeout=180) for i in ids]
+    assert [r["status"] for r in results] == ["SUCCESS"] * 4
+    assert [r["transcription"] for r in results[1:]] == ["go forward ten meters"] * 3
+
+
+def test_separate_worker_process_runs_the_tasks(make_server, tmp_path, goforward_wav):
+    workdir = tmp_path / "shared-node"
+    server = make_server(workdir=workdir, EMBEDDED_BUS_WORKERS=0)
+    task = transcribe(server, goforward_wav, route="/async/v1/transcribe").json()["task_id"]
+    time.sleep(1.0)
+    assert requests.get(server.url(f"/async/v1/transcribe/{task}")).json()["status"] == "PENDING"
+    worker = subprocess.Popen([str(BINARY), "worker", "--concurrency", "2"], cwd=workdir,
+                              env=base_env(EMBEDDED_BUS_POLL_SECONDS=0.1),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert wait_task(server, task) == {"status": "SUCCESS",
+                                           "transcription": "go forward ten meters"}
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 0, out.decode()
+    assert b"worker stopped" in out
