@@ -2,17 +2,17 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
-#include <atomic>
-#include <cerrno>
-#include <functional>
 #include <thread>
 
 #include "core/errors.h"
@@ -130,17 +130,19 @@ int run_serve(const CommonOptions& common, const ServeOptions& cli) {
     if (parts.bus_name() == "embedded" && embedded_workers > 0) {
       MessageBus& bus = parts.bus();  // built now: tasks left from before a restart resume
       workers = std::jthread([&bus, &service, embedded_workers](std::stop_token stop) {
-        bus.run_worker({.concurrency = embedded_workers},
-                       [&service](const TaskRequest& r) { return service.run_task(r); }, stop);
+        bus.run_worker(
+            {.concurrency = embedded_workers},
+            [&service](const TaskRequest& r) { return service.run_task(r); }, stop);
       });
     }
 
     http::HttpServer server(options, service, pool);
     unsigned short port = server.bind();
-    spdlog::info("speech-recognition-api {} listening on http://{}:{} (MODEL={}, STORAGE={}, "
-                 "MESSAGE_BUS={})",
-                 SRA_VERSION, options.host, port, parts.model_name(), parts.storage_name(),
-                 parts.bus_name());
+    spdlog::info(
+        "speech-recognition-api {} listening on http://{}:{} (MODEL={}, STORAGE={}, "
+        "MESSAGE_BUS={})",
+        SRA_VERSION, options.host, port, parts.model_name(), parts.storage_name(),
+        parts.bus_name());
     server.run();
     spdlog::info("HTTP server stopped; waiting for in-process workers");
     workers.request_stop();
@@ -167,9 +169,9 @@ int run_worker(const CommonOptions& common, const WorkerCommandOptions& cli) {
     MessageBus& bus = parts.bus();
     spdlog::info("worker started (MESSAGE_BUS={}, MODEL={}, concurrency {})", parts.bus_name(),
                  parts.model_name(), concurrency);
-    bus.run_worker({.concurrency = concurrency},
-                   [&service](const TaskRequest& r) { return service.run_task(r); },
-                   stop.get_token());
+    bus.run_worker(
+        {.concurrency = concurrency},
+        [&service](const TaskRequest& r) { return service.run_task(r); }, stop.get_token());
     spdlog::info("worker stopped");
     return 0;
   });

@@ -19,8 +19,9 @@ int main(int argc, char** argv) {
   };
 
   sra::app::ServeOptions serve;
-  auto* serve_cmd = app.add_subcommand("serve", "run the HTTP API (and in-process workers for "
-                                                "the embedded message bus)");
+  auto* serve_cmd = app.add_subcommand("serve",
+                                       "run the HTTP API (and in-process workers for "
+                                       "the embedded message bus)");
   serve_cmd->add_option("--host", serve.host, "address to listen on (default: HOST or 127.0.0.1)");
   serve_cmd->add_option("--port", serve.port, "port to listen on (default: PORT or 8888)")
       ->check(CLI::Range(0, 65535));
@@ -29,8 +30,9 @@ int main(int argc, char** argv) {
   sra::app::WorkerCommandOptions worker;
   auto* worker_cmd =
       app.add_subcommand("worker", "run async tasks taken from the configured message bus");
-  worker_cmd->add_option("--concurrency", worker.concurrency,
-                         "tasks processed at once (default: WORKER_CONCURRENCY or 1)")
+  worker_cmd
+      ->add_option("--concurrency", worker.concurrency,
+                   "tasks processed at once (default: WORKER_CONCURRENCY or 1)")
       ->check(CLI::Range(1, 1024));
   add_env_file(worker_cmd);
 

@@ -10,9 +10,9 @@
 // Use:   MODEL=/path/to/libsra_vad_model.so speech-recognition-api serve
 #include <algorithm>
 #include <cmath>
-#include <vector>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "core/errors.h"
 #include "core/plugin_api.h"
@@ -21,7 +21,8 @@ namespace {
 
 class VadModel final : public sra::Model {
  public:
-  VadModel(double threshold_db, double min_silence) : threshold_db_(threshold_db), min_silence_(min_silence) {}
+  VadModel(double threshold_db, double min_silence)
+      : threshold_db_(threshold_db), min_silence_(min_silence) {}
 
   sra::Transcription transcribe(const sra::AudioBuffer& audio,
                                 const sra::TranscribeOptions&) override {
@@ -75,7 +76,9 @@ class VadModel final : public sra::Model {
 
 }  // namespace
 
-extern "C" std::uint32_t sra_plugin_abi_version() { return SRA_PLUGIN_ABI_VERSION; }
+extern "C" std::uint32_t sra_plugin_abi_version() {
+  return SRA_PLUGIN_ABI_VERSION;
+}
 
 extern "C" sra::Model* sra_create_model(const sra::Config* config) {
   double threshold = config->get_double("VAD_MODEL_THRESHOLD_DB", -35, -120, 0);

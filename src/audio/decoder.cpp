@@ -54,10 +54,17 @@ struct MemoryFile {
     if (whence & AVSEEK_SIZE) return size;
     std::int64_t target;
     switch (whence & ~AVSEEK_FORCE) {
-      case SEEK_SET: target = offset; break;
-      case SEEK_CUR: target = f->pos + offset; break;
-      case SEEK_END: target = size + offset; break;
-      default: return -1;
+      case SEEK_SET:
+        target = offset;
+        break;
+      case SEEK_CUR:
+        target = f->pos + offset;
+        break;
+      case SEEK_END:
+        target = size + offset;
+        break;
+      default:
+        return -1;
     }
     if (target < 0 || target > size) return -1;
     f->pos = target;
@@ -177,7 +184,8 @@ class Resampler {
     const float scale = 1.0f / static_cast<float>(channels);
     for (int i = 0; i < n; ++i) {
       float sum = 0;
-      for (int c = 0; c < channels; ++c) sum += interleaved_[static_cast<std::size_t>(i) * channels + c];
+      for (int c = 0; c < channels; ++c)
+        sum += interleaved_[static_cast<std::size_t>(i) * channels + c];
       out[at + static_cast<std::size_t>(i)] = sum * scale;
     }
     return n;

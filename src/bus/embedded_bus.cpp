@@ -19,8 +19,7 @@ namespace sra {
 namespace {
 
 double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 constexpr const char* kSchema = R"sql(
@@ -66,9 +65,10 @@ class EmbeddedBus final : public MessageBus {
     double now = now_seconds();
     {
       std::lock_guard lock(api_mutex_);
-      api_db_->prepare(
-                 "INSERT INTO tasks (id, file_id, options, status, created_at, updated_at) "
-                 "VALUES (?, ?, ?, 'PENDING', ?, ?)")
+      api_db_
+          ->prepare(
+              "INSERT INTO tasks (id, file_id, options, status, created_at, updated_at) "
+              "VALUES (?, ?, ?, 'PENDING', ?, ?)")
           .bind(1, id)
           .bind(2, request.file_id)
           .bind(3, request.options_json.empty() ? std::string("{}") : request.options_json)
@@ -183,7 +183,9 @@ class EmbeddedBus final : public MessageBus {
       spdlog::warn("task {}: FAILED after {} attempts: {}", task.id, task.attempts, why);
       return;
     }
-    double delay = options_.retry_delay_seconds * std::pow(2.0, static_cast<double>(std::min<std::int64_t>(task.attempts - 1, 20)));
+    double delay =
+        options_.retry_delay_seconds *
+        std::pow(2.0, static_cast<double>(std::min<std::int64_t>(task.attempts - 1, 20)));
     db.prepare(
           "UPDATE tasks SET status = 'PENDING', owner = NULL, lease_until = NULL, error = ?, "
           "not_before = ?, updated_at = ? WHERE id = ? AND owner = ?")
@@ -220,13 +222,11 @@ class EmbeddedBus final : public MessageBus {
       try {
         if (!db) db = std::make_unique<SqliteDb>(options_.database_path);
         double now = now_seconds();
-        db->prepare(
-              "UPDATE tasks SET lease_until = ? WHERE status = 'RUNNING' AND owner LIKE ?")
+        db->prepare("UPDATE tasks SET lease_until = ? WHERE status = 'RUNNING' AND owner LIKE ?")
             .bind(1, now + options_.lease_seconds)
             .bind(2, process_token + "/%")
             .step();
-        db->prepare(
-              "DELETE FROM tasks WHERE status IN ('SUCCESS', 'FAILED') AND updated_at < ?")
+        db->prepare("DELETE FROM tasks WHERE status IN ('SUCCESS', 'FAILED') AND updated_at < ?")
             .bind(1, now - options_.result_ttl_seconds)
             .step();
       } catch (const std::exception& e) {
@@ -253,7 +253,8 @@ EmbeddedBusOptions embedded_bus_options_from(const Config& config) {
   EmbeddedBusOptions o;
   o.database_path = config.get_string("EMBEDDED_BUS_DATABASE_PATH", o.database_path);
   o.lease_seconds = config.get_double("EMBEDDED_BUS_LEASE_SECONDS", o.lease_seconds, 0.5, 86400);
-  o.max_attempts = static_cast<int>(config.get_int("EMBEDDED_BUS_MAX_ATTEMPTS", o.max_attempts, 1, 100));
+  o.max_attempts =
+      static_cast<int>(config.get_int("EMBEDDED_BUS_MAX_ATTEMPTS", o.max_attempts, 1, 100));
   o.retry_delay_seconds =
       config.get_double("EMBEDDED_BUS_RETRY_DELAY_SECONDS", o.retry_delay_seconds, 0, 3600);
   o.poll_seconds = config.get_double("EMBEDDED_BUS_POLL_SECONDS", o.poll_seconds, 0.01, 60);

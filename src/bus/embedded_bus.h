@@ -20,10 +20,10 @@ namespace sra {
 
 struct EmbeddedBusOptions {
   std::string database_path = "./data/tasks.sqlite3";  // SQLite file holding tasks and results
-  double lease_seconds = 30;            // a task whose worker stopped renewing returns after this
-  int max_attempts = 3;                 // deliveries before a failing task is FAILED for good
-  double retry_delay_seconds = 2;       // first retry delay; doubles with each attempt
-  double poll_seconds = 1;              // how often idle workers look for tasks of other processes
+  double lease_seconds = 30;       // a task whose worker stopped renewing returns after this
+  int max_attempts = 3;            // deliveries before a failing task is FAILED for good
+  double retry_delay_seconds = 2;  // first retry delay; doubles with each attempt
+  double poll_seconds = 1;         // how often idle workers look for tasks of other processes
   double result_ttl_seconds = 7 * 86400;  // finished tasks are forgotten after this
 };
 

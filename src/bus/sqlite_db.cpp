@@ -18,7 +18,9 @@ SqliteStatement::SqliteStatement(sqlite3* db, std::string_view sql, const std::s
   }
 }
 
-SqliteStatement::~SqliteStatement() { sqlite3_finalize(stmt_); }
+SqliteStatement::~SqliteStatement() {
+  sqlite3_finalize(stmt_);
+}
 
 SqliteStatement& SqliteStatement::bind(int index, std::string_view text) {
   if (sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
@@ -64,9 +66,9 @@ std::int64_t SqliteStatement::column_int(int index) const {
 }
 
 SqliteDb::SqliteDb(std::string path) : path_(std::move(path)) {
-  int rc = sqlite3_open_v2(path_.c_str(), &db_,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path_.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -78,7 +80,9 @@ SqliteDb::SqliteDb(std::string path) : path_(std::move(path)) {
   exec("PRAGMA synchronous=FULL");
 }
 
-SqliteDb::~SqliteDb() { sqlite3_close(db_); }
+SqliteDb::~SqliteDb() {
+  sqlite3_close(db_);
+}
 
 void SqliteDb::exec(std::string_view sql) {
   char* error = nullptr;

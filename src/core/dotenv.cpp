@@ -115,13 +115,28 @@ class DotenvParser {
       if (c == '\\' && !at_end()) {
         char e = text_[pos_++];
         switch (e) {
-          case 'n': out += '\n'; break;
-          case 't': out += '\t'; break;
-          case 'r': out += '\r'; break;
-          case '"': out += '"'; break;
-          case '\\': out += '\\'; break;
-          case '\'': out += '\''; break;
-          default: out += '\\'; out += e; break;
+          case 'n':
+            out += '\n';
+            break;
+          case 't':
+            out += '\t';
+            break;
+          case 'r':
+            out += '\r';
+            break;
+          case '"':
+            out += '"';
+            break;
+          case '\\':
+            out += '\\';
+            break;
+          case '\'':
+            out += '\'';
+            break;
+          default:
+            out += '\\';
+            out += e;
+            break;
         }
         continue;
       }

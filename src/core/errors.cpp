@@ -4,13 +4,20 @@ namespace sra {
 
 const char* to_string(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::invalid_request: return "invalid_request";
-    case ErrorKind::unsupported_media: return "unsupported_media";
-    case ErrorKind::too_large: return "too_large";
-    case ErrorKind::not_found: return "not_found";
-    case ErrorKind::unavailable: return "unavailable";
-    case ErrorKind::config: return "config";
-    case ErrorKind::internal: return "internal";
+    case ErrorKind::invalid_request:
+      return "invalid_request";
+    case ErrorKind::unsupported_media:
+      return "unsupported_media";
+    case ErrorKind::too_large:
+      return "too_large";
+    case ErrorKind::not_found:
+      return "not_found";
+    case ErrorKind::unavailable:
+      return "unavailable";
+    case ErrorKind::config:
+      return "config";
+    case ErrorKind::internal:
+      return "internal";
   }
   return "internal";
 }

@@ -37,12 +37,26 @@ class Error : public std::runtime_error {
   ErrorKind kind_;
 };
 
-inline Error invalid_request(const std::string& m) { return {ErrorKind::invalid_request, m}; }
-inline Error unsupported_media(const std::string& m) { return {ErrorKind::unsupported_media, m}; }
-inline Error too_large(const std::string& m) { return {ErrorKind::too_large, m}; }
-inline Error not_found(const std::string& m) { return {ErrorKind::not_found, m}; }
-inline Error unavailable(const std::string& m) { return {ErrorKind::unavailable, m}; }
-inline Error config_error(const std::string& m) { return {ErrorKind::config, m}; }
-inline Error internal_error(const std::string& m) { return {ErrorKind::internal, m}; }
+inline Error invalid_request(const std::string& m) {
+  return {ErrorKind::invalid_request, m};
+}
+inline Error unsupported_media(const std::string& m) {
+  return {ErrorKind::unsupported_media, m};
+}
+inline Error too_large(const std::string& m) {
+  return {ErrorKind::too_large, m};
+}
+inline Error not_found(const std::string& m) {
+  return {ErrorKind::not_found, m};
+}
+inline Error unavailable(const std::string& m) {
+  return {ErrorKind::unavailable, m};
+}
+inline Error config_error(const std::string& m) {
+  return {ErrorKind::config, m};
+}
+inline Error internal_error(const std::string& m) {
+  return {ErrorKind::internal, m};
+}
 
 }  // namespace sra

@@ -4,9 +4,12 @@ namespace sra {
 
 const char* to_string(TaskStatus status) {
   switch (status) {
-    case TaskStatus::pending: return "PENDING";
-    case TaskStatus::success: return "SUCCESS";
-    case TaskStatus::failed: return "FAILED";
+    case TaskStatus::pending:
+      return "PENDING";
+    case TaskStatus::success:
+      return "SUCCESS";
+    case TaskStatus::failed:
+      return "FAILED";
   }
   return "PENDING";
 }

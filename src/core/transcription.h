@@ -5,32 +5,31 @@
 // decoding statistics. Models that have no statistics leave them at their defaults.
 #pragma once
 
+#include <boost/json/fwd.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include <boost/json/fwd.hpp>
-
 namespace sra {
 
 struct Segment {
-  int id = 0;                       // index of the segment in the transcription
-  std::int64_t seek = 0;            // offset of the decoding window, in 10 ms frames
-  double start = 0;                 // seconds from the start of the audio
-  double end = 0;                   // seconds from the start of the audio
-  std::string text;                 // text of the segment, as the model wrote it
-  std::vector<int> tokens;          // token ids, for models that have tokens
-  double temperature = 0;           // sampling temperature that produced the segment
-  double avg_logprob = 0;           // average log-probability of the tokens
-  double compression_ratio = 0;     // gzip compression ratio of the text
-  double no_speech_prob = 0;        // probability that the window holds no speech
+  int id = 0;                    // index of the segment in the transcription
+  std::int64_t seek = 0;         // offset of the decoding window, in 10 ms frames
+  double start = 0;              // seconds from the start of the audio
+  double end = 0;                // seconds from the start of the audio
+  std::string text;              // text of the segment, as the model wrote it
+  std::vector<int> tokens;       // token ids, for models that have tokens
+  double temperature = 0;        // sampling temperature that produced the segment
+  double avg_logprob = 0;        // average log-probability of the tokens
+  double compression_ratio = 0;  // gzip compression ratio of the text
+  double no_speech_prob = 0;     // probability that the window holds no speech
 };
 
 struct Transcription {
-  std::string text;                 // the whole transcript
-  std::string language;             // language code ("en"), empty if the model does not say
-  double duration = 0;              // seconds of audio that were transcribed
-  std::vector<Segment> segments;    // timed pieces of `text`, in order
+  std::string text;               // the whole transcript
+  std::string language;           // language code ("en"), empty if the model does not say
+  double duration = 0;            // seconds of audio that were transcribed
+  std::vector<Segment> segments;  // timed pieces of `text`, in order
 };
 
 boost::json::value to_json(const Transcription& t);

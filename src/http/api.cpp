@@ -192,14 +192,13 @@ asio::awaitable<Response> async_transcribe(ApiContext& ctx, const RequestParser:
 }
 
 asio::awaitable<Response> task_result(ApiContext& ctx, const std::string& task_id) {
-  auto result = co_await run_on(ctx.blocking.get_executor(), [&] {
-    return ctx.service.parts().bus().get_task_result(task_id);
-  });
+  auto result = co_await run_on(ctx.blocking.get_executor(),
+                                [&] { return ctx.service.parts().bus().get_task_result(task_id); });
   if (!result) throw not_found("Task not found");
-  json::object body{{"status", to_string(result->status)},
-                    {"transcription", result->transcription
-                                          ? json::value(result->transcription->text)
-                                          : json::value(nullptr)}};
+  json::object body{
+      {"status", to_string(result->status)},
+      {"transcription",
+       result->transcription ? json::value(result->transcription->text) : json::value(nullptr)}};
   if (result->error) body["error"] = *result->error;
   co_return json_response(bhttp_status::ok, body);
 }

@@ -18,8 +18,8 @@
 namespace sra::http {
 
 struct ApiContext {
-  TranscriptionService& service;     // decoding, models, storage and bus
-  InferencePool& inference;          // where transcriptions run
+  TranscriptionService& service;       // decoding, models, storage and bus
+  InferencePool& inference;            // where transcriptions run
   boost::asio::thread_pool& blocking;  // where storage and bus calls run
 };
 

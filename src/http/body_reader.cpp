@@ -32,7 +32,8 @@ asio::awaitable<std::optional<std::string_view>> BodyReader::next() {
     auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, parser_,
                                                    asio::as_tuple(asio::use_awaitable));
     if (ec == bhttp::error::need_buffer) ec = {};
-    if (ec == beast::error::timeout) throw invalid_request("timed out waiting for the request body");
+    if (ec == beast::error::timeout)
+      throw invalid_request("timed out waiting for the request body");
     if (ec) throw invalid_request("the request body could not be read: " + ec.message());
     std::size_t got = chunk_.size() - parser_.get().body().size;
     if (got == 0) continue;

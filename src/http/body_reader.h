@@ -23,8 +23,12 @@ class BodyReader {
  public:
   BodyReader(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
              RequestParser& parser, double timeout_seconds, std::uint64_t limit)
-      : stream_(stream), buffer_(buffer), parser_(parser), timeout_seconds_(timeout_seconds),
-        limit_(limit), chunk_(64 * 1024) {}
+      : stream_(stream),
+        buffer_(buffer),
+        parser_(parser),
+        timeout_seconds_(timeout_seconds),
+        limit_(limit),
+        chunk_(64 * 1024) {}
 
   // The next piece of the body, or nullopt once it has all been read.
   boost::asio::awaitable<std::optional<std::string_view>> next();

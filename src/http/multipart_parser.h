@@ -47,8 +47,8 @@ class MultipartParser {
   void parse_headers(std::string_view block);
   bool step();
 
-  std::string dash_boundary_;   // "--" + boundary
-  std::string delimiter_;       // "\r\n--" + boundary
+  std::string dash_boundary_;  // "--" + boundary
+  std::string delimiter_;      // "\r\n--" + boundary
   MultipartHandler& handler_;
   std::size_t max_header_bytes_;
   State state_ = State::preamble;

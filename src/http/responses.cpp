@@ -27,13 +27,20 @@ Response missing_field_response(const std::string& field) {
 
 beast_http::status status_for(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::invalid_request: return beast_http::status::unprocessable_entity;
-    case ErrorKind::unsupported_media: return beast_http::status::unsupported_media_type;
-    case ErrorKind::too_large: return beast_http::status::payload_too_large;
-    case ErrorKind::not_found: return beast_http::status::not_found;
-    case ErrorKind::unavailable: return beast_http::status::service_unavailable;
-    case ErrorKind::config: return beast_http::status::service_unavailable;
-    case ErrorKind::internal: return beast_http::status::internal_server_error;
+    case ErrorKind::invalid_request:
+      return beast_http::status::unprocessable_entity;
+    case ErrorKind::unsupported_media:
+      return beast_http::status::unsupported_media_type;
+    case ErrorKind::too_large:
+      return beast_http::status::payload_too_large;
+    case ErrorKind::not_found:
+      return beast_http::status::not_found;
+    case ErrorKind::unavailable:
+      return beast_http::status::service_unavailable;
+    case ErrorKind::config:
+      return beast_http::status::service_unavailable;
+    case ErrorKind::internal:
+      return beast_http::status::internal_server_error;
   }
   return beast_http::status::internal_server_error;
 }
@@ -41,7 +48,8 @@ beast_http::status status_for(ErrorKind kind) {
 Response error_response(const Error& error) {
   auto status = status_for(error.kind());
   Response res = detail_response(status, error.what());
-  if (status == beast_http::status::service_unavailable) res.set(beast_http::field::retry_after, "5");
+  if (status == beast_http::status::service_unavailable)
+    res.set(beast_http::field::retry_after, "5");
   return res;
 }
 

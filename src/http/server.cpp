@@ -114,7 +114,8 @@ class HttpServer::Impl {
       std::lock_guard lock(connections_mutex_);
       for (auto& c : connections_) Connection::close(c, true);
       // Requests still in flight get a grace period, then their connections are closed too.
-      auto timer = std::make_shared<asio::steady_timer>(ioc_, seconds(options_.shutdown_grace_seconds));
+      auto timer =
+          std::make_shared<asio::steady_timer>(ioc_, seconds(options_.shutdown_grace_seconds));
       timer->async_wait([this, timer](const boost::system::error_code& ec) {
         if (ec) return;
         std::lock_guard lock(connections_mutex_);
@@ -208,12 +209,13 @@ class HttpServer::Impl {
       res.set(bhttp::field::server, "speech-recognition-api");
       res.keep_alive(keep_alive);
       stream.expires_after(seconds(options_.body_timeout_seconds));
-      auto [wec, wn] = co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-      spdlog::info("{} {} {} {:.1f} ms", std::string(parser.get().method_string()),
-                   std::string(parser.get().target()), res.result_int(),
-                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                             started)
-                       .count());
+      auto [wec, wn] =
+          co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      spdlog::info(
+          "{} {} {} {:.1f} ms", std::string(parser.get().method_string()),
+          std::string(parser.get().target()), res.result_int(),
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+              .count());
       if (wec) co_return;
       if (!keep_alive) {
         if (!body_done) co_await linger(stream);
@@ -231,8 +233,8 @@ class HttpServer::Impl {
     std::size_t discarded = 0;
     stream.expires_after(std::chrono::seconds(2));
     while (discarded < 256 * 1024 * 1024) {
-      auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink),
-                                                     asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
       if (ec) break;
       discarded += n;
     }
@@ -253,8 +255,14 @@ class HttpServer::Impl {
 HttpServer::HttpServer(ServerOptions options, TranscriptionService& service, InferencePool& pool)
     : impl_(std::make_unique<Impl>(std::move(options), service, pool)) {}
 HttpServer::~HttpServer() = default;
-unsigned short HttpServer::bind() { return impl_->bind(); }
-void HttpServer::run() { impl_->run(); }
-void HttpServer::stop() { impl_->stop(); }
+unsigned short HttpServer::bind() {
+  return impl_->bind();
+}
+void HttpServer::run() {
+  impl_->run();
+}
+void HttpServer::stop() {
+  impl_->stop();
+}
 
 }  // namespace sra::http

@@ -20,14 +20,14 @@
 namespace sra::http {
 
 struct ServerOptions {
-  std::string host = "127.0.0.1";        // address to listen on
-  unsigned short port = 8888;             // port to listen on; 0 picks a free one
-  int io_threads = 2;                     // threads doing network I/O
-  int blocking_threads = 4;               // threads for storage and message-bus calls
-  double header_timeout_seconds = 30;     // idle keep-alive and header read limit
-  double body_timeout_seconds = 60;       // longest wait for the next piece of a body
-  double shutdown_grace_seconds = 60;     // longest wait for requests in flight on shutdown
-  bool handle_signals = true;             // stop gracefully on SIGINT and SIGTERM
+  std::string host = "127.0.0.1";      // address to listen on
+  unsigned short port = 8888;          // port to listen on; 0 picks a free one
+  int io_threads = 2;                  // threads doing network I/O
+  int blocking_threads = 4;            // threads for storage and message-bus calls
+  double header_timeout_seconds = 30;  // idle keep-alive and header read limit
+  double body_timeout_seconds = 60;    // longest wait for the next piece of a body
+  double shutdown_grace_seconds = 60;  // longest wait for requests in flight on shutdown
+  bool handle_signals = true;          // stop gracefully on SIGINT and SIGTERM
 };
 
 ServerOptions server_options_from(const Config& config);

@@ -17,10 +17,10 @@
 namespace sra {
 
 struct PocketSphinxOptions {
-  std::string hmm_dir;        // acoustic model directory
-  std::string language_model; // n-gram language model (.lm.bin or .lm)
-  std::string dictionary;     // pronunciation dictionary
-  double chunk_seconds = 20;  // longest piece of audio decoded as one utterance
+  std::string hmm_dir;         // acoustic model directory
+  std::string language_model;  // n-gram language model (.lm.bin or .lm)
+  std::string dictionary;      // pronunciation dictionary
+  double chunk_seconds = 20;   // longest piece of audio decoded as one utterance
 };
 
 PocketSphinxOptions pocketsphinx_options_from(const Config& config);

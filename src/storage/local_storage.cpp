@@ -16,7 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 class LocalUpload final : public FileUpload {
  public:
@@ -39,7 +41,8 @@ class LocalUpload final : public FileUpload {
     while (left > 0) {
       ssize_t n = ::write(fd_, p, left);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw unavailable("local storage: cannot write " + temp_.string() + ": " + errno_text());
+      if (n < 0)
+        throw unavailable("local storage: cannot write " + temp_.string() + ": " + errno_text());
       p += n;
       left -= static_cast<std::size_t>(n);
     }

@@ -14,7 +14,9 @@ std::filesystem::path shared_dir() {
   return SRA_SHARED_DIR;
 }
 
-std::filesystem::path pocketsphinx_testdata() { return "/usr/share/pocketsphinx/test/data"; }
+std::filesystem::path pocketsphinx_testdata() {
+  return "/usr/share/pocketsphinx/test/data";
+}
 
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -36,7 +36,8 @@ inline WordErrors word_errors(const std::string& reference, const std::string& h
   for (std::size_t i = 1; i <= r.size(); ++i) {
     cur[0] = i;
     for (std::size_t j = 1; j <= h.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r[i - 1] == h[j - 1] ? 0 : 1)});
+      cur[j] =
+          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r[i - 1] == h[j - 1] ? 0 : 1)});
     }
     std::swap(prev, cur);
   }

@@ -25,7 +25,8 @@ std::string make_wav(int rate, int channels, int frames, F f) {
   auto u32 = [](std::uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
   auto u16 = [](std::uint16_t v) { return std::string(reinterpret_cast<const char*>(&v), 2); };
   std::string fmt = u16(1) + u16(static_cast<std::uint16_t>(channels)) + u32(rate) +
-                    u32(rate * channels * 2) + u16(static_cast<std::uint16_t>(channels * 2)) + u16(16);
+                    u32(rate * channels * 2) + u16(static_cast<std::uint16_t>(channels * 2)) +
+                    u16(16);
   std::string body = "WAVE" + std::string("fmt ") + u32(16) + fmt + "data" +
                      u32(static_cast<std::uint32_t>(data.size())) + data;
   return "RIFF" + u32(static_cast<std::uint32_t>(body.size())) + body;
@@ -60,9 +61,8 @@ TEST(Decoder, SameSpeechInThreeFormats) {
 }
 
 TEST(Decoder, WavFastPathMixesChannels) {
-  std::string wav = make_wav(16000, 2, 16000, [](int i, int c) {
-    return (c == 0 ? 0.5 : 0.25) * std::sin(i * 0.1);
-  });
+  std::string wav = make_wav(
+      16000, 2, 16000, [](int i, int c) { return (c == 0 ? 0.5 : 0.25) * std::sin(i * 0.1); });
   auto fast = read_simple_wav(wav);
   ASSERT_TRUE(fast.has_value());
   EXPECT_EQ(fast->samples.size(), 16000u);
@@ -88,7 +88,8 @@ TEST(Decoder, ResamplesAndMixesDownOtherRates) {
 
 TEST(Decoder, RefusesWhatIsNotAudio) {
   EXPECT_EQ(kind_of(""), ErrorKind::unsupported_media);
-  EXPECT_EQ(kind_of("hello, this is plain text and not audio at all"), ErrorKind::unsupported_media);
+  EXPECT_EQ(kind_of("hello, this is plain text and not audio at all"),
+            ErrorKind::unsupported_media);
   std::string noise(100000, '\0');
   for (std::size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<char>((i * 7919) % 251);
   EXPECT_EQ(kind_of(noise), ErrorKind::unsupported_media);

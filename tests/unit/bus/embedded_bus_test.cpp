@@ -31,8 +31,7 @@ EmbeddedBusOptions fast_options(const test::TempDir& dir) {
 class Workers {
  public:
   Workers(MessageBus& bus, TaskHandler handler, int concurrency = 1)
-      : handler_(std::move(handler)),
-        thread_([&bus, this, concurrency](std::stop_token stop) {
+      : handler_(std::move(handler)), thread_([&bus, this, concurrency](std::stop_token stop) {
           bus.run_worker({.concurrency = concurrency}, handler_, stop);
         }) {}
 
@@ -77,7 +76,8 @@ TEST(EmbeddedBus, TaskRunsToSuccessWithItsRequest) {
     std::lock_guard lock(m);
     seen = r;
     Transcription t = text("hello world");
-    t.segments.push_back({.id = 0, .start = 0.5, .end = 1.5, .text = "hello world", .tokens = {1, 2}});
+    t.segments.push_back(
+        {.id = 0, .start = 0.5, .end = 1.5, .text = "hello world", .tokens = {1, 2}});
     return t;
   });
   TaskResult r = wait_for_end(*bus, id);
@@ -156,14 +156,16 @@ TEST(EmbeddedBus, TaskOfADeadWorkerIsTakenAgainAfterItsLease) {
   {
     // What a worker killed mid-task leaves: RUNNING, owned by nobody alive, lease running out.
     SqliteDb db(options.database_path);
-    db.prepare("UPDATE tasks SET status='RUNNING', owner='dead/0', attempts=1, lease_until=? "
-               "WHERE id=?")
+    db.prepare(
+          "UPDATE tasks SET status='RUNNING', owner='dead/0', attempts=1, lease_until=? "
+          "WHERE id=?")
         .bind(1, static_cast<double>(std::time(nullptr)) + 0.5)
         .bind(2, orphan)
         .step();
     // One that already killed its worker max_attempts times.
-    db.prepare("UPDATE tasks SET status='RUNNING', owner='dead/0', attempts=3, lease_until=0 "
-               "WHERE id=?")
+    db.prepare(
+          "UPDATE tasks SET status='RUNNING', owner='dead/0', attempts=3, lease_until=0 "
+          "WHERE id=?")
         .bind(1, poison)
         .step();
   }

@@ -29,7 +29,12 @@ TEST(Config, MissingExplicitFileIsAnError) {
 }
 
 TEST(Config, TypedGettersValidateAndNameTheVariable) {
-  Config c({{"N", "12"}, {"BAD", "12x"}, {"BIG", "99"}, {"F", "0.5"}, {"B", "Yes"}, {"NB", "maybe"},
+  Config c({{"N", "12"},
+            {"BAD", "12x"},
+            {"BIG", "99"},
+            {"F", "0.5"},
+            {"B", "Yes"},
+            {"NB", "maybe"},
             {"L", " a, b ,,c "}});
   EXPECT_EQ(c.get_int("N", 0), 12);
   EXPECT_EQ(c.get_int("MISSING", 7), 7);

@@ -49,9 +49,10 @@ TEST(Dotenv, ExpansionPrefersTheEnvironmentThenEarlierValues) {
     if (k == "FROM_ENV") return std::string("env");
     return std::nullopt;
   };
-  auto v = parse("BASE=/data\nA=${BASE}/files\nB=\"${FROM_ENV}-x\"\nC=${MISSING:-fallback}\n"
-                 "D='${BASE}'\n",
-                 env);
+  auto v = parse(
+      "BASE=/data\nA=${BASE}/files\nB=\"${FROM_ENV}-x\"\nC=${MISSING:-fallback}\n"
+      "D='${BASE}'\n",
+      env);
   EXPECT_EQ(v.at("A"), "/data/files");
   EXPECT_EQ(v.at("B"), "env-x");
   EXPECT_EQ(v.at("C"), "fallback");

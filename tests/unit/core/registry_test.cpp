@@ -42,7 +42,8 @@ TEST(Registry, NamesNotBuiltSaySoAndNameTheVariable) {
     EXPECT_NE(message.find("MESSAGE_BUS="), std::string::npos) << message;
     EXPECT_NE(message.find("not available in this build"), std::string::npos) << message;
   }
-  std::string s3 = error_of([&] { c.storages.resolve("speech_recognition_api.extra.s3_storage.S3Storage"); });
+  std::string s3 =
+      error_of([&] { c.storages.resolve("speech_recognition_api.extra.s3_storage.S3Storage"); });
   EXPECT_NE(s3.find("'s3' is not available"), std::string::npos) << s3;
 }
 

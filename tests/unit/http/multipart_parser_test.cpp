@@ -24,9 +24,8 @@ class Recorder : public MultipartHandler {
 const std::string kBoundary = "----WebKitFormBoundary7MA4YWxkTrZu0gW";
 
 std::string body_with(const std::string& file_bytes) {
-  return "--" + kBoundary + "\r\n" +
-         "Content-Disposition: form-data; name=\"language\"\r\n\r\n" + "en\r\n" + "--" +
-         kBoundary + "\r\n" +
+  return "--" + kBoundary + "\r\n" + "Content-Disposition: form-data; name=\"language\"\r\n\r\n" +
+         "en\r\n" + "--" + kBoundary + "\r\n" +
          "Content-Disposition: form-data; name=\"file\"; filename=\"a;b \\\"c\\\".wav\"\r\n" +
          "Content-Type: audio/wav\r\n\r\n" + file_bytes + "\r\n" + "--" + kBoundary + "--\r\n";
 }
@@ -124,13 +123,15 @@ void expect_invalid(const std::string& body) {
 TEST(MultipartParser, MalformedBodies) {
   expect_invalid("");
   expect_invalid("no boundary at all");
-  expect_invalid("--" + kBoundary + "\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nDATA");
+  expect_invalid("--" + kBoundary +
+                 "\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nDATA");
   expect_invalid("--" + kBoundary + "\r\nContent-Type: text/plain\r\n\r\nDATA\r\n--" + kBoundary +
                  "--");
   expect_invalid("--" + kBoundary + "\r\nno colon here\r\n\r\nDATA\r\n--" + kBoundary + "--");
   expect_invalid("--" + kBoundary + "garbage\r\n\r\n");
-  expect_invalid("--" + kBoundary + "\r\nContent-Disposition: attachment; name=\"file\"\r\n\r\nD\r\n--" +
-                 kBoundary + "--");
+  expect_invalid("--" + kBoundary +
+                 "\r\nContent-Disposition: attachment; name=\"file\"\r\n\r\nD\r\n--" + kBoundary +
+                 "--");
   expect_invalid("--" + kBoundary + "\r\nX-Long: " + std::string(20000, 'a'));
 }
 

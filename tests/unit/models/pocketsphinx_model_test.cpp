@@ -63,7 +63,8 @@ TEST(PocketSphinx, ConcurrentCallsGiveTheSameText) {
   auto audio = raw_pcm16(test::read_file(test::pocketsphinx_testdata() / "goforward.raw"));
   std::vector<std::future<std::string>> results;
   for (int i = 0; i < 4; ++i) {
-    results.push_back(std::async(std::launch::async, [&] { return model->transcribe(audio, {}).text; }));
+    results.push_back(
+        std::async(std::launch::async, [&] { return model->transcribe(audio, {}).text; }));
   }
   for (auto& r : results) EXPECT_EQ(r.get(), "go forward ten meters");
 }
