@@ -1,0 +1,57 @@
+// Decoder: Whisper's text decoder (token and learned position embeddings, pre-norm blocks of
+// causal self-attention, cross-attention over the encoder output and MLP, final layer norm,
+// logits through the tied token embedding), with a key/value cache per sequence.
+//
+// Holds pointers into a ModelFile, which must outlive it. The Decoder itself is immutable;
+// all state lives in the caches the caller owns, so one Decoder may serve several threads.
+#pragma once
+
+#include <vector>
+
+#include "engine/whisper/encoder.h"
+#include "engine/whisper/model_file.h"
+
+namespace sra::whisper {
+
+// Keys and values of the self-attention of one sequence, per layer; grows as tokens are added.
+// A plain value: copying it forks the sequence (beam search does).
+struct SelfCache {
+  int length = 0;                      // positions held
+  std::vector<std::vector<float>> k;   // per layer: length x d
+  std::vector<std::vector<float>> v;
+};
+
+// Keys and values of the cross-attention, computed once per encoder output.
+struct CrossCache {
+  int n_audio_ctx = 0;
+  std::vector<std::vector<float>> k;  // per layer: n_audio_ctx x d
+  std::vector<std::vector<float>> v;
+};
+
+class Decoder {
+ public:
+  explicit Decoder(const ModelFile& file);
+
+  CrossCache cross_cache(const std::vector<float>& encoder_out) const;
+
+  // Feeds `n_new` tokens to each sequence (tokens[b] has n_new ids; caches[b] is extended) and
+  // returns the final hidden states after layer norm: (batch * n_new) x d, sequence-major.
+  std::vector<float> forward(const std::vector<std::vector<int>>& tokens,
+                             std::vector<SelfCache*>& caches, const CrossCache& cross) const;
+  // Logits of `rows` hidden states: rows x n_vocab.
+  std::vector<float> logits(const float* hidden, int rows) const;
+
+  int width() const { return d_; }
+  int n_vocab() const { return n_vocab_; }
+  int n_ctx() const { return n_ctx_; }
+
+ private:
+  const ModelFile& file_;
+  int d_, heads_, n_ctx_, n_vocab_;
+  const Tensor *token_embedding_, *positions_, *ln_w_, *ln_b_;
+  std::vector<AttentionWeights> self_;
+  std::vector<AttentionWeights> cross_;
+  std::vector<MlpWeights> mlp_;
+};
+
+}  // namespace sra::whisper

@@ -1,0 +1,124 @@
+// WhisperEngine: one loaded Whisper model and the operations of OpenAI's whisper package on it:
+// encode a window, detect its language, decode it (whisper.decoding.decode: greedy, sampling with
+// best-of, beam search with patience, the logit filters), and transcribe long audio
+// (whisper.transcribe.transcribe: 30 s windows sought by timestamp tokens, temperature fallback,
+// no-speech skipping, conditioning on previous text, initial prompt).
+//
+// Layering: kernels -> Encoder / Decoder (layers) -> WhisperEngine (model) -> WhisperModel in
+// src/models (service). Immutable after construction; every method may be called from several
+// threads at once (each call keeps its own caches).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/whisper/decoder.h"
+#include "engine/whisper/encoder.h"
+#include "engine/whisper/mel.h"
+#include "engine/whisper/model_file.h"
+#include "engine/whisper/tokenizer.h"
+
+namespace sra::whisper {
+
+// whisper.DecodingOptions.
+struct DecodingOptions {
+  std::string task = "transcribe";         // "transcribe" or "translate"
+  std::optional<std::string> language;     // language code; nullopt: detect it
+  double temperature = 0.0;                // 0: greedy or beam search; > 0: sampling
+  std::optional<int> sample_len;           // most tokens to sample (default n_text_ctx / 2)
+  std::optional<int> best_of;              // samples to draw at temperature > 0
+  std::optional<int> beam_size;            // beams at temperature 0 (none: greedy)
+  std::optional<double> patience;          // beam search patience (default 1.0)
+  std::optional<double> length_penalty;    // alpha of ((5 + n) / 6)^alpha; none: divide by n
+  std::vector<int> prompt;                 // previous-context tokens (after <|startofprev|>)
+  std::vector<int> prefix;                 // tokens forced at the start of the output
+  std::string suppress_tokens = "-1";      // comma-separated ids; -1: the default set
+  bool suppress_blank = true;              // no blank or end of text as the first token
+  bool without_timestamps = false;         // sample text tokens only (<|notimestamps|>)
+  std::optional<double> max_initial_timestamp = 1.0;  // seconds the first timestamp may reach
+  std::uint64_t seed = 0;                  // sampling seed; 0: random
+};
+
+// whisper.DecodingResult.
+struct DecodingResult {
+  std::string language;
+  std::map<std::string, double> language_probs;  // set when the language was detected
+  std::vector<int> tokens;  // sampled tokens, without the prompt and the end of text
+  std::string text;         // tokens decoded, stripped
+  double avg_logprob = 0;
+  double no_speech_prob = 0;
+  double temperature = 0;
+  double compression_ratio = 0;
+};
+
+// whisper.transcribe()'s keyword arguments (decode options are given in `decode`).
+struct TranscribeOptions {
+  DecodingOptions decode;  // language, task, beam_size, ... for every window
+  std::vector<double> temperatures{0.0, 0.2, 0.4, 0.6, 0.8, 1.0};  // fallback schedule
+  std::optional<double> compression_ratio_threshold = 2.4;  // above: fall back
+  std::optional<double> logprob_threshold = -1.0;           // below: fall back
+  std::optional<double> no_speech_threshold = 0.6;          // above (with low logprob): skip
+  bool condition_on_previous_text = true;  // prompt each window with the previous text
+  std::optional<std::string> initial_prompt;  // text that primes the first window
+  bool carry_initial_prompt = false;       // keep the initial prompt in every window's prompt
+  std::vector<double> clip_timestamps;     // start,end,... seconds to transcribe (empty: all)
+};
+
+struct TranscribeSegment {
+  int id = 0;
+  std::int64_t seek = 0;
+  double start = 0;
+  double end = 0;
+  std::string text;
+  std::vector<int> tokens;
+  double temperature = 0;
+  double avg_logprob = 0;
+  double compression_ratio = 0;
+  double no_speech_prob = 0;
+};
+
+struct TranscribeResult {
+  std::string text;
+  std::string language;
+  std::vector<TranscribeSegment> segments;
+};
+
+class WhisperEngine {
+ public:
+  explicit WhisperEngine(std::shared_ptr<const ModelFile> file);
+
+  const ModelFile& file() const { return *file_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  const HParams& hparams() const { return file_->hparams(); }
+
+  // Log-mel of whole audio (16 kHz mono) with `padding` zero samples appended.
+  Mel mel(const std::vector<float>& samples, int padding) const;
+  // Encoder output of one n_mels x 3000 window: n_audio_ctx x n_audio_state.
+  std::vector<float> encode(const Mel& window) const;
+  // Language probabilities of an encoded window (multilingual models only).
+  std::map<std::string, double> detect_language(const std::vector<float>& features) const;
+  // Decodes one encoded window.
+  DecodingResult decode(const std::vector<float>& features, const DecodingOptions& options) const;
+  // Transcribes audio of any length.
+  TranscribeResult transcribe(const std::vector<float>& samples,
+                              const TranscribeOptions& options) const;
+
+  void set_threads(int threads) { threads_ = threads; }
+
+ private:
+  std::shared_ptr<const ModelFile> file_;
+  Tokenizer tokenizer_;
+  Encoder encoder_;
+  Decoder decoder_;
+  std::vector<int> non_speech_tokens_;
+  int threads_ = 1;
+};
+
+// len(text) / len(zlib.compress(text)), as whisper.utils.compression_ratio.
+double compression_ratio(const std::string& text);
+
+}  // namespace sra::whisper

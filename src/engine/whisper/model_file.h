@@ -1,0 +1,92 @@
+// WhisperModelFile: the contents of one whisper.cpp ggml model file (ggml-tiny.en.bin ...
+// ggml-large-v3-turbo.bin), validated and ready for the encoder and decoder.
+//
+// The file is memory-mapped read-only; f32 tensors whose data is aligned are used in place, so
+// processes that load the same file share its pages. f16 tensors are widened to f32 at load (the
+// BLAS kernels compute in f32). Every size read from the file is checked against the bytes that
+// remain and against sane limits before anything is allocated: a wrong, truncated or hostile file
+// is refused with sra::Error(config) saying what is wrong and where, never a crash or an unbounded
+// allocation. Quantized files are refused with a message. Immutable after load(): safe to share
+// between threads.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sra::whisper {
+
+struct HParams {
+  int n_vocab = 0;        // tokens in the vocabulary, special tokens included
+  int n_audio_ctx = 0;    // encoder positions (1500 for 30 s)
+  int n_audio_state = 0;  // encoder width
+  int n_audio_head = 0;   // encoder attention heads
+  int n_audio_layer = 0;  // encoder blocks
+  int n_text_ctx = 0;     // decoder positions (448)
+  int n_text_state = 0;   // decoder width
+  int n_text_head = 0;    // decoder attention heads
+  int n_text_layer = 0;   // decoder blocks
+  int n_mels = 0;         // mel bins of the input (80, or 128 for large-v3)
+  int ftype = 0;          // 0: f32, 1: f16
+};
+
+// A weight tensor, f32, row-major in PyTorch's order of dimensions.
+struct Tensor {
+  const float* data = nullptr;
+  std::vector<std::int64_t> shape;
+  std::size_t size() const {
+    std::size_t n = 1;
+    for (auto d : shape) n *= static_cast<std::size_t>(d);
+    return n;
+  }
+};
+
+class ModelFile {
+ public:
+  // Throws sra::Error(config) naming the file and the problem.
+  static std::shared_ptr<const ModelFile> load(const std::filesystem::path& path);
+  ~ModelFile();
+
+  const HParams& hparams() const { return hparams_; }
+  // n_mels x n_fft_bins, row-major.
+  const std::vector<float>& mel_filters() const { return mel_filters_; }
+  int n_fft_bins() const { return n_fft_bins_; }
+  // The bytes of each ordinary token, indexed by id.
+  const std::vector<std::string>& vocabulary() const { return vocabulary_; }
+  // The tensor `name` with exactly `shape`; throws sra::Error(config) if missing or misshapen.
+  const Tensor& tensor(const std::string& name, const std::vector<std::int64_t>& shape) const;
+  bool has_tensor(const std::string& name) const { return tensors_.count(name) != 0; }
+  // Every tensor, in the file's order, as stored (for converters and inspection).
+  const std::vector<std::string>& tensor_names() const { return order_; }
+  const Tensor& tensor_any_shape(const std::string& name) const { return tensors_.find(name)->second; }
+  const std::filesystem::path& path() const { return path_; }
+  // Bytes of weights mapped from the file and bytes converted into memory of our own.
+  std::size_t mapped_bytes() const { return mapped_bytes_; }
+  std::size_t owned_bytes() const { return owned_bytes_; }
+
+ private:
+  ModelFile() = default;
+  void parse();
+
+  std::filesystem::path path_;
+  const unsigned char* map_ = nullptr;
+  std::size_t map_size_ = 0;
+  HParams hparams_;
+  std::vector<float> mel_filters_;
+  int n_fft_bins_ = 0;
+  std::vector<std::string> vocabulary_;
+  std::map<std::string, Tensor, std::less<>> tensors_;
+  std::vector<std::string> order_;
+  std::vector<std::unique_ptr<float[]>> owned_;
+  std::size_t mapped_bytes_ = 0;
+  std::size_t owned_bytes_ = 0;
+};
+
+// IEEE half to float.
+float half_to_float(std::uint16_t h);
+
+}  // namespace sra::whisper

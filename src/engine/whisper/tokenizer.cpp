@@ -1,0 +1,389 @@
+#include "engine/whisper/tokenizer.h"
+
+#include <locale.h>
+#include <wctype.h>
+
+#include <algorithm>
+#include <climits>
+#include <set>
+
+#include "core/errors.h"
+
+namespace sra::whisper {
+namespace {
+
+const std::vector<std::pair<std::string, std::string>>& languages() {
+  static const std::vector<std::pair<std::string, std::string>> table = {
+      {"en", "english"},    {"zh", "chinese"},     {"de", "german"},       {"es", "spanish"},
+      {"ru", "russian"},    {"ko", "korean"},      {"fr", "french"},       {"ja", "japanese"},
+      {"pt", "portuguese"}, {"tr", "turkish"},     {"pl", "polish"},       {"ca", "catalan"},
+      {"nl", "dutch"},      {"ar", "arabic"},      {"sv", "swedish"},      {"it", "italian"},
+      {"id", "indonesian"}, {"hi", "hindi"},       {"fi", "finnish"},      {"vi", "vietnamese"},
+      {"he", "hebrew"},     {"uk", "ukrainian"},   {"el", "greek"},        {"ms", "malay"},
+      {"cs", "czech"},      {"ro", "romanian"},    {"da", "danish"},       {"hu", "hungarian"},
+      {"ta", "tamil"},      {"no", "norwegian"},   {"th", "thai"},         {"ur", "urdu"},
+      {"hr", "croatian"},   {"bg", "bulgarian"},   {"lt", "lithuanian"},   {"la", "latin"},
+      {"mi", "maori"},      {"ml", "malayalam"},   {"cy", "welsh"},        {"sk", "slovak"},
+      {"te", "telugu"},     {"fa", "persian"},     {"lv", "latvian"},      {"bn", "bengali"},
+      {"sr", "serbian"},    {"az", "azerbaijani"}, {"sl", "slovenian"},    {"kn", "kannada"},
+      {"et", "estonian"},   {"mk", "macedonian"},  {"br", "breton"},       {"eu", "basque"},
+      {"is", "icelandic"},  {"hy", "armenian"},    {"ne", "nepali"},       {"mn", "mongolian"},
+      {"bs", "bosnian"},    {"kk", "kazakh"},      {"sq", "albanian"},     {"sw", "swahili"},
+      {"gl", "galician"},   {"mr", "marathi"},     {"pa", "punjabi"},      {"si", "sinhala"},
+      {"km", "khmer"},      {"sn", "shona"},       {"yo", "yoruba"},       {"so", "somali"},
+      {"af", "afrikaans"},  {"oc", "occitan"},     {"ka", "georgian"},     {"be", "belarusian"},
+      {"tg", "tajik"},      {"sd", "sindhi"},      {"gu", "gujarati"},     {"am", "amharic"},
+      {"yi", "yiddish"},    {"lo", "lao"},         {"uz", "uzbek"},        {"fo", "faroese"},
+      {"ht", "haitian creole"}, {"ps", "pashto"},  {"tk", "turkmen"},      {"nn", "nynorsk"},
+      {"mt", "maltese"},    {"sa", "sanskrit"},    {"lb", "luxembourgish"}, {"my", "myanmar"},
+      {"bo", "tibetan"},    {"tl", "tagalog"},     {"mg", "malagasy"},     {"as", "assamese"},
+      {"tt", "tatar"},      {"haw", "hawaiian"},   {"ln", "lingala"},      {"ha", "hausa"},
+      {"ba", "bashkir"},    {"jw", "javanese"},    {"su", "sundanese"},    {"yue", "cantonese"},
+  };
+  return table;
+}
+
+// Decodes one code point starting at s[i]; returns its length, or 0 if invalid there.
+// Follows the Unicode "maximal subpart" rule that Python's decoder uses.
+std::size_t utf8_sequence(std::string_view s, std::size_t i, std::size_t& invalid_len,
+                          char32_t& cp) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  invalid_len = 1;
+  if (c < 0x80) {
+    cp = c;
+    return 1;
+  }
+  int need;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    need = 1;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    need = 2;
+    cp = c & 0x0F;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 3;
+    cp = c & 0x07;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  for (int k = 1; k <= need; ++k) {
+    if (i + k >= s.size()) {
+      invalid_len = static_cast<std::size_t>(k);
+      return 0;
+    }
+    unsigned char cc = b(i + k);
+    unsigned char l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
+    if (cc < l || cc > h) {
+      invalid_len = static_cast<std::size_t>(k);
+      return 0;
+    }
+    cp = (cp << 6) | (cc & 0x3F);
+  }
+  return static_cast<std::size_t>(need + 1);
+}
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+std::vector<char32_t> code_points(std::string_view s, std::vector<std::size_t>& offsets) {
+  std::vector<char32_t> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::size_t bad = 1;
+    char32_t cp = 0;
+    std::size_t n = utf8_sequence(s, i, bad, cp);
+    offsets.push_back(i);
+    if (n == 0) {
+      out.push_back(0xFFFD);
+      i += bad;
+    } else {
+      out.push_back(cp);
+      i += n;
+    }
+  }
+  offsets.push_back(s.size());
+  return out;
+}
+
+locale_t unicode_locale() {
+  static locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
+  return loc;
+}
+
+bool is_letter(char32_t c) {
+  if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  locale_t loc = unicode_locale();
+  return loc ? iswalpha_l(static_cast<wint_t>(c), loc) && !iswdigit_l(static_cast<wint_t>(c), loc)
+             : true;
+}
+bool is_number(char32_t c) {
+  if (c < 0x80) return c >= '0' && c <= '9';
+  locale_t loc = unicode_locale();
+  // glibc counts letters and numbers together in iswalnum; digits of other scripts are alpha
+  // there, so a code point that is alnum but classified as neither is taken as a number.
+  return loc && iswdigit_l(static_cast<wint_t>(c), loc);
+}
+bool is_space(char32_t c) {
+  if (c < 0x80) return c == ' ' || (c >= '\t' && c <= '\r');
+  locale_t loc = unicode_locale();
+  return loc && iswspace_l(static_cast<wint_t>(c), loc);
+}
+
+// GPT-2's pattern: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+std::vector<std::string_view> pretokenize(std::string_view text) {
+  std::vector<std::size_t> off;
+  std::vector<char32_t> cps = code_points(text, off);
+  std::vector<std::string_view> pieces;
+  std::size_t n = cps.size(), i = 0;
+  auto emit = [&](std::size_t a, std::size_t b) { pieces.push_back(text.substr(off[a], off[b] - off[a])); };
+  auto other = [&](char32_t c) { return !is_space(c) && !is_letter(c) && !is_number(c); };
+  while (i < n) {
+    if (cps[i] == '\'') {
+      static const char* const suffixes[] = {"s", "t", "re", "ve", "m", "ll", "d"};
+      std::size_t matched = 0;
+      for (const char* suf : suffixes) {
+        std::size_t len = std::char_traits<char>::length(suf);
+        bool ok = i + len < n;
+        for (std::size_t k = 0; ok && k < len; ++k) {
+          ok = cps[i + 1 + k] == static_cast<char32_t>(suf[k]);
+        }
+        if (ok) {
+          matched = 1 + len;
+          break;
+        }
+      }
+      if (matched) {
+        emit(i, i + matched);
+        i += matched;
+        continue;
+      }
+    }
+    std::size_t start = i;
+    std::size_t j = i;
+    if (cps[j] == ' ' && j + 1 < n && !is_space(cps[j + 1])) ++j;
+    if (is_letter(cps[j])) {
+      while (j < n && is_letter(cps[j])) ++j;
+      emit(start, j);
+      i = j;
+      continue;
+    }
+    if (is_number(cps[j])) {
+      while (j < n && is_number(cps[j])) ++j;
+      emit(start, j);
+      i = j;
+      continue;
+    }
+    if (other(cps[j])) {
+      while (j < n && other(cps[j])) ++j;
+      emit(start, j);
+      i = j;
+      continue;
+    }
+    // Whitespace: \s+(?!\S) leaves the last space for the next piece when text follows.
+    j = start;
+    while (j < n && is_space(cps[j])) ++j;
+    if (j < n && j - start > 1) {
+      emit(start, j - 1);
+      i = j - 1;
+    } else {
+      emit(start, j);
+      i = j;
+    }
+  }
+  return pieces;
+}
+
+}  // namespace
+
+const std::vector<std::string>& language_codes() {
+  static const std::vector<std::string> codes = [] {
+    std::vector<std::string> out;
+    for (auto& [code, name] : languages()) out.push_back(code);
+    return out;
+  }();
+  return codes;
+}
+
+std::string language_name(std::string_view code) {
+  for (auto& [c, name] : languages()) {
+    if (c == code) return name;
+  }
+  return {};
+}
+
+std::string utf8_replace_invalid(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    std::size_t bad = 1;
+    char32_t cp = 0;
+    std::size_t n = utf8_sequence(bytes, i, bad, cp);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      i += bad;
+    } else {
+      out.append(bytes.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+Tokenizer::Tokenizer(const std::vector<std::string>& vocabulary, int n_vocab)
+    : vocabulary_(vocabulary), n_vocab_(n_vocab), multilingual_(n_vocab >= 51865) {
+  SpecialTokens& s = special_;
+  s.timestamp_begin = n_vocab - 1501;
+  s.no_timestamps = s.timestamp_begin - 1;
+  s.no_speech = s.timestamp_begin - 2;
+  s.sot_prev = s.timestamp_begin - 3;
+  s.sot_lm = s.timestamp_begin - 4;
+  s.transcribe = s.timestamp_begin - 5;
+  s.translate = s.timestamp_begin - 6;
+  s.eot = multilingual_ ? 50257 : 50256;
+  s.sot = s.eot + 1;
+  s.first_language = s.sot + 1;
+  s.num_languages = s.translate - s.first_language;
+  if (static_cast<int>(vocabulary_.size()) > s.eot) vocabulary_.resize(static_cast<std::size_t>(s.eot));
+  for (std::size_t i = 0; i < vocabulary_.size(); ++i) ranks_.emplace(vocabulary_[i], static_cast<int>(i));
+}
+
+int Tokenizer::language_token(std::string_view code) const {
+  const auto& codes = language_codes();
+  for (int i = 0; i < special_.num_languages && i < static_cast<int>(codes.size()); ++i) {
+    if (codes[static_cast<std::size_t>(i)] == code) return special_.first_language + i;
+  }
+  return -1;
+}
+
+std::string Tokenizer::language_code(int token) const {
+  int i = token - special_.first_language;
+  if (i < 0 || i >= special_.num_languages || i >= static_cast<int>(language_codes().size())) return {};
+  return language_codes()[static_cast<std::size_t>(i)];
+}
+
+std::string Tokenizer::special_name(int token) const {
+  const SpecialTokens& s = special_;
+  if (token == s.eot) return "<|endoftext|>";
+  if (token == s.sot) return "<|startoftranscript|>";
+  if (token == s.translate) return "<|translate|>";
+  if (token == s.transcribe) return "<|transcribe|>";
+  if (token == s.sot_lm) return "<|startoflm|>";
+  if (token == s.sot_prev) return "<|startofprev|>";
+  if (token == s.no_speech) return "<|nospeech|>";
+  if (token == s.no_timestamps) return "<|notimestamps|>";
+  if (std::string code = language_code(token); !code.empty()) return "<|" + code + "|>";
+  return {};
+}
+
+std::string Tokenizer::decode_bytes(const std::vector<int>& tokens) const {
+  std::string out;
+  for (int t : tokens) {
+    if (t >= 0 && t < static_cast<int>(vocabulary_.size())) out += vocabulary_[static_cast<std::size_t>(t)];
+  }
+  return out;
+}
+
+std::string Tokenizer::decode(const std::vector<int>& tokens) const {
+  // tiktoken joins the bytes of every token, specials as their names, then repairs UTF-8 once.
+  std::string bytes;
+  for (int t : tokens) {
+    if (t >= special_.timestamp_begin || t < 0) continue;
+    if (t < static_cast<int>(vocabulary_.size())) {
+      bytes += vocabulary_[static_cast<std::size_t>(t)];
+    } else {
+      bytes += special_name(t);
+    }
+  }
+  return utf8_replace_invalid(bytes);
+}
+
+std::vector<int> Tokenizer::bpe(std::string_view piece) const {
+  if (auto it = ranks_.find(std::string(piece)); it != ranks_.end()) return {it->second};
+  // Parts are byte ranges; merge the adjacent pair whose joined bytes have the lowest rank.
+  std::vector<std::pair<std::size_t, std::size_t>> parts;
+  for (std::size_t i = 0; i < piece.size(); ++i) parts.emplace_back(i, i + 1);
+  auto rank_of = [&](std::size_t a, std::size_t b) {
+    auto it = ranks_.find(std::string(piece.substr(a, b - a)));
+    return it == ranks_.end() ? INT_MAX : it->second;
+  };
+  while (parts.size() > 1) {
+    int best = INT_MAX;
+    std::size_t at = 0;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+      int r = rank_of(parts[i].first, parts[i + 1].second);
+      if (r < best) {
+        best = r;
+        at = i;
+      }
+    }
+    if (best == INT_MAX) break;
+    parts[at].second = parts[at + 1].second;
+    parts.erase(parts.begin() + static_cast<std::ptrdiff_t>(at) + 1);
+  }
+  std::vector<int> out;
+  for (auto [a, b] : parts) {
+    int r = rank_of(a, b);
+    if (r == INT_MAX) {
+      throw invalid_request("text cannot be encoded with this model's vocabulary");
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
+std::vector<int> Tokenizer::encode(std::string_view text) const {
+  std::vector<int> out;
+  for (std::string_view piece : pretokenize(text)) {
+    auto ids = bpe(piece);
+    out.insert(out.end(), ids.begin(), ids.end());
+  }
+  return out;
+}
+
+std::vector<int> Tokenizer::non_speech_tokens() const {
+  // whisper/tokenizer.py: Tokenizer.non_speech_tokens.
+  std::vector<std::string> symbols;
+  for (const char* s : {"\"", "#", "(", ")", "*", "+", "/", ":", ";", "<", "=", ">", "@", "[",
+                        "\\", "]", "^", "_", "`", "{", "|", "}", "~", "「", "」", "『", "』"}) {
+    symbols.emplace_back(s);
+  }
+  for (const char* s : {"<<", ">>", "<<<", ">>>", "--", "---", "-(", "-[", "('", "(\"", "((",
+                        "))", "(((", ")))", "[[", "]]", "{{", "}}", "♪♪", "♪♪♪"}) {
+    symbols.emplace_back(s);
+  }
+  std::set<std::string> miscellaneous = {"♩", "♪", "♫", "♬", "♭", "♮", "♯"};
+  std::set<int> result = {encode(" -")[0], encode(" '")[0]};
+  std::vector<std::string> all = symbols;
+  all.insert(all.end(), miscellaneous.begin(), miscellaneous.end());
+  for (const auto& symbol : all) {
+    for (const auto& text : {symbol, " " + symbol}) {
+      auto tokens = encode(text);
+      if (tokens.size() == 1 || miscellaneous.count(symbol)) result.insert(tokens[0]);
+    }
+  }
+  return {result.begin(), result.end()};
+}
+
+}  // namespace sra::whisper

@@ -1,0 +1,210 @@
+// WhisperEngine::transcribe, following whisper/transcribe.py (word timestamps and the
+// hallucination-silence heuristic aside).
+#include <algorithm>
+#include <cmath>
+
+#include "core/errors.h"
+#include "engine/whisper/engine.h"
+
+namespace sra::whisper {
+namespace {
+
+constexpr int kFramesPerSecond = 16000 / kHopLength;  // 100
+
+bool is_blank(const std::string& s) {
+  return s.find_first_not_of(" \t\n\r\f\v") == std::string::npos;
+}
+
+}  // namespace
+
+TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
+                                           const TranscribeOptions& options) const {
+  const HParams& h = hparams();
+  const SpecialTokens& sp = tokenizer_.special();
+  // Pad 30 s of silence to the input audio, for slicing.
+  Mel mel = this->mel(samples, kChunkSamples);
+  const int content_frames = mel.n_frames - kChunkFrames;
+
+  DecodingOptions decode_options = options.decode;
+  if (!decode_options.language) {
+    if (!tokenizer_.multilingual()) {
+      decode_options.language = "en";
+    } else {
+      auto probs = detect_language(encode(mel_window(mel, 0, kChunkFrames)));
+      decode_options.language =
+          std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+    }
+  }
+  const std::string language = *decode_options.language;
+  if (tokenizer_.multilingual() && tokenizer_.language_token(language) < 0) {
+    throw invalid_request("unsupported language '" + language + "'");
+  }
+
+  std::vector<int> seek_points;
+  for (double ts : options.clip_timestamps) seek_points.push_back(static_cast<int>(std::nearbyint(ts * kFramesPerSecond)));
+  if (seek_points.empty()) seek_points.push_back(0);
+  if (seek_points.size() % 2 == 1) seek_points.push_back(content_frames);
+  std::vector<std::pair<int, int>> seek_clips;
+  for (std::size_t i = 0; i + 1 < seek_points.size(); i += 2) seek_clips.emplace_back(seek_points[i], seek_points[i + 1]);
+
+  const int input_stride = kChunkFrames / h.n_audio_ctx;  // mel frames per output token: 2
+  const double time_precision = input_stride * kHopLength / 16000.0;  // 0.02 s
+
+  std::vector<int> all_tokens;
+  TranscribeResult result;
+  result.language = language;
+  std::size_t prompt_reset_since = 0;
+  int remaining_prompt_length = h.n_text_ctx / 2 - 1;
+  std::vector<int> initial_prompt_tokens;
+  if (options.initial_prompt) {
+    std::string p = *options.initial_prompt;
+    std::size_t b = p.find_first_not_of(" \t\n\r\f\v"), e = p.find_last_not_of(" \t\n\r\f\v");
+    p = b == std::string::npos ? "" : p.substr(b, e - b + 1);
+    initial_prompt_tokens = tokenizer_.encode(" " + p);
+    all_tokens = initial_prompt_tokens;
+    remaining_prompt_length -= static_cast<int>(initial_prompt_tokens.size());
+  }
+
+  std::size_t clip_idx = 0;
+  int seek = seek_clips[0].first;
+  while (clip_idx < seek_clips.size()) {
+    auto [clip_start, clip_end] = seek_clips[clip_idx];
+    if (seek < clip_start) seek = clip_start;
+    if (seek >= clip_end) {
+      ++clip_idx;
+      if (clip_idx < seek_clips.size()) seek = seek_clips[clip_idx].first;
+      continue;
+    }
+    const double time_offset = static_cast<double>(seek) * kHopLength / 16000.0;
+    const int segment_size = std::min({kChunkFrames, content_frames - seek, clip_end - seek});
+    const double segment_duration = static_cast<double>(segment_size) * kHopLength / 16000.0;
+    std::vector<float> features = encode(mel_window(mel, seek, segment_size));
+
+    DecodingOptions window = decode_options;
+    if (options.carry_initial_prompt) {
+      std::size_t ignored = std::max(initial_prompt_tokens.size(), prompt_reset_since);
+      std::vector<int> rest(all_tokens.begin() + static_cast<std::ptrdiff_t>(std::min(ignored, all_tokens.size())), all_tokens.end());
+      if (remaining_prompt_length <= 0) {
+        rest.clear();  // Python's [-0:] would keep all; a non-positive budget keeps none here
+      } else if (static_cast<int>(rest.size()) > remaining_prompt_length) {
+        rest.erase(rest.begin(), rest.end() - remaining_prompt_length);
+      }
+      window.prompt = initial_prompt_tokens;
+      window.prompt.insert(window.prompt.end(), rest.begin(), rest.end());
+    } else {
+      window.prompt.assign(all_tokens.begin() + static_cast<std::ptrdiff_t>(prompt_reset_since), all_tokens.end());
+    }
+
+    // decode_with_fallback.
+    DecodingResult decoded;
+    for (std::size_t ti = 0; ti < options.temperatures.size(); ++ti) {
+      double t = options.temperatures[ti];
+      DecodingOptions attempt = window;
+      attempt.temperature = t;
+      if (t > 0) {
+        attempt.beam_size.reset();
+        attempt.patience.reset();
+      } else {
+        attempt.best_of.reset();
+      }
+      decoded = decode(features, attempt);
+      bool needs_fallback = false;
+      if (options.compression_ratio_threshold && decoded.compression_ratio > *options.compression_ratio_threshold) needs_fallback = true;
+      if (options.logprob_threshold && decoded.avg_logprob < *options.logprob_threshold) needs_fallback = true;
+      if (options.no_speech_threshold && decoded.no_speech_prob > *options.no_speech_threshold &&
+          options.logprob_threshold && decoded.avg_logprob < *options.logprob_threshold) {
+        needs_fallback = false;  // silence
+      }
+      if (!needs_fallback) break;
+    }
+    const std::vector<int>& tokens = decoded.tokens;
+
+    if (options.no_speech_threshold) {
+      bool should_skip = decoded.no_speech_prob > *options.no_speech_threshold;
+      if (options.logprob_threshold && decoded.avg_logprob > *options.logprob_threshold) should_skip = false;
+      if (should_skip) {
+        seek += segment_size;
+        continue;
+      }
+    }
+
+    std::vector<TranscribeSegment> current;
+    auto new_segment = [&](double start, double end, std::vector<int> seg_tokens) {
+      TranscribeSegment s;
+      s.seek = seek;
+      s.start = start;
+      s.end = end;
+      std::vector<int> text_tokens;
+      for (int t : seg_tokens) {
+        if (t < sp.eot) text_tokens.push_back(t);
+      }
+      s.text = tokenizer_.decode(text_tokens);
+      s.tokens = std::move(seg_tokens);
+      s.temperature = decoded.temperature;
+      s.avg_logprob = decoded.avg_logprob;
+      s.compression_ratio = decoded.compression_ratio;
+      s.no_speech_prob = decoded.no_speech_prob;
+      return s;
+    };
+    const int tb = sp.timestamp_begin;
+    const std::size_t n = tokens.size();
+    auto is_ts = [&](std::size_t i) { return tokens[i] >= tb; };
+    const bool single_timestamp_ending = n >= 2 && !is_ts(n - 2) && is_ts(n - 1);
+    std::vector<std::size_t> consecutive;
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+      if (is_ts(i) && is_ts(i + 1)) consecutive.push_back(i + 1);
+    }
+    const int previous_seek = seek;
+    if (!consecutive.empty()) {
+      std::vector<std::size_t> slices = consecutive;
+      if (single_timestamp_ending) slices.push_back(n);
+      std::size_t last_slice = 0;
+      for (std::size_t current_slice : slices) {
+        std::vector<int> sliced(tokens.begin() + static_cast<std::ptrdiff_t>(last_slice), tokens.begin() + static_cast<std::ptrdiff_t>(current_slice));
+        int start_pos = sliced.front() - tb;
+        int end_pos = sliced.back() - tb;
+        current.push_back(new_segment(time_offset + start_pos * time_precision, time_offset + end_pos * time_precision, std::move(sliced)));
+        last_slice = current_slice;
+      }
+      if (single_timestamp_ending) {
+        seek += segment_size;  // no speech after the last timestamp
+      } else {
+        int last_timestamp_pos = tokens[last_slice - 1] - tb;
+        seek += last_timestamp_pos * input_stride;
+      }
+    } else {
+      double duration = segment_duration;
+      int last_ts = -1;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (is_ts(i)) last_ts = tokens[i];
+      }
+      if (last_ts >= 0 && last_ts != tb) duration = (last_ts - tb) * time_precision;
+      current.push_back(new_segment(time_offset, time_offset + duration, tokens));
+      seek += segment_size;
+    }
+
+    // OpenAI's rules make every segment end after it starts, so the seek always advances; guard
+    // anyway, so that no input can make the loop spin.
+    if (seek <= previous_seek) seek = previous_seek + segment_size;
+
+    // An instantaneous segment, or one without text, is cleared.
+    for (auto& s : current) {
+      if (s.start == s.end || is_blank(s.text)) {
+        s.text.clear();
+        s.tokens.clear();
+      }
+    }
+    for (auto& s : current) {
+      s.id = static_cast<int>(result.segments.size());
+      all_tokens.insert(all_tokens.end(), s.tokens.begin(), s.tokens.end());
+      result.segments.push_back(std::move(s));
+    }
+    if (!options.condition_on_previous_text || decoded.temperature > 0.5) {
+      prompt_reset_since = all_tokens.size();
+    }
+  }
+  result.text = tokenizer_.decode(std::vector<int>(all_tokens.begin() + static_cast<std::ptrdiff_t>(initial_prompt_tokens.size()), all_tokens.end()));
+  return result;
+}
+
+}  // namespace sra::whisper
