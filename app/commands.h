@@ -25,8 +25,24 @@ struct TranscribeCommandOptions {
   bool json = false;               // print the whole result as JSON lines
 };
 
+struct ConvertOptions {
+  std::string kind;                 // "f16" or "ctranslate2"
+  std::vector<std::string> inputs;  // f16: the f32 file; ctranslate2: model.bin, vocabulary.txt
+  std::string output;               // the ggml file to write
+};
+
+struct BenchOptions {
+  std::string model;   // ggml model file
+  std::string audio;   // file to transcribe in full (optional)
+  int threads = 1;     // BLAS and mel threads
+  int runs = 3;        // repetitions of the encoder and decoder measurements
+  int tokens = 64;     // tokens per decoder measurement
+};
+
 int run_serve(const CommonOptions& common, const ServeOptions& options);
 int run_worker(const CommonOptions& common, const WorkerCommandOptions& options);
 int run_transcribe(const CommonOptions& common, const TranscribeCommandOptions& options);
+int run_convert(const ConvertOptions& options);
+int run_bench(const BenchOptions& options);
 
 }  // namespace sra::app

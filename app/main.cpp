@@ -1,5 +1,7 @@
 // speech-recognition-api: one binary with the subcommands serve, worker and transcribe.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <thread>
 
 #include "commands.h"
 
@@ -44,7 +46,34 @@ int main(int argc, char** argv) {
                            "print the whole result (segments included) as one JSON line per file");
   add_env_file(transcribe_cmd);
 
+  sra::app::ConvertOptions convert;
+  auto* convert_cmd = app.add_subcommand(
+      "convert", "write a whisper.cpp ggml model file: `f16 IN.bin OUT.bin` (f32 to f16) or "
+                 "`ctranslate2 model.bin vocabulary.txt OUT.bin` (a faster-whisper model)");
+  convert_cmd->add_option("kind", convert.kind, "f16 or ctranslate2")->required();
+  convert_cmd->add_option("inputs", convert.inputs, "input files, then the output file")
+      ->required()
+      ->expected(2, 3);
+
+  sra::app::BenchOptions bench;
+  bench.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto* bench_cmd = app.add_subcommand(
+      "bench", "time the Whisper engine: encoder per 30 s window, decoder per token, a full "
+               "transcription's real-time factor, peak memory");
+  bench_cmd->add_option("model", bench.model, "ggml model file")->required();
+  bench_cmd->add_option("--audio", bench.audio, "audio file to transcribe in full");
+  bench_cmd->add_option("--threads", bench.threads, "threads (default: all cores)");
+  bench_cmd->add_option("--runs", bench.runs, "repetitions (default 3)")->check(CLI::Range(1, 100));
+  bench_cmd->add_option("--tokens", bench.tokens, "tokens per decoder run (default 64)")
+      ->check(CLI::Range(1, 224));
+
   CLI11_PARSE(app, argc, argv);
+  if (convert_cmd->parsed()) {
+    convert.output = convert.inputs.back();
+    convert.inputs.pop_back();
+    return sra::app::run_convert(convert);
+  }
+  if (bench_cmd->parsed()) return sra::app::run_bench(bench);
   if (serve_cmd->parsed()) return sra::app::run_serve(common, serve);
   if (worker_cmd->parsed()) return sra::app::run_worker(common, worker);
   return sra::app::run_transcribe(common, transcribe);

@@ -8,10 +8,11 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
-  libsqlite3-dev libspdlog-dev libcli11-dev
+  libsqlite3-dev libspdlog-dev libcli11-dev libopenblas-dev zlib1g-dev
+  python3 python3-venv ca-certificates
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev libgmock-dev pocketsphinx-testdata ffmpeg python3 python3-venv)
+  packages+=(libgtest-dev libgmock-dev pocketsphinx-testdata ffmpeg)
 fi
 
 missing=()

@@ -2,6 +2,7 @@
 
 #include "bus/embedded_bus.h"
 #include "models/pocketsphinx_model.h"
+#include "models/whisper_model.h"
 #include "storage/local_storage.h"
 
 namespace sra {
@@ -20,7 +21,9 @@ PartCatalogs builtin_part_catalogs() {
   c.models.add("pocketsphinx", {"PocketSphinx"}, [](const Config& config) {
     return make_pocketsphinx_model(pocketsphinx_options_from(config));
   });
-  c.models.add("whisper", seed_paths("whisper_model", "WhisperModel"), {});
+  c.models.add("whisper", seed_paths("whisper_model", "WhisperModel"), [](const Config& config) {
+    return make_whisper_model(whisper_model_options_from(config));
+  });
 
   c.storages.add("local", seed_paths("local_storage", "LocalStorage"), [](const Config& config) {
     return make_local_storage(local_storage_options_from(config));

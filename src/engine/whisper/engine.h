@@ -66,6 +66,7 @@ struct TranscribeOptions {
   std::optional<std::string> initial_prompt;  // text that primes the first window
   bool carry_initial_prompt = false;       // keep the initial prompt in every window's prompt
   std::vector<double> clip_timestamps;     // start,end,... seconds to transcribe (empty: all)
+  std::optional<std::string> prefix_text;  // text forced at the start of every window
 };
 
 struct TranscribeSegment {

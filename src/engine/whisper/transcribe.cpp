@@ -26,6 +26,11 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
   const int content_frames = mel.n_frames - kChunkFrames;
 
   DecodingOptions decode_options = options.decode;
+  if (options.prefix_text) {
+    std::string p = *options.prefix_text;
+    std::size_t b = p.find_first_not_of(" \t\n\r\f\v"), e = p.find_last_not_of(" \t\n\r\f\v");
+    decode_options.prefix = tokenizer_.encode(" " + (b == std::string::npos ? "" : p.substr(b, e - b + 1)));
+  }
   if (!decode_options.language) {
     if (!tokenizer_.multilingual()) {
       decode_options.language = "en";

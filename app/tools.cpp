@@ -1,0 +1,145 @@
+// The `convert` and `bench` subcommands: model file tools and the engine benchmark.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "audio/decoder.h"
+#include "commands.h"
+#include "core/errors.h"
+#include "engine/whisper/ctranslate2_import.h"
+#include "engine/whisper/engine.h"
+#include "engine/whisper/kernels.h"
+#include "engine/whisper/model_writer.h"
+
+namespace sra::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+}  // namespace
+
+int run_convert(const ConvertOptions& options) {
+  try {
+    if (options.kind == "f16") {
+      whisper::convert_to_f16(options.inputs.at(0), options.output);
+    } else if (options.kind == "ctranslate2") {
+      if (options.inputs.size() != 2) {
+        std::cerr << "error: convert ctranslate2 needs MODEL_BIN and VOCABULARY_TXT\n";
+        return 2;
+      }
+      whisper::import_ctranslate2(options.inputs[0], options.inputs[1], options.output);
+    } else {
+      std::cerr << "error: unknown conversion '" << options.kind << "'\n";
+      return 2;
+    }
+    auto file = whisper::ModelFile::load(options.output);  // check what was written
+    const auto& h = file->hparams();
+    std::cout << options.output << ": n_vocab " << h.n_vocab << ", width " << h.n_audio_state
+              << ", layers " << h.n_audio_layer << "+" << h.n_text_layer << ", mels " << h.n_mels
+              << ", " << (h.ftype == 1 ? "f16" : "f32") << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int run_bench(const BenchOptions& options) {
+  try {
+    whisper::set_blas_threads(options.threads);
+    auto t0 = Clock::now();
+    whisper::WhisperEngine engine(whisper::ModelFile::load(options.model));
+    engine.set_threads(options.threads);
+    double load = seconds_since(t0);
+    const auto& h = engine.hparams();
+
+    std::vector<float> samples;
+    if (!options.audio.empty()) {
+      std::ifstream in(options.audio, std::ios::binary);
+      if (!in) throw std::runtime_error("cannot read " + options.audio);
+      std::stringstream bytes;
+      bytes << in.rdbuf();
+      samples = audio::decode(bytes.str()).samples;
+    } else {
+      samples.assign(whisper::kChunkSamples, 0.0f);
+    }
+    whisper::Mel window = whisper::mel_window(engine.mel(samples, whisper::kChunkSamples), 0,
+                                              whisper::kChunkFrames);
+
+    std::vector<double> encoder_runs;
+    std::vector<float> features;
+    for (int i = 0; i < options.runs; ++i) {
+      t0 = Clock::now();
+      features = engine.encode(window);
+      encoder_runs.push_back(seconds_since(t0));
+    }
+
+    // Decoder: greedy steps with the end of text suppressed, so that every run has `tokens`.
+    whisper::DecodingOptions decode;
+    decode.language = "en";
+    decode.without_timestamps = true;
+    decode.sample_len = options.tokens;
+    decode.suppress_tokens = "-1," + std::to_string(engine.tokenizer().special().eot);
+    decode.suppress_blank = true;
+    std::vector<double> per_token;
+    for (int i = 0; i < options.runs; ++i) {
+      t0 = Clock::now();
+      auto r = engine.decode(features, decode);
+      double t = seconds_since(t0);
+      per_token.push_back(t / static_cast<double>(std::max<std::size_t>(1, r.tokens.size())));
+    }
+
+    double rtf = 0, transcribe_seconds = 0, audio_seconds = 0;
+    std::string text;
+    if (!options.audio.empty()) {
+      audio_seconds = static_cast<double>(samples.size()) / 16000.0;
+      t0 = Clock::now();
+      auto r = engine.transcribe(samples, {});
+      transcribe_seconds = seconds_since(t0);
+      rtf = transcribe_seconds / audio_seconds;
+      text = r.text;
+    }
+
+    std::cout << "| model | " << options.model << " |\n|---|---|\n"
+              << "| shape | n_vocab " << h.n_vocab << ", width " << h.n_audio_state << ", heads "
+              << h.n_audio_head << ", layers " << h.n_audio_layer << "+" << h.n_text_layer
+              << ", mels " << h.n_mels << ", " << (h.ftype ? "f16" : "f32") << " file |\n"
+              << "| threads | " << options.threads << " |\n"
+              << "| load | " << load * 1000 << " ms |\n"
+              << "| encoder, one 30 s window (median of " << options.runs << ") | "
+              << median(encoder_runs) * 1000 << " ms |\n"
+              << "| decoder, per token (median of " << options.runs << ", " << options.tokens
+              << " tokens) | " << median(per_token) * 1000 << " ms |\n";
+    if (!options.audio.empty()) {
+      std::cout << "| transcribe `" << options.audio << "` (" << audio_seconds << " s) | "
+                << transcribe_seconds * 1000 << " ms, real-time factor " << rtf << " |\n"
+                << "| text | " << text << " |\n";
+    }
+    std::cout << "| peak RSS | " << peak_rss_mib() << " MiB |\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace sra::app
