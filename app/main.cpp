@@ -48,8 +48,9 @@ int main(int argc, char** argv) {
 
   sra::app::ConvertOptions convert;
   auto* convert_cmd = app.add_subcommand(
-      "convert", "write a whisper.cpp ggml model file: `f16 IN.bin OUT.bin` (f32 to f16) or "
-                 "`ctranslate2 model.bin vocabulary.txt OUT.bin` (a faster-whisper model)");
+      "convert",
+      "write a whisper.cpp ggml model file: `f16 IN.bin OUT.bin` (f32 to f16) or "
+      "`ctranslate2 model.bin vocabulary.txt OUT.bin` (a faster-whisper model)");
   convert_cmd->add_option("kind", convert.kind, "f16 or ctranslate2")->required();
   convert_cmd->add_option("inputs", convert.inputs, "input files, then the output file")
       ->required()
@@ -58,8 +59,9 @@ int main(int argc, char** argv) {
   sra::app::BenchOptions bench;
   bench.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto* bench_cmd = app.add_subcommand(
-      "bench", "time the Whisper engine: encoder per 30 s window, decoder per token, a full "
-               "transcription's real-time factor, peak memory");
+      "bench",
+      "time the Whisper engine: encoder per 30 s window, decoder per token, a full "
+      "transcription's real-time factor, peak memory");
   bench_cmd->add_option("model", bench.model, "ggml model file")->required();
   bench_cmd->add_option("--audio", bench.audio, "audio file to transcribe in full");
   bench_cmd->add_option("--threads", bench.threads, "threads (default: all cores)");

@@ -82,8 +82,8 @@ int run_bench(const BenchOptions& options) {
     } else {
       samples.assign(whisper::kChunkSamples, 0.0f);
     }
-    whisper::Mel window = whisper::mel_window(engine.mel(samples, whisper::kChunkSamples), 0,
-                                              whisper::kChunkFrames);
+    whisper::Mel window =
+        whisper::mel_window(engine.mel(samples, whisper::kChunkSamples), 0, whisper::kChunkFrames);
 
     std::vector<double> encoder_runs;
     std::vector<float> features;

@@ -72,20 +72,34 @@ std::optional<double> optional_double(const std::string& v) {
 
 // The names a request may set; WHISPER_<NAME> sets the default.
 const std::vector<std::string>& option_names() {
-  static const std::vector<std::string> names = {
-      "language", "task", "temperature", "beam_size", "best_of", "patience", "length_penalty",
-      "sample_len", "without_timestamps", "suppress_tokens", "suppress_blank", "initial_prompt",
-      "carry_initial_prompt", "condition_on_previous_text", "compression_ratio_threshold",
-      "logprob_threshold", "no_speech_threshold", "max_initial_timestamp", "clip_timestamps",
-      "prefix", "seed"};
+  static const std::vector<std::string> names = {"language",
+                                                 "task",
+                                                 "temperature",
+                                                 "beam_size",
+                                                 "best_of",
+                                                 "patience",
+                                                 "length_penalty",
+                                                 "sample_len",
+                                                 "without_timestamps",
+                                                 "suppress_tokens",
+                                                 "suppress_blank",
+                                                 "initial_prompt",
+                                                 "carry_initial_prompt",
+                                                 "condition_on_previous_text",
+                                                 "compression_ratio_threshold",
+                                                 "logprob_threshold",
+                                                 "no_speech_threshold",
+                                                 "max_initial_timestamp",
+                                                 "clip_timestamps",
+                                                 "prefix",
+                                                 "seed"};
   return names;
 }
 
 class WhisperModel final : public Model {
  public:
   explicit WhisperModel(WhisperModelOptions options)
-      : options_(std::move(options)),
-        engine_(whisper::ModelFile::load(options_.model_path)) {
+      : options_(std::move(options)), engine_(whisper::ModelFile::load(options_.model_path)) {
     whisper::set_blas_threads(options_.threads);
     engine_.set_threads(options_.threads);
     // Names that need the vocabulary are checked now, not on the first request.
@@ -177,11 +191,20 @@ void apply_whisper_option(whisper::TranscribeOptions& o, const std::string& name
     }
     o.temperatures = list;
   } else if (name == "beam_size") {
-    if (is_none(value)) d.beam_size.reset(); else d.beam_size = to_int(value, 1, 64);
+    if (is_none(value))
+      d.beam_size.reset();
+    else
+      d.beam_size = to_int(value, 1, 64);
   } else if (name == "best_of") {
-    if (is_none(value)) d.best_of.reset(); else d.best_of = to_int(value, 1, 64);
+    if (is_none(value))
+      d.best_of.reset();
+    else
+      d.best_of = to_int(value, 1, 64);
   } else if (name == "patience") {
-    if (is_none(value)) d.patience.reset(); else d.patience = to_double(value, "a number");
+    if (is_none(value))
+      d.patience.reset();
+    else
+      d.patience = to_double(value, "a number");
     if (d.patience && *d.patience <= 0) throw std::invalid_argument("patience must be positive");
   } else if (name == "length_penalty") {
     d.length_penalty = optional_double(value);
@@ -189,7 +212,10 @@ void apply_whisper_option(whisper::TranscribeOptions& o, const std::string& name
       throw std::invalid_argument("length_penalty must be in [0, 1]");
     }
   } else if (name == "sample_len") {
-    if (is_none(value)) d.sample_len.reset(); else d.sample_len = to_int(value, 1, 448);
+    if (is_none(value))
+      d.sample_len.reset();
+    else
+      d.sample_len = to_int(value, 1, 448);
   } else if (name == "without_timestamps") {
     d.without_timestamps = to_bool(value);
   } else if (name == "suppress_tokens") {
@@ -203,7 +229,10 @@ void apply_whisper_option(whisper::TranscribeOptions& o, const std::string& name
   } else if (name == "suppress_blank") {
     d.suppress_blank = to_bool(value);
   } else if (name == "initial_prompt") {
-    if (trim(value).empty()) o.initial_prompt.reset(); else o.initial_prompt = value;
+    if (trim(value).empty())
+      o.initial_prompt.reset();
+    else
+      o.initial_prompt = value;
   } else if (name == "carry_initial_prompt") {
     o.carry_initial_prompt = to_bool(value);
   } else if (name == "condition_on_previous_text") {

@@ -21,9 +21,9 @@
 namespace sra {
 
 struct WhisperModelOptions {
-  std::string model_path;                  // the ggml file to load
-  int threads = 1;                         // BLAS and mel threads per transcription
-  whisper::TranscribeOptions defaults;     // transcribe() options unless a request overrides
+  std::string model_path;               // the ggml file to load
+  int threads = 1;                      // BLAS and mel threads per transcription
+  whisper::TranscribeOptions defaults;  // transcribe() options unless a request overrides
 };
 
 WhisperModelOptions whisper_model_options_from(const Config& config);

@@ -113,10 +113,15 @@ def test_client_that_disappears_mid_upload(server, goforward_wav):
 
 
 def test_misconfigured_part_is_a_503_naming_the_variable(make_server, goforward_wav):
-    s = make_server(MODEL="speech_recognition_api.extra.whisper_model.WhisperModel")
-    r = transcribe(s, goforward_wav)
-    assert_detail(r, 503, "MODEL=", "not available in this build")
+    s = make_server(STORAGE="speech_recognition_api.extra.s3_storage.S3Storage")
+    r = transcribe(s, goforward_wav, route="/async/v1/transcribe")
+    assert_detail(r, 503, "STORAGE=", "not available in this build")
     assert r.headers.get("Retry-After")
+    # The seed's Whisper class path works, and says which file it misses.
+    s1 = make_server(MODEL="speech_recognition_api.extra.whisper_model.WhisperModel",
+                     WHISPER_NAME="openai/whisper-medium")
+    assert_detail(transcribe(s1, goforward_wav), 503, "WHISPER_NAME=openai/whisper-medium",
+                  "ggml-medium.bin does not exist")
     s2 = make_server(MODEL="wav2vec")
     assert_detail(transcribe(s2, goforward_wav), 503, "MODEL=wav2vec is unknown", "pocketsphinx")
     assert requests.get(s2.url("/health")).status_code == 200

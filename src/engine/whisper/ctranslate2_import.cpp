@@ -56,7 +56,8 @@ class Ct2Reader {
 
   std::map<std::string, Ct2Variable> read() {
     std::uint32_t version = u32();
-    if (version < 4 || version > 6) fail("binary version " + std::to_string(version) + " is not supported");
+    if (version < 4 || version > 6)
+      fail("binary version " + std::to_string(version) + " is not supported");
     std::string spec = str();
     if (spec != "WhisperSpec") fail("the model is a " + spec + ", not Whisper");
     u32();  // spec revision
@@ -127,7 +128,8 @@ std::map<char32_t, unsigned char> unicode_to_byte() {
       ++n;
     }
   }
-  for (std::size_t i = 0; i < bs.size(); ++i) out[static_cast<char32_t>(cs[i])] = static_cast<unsigned char>(bs[i]);
+  for (std::size_t i = 0; i < bs.size(); ++i)
+    out[static_cast<char32_t>(cs[i])] = static_cast<unsigned char>(bs[i]);
   return out;
 }
 
@@ -147,7 +149,8 @@ std::string token_bytes(const std::string& text, const std::map<char32_t, unsign
       throw config_error("vocabulary token '" + text + "' is not GPT-2 byte-level text");
     }
     auto it = table.find(cp);
-    if (it == table.end()) throw config_error("vocabulary token '" + text + "' is not GPT-2 byte-level text");
+    if (it == table.end())
+      throw config_error("vocabulary token '" + text + "' is not GPT-2 byte-level text");
     out += static_cast<char>(it->second);
     i += len;
   }
@@ -159,22 +162,30 @@ std::string token_bytes(const std::string& text, const std::map<char32_t, unsign
 std::vector<float> slaney_mel_filters(int n_mels) {
   const double sr = 16000, f_sp = 200.0 / 3, min_log_hz = 1000, min_log_mel = min_log_hz / f_sp,
                logstep = std::log(6.4) / 27.0;
-  auto hz_to_mel = [&](double f) { return f >= min_log_hz ? min_log_mel + std::log(f / min_log_hz) / logstep : f / f_sp; };
-  auto mel_to_hz = [&](double m) { return m >= min_log_mel ? min_log_hz * std::exp(logstep * (m - min_log_mel)) : f_sp * m; };
+  auto hz_to_mel = [&](double f) {
+    return f >= min_log_hz ? min_log_mel + std::log(f / min_log_hz) / logstep : f / f_sp;
+  };
+  auto mel_to_hz = [&](double m) {
+    return m >= min_log_mel ? min_log_hz * std::exp(logstep * (m - min_log_mel)) : f_sp * m;
+  };
   const int n_bins = 201;
   std::vector<double> fft_freqs(n_bins);
   for (int i = 0; i < n_bins; ++i) fft_freqs[i] = sr / 2 * i / (n_bins - 1);
   std::vector<double> mel_f(static_cast<std::size_t>(n_mels) + 2);
   const double lo = hz_to_mel(0), hi = hz_to_mel(sr / 2);
-  for (int i = 0; i < n_mels + 2; ++i) mel_f[static_cast<std::size_t>(i)] = mel_to_hz(lo + (hi - lo) * i / (n_mels + 1));
+  for (int i = 0; i < n_mels + 2; ++i)
+    mel_f[static_cast<std::size_t>(i)] = mel_to_hz(lo + (hi - lo) * i / (n_mels + 1));
   std::vector<float> weights(static_cast<std::size_t>(n_mels) * n_bins);
   for (int m = 0; m < n_mels; ++m) {
-    const double f0 = mel_f[static_cast<std::size_t>(m)], f1 = mel_f[static_cast<std::size_t>(m) + 1], f2 = mel_f[static_cast<std::size_t>(m) + 2];
+    const double f0 = mel_f[static_cast<std::size_t>(m)],
+                 f1 = mel_f[static_cast<std::size_t>(m) + 1],
+                 f2 = mel_f[static_cast<std::size_t>(m) + 2];
     const double enorm = 2.0 / (f2 - f0);
     for (int b = 0; b < n_bins; ++b) {
       double lower = (fft_freqs[b] - f0) / (f1 - f0);
       double upper = (f2 - fft_freqs[b]) / (f2 - f1);
-      weights[static_cast<std::size_t>(m) * n_bins + b] = static_cast<float>(std::max(0.0, std::min(lower, upper)) * enorm);
+      weights[static_cast<std::size_t>(m) * n_bins + b] =
+          static_cast<float>(std::max(0.0, std::min(lower, upper)) * enorm);
     }
   }
   return weights;
@@ -186,14 +197,16 @@ void import_ctranslate2(const std::filesystem::path& model_bin,
   auto vars = Ct2Reader(model_bin).read();
   auto get = [&](const std::string& name) -> const Ct2Variable& {
     auto it = vars.find(name);
-    if (it == vars.end()) throw config_error("CTranslate2 model " + model_bin.string() + " lacks " + name);
+    if (it == vars.end())
+      throw config_error("CTranslate2 model " + model_bin.string() + " lacks " + name);
     return it->second;
   };
   const auto& embedding = get("decoder/embeddings/weight");
   const auto& enc_pos = get("encoder/position_encodings/encodings");
   const auto& dec_pos = get("decoder/position_encodings/encodings");
   const auto& conv1 = get("encoder/conv1/weight");
-  if (embedding.shape.size() != 2 || enc_pos.shape.size() != 2 || dec_pos.shape.size() != 2 || conv1.shape.size() != 3) {
+  if (embedding.shape.size() != 2 || enc_pos.shape.size() != 2 || dec_pos.shape.size() != 2 ||
+      conv1.shape.size() != 3) {
     throw config_error("CTranslate2 model " + model_bin.string() + " has unexpected shapes");
   }
   auto count_layers = [&](const std::string& prefix) {
@@ -216,7 +229,8 @@ void import_ctranslate2(const std::filesystem::path& model_bin,
   const std::int64_t d = h.n_audio_state;
 
   std::vector<TensorToWrite> tensors;
-  auto add = [&](const std::string& name, std::vector<std::int64_t> shape, std::vector<float> values, bool f16) {
+  auto add = [&](const std::string& name, std::vector<std::int64_t> shape,
+                 std::vector<float> values, bool f16) {
     tensors.push_back({name, std::move(shape), std::move(values), f16});
   };
   auto copy = [&](const std::string& from, const std::string& to, bool f16) {
@@ -230,7 +244,8 @@ void import_ctranslate2(const std::filesystem::path& model_bin,
     std::int64_t width = v.shape.size() == 2 ? v.shape[1] : 1;
     return std::vector<float>(all.begin() + first * width, all.begin() + (first + rows) * width);
   };
-  auto split_attention = [&](const std::string& fused, const std::string& out_prefix, bool with_query) {
+  auto split_attention = [&](const std::string& fused, const std::string& out_prefix,
+                             bool with_query) {
     std::int64_t at = 0;
     if (with_query) {
       add(out_prefix + ".query.weight", {d, d}, rows_of(fused + "/weight", 0, d), true);
@@ -243,9 +258,15 @@ void import_ctranslate2(const std::filesystem::path& model_bin,
   };
 
   copy("encoder/conv1/weight", "encoder.conv1.weight", true);
-  { auto b = get("encoder/conv1/bias"); add("encoder.conv1.bias", {d, 1}, b.floats("conv1 bias"), false); }
+  {
+    auto b = get("encoder/conv1/bias");
+    add("encoder.conv1.bias", {d, 1}, b.floats("conv1 bias"), false);
+  }
   copy("encoder/conv2/weight", "encoder.conv2.weight", true);
-  { auto b = get("encoder/conv2/bias"); add("encoder.conv2.bias", {d, 1}, b.floats("conv2 bias"), false); }
+  {
+    auto b = get("encoder/conv2/bias");
+    add("encoder.conv2.bias", {d, 1}, b.floats("conv2 bias"), false);
+  }
   copy("encoder/position_encodings/encodings", "encoder.positional_embedding", false);
   for (int i = 0; i < h.n_audio_layer; ++i) {
     std::string c = "encoder/layer_" + std::to_string(i), o = "encoder.blocks." + std::to_string(i);
@@ -296,7 +317,8 @@ void import_ctranslate2(const std::filesystem::path& model_bin,
   std::vector<std::string> vocabulary;
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("<|", 0) == 0 && line.size() > 4 && line.compare(line.size() - 2, 2, "|>") == 0) break;
+    if (line.rfind("<|", 0) == 0 && line.size() > 4 && line.compare(line.size() - 2, 2, "|>") == 0)
+      break;
     vocabulary.push_back(token_bytes(line, table));
   }
   write_model_file(output, h, slaney_mel_filters(h.n_mels), vocabulary, tensors);

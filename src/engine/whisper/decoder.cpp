@@ -139,8 +139,7 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
 
 std::vector<float> Decoder::logits(const float* hidden, int rows) const {
   std::vector<float> out(static_cast<std::size_t>(rows) * n_vocab_);
-  matmul_bt(hidden, d_, token_embedding_->data, d_, out.data(), n_vocab_, rows, n_vocab_, d_,
-            1.0f);
+  matmul_bt(hidden, d_, token_embedding_->data, d_, out.data(), n_vocab_, rows, n_vocab_, d_, 1.0f);
   return out;
 }
 

@@ -16,8 +16,8 @@ namespace sra::whisper {
 // Keys and values of the self-attention of one sequence, per layer; grows as tokens are added.
 // A plain value: copying it forks the sequence (beam search does).
 struct SelfCache {
-  int length = 0;                      // positions held
-  std::vector<std::vector<float>> k;   // per layer: length x d
+  int length = 0;                     // positions held
+  std::vector<std::vector<float>> k;  // per layer: length x d
   std::vector<std::vector<float>> v;
 };
 

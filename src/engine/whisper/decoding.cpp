@@ -53,9 +53,12 @@ class DecodingTask {
     const SpecialTokens& sp = tok_.special();
     n_ctx_ = h.n_text_ctx;
     sample_len_ = opt_.sample_len.value_or(n_ctx_ / 2);
-    if (opt_.beam_size && opt_.best_of) throw invalid_request("beam_size and best_of cannot be given together");
-    if (opt_.temperature == 0 && opt_.best_of) throw invalid_request("best_of with greedy sampling (T=0) is not compatible");
-    if (opt_.patience && !opt_.beam_size) throw invalid_request("patience requires beam_size to be given");
+    if (opt_.beam_size && opt_.best_of)
+      throw invalid_request("beam_size and best_of cannot be given together");
+    if (opt_.temperature == 0 && opt_.best_of)
+      throw invalid_request("best_of with greedy sampling (T=0) is not compatible");
+    if (opt_.patience && !opt_.beam_size)
+      throw invalid_request("patience requires beam_size to be given");
     if (opt_.length_penalty && !(*opt_.length_penalty >= 0 && *opt_.length_penalty <= 1)) {
       throw invalid_request("length_penalty (alpha) should be a value between 0 and 1");
     }
@@ -63,8 +66,10 @@ class DecodingTask {
       throw invalid_request("task must be 'transcribe' or 'translate', not '" + opt_.task + "'");
     }
     n_group_ = opt_.beam_size.value_or(opt_.best_of.value_or(1));
-    if (n_group_ < 1 || n_group_ > 64) throw invalid_request("beam_size and best_of must be in [1, 64]");
-    if (sample_len_ < 1 || sample_len_ > n_ctx_) throw invalid_request("sample_len must be in [1, " + std::to_string(n_ctx_) + "]");
+    if (n_group_ < 1 || n_group_ > 64)
+      throw invalid_request("beam_size and best_of must be in [1, 64]");
+    if (sample_len_ < 1 || sample_len_ > n_ctx_)
+      throw invalid_request("sample_len must be in [1, " + std::to_string(n_ctx_) + "]");
 
     // Tokenizer.sot_sequence: English-only models have neither language nor task tokens.
     std::vector<int> sot_sequence{sp.sot};
@@ -85,7 +90,8 @@ class DecodingTask {
       if (max_prefix_len > 0 && static_cast<int>(prefix.size()) > max_prefix_len) {
         prefix.erase(prefix.begin(), prefix.end() - max_prefix_len);
       } else if (max_prefix_len < 0) {
-        std::size_t drop = std::min<std::size_t>(prefix.size(), static_cast<std::size_t>(-max_prefix_len));
+        std::size_t drop =
+            std::min<std::size_t>(prefix.size(), static_cast<std::size_t>(-max_prefix_len));
         prefix.erase(prefix.begin(), prefix.begin() + static_cast<std::ptrdiff_t>(drop));
       }
       tokens.insert(tokens.end(), prefix.begin(), prefix.end());
@@ -93,7 +99,8 @@ class DecodingTask {
     if (!opt_.prompt.empty()) {
       std::vector<int> prompt = opt_.prompt;
       std::size_t keep = static_cast<std::size_t>(n_ctx_ / 2 - 1);
-      if (prompt.size() > keep) prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(keep));
+      if (prompt.size() > keep)
+        prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(keep));
       std::vector<int> with_prompt{sp.sot_prev};
       with_prompt.insert(with_prompt.end(), prompt.begin(), prompt.end());
       with_prompt.insert(with_prompt.end(), tokens.begin(), tokens.end());
@@ -117,18 +124,21 @@ class DecodingTask {
         try {
           std::size_t used = 0;
           int id = std::stoi(item, &used);
-          if (item.find_first_not_of(" \t", used) != std::string::npos) throw std::invalid_argument(item);
+          if (item.find_first_not_of(" \t", used) != std::string::npos)
+            throw std::invalid_argument(item);
           if (id == -1) {
             defaults = true;
           } else if (id >= 0) {
             list.push_back(id);
           }
         } catch (const std::exception&) {
-          throw invalid_request("suppress_tokens must be comma-separated token ids, got '" + opt_.suppress_tokens + "'");
+          throw invalid_request("suppress_tokens must be comma-separated token ids, got '" +
+                                opt_.suppress_tokens + "'");
         }
       }
       if (defaults) list.insert(list.end(), non_speech.begin(), non_speech.end());
-      for (int t : {sp.transcribe, sp.translate, sp.sot, sp.sot_prev, sp.sot_lm, sp.no_speech}) list.push_back(t);
+      for (int t : {sp.transcribe, sp.translate, sp.sot, sp.sot_prev, sp.sot_lm, sp.no_speech})
+        list.push_back(t);
       std::sort(list.begin(), list.end());
       list.erase(std::unique(list.begin(), list.end()), list.end());
       for (int t : list) {
@@ -137,7 +147,8 @@ class DecodingTask {
     }
     if (!opt_.without_timestamps && opt_.max_initial_timestamp && *opt_.max_initial_timestamp > 0) {
       double precision = 30.0 / h.n_audio_ctx;
-      max_initial_timestamp_index_ = static_cast<int>(std::nearbyint(*opt_.max_initial_timestamp / precision));
+      max_initial_timestamp_index_ =
+          static_cast<int>(std::nearbyint(*opt_.max_initial_timestamp / precision));
     }
     rng_.seed(opt_.seed ? opt_.seed : std::random_device{}());
   }
@@ -156,18 +167,23 @@ class DecodingTask {
     std::vector<SelfCache*> one{&first};
     std::vector<float> hidden = decoder_.forward({initial_tokens_}, one, cross);
     const int d = decoder_.width();
-    std::vector<float> logits_rows = decoder_.logits(hidden.data() + static_cast<std::size_t>(sample_begin_ - 1) * d, 1);
+    std::vector<float> logits_rows =
+        decoder_.logits(hidden.data() + static_cast<std::size_t>(sample_begin_ - 1) * d, 1);
     {
-      std::vector<float> sot_logits = decoder_.logits(hidden.data() + static_cast<std::size_t>(sot_index_) * d, 1);
+      std::vector<float> sot_logits =
+          decoder_.logits(hidden.data() + static_cast<std::size_t>(sot_index_) * d, 1);
       float max = *std::max_element(sot_logits.begin(), sot_logits.end());
       double sum = 0;
       for (float v : sot_logits) sum += std::exp(static_cast<double>(v - max));
-      result.no_speech_prob = std::exp(static_cast<double>(sot_logits[static_cast<std::size_t>(sp.no_speech)] - max)) / sum;
+      result.no_speech_prob =
+          std::exp(static_cast<double>(sot_logits[static_cast<std::size_t>(sp.no_speech)] - max)) /
+          sum;
     }
     std::vector<SelfCache> caches(static_cast<std::size_t>(n_group_), first);
     std::vector<float> step_logits(static_cast<std::size_t>(n_group_) * vocab);
     for (int g = 0; g < n_group_; ++g) {
-      std::copy(logits_rows.begin(), logits_rows.end(), step_logits.begin() + static_cast<std::ptrdiff_t>(g) * vocab);
+      std::copy(logits_rows.begin(), logits_rows.end(),
+                step_logits.begin() + static_cast<std::ptrdiff_t>(g) * vocab);
     }
 
     for (int i = 0; i < sample_len_; ++i) {
@@ -182,7 +198,8 @@ class DecodingTask {
         step_logits = decoder_.logits(h.data(), n_group_);
       }
       for (int g = 0; g < n_group_; ++g) {
-        apply_filters(step_logits.data() + static_cast<std::size_t>(g) * vocab, tokens[static_cast<std::size_t>(g)]);
+        apply_filters(step_logits.data() + static_cast<std::size_t>(g) * vocab,
+                      tokens[static_cast<std::size_t>(g)]);
       }
       bool completed = opt_.beam_size ? beam_update(tokens, step_logits, sum_logprobs, caches)
                                       : greedy_update(tokens, step_logits, sum_logprobs);
@@ -196,7 +213,10 @@ class DecodingTask {
       if (static_cast<int>(candidates.size()) < *opt_.beam_size) {
         std::vector<int> order(static_cast<std::size_t>(n_group_));
         std::iota(order.begin(), order.end(), 0);
-        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return sum_logprobs[static_cast<std::size_t>(a)] > sum_logprobs[static_cast<std::size_t>(b)]; });
+        std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+          return sum_logprobs[static_cast<std::size_t>(a)] >
+                 sum_logprobs[static_cast<std::size_t>(b)];
+        });
         for (int j : order) {
           std::vector<int> seq = tokens[static_cast<std::size_t>(j)];
           seq.push_back(sp.eot);
@@ -219,7 +239,8 @@ class DecodingTask {
       auto end = std::find(seq.begin() + sample_begin_, seq.end(), sp.eot);
       sliced.emplace_back(seq.begin() + sample_begin_, end);
       double length = static_cast<double>(sliced.back().size());
-      double penalty = opt_.length_penalty ? std::pow((5.0 + length) / 6.0, *opt_.length_penalty) : length;
+      double penalty =
+          opt_.length_penalty ? std::pow((5.0 + length) / 6.0, *opt_.length_penalty) : length;
       double score = static_cast<double>(candidates[c].second) / penalty;
       if (best < 0 || score > best_score) {  // np.argmax: the first maximum
         best = static_cast<int>(c);
@@ -264,7 +285,8 @@ class DecodingTask {
       if (seq[i] >= tb) last_timestamp = seq[i];
     }
     if (last_timestamp >= 0) {
-      int timestamp_last = (last_was_timestamp && !penultimate_was_timestamp) ? last_timestamp : last_timestamp + 1;
+      int timestamp_last =
+          (last_was_timestamp && !penultimate_was_timestamp) ? last_timestamp : last_timestamp + 1;
       std::fill(logits + tb, logits + std::min(timestamp_last, vocab), kNegInf);
     }
     if (at_begin) {
@@ -279,9 +301,11 @@ class DecodingTask {
     for (int t = tb; t < vocab; ++t) max_ts = std::max(max_ts, lp[static_cast<std::size_t>(t)]);
     double ts_sum = 0;
     if (max_ts != kNegInf) {
-      for (int t = tb; t < vocab; ++t) ts_sum += std::exp(static_cast<double>(lp[static_cast<std::size_t>(t)] - max_ts));
+      for (int t = tb; t < vocab; ++t)
+        ts_sum += std::exp(static_cast<double>(lp[static_cast<std::size_t>(t)] - max_ts));
     }
-    const float timestamp_logprob = max_ts == kNegInf ? kNegInf : max_ts + static_cast<float>(std::log(ts_sum));
+    const float timestamp_logprob =
+        max_ts == kNegInf ? kNegInf : max_ts + static_cast<float>(std::log(ts_sum));
     float max_text = kNegInf;
     for (int t = 0; t < tb; ++t) max_text = std::max(max_text, lp[static_cast<std::size_t>(t)]);
     if (timestamp_logprob > max_text) std::fill(logits, logits + tb, kNegInf);
@@ -319,13 +343,16 @@ class DecodingTask {
     float max = kNegInf;
     for (int i = 0; i < vocab; ++i) max = std::max(max, row[i]);
     for (int i = 0; i < vocab; ++i) {
-      weights[static_cast<std::size_t>(i)] = row[i] == kNegInf ? 0.0 : std::exp((static_cast<double>(row[i]) - max) / opt_.temperature);
+      weights[static_cast<std::size_t>(i)] =
+          row[i] == kNegInf ? 0.0
+                            : std::exp((static_cast<double>(row[i]) - max) / opt_.temperature);
     }
     std::discrete_distribution<int> dist(weights.begin(), weights.end());
     return dist(rng_);
   }
 
-  static void add_candidate(std::vector<std::pair<std::vector<int>, float>>& list, const std::vector<int>& seq, float score) {
+  static void add_candidate(std::vector<std::pair<std::vector<int>, float>>& list,
+                            const std::vector<int>& seq, float score) {
     for (auto& entry : list) {
       if (entry.first == seq) {
         entry.second = score;
@@ -346,7 +373,8 @@ class DecodingTask {
     std::vector<std::pair<std::vector<int>, float>> scores;
     std::vector<int> sources;
     for (int j = 0; j < beam; ++j) {
-      std::vector<float> lp = log_softmax(logits.data() + static_cast<std::size_t>(j) * vocab, vocab);
+      std::vector<float> lp =
+          log_softmax(logits.data() + static_cast<std::size_t>(j) * vocab, vocab);
       std::vector<int> order(static_cast<std::size_t>(vocab));
       std::iota(order.begin(), order.end(), 0);
       std::partial_sort(order.begin(), order.begin() + beam + 1, order.end(), [&](int a, int b) {
@@ -355,7 +383,8 @@ class DecodingTask {
       });
       for (int r = 0; r <= beam; ++r) {
         int token = order[static_cast<std::size_t>(r)];
-        float new_logprob = sum_logprobs[static_cast<std::size_t>(j)] + lp[static_cast<std::size_t>(token)];
+        float new_logprob =
+            sum_logprobs[static_cast<std::size_t>(j)] + lp[static_cast<std::size_t>(token)];
         std::vector<int> seq = tokens[static_cast<std::size_t>(j)];
         seq.push_back(token);
         bool found = false;
@@ -375,7 +404,9 @@ class DecodingTask {
     }
     std::vector<std::size_t> ranked(scores.size());
     std::iota(ranked.begin(), ranked.end(), 0);
-    std::stable_sort(ranked.begin(), ranked.end(), [&](std::size_t a, std::size_t b) { return scores[a].second > scores[b].second; });
+    std::stable_sort(ranked.begin(), ranked.end(), [&](std::size_t a, std::size_t b) {
+      return scores[a].second > scores[b].second;
+    });
     std::vector<std::vector<int>> next_tokens;
     std::vector<int> source_indices;
     std::vector<std::pair<std::vector<int>, float>> newly_finished;
@@ -442,9 +473,12 @@ Mel WhisperEngine::mel(const std::vector<float>& samples, int padding) const {
   return log_mel_spectrogram(samples, padding, file_->mel_filters(), hparams().n_mels, threads_);
 }
 
-std::vector<float> WhisperEngine::encode(const Mel& window) const { return encoder_.forward(window); }
+std::vector<float> WhisperEngine::encode(const Mel& window) const {
+  return encoder_.forward(window);
+}
 
-std::map<std::string, double> WhisperEngine::detect_language(const std::vector<float>& features) const {
+std::map<std::string, double> WhisperEngine::detect_language(
+    const std::vector<float>& features) const {
   if (!tokenizer_.multilingual()) {
     throw invalid_request("this model is English-only and has no language detection");
   }
@@ -455,23 +489,31 @@ std::map<std::string, double> WhisperEngine::detect_language(const std::vector<f
   std::vector<float> h = decoder_.forward({{sp.sot}}, ptrs, cross);
   std::vector<float> logits = decoder_.logits(h.data(), 1);
   float max = kNegInf;
-  for (int i = 0; i < sp.num_languages; ++i) max = std::max(max, logits[static_cast<std::size_t>(sp.first_language + i)]);
+  for (int i = 0; i < sp.num_languages; ++i)
+    max = std::max(max, logits[static_cast<std::size_t>(sp.first_language + i)]);
   double sum = 0;
-  for (int i = 0; i < sp.num_languages; ++i) sum += std::exp(static_cast<double>(logits[static_cast<std::size_t>(sp.first_language + i)] - max));
+  for (int i = 0; i < sp.num_languages; ++i)
+    sum += std::exp(
+        static_cast<double>(logits[static_cast<std::size_t>(sp.first_language + i)] - max));
   std::map<std::string, double> probs;
   for (int i = 0; i < sp.num_languages; ++i) {
     probs[tokenizer_.language_code(sp.first_language + i)] =
-        std::exp(static_cast<double>(logits[static_cast<std::size_t>(sp.first_language + i)] - max)) / sum;
+        std::exp(
+            static_cast<double>(logits[static_cast<std::size_t>(sp.first_language + i)] - max)) /
+        sum;
   }
   return probs;
 }
 
-DecodingResult WhisperEngine::decode(const std::vector<float>& features, const DecodingOptions& options) const {
+DecodingResult WhisperEngine::decode(const std::vector<float>& features,
+                                     const DecodingOptions& options) const {
   DecodingOptions opt = options;
   std::map<std::string, double> probs;
   if (!opt.language && tokenizer_.multilingual()) {
     probs = detect_language(features);
-    opt.language = std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+    opt.language = std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) {
+                     return a.second < b.second;
+                   })->first;
   }
   CrossCache cross = decoder_.cross_cache(features);
   DecodingTask task(*this, decoder_, opt, non_speech_tokens_);

@@ -7,8 +7,8 @@
 
 namespace sra::whisper {
 
-AttentionWeights attention_weights(const ModelFile& f, const std::string& p,
-                                   const std::string& ln, int d) {
+AttentionWeights attention_weights(const ModelFile& f, const std::string& p, const std::string& ln,
+                                   int d) {
   const std::int64_t D = d;
   return {&f.tensor(ln + ".weight", {D}),         &f.tensor(ln + ".bias", {D}),
           &f.tensor(p + ".query.weight", {D, D}), &f.tensor(p + ".query.bias", {D}),
@@ -19,7 +19,7 @@ AttentionWeights attention_weights(const ModelFile& f, const std::string& p,
 
 MlpWeights mlp_weights(const ModelFile& f, const std::string& p, int d) {
   const std::int64_t D = d;
-  return {&f.tensor(p + ".mlp_ln.weight", {D}),      &f.tensor(p + ".mlp_ln.bias", {D}),
+  return {&f.tensor(p + ".mlp_ln.weight", {D}),       &f.tensor(p + ".mlp_ln.bias", {D}),
           &f.tensor(p + ".mlp.0.weight", {4 * D, D}), &f.tensor(p + ".mlp.0.bias", {4 * D}),
           &f.tensor(p + ".mlp.2.weight", {D, 4 * D}), &f.tensor(p + ".mlp.2.bias", {D})};
 }
@@ -65,7 +65,8 @@ std::vector<float> Encoder::forward(const Mel& mel) const {
   // The mel window is [n_mels, frames]; the convolutions take time-major input.
   std::vector<float> frames(static_cast<std::size_t>(mel.n_frames) * n_mels_);
   for (int m = 0; m < n_mels_; ++m) {
-    for (int t = 0; t < mel.n_frames; ++t) frames[static_cast<std::size_t>(t) * n_mels_ + m] = mel.at(m, t);
+    for (int t = 0; t < mel.n_frames; ++t)
+      frames[static_cast<std::size_t>(t) * n_mels_ + m] = mel.at(m, t);
   }
   std::vector<float> c1(static_cast<std::size_t>(mel.n_frames) * d);
   conv1d_k3(frames.data(), mel.n_frames, n_mels_, 1, *conv1_w_, *conv1_b_, c1.data());

@@ -26,21 +26,21 @@ namespace sra::whisper {
 
 // whisper.DecodingOptions.
 struct DecodingOptions {
-  std::string task = "transcribe";         // "transcribe" or "translate"
-  std::optional<std::string> language;     // language code; nullopt: detect it
-  double temperature = 0.0;                // 0: greedy or beam search; > 0: sampling
-  std::optional<int> sample_len;           // most tokens to sample (default n_text_ctx / 2)
-  std::optional<int> best_of;              // samples to draw at temperature > 0
-  std::optional<int> beam_size;            // beams at temperature 0 (none: greedy)
-  std::optional<double> patience;          // beam search patience (default 1.0)
-  std::optional<double> length_penalty;    // alpha of ((5 + n) / 6)^alpha; none: divide by n
-  std::vector<int> prompt;                 // previous-context tokens (after <|startofprev|>)
-  std::vector<int> prefix;                 // tokens forced at the start of the output
-  std::string suppress_tokens = "-1";      // comma-separated ids; -1: the default set
-  bool suppress_blank = true;              // no blank or end of text as the first token
-  bool without_timestamps = false;         // sample text tokens only (<|notimestamps|>)
+  std::string task = "transcribe";       // "transcribe" or "translate"
+  std::optional<std::string> language;   // language code; nullopt: detect it
+  double temperature = 0.0;              // 0: greedy or beam search; > 0: sampling
+  std::optional<int> sample_len;         // most tokens to sample (default n_text_ctx / 2)
+  std::optional<int> best_of;            // samples to draw at temperature > 0
+  std::optional<int> beam_size;          // beams at temperature 0 (none: greedy)
+  std::optional<double> patience;        // beam search patience (default 1.0)
+  std::optional<double> length_penalty;  // alpha of ((5 + n) / 6)^alpha; none: divide by n
+  std::vector<int> prompt;               // previous-context tokens (after <|startofprev|>)
+  std::vector<int> prefix;               // tokens forced at the start of the output
+  std::string suppress_tokens = "-1";    // comma-separated ids; -1: the default set
+  bool suppress_blank = true;            // no blank or end of text as the first token
+  bool without_timestamps = false;       // sample text tokens only (<|notimestamps|>)
   std::optional<double> max_initial_timestamp = 1.0;  // seconds the first timestamp may reach
-  std::uint64_t seed = 0;                  // sampling seed; 0: random
+  std::uint64_t seed = 0;                             // sampling seed; 0: random
 };
 
 // whisper.DecodingResult.
@@ -59,14 +59,14 @@ struct DecodingResult {
 struct TranscribeOptions {
   DecodingOptions decode;  // language, task, beam_size, ... for every window
   std::vector<double> temperatures{0.0, 0.2, 0.4, 0.6, 0.8, 1.0};  // fallback schedule
-  std::optional<double> compression_ratio_threshold = 2.4;  // above: fall back
-  std::optional<double> logprob_threshold = -1.0;           // below: fall back
-  std::optional<double> no_speech_threshold = 0.6;          // above (with low logprob): skip
-  bool condition_on_previous_text = true;  // prompt each window with the previous text
+  std::optional<double> compression_ratio_threshold = 2.4;         // above: fall back
+  std::optional<double> logprob_threshold = -1.0;                  // below: fall back
+  std::optional<double> no_speech_threshold = 0.6;                 // above (with low logprob): skip
+  bool condition_on_previous_text = true;     // prompt each window with the previous text
   std::optional<std::string> initial_prompt;  // text that primes the first window
-  bool carry_initial_prompt = false;       // keep the initial prompt in every window's prompt
-  std::vector<double> clip_timestamps;     // start,end,... seconds to transcribe (empty: all)
-  std::optional<std::string> prefix_text;  // text forced at the start of every window
+  bool carry_initial_prompt = false;          // keep the initial prompt in every window's prompt
+  std::vector<double> clip_timestamps;        // start,end,... seconds to transcribe (empty: all)
+  std::optional<std::string> prefix_text;     // text forced at the start of every window
 };
 
 struct TranscribeSegment {

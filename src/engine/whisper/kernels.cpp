@@ -10,12 +10,15 @@ extern "C" void openblas_set_num_threads(int);
 
 namespace sra::whisper {
 
-void set_blas_threads(int threads) { openblas_set_num_threads(std::max(1, threads)); }
+void set_blas_threads(int threads) {
+  openblas_set_num_threads(std::max(1, threads));
+}
 
 void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, float* y) {
   const int out = static_cast<int>(w.shape[0]);
   if (b) {
-    for (int i = 0; i < n; ++i) std::copy(b->data, b->data + out, y + static_cast<std::size_t>(i) * out);
+    for (int i = 0; i < n; ++i)
+      std::copy(b->data, b->data + out, y + static_cast<std::size_t>(i) * out);
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w.data, in,
               b ? 1.0f : 0.0f, y, out);
@@ -98,7 +101,8 @@ void conv1d_k3(const float* x, int t_in, int c_in, int stride, const Tensor& w, 
       }
     }
   }
-  for (int t = 0; t < t_out; ++t) std::copy(b.data, b.data + c_out, out + static_cast<std::size_t>(t) * c_out);
+  for (int t = 0; t < t_out; ++t)
+    std::copy(b.data, b.data + c_out, out + static_cast<std::size_t>(t) * c_out);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t_out, c_out, k, 1.0f, cols.data(), k,
               w.data, k, 1.0f, out, c_out);
 }

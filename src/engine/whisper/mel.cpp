@@ -26,7 +26,8 @@ class Fft {
     odd_ = m;
     dft_.resize(m * m);
     for (std::size_t k = 0; k < m; ++k) {
-      for (std::size_t t = 0; t < m; ++t) dft_[k * m + t] = std::polar(1.0, -2.0 * M_PI * (k * t % m) / m);
+      for (std::size_t t = 0; t < m; ++t)
+        dft_[k * m + t] = std::polar(1.0, -2.0 * M_PI * (k * t % m) / m);
     }
   }
 

@@ -18,12 +18,18 @@ constexpr int kMaxTensors = 100000;
 
 const char* type_name(int type) {
   switch (type) {
-    case 2: return "q4_0";
-    case 3: return "q4_1";
-    case 6: return "q5_0";
-    case 7: return "q5_1";
-    case 8: return "q8_0";
-    default: return "unknown";
+    case 2:
+      return "q4_0";
+    case 3:
+      return "q4_1";
+    case 6:
+      return "q5_0";
+    case 7:
+      return "q5_1";
+    case 8:
+      return "q8_0";
+    default:
+      return "unknown";
   }
 }
 
@@ -212,9 +218,9 @@ void ModelFile::parse() {
       }
       elements *= static_cast<std::size_t>(v);
     }
-    std::string name(reinterpret_cast<const char*>(r.bytes(static_cast<std::size_t>(name_len),
-                                                           "tensor name")),
-                     static_cast<std::size_t>(name_len));
+    std::string name(
+        reinterpret_cast<const char*>(r.bytes(static_cast<std::size_t>(name_len), "tensor name")),
+        static_cast<std::size_t>(name_len));
     std::size_t element_bytes = type == 0 ? 4 : 2;
     if (elements > r.remaining() / element_bytes) r.fail("tensor '" + name + "' is truncated");
     const unsigned char* data = r.bytes(elements * element_bytes, "tensor data");

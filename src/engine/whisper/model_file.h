@@ -62,7 +62,9 @@ class ModelFile {
   bool has_tensor(const std::string& name) const { return tensors_.count(name) != 0; }
   // Every tensor, in the file's order, as stored (for converters and inspection).
   const std::vector<std::string>& tensor_names() const { return order_; }
-  const Tensor& tensor_any_shape(const std::string& name) const { return tensors_.find(name)->second; }
+  const Tensor& tensor_any_shape(const std::string& name) const {
+    return tensors_.find(name)->second;
+  }
   const std::filesystem::path& path() const { return path_; }
   // Bytes of weights mapped from the file and bytes converted into memory of our own.
   std::size_t mapped_bytes() const { return mapped_bytes_; }

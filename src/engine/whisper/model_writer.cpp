@@ -34,7 +34,9 @@ std::uint16_t float_to_half(float f) {
 
 namespace {
 
-void put_i32(std::ofstream& out, std::int32_t v) { out.write(reinterpret_cast<const char*>(&v), 4); }
+void put_i32(std::ofstream& out, std::int32_t v) {
+  out.write(reinterpret_cast<const char*>(&v), 4);
+}
 
 }  // namespace
 
@@ -62,7 +64,8 @@ void write_model_file(const std::filesystem::path& path, const HParams& h,
     put_i32(out, static_cast<std::int32_t>(t.shape.size()));
     put_i32(out, static_cast<std::int32_t>(t.name.size()));
     put_i32(out, t.as_f16 ? 1 : 0);
-    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) put_i32(out, static_cast<std::int32_t>(*it));
+    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it)
+      put_i32(out, static_cast<std::int32_t>(*it));
     out.write(t.name.data(), static_cast<std::streamsize>(t.name.size()));
     if (t.as_f16) {
       for (float v : t.values) {

@@ -14,31 +14,40 @@ namespace {
 
 const std::vector<std::pair<std::string, std::string>>& languages() {
   static const std::vector<std::pair<std::string, std::string>> table = {
-      {"en", "english"},    {"zh", "chinese"},     {"de", "german"},       {"es", "spanish"},
-      {"ru", "russian"},    {"ko", "korean"},      {"fr", "french"},       {"ja", "japanese"},
-      {"pt", "portuguese"}, {"tr", "turkish"},     {"pl", "polish"},       {"ca", "catalan"},
-      {"nl", "dutch"},      {"ar", "arabic"},      {"sv", "swedish"},      {"it", "italian"},
-      {"id", "indonesian"}, {"hi", "hindi"},       {"fi", "finnish"},      {"vi", "vietnamese"},
-      {"he", "hebrew"},     {"uk", "ukrainian"},   {"el", "greek"},        {"ms", "malay"},
-      {"cs", "czech"},      {"ro", "romanian"},    {"da", "danish"},       {"hu", "hungarian"},
-      {"ta", "tamil"},      {"no", "norwegian"},   {"th", "thai"},         {"ur", "urdu"},
-      {"hr", "croatian"},   {"bg", "bulgarian"},   {"lt", "lithuanian"},   {"la", "latin"},
-      {"mi", "maori"},      {"ml", "malayalam"},   {"cy", "welsh"},        {"sk", "slovak"},
-      {"te", "telugu"},     {"fa", "persian"},     {"lv", "latvian"},      {"bn", "bengali"},
-      {"sr", "serbian"},    {"az", "azerbaijani"}, {"sl", "slovenian"},    {"kn", "kannada"},
-      {"et", "estonian"},   {"mk", "macedonian"},  {"br", "breton"},       {"eu", "basque"},
-      {"is", "icelandic"},  {"hy", "armenian"},    {"ne", "nepali"},       {"mn", "mongolian"},
-      {"bs", "bosnian"},    {"kk", "kazakh"},      {"sq", "albanian"},     {"sw", "swahili"},
-      {"gl", "galician"},   {"mr", "marathi"},     {"pa", "punjabi"},      {"si", "sinhala"},
-      {"km", "khmer"},      {"sn", "shona"},       {"yo", "yoruba"},       {"so", "somali"},
-      {"af", "afrikaans"},  {"oc", "occitan"},     {"ka", "georgian"},     {"be", "belarusian"},
-      {"tg", "tajik"},      {"sd", "sindhi"},      {"gu", "gujarati"},     {"am", "amharic"},
-      {"yi", "yiddish"},    {"lo", "lao"},         {"uz", "uzbek"},        {"fo", "faroese"},
-      {"ht", "haitian creole"}, {"ps", "pashto"},  {"tk", "turkmen"},      {"nn", "nynorsk"},
-      {"mt", "maltese"},    {"sa", "sanskrit"},    {"lb", "luxembourgish"}, {"my", "myanmar"},
-      {"bo", "tibetan"},    {"tl", "tagalog"},     {"mg", "malagasy"},     {"as", "assamese"},
-      {"tt", "tatar"},      {"haw", "hawaiian"},   {"ln", "lingala"},      {"ha", "hausa"},
-      {"ba", "bashkir"},    {"jw", "javanese"},    {"su", "sundanese"},    {"yue", "cantonese"},
+      {"en", "english"},     {"zh", "chinese"},    {"de", "german"},
+      {"es", "spanish"},     {"ru", "russian"},    {"ko", "korean"},
+      {"fr", "french"},      {"ja", "japanese"},   {"pt", "portuguese"},
+      {"tr", "turkish"},     {"pl", "polish"},     {"ca", "catalan"},
+      {"nl", "dutch"},       {"ar", "arabic"},     {"sv", "swedish"},
+      {"it", "italian"},     {"id", "indonesian"}, {"hi", "hindi"},
+      {"fi", "finnish"},     {"vi", "vietnamese"}, {"he", "hebrew"},
+      {"uk", "ukrainian"},   {"el", "greek"},      {"ms", "malay"},
+      {"cs", "czech"},       {"ro", "romanian"},   {"da", "danish"},
+      {"hu", "hungarian"},   {"ta", "tamil"},      {"no", "norwegian"},
+      {"th", "thai"},        {"ur", "urdu"},       {"hr", "croatian"},
+      {"bg", "bulgarian"},   {"lt", "lithuanian"}, {"la", "latin"},
+      {"mi", "maori"},       {"ml", "malayalam"},  {"cy", "welsh"},
+      {"sk", "slovak"},      {"te", "telugu"},     {"fa", "persian"},
+      {"lv", "latvian"},     {"bn", "bengali"},    {"sr", "serbian"},
+      {"az", "azerbaijani"}, {"sl", "slovenian"},  {"kn", "kannada"},
+      {"et", "estonian"},    {"mk", "macedonian"}, {"br", "breton"},
+      {"eu", "basque"},      {"is", "icelandic"},  {"hy", "armenian"},
+      {"ne", "nepali"},      {"mn", "mongolian"},  {"bs", "bosnian"},
+      {"kk", "kazakh"},      {"sq", "albanian"},   {"sw", "swahili"},
+      {"gl", "galician"},    {"mr", "marathi"},    {"pa", "punjabi"},
+      {"si", "sinhala"},     {"km", "khmer"},      {"sn", "shona"},
+      {"yo", "yoruba"},      {"so", "somali"},     {"af", "afrikaans"},
+      {"oc", "occitan"},     {"ka", "georgian"},   {"be", "belarusian"},
+      {"tg", "tajik"},       {"sd", "sindhi"},     {"gu", "gujarati"},
+      {"am", "amharic"},     {"yi", "yiddish"},    {"lo", "lao"},
+      {"uz", "uzbek"},       {"fo", "faroese"},    {"ht", "haitian creole"},
+      {"ps", "pashto"},      {"tk", "turkmen"},    {"nn", "nynorsk"},
+      {"mt", "maltese"},     {"sa", "sanskrit"},   {"lb", "luxembourgish"},
+      {"my", "myanmar"},     {"bo", "tibetan"},    {"tl", "tagalog"},
+      {"mg", "malagasy"},    {"as", "assamese"},   {"tt", "tatar"},
+      {"haw", "hawaiian"},   {"ln", "lingala"},    {"ha", "hausa"},
+      {"ba", "bashkir"},     {"jw", "javanese"},   {"su", "sundanese"},
+      {"yue", "cantonese"},
   };
   return table;
 }
@@ -156,7 +165,9 @@ std::vector<std::string_view> pretokenize(std::string_view text) {
   std::vector<char32_t> cps = code_points(text, off);
   std::vector<std::string_view> pieces;
   std::size_t n = cps.size(), i = 0;
-  auto emit = [&](std::size_t a, std::size_t b) { pieces.push_back(text.substr(off[a], off[b] - off[a])); };
+  auto emit = [&](std::size_t a, std::size_t b) {
+    pieces.push_back(text.substr(off[a], off[b] - off[a]));
+  };
   auto other = [&](char32_t c) { return !is_space(c) && !is_letter(c) && !is_number(c); };
   while (i < n) {
     if (cps[i] == '\'') {
@@ -265,8 +276,10 @@ Tokenizer::Tokenizer(const std::vector<std::string>& vocabulary, int n_vocab)
   s.sot = s.eot + 1;
   s.first_language = s.sot + 1;
   s.num_languages = s.translate - s.first_language;
-  if (static_cast<int>(vocabulary_.size()) > s.eot) vocabulary_.resize(static_cast<std::size_t>(s.eot));
-  for (std::size_t i = 0; i < vocabulary_.size(); ++i) ranks_.emplace(vocabulary_[i], static_cast<int>(i));
+  if (static_cast<int>(vocabulary_.size()) > s.eot)
+    vocabulary_.resize(static_cast<std::size_t>(s.eot));
+  for (std::size_t i = 0; i < vocabulary_.size(); ++i)
+    ranks_.emplace(vocabulary_[i], static_cast<int>(i));
 }
 
 int Tokenizer::language_token(std::string_view code) const {
@@ -279,7 +292,8 @@ int Tokenizer::language_token(std::string_view code) const {
 
 std::string Tokenizer::language_code(int token) const {
   int i = token - special_.first_language;
-  if (i < 0 || i >= special_.num_languages || i >= static_cast<int>(language_codes().size())) return {};
+  if (i < 0 || i >= special_.num_languages || i >= static_cast<int>(language_codes().size()))
+    return {};
   return language_codes()[static_cast<std::size_t>(i)];
 }
 
@@ -300,7 +314,8 @@ std::string Tokenizer::special_name(int token) const {
 std::string Tokenizer::decode_bytes(const std::vector<int>& tokens) const {
   std::string out;
   for (int t : tokens) {
-    if (t >= 0 && t < static_cast<int>(vocabulary_.size())) out += vocabulary_[static_cast<std::size_t>(t)];
+    if (t >= 0 && t < static_cast<int>(vocabulary_.size()))
+      out += vocabulary_[static_cast<std::size_t>(t)];
   }
   return out;
 }
@@ -365,12 +380,12 @@ std::vector<int> Tokenizer::encode(std::string_view text) const {
 std::vector<int> Tokenizer::non_speech_tokens() const {
   // whisper/tokenizer.py: Tokenizer.non_speech_tokens.
   std::vector<std::string> symbols;
-  for (const char* s : {"\"", "#", "(", ")", "*", "+", "/", ":", ";", "<", "=", ">", "@", "[",
+  for (const char* s : {"\"", "#", "(", ")", "*", "+", "/", ":", ";", "<",  "=",  ">",  "@", "[",
                         "\\", "]", "^", "_", "`", "{", "|", "}", "~", "「", "」", "『", "』"}) {
     symbols.emplace_back(s);
   }
-  for (const char* s : {"<<", ">>", "<<<", ">>>", "--", "---", "-(", "-[", "('", "(\"", "((",
-                        "))", "(((", ")))", "[[", "]]", "{{", "}}", "♪♪", "♪♪♪"}) {
+  for (const char* s : {"<<", ">>", "<<<", ">>>", "--", "---", "-(", "-[", "('", "(\"",
+                        "((", "))", "(((", ")))", "[[", "]]",  "{{", "}}", "♪♪", "♪♪♪"}) {
     symbols.emplace_back(s);
   }
   std::set<std::string> miscellaneous = {"♩", "♪", "♫", "♬", "♭", "♮", "♯"};

@@ -29,15 +29,17 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
   if (options.prefix_text) {
     std::string p = *options.prefix_text;
     std::size_t b = p.find_first_not_of(" \t\n\r\f\v"), e = p.find_last_not_of(" \t\n\r\f\v");
-    decode_options.prefix = tokenizer_.encode(" " + (b == std::string::npos ? "" : p.substr(b, e - b + 1)));
+    decode_options.prefix =
+        tokenizer_.encode(" " + (b == std::string::npos ? "" : p.substr(b, e - b + 1)));
   }
   if (!decode_options.language) {
     if (!tokenizer_.multilingual()) {
       decode_options.language = "en";
     } else {
       auto probs = detect_language(encode(mel_window(mel, 0, kChunkFrames)));
-      decode_options.language =
-          std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+      decode_options.language = std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) {
+                                  return a.second < b.second;
+                                })->first;
     }
   }
   const std::string language = *decode_options.language;
@@ -46,11 +48,13 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
   }
 
   std::vector<int> seek_points;
-  for (double ts : options.clip_timestamps) seek_points.push_back(static_cast<int>(std::nearbyint(ts * kFramesPerSecond)));
+  for (double ts : options.clip_timestamps)
+    seek_points.push_back(static_cast<int>(std::nearbyint(ts * kFramesPerSecond)));
   if (seek_points.empty()) seek_points.push_back(0);
   if (seek_points.size() % 2 == 1) seek_points.push_back(content_frames);
   std::vector<std::pair<int, int>> seek_clips;
-  for (std::size_t i = 0; i + 1 < seek_points.size(); i += 2) seek_clips.emplace_back(seek_points[i], seek_points[i + 1]);
+  for (std::size_t i = 0; i + 1 < seek_points.size(); i += 2)
+    seek_clips.emplace_back(seek_points[i], seek_points[i + 1]);
 
   const int input_stride = kChunkFrames / h.n_audio_ctx;  // mel frames per output token: 2
   const double time_precision = input_stride * kHopLength / 16000.0;  // 0.02 s
@@ -88,7 +92,9 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     DecodingOptions window = decode_options;
     if (options.carry_initial_prompt) {
       std::size_t ignored = std::max(initial_prompt_tokens.size(), prompt_reset_since);
-      std::vector<int> rest(all_tokens.begin() + static_cast<std::ptrdiff_t>(std::min(ignored, all_tokens.size())), all_tokens.end());
+      std::vector<int> rest(
+          all_tokens.begin() + static_cast<std::ptrdiff_t>(std::min(ignored, all_tokens.size())),
+          all_tokens.end());
       if (remaining_prompt_length <= 0) {
         rest.clear();  // Python's [-0:] would keep all; a non-positive budget keeps none here
       } else if (static_cast<int>(rest.size()) > remaining_prompt_length) {
@@ -97,7 +103,8 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
       window.prompt = initial_prompt_tokens;
       window.prompt.insert(window.prompt.end(), rest.begin(), rest.end());
     } else {
-      window.prompt.assign(all_tokens.begin() + static_cast<std::ptrdiff_t>(prompt_reset_since), all_tokens.end());
+      window.prompt.assign(all_tokens.begin() + static_cast<std::ptrdiff_t>(prompt_reset_since),
+                           all_tokens.end());
     }
 
     // decode_with_fallback.
@@ -114,8 +121,11 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
       }
       decoded = decode(features, attempt);
       bool needs_fallback = false;
-      if (options.compression_ratio_threshold && decoded.compression_ratio > *options.compression_ratio_threshold) needs_fallback = true;
-      if (options.logprob_threshold && decoded.avg_logprob < *options.logprob_threshold) needs_fallback = true;
+      if (options.compression_ratio_threshold &&
+          decoded.compression_ratio > *options.compression_ratio_threshold)
+        needs_fallback = true;
+      if (options.logprob_threshold && decoded.avg_logprob < *options.logprob_threshold)
+        needs_fallback = true;
       if (options.no_speech_threshold && decoded.no_speech_prob > *options.no_speech_threshold &&
           options.logprob_threshold && decoded.avg_logprob < *options.logprob_threshold) {
         needs_fallback = false;  // silence
@@ -126,7 +136,8 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
 
     if (options.no_speech_threshold) {
       bool should_skip = decoded.no_speech_prob > *options.no_speech_threshold;
-      if (options.logprob_threshold && decoded.avg_logprob > *options.logprob_threshold) should_skip = false;
+      if (options.logprob_threshold && decoded.avg_logprob > *options.logprob_threshold)
+        should_skip = false;
       if (should_skip) {
         seek += segment_size;
         continue;
@@ -165,10 +176,12 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
       if (single_timestamp_ending) slices.push_back(n);
       std::size_t last_slice = 0;
       for (std::size_t current_slice : slices) {
-        std::vector<int> sliced(tokens.begin() + static_cast<std::ptrdiff_t>(last_slice), tokens.begin() + static_cast<std::ptrdiff_t>(current_slice));
+        std::vector<int> sliced(tokens.begin() + static_cast<std::ptrdiff_t>(last_slice),
+                                tokens.begin() + static_cast<std::ptrdiff_t>(current_slice));
         int start_pos = sliced.front() - tb;
         int end_pos = sliced.back() - tb;
-        current.push_back(new_segment(time_offset + start_pos * time_precision, time_offset + end_pos * time_precision, std::move(sliced)));
+        current.push_back(new_segment(time_offset + start_pos * time_precision,
+                                      time_offset + end_pos * time_precision, std::move(sliced)));
         last_slice = current_slice;
       }
       if (single_timestamp_ending) {
@@ -208,7 +221,9 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
       prompt_reset_since = all_tokens.size();
     }
   }
-  result.text = tokenizer_.decode(std::vector<int>(all_tokens.begin() + static_cast<std::ptrdiff_t>(initial_prompt_tokens.size()), all_tokens.end()));
+  result.text = tokenizer_.decode(std::vector<int>(
+      all_tokens.begin() + static_cast<std::ptrdiff_t>(initial_prompt_tokens.size()),
+      all_tokens.end()));
   return result;
 }
 

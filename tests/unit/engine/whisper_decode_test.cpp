@@ -19,7 +19,8 @@ class DecodeMatchesOpenAI : public ::testing::TestWithParam<Case> {};
 TEST_P(DecodeMatchesOpenAI, EveryDevClip) {
   const Case& c = GetParam();
   const auto& e = test::engine(c.model);
-  auto refs = test::read_jsonl(test::whisper_dir() / "reference" / ("dev." + c.reference + ".openai.jsonl"));
+  auto refs = test::read_jsonl(test::whisper_dir() / "reference" /
+                               ("dev." + c.reference + ".openai.jsonl"));
   ASSERT_EQ(refs.size(), 50u);
   DecodingOptions options;
   options.language = "en";
@@ -40,17 +41,17 @@ TEST_P(DecodeMatchesOpenAI, EveryDevClip) {
   EXPECT_EQ(exact, 50);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Models, DecodeMatchesOpenAI,
-    ::testing::Values(Case{"tiny-test-f32", "tiny-test", std::nullopt},
-                      Case{"tiny-test-f16", "tiny-test", std::nullopt},
-                      Case{"random-tiny-ml-f32", "random-tiny-ml", 30},
-                      Case{"random-v3-small-f32", "random-v3-small", 30}),
-    [](const auto& info) {
-      std::string n = info.param.model;
-      for (auto& ch : n) if (ch == '-') ch = '_';
-      return n;
-    });
+INSTANTIATE_TEST_SUITE_P(Models, DecodeMatchesOpenAI,
+                         ::testing::Values(Case{"tiny-test-f32", "tiny-test", std::nullopt},
+                                           Case{"tiny-test-f16", "tiny-test", std::nullopt},
+                                           Case{"random-tiny-ml-f32", "random-tiny-ml", 30},
+                                           Case{"random-v3-small-f32", "random-v3-small", 30}),
+                         [](const auto& info) {
+                           std::string n = info.param.model;
+                           for (auto& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace sra::whisper

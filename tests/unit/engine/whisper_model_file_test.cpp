@@ -1,11 +1,10 @@
-#include "engine/whisper/model_file.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <random>
 
 #include "core/errors.h"
+#include "engine/whisper/model_file.h"
 #include "engine/whisper/model_writer.h"
 #include "whisper_test_support.h"
 
@@ -15,9 +14,14 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(WhisperModelFile, SharedModelsLoadWithTheirShapes) {
-  struct Want { const char* name; int vocab, width, heads, layers, mels, ftype; };
-  for (Want w : {Want{"tiny-test-f32", 51864, 64, 2, 2, 80, 0}, Want{"tiny-test-f16", 51864, 64, 2, 2, 80, 1},
-                 Want{"random-tiny-ml-f32", 51865, 384, 6, 4, 80, 0}, Want{"random-v3-small-f32", 51866, 64, 2, 2, 128, 0}}) {
+  struct Want {
+    const char* name;
+    int vocab, width, heads, layers, mels, ftype;
+  };
+  for (Want w : {Want{"tiny-test-f32", 51864, 64, 2, 2, 80, 0},
+                 Want{"tiny-test-f16", 51864, 64, 2, 2, 80, 1},
+                 Want{"random-tiny-ml-f32", 51865, 384, 6, 4, 80, 0},
+                 Want{"random-v3-small-f32", 51866, 64, 2, 2, 128, 0}}) {
     auto f = ModelFile::load(test::whisper_model(w.name));
     const HParams& h = f->hparams();
     EXPECT_EQ(h.n_vocab, w.vocab) << w.name;
@@ -55,28 +59,39 @@ struct SmallModel {
       tensors.push_back({name, shape, v, f16});
     };
     auto attention = [&](const std::string& p, const std::string& ln) {
-      add(ln + ".weight", {2}, false); add(ln + ".bias", {2}, false);
-      add(p + ".query.weight", {2, 2}, true); add(p + ".query.bias", {2}, false);
+      add(ln + ".weight", {2}, false);
+      add(ln + ".bias", {2}, false);
+      add(p + ".query.weight", {2, 2}, true);
+      add(p + ".query.bias", {2}, false);
       add(p + ".key.weight", {2, 2}, true);
-      add(p + ".value.weight", {2, 2}, true); add(p + ".value.bias", {2}, false);
-      add(p + ".out.weight", {2, 2}, true); add(p + ".out.bias", {2}, false);
+      add(p + ".value.weight", {2, 2}, true);
+      add(p + ".value.bias", {2}, false);
+      add(p + ".out.weight", {2, 2}, true);
+      add(p + ".out.bias", {2}, false);
     };
     auto mlp = [&](const std::string& p) {
-      add(p + ".mlp_ln.weight", {2}, false); add(p + ".mlp_ln.bias", {2}, false);
-      add(p + ".mlp.0.weight", {8, 2}, true); add(p + ".mlp.0.bias", {8}, false);
-      add(p + ".mlp.2.weight", {2, 8}, true); add(p + ".mlp.2.bias", {2}, false);
+      add(p + ".mlp_ln.weight", {2}, false);
+      add(p + ".mlp_ln.bias", {2}, false);
+      add(p + ".mlp.0.weight", {8, 2}, true);
+      add(p + ".mlp.0.bias", {8}, false);
+      add(p + ".mlp.2.weight", {2, 8}, true);
+      add(p + ".mlp.2.bias", {2}, false);
     };
-    add("encoder.conv1.weight", {2, 1, 3}, true); add("encoder.conv1.bias", {2, 1}, false);
-    add("encoder.conv2.weight", {2, 2, 3}, true); add("encoder.conv2.bias", {2, 1}, false);
+    add("encoder.conv1.weight", {2, 1, 3}, true);
+    add("encoder.conv1.bias", {2, 1}, false);
+    add("encoder.conv2.weight", {2, 2, 3}, true);
+    add("encoder.conv2.bias", {2, 1}, false);
     add("encoder.positional_embedding", {1500, 2}, false);
     attention("encoder.blocks.0.attn", "encoder.blocks.0.attn_ln");
     mlp("encoder.blocks.0");
-    add("encoder.ln_post.weight", {2}, false); add("encoder.ln_post.bias", {2}, false);
+    add("encoder.ln_post.weight", {2}, false);
+    add("encoder.ln_post.bias", {2}, false);
     add("decoder.positional_embedding", {8, 2}, false);
     attention("decoder.blocks.0.attn", "decoder.blocks.0.attn_ln");
     attention("decoder.blocks.0.cross_attn", "decoder.blocks.0.cross_attn_ln");
     mlp("decoder.blocks.0");
-    add("decoder.ln.weight", {2}, false); add("decoder.ln.bias", {2}, false);
+    add("decoder.ln.weight", {2}, false);
+    add("decoder.ln.bias", {2}, false);
     add("decoder.token_embedding.weight", {51864, 2}, true);  // last: the bulk of the file
   }
   void write(const fs::path& p) const { write_model_file(p, h, filters, vocab, tensors); }
@@ -100,7 +115,8 @@ TEST(WhisperModelFile, SmallSyntheticModelLoadsAndRuns) {
   DecodingOptions o;
   o.sample_len = 3;
   o.without_timestamps = true;
-  auto r = engine.decode(engine.encode(engine.mel(std::vector<float>(16000, 0.1f), kChunkSamples - 16000)), o);
+  auto r = engine.decode(
+      engine.encode(engine.mel(std::vector<float>(16000, 0.1f), kChunkSamples - 16000)), o);
   EXPECT_LE(r.tokens.size(), 3u);
 }
 
@@ -114,7 +130,8 @@ TEST(WhisperModelFile, EveryCutPointIsRefusedWithAMessage) {
   fs::path cut = dir.path() / "cut.bin";
   std::size_t tried = 0;
   for (std::size_t n = 0; n < bytes.size(); n += (n < bulk + 64 ? 1 : 997)) {
-    std::ofstream(cut, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(n));
+    std::ofstream(cut, std::ios::binary | std::ios::trunc)
+        .write(bytes.data(), static_cast<std::streamsize>(n));
     expect_config_error(cut, "cut at " + std::to_string(n));
     ++tried;
     if (HasFailure()) break;
@@ -123,9 +140,11 @@ TEST(WhisperModelFile, EveryCutPointIsRefusedWithAMessage) {
 }
 
 // Writes `bytes` with the int32 at `offset` replaced.
-void write_patched(const fs::path& path, std::string bytes, std::size_t offset, std::int32_t value) {
+void write_patched(const fs::path& path, std::string bytes, std::size_t offset,
+                   std::int32_t value) {
   std::memcpy(bytes.data() + offset, &value, 4);
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 TEST(WhisperModelFile, HostileHeadersAreRefused) {
@@ -165,7 +184,10 @@ TEST(WhisperModelFile, HostileHeadersAreRefused) {
     WhisperEngine engine(ModelFile::load(bad));
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'encoder.conv1.weight' has shape [3, 1, 2], expected [2, 1, 3]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(
+                  "'encoder.conv1.weight' has shape [3, 1, 2], expected [2, 1, 3]"),
+              std::string::npos)
+        << e.what();
   }
   // A missing file, a folder.
   expect_config_error(dir.path() / "none.bin", "missing");
@@ -197,7 +219,8 @@ TEST(WhisperModelFile, F16CopiesStayCloseToF32) {
       max_diff = std::max(max_diff, std::fabs(double(fa[i]) - fb[i]));
       max_abs = std::max(max_abs, std::fabs(double(fa[i])));
     }
-    std::cout << name << ": encoder output max |f16 - f32| = " << max_diff << " (max |f32| " << max_abs << ")\n";
+    std::cout << name << ": encoder output max |f16 - f32| = " << max_diff << " (max |f32| "
+              << max_abs << ")\n";
     EXPECT_LT(max_diff, 0.02 * max_abs) << name;
     DecodingOptions o;
     o.language = "en";

@@ -14,7 +14,8 @@ using test::read_npy;
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
   double m = 0;
-  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    m = std::max(m, std::fabs(double(a[i]) - b[i]));
   return m;
 }
 
@@ -25,8 +26,10 @@ TEST_P(NumericStages, MelEncoderAndFirstLogits) {
   const auto& e = engine(model);
   auto dir = test::whisper_dir() / "reference" / "numeric";
   auto ref_mel = read_npy(dir / (model.substr(0, model.rfind("-f32")) + "_dev_00000_mel.npy"));
-  auto ref_enc = read_npy(dir / (model.substr(0, model.rfind("-f32")) + "_dev_00000_encoder_out.npy"));
-  auto ref_logits = read_npy(dir / (model.substr(0, model.rfind("-f32")) + "_dev_00000_first_logits.npy"));
+  auto ref_enc =
+      read_npy(dir / (model.substr(0, model.rfind("-f32")) + "_dev_00000_encoder_out.npy"));
+  auto ref_logits =
+      read_npy(dir / (model.substr(0, model.rfind("-f32")) + "_dev_00000_first_logits.npy"));
 
   Mel mel = e.mel(pad_or_trim(test::clip_samples("dev/dev_00000.wav")), 0);
   ASSERT_EQ(mel.n_mels, static_cast<int>(ref_mel.shape[0]));
@@ -42,7 +45,8 @@ TEST_P(NumericStages, MelEncoderAndFirstLogits) {
   CrossCache cross = decoder.cross_cache(enc);
   SelfCache cache;
   std::vector<SelfCache*> caches{&cache};
-  std::vector<int> prompt{sp.sot, e.tokenizer().language_token("en"), sp.transcribe, sp.no_timestamps};
+  std::vector<int> prompt{sp.sot, e.tokenizer().language_token("en"), sp.transcribe,
+                          sp.no_timestamps};
   std::vector<float> hidden = decoder.forward({prompt}, caches, cross);
   std::vector<float> logits = decoder.logits(hidden.data() + 3 * decoder.width(), 1);
   EXPECT_LT(max_abs_diff(logits, ref_logits.values), 1e-3);

@@ -15,7 +15,9 @@
 
 namespace sra::test {
 
-inline std::filesystem::path whisper_dir() { return shared_dir() / "whisper"; }
+inline std::filesystem::path whisper_dir() {
+  return shared_dir() / "whisper";
+}
 inline std::filesystem::path whisper_model(const std::string& name) {
   return whisper_dir() / "models" / ("ggml-" + name + ".bin");
 }
@@ -28,7 +30,8 @@ struct NpyArray {
 // Reads a little-endian float32 C-order .npy file.
 inline NpyArray read_npy(const std::filesystem::path& path) {
   std::string bytes = read_file(path);
-  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw std::runtime_error("not npy: " + path.string());
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0)
+    throw std::runtime_error("not npy: " + path.string());
   std::size_t header_len, offset;
   if (bytes[6] == 1) {
     header_len = static_cast<unsigned char>(bytes[8]) | static_cast<unsigned char>(bytes[9]) << 8;
@@ -40,7 +43,8 @@ inline NpyArray read_npy(const std::filesystem::path& path) {
     offset = 12;
   }
   std::string header = bytes.substr(offset, header_len);
-  if (header.find("'<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos) {
+  if (header.find("'<f4'") == std::string::npos ||
+      header.find("'fortran_order': False") == std::string::npos) {
     throw std::runtime_error("unsupported npy: " + header);
   }
   NpyArray a;
@@ -49,7 +53,8 @@ inline NpyArray read_npy(const std::filesystem::path& path) {
   std::size_t pos = 0;
   while (pos < dims.size()) {
     std::size_t comma = dims.find(',', pos);
-    std::string item = dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string item =
+        dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     if (item.find_first_of("0123456789") != std::string::npos) a.shape.push_back(std::stoul(item));
     if (comma == std::string::npos) break;
     pos = comma + 1;
@@ -89,7 +94,8 @@ inline std::vector<float> clip_samples(const std::string& relative) {
 inline const whisper::WhisperEngine& engine(const std::string& name) {
   static std::map<std::string, std::unique_ptr<whisper::WhisperEngine>> cache;
   auto& e = cache[name];
-  if (!e) e = std::make_unique<whisper::WhisperEngine>(whisper::ModelFile::load(whisper_model(name)));
+  if (!e)
+    e = std::make_unique<whisper::WhisperEngine>(whisper::ModelFile::load(whisper_model(name)));
   return *e;
 }
 

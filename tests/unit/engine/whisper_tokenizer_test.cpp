@@ -1,7 +1,6 @@
-#include "engine/whisper/tokenizer.h"
-
 #include <gtest/gtest.h>
 
+#include "engine/whisper/tokenizer.h"
 #include "whisper_test_support.h"
 
 namespace sra::whisper {
@@ -20,11 +19,14 @@ TEST(WhisperTokenizer, EncodesAndDecodesEveryDevTranscript) {
 }
 
 TEST(WhisperTokenizer, MultilingualReferenceTextsDecodeByteForByte) {
-  for (auto [model, ref] : {std::pair{"random-tiny-ml-f32", "random-tiny-ml"}, std::pair{"random-v3-small-f32", "random-v3-small"}}) {
+  for (auto [model, ref] : {std::pair{"random-tiny-ml-f32", "random-tiny-ml"},
+                            std::pair{"random-v3-small-f32", "random-v3-small"}}) {
     const Tokenizer& tok = test::engine(model).tokenizer();
-    for (const auto& r : test::read_jsonl(test::whisper_dir() / "reference" / (std::string("dev.") + ref + ".openai.jsonl"))) {
+    for (const auto& r : test::read_jsonl(test::whisper_dir() / "reference" /
+                                          (std::string("dev.") + ref + ".openai.jsonl"))) {
       std::string text = tok.decode(test::int_list(r.at("tokens")));
-      std::size_t b = text.find_first_not_of(" \t\n\r\f\v"), e = text.find_last_not_of(" \t\n\r\f\v");
+      std::size_t b = text.find_first_not_of(" \t\n\r\f\v"),
+                  e = text.find_last_not_of(" \t\n\r\f\v");
       text = b == std::string::npos ? "" : text.substr(b, e - b + 1);
       EXPECT_EQ(text, std::string(r.at("text").as_string()));
     }
@@ -54,7 +56,8 @@ TEST(WhisperTokenizer, SpecialTokensForEachVocabulary) {
   EXPECT_EQ(v3.language_token("yue"), 50358);
   EXPECT_EQ(v3.special().transcribe, 50360);
   EXPECT_EQ(v3.special().no_timestamps, 50364);
-  EXPECT_EQ(ml.decode({50258, 50259, 50359, 50363, 50364}), "<|startoftranscript|><|en|><|transcribe|><|notimestamps|>");
+  EXPECT_EQ(ml.decode({50258, 50259, 50359, 50363, 50364}),
+            "<|startoftranscript|><|en|><|transcribe|><|notimestamps|>");
 }
 
 TEST(WhisperTokenizer, NonSpeechTokensAreOpenAIs) {
@@ -71,8 +74,14 @@ TEST(WhisperTokenizer, InvalidUtf8IsReplacedAsPythonDoes) {
   EXPECT_EQ(utf8_replace_invalid("\xe4\xb8"), "\xEF\xBF\xBD");
   EXPECT_EQ(utf8_replace_invalid("\xe4\xb8\xad"), "\xe4\xb8\xad");
   EXPECT_EQ(utf8_replace_invalid("\xff"), "\xEF\xBF\xBD");
-  EXPECT_EQ(utf8_replace_invalid("\xe4" "A"), "\xEF\xBF\xBD" "A");
-  EXPECT_EQ(utf8_replace_invalid("\xf0\x9f\x98" "A"), "\xEF\xBF\xBD" "A");
+  EXPECT_EQ(utf8_replace_invalid("\xe4"
+                                 "A"),
+            "\xEF\xBF\xBD"
+            "A");
+  EXPECT_EQ(utf8_replace_invalid("\xf0\x9f\x98"
+                                 "A"),
+            "\xEF\xBF\xBD"
+            "A");
   EXPECT_EQ(utf8_replace_invalid("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(utf8_replace_invalid("\xc0\xaf"), "\xEF\xBF\xBD\xEF\xBF\xBD");
 }

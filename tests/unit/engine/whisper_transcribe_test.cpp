@@ -24,7 +24,8 @@ TranscribeOptions reference_options() {
 
 void expect_matches_reference(const std::string& set, const std::string& file) {
   const auto& e = test::engine("tiny-test-f32");
-  auto refs = test::read_jsonl(test::whisper_dir() / "reference" / (set + ".tiny-test.openai_transcribe.jsonl"));
+  auto refs = test::read_jsonl(test::whisper_dir() / "reference" /
+                               (set + ".tiny-test.openai_transcribe.jsonl"));
   for (const auto& ref : refs) {
     if (ref.at("file").as_string() != file) continue;
     TranscribeResult r = e.transcribe(test::clip_samples("long/" + file), reference_options());
@@ -32,9 +33,11 @@ void expect_matches_reference(const std::string& set, const std::string& file) {
     ASSERT_EQ(r.segments.size(), segments.size()) << file;
     for (std::size_t i = 0; i < segments.size(); ++i) {
       const auto& s = segments[i].as_object();
-      EXPECT_EQ(r.segments[i].seek, s.at("seek").to_number<std::int64_t>()) << file << " segment " << i;
+      EXPECT_EQ(r.segments[i].seek, s.at("seek").to_number<std::int64_t>())
+          << file << " segment " << i;
       EXPECT_EQ(r.segments[i].tokens, test::int_list(s.at("tokens"))) << file << " segment " << i;
-      EXPECT_EQ(r.segments[i].text, std::string(s.at("text").as_string())) << file << " segment " << i;
+      EXPECT_EQ(r.segments[i].text, std::string(s.at("text").as_string()))
+          << file << " segment " << i;
       EXPECT_NEAR(r.segments[i].avg_logprob, s.at("avg_logprob").to_number<double>(), 2e-3);
     }
     EXPECT_EQ(r.text, std::string(ref.at("text").as_string()));
@@ -45,18 +48,23 @@ void expect_matches_reference(const std::string& set, const std::string& file) {
 }
 
 TEST(WhisperTranscribe, LongClipsSeekAsOpenAIDoes) {
-  for (auto file : {"long_00000.wav", "long_00001.wav", "long_00002.wav"}) expect_matches_reference("long", file);
+  for (auto file : {"long_00000.wav", "long_00001.wav", "long_00002.wav"})
+    expect_matches_reference("long", file);
 }
 
-TEST(WhisperTranscribe, OneFullWindow) { expect_matches_reference("clip30", "clip30_00000.wav"); }
+TEST(WhisperTranscribe, OneFullWindow) {
+  expect_matches_reference("clip30", "clip30_00000.wav");
+}
 
 TEST(WhisperDecode, ClipOfThirtySecondsReachesTheSampleLength) {
   const auto& e = test::engine("tiny-test-f32");
-  auto ref = test::read_jsonl(test::whisper_dir() / "reference" / "clip30.tiny-test.openai.jsonl").at(0);
+  auto ref =
+      test::read_jsonl(test::whisper_dir() / "reference" / "clip30.tiny-test.openai.jsonl").at(0);
   DecodingOptions o;
   o.language = "en";
   o.without_timestamps = true;
-  DecodingResult r = e.decode(e.encode(e.mel(pad_or_trim(test::clip_samples("long/clip30_00000.wav")), 0)), o);
+  DecodingResult r =
+      e.decode(e.encode(e.mel(pad_or_trim(test::clip_samples("long/clip30_00000.wav")), 0)), o);
   EXPECT_EQ(r.tokens, test::int_list(ref.at("tokens")));
   EXPECT_EQ(r.tokens.size(), 224u);
   EXPECT_NEAR(r.avg_logprob, ref.at("avg_logprob").to_number<double>(), 2e-3);
@@ -87,7 +95,8 @@ TEST(WhisperTranscribe, TimestampsMakeOrderedSegmentsAndNeverStall) {
   std::vector<float> silence(16000 * 45, 0.0f);
   EXPECT_NO_THROW(e.transcribe(silence, {}));
   std::vector<float> noise(16000 * 35);
-  for (std::size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<float>(std::sin(i * 12.9898) * 0.3);
+  for (std::size_t i = 0; i < noise.size(); ++i)
+    noise[i] = static_cast<float>(std::sin(i * 12.9898) * 0.3);
   EXPECT_NO_THROW(e.transcribe(noise, {}));
 }
 
@@ -124,8 +133,10 @@ TEST(WhisperDecode, BeamOfOneIsGreedyAndWiderBeamsScoreAtLeastAsWell) {
     beam5.beam_size = 5;
     DecodingResult b = e.decode(features, beam5);
     // Beam search ranks by sum / length; its pick is at least as likely per token as greedy's.
-    double b_score = b.avg_logprob * (b.tokens.size() + 1) / std::max<std::size_t>(1, b.tokens.size());
-    double g_score = g.avg_logprob * (g.tokens.size() + 1) / std::max<std::size_t>(1, g.tokens.size());
+    double b_score =
+        b.avg_logprob * (b.tokens.size() + 1) / std::max<std::size_t>(1, b.tokens.size());
+    double g_score =
+        g.avg_logprob * (g.tokens.size() + 1) / std::max<std::size_t>(1, g.tokens.size());
     EXPECT_GE(b_score, g_score - 1e-4) << file;
   }
 }
@@ -159,7 +170,8 @@ TEST(WhisperDecode, InvalidOptionCombinationsAreRefused) {
 }
 
 TEST(WhisperLanguage, DetectionCoversEveryLanguageOfTheVocabulary) {
-  for (auto [model, count] : {std::pair{"random-tiny-ml-f32", 99}, std::pair{"random-v3-small-f32", 100}}) {
+  for (auto [model, count] :
+       {std::pair{"random-tiny-ml-f32", 99}, std::pair{"random-v3-small-f32", 100}}) {
     const auto& e = test::engine(model);
     auto features = e.encode(e.mel(pad_or_trim(test::clip_samples("dev/dev_00000.wav")), 0));
     auto probs = e.detect_language(features);
@@ -172,7 +184,8 @@ TEST(WhisperLanguage, DetectionCoversEveryLanguageOfTheVocabulary) {
     DecodingOptions o;
     o.sample_len = 5;
     DecodingResult r = e.decode(features, o);
-    auto best = std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) { return a.second < b.second; });
+    auto best = std::max_element(probs.begin(), probs.end(),
+                                 [](auto& a, auto& b) { return a.second < b.second; });
     EXPECT_EQ(r.language, best->first);
     EXPECT_EQ(r.language_probs.size(), probs.size());
   }
