@@ -48,7 +48,7 @@ class DecodingTask {
  public:
   DecodingTask(const WhisperEngine& engine, const Decoder& decoder, const DecodingOptions& options,
                const std::vector<int>& non_speech)
-      : engine_(engine), decoder_(decoder), tok_(engine.tokenizer()), opt_(options) {
+      : decoder_(decoder), tok_(engine.tokenizer()), opt_(options) {
     const HParams& h = engine.hparams();
     const SpecialTokens& sp = tok_.special();
     n_ctx_ = h.n_text_ctx;
@@ -432,7 +432,6 @@ class DecodingTask {
     return static_cast<int>(finished_.size()) >= max_candidates;
   }
 
-  const WhisperEngine& engine_;
   const Decoder& decoder_;
   const Tokenizer& tok_;
   DecodingOptions opt_;
