@@ -7,6 +7,7 @@
 // created once per process by its factory (see registry.h) and owned by the service.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -19,6 +20,10 @@ namespace sra {
 // "prompt", "temperature", ...); a model ignores keys it does not know.
 struct TranscribeOptions {
   std::map<std::string, std::string> values;
+  // Called, if set, with each segment as soon as the model has it (streaming responses), from the
+  // thread running transcribe(); the segments also come in the returned Transcription. A model
+  // that cannot tell segments early may never call it.
+  std::function<void(const Segment&)> on_segment;
 };
 
 class Model {

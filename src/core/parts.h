@@ -5,11 +5,18 @@
 // others wait; if building fails, the error (naming the variable at fault) is thrown to every
 // caller and the next call tries again, so fixing a dependency does not need a restart. Parts owns
 // the parts; references stay valid for the life of the Parts object.
+//
+// Besides the default model, SERVED_MODELS names models that requests may choose (OpenAI's
+// `model` field): `name=MODEL[;VAR=value...]` items separated by commas, each built from the
+// configuration with its own variables overriding, e.g.
+// `base=whisper;WHISPER_MODEL_PATH=models/ggml-base.bin,sphinx=pocketsphinx`. The default model
+// is always served under its MODEL value and under "whisper-1", the name OpenAI's clients send.
 #pragma once
 
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "core/file_storage.h"
@@ -29,13 +36,19 @@ inline constexpr const char* kDefaultModel = "pocketsphinx";
 inline constexpr const char* kDefaultStorage = "local";
 inline constexpr const char* kDefaultMessageBus = "embedded";
 
+inline constexpr const char* kOpenAIDefaultModelName = "whisper-1";
+
 class Parts {
  public:
-  Parts(Config config, PartCatalogs catalogs)
-      : config_(std::move(config)), catalogs_(std::move(catalogs)) {}
+  // Throws sra::Error(config) if SERVED_MODELS is malformed.
+  Parts(Config config, PartCatalogs catalogs);
 
   const Config& config() const { return config_; }
   Model& model() { return get(model_, catalogs_.models, kDefaultModel); }
+  // The model served under `name`; throws sra::Error(not_found) for a name not served.
+  Model& model(const std::string& name);
+  // Every name model(name) accepts, the default model's first.
+  std::vector<std::string> served_model_names() const;
   FileStorage& storage() { return get(storage_, catalogs_.storages, kDefaultStorage); }
   MessageBus& bus() { return get(bus_, catalogs_.buses, kDefaultMessageBus); }
 
@@ -60,9 +73,16 @@ class Parts {
     return *slot.part;
   }
 
+  struct ServedModel {
+    std::string name;
+    Config config;  // the configuration with the model's own overrides
+    std::unique_ptr<Slot<Model>> slot = std::make_unique<Slot<Model>>();
+  };
+
   Config config_;
   PartCatalogs catalogs_;
   Slot<Model> model_;
+  std::vector<ServedModel> served_;
   Slot<FileStorage> storage_;
   Slot<MessageBus> bus_;
 };

@@ -2,14 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <map>
 
 #include "audio/decoder.h"
 #include "core/errors.h"
-#include "http/multipart_parser.h"
+#include "http/form.h"
+#include "http/formats.h"
+#include "http/openai_api.h"
+#include "http/static_routes.h"
 
 namespace sra::http {
 
@@ -19,87 +19,8 @@ using bhttp_status = beast_http::status;
 
 namespace {
 
-constexpr std::size_t kMultipartOverhead = 1024 * 1024;  // room for boundaries and small fields
-constexpr std::size_t kMaxFieldBytes = 64 * 1024;        // largest non-file form field
-constexpr std::size_t kProbeBytes = 1024 * 1024;         // start of an upload checked for audio
-constexpr std::size_t kFlushBytes = 1024 * 1024;         // async upload pieces sent to storage
-
-// Runs `f` on `executor`'s threads and resumes the caller with its result (or exception).
-template <typename Executor, typename F>
-auto run_on(Executor executor, F f) -> asio::awaitable<decltype(f())> {
-  co_return co_await asio::co_spawn(
-      executor, [f = std::move(f)]() mutable -> asio::awaitable<decltype(f())> { co_return f(); },
-      asio::use_awaitable);
-}
-
-// Collects the form: the first `file` part (into `sink`) and small text fields.
-class FormCollector : public MultipartHandler {
- public:
-  explicit FormCollector(std::size_t max_file_bytes) : max_file_bytes_(max_file_bytes) {}
-
-  void on_part_begin(const PartHeaders& h) override {
-    current_ = h.name;
-    in_file_ = h.name == "file" && !has_file_;
-    if (in_file_) has_file_ = true;
-    if (!in_file_ && h.filename) current_.clear();  // other uploaded files are ignored
-  }
-  void on_part_data(std::string_view bytes) override {
-    if (in_file_) {
-      file_bytes_ += bytes.size();
-      if (file_bytes_ > max_file_bytes_) {
-        throw too_large("upload is larger than MAX_UPLOAD_BYTES (" +
-                        std::to_string(max_file_bytes_) + " bytes)");
-      }
-      file_data_.append(bytes);
-    } else if (!current_.empty()) {
-      std::string& value = fields_[current_];
-      if (value.size() + bytes.size() > kMaxFieldBytes) {
-        throw invalid_request("form field '" + current_ + "' is too long");
-      }
-      value.append(bytes);
-    }
-  }
-  void on_part_end() override {
-    in_file_ = false;
-    current_.clear();
-  }
-
-  bool has_file() const { return has_file_; }
-  std::uint64_t file_bytes() const { return file_bytes_; }
-  // Bytes of the file part received since the last take (all of them, for a sync upload).
-  std::string& file_data() { return file_data_; }
-  const std::map<std::string, std::string>& fields() const { return fields_; }
-
- private:
-  std::size_t max_file_bytes_;
-  std::string current_;
-  bool in_file_ = false;
-  bool has_file_ = false;
-  std::uint64_t file_bytes_ = 0;
-  std::string file_data_;
-  std::map<std::string, std::string> fields_;
-};
-
-std::string boundary_of(const RequestParser::value_type& request) {
-  auto boundary = multipart_boundary(request[beast_http::field::content_type]);
-  if (!boundary) throw invalid_request("expected a multipart/form-data body with a 'file' field");
-  return *boundary;
-}
-
-void check_declared_length(const RequestParser::value_type& request, std::size_t max_upload) {
-  auto length = request[beast_http::field::content_length];
-  if (length.empty()) return;
-  std::uint64_t declared = 0;
-  try {
-    declared = std::stoull(std::string(length));
-  } catch (...) {
-    return;  // the parser already validated it
-  }
-  if (declared > max_upload + kMultipartOverhead) {
-    throw too_large("upload is larger than MAX_UPLOAD_BYTES (" + std::to_string(max_upload) +
-                    " bytes)");
-  }
-}
+constexpr std::size_t kProbeBytes = 1024 * 1024;  // start of an upload checked for audio
+constexpr std::size_t kFlushBytes = 1024 * 1024;  // async upload pieces sent to storage
 
 TranscribeOptions options_from_fields(const std::map<std::string, std::string>& fields) {
   TranscribeOptions options;
@@ -107,21 +28,11 @@ TranscribeOptions options_from_fields(const std::map<std::string, std::string>& 
   return options;
 }
 
-json::object options_json(const std::map<std::string, std::string>& fields) {
-  json::object o;
-  for (auto& [k, v] : fields) o[k] = v;
-  return o;
-}
-
 asio::awaitable<Response> sync_transcribe(ApiContext& ctx, const RequestParser::value_type& req,
-                                          BodyReader& body) {
+                                          Exchange& ex) {
   std::size_t max_upload = ctx.service.limits().max_upload_bytes;
-  std::string boundary = boundary_of(req);
-  check_declared_length(req, max_upload);
   FormCollector form(max_upload);
-  MultipartParser parser(boundary, form);
-  while (auto piece = co_await body.next()) parser.feed(*piece);
-  parser.finish();
+  co_await read_form(req, ex.body, form, max_upload);
   if (!form.has_file()) co_return missing_field_response("file");
 
   auto ticket = ctx.inference.try_admit();
@@ -139,9 +50,9 @@ asio::awaitable<Response> sync_transcribe(ApiContext& ctx, const RequestParser::
 }
 
 asio::awaitable<Response> async_transcribe(ApiContext& ctx, const RequestParser::value_type& req,
-                                           BodyReader& body) {
+                                           Exchange& ex) {
   std::size_t max_upload = ctx.service.limits().max_upload_bytes;
-  std::string boundary = boundary_of(req);
+  std::string boundary = form_boundary(req);
   check_declared_length(req, max_upload);
   FormCollector form(max_upload);
   MultipartParser parser(boundary, form);
@@ -166,7 +77,7 @@ asio::awaitable<Response> async_transcribe(ApiContext& ctx, const RequestParser:
     });
   };
 
-  while (auto piece = co_await body.next()) {
+  while (auto piece = co_await ex.body.next()) {
     parser.feed(*piece);
     if (form.file_data().size() >= kFlushBytes) co_await flush();
   }
@@ -178,7 +89,9 @@ asio::awaitable<Response> async_transcribe(ApiContext& ctx, const RequestParser:
   if (auto why = co_await run_on(executor, [&] { return audio::probe(prefix, complete); })) {
     throw unsupported_media("the upload is not audio that can be decoded: " + *why);
   }
-  std::string options = json::serialize(options_json(form.fields()));
+  json::object fields;
+  for (auto& [k, v] : form.fields()) fields[k] = v;
+  std::string options = json::serialize(fields);
   std::string task_id = co_await run_on(executor, [&] {
     std::string file_id = upload->commit();
     try {
@@ -191,10 +104,43 @@ asio::awaitable<Response> async_transcribe(ApiContext& ctx, const RequestParser:
   co_return json_response(bhttp_status::ok, json::object{{"task_id", task_id}});
 }
 
-asio::awaitable<Response> task_result(ApiContext& ctx, const std::string& task_id) {
+std::string query_parameter(std::string_view target, std::string_view name) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name)
+      return eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+asio::awaitable<Response> task_result(ApiContext& ctx, const RequestParser::value_type& req,
+                                      const std::string& task_id) {
+  std::string format_name = query_parameter(req.target(), "response_format");
+  std::optional<ResponseFormat> format;
+  if (!format_name.empty()) {
+    format = parse_response_format(format_name);
+    if (!format) {
+      throw invalid_request("response_format must be one of json, text, srt, vtt, verbose_json");
+    }
+  }
   auto result = co_await run_on(ctx.blocking.get_executor(),
                                 [&] { return ctx.service.parts().bus().get_task_result(task_id); });
   if (!result) throw not_found("Task not found");
+  // A finished task in the format asked for; otherwise the seed's status object.
+  if (format && result->status == TaskStatus::success && result->transcription) {
+    Response res{bhttp_status::ok, 11};
+    res.set(beast_http::field::content_type, content_type(*format));
+    res.body() = render(*result->transcription, *format, "transcribe");
+    res.prepare_payload();
+    co_return res;
+  }
   json::object body{
       {"status", to_string(result->status)},
       {"transcription",
@@ -209,39 +155,65 @@ Response method_not_allowed(const char* allow) {
   return res;
 }
 
+bool is_openai_path(std::string_view path) {
+  return path.starts_with("/v1/");
+}
+
 asio::awaitable<Response> route(ApiContext& ctx, const RequestParser::value_type& req,
-                                BodyReader& body) {
+                                Exchange& ex) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
   auto method = req.method();
+  const bool get = method == beast_http::verb::get || method == beast_http::verb::head;
+  const bool post = method == beast_http::verb::post;
   constexpr std::string_view kTaskPrefix = "/async/v1/transcribe/";
+  constexpr std::string_view kModelPrefix = "/v1/models/";
 
   if (path == "/health") {
-    if (method != beast_http::verb::get) co_return method_not_allowed("GET");
+    if (!get) co_return method_not_allowed("GET");
     co_return json_response(bhttp_status::ok, json::object{{"status", "ok"}});
   }
   if (path == "/sync/v1/transcribe") {
-    if (method != beast_http::verb::post) co_return method_not_allowed("POST");
-    co_return co_await sync_transcribe(ctx, req, body);
+    if (!post) co_return method_not_allowed("POST");
+    co_return co_await sync_transcribe(ctx, req, ex);
   }
   if (path == "/async/v1/transcribe") {
-    if (method != beast_http::verb::post) co_return method_not_allowed("POST");
-    co_return co_await async_transcribe(ctx, req, body);
+    if (!post) co_return method_not_allowed("POST");
+    co_return co_await async_transcribe(ctx, req, ex);
   }
   if (path.starts_with(kTaskPrefix) && path.size() > kTaskPrefix.size() &&
       path.find('/', kTaskPrefix.size()) == std::string_view::npos) {
-    if (method != beast_http::verb::get) co_return method_not_allowed("GET");
-    co_return co_await task_result(ctx, std::string(path.substr(kTaskPrefix.size())));
+    if (!get) co_return method_not_allowed("GET");
+    co_return co_await task_result(ctx, req, std::string(path.substr(kTaskPrefix.size())));
   }
+  if (path == "/v1/audio/transcriptions" || path == "/v1/audio/translations") {
+    if (!post) co_return openai_method_not_allowed("POST");
+    co_return co_await openai_transcribe(ctx, req, ex, path == "/v1/audio/translations");
+  }
+  if (path == "/v1/models") {
+    if (!get) co_return openai_method_not_allowed("GET");
+    co_return openai_models(ctx);
+  }
+  if (path.starts_with(kModelPrefix) && path.size() > kModelPrefix.size()) {
+    if (!get) co_return openai_method_not_allowed("GET");
+    co_return openai_model(ctx, std::string(path.substr(kModelPrefix.size())));
+  }
+  if (auto res = static_route(ctx, path)) {
+    if (!get) co_return method_not_allowed("GET");
+    co_return std::move(*res);
+  }
+  if (is_openai_path(path)) co_return openai_not_found(std::string(path));
   co_return detail_response(bhttp_status::not_found, "Not Found");
 }
 
 }  // namespace
 
 asio::awaitable<Response> handle_request(ApiContext& ctx, const RequestParser::value_type& req,
-                                         BodyReader& body) {
+                                         Exchange& ex) {
+  std::string_view target = req.target();
+  const bool openai = is_openai_path(target.substr(0, target.find('?')));
   try {
-    co_return co_await route(ctx, req, body);
+    co_return co_await route(ctx, req, ex);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::internal) {
       spdlog::error("{} {}: {}", std::string(req.method_string()), std::string(req.target()),
@@ -250,11 +222,13 @@ asio::awaitable<Response> handle_request(ApiContext& ctx, const RequestParser::v
       spdlog::info("{} {}: {} ({})", std::string(req.method_string()), std::string(req.target()),
                    e.what(), to_string(e.kind()));
     }
-    co_return error_response(e);
+    co_return openai ? openai_error_response(e) : error_response(e);
   } catch (const std::exception& e) {
     spdlog::error("{} {}: internal error: {}", std::string(req.method_string()),
                   std::string(req.target()), e.what());
-    co_return detail_response(bhttp_status::internal_server_error, "Internal Server Error");
+    co_return openai
+        ? openai_error_response(internal_error("Internal Server Error"))
+        : detail_response(bhttp_status::internal_server_error, "Internal Server Error");
   }
 }
 

@@ -1,4 +1,5 @@
-// The API's routes: the seed's sync and async transcription endpoints and /health.
+// The API's routes: the seed's sync and async endpoints, /health, OpenAI's transcription API,
+// the OpenAPI document, Swagger UI and the web page.
 //
 // handle_request() is called by the server's connection coroutine once a request's headers are
 // in; it reads the body through `body` only if the route needs it, and returns the response. It
@@ -21,10 +22,20 @@ struct ApiContext {
   TranscriptionService& service;       // decoding, models, storage and bus
   InferencePool& inference;            // where transcriptions run
   boost::asio::thread_pool& blocking;  // where storage and bus calls run
+  std::string web_assets_dir;          // Swagger UI's files (swagger-ui-dist), for /docs
+};
+
+// One request/response exchange on a connection. A handler that streams its response (server-
+// sent events) writes it to `stream` itself and sets `responded`.
+struct Exchange {
+  BodyReader& body;
+  boost::beast::tcp_stream& stream;
+  bool responded = false;  // the handler has written the whole response
+  bool keep_alive = true;  // after a streamed response: whether the connection may be reused
 };
 
 boost::asio::awaitable<Response> handle_request(ApiContext& context,
                                                 const RequestParser::value_type& request,
-                                                BodyReader& body);
+                                                Exchange& exchange);
 
 }  // namespace sra::http

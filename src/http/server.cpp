@@ -45,6 +45,7 @@ ServerOptions server_options_from(const Config& config) {
       config.get_double("HTTP_READ_TIMEOUT_SECONDS", o.body_timeout_seconds, 0.1, 86400);
   o.shutdown_grace_seconds =
       config.get_double("SHUTDOWN_GRACE_SECONDS", o.shutdown_grace_seconds, 0, 86400);
+  o.web_assets_dir = config.get_string("WEB_ASSETS_DIR", SRA_DEFAULT_WEB_ASSETS_DIR);
   return o;
 }
 
@@ -72,7 +73,7 @@ class HttpServer::Impl {
   Impl(ServerOptions options, TranscriptionService& service, InferencePool& pool)
       : options_(std::move(options)),
         blocking_(static_cast<std::size_t>(options_.blocking_threads)),
-        api_{service, pool, blocking_},
+        api_{service, pool, blocking_, options_.web_assets_dir},
         acceptor_(ioc_),
         signals_(ioc_) {}
 
@@ -203,8 +204,18 @@ class HttpServer::Impl {
       }
       auto started = std::chrono::steady_clock::now();
       BodyReader body(stream, buffer, parser, options_.body_timeout_seconds, body_limit);
-      Response res = co_await handle_request(api_, parser.get(), body);
+      Exchange exchange{body, stream};
+      Response res = co_await handle_request(api_, parser.get(), exchange);
       bool body_done = parser.is_done();
+      if (exchange.responded) {
+        spdlog::info(
+            "{} {} 200 (streamed) {:.1f} ms", std::string(parser.get().method_string()),
+            std::string(parser.get().target()),
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                .count());
+        if (exchange.keep_alive && body_done && !stopping_) continue;
+        co_return;
+      }
       bool keep_alive = parser.get().keep_alive() && body_done && !stopping_;
       res.set(bhttp::field::server, "speech-recognition-api");
       res.keep_alive(keep_alive);

@@ -28,6 +28,7 @@ struct ServerOptions {
   double body_timeout_seconds = 60;    // longest wait for the next piece of a body
   double shutdown_grace_seconds = 60;  // longest wait for requests in flight on shutdown
   bool handle_signals = true;          // stop gracefully on SIGINT and SIGTERM
+  std::string web_assets_dir;          // Swagger UI's files for /docs (WEB_ASSETS_DIR)
 };
 
 ServerOptions server_options_from(const Config& config);

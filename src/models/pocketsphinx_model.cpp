@@ -67,7 +67,7 @@ class PocketSphinxModel final : public Model {
     release(create_decoder());  // fail at construction, not on the first request
   }
 
-  Transcription transcribe(const AudioBuffer& audio, const TranscribeOptions&) override {
+  Transcription transcribe(const AudioBuffer& audio, const TranscribeOptions& options) override {
     Decoder decoder = acquire();
     Transcription result;
     result.language = "en";
@@ -96,6 +96,7 @@ class PocketSphinxModel final : public Model {
       segment.end = static_cast<double>(end) / kSampleRate;
       segment.text = text;
       result.text += (result.text.empty() ? "" : " ") + text;
+      if (options.on_segment) options.on_segment(segment);
       result.segments.push_back(std::move(segment));
     }
     release(std::move(decoder));

@@ -96,6 +96,21 @@ const std::vector<std::string>& option_names() {
   return names;
 }
 
+Segment to_segment(const whisper::TranscribeSegment& s) {
+  Segment seg;
+  seg.id = s.id;
+  seg.seek = s.seek;
+  seg.start = s.start;
+  seg.end = s.end;
+  seg.text = s.text;
+  seg.tokens = s.tokens;
+  seg.temperature = s.temperature;
+  seg.avg_logprob = s.avg_logprob;
+  seg.compression_ratio = s.compression_ratio;
+  seg.no_speech_prob = s.no_speech_prob;
+  return seg;
+}
+
 class WhisperModel final : public Model {
  public:
   explicit WhisperModel(WhisperModelOptions options)
@@ -120,25 +135,17 @@ class WhisperModel final : public Model {
       }
     }
     check(options);
+    if (request.on_segment) {
+      options.on_segment = [&request](const whisper::TranscribeSegment& s) {
+        request.on_segment(to_segment(s));
+      };
+    }
     whisper::TranscribeResult r = engine_.transcribe(audio.samples, options);
     Transcription t;
     t.text = trim(r.text);
     t.language = r.language;
     t.duration = audio.seconds();
-    for (const auto& s : r.segments) {
-      Segment seg;
-      seg.id = s.id;
-      seg.seek = s.seek;
-      seg.start = s.start;
-      seg.end = s.end;
-      seg.text = s.text;
-      seg.tokens = s.tokens;
-      seg.temperature = s.temperature;
-      seg.avg_logprob = s.avg_logprob;
-      seg.compression_ratio = s.compression_ratio;
-      seg.no_speech_prob = s.no_speech_prob;
-      t.segments.push_back(std::move(seg));
-    }
+    for (const auto& s : r.segments) t.segments.push_back(to_segment(s));
     return t;
   }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -55,6 +56,8 @@ struct DecodingResult {
   double compression_ratio = 0;
 };
 
+struct TranscribeSegment;
+
 // whisper.transcribe()'s keyword arguments (decode options are given in `decode`).
 struct TranscribeOptions {
   DecodingOptions decode;  // language, task, beam_size, ... for every window
@@ -67,6 +70,7 @@ struct TranscribeOptions {
   bool carry_initial_prompt = false;          // keep the initial prompt in every window's prompt
   std::vector<double> clip_timestamps;        // start,end,... seconds to transcribe (empty: all)
   std::optional<std::string> prefix_text;     // text forced at the start of every window
+  std::function<void(const TranscribeSegment&)> on_segment;  // each segment once it is final
 };
 
 struct TranscribeSegment {

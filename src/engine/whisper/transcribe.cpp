@@ -215,6 +215,7 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     for (auto& s : current) {
       s.id = static_cast<int>(result.segments.size());
       all_tokens.insert(all_tokens.end(), s.tokens.begin(), s.tokens.end());
+      if (options.on_segment) options.on_segment(s);
       result.segments.push_back(std::move(s));
     }
     if (!options.condition_on_previous_text || decoded.temperature > 0.5) {

@@ -1,0 +1,359 @@
+#include "http/openai_api.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <deque>
+#include <mutex>
+
+#include "audio/decoder.h"
+#include "http/form.h"
+#include "http/formats.h"
+
+namespace sra::http {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace bhttp = boost::beast::http;
+using bhttp::status;
+
+namespace {
+
+// Fields a model's error message may start with ("language: ..."), reported as `param`.
+const char* const kFields[] = {"file",
+                               "model",
+                               "language",
+                               "prompt",
+                               "response_format",
+                               "temperature",
+                               "timestamp_granularities[]",
+                               "stream"};
+
+Response openai_error(status code, const std::string& message, const std::string& type,
+                      const std::optional<std::string>& param,
+                      const std::optional<std::string>& error_code) {
+  json::object error{{"message", message},
+                     {"type", type},
+                     {"param", param ? json::value(*param) : json::value(nullptr)},
+                     {"code", error_code ? json::value(*error_code) : json::value(nullptr)}};
+  return json_response(code, json::object{{"error", std::move(error)}});
+}
+
+Error field_error(const std::string& field, const std::string& message) {
+  return invalid_request(field + ": " + message);
+}
+
+struct OpenAIRequest {
+  std::string model;
+  ResponseFormat format = ResponseFormat::json;
+  bool stream = false;
+  TranscribeOptions options;
+};
+
+OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, bool translate) {
+  OpenAIRequest r;
+  auto field = [&](const char* name) -> std::optional<std::string> {
+    auto it = fields.find(name);
+    if (it == fields.end()) return std::nullopt;
+    return it->second;
+  };
+  r.model = field("model").value_or("");
+  if (r.model.empty()) throw field_error("model", "you must provide a model parameter");
+  if (auto f = field("response_format")) {
+    auto parsed = parse_response_format(*f);
+    if (!parsed) {
+      throw field_error("response_format", "'" + *f +
+                                               "' is not one of ['json', 'text', 'srt', "
+                                               "'verbose_json', 'vtt']");
+    }
+    r.format = *parsed;
+  }
+  if (auto s = field("stream")) {
+    if (*s == "true" || *s == "True" || *s == "1") {
+      r.stream = true;
+    } else if (!(*s == "false" || *s == "False" || *s == "0" || s->empty())) {
+      throw field_error("stream", "expected a boolean, got '" + *s + "'");
+    }
+  }
+  if (auto g = field("timestamp_granularities[]")) {
+    std::string list = *g + ",";
+    for (std::size_t at = 0; at < list.size();) {
+      std::size_t comma = list.find(',', at);
+      std::string item = list.substr(at, comma - at);
+      at = comma + 1;
+      if (item.empty() || item == "segment") continue;
+      if (item == "word") {
+        throw field_error("timestamp_granularities[]",
+                          "word timestamps are not available from this server's models yet");
+      }
+      throw field_error("timestamp_granularities[]",
+                        "'" + item + "' is not one of ['word', 'segment']");
+    }
+  }
+  // Everything else goes to the model: the OpenAI fields by their model names, and the model's
+  // own options (beam_size, ...) as extensions.
+  for (const auto& [k, v] : fields) {
+    if (k == "model" || k == "response_format" || k == "stream" || k == "temperature" ||
+        k == "timestamp_granularities[]") {
+      continue;
+    }
+    r.options.values[k] = v;
+  }
+  if (auto t = field("temperature")) {
+    char* end = nullptr;
+    double value = std::strtod(t->c_str(), &end);
+    if (t->empty() || end != t->c_str() + t->size() || !(value >= 0 && value <= 1)) {
+      throw field_error("temperature", "expected a number between 0 and 1, got '" + *t + "'");
+    }
+    // As OpenAI documents: 0 lets the model raise the temperature by itself when it needs to.
+    if (value > 0) r.options.values["temperature"] = *t;
+  }
+  if (translate) {
+    r.options.values["task"] = "translate";
+    r.options.values.erase("language");
+  }
+  return r;
+}
+
+std::string sse_event(const json::value& v) {
+  return "data: " + json::serialize(v) + "\n\n";
+}
+
+// Built outside the coroutine: GCC 12 mishandles string literals in braced lists inside one.
+std::string delta_event(const std::string& delta) {
+  return sse_event(json::object{{"type", "transcript.text.delta"}, {"delta", delta}});
+}
+std::string done_event(const std::string& text) {
+  return sse_event(json::object{{"type", "transcript.text.done"}, {"text", text}});
+}
+std::string error_event(const std::string& message, const std::string& type) {
+  json::object error{{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}};
+  return sse_event(json::object{{"type", "error"}, {"error", std::move(error)}});
+}
+
+// The shared state of a streamed transcription between the inference thread and the connection.
+struct StreamState {
+  std::mutex mutex;
+  std::deque<std::string> deltas;
+  bool done = false;
+  std::optional<Transcription> result;
+  std::exception_ptr error;
+};
+
+asio::awaitable<void> write_chunk(boost::beast::tcp_stream& stream, const std::string& data) {
+  stream.expires_after(std::chrono::seconds(60));
+  co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(data)), asio::use_awaitable);
+}
+
+asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex, Model& model,
+                                           std::shared_ptr<std::string> audio,
+                                           TranscribeOptions options,
+                                           std::unique_ptr<InferencePool::Ticket> ticket) {
+  auto executor = co_await asio::this_coro::executor;
+  auto state = std::make_shared<StreamState>();
+  auto wake = std::make_shared<asio::steady_timer>(executor);
+  auto notify = [wake] { asio::post(wake->get_executor(), [wake] { wake->cancel(); }); };
+  options.on_segment = [state, notify](const Segment& s) {
+    {
+      std::lock_guard lock(state->mutex);
+      state->deltas.push_back(s.text);
+    }
+    notify();
+  };
+  // The inference owns what it uses, so the connection may go away while it runs.
+  auto limits = ctx.service.limits();
+  asio::post(ctx.inference.executor(),
+             [state, notify, audio, options, limits, &model,
+              ticket = std::shared_ptr<InferencePool::Ticket>(std::move(ticket))] {
+               try {
+                 AudioBuffer decoded =
+                     audio::decode(*audio, {.max_seconds = limits.max_audio_seconds});
+                 Transcription t = model.transcribe(decoded, options);
+                 std::lock_guard lock(state->mutex);
+                 state->result = std::move(t);
+               } catch (...) {
+                 std::lock_guard lock(state->mutex);
+                 state->error = std::current_exception();
+               }
+               {
+                 std::lock_guard lock(state->mutex);
+                 state->done = true;
+               }
+               notify();
+             });
+
+  bhttp::response<bhttp::empty_body> head{status::ok, 11};
+  head.set(bhttp::field::content_type, "text/event-stream");
+  head.set(bhttp::field::cache_control, "no-cache");
+  head.set(bhttp::field::server, "speech-recognition-api");
+  head.chunked(true);
+  head.keep_alive(ex.keep_alive);
+  bhttp::response_serializer<bhttp::empty_body> serializer{head};
+  ex.responded = true;
+  ex.stream.expires_after(std::chrono::seconds(60));
+  co_await bhttp::async_write_header(ex.stream, serializer, asio::use_awaitable);
+
+  std::string streamed;
+  while (true) {
+    std::deque<std::string> deltas;
+    bool done;
+    {
+      std::lock_guard lock(state->mutex);
+      deltas.swap(state->deltas);
+      done = state->done;
+    }
+    for (const auto& d : deltas) {
+      streamed += d;
+      co_await write_chunk(ex.stream, delta_event(d));
+    }
+    if (done) break;
+    wake->expires_at(std::chrono::steady_clock::time_point::max());
+    co_await wake->async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (state->error) {
+    std::string message = "Internal Server Error";
+    std::string type = "server_error";
+    try {
+      std::rethrow_exception(state->error);
+    } catch (const Error& e) {
+      message = e.what();
+      if (e.kind() != ErrorKind::internal && e.kind() != ErrorKind::unavailable)
+        type = "invalid_request_error";
+    } catch (const std::exception& e) {
+      spdlog::error("streamed transcription: {}", e.what());
+    }
+    co_await write_chunk(ex.stream, error_event(message, type));
+  } else {
+    co_await write_chunk(ex.stream, done_event(state->result->text));
+  }
+  ex.stream.expires_after(std::chrono::seconds(60));
+  co_await asio::async_write(ex.stream, bhttp::make_chunk_last(), asio::use_awaitable);
+}
+
+}  // namespace
+
+Response openai_error_response(const Error& e) {
+  std::string message = e.what();
+  std::optional<std::string> param;
+  for (const char* f : kFields) {
+    std::string prefix = std::string(f) + ": ";
+    if (message.rfind(prefix, 0) == 0) {
+      param = f;
+      message = message.substr(prefix.size());
+    }
+  }
+  switch (e.kind()) {
+    case ErrorKind::invalid_request:
+      return openai_error(status::bad_request, message, "invalid_request_error", param,
+                          std::nullopt);
+    case ErrorKind::unsupported_media:
+      return openai_error(status::bad_request,
+                          "Invalid file format. Supported formats: ['flac', 'm4a', 'mp3', 'mp4', "
+                          "'mpeg', 'mpga', 'oga', 'ogg', 'wav', 'webm'] (" +
+                              message + ")",
+                          "invalid_request_error", std::string("file"),
+                          std::string("invalid_file_format"));
+    case ErrorKind::too_large:
+      return openai_error(status::payload_too_large, message, "invalid_request_error",
+                          std::string("file"), std::string("file_too_large"));
+    case ErrorKind::not_found:
+      return openai_error(status::not_found, message, "invalid_request_error", param, std::nullopt);
+    case ErrorKind::unavailable:
+    case ErrorKind::config: {
+      Response res = openai_error(status::service_unavailable, message, "server_error",
+                                  std::nullopt, std::nullopt);
+      res.set(bhttp::field::retry_after, "5");
+      return res;
+    }
+    case ErrorKind::internal:
+      return openai_error(status::internal_server_error,
+                          "The server had an error while processing your request.", "server_error",
+                          std::nullopt, std::nullopt);
+  }
+  return openai_error(status::internal_server_error, message, "server_error", std::nullopt,
+                      std::nullopt);
+}
+
+Response openai_not_found(const std::string& path) {
+  return openai_error(status::not_found, "Invalid URL (" + path + ")", "invalid_request_error",
+                      std::nullopt, std::nullopt);
+}
+
+Response openai_method_not_allowed(const char* allow) {
+  Response res = openai_error(status::method_not_allowed, "Method Not Allowed",
+                              "invalid_request_error", std::nullopt, std::nullopt);
+  res.set(bhttp::field::allow, allow);
+  return res;
+}
+
+Response openai_models(ApiContext& ctx) {
+  json::array data;
+  for (const auto& name : ctx.service.parts().served_model_names()) {
+    data.emplace_back(json::object{
+        {"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "speech-recognition-api"}});
+  }
+  return json_response(status::ok, json::object{{"object", "list"}, {"data", std::move(data)}});
+}
+
+Response openai_model(ApiContext& ctx, const std::string& id) {
+  for (const auto& name : ctx.service.parts().served_model_names()) {
+    if (name == id) {
+      return json_response(status::ok, json::object{{"id", name},
+                                                    {"object", "model"},
+                                                    {"created", 0},
+                                                    {"owned_by", "speech-recognition-api"}});
+    }
+  }
+  return openai_error(status::not_found, "The model '" + id + "' does not exist",
+                      "invalid_request_error", std::string("model"),
+                      std::string("model_not_found"));
+}
+
+asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser::value_type& req,
+                                            Exchange& ex, bool translate) {
+  std::size_t max_upload = ctx.service.limits().max_upload_bytes;
+  FormCollector form(max_upload);
+  co_await read_form(req, ex.body, form, max_upload);
+  if (!form.has_file()) throw field_error("file", "you must provide a file");
+  OpenAIRequest r = parse_fields(form.fields(), translate);
+
+  bool served = false;
+  for (const auto& name : ctx.service.parts().served_model_names())
+    served = served || name == r.model;
+  if (!served) {
+    co_return openai_error(status::not_found, "The model '" + r.model + "' does not exist",
+                           "invalid_request_error", std::string("model"),
+                           std::string("model_not_found"));
+  }
+  // Building the model may load a file: off the I/O thread.
+  Model& model = *co_await run_on(ctx.blocking.get_executor(),
+                                  [&] { return &ctx.service.parts().model(r.model); });
+
+  auto ticket = ctx.inference.try_admit();
+  if (!ticket) {
+    throw unavailable("the inference queue is full (" +
+                      std::to_string(ctx.inference.options().queue_size) +
+                      " waiting); retry later");
+  }
+  auto audio = std::make_shared<std::string>(std::move(form.file_data()));
+  if (r.stream) {
+    ex.keep_alive = req.keep_alive();
+    co_await stream_transcription(ctx, ex, model, audio, std::move(r.options), std::move(ticket));
+    co_return Response{};
+  }
+  auto limits = ctx.service.limits();
+  Transcription t = co_await run_on(ctx.inference.executor(), [&] {
+    AudioBuffer decoded = audio::decode(*audio, {.max_seconds = limits.max_audio_seconds});
+    return model.transcribe(decoded, r.options);
+  });
+  Response res{status::ok, 11};
+  res.set(bhttp::field::content_type, content_type(r.format));
+  res.body() = render(t, r.format, translate ? "translate" : "transcribe");
+  res.prepare_payload();
+  co_return res;
+}
+
+}  // namespace sra::http

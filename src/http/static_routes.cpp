@@ -1,0 +1,85 @@
+#include "http/static_routes.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+namespace sra::http {
+namespace {
+
+Response content(std::string_view type, std::string body) {
+  Response res{beast_http::status::ok, 11};
+  res.set(beast_http::field::content_type, type);
+  res.set(beast_http::field::cache_control, "no-cache");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+constexpr const char* kDocsHtml = R"html(<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>speech-recognition-api - API docs</title>
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script src="/docs/swagger-ui-standalone-preset.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
+      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"});
+  </script>
+</body>
+</html>
+)html";
+
+// Swagger UI's files, by the names /docs serves; nothing else is ever read from disk.
+const std::map<std::string_view, std::string_view>& docs_files() {
+  static const std::map<std::string_view, std::string_view> files = {
+      {"swagger-ui.css", "text/css"},
+      {"swagger-ui-bundle.js", "application/javascript"},
+      {"swagger-ui-standalone-preset.js", "application/javascript"},
+      {"favicon-32x32.png", "image/png"},
+  };
+  return files;
+}
+
+std::optional<std::string> read_cached(const std::filesystem::path& path) {
+  static std::mutex mutex;
+  static std::map<std::string, std::string> cache;
+  std::lock_guard lock(mutex);
+  if (auto it = cache.find(path.string()); it != cache.end()) return it->second;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return cache[path.string()] = bytes.str();
+}
+
+}  // namespace
+
+std::optional<Response> static_route(const ApiContext& ctx, std::string_view path) {
+  if (path == "/") return content("text/html; charset=utf-8", kIndexHtml);
+  if (path == "/openapi.json") return content("application/json", kOpenApiJson);
+  if (path == "/docs" || path == "/docs/") return content("text/html; charset=utf-8", kDocsHtml);
+  constexpr std::string_view kDocs = "/docs/";
+  if (path.starts_with(kDocs)) {
+    auto it = docs_files().find(path.substr(kDocs.size()));
+    if (it == docs_files().end()) return std::nullopt;
+    auto bytes = read_cached(std::filesystem::path(ctx.web_assets_dir) / std::string(it->first));
+    if (!bytes) {
+      return detail_response(beast_http::status::service_unavailable,
+                             "Swagger UI is not installed: WEB_ASSETS_DIR=" + ctx.web_assets_dir +
+                                 " has no " + std::string(it->first) +
+                                 " (the build installs swagger-ui-dist with npm)");
+    }
+    return content(it->second, *bytes);
+  }
+  return std::nullopt;
+}
+
+}  // namespace sra::http
