@@ -17,6 +17,7 @@ PLUGIN = BUILD / "examples" / "plugin-model" / "libsra_vad_model.so"
 SHARED = pathlib.Path(os.environ.get("SRA_SHARED_DIR", REPO.parent / "shared"))
 AUDIO = SHARED / "audio"
 PS_DATA = pathlib.Path("/usr/share/pocketsphinx/test/data")
+BASE_MODEL = REPO / "models" / "ggml-base.bin"
 
 
 def free_port():
