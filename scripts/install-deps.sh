@@ -11,8 +11,12 @@ packages=(
   libsqlite3-dev libspdlog-dev libcli11-dev libopenblas-dev zlib1g-dev
   python3 python3-venv ca-certificates
 )
+# npm installs Swagger UI for /docs at build time (optional: /docs says so when it is missing).
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev libgmock-dev pocketsphinx-testdata ffmpeg)
+  packages+=(libgtest-dev libgmock-dev pocketsphinx-testdata ffmpeg chromium)
+  # Node.js and npm for the Node client tests and Playwright (often present already).
+  if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
 fi
 
 missing=()

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine to every test: installs what is missing, builds,
 # assembles the Whisper base model the real-speech tests use, and runs the unit tests
-# (GoogleTest) and the integration tests (pytest against the real binary).
+# (GoogleTest) and the integration tests (pytest, OpenAI's Python and Node clients, schemathesis
+# and Playwright with Chromium, against the real binary). Screenshots of the web page end up in
+# tests/integration/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
 python="$(scripts/python-env.sh tests/integration/requirements.txt)"
 scripts/build.sh -DSRA_PYTHON="$python"
 scripts/fetch-base-model.sh models "$python"
+# Node test clients: OpenAI's SDK and playwright-core (which drives Debian's Chromium).
+npm install --silent --no-audit --no-fund --prefix tests/integration/node
 cd build
 ctest --output-on-failure -j "${TEST_JOBS:-2}" "$@"

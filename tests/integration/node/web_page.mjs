@@ -1,0 +1,50 @@
+// Drives the web page (GET /) in Debian's headless Chromium: a sync transcription, then an async
+// one whose progress shows before its result. Prints ASYNC_PENDING when the async task is shown
+// waiting (the test then starts a worker), and finally a JSON summary.
+// Usage: node web_page.mjs BASE_URL AUDIO_FILE SCREENSHOT_DIR
+import fs from "node:fs";
+import path from "node:path";
+import readline from "node:readline";
+import { chromium } from "playwright-core";
+
+const [base, audio, shots] = process.argv.slice(2);
+fs.mkdirSync(shots, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const summary = {};
+try {
+  const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+  page.on("console", (m) => process.stderr.write(`console: ${m.text()}\n`));
+  await page.goto(base + "/");
+  await page.waitForFunction(() => document.querySelectorAll("#model option").length > 0);
+  summary.models = await page.$$eval("#model option", (os) => os.map((o) => o.value));
+
+  // Sync.
+  await page.setInputFiles("#file", audio);
+  await page.click("#transcribe");
+  await page.waitForFunction(() => document.querySelector("#transcript").textContent.length > 0, null, { timeout: 180000 });
+  summary.sync_text = await page.textContent("#transcript");
+  summary.sync_rows = await page.$$eval("#segments tbody tr", (rows) => rows.map((r) => [...r.children].map((c) => c.textContent)));
+  summary.sync_status = await page.textContent("#status");
+  await page.screenshot({ path: path.join(shots, "web-sync.png"), fullPage: true });
+
+  // Async: the task waits for a worker, and the page shows it waiting.
+  await page.check("#mode-async");
+  await page.click("#transcribe");
+  await page.waitForFunction(() => /PENDING/.test(document.querySelector("#status").textContent), null, { timeout: 60000 });
+  summary.async_progress_visible = await page.isVisible("#progress");
+  summary.async_pending_status = await page.textContent("#status");
+  await page.screenshot({ path: path.join(shots, "web-async-pending.png"), fullPage: true });
+  process.stdout.write("ASYNC_PENDING\n");
+  await page.waitForFunction(() => /^Done/.test(document.querySelector("#status").textContent), null, { timeout: 180000 });
+  summary.async_text = await page.textContent("#transcript");
+  summary.async_rows = await page.$$eval("#segments tbody tr", (rows) => rows.length);
+  summary.async_progress_visible_after = await page.isVisible("#progress");
+  await page.screenshot({ path: path.join(shots, "web-async-done.png"), fullPage: true });
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(summary) + "\n");
