@@ -45,5 +45,8 @@ def test_upload_sync_then_async_with_progress(make_server, tmp_path):
     assert summary["async_progress_visible"] and "PENDING" in summary["async_pending_status"]
     assert words(summary["async_text"]) == jfk and summary["async_rows"] >= 1
     assert not summary["async_progress_visible_after"]
+    # The microphone path: a recording (webm/opus from MediaRecorder) is decoded and transcribed.
+    assert summary["recording"].startswith("recorded")
+    assert summary["record_status"].startswith("Done"), summary["record_status"]
     for shot in ("web-sync.png", "web-async-pending.png", "web-async-done.png"):
         assert (ARTIFACTS / shot).stat().st_size > 10_000

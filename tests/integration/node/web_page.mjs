@@ -12,7 +12,9 @@ fs.mkdirSync(shots, { recursive: true });
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         // A fake microphone (a beeping tone) answers getUserMedia without a prompt.
+         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
 });
 const summary = {};
 try {
@@ -44,6 +46,17 @@ try {
   summary.async_rows = await page.$$eval("#segments tbody tr", (rows) => rows.length);
   summary.async_progress_visible_after = await page.isVisible("#progress");
   await page.screenshot({ path: path.join(shots, "web-async-done.png"), fullPage: true });
+
+  // Record 2 s from the (fake) microphone and transcribe the recording (webm/opus).
+  await page.check("#mode-sync");
+  await page.click("#record");
+  await page.waitForTimeout(2000);
+  await page.click("#record");
+  await page.waitForFunction(() => /recorded/.test(document.querySelector("#recording").textContent));
+  summary.recording = await page.textContent("#recording");
+  await page.click("#transcribe");
+  await page.waitForFunction(() => /^Done|\d{3}:/.test(document.querySelector("#status").textContent), null, { timeout: 120000 });
+  summary.record_status = await page.textContent("#status");
 } finally {
   await browser.close();
 }
