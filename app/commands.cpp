@@ -212,4 +212,38 @@ int run_transcribe(const CommonOptions& common, const TranscribeCommandOptions& 
   });
 }
 
+int run_storage(const CommonOptions& common, const StorageCommandOptions& options) {
+  return report_errors([&] {
+    Config config = load_config(common);
+    setup_logging(config);
+    Parts parts(config, builtin_part_catalogs());
+    FileStorage& storage = parts.storage();
+    if (options.action == "check") {
+      storage.check_ready();
+      std::cout << "ready\n";
+    } else if (options.action == "put") {
+      std::ifstream in(options.argument, std::ios::binary);
+      if (!in) throw invalid_request("cannot read " + options.argument);
+      auto upload = storage.begin_upload();
+      std::vector<char> buffer(1 << 20);
+      while (in) {
+        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+        if (in.gcount() > 0) upload->write({buffer.data(), static_cast<std::size_t>(in.gcount())});
+      }
+      std::cout << upload->commit() << "\n";
+    } else if (options.action == "get") {
+      std::string bytes = storage.read(options.argument);
+      if (options.output.empty() || options.output == "-") {
+        std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      } else {
+        std::ofstream(options.output, std::ios::binary)
+            .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      }
+    } else {
+      storage.remove(options.argument);
+    }
+    return 0;
+  });
+}
+
 }  // namespace sra::app

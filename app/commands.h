@@ -39,10 +39,17 @@ struct BenchOptions {
   int tokens = 64;    // tokens per decoder measurement
 };
 
+struct StorageCommandOptions {
+  std::string action;    // put, get, delete, check
+  std::string argument;  // put: the file; get/delete: the file id
+  std::string output;    // get: where to write ("-": stdout)
+};
+
 int run_serve(const CommonOptions& common, const ServeOptions& options);
 int run_worker(const CommonOptions& common, const WorkerCommandOptions& options);
 int run_transcribe(const CommonOptions& common, const TranscribeCommandOptions& options);
 int run_convert(const ConvertOptions& options);
 int run_bench(const BenchOptions& options);
+int run_storage(const CommonOptions& common, const StorageCommandOptions& options);
 
 }  // namespace sra::app

@@ -69,7 +69,20 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--tokens", bench.tokens, "tokens per decoder run (default 64)")
       ->check(CLI::Range(1, 224));
 
+  sra::app::StorageCommandOptions storage;
+  auto* storage_cmd = app.add_subcommand(
+      "storage",
+      "use the configured STORAGE directly: `put FILE` (prints the id), `get ID [OUT]`, "
+      "`delete ID`, `check`");
+  storage_cmd->add_option("action", storage.action, "put, get, delete or check")
+      ->required()
+      ->check(CLI::IsMember({"put", "get", "delete", "check"}));
+  storage_cmd->add_option("argument", storage.argument, "file (put) or id (get, delete)");
+  storage_cmd->add_option("output", storage.output, "where get writes (default: stdout)");
+  add_env_file(storage_cmd);
+
   CLI11_PARSE(app, argc, argv);
+  if (storage_cmd->parsed()) return sra::app::run_storage(common, storage);
   if (convert_cmd->parsed()) {
     convert.output = convert.inputs.back();
     convert.inputs.pop_back();

@@ -10,6 +10,11 @@ scripts/install-deps.sh --test
 python="$(scripts/python-env.sh tests/integration/requirements.txt)"
 scripts/build.sh -DSRA_PYTHON="$python"
 scripts/fetch-base-model.sh models "$python"
+# fake-gcs-server, the GCS emulator, built from the Go module proxy into .tools/bin (cached).
+if [[ ! -x .tools/bin/fake-gcs-server ]]; then
+  GOBIN="$PWD/.tools/bin" GOPATH="$PWD/.tools/gopath" GOFLAGS=-modcacherw \
+    go install github.com/fsouza/fake-gcs-server@v1.56.1
+fi
 # Node test clients: OpenAI's SDK and playwright-core (which drives Debian's Chromium).
 npm install --silent --no-audit --no-fund --prefix tests/integration/node
 cd build

@@ -32,6 +32,9 @@ class FileStorage {
   virtual std::string read(const std::string& file_id) = 0;
   // Removes the file; an unknown id is not an error.
   virtual void remove(const std::string& file_id) = 0;
+  // Throws sra::Error(unavailable) saying what is wrong if the storage cannot serve now (bucket
+  // missing, credentials refused, server down). Used by GET /ready.
+  virtual void check_ready() {}
 
   // Convenience: one-piece upload.
   std::string save(std::span<const char> bytes) {

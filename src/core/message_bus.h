@@ -50,6 +50,8 @@ class MessageBus {
   // or releases the tasks in hand and returns.
   virtual void run_worker(const WorkerOptions& options, const TaskHandler& handler,
                           std::stop_token stop) = 0;
+  // Throws sra::Error(unavailable) saying what is wrong if the broker cannot serve now.
+  virtual void check_ready() {}
 };
 
 }  // namespace sra

@@ -149,6 +149,23 @@ asio::awaitable<Response> task_result(ApiContext& ctx, const RequestParser::valu
   co_return json_response(bhttp_status::ok, body);
 }
 
+// Ready when the storage and the bus can serve: builds them if needed and asks each.
+asio::awaitable<Response> readiness(ApiContext& ctx) {
+  std::string problem = co_await run_on(ctx.blocking.get_executor(), [&]() -> std::string {
+    try {
+      ctx.service.parts().storage().check_ready();
+      ctx.service.parts().bus().check_ready();
+      return {};
+    } catch (const Error& e) {
+      return e.what();
+    }
+  });
+  if (problem.empty()) co_return json_response(bhttp_status::ok, json::object{{"status", "ready"}});
+  Response res = detail_response(bhttp_status::service_unavailable, problem);
+  res.set(beast_http::field::retry_after, "5");
+  co_return res;
+}
+
 Response method_not_allowed(const char* allow) {
   Response res = detail_response(bhttp_status::method_not_allowed, "Method Not Allowed");
   res.set(beast_http::field::allow, allow);
@@ -172,6 +189,10 @@ asio::awaitable<Response> route(ApiContext& ctx, const RequestParser::value_type
   if (path == "/health") {
     if (!get) co_return method_not_allowed("GET");
     co_return json_response(bhttp_status::ok, json::object{{"status", "ok"}});
+  }
+  if (path == "/ready") {
+    if (!get) co_return method_not_allowed("GET");
+    co_return co_await readiness(ctx);
   }
   if (path == "/sync/v1/transcribe") {
     if (!post) co_return method_not_allowed("POST");

@@ -3,7 +3,9 @@
 #include "bus/embedded_bus.h"
 #include "models/pocketsphinx_model.h"
 #include "models/whisper_model.h"
+#include "storage/gcs_storage.h"
 #include "storage/local_storage.h"
+#include "storage/s3_storage.h"
 
 namespace sra {
 namespace {
@@ -28,8 +30,8 @@ PartCatalogs builtin_part_catalogs() {
   c.storages.add("local", seed_paths("local_storage", "LocalStorage"), [](const Config& config) {
     return make_local_storage(local_storage_options_from(config));
   });
-  c.storages.add("s3", seed_paths("s3_storage", "S3Storage"), {});
-  c.storages.add("gcs", seed_paths("google_cloud_storage", "GoogleCloudStorage"), {});
+  c.storages.add("s3", seed_paths("s3_storage", "S3Storage"), make_s3_storage);
+  c.storages.add("gcs", seed_paths("google_cloud_storage", "GoogleCloudStorage"), make_gcs_storage);
 
   c.buses.add("embedded", {}, [](const Config& config) {
     return make_embedded_bus(embedded_bus_options_from(config));
