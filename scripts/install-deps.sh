@@ -9,13 +9,13 @@ packages=(
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
   libsqlite3-dev libspdlog-dev libcli11-dev libopenblas-dev zlib1g-dev
-  libcurl4-openssl-dev libssl-dev
+  libcurl4-openssl-dev libssl-dev libhiredis-dev librabbitmq-dev
   python3 python3-venv ca-certificates
 )
 # npm installs Swagger UI for /docs at build time (optional: /docs says so when it is missing).
 if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev libgmock-dev pocketsphinx-testdata ffmpeg chromium)
+  packages+=(libgtest-dev libgmock-dev pocketsphinx-testdata ffmpeg chromium redis-server rabbitmq-server)
   # Node.js and npm for the Node client tests and Playwright (often present already).
   if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
   # Go builds fake-gcs-server (often present already).

@@ -1,6 +1,8 @@
 #include "service/builtin_parts.h"
 
+#include "bus/celery_bus.h"
 #include "bus/embedded_bus.h"
+#include "bus/huey_bus.h"
 #include "models/pocketsphinx_model.h"
 #include "models/whisper_model.h"
 #include "storage/gcs_storage.h"
@@ -36,10 +38,10 @@ PartCatalogs builtin_part_catalogs() {
   c.buses.add("embedded", {}, [](const Config& config) {
     return make_embedded_bus(embedded_bus_options_from(config));
   });
-  c.buses.add("celery", seed_paths("celery_bus", "CeleryMessageBus"), {});
+  c.buses.add("celery", seed_paths("celery_bus", "CeleryMessageBus"), make_celery_bus);
   auto huey = seed_paths("huey_bus", "HueyMessageBus");
   huey.push_back("redis");
-  c.buses.add("huey", huey, {});
+  c.buses.add("huey", huey, make_huey_bus);
   return c;
 }
 

@@ -1,0 +1,281 @@
+#include "bus/celery_bus.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "bus/celery_broker.h"
+#include "bus/redis_client.h"
+#include "core/errors.h"
+#include "core/uuid.h"
+
+namespace sra {
+namespace {
+
+using bus::CeleryTask;
+using bus::Outcome;
+using bus::RedisClient;
+namespace json = boost::json;
+
+// Stores the result unless one is stored already; returns 1 if it stored it.
+// KEYS: meta key. ARGV: value, expiry seconds.
+constexpr const char* kStoreOnceScript = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+return 1
+)lua";
+
+struct CeleryOptions {
+  std::string broker;
+  std::string backend;
+  std::string app_name;
+  std::string queue = "celery";
+  std::string task_name = bus::kSeedCeleryTask;
+  long long result_expires = 86400;
+  double visibility_timeout = 3600;
+  int max_retries = 3;
+  int max_deliveries = 5;
+  double retry_delay = 1.0;
+};
+
+// A few Redis connections to the result backend, shared by the threads of this process.
+class BackendPool {
+ public:
+  explicit BackendPool(bus::RedisUrl url) : url_(std::move(url)) {}
+
+  template <typename F>
+  auto with(F f) {
+    std::unique_ptr<RedisClient> client;
+    {
+      std::lock_guard lock(mutex_);
+      if (!idle_.empty()) {
+        client = std::move(idle_.back());
+        idle_.pop_back();
+      }
+    }
+    if (!client) client = std::make_unique<RedisClient>(url_);
+    auto result = f(*client);  // a failing client is dropped, not returned
+    std::lock_guard lock(mutex_);
+    idle_.push_back(std::move(client));
+    return result;
+  }
+
+ private:
+  bus::RedisUrl url_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<RedisClient>> idle_;
+};
+
+class CeleryBus final : public MessageBus {
+ public:
+  CeleryBus(CeleryOptions options, std::unique_ptr<bus::CeleryBroker> broker)
+      : options_(std::move(options)),
+        broker_(std::move(broker)),
+        backend_(bus::parse_redis_url(options_.backend, "CELERY_BUS_BACKEND")) {}
+
+  std::string create_task(const TaskRequest& request) override {
+    CeleryTask task{make_uuid(), options_.task_name, request.file_id, request.options_json, 0};
+    // The marker tells "pending" from "never existed"; written first so that a fast worker's
+    // result is never taken for an unknown task.
+    backend_.with([&](RedisClient& c) {
+      return c.command(
+          {"SET", marker(task.id), "1", "EX", std::to_string(options_.result_expires)});
+    });
+    broker_->publish(task);
+    return task.id;
+  }
+
+  std::optional<TaskResult> get_task_result(const std::string& task_id) override {
+    if (!is_uuid(task_id)) return std::nullopt;
+    auto [meta, known] = backend_.with([&](RedisClient& c) {
+      auto r = c.command({"GET", "celery-task-meta-" + task_id});
+      bool exists = !r.is_nil() || c.command({"EXISTS", marker(task_id)}).integer == 1;
+      return std::pair{r, exists};
+    });
+    if (meta.is_nil()) {
+      if (!known) return std::nullopt;
+      return TaskResult{};
+    }
+    TaskResult result;
+    try {
+      auto v = json::parse(meta.str).as_object();
+      std::string status(v.at("status").as_string());
+      if (status == "SUCCESS") {
+        result.status = TaskStatus::success;
+        const auto& r = v.at("result");
+        if (auto* details =
+                r.is_object() ? r.as_object().if_contains("transcription_details") : nullptr) {
+          result.transcription = transcription_from_json(*details);
+        } else {
+          Transcription t;
+          if (auto* text = r.is_object() ? r.as_object().if_contains("transcription") : nullptr) {
+            t.text = std::string(text->as_string());
+          }
+          result.transcription = t;
+        }
+      } else if (status == "FAILURE" || status == "REVOKED") {
+        result.status = TaskStatus::failed;
+        result.error = error_text(v.at("result"));
+      }
+    } catch (const std::exception& e) {
+      throw internal_error(std::string("stored Celery result is not valid: ") + e.what());
+    }
+    return result;
+  }
+
+  void run_worker(const WorkerOptions& options, const TaskHandler& handler,
+                  std::stop_token stop) override {
+    broker_->consume(
+        options.concurrency, [&](const CeleryTask& task) { return handle(task, handler, stop); },
+        stop);
+  }
+
+  void check_ready() override {
+    broker_->check_ready();
+    backend_.with([](RedisClient& c) { return c.command({"PING"}); });
+  }
+
+ private:
+  static std::string marker(const std::string& id) { return "sra-celery-task-" + id; }
+
+  static std::string error_text(const json::value& r) {
+    if (r.is_object()) {
+      const auto& o = r.as_object();
+      std::string type =
+          o.if_contains("exc_type") ? std::string(o.at("exc_type").as_string()) : "Error";
+      std::string message;
+      if (auto* m = o.if_contains("exc_message")) {
+        if (m->is_array()) {
+          for (const auto& part : m->as_array()) {
+            message += (message.empty() ? "" : ", ") +
+                       (part.is_string() ? std::string(part.as_string()) : json::serialize(part));
+          }
+        } else if (m->is_string()) {
+          message = std::string(m->as_string());
+        }
+      }
+      return message.empty() ? type : message;
+    }
+    return json::serialize(r);
+  }
+
+  bool store(const std::string& id, const std::string& status, const json::value& result,
+             const std::string& traceback) {
+    std::string meta = bus::result_meta(id, status, result, traceback);
+    auto r = backend_.with([&](RedisClient& c) {
+      return c.eval(kStoreOnceScript, {"celery-task-meta-" + id},
+                    {meta, std::to_string(options_.result_expires)});
+    });
+    return r.integer == 1;
+  }
+
+  Outcome fail(const CeleryTask& task, const std::string& type, const std::string& message) {
+    spdlog::warn("task {}: FAILURE: {}", task.id, message);
+    store(task.id, "FAILURE", bus::exception_result(type, message), type + ": " + message);
+    return Outcome::ack;
+  }
+
+  Outcome handle(const CeleryTask& task, const TaskHandler& handler, std::stop_token stop) {
+    if (task.name != options_.task_name) {
+      return fail(task, "NotRegistered",
+                  "Task of kind '" + task.name + "' is not registered with this worker");
+    }
+    // A delivery whose result is stored already (the worker died before acknowledging): done.
+    auto existing = backend_.with([&](RedisClient& c) {
+      return c.command({"EXISTS", "celery-task-meta-" + task.id});
+    });
+    if (existing.integer == 1) {
+      spdlog::info("task {}: result already stored; acknowledging the repeated delivery", task.id);
+      return Outcome::ack;
+    }
+    std::string counter = "sra-celery-deliveries-" + task.id;
+    long long deliveries = backend_.with([&](RedisClient& c) {
+      auto n = c.command({"INCR", counter});
+      c.command({"EXPIRE", counter, std::to_string(options_.result_expires)});
+      return n.integer;
+    });
+    if (deliveries > options_.max_deliveries) {
+      return fail(
+          task, "WorkerLostError",
+          "gave up after " + std::to_string(deliveries - 1) + " deliveries that never finished");
+    }
+    spdlog::info("task {}: started (delivery {}, retries {})", task.id, deliveries, task.retries);
+    try {
+      Transcription t =
+          handler({task.file_id, task.options_json.empty() ? "{}" : task.options_json});
+      store(task.id, "SUCCESS",
+            json::object{{"transcription", t.text}, {"transcription_details", to_json(t)}}, "");
+      spdlog::info("task {}: SUCCESS", task.id);
+      return Outcome::ack;
+    } catch (const Error& e) {
+      if (e.is_permanent()) return fail(task, "ValueError", e.what());
+      return retry_or_fail(task, counter, e.what(), stop);
+    } catch (const std::exception& e) {
+      return retry_or_fail(task, counter, e.what(), stop);
+    }
+  }
+
+  Outcome retry_or_fail(const CeleryTask& task, const std::string& counter, const std::string& why,
+                        std::stop_token stop) {
+    if (task.retries >= options_.max_retries) {
+      return fail(task, "RuntimeError",
+                  why + " (after " + std::to_string(task.retries) + " retries)");
+    }
+    double delay = std::min(30.0, options_.retry_delay * std::pow(2.0, task.retries));
+    spdlog::warn("task {}: {}; retrying in {:.1f} s", task.id, why, delay);
+    std::mutex m;
+    std::unique_lock lock(m);
+    std::condition_variable_any cv;
+    cv.wait_for(lock, stop, std::chrono::duration<double>(delay), [] { return false; });
+    // This delivery ended properly: it does not count towards the crash limit.
+    backend_.with([&](RedisClient& c) { return c.command({"DECR", counter}); });
+    return Outcome::requeue;
+  }
+
+  CeleryOptions options_;
+  std::unique_ptr<bus::CeleryBroker> broker_;
+  BackendPool backend_;
+};
+
+}  // namespace
+
+std::unique_ptr<MessageBus> make_celery_bus(const Config& config) {
+  CeleryOptions o;
+  o.broker = config.get_string("CELERY_BUS_BROKER", "redis://127.0.0.1:6379/0");
+  bool redis_broker = o.broker.rfind("redis://", 0) == 0;
+  bool amqp_broker = o.broker.rfind("amqp://", 0) == 0 || o.broker.rfind("pyamqp://", 0) == 0;
+  if (!redis_broker && !amqp_broker) {
+    throw config_error("CELERY_BUS_BROKER=" + o.broker + " must be a redis:// or amqp:// URL");
+  }
+  o.backend = config.get_string("CELERY_BUS_BACKEND", redis_broker ? o.broker : "");
+  if (o.backend.empty())
+    throw config_error("CELERY_BUS_BACKEND must be set (a redis:// URL) with an AMQP broker");
+  bus::parse_redis_url(o.backend, "CELERY_BUS_BACKEND");
+  o.app_name = config.get_string("CELERY_BUS_NAME", "speech_recognition_api");
+  o.queue = config.get_string("CELERY_BUS_QUEUE", "celery");
+  o.task_name = config.get_string("CELERY_BUS_TASK_NAME", bus::kSeedCeleryTask);
+  o.result_expires = config.get_int("CELERY_BUS_RESULT_EXPIRES", 86400, 1, 10LL * 365 * 86400);
+  o.visibility_timeout = config.get_double("CELERY_BUS_VISIBILITY_TIMEOUT", 3600, 0.5, 7 * 86400);
+  o.max_retries = static_cast<int>(config.get_int("CELERY_BUS_MAX_RETRIES", 3, 0, 100));
+  o.max_deliveries = static_cast<int>(config.get_int("CELERY_BUS_MAX_DELIVERIES", 5, 1, 100));
+  o.retry_delay = config.get_double("CELERY_BUS_RETRY_DELAY_SECONDS", 1.0, 0, 3600);
+  std::unique_ptr<bus::CeleryBroker> broker;
+  if (redis_broker) {
+    broker = bus::make_redis_broker({o.broker, o.queue, o.visibility_timeout,
+                                     config.get_double("CELERY_BUS_POLL_SECONDS", 0.1, 0.01, 10)});
+  } else {
+    std::string url = o.broker;
+    if (url.rfind("pyamqp://", 0) == 0) url = "amqp://" + url.substr(9);
+    broker = bus::make_amqp_broker({url, o.queue});
+  }
+  return std::make_unique<CeleryBus>(std::move(o), std::move(broker));
+}
+
+}  // namespace sra

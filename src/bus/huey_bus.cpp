@@ -1,0 +1,294 @@
+#include "bus/huey_bus.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "bus/redis_client.h"
+#include "core/errors.h"
+#include "core/uuid.h"
+
+namespace sra {
+namespace {
+
+using bus::RedisClient;
+using bus::RedisReply;
+
+// KEYS: task hash, queue. ARGV: file id, options, now, ttl, id.
+constexpr const char* kCreateScript = R"lua(
+redis.call('HSET', KEYS[1], 'file_id', ARGV[1], 'options', ARGV[2], 'status', 'PENDING', 'created', ARGV[3],
+           'deliveries', 0, 'retries', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('LPUSH', KEYS[2], ARGV[5])
+return 1
+)lua";
+
+// KEYS: queue, leases. ARGV: lease end, task key prefix.
+constexpr const char* kPopScript = R"lua(
+local id = redis.call('RPOP', KEYS[1])
+if not id then return false end
+redis.call('ZADD', KEYS[2], ARGV[1], id)
+local key = ARGV[2] .. id
+local n = redis.call('HINCRBY', key, 'deliveries', 1)
+return {id, redis.call('HGET', key, 'file_id') or '', redis.call('HGET', key, 'options') or '{}',
+        tostring(n), redis.call('HGET', key, 'retries') or '0', redis.call('HGET', key, 'status') or ''}
+)lua";
+
+// KEYS: task hash, leases. ARGV: status, field, value, ttl, id. Stores once, then releases.
+constexpr const char* kFinishScript = R"lua(
+local status = redis.call('HGET', KEYS[1], 'status')
+local stored = 0
+if status ~= 'SUCCESS' and status ~= 'FAILED' then
+  redis.call('HSET', KEYS[1], 'status', ARGV[1], ARGV[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  stored = 1
+end
+redis.call('ZREM', KEYS[2], ARGV[5])
+return stored
+)lua";
+
+// KEYS: task hash, leases, queue. ARGV: id.
+constexpr const char* kRequeueScript = R"lua(
+redis.call('HINCRBY', KEYS[1], 'retries', 1)
+redis.call('HINCRBY', KEYS[1], 'deliveries', -1)
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('LPUSH', KEYS[3], ARGV[1])
+return 1
+)lua";
+
+// KEYS: leases, queue. ARGV: now.
+constexpr const char* kRestoreScript = R"lua(
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('RPUSH', KEYS[2], id)
+end
+return #ids
+)lua";
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+std::string number(double v) {
+  char out[64];
+  std::snprintf(out, sizeof out, "%.6f", v);
+  return out;
+}
+void nap(std::stop_token stop, double seconds) {
+  std::mutex m;
+  std::unique_lock lock(m);
+  std::condition_variable_any cv;
+  cv.wait_for(lock, stop, std::chrono::duration<double>(seconds), [] { return false; });
+}
+
+struct HueyOptions {
+  bus::RedisUrl url;
+  std::string name = "speech_recognition_api";
+  double visibility_timeout = 60;
+  long long result_expires = 86400;
+  int max_retries = 3;
+  int max_deliveries = 5;
+  double retry_delay = 1.0;
+  double poll_seconds = 0.1;
+};
+
+class HueyBus final : public MessageBus {
+ public:
+  explicit HueyBus(HueyOptions o) : o_(std::move(o)), api_(o_.url) {
+    prefix_ = "sra:" + o_.name + ":";
+  }
+
+  std::string create_task(const TaskRequest& request) override {
+    std::string id = make_uuid();
+    std::lock_guard lock(api_mutex_);
+    api_.eval(kCreateScript, {task_key(id), queue()},
+              {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
+               number(now_seconds()), std::to_string(o_.result_expires), id});
+    return id;
+  }
+
+  std::optional<TaskResult> get_task_result(const std::string& task_id) override {
+    if (!is_uuid(task_id)) return std::nullopt;
+    RedisReply r;
+    {
+      std::lock_guard lock(api_mutex_);
+      r = api_.command({"HGETALL", task_key(task_id)});
+    }
+    if (r.elements.empty()) return std::nullopt;
+    std::map<std::string, std::string> fields;
+    for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
+      fields[r.elements[i].str] = r.elements[i + 1].str;
+    TaskResult result;
+    if (fields["status"] == "SUCCESS") {
+      result.status = TaskStatus::success;
+      result.transcription = transcription_from_json(boost::json::parse(fields["result"]));
+    } else if (fields["status"] == "FAILED") {
+      result.status = TaskStatus::failed;
+      result.error = fields["error"];
+    }
+    return result;
+  }
+
+  void check_ready() override {
+    std::lock_guard lock(api_mutex_);
+    api_.command({"PING"});
+  }
+
+  void run_worker(const WorkerOptions& options, const TaskHandler& handler,
+                  std::stop_token stop) override {
+    std::vector<std::jthread> threads;
+    for (int i = 0; i < std::max(1, options.concurrency); ++i) {
+      threads.emplace_back([this, &handler, stop] { worker_loop(handler, stop); });
+    }
+    maintenance_loop(stop);
+  }
+
+ private:
+  std::string task_key(const std::string& id) const { return prefix_ + "task:" + id; }
+  std::string queue() const { return prefix_ + "queue"; }
+  std::string leases() const { return prefix_ + "leases"; }
+
+  void worker_loop(const TaskHandler& handler, std::stop_token stop) {
+    RedisClient client(o_.url);
+    double backoff = 0.5;
+    while (!stop.stop_requested()) {
+      try {
+        RedisReply r =
+            client.eval(kPopScript, {queue(), leases()},
+                        {number(now_seconds() + o_.visibility_timeout), prefix_ + "task:"});
+        backoff = 0.5;
+        if (r.type != RedisReply::Type::array) {
+          nap(stop, o_.poll_seconds);
+          continue;
+        }
+        std::string id = r.elements[0].str;
+        TaskRequest request{r.elements[1].str, r.elements[2].str};
+        long long deliveries = std::stoll(r.elements[3].str);
+        int retries = std::stoi(r.elements[4].str);
+        const std::string& status = r.elements[5].str;
+        if (status.empty()) {  // expired or never created: nothing to do
+          client.command({"ZREM", leases(), id});
+          continue;
+        }
+        if (status == "SUCCESS" || status == "FAILED") {  // done before; a repeated delivery
+          client.command({"ZREM", leases(), id});
+          continue;
+        }
+        if (deliveries > o_.max_deliveries) {
+          finish(client, id, "FAILED", "error",
+                 "gave up after " + std::to_string(deliveries - 1) +
+                     " deliveries that never finished");
+          continue;
+        }
+        track(id, true);
+        spdlog::info("task {}: started (delivery {}, retries {})", id, deliveries, retries);
+        try {
+          Transcription t = handler(request);
+          finish(client, id, "SUCCESS", "result", boost::json::serialize(to_json(t)));
+          spdlog::info("task {}: SUCCESS", id);
+        } catch (const Error& e) {
+          if (e.is_permanent()) {
+            finish(client, id, "FAILED", "error", e.what());
+          } else {
+            retry_or_fail(client, id, retries, e.what(), stop);
+          }
+        } catch (const std::exception& e) {
+          retry_or_fail(client, id, retries, e.what(), stop);
+        }
+        track(id, false);
+      } catch (const Error& e) {
+        spdlog::warn("huey worker: {}; retrying in {:.1f} s", e.what(), backoff);
+        nap(stop, backoff);
+        backoff = std::min(backoff * 2, 10.0);
+      }
+    }
+  }
+
+  void finish(RedisClient& client, const std::string& id, const char* status, const char* field,
+              const std::string& value) {
+    if (std::string(status) == "FAILED") spdlog::warn("task {}: FAILED: {}", id, value);
+    client.eval(kFinishScript, {task_key(id), leases()},
+                {status, field, value, std::to_string(o_.result_expires), id});
+  }
+
+  void retry_or_fail(RedisClient& client, const std::string& id, int retries,
+                     const std::string& why, std::stop_token stop) {
+    if (retries >= o_.max_retries) {
+      finish(client, id, "FAILED", "error",
+             why + " (after " + std::to_string(retries) + " retries)");
+      return;
+    }
+    double delay = std::min(30.0, o_.retry_delay * std::pow(2.0, retries));
+    spdlog::warn("task {}: {}; retrying in {:.1f} s", id, why, delay);
+    nap(stop, delay);
+    client.eval(kRequeueScript, {task_key(id), leases(), queue()}, {id});
+  }
+
+  void track(const std::string& id, bool running) {
+    std::lock_guard lock(inflight_mutex_);
+    if (running)
+      inflight_.insert(id);
+    else
+      inflight_.erase(id);
+  }
+
+  void maintenance_loop(std::stop_token stop) {
+    RedisClient client(o_.url);
+    const double period = std::clamp(o_.visibility_timeout / 4, 0.2, 10.0);
+    while (!stop.stop_requested()) {
+      try {
+        std::vector<std::string> ids;
+        {
+          std::lock_guard lock(inflight_mutex_);
+          ids.assign(inflight_.begin(), inflight_.end());
+        }
+        for (const auto& id : ids) {
+          client.command(
+              {"ZADD", leases(), "XX", number(now_seconds() + o_.visibility_timeout), id});
+        }
+        RedisReply restored =
+            client.eval(kRestoreScript, {leases(), queue()}, {number(now_seconds())});
+        if (restored.integer > 0)
+          spdlog::warn("huey: {} task(s) whose worker stopped put back on the queue",
+                       restored.integer);
+      } catch (const Error& e) {
+        spdlog::warn("huey maintenance: {}", e.what());
+      }
+      nap(stop, period);
+    }
+  }
+
+  HueyOptions o_;
+  std::string prefix_;
+  std::mutex api_mutex_;
+  RedisClient api_;
+  std::mutex inflight_mutex_;
+  std::set<std::string> inflight_;
+};
+
+}  // namespace
+
+std::unique_ptr<MessageBus> make_huey_bus(const Config& config) {
+  HueyOptions o;
+  std::string host = config.get_string("HUEY_BUS_REDIS_HOST", "127.0.0.1");
+  std::string url = host.rfind("redis://", 0) == 0 ? host : "redis://" + host;
+  o.url = bus::parse_redis_url(url, "HUEY_BUS_REDIS_HOST");
+  o.name = config.get_string("HUEY_BUS_NAME", o.name);
+  o.visibility_timeout =
+      config.get_double("HUEY_BUS_VISIBILITY_TIMEOUT", o.visibility_timeout, 0.5, 86400);
+  o.result_expires =
+      config.get_int("HUEY_BUS_RESULT_EXPIRES", o.result_expires, 1, 10LL * 365 * 86400);
+  o.max_retries = static_cast<int>(config.get_int("HUEY_BUS_MAX_RETRIES", o.max_retries, 0, 100));
+  o.max_deliveries =
+      static_cast<int>(config.get_int("HUEY_BUS_MAX_DELIVERIES", o.max_deliveries, 1, 100));
+  o.retry_delay = config.get_double("HUEY_BUS_RETRY_DELAY_SECONDS", o.retry_delay, 0, 3600);
+  return std::make_unique<HueyBus>(std::move(o));
+}
+
+}  // namespace sra
