@@ -346,7 +346,16 @@ class AmqpBroker final : public CeleryBroker {
         job = std::move(jobs_.front());
         jobs_.pop_front();
       }
-      Outcome outcome = handler(job.task);
+      Outcome outcome;
+      try {
+        outcome = handler(job.task);
+      } catch (const std::exception& e) {
+        // The result could not be stored (the backend is down): the delivery goes back to the
+        // queue, a moment later so that a dead backend does not spin the worker.
+        spdlog::warn("task {}: {}; giving the delivery back", job.task.id, e.what());
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        outcome = Outcome::release;
+      }
       std::lock_guard lock(mutex_);
       done_.push_back({job.generation, job.tag, job.task, outcome});
       --running_;
@@ -414,9 +423,9 @@ class AmqpBroker final : public CeleryBroker {
           ++again.retries;
           republish(conn, again);
         }
-        if (amqp_basic_ack(conn.get(), 1, d.tag, 0) != AMQP_STATUS_OK) {
-          throw unavailable("RabbitMQ: acknowledgement failed");
-        }
+        int rc = d.outcome == Outcome::release ? amqp_basic_reject(conn.get(), 1, d.tag, 1)
+                                               : amqp_basic_ack(conn.get(), 1, d.tag, 0);
+        if (rc != AMQP_STATUS_OK) throw unavailable("RabbitMQ: acknowledgement failed");
       }
       if (stop.stop_requested()) {
         if (!cancelled) {

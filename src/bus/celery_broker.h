@@ -15,6 +15,7 @@ namespace sra::bus {
 enum class Outcome {
   ack,      // done (result stored): remove the message
   requeue,  // try again later: publish it again with retries + 1, remove this delivery
+  release,  // the handler could not finish (backend down): give the delivery back as it is
 };
 
 using DeliveryHandler = std::function<Outcome(const CeleryTask&)>;

@@ -61,7 +61,8 @@ class BackendPool {
       }
     }
     if (!client) client = std::make_unique<RedisClient>(url_);
-    auto result = f(*client);  // a failing client is dropped, not returned
+    // A failing client reconnects on its next command; a second failure is dropped with it.
+    auto result = bus::with_reconnect([&] { return f(*client); });
     std::lock_guard lock(mutex_);
     idle_.push_back(std::move(client));
     return result;

@@ -107,9 +107,11 @@ class HueyBus final : public MessageBus {
   std::string create_task(const TaskRequest& request) override {
     std::string id = make_uuid();
     std::lock_guard lock(api_mutex_);
-    api_.eval(kCreateScript, {task_key(id), queue()},
-              {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
-               number(now_seconds()), std::to_string(o_.result_expires), id});
+    bus::with_reconnect([&] {
+      return api_.eval(kCreateScript, {task_key(id), queue()},
+                       {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
+                        number(now_seconds()), std::to_string(o_.result_expires), id});
+    });
     return id;
   }
 
@@ -118,7 +120,7 @@ class HueyBus final : public MessageBus {
     RedisReply r;
     {
       std::lock_guard lock(api_mutex_);
-      r = api_.command({"HGETALL", task_key(task_id)});
+      r = bus::with_reconnect([&] { return api_.command({"HGETALL", task_key(task_id)}); });
     }
     if (r.elements.empty()) return std::nullopt;
     std::map<std::string, std::string> fields;
@@ -137,7 +139,7 @@ class HueyBus final : public MessageBus {
 
   void check_ready() override {
     std::lock_guard lock(api_mutex_);
-    api_.command({"PING"});
+    bus::with_reconnect([&] { return api_.command({"PING"}); });
   }
 
   void run_worker(const WorkerOptions& options, const TaskHandler& handler,
@@ -186,7 +188,7 @@ class HueyBus final : public MessageBus {
                      " deliveries that never finished");
           continue;
         }
-        track(id, true);
+        InFlight guard(*this, id);  // extended while it runs, whatever happens after
         spdlog::info("task {}: started (delivery {}, retries {})", id, deliveries, retries);
         try {
           Transcription t = handler(request);
@@ -201,7 +203,6 @@ class HueyBus final : public MessageBus {
         } catch (const std::exception& e) {
           retry_or_fail(client, id, retries, e.what(), stop);
         }
-        track(id, false);
       } catch (const Error& e) {
         spdlog::warn("huey worker: {}; retrying in {:.1f} s", e.what(), backoff);
         nap(stop, backoff);
@@ -229,6 +230,13 @@ class HueyBus final : public MessageBus {
     nap(stop, delay);
     client.eval(kRequeueScript, {task_key(id), leases(), queue()}, {id});
   }
+
+  struct InFlight {
+    InFlight(HueyBus& b, std::string i) : bus(b), id(std::move(i)) { bus.track(id, true); }
+    ~InFlight() { bus.track(id, false); }
+    HueyBus& bus;
+    std::string id;
+  };
 
   void track(const std::string& id, bool running) {
     std::lock_guard lock(inflight_mutex_);

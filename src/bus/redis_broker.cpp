@@ -105,14 +105,16 @@ class RedisBroker final : public CeleryBroker {
   void publish(const CeleryTask& task) override {
     std::string envelope = redis_envelope(task, options_.queue, make_uuid());
     std::lock_guard lock(publish_mutex_);
-    publisher_.command({"SADD", "_kombu.binding." + options_.queue,
-                        options_.queue + kSep + kSep + options_.queue});
-    publisher_.command({"LPUSH", options_.queue, envelope});
+    with_reconnect([&] {
+      publisher_.command({"SADD", "_kombu.binding." + options_.queue,
+                          options_.queue + kSep + kSep + options_.queue});
+      return publisher_.command({"LPUSH", options_.queue, envelope});
+    });
   }
 
   void check_ready() override {
     std::lock_guard lock(publish_mutex_);
-    publisher_.command({"PING"});
+    with_reconnect([&] { return publisher_.command({"PING"}); });
   }
 
   void consume(int concurrency, const DeliveryHandler& handler, std::stop_token stop) override {
@@ -148,11 +150,18 @@ class RedisBroker final : public CeleryBroker {
           if (!tag.empty()) client.eval(kAckScript, {"unacked", "unacked_index"}, {tag});
           continue;
         }
-        track(tag, true);
-        Outcome outcome = handler(task);
-        track(tag, false);
+        // While the handler runs the delivery is kept alive; whatever happens next (even a lost
+        // connection before the acknowledgement), it is no longer extended, so that the
+        // visibility timeout can hand it to another worker.
+        Outcome outcome;
+        {
+          InFlight guard(*this, tag);
+          outcome = handler(task);
+        }
         if (outcome == Outcome::ack) {
           client.eval(kAckScript, {"unacked", "unacked_index"}, {tag});
+        } else if (outcome == Outcome::release) {
+          // Left unacknowledged: restored after the visibility timeout.
         } else {
           CeleryTask again = task;
           ++again.retries;
@@ -166,6 +175,15 @@ class RedisBroker final : public CeleryBroker {
       }
     }
   }
+
+  struct InFlight {
+    InFlight(RedisBroker& b, std::string t) : broker(b), tag(std::move(t)) {
+      broker.track(tag, true);
+    }
+    ~InFlight() { broker.track(tag, false); }
+    RedisBroker& broker;
+    std::string tag;
+  };
 
   void track(const std::string& tag, bool running) {
     std::lock_guard lock(inflight_mutex_);

@@ -31,6 +31,17 @@ struct RedisReply {
   bool is_nil() const { return type == Type::nil; }
 };
 
+// Runs `f` and, if it fails for the connection (a server restarted since the last command), once
+// more: a RedisClient reconnects on the command after a failure.
+template <typename F>
+auto with_reconnect(F f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception&) {
+    return f();
+  }
+}
+
 class RedisClient {
  public:
   explicit RedisClient(RedisUrl url, double timeout_seconds = 5);

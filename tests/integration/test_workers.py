@@ -1,0 +1,230 @@
+"""Workers on many machines: Celery's protocol over Redis and RabbitMQ with real Python Celery,
+the Huey-role Redis bus, at-least-once delivery through crashes and broker restarts."""
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from brokers import RabbitServer, RedisServer
+from conftest import BINARY, PLUGIN, PS_DATA, base_env, raw_to_wav, transcribe, wait_task
+
+SEED_TASK = "speech_recognition_api.extra.celery_bus.celery_bus.celery_task"
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def rabbit(tmp_path_factory):
+    server = RabbitServer(tmp_path_factory.mktemp("rabbit"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    return raw_to_wav(PS_DATA / "goforward.raw", tmp_path_factory.mktemp("speech") / "goforward.wav")
+
+
+def celery_env(broker, backend, **extra):
+    env = dict(MESSAGE_BUS="speech_recognition_api.extra.celery_bus.CeleryMessageBus", CELERY_BUS_BROKER=broker,
+               CELERY_BUS_BACKEND=backend, CELERY_BUS_VISIBILITY_TIMEOUT=2, CELERY_BUS_POLL_SECONDS=0.05,
+               CELERY_BUS_RETRY_DELAY_SECONDS=0.2)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(params=["redis", "amqp"])
+def celery_setup(request, redis_server, tmp_path):
+    """(environment, python Celery app) for a broker, with a fresh Redis db as result backend."""
+    from celery import Celery
+    db = {"redis": 1, "amqp": 2}[request.param]
+    backend = f"redis://127.0.0.1:{redis_server.port}/{db}"
+    broker = f"redis://127.0.0.1:{redis_server.port}/{db + 2}" if request.param == "redis" \
+        else request.getfixturevalue("rabbit").url
+    import redis as redis_py
+    redis_py.Redis(port=redis_server.port, db=db).flushdb()
+    redis_py.Redis(port=redis_server.port, db=db + 2).flushdb()
+    app = Celery("seed", broker=broker, backend=backend)
+    return request.param, celery_env(broker, backend), app
+
+
+class Worker:
+    def __init__(self, workdir, env, concurrency=1):
+        self.log_path = workdir / f"worker-{time.monotonic_ns()}.log"
+        self.proc = subprocess.Popen([str(BINARY), "worker", "--concurrency", str(concurrency)], cwd=workdir,
+                                     env=base_env(**env), stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT)
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, pattern, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if re.search(pattern, self.log()):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"worker never logged {pattern!r}:\n{self.log()}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+        return self.proc.returncode
+
+
+def put_file(workdir, path):
+    r = subprocess.run([str(BINARY), "storage", "put", str(path)], cwd=workdir, env=base_env(), capture_output=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode().strip()
+
+
+def test_python_celery_producer_and_our_worker(celery_setup, tmp_path, speech):
+    kind, env, app = celery_setup
+    worker = Worker(tmp_path, env, concurrency=2)
+    try:
+        good = app.send_task(SEED_TASK, args=[put_file(tmp_path, speech)])
+        assert good.get(timeout=60)["transcription"] == "go forward ten meters"
+        assert good.state == "SUCCESS"
+        # A poison task (not audio) is FAILED once, with its reason, as Python sees failures.
+        junk = tmp_path / "junk.wav"
+        junk.write_bytes(b"not audio" * 100)
+        bad = app.send_task(SEED_TASK, args=[put_file(tmp_path, junk)])
+        with pytest.raises(Exception) as e:
+            bad.get(timeout=60)
+        assert "audio" in str(e.value) and bad.state == "FAILURE"
+        time.sleep(1)
+        assert worker.log().count(f"task {bad.id}: started") == 1
+    finally:
+        assert worker.stop() == 0
+
+
+def test_our_api_tasks_are_read_by_python_asyncresult(celery_setup, make_server, tmp_path, speech):
+    kind, env, app = celery_setup
+    server = make_server(workdir=tmp_path, **env)
+    worker = Worker(tmp_path, env)
+    try:
+        assert requests.get(server.url("/ready")).json() == {"status": "ready"}
+        task_id = transcribe(server, speech, route="/async/v1/transcribe").json()["task_id"]
+        result = app.AsyncResult(task_id).get(timeout=60)
+        assert result["transcription"] == "go forward ten meters"
+        assert wait_task(server, task_id) == {"status": "SUCCESS", "transcription": "go forward ten meters"}
+        r = requests.get(server.url(f"/async/v1/transcribe/{task_id}?response_format=verbose_json"))
+        assert r.json()["text"] == "go forward ten meters"
+    finally:
+        worker.stop()
+
+
+def test_a_worker_killed_mid_task_leaves_it_to_another(celery_setup, make_server, tmp_path):
+    kind, env, app = celery_setup
+    long_wav = tmp_path / "long.wav"
+    import wave
+    frames = b""
+    for clip in sorted((PS_DATA / "librivox").glob("*.wav")) * 2:
+        with wave.open(str(clip)) as w:
+            frames += w.readframes(w.getnframes())
+    with wave.open(str(long_wav), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(frames)
+    server = make_server(workdir=tmp_path, **env)
+    first = Worker(tmp_path, env)
+    task_id = transcribe(server, long_wav, route="/async/v1/transcribe").json()["task_id"]
+    first.wait_for(f"task {task_id}: started")
+    first.proc.send_signal(signal.SIGKILL)
+    first.proc.wait()
+    second = Worker(tmp_path, env)
+    try:
+        body = wait_task(server, task_id, timeout=180)
+        assert body["status"] == "SUCCESS" and len(body["transcription"].split()) > 20
+        assert f"task {task_id}: started (delivery 2" in second.log()
+    finally:
+        second.stop()
+
+
+def test_broker_restarts_lose_nothing(celery_setup, make_server, tmp_path, speech, redis_server, request):
+    kind, env, app = celery_setup
+    server = make_server(workdir=tmp_path, **env)
+    worker = Worker(tmp_path, env, concurrency=2)
+    try:
+        ids = [transcribe(server, speech, route="/async/v1/transcribe").json()["task_id"] for _ in range(4)]
+        broker = redis_server if kind == "redis" else request.getfixturevalue("rabbit")
+        broker.restart()
+        if kind == "amqp":  # the backend too
+            redis_server.restart()
+        ids += [transcribe(server, speech, route="/async/v1/transcribe").json()["task_id"] for _ in range(4)]
+        results = [wait_task(server, i, timeout=180) for i in ids]
+        assert [r["status"] for r in results] == ["SUCCESS"] * 8
+        assert worker.proc.poll() is None, "the worker reconnects instead of exiting"
+    finally:
+        worker.stop()
+
+
+def test_200_tasks_over_3_worker_processes_each_result_stored_once(redis_server, make_server, tmp_path, speech):
+    import redis as redis_py
+    backend = f"redis://127.0.0.1:{redis_server.port}/5"
+    broker = f"redis://127.0.0.1:{redis_server.port}/6"
+    redis_py.Redis(port=redis_server.port, db=5).flushdb()
+    redis_py.Redis(port=redis_server.port, db=6).flushdb()
+    env = celery_env(broker, backend, MODEL=str(PLUGIN))  # a fast model: this is about delivery
+    published = []
+    listener = redis_py.Redis(port=redis_server.port, db=5).pubsub()
+    listener.psubscribe("celery-task-meta-*")
+    stop = threading.Event()
+
+    def listen():
+        while not stop.is_set():
+            m = listener.get_message(timeout=0.2)
+            if m and m["type"] == "pmessage":
+                published.append(m["channel"].decode().removeprefix("celery-task-meta-"))
+
+    thread = threading.Thread(target=listen)
+    thread.start()
+    server = make_server(workdir=tmp_path, **env)
+    workers = [Worker(tmp_path, env, concurrency=2) for _ in range(3)]
+    try:
+        ids = [transcribe(server, speech, route="/async/v1/transcribe").json()["task_id"] for _ in range(200)]
+        results = [wait_task(server, i, timeout=300) for i in ids]
+        assert all(r["status"] == "SUCCESS" for r in results)
+        time.sleep(1)
+    finally:
+        for w in workers:
+            w.stop()
+        stop.set()
+        thread.join()
+    assert sorted(published) == sorted(ids), "every result published exactly once"
+    assert sum(1 for w in workers if "SUCCESS" in w.log()) >= 2, "the work was shared"
+
+
+def test_huey_bus_end_to_end_with_crash_and_restart(redis_server, make_server, tmp_path, speech):
+    env = dict(MESSAGE_BUS="speech_recognition_api.extra.huey_bus.HueyMessageBus",
+               HUEY_BUS_REDIS_HOST=f"127.0.0.1:{redis_server.port}/7", HUEY_BUS_NAME="test",
+               HUEY_BUS_VISIBILITY_TIMEOUT=2)
+    import redis as redis_py
+    redis_py.Redis(port=redis_server.port, db=7).flushdb()
+    server = make_server(workdir=tmp_path, **env)
+    first = Worker(tmp_path, env)
+    ids = [transcribe(server, speech, route="/async/v1/transcribe").json()["task_id"] for _ in range(3)]
+    first.wait_for("started")
+    first.proc.send_signal(signal.SIGKILL)
+    first.proc.wait()
+    redis_server.restart()
+    second = Worker(tmp_path, env, concurrency=2)
+    try:
+        ids.append(transcribe(server, speech, route="/async/v1/transcribe").json()["task_id"])
+        results = [wait_task(server, i, timeout=120) for i in ids]
+        assert results == [{"status": "SUCCESS", "transcription": "go forward ten meters"}] * 4
+        junk = tmp_path / "junk.wav"
+        junk.write_bytes(b"RIFF" + b"\0" * 5000)
+        r = transcribe(server, junk, route="/async/v1/transcribe")
+        if r.status_code == 200:
+            failed = wait_task(server, r.json()["task_id"])
+            assert failed["status"] == "FAILED" and failed["error"]
+    finally:
+        second.stop()
