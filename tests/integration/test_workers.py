@@ -228,3 +228,10 @@ def test_huey_bus_end_to_end_with_crash_and_restart(redis_server, make_server, t
             assert failed["status"] == "FAILED" and failed["error"]
     finally:
         second.stop()
+
+
+def test_distributed_example_runs():
+    from conftest import REPO
+    r = subprocess.run([str(REPO / "examples" / "distributed" / "run.sh")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert '"status":"SUCCESS"' in r.stdout
