@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bus/celery_broker.h"
+#include "bus/timing.h"
 #include "core/errors.h"
 
 namespace sra::bus {
@@ -393,10 +394,7 @@ class AmqpBroker final : public CeleryBroker {
         jobs_.clear();
       }
       if (stop.stop_requested() && idle()) return;
-      std::mutex m;
-      std::unique_lock lock(m);
-      std::condition_variable_any cv;
-      cv.wait_for(lock, stop, std::chrono::duration<double>(backoff), [] { return false; });
+      sleep_unless_stopped(stop, backoff);
       backoff = std::min(backoff * 2, 10.0);
       if (stop.stop_requested() && idle()) return;
     }

@@ -12,6 +12,7 @@
 
 #include "bus/celery_broker.h"
 #include "bus/redis_client.h"
+#include "bus/timing.h"
 #include "core/errors.h"
 #include "core/uuid.h"
 
@@ -231,10 +232,7 @@ class CeleryBus final : public MessageBus {
     }
     double delay = std::min(30.0, options_.retry_delay * std::pow(2.0, task.retries));
     spdlog::warn("task {}: {}; retrying in {:.1f} s", task.id, why, delay);
-    std::mutex m;
-    std::unique_lock lock(m);
-    std::condition_variable_any cv;
-    cv.wait_for(lock, stop, std::chrono::duration<double>(delay), [] { return false; });
+    bus::sleep_unless_stopped(stop, delay);
     // This delivery ended properly: it does not count towards the crash limit.
     backend_.with([&](RedisClient& c) { return c.command({"DECR", counter}); });
     return Outcome::requeue;

@@ -12,15 +12,14 @@
 #include <vector>
 
 #include "bus/sqlite_db.h"
+#include "bus/timing.h"
 #include "core/errors.h"
 #include "core/uuid.h"
 
 namespace sra {
 namespace {
 
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+using bus::now_seconds;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS tasks (
@@ -233,10 +232,7 @@ class EmbeddedBus final : public MessageBus {
         spdlog::error("embedded bus maintenance: {}", e.what());
         db.reset();
       }
-      std::mutex sleep_mutex;
-      std::unique_lock lock(sleep_mutex);
-      std::condition_variable_any cv;
-      cv.wait_for(lock, stop, period, [] { return false; });
+      bus::sleep_unless_stopped(stop, period.count());
     }
   }
 

@@ -11,14 +11,18 @@
 #include <thread>
 
 #include "bus/redis_client.h"
+#include "bus/timing.h"
 #include "core/errors.h"
 #include "core/uuid.h"
 
 namespace sra {
 namespace {
 
+using bus::now_seconds;
 using bus::RedisClient;
 using bus::RedisReply;
+using bus::seconds_text;
+using bus::sleep_unless_stopped;
 
 // KEYS: task hash, queue. ARGV: file id, options, now, ttl, id.
 constexpr const char* kCreateScript = R"lua(
@@ -72,21 +76,6 @@ end
 return #ids
 )lua";
 
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-std::string number(double v) {
-  char out[64];
-  std::snprintf(out, sizeof out, "%.6f", v);
-  return out;
-}
-void nap(std::stop_token stop, double seconds) {
-  std::mutex m;
-  std::unique_lock lock(m);
-  std::condition_variable_any cv;
-  cv.wait_for(lock, stop, std::chrono::duration<double>(seconds), [] { return false; });
-}
-
 struct HueyOptions {
   bus::RedisUrl url;
   std::string name = "speech_recognition_api";
@@ -110,7 +99,7 @@ class HueyBus final : public MessageBus {
     bus::with_reconnect([&] {
       return api_.eval(kCreateScript, {task_key(id), queue()},
                        {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
-                        number(now_seconds()), std::to_string(o_.result_expires), id});
+                        seconds_text(now_seconds()), std::to_string(o_.result_expires), id});
     });
     return id;
   }
@@ -163,10 +152,10 @@ class HueyBus final : public MessageBus {
       try {
         RedisReply r =
             client.eval(kPopScript, {queue(), leases()},
-                        {number(now_seconds() + o_.visibility_timeout), prefix_ + "task:"});
+                        {seconds_text(now_seconds() + o_.visibility_timeout), prefix_ + "task:"});
         backoff = 0.5;
         if (r.type != RedisReply::Type::array) {
-          nap(stop, o_.poll_seconds);
+          sleep_unless_stopped(stop, o_.poll_seconds);
           continue;
         }
         std::string id = r.elements[0].str;
@@ -205,7 +194,7 @@ class HueyBus final : public MessageBus {
         }
       } catch (const Error& e) {
         spdlog::warn("huey worker: {}; retrying in {:.1f} s", e.what(), backoff);
-        nap(stop, backoff);
+        sleep_unless_stopped(stop, backoff);
         backoff = std::min(backoff * 2, 10.0);
       }
     }
@@ -227,7 +216,7 @@ class HueyBus final : public MessageBus {
     }
     double delay = std::min(30.0, o_.retry_delay * std::pow(2.0, retries));
     spdlog::warn("task {}: {}; retrying in {:.1f} s", id, why, delay);
-    nap(stop, delay);
+    sleep_unless_stopped(stop, delay);
     client.eval(kRequeueScript, {task_key(id), leases(), queue()}, {id});
   }
 
@@ -258,17 +247,17 @@ class HueyBus final : public MessageBus {
         }
         for (const auto& id : ids) {
           client.command(
-              {"ZADD", leases(), "XX", number(now_seconds() + o_.visibility_timeout), id});
+              {"ZADD", leases(), "XX", seconds_text(now_seconds() + o_.visibility_timeout), id});
         }
         RedisReply restored =
-            client.eval(kRestoreScript, {leases(), queue()}, {number(now_seconds())});
+            client.eval(kRestoreScript, {leases(), queue()}, {seconds_text(now_seconds())});
         if (restored.integer > 0)
           spdlog::warn("huey: {} task(s) whose worker stopped put back on the queue",
                        restored.integer);
       } catch (const Error& e) {
         spdlog::warn("huey maintenance: {}", e.what());
       }
-      nap(stop, period);
+      sleep_unless_stopped(stop, period);
     }
   }
 

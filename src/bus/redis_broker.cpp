@@ -14,6 +14,7 @@
 
 #include "bus/celery_broker.h"
 #include "bus/redis_client.h"
+#include "bus/timing.h"
 #include "core/errors.h"
 #include "core/uuid.h"
 
@@ -74,24 +75,6 @@ end
 return #tags
 )lua";
 
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string number(double v) {
-  char out[64];
-  std::snprintf(out, sizeof out, "%.6f", v);
-  return out;
-}
-
-// Sleeps up to `seconds`, waking early when stop is requested.
-void nap(std::stop_token stop, double seconds) {
-  std::mutex m;
-  std::unique_lock lock(m);
-  std::condition_variable_any cv;
-  cv.wait_for(lock, stop, std::chrono::duration<double>(seconds), [] { return false; });
-}
-
 class RedisBroker final : public CeleryBroker {
  public:
   explicit RedisBroker(RedisBrokerOptions options)
@@ -134,10 +117,10 @@ class RedisBroker final : public CeleryBroker {
         std::vector<std::string> keys = queues_;
         keys.push_back("unacked");
         keys.push_back("unacked_index");
-        RedisReply r = client.eval(kPopScript, keys, {number(now_seconds()), options_.queue});
+        RedisReply r = client.eval(kPopScript, keys, {seconds_text(now_seconds()), options_.queue});
         backoff = 0.5;
         if (r.type != RedisReply::Type::array || r.elements.size() != 2) {
-          nap(stop, options_.poll_seconds);
+          sleep_unless_stopped(stop, options_.poll_seconds);
           continue;
         }
         const std::string& message = r.elements[0].str;
@@ -170,7 +153,7 @@ class RedisBroker final : public CeleryBroker {
         }
       } catch (const Error& e) {
         spdlog::warn("celery worker: {}; retrying in {:.1f} s", e.what(), backoff);
-        nap(stop, backoff);
+        sleep_unless_stopped(stop, backoff);
         backoff = std::min(backoff * 2, 10.0);
       }
     }
@@ -206,9 +189,10 @@ class RedisBroker final : public CeleryBroker {
           tags.assign(inflight_.begin(), inflight_.end());
         }
         for (const auto& tag : tags)
-          client.command({"ZADD", "unacked_index", "XX", number(now_seconds()), tag});
-        RedisReply restored = client.eval(kRestoreScript, {"unacked", "unacked_index"},
-                                          {number(now_seconds() - options_.visibility_timeout)});
+          client.command({"ZADD", "unacked_index", "XX", seconds_text(now_seconds()), tag});
+        RedisReply restored =
+            client.eval(kRestoreScript, {"unacked", "unacked_index"},
+                        {seconds_text(now_seconds() - options_.visibility_timeout)});
         if (restored.integer > 0) {
           spdlog::warn(
               "celery: {} unacknowledged task(s) restored to the queue after the visibility "
@@ -218,7 +202,7 @@ class RedisBroker final : public CeleryBroker {
       } catch (const Error& e) {
         spdlog::warn("celery maintenance: {}", e.what());
       }
-      nap(stop, period);
+      sleep_unless_stopped(stop, period);
     }
   }
 
