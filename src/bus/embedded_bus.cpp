@@ -99,6 +99,11 @@ class EmbeddedBus final : public MessageBus {
     return result;
   }
 
+  void check_ready() override {
+    std::lock_guard lock(api_mutex_);
+    api_db_->exec("SELECT count(*) FROM tasks");
+  }
+
   void run_worker(const WorkerOptions& options, const TaskHandler& handler,
                   std::stop_token stop) override {
     std::string process_token = make_uuid();

@@ -97,6 +97,13 @@ class LocalStorage final : public FileStorage {
     return std::move(bytes).str();
   }
 
+  void check_ready() override {
+    if (::access(options_.folder.c_str(), W_OK | X_OK) != 0) {
+      throw unavailable("LOCAL_STORAGE_FOLDER_PATH=" + options_.folder.string() +
+                        " is not writable: " + errno_text());
+    }
+  }
+
   void remove(const std::string& file_id) override {
     if (!is_uuid(file_id)) return;
     std::error_code ec;
