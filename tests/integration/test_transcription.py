@@ -16,6 +16,7 @@ def test_health(server):
     assert r.status_code == 200
     assert r.json() == {"status": "ok"}
     assert r.headers["Content-Type"] == "application/json"
+    assert requests.get(server.url("/ready")).json() == {"status": "ready"}
 
 
 def test_go_forward_ten_meters(server, goforward_wav):
