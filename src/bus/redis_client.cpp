@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/errors.h"
+#include "core/text.h"
 
 namespace sra::bus {
 namespace {
@@ -44,13 +45,7 @@ RedisReply convert(const redisReply* r) {
 std::string sha1_hex(const std::string& text) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : digest) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
+  return to_hex({reinterpret_cast<const char*>(digest), sizeof digest});
 }
 
 }  // namespace

@@ -7,18 +7,12 @@
 
 #include "core/dotenv.h"
 #include "core/errors.h"
+#include "core/text.h"
 
 extern char** environ;
 
 namespace sra {
 namespace {
-
-std::string trim(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -69,8 +63,8 @@ std::string Config::get_string(std::string_view key, std::string_view fallback) 
 std::int64_t Config::get_int(std::string_view key, std::int64_t fallback, std::int64_t min,
                              std::int64_t max) const {
   auto v = get(key);
-  if (!v || trim(*v).empty()) return fallback;
-  std::string s = trim(*v);
+  if (!v || strip(*v).empty()) return fallback;
+  std::string s = strip(*v);
   std::int64_t out = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   if (ec != std::errc() || ptr != s.data() + s.size()) {
@@ -85,8 +79,8 @@ std::int64_t Config::get_int(std::string_view key, std::int64_t fallback, std::i
 
 double Config::get_double(std::string_view key, double fallback, double min, double max) const {
   auto v = get(key);
-  if (!v || trim(*v).empty()) return fallback;
-  std::string s = trim(*v);
+  if (!v || strip(*v).empty()) return fallback;
+  std::string s = strip(*v);
   char* end = nullptr;
   double out = std::strtod(s.c_str(), &end);
   if (end != s.c_str() + s.size()) {
@@ -102,8 +96,8 @@ double Config::get_double(std::string_view key, double fallback, double min, dou
 
 bool Config::get_bool(std::string_view key, bool fallback) const {
   auto v = get(key);
-  if (!v || trim(*v).empty()) return fallback;
-  std::string s = lower(trim(*v));
+  if (!v || strip(*v).empty()) return fallback;
+  std::string s = lower(strip(*v));
   if (s == "1" || s == "true" || s == "yes" || s == "on") return true;
   if (s == "0" || s == "false" || s == "no" || s == "off") return false;
   throw config_error(std::string(key) + "=" + *v + " is not a boolean (use true or false)");
@@ -117,7 +111,7 @@ std::vector<std::string> Config::get_list(std::string_view key,
   std::string item;
   std::istringstream in(*v);
   while (std::getline(in, item, ',')) {
-    item = trim(item);
+    item = strip(item);
     if (!item.empty()) out.push_back(item);
   }
   return out;

@@ -4,17 +4,11 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/text.h"
 #include "engine/whisper/tokenizer.h"
 
 namespace sra::http {
 namespace {
-
-std::string strip(const std::string& s) {
-  std::size_t b = s.find_first_not_of(" \t\n\r\f\v");
-  if (b == std::string::npos) return {};
-  std::size_t e = s.find_last_not_of(" \t\n\r\f\v");
-  return s.substr(b, e - b + 1);
-}
 
 // Subtitle cue text: stripped, and "-->" cannot appear inside a cue (whisper.utils does this).
 std::string cue_text(const std::string& text) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -289,27 +290,37 @@ Response openai_method_not_allowed(const char* allow) {
   return res;
 }
 
+namespace {
+
+json::object model_object(const std::string& name) {
+  return json::object{
+      {"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "speech-recognition-api"}};
+}
+
+bool is_served(Parts& parts, const std::string& name) {
+  auto names = parts.served_model_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+Response model_not_found(const std::string& name) {
+  return openai_error(status::not_found, "The model '" + name + "' does not exist",
+                      "invalid_request_error", std::string("model"),
+                      std::string("model_not_found"));
+}
+
+}  // namespace
+
 Response openai_models(ApiContext& ctx) {
   json::array data;
   for (const auto& name : ctx.service.parts().served_model_names()) {
-    data.emplace_back(json::object{
-        {"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "speech-recognition-api"}});
+    data.emplace_back(model_object(name));
   }
   return json_response(status::ok, json::object{{"object", "list"}, {"data", std::move(data)}});
 }
 
 Response openai_model(ApiContext& ctx, const std::string& id) {
-  for (const auto& name : ctx.service.parts().served_model_names()) {
-    if (name == id) {
-      return json_response(status::ok, json::object{{"id", name},
-                                                    {"object", "model"},
-                                                    {"created", 0},
-                                                    {"owned_by", "speech-recognition-api"}});
-    }
-  }
-  return openai_error(status::not_found, "The model '" + id + "' does not exist",
-                      "invalid_request_error", std::string("model"),
-                      std::string("model_not_found"));
+  if (!is_served(ctx.service.parts(), id)) return model_not_found(id);
+  return json_response(status::ok, model_object(id));
 }
 
 asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser::value_type& req,
@@ -320,14 +331,7 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
   if (!form.has_file()) throw field_error("file", "you must provide a file");
   OpenAIRequest r = parse_fields(form.fields(), translate);
 
-  bool served = false;
-  for (const auto& name : ctx.service.parts().served_model_names())
-    served = served || name == r.model;
-  if (!served) {
-    co_return openai_error(status::not_found, "The model '" + r.model + "' does not exist",
-                           "invalid_request_error", std::string("model"),
-                           std::string("model_not_found"));
-  }
+  if (!is_served(ctx.service.parts(), r.model)) co_return model_not_found(r.model);
   // Building the model may load a file: off the I/O thread.
   Model& model = *co_await run_on(ctx.blocking.get_executor(),
                                   [&] { return &ctx.service.parts().model(r.model); });

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "http/api.h"
+#include "http/form.h"
 
 namespace sra::http {
 
@@ -27,8 +28,6 @@ std::chrono::steady_clock::duration seconds(double s) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(s));
 }
-
-constexpr std::size_t kMultipartOverhead = 1024 * 1024;
 
 }  // namespace
 

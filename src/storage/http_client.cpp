@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/errors.h"
+#include "core/text.h"
 
 namespace sra::storage {
 namespace {
@@ -142,13 +143,7 @@ std::string url_encode(std::string_view text, bool keep_slash) {
 std::string sha256_hex(std::string_view data) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : digest) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
+  return to_hex({reinterpret_cast<const char*>(digest), sizeof digest});
 }
 
 std::string xml_value(const std::string& xml, const std::string& tag) {

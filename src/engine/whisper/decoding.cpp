@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/text.h"
 #include "engine/whisper/engine.h"
 
 namespace sra::whisper {
@@ -34,13 +35,6 @@ int argmax(const float* x, int n) {
     if (x[i] > x[best]) best = i;
   }
   return best;
-}
-
-std::string strip(const std::string& s) {
-  std::size_t b = s.find_first_not_of(" \t\n\r\f\v");
-  if (b == std::string::npos) return {};
-  std::size_t e = s.find_last_not_of(" \t\n\r\f\v");
-  return s.substr(b, e - b + 1);
 }
 
 // One decoding of one window: the state of whisper.decoding.DecodingTask.

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "core/text.h"
 #include "engine/whisper/engine.h"
 
 namespace sra::whisper {
@@ -12,7 +13,7 @@ namespace {
 constexpr int kFramesPerSecond = 16000 / kHopLength;  // 100
 
 bool is_blank(const std::string& s) {
-  return s.find_first_not_of(" \t\n\r\f\v") == std::string::npos;
+  return strip(s).empty();
 }
 
 }  // namespace
@@ -27,10 +28,7 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
 
   DecodingOptions decode_options = options.decode;
   if (options.prefix_text) {
-    std::string p = *options.prefix_text;
-    std::size_t b = p.find_first_not_of(" \t\n\r\f\v"), e = p.find_last_not_of(" \t\n\r\f\v");
-    decode_options.prefix =
-        tokenizer_.encode(" " + (b == std::string::npos ? "" : p.substr(b, e - b + 1)));
+    decode_options.prefix = tokenizer_.encode(" " + strip(*options.prefix_text));
   }
   if (!decode_options.language) {
     if (!tokenizer_.multilingual()) {
@@ -66,10 +64,7 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
   int remaining_prompt_length = h.n_text_ctx / 2 - 1;
   std::vector<int> initial_prompt_tokens;
   if (options.initial_prompt) {
-    std::string p = *options.initial_prompt;
-    std::size_t b = p.find_first_not_of(" \t\n\r\f\v"), e = p.find_last_not_of(" \t\n\r\f\v");
-    p = b == std::string::npos ? "" : p.substr(b, e - b + 1);
-    initial_prompt_tokens = tokenizer_.encode(" " + p);
+    initial_prompt_tokens = tokenizer_.encode(" " + strip(*options.initial_prompt));
     all_tokens = initial_prompt_tokens;
     remaining_prompt_length -= static_cast<int>(initial_prompt_tokens.size());
   }
