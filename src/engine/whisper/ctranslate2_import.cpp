@@ -257,6 +257,23 @@ void import_ctranslate2(const std::filesystem::path& model_bin,
     add(out_prefix + ".value.bias", {d}, rows_of(fused + "/bias", at + d, d), false);
   };
 
+  // The blocks shared by encoder and decoder layers: CTranslate2 prefix c, OpenAI prefix o.
+  auto self_attention = [&](const std::string& c, const std::string& o) {
+    copy(c + "/self_attention/layer_norm/gamma", o + ".attn_ln.weight", false);
+    copy(c + "/self_attention/layer_norm/beta", o + ".attn_ln.bias", false);
+    split_attention(c + "/self_attention/linear_0", o + ".attn", true);
+    copy(c + "/self_attention/linear_1/weight", o + ".attn.out.weight", true);
+    copy(c + "/self_attention/linear_1/bias", o + ".attn.out.bias", false);
+  };
+  auto mlp = [&](const std::string& c, const std::string& o) {
+    copy(c + "/ffn/layer_norm/gamma", o + ".mlp_ln.weight", false);
+    copy(c + "/ffn/layer_norm/beta", o + ".mlp_ln.bias", false);
+    copy(c + "/ffn/linear_0/weight", o + ".mlp.0.weight", true);
+    copy(c + "/ffn/linear_0/bias", o + ".mlp.0.bias", false);
+    copy(c + "/ffn/linear_1/weight", o + ".mlp.2.weight", true);
+    copy(c + "/ffn/linear_1/bias", o + ".mlp.2.bias", false);
+  };
+
   copy("encoder/conv1/weight", "encoder.conv1.weight", true);
   {
     auto b = get("encoder/conv1/bias");
@@ -270,17 +287,8 @@ void import_ctranslate2(const std::filesystem::path& model_bin,
   copy("encoder/position_encodings/encodings", "encoder.positional_embedding", false);
   for (int i = 0; i < h.n_audio_layer; ++i) {
     std::string c = "encoder/layer_" + std::to_string(i), o = "encoder.blocks." + std::to_string(i);
-    copy(c + "/self_attention/layer_norm/gamma", o + ".attn_ln.weight", false);
-    copy(c + "/self_attention/layer_norm/beta", o + ".attn_ln.bias", false);
-    split_attention(c + "/self_attention/linear_0", o + ".attn", true);
-    copy(c + "/self_attention/linear_1/weight", o + ".attn.out.weight", true);
-    copy(c + "/self_attention/linear_1/bias", o + ".attn.out.bias", false);
-    copy(c + "/ffn/layer_norm/gamma", o + ".mlp_ln.weight", false);
-    copy(c + "/ffn/layer_norm/beta", o + ".mlp_ln.bias", false);
-    copy(c + "/ffn/linear_0/weight", o + ".mlp.0.weight", true);
-    copy(c + "/ffn/linear_0/bias", o + ".mlp.0.bias", false);
-    copy(c + "/ffn/linear_1/weight", o + ".mlp.2.weight", true);
-    copy(c + "/ffn/linear_1/bias", o + ".mlp.2.bias", false);
+    self_attention(c, o);
+    mlp(c, o);
   }
   copy("encoder/layer_norm/gamma", "encoder.ln_post.weight", false);
   copy("encoder/layer_norm/beta", "encoder.ln_post.bias", false);
@@ -288,11 +296,7 @@ void import_ctranslate2(const std::filesystem::path& model_bin,
   copy("decoder/embeddings/weight", "decoder.token_embedding.weight", true);
   for (int i = 0; i < h.n_text_layer; ++i) {
     std::string c = "decoder/layer_" + std::to_string(i), o = "decoder.blocks." + std::to_string(i);
-    copy(c + "/self_attention/layer_norm/gamma", o + ".attn_ln.weight", false);
-    copy(c + "/self_attention/layer_norm/beta", o + ".attn_ln.bias", false);
-    split_attention(c + "/self_attention/linear_0", o + ".attn", true);
-    copy(c + "/self_attention/linear_1/weight", o + ".attn.out.weight", true);
-    copy(c + "/self_attention/linear_1/bias", o + ".attn.out.bias", false);
+    self_attention(c, o);
     copy(c + "/attention/layer_norm/gamma", o + ".cross_attn_ln.weight", false);
     copy(c + "/attention/layer_norm/beta", o + ".cross_attn_ln.bias", false);
     copy(c + "/attention/linear_0/weight", o + ".cross_attn.query.weight", true);
@@ -300,12 +304,7 @@ void import_ctranslate2(const std::filesystem::path& model_bin,
     split_attention(c + "/attention/linear_1", o + ".cross_attn", false);
     copy(c + "/attention/linear_2/weight", o + ".cross_attn.out.weight", true);
     copy(c + "/attention/linear_2/bias", o + ".cross_attn.out.bias", false);
-    copy(c + "/ffn/layer_norm/gamma", o + ".mlp_ln.weight", false);
-    copy(c + "/ffn/layer_norm/beta", o + ".mlp_ln.bias", false);
-    copy(c + "/ffn/linear_0/weight", o + ".mlp.0.weight", true);
-    copy(c + "/ffn/linear_0/bias", o + ".mlp.0.bias", false);
-    copy(c + "/ffn/linear_1/weight", o + ".mlp.2.weight", true);
-    copy(c + "/ffn/linear_1/bias", o + ".mlp.2.bias", false);
+    mlp(c, o);
   }
   copy("decoder/layer_norm/gamma", "decoder.ln.weight", false);
   copy("decoder/layer_norm/beta", "decoder.ln.bias", false);
