@@ -131,7 +131,8 @@ int run_serve(const CommonOptions& common, const ServeOptions& cli) {
       MessageBus& bus = parts.bus();  // built now: tasks left from before a restart resume
       workers = std::jthread([&bus, &service, embedded_workers](std::stop_token stop) {
         bus.run_worker(
-            {.concurrency = embedded_workers},
+            {.concurrency = embedded_workers,
+             .on_finished = [&service](const TaskRequest& r) { service.after_task(r); }},
             [&service](const TaskRequest& r) { return service.run_task(r); }, stop);
       });
     }
@@ -170,7 +171,8 @@ int run_worker(const CommonOptions& common, const WorkerCommandOptions& cli) {
     spdlog::info("worker started (MESSAGE_BUS={}, MODEL={}, concurrency {})", parts.bus_name(),
                  parts.model_name(), concurrency);
     bus.run_worker(
-        {.concurrency = concurrency},
+        {.concurrency = concurrency,
+         .on_finished = [&service](const TaskRequest& r) { service.after_task(r); }},
         [&service](const TaskRequest& r) { return service.run_task(r); }, stop.get_token());
     spdlog::info("worker stopped");
     return 0;
@@ -194,7 +196,10 @@ int run_transcribe(const CommonOptions& common, const TranscribeCommandOptions& 
       std::stringstream bytes;
       bytes << in.rdbuf();
       try {
-        Transcription t = service.transcribe_bytes(bytes.str(), {});
+        std::string audio = bytes.str();
+        TranscriptionJob job;
+        job.audio = audio;
+        Transcription t = service.transcribe(job);
         if (options.json) {
           boost::json::value v = to_json(t);
           v.as_object()["file"] = file;

@@ -12,6 +12,7 @@
 
 #include "bus/celery_broker.h"
 #include "bus/redis_client.h"
+#include "bus/task_runner.h"
 #include "bus/timing.h"
 #include "core/errors.h"
 #include "core/uuid.h"
@@ -134,6 +135,7 @@ class CeleryBus final : public MessageBus {
 
   void run_worker(const WorkerOptions& options, const TaskHandler& handler,
                   std::stop_token stop) override {
+    on_finished_ = options.on_finished;
     broker_->consume(
         options.concurrency, [&](const CeleryTask& task) { return handle(task, handler, stop); },
         stop);
@@ -209,36 +211,34 @@ class CeleryBus final : public MessageBus {
           "gave up after " + std::to_string(deliveries - 1) + " deliveries that never finished");
     }
     spdlog::info("task {}: started (delivery {}, retries {})", task.id, deliveries, task.retries);
-    try {
-      Transcription t =
-          handler({task.file_id, task.options_json.empty() ? "{}" : task.options_json});
-      store(task.id, "SUCCESS",
-            json::object{{"transcription", t.text}, {"transcription_details", to_json(t)}}, "");
-      spdlog::info("task {}: SUCCESS", task.id);
-      return Outcome::ack;
-    } catch (const Error& e) {
-      if (e.is_permanent()) return fail(task, "ValueError", e.what());
-      return retry_or_fail(task, counter, e.what(), stop);
-    } catch (const std::exception& e) {
-      return retry_or_fail(task, counter, e.what(), stop);
+    TaskRequest request{task.file_id, task.options_json.empty() ? "{}" : task.options_json};
+    bus::RetryPolicy policy{options_.max_retries, options_.retry_delay, 30};
+    bus::TaskOutcome outcome = bus::run_delivery(handler, request, task.retries, policy);
+    switch (outcome.kind) {
+      case bus::TaskOutcome::Kind::success:
+        store(task.id, "SUCCESS",
+              json::object{{"transcription", outcome.transcription->text},
+                           {"transcription_details", to_json(*outcome.transcription)}},
+              "");
+        spdlog::info("task {}: SUCCESS", task.id);
+        break;
+      case bus::TaskOutcome::Kind::failed:
+        fail(task, outcome.input_error ? "ValueError" : "RuntimeError", outcome.error);
+        break;
+      case bus::TaskOutcome::Kind::retry:
+        spdlog::warn("task {}: {}; retrying in {:.1f} s", task.id, outcome.error,
+                     outcome.retry_delay);
+        bus::sleep_unless_stopped(stop, outcome.retry_delay);
+        // This delivery ended properly: it does not count towards the crash limit.
+        backend_.with([&](RedisClient& c) { return c.command({"DECR", counter}); });
+        return Outcome::requeue;
     }
-  }
-
-  Outcome retry_or_fail(const CeleryTask& task, const std::string& counter, const std::string& why,
-                        std::stop_token stop) {
-    if (task.retries >= options_.max_retries) {
-      return fail(task, "RuntimeError",
-                  why + " (after " + std::to_string(task.retries) + " retries)");
-    }
-    double delay = std::min(30.0, options_.retry_delay * std::pow(2.0, task.retries));
-    spdlog::warn("task {}: {}; retrying in {:.1f} s", task.id, why, delay);
-    bus::sleep_unless_stopped(stop, delay);
-    // This delivery ended properly: it does not count towards the crash limit.
-    backend_.with([&](RedisClient& c) { return c.command({"DECR", counter}); });
-    return Outcome::requeue;
+    if (on_finished_) on_finished_(request);
+    return Outcome::ack;
   }
 
   CeleryOptions options_;
+  std::function<void(const TaskRequest&)> on_finished_;
   std::unique_ptr<bus::CeleryBroker> broker_;
   BackendPool backend_;
 };

@@ -8,10 +8,12 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include "bus/sqlite_db.h"
+#include "bus/task_runner.h"
 #include "bus/timing.h"
 #include "core/errors.h"
 #include "core/uuid.h"
@@ -108,6 +110,7 @@ class EmbeddedBus final : public MessageBus {
                   std::stop_token stop) override {
     std::string process_token = make_uuid();
     std::stop_callback on_stop(stop, [this] { wakeup_.notify_all(); });
+    on_finished_ = options.on_finished;
     std::vector<std::jthread> threads;
     for (int i = 0; i < std::max(1, options.concurrency); ++i) {
       std::string owner = process_token + "/" + std::to_string(i);
@@ -163,45 +166,48 @@ class EmbeddedBus final : public MessageBus {
       return;
     }
     spdlog::info("task {}: started (delivery {})", task.id, task.attempts);
-    try {
-      Transcription t = handler(task.request);
-      finish(db, owner, task.id, boost::json::serialize(to_json(t)), std::nullopt);
-      spdlog::info("task {}: SUCCESS", task.id);
-    } catch (const Error& e) {
-      if (e.is_permanent()) {
-        finish(db, owner, task.id, std::nullopt, e.what());
-        spdlog::warn("task {}: FAILED: {}", task.id, e.what());
-      } else {
-        retry_or_fail(db, owner, task, e.what());
-      }
-    } catch (const std::exception& e) {
-      retry_or_fail(db, owner, task, e.what());
+    InFlight guard(*this, task.id);  // its lease is renewed while it runs, and only then
+    bus::RetryPolicy policy{options_.max_attempts - 1, options_.retry_delay_seconds, 3600};
+    bus::TaskOutcome outcome = bus::run_delivery(handler, task.request, task.attempts - 1, policy);
+    switch (outcome.kind) {
+      case bus::TaskOutcome::Kind::success:
+        finish(db, owner, task.id, boost::json::serialize(to_json(*outcome.transcription)),
+               std::nullopt);
+        spdlog::info("task {}: SUCCESS", task.id);
+        break;
+      case bus::TaskOutcome::Kind::failed:
+        finish(db, owner, task.id, std::nullopt, outcome.error);
+        spdlog::warn("task {}: FAILED: {}", task.id, outcome.error);
+        break;
+      case bus::TaskOutcome::Kind::retry:
+        db.prepare(
+              "UPDATE tasks SET status = 'PENDING', owner = NULL, lease_until = NULL, error = ?, "
+              "not_before = ?, updated_at = ? WHERE id = ? AND owner = ?")
+            .bind(1, outcome.error)
+            .bind(2, now_seconds() + outcome.retry_delay)
+            .bind(3, now_seconds())
+            .bind(4, task.id)
+            .bind(5, owner)
+            .step();
+        spdlog::warn("task {}: attempt {} failed, retrying in {:.1f} s: {}", task.id,
+                     task.attempts, outcome.retry_delay, outcome.error);
+        return;
     }
+    if (on_finished_) on_finished_(task.request);
   }
 
-  void retry_or_fail(SqliteDb& db, const std::string& owner, const ClaimedTask& task,
-                     const std::string& why) {
-    if (task.attempts >= options_.max_attempts) {
-      finish(db, owner, task.id, std::nullopt,
-             why + " (after " + std::to_string(task.attempts) + " attempts)");
-      spdlog::warn("task {}: FAILED after {} attempts: {}", task.id, task.attempts, why);
-      return;
+  struct InFlight {
+    InFlight(EmbeddedBus& b, std::string i) : bus(b), id(std::move(i)) {
+      std::lock_guard lock(bus.inflight_mutex_);
+      bus.inflight_.insert(id);
     }
-    double delay =
-        options_.retry_delay_seconds *
-        std::pow(2.0, static_cast<double>(std::min<std::int64_t>(task.attempts - 1, 20)));
-    db.prepare(
-          "UPDATE tasks SET status = 'PENDING', owner = NULL, lease_until = NULL, error = ?, "
-          "not_before = ?, updated_at = ? WHERE id = ? AND owner = ?")
-        .bind(1, why)
-        .bind(2, now_seconds() + delay)
-        .bind(3, now_seconds())
-        .bind(4, task.id)
-        .bind(5, owner)
-        .step();
-    spdlog::warn("task {}: attempt {} failed, retrying in {:.1f} s: {}", task.id, task.attempts,
-                 delay, why);
-  }
+    ~InFlight() {
+      std::lock_guard lock(bus.inflight_mutex_);
+      bus.inflight_.erase(id);
+    }
+    EmbeddedBus& bus;
+    std::string id;
+  };
 
   void finish(SqliteDb& db, const std::string& owner, const std::string& id,
               const std::optional<std::string>& result, const std::optional<std::string>& error) {
@@ -226,10 +232,22 @@ class EmbeddedBus final : public MessageBus {
       try {
         if (!db) db = std::make_unique<SqliteDb>(options_.database_path);
         double now = now_seconds();
-        db->prepare("UPDATE tasks SET lease_until = ? WHERE status = 'RUNNING' AND owner LIKE ?")
-            .bind(1, now + options_.lease_seconds)
-            .bind(2, process_token + "/%")
-            .step();
+        // Only the tasks a thread of this process is running now: a row whose result could not
+        // be stored is left to expire and run again, not kept alive by a lease nobody holds.
+        std::vector<std::string> running;
+        {
+          std::lock_guard lock(inflight_mutex_);
+          running.assign(inflight_.begin(), inflight_.end());
+        }
+        for (const auto& id : running) {
+          db->prepare(
+                "UPDATE tasks SET lease_until = ? WHERE id = ? AND status = 'RUNNING' AND "
+                "owner LIKE ?")
+              .bind(1, now + options_.lease_seconds)
+              .bind(2, id)
+              .bind(3, process_token + "/%")
+              .step();
+        }
         db->prepare("DELETE FROM tasks WHERE status IN ('SUCCESS', 'FAILED') AND updated_at < ?")
             .bind(1, now - options_.result_ttl_seconds)
             .step();
@@ -246,6 +264,9 @@ class EmbeddedBus final : public MessageBus {
   std::unique_ptr<SqliteDb> api_db_;
   std::mutex wait_mutex_;
   std::condition_variable wakeup_;
+  std::mutex inflight_mutex_;
+  std::set<std::string> inflight_;  // ids of the tasks this process's threads are running
+  std::function<void(const TaskRequest&)> on_finished_;
 };
 
 }  // namespace

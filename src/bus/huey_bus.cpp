@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "bus/redis_client.h"
+#include "bus/task_runner.h"
 #include "bus/timing.h"
 #include "core/errors.h"
 #include "core/uuid.h"
@@ -135,7 +136,7 @@ class HueyBus final : public MessageBus {
                   std::stop_token stop) override {
     std::vector<std::jthread> threads;
     for (int i = 0; i < std::max(1, options.concurrency); ++i) {
-      threads.emplace_back([this, &handler, stop] { worker_loop(handler, stop); });
+      threads.emplace_back([this, &handler, &options, stop] { worker_loop(options, handler, stop); });
     }
     maintenance_loop(stop);
   }
@@ -145,7 +146,8 @@ class HueyBus final : public MessageBus {
   std::string queue() const { return prefix_ + "queue"; }
   std::string leases() const { return prefix_ + "leases"; }
 
-  void worker_loop(const TaskHandler& handler, std::stop_token stop) {
+  void worker_loop(const WorkerOptions& options, const TaskHandler& handler,
+                   std::stop_token stop) {
     RedisClient client(o_.url);
     double backoff = 0.5;
     while (!stop.stop_requested()) {
@@ -179,19 +181,25 @@ class HueyBus final : public MessageBus {
         }
         InFlight guard(*this, id);  // extended while it runs, whatever happens after
         spdlog::info("task {}: started (delivery {}, retries {})", id, deliveries, retries);
-        try {
-          Transcription t = handler(request);
-          finish(client, id, "SUCCESS", "result", boost::json::serialize(to_json(t)));
-          spdlog::info("task {}: SUCCESS", id);
-        } catch (const Error& e) {
-          if (e.is_permanent()) {
-            finish(client, id, "FAILED", "error", e.what());
-          } else {
-            retry_or_fail(client, id, retries, e.what(), stop);
-          }
-        } catch (const std::exception& e) {
-          retry_or_fail(client, id, retries, e.what(), stop);
+        bus::RetryPolicy policy{o_.max_retries, o_.retry_delay, 30};
+        bus::TaskOutcome outcome = bus::run_delivery(handler, request, retries, policy);
+        switch (outcome.kind) {
+          case bus::TaskOutcome::Kind::success:
+            finish(client, id, "SUCCESS", "result",
+                   boost::json::serialize(to_json(*outcome.transcription)));
+            spdlog::info("task {}: SUCCESS", id);
+            break;
+          case bus::TaskOutcome::Kind::failed:
+            finish(client, id, "FAILED", "error", outcome.error);
+            break;
+          case bus::TaskOutcome::Kind::retry:
+            spdlog::warn("task {}: {}; retrying in {:.1f} s", id, outcome.error,
+                         outcome.retry_delay);
+            sleep_unless_stopped(stop, outcome.retry_delay);
+            client.eval(kRequeueScript, {task_key(id), leases(), queue()}, {id});
+            continue;
         }
+        if (options.on_finished) options.on_finished(request);
       } catch (const Error& e) {
         spdlog::warn("huey worker: {}; retrying in {:.1f} s", e.what(), backoff);
         sleep_unless_stopped(stop, backoff);
@@ -205,19 +213,6 @@ class HueyBus final : public MessageBus {
     if (std::string(status) == "FAILED") spdlog::warn("task {}: FAILED: {}", id, value);
     client.eval(kFinishScript, {task_key(id), leases()},
                 {status, field, value, std::to_string(o_.result_expires), id});
-  }
-
-  void retry_or_fail(RedisClient& client, const std::string& id, int retries,
-                     const std::string& why, std::stop_token stop) {
-    if (retries >= o_.max_retries) {
-      finish(client, id, "FAILED", "error",
-             why + " (after " + std::to_string(retries) + " retries)");
-      return;
-    }
-    double delay = std::min(30.0, o_.retry_delay * std::pow(2.0, retries));
-    spdlog::warn("task {}: {}; retrying in {:.1f} s", id, why, delay);
-    sleep_unless_stopped(stop, delay);
-    client.eval(kRequeueScript, {task_key(id), leases(), queue()}, {id});
   }
 
   struct InFlight {

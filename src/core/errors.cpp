@@ -16,6 +16,10 @@ const char* to_string(ErrorKind kind) {
       return "unavailable";
     case ErrorKind::config:
       return "config";
+    case ErrorKind::cancelled:
+      return "cancelled";
+    case ErrorKind::deadline_exceeded:
+      return "deadline_exceeded";
     case ErrorKind::internal:
       return "internal";
   }

@@ -3,9 +3,13 @@
 // Every failure that crosses a layer boundary is an sra::Error. Its kind says how a caller must
 // react (the HTTP layer maps it to a status code, a worker decides whether to retry), and its
 // message says what happened in words an operator can act on: it names the variable, file or id
-// involved. Errors are values: they are safe to copy and to throw from any thread.
+// involved. An error caused by one request field carries that field's name as data (field()),
+// so that routes can report it in their own shape (FastAPI's `loc`, OpenAI's `param`) without
+// reading it back out of the message. Errors are values: they are safe to copy and to throw from
+// any thread.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -18,6 +22,8 @@ enum class ErrorKind {
   not_found,          // unknown task or file id: HTTP 404
   unavailable,        // overloaded or a dependency is down; retry later: HTTP 503
   config,             // a part is misconfigured; the message names the variable: HTTP 503
+  cancelled,          // the job was cancelled (client gone, shutdown): nobody waits for an answer
+  deadline_exceeded,  // the job ran past its deadline (MAX_JOB_SECONDS): HTTP 504; a task fails
   internal,           // a fault of ours: HTTP 500, logged
 };
 
@@ -25,20 +31,30 @@ const char* to_string(ErrorKind kind);
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  Error(ErrorKind kind, const std::string& message, std::optional<std::string> field = {})
+      : std::runtime_error(message), kind_(kind), field_(std::move(field)) {}
   ErrorKind kind() const noexcept { return kind_; }
-  // True when retrying the same input can never succeed (the input itself is at fault).
+  // The request field (form field or option name) at fault, if one is.
+  const std::optional<std::string>& field() const noexcept { return field_; }
+  // True when retrying the same input can never succeed (the input itself is at fault, or its
+  // job already used all the time it may have).
   bool is_permanent() const noexcept {
     return kind_ == ErrorKind::invalid_request || kind_ == ErrorKind::unsupported_media ||
-           kind_ == ErrorKind::too_large || kind_ == ErrorKind::not_found;
+           kind_ == ErrorKind::too_large || kind_ == ErrorKind::not_found ||
+           kind_ == ErrorKind::deadline_exceeded;
   }
 
  private:
   ErrorKind kind_;
+  std::optional<std::string> field_;
 };
 
 inline Error invalid_request(const std::string& m) {
   return {ErrorKind::invalid_request, m};
+}
+// An invalid value of one request field; `message` does not repeat the field's name.
+inline Error invalid_field(const std::string& field, const std::string& m) {
+  return {ErrorKind::invalid_request, m, field};
 }
 inline Error unsupported_media(const std::string& m) {
   return {ErrorKind::unsupported_media, m};
@@ -54,6 +70,12 @@ inline Error unavailable(const std::string& m) {
 }
 inline Error config_error(const std::string& m) {
   return {ErrorKind::config, m};
+}
+inline Error cancelled(const std::string& m) {
+  return {ErrorKind::cancelled, m};
+}
+inline Error deadline_exceeded(const std::string& m) {
+  return {ErrorKind::deadline_exceeded, m};
 }
 inline Error internal_error(const std::string& m) {
   return {ErrorKind::internal, m};

@@ -36,6 +36,9 @@ using TaskHandler = std::function<Transcription(const TaskRequest&)>;
 
 struct WorkerOptions {
   int concurrency = 1;  // tasks processed at the same time by this process
+  // Called with a task's request once its final outcome (SUCCESS or FAILED) is stored for good,
+  // never before; e.g. to delete its audio. Must not throw. May be empty.
+  std::function<void(const TaskRequest&)> on_finished;
 };
 
 class MessageBus {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/audio_buffer.h"
+#include "core/cancel.h"
 #include "core/transcription.h"
 
 namespace sra {
@@ -24,6 +25,9 @@ struct TranscribeOptions {
   // thread running transcribe(); the segments also come in the returned Transcription. A model
   // that cannot tell segments early may never call it.
   std::function<void(const Segment&)> on_segment;
+  // Checked by the model at its natural steps (a window, a token) if set: once it is cancelled or
+  // past its deadline the model stops by the sra::Error that check() throws. Owned by the caller.
+  const CancelToken* cancel = nullptr;
 };
 
 class Model {

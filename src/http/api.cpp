@@ -6,6 +6,7 @@
 
 #include "audio/decoder.h"
 #include "core/errors.h"
+#include "http/connection_watch.h"
 #include "http/form.h"
 #include "http/formats.h"
 #include "http/openai_api.h"
@@ -22,30 +23,23 @@ namespace {
 constexpr std::size_t kProbeBytes = 1024 * 1024;  // start of an upload checked for audio
 constexpr std::size_t kFlushBytes = 1024 * 1024;  // async upload pieces sent to storage
 
-TranscribeOptions options_from_fields(const std::map<std::string, std::string>& fields) {
-  TranscribeOptions options;
-  for (auto& [k, v] : fields) options.values[k] = v;
-  return options;
-}
-
 asio::awaitable<Response> sync_transcribe(ApiContext& ctx, const RequestParser::value_type& req,
                                           Exchange& ex) {
+  // Admitted before the body is read: a full queue costs the client no upload.
+  auto ticket = admit(ctx);
   std::size_t max_upload = ctx.service.limits().max_upload_bytes;
   FormCollector form(max_upload);
   co_await read_form(req, ex.body, form, max_upload);
   if (!form.has_file()) co_return missing_field_response("file");
 
-  auto ticket = ctx.inference.try_admit();
-  if (!ticket) {
-    throw unavailable("the inference queue is full (" +
-                      std::to_string(ctx.inference.options().queue_size) +
-                      " waiting); retry later");
-  }
   std::string audio = std::move(form.file_data());
-  TranscribeOptions options = options_from_fields(form.fields());
-  Transcription t = co_await run_on(ctx.inference.executor(), [&ctx, &audio, &options] {
-    return ctx.service.transcribe_bytes(audio, options);
-  });
+  TranscriptionJob job;
+  job.audio = audio;
+  job.options = form.fields();
+  CancelToken cancel;
+  job.cancel = &cancel;
+  Transcription t = co_await run_while_connected(ctx.inference.executor(), ex.stream, cancel,
+                                                 [&ctx, &job] { return ctx.service.transcribe(job); });
   co_return json_response(bhttp_status::ok, json::object{{"transcription", t.text}});
 }
 

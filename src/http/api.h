@@ -34,6 +34,18 @@ struct Exchange {
   bool keep_alive = true;  // after a streamed response: whether the connection may be reused
 };
 
+// A place in the inference queue for one job, taken before the request body is read; throws
+// sra::Error(unavailable) (503 + Retry-After) when the queue is full.
+inline std::unique_ptr<InferencePool::Ticket> admit(ApiContext& ctx) {
+  auto ticket = ctx.inference.try_admit();
+  if (!ticket) {
+    throw unavailable("the inference queue is full (" +
+                      std::to_string(ctx.inference.options().queue_size) +
+                      " waiting); retry later");
+  }
+  return ticket;
+}
+
 boost::asio::awaitable<Response> handle_request(ApiContext& context,
                                                 const RequestParser::value_type& request,
                                                 Exchange& exchange);

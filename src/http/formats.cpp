@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "core/text.h"
-#include "engine/whisper/tokenizer.h"
+#include "core/languages.h"
 
 namespace sra::http {
 namespace {
@@ -91,7 +91,7 @@ boost::json::value verbose_json(const Transcription& t, const std::string& task)
                                        {"no_speech_prob", s.no_speech_prob}});
   }
   // OpenAI names the language in words ("english").
-  std::string language = whisper::language_name(t.language);
+  std::string language = language_name(t.language);
   if (language.empty()) language = t.language;
   return json::object{{"task", task},
                       {"language", language},

@@ -11,6 +11,8 @@
 #include <mutex>
 
 #include "audio/decoder.h"
+#include "http/api.h"
+#include "http/connection_watch.h"
 #include "http/form.h"
 #include "http/formats.h"
 
@@ -23,16 +25,6 @@ using bhttp::status;
 
 namespace {
 
-// Fields a model's error message may start with ("language: ..."), reported as `param`.
-const char* const kFields[] = {"file",
-                               "model",
-                               "language",
-                               "prompt",
-                               "response_format",
-                               "temperature",
-                               "timestamp_granularities[]",
-                               "stream"};
-
 Response openai_error(status code, const std::string& message, const std::string& type,
                       const std::optional<std::string>& param,
                       const std::optional<std::string>& error_code) {
@@ -44,7 +36,7 @@ Response openai_error(status code, const std::string& message, const std::string
 }
 
 Error field_error(const std::string& field, const std::string& message) {
-  return invalid_request(field + ": " + message);
+  return invalid_field(field, message);
 }
 
 struct OpenAIRequest {
@@ -136,12 +128,16 @@ std::string error_event(const std::string& message, const std::string& type) {
 }
 
 // The shared state of a streamed transcription between the inference thread and the connection.
+// The inference owns what it uses (through this state), so the connection may go away first.
 struct StreamState {
   std::mutex mutex;
   std::deque<std::string> deltas;
   bool done = false;
   std::optional<Transcription> result;
   std::exception_ptr error;
+  std::string audio;
+  TranscriptionJob job;
+  CancelToken cancel;
 };
 
 asio::awaitable<void> write_chunk(boost::beast::tcp_stream& stream, const std::string& data) {
@@ -149,30 +145,26 @@ asio::awaitable<void> write_chunk(boost::beast::tcp_stream& stream, const std::s
   co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(data)), asio::use_awaitable);
 }
 
-asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex, Model& model,
-                                           std::shared_ptr<std::string> audio,
-                                           TranscribeOptions options,
+asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex,
+                                           std::shared_ptr<StreamState> state,
                                            std::unique_ptr<InferencePool::Ticket> ticket) {
   auto executor = co_await asio::this_coro::executor;
-  auto state = std::make_shared<StreamState>();
   auto wake = std::make_shared<asio::steady_timer>(executor);
   auto notify = [wake] { asio::post(wake->get_executor(), [wake] { wake->cancel(); }); };
-  options.on_segment = [state, notify](const Segment& s) {
+  state->job.audio = state->audio;
+  state->job.cancel = &state->cancel;
+  state->job.on_segment = [raw = state.get(), notify](const Segment& s) {
     {
-      std::lock_guard lock(state->mutex);
-      state->deltas.push_back(s.text);
+      std::lock_guard lock(raw->mutex);
+      raw->deltas.push_back(s.text);
     }
     notify();
   };
-  // The inference owns what it uses, so the connection may go away while it runs.
-  auto limits = ctx.service.limits();
   asio::post(ctx.inference.executor(),
-             [state, notify, audio, options, limits, &model,
+             [state, notify, &service = ctx.service,
               ticket = std::shared_ptr<InferencePool::Ticket>(std::move(ticket))] {
                try {
-                 AudioBuffer decoded =
-                     audio::decode(*audio, {.max_seconds = limits.max_audio_seconds});
-                 Transcription t = model.transcribe(decoded, options);
+                 Transcription t = service.transcribe(state->job);
                  std::lock_guard lock(state->mutex);
                  state->result = std::move(t);
                } catch (...) {
@@ -185,6 +177,14 @@ asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex, Model&
                }
                notify();
              });
+  // Whatever ends this coroutine early (the client gone, a failed write) cancels the job.
+  struct CancelOnExit {
+    std::shared_ptr<StreamState> state;
+    ~CancelOnExit() {
+      std::lock_guard lock(state->mutex);
+      if (!state->done) state->cancel.cancel("the client closed the connection");
+    }
+  } cancel_on_exit{state};
 
   bhttp::response<bhttp::empty_body> head{status::ok, 11};
   head.set(bhttp::field::content_type, "text/event-stream");
@@ -211,7 +211,13 @@ asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex, Model&
       co_await write_chunk(ex.stream, delta_event(d));
     }
     if (done) break;
-    wake->expires_at(std::chrono::steady_clock::time_point::max());
+    // Woken by the inference thread; also every second, so that neither a missed wake-up nor a
+    // client that left unnoticed can keep this loop waiting.
+    if (peer_closed(ex.stream.socket())) {
+      ex.keep_alive = false;
+      co_return;
+    }
+    wake->expires_after(std::chrono::seconds(1));
     co_await wake->async_wait(asio::as_tuple(asio::use_awaitable));
   }
   if (state->error) {
@@ -220,8 +226,13 @@ asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex, Model&
     try {
       std::rethrow_exception(state->error);
     } catch (const Error& e) {
-      message = e.what();
-      if (e.kind() != ErrorKind::internal && e.kind() != ErrorKind::unavailable)
+      if (e.kind() == ErrorKind::internal) {
+        spdlog::error("streamed transcription: {}", e.what());
+      } else {
+        message = e.what();
+      }
+      if (e.kind() != ErrorKind::internal && e.kind() != ErrorKind::unavailable &&
+          e.kind() != ErrorKind::config && e.kind() != ErrorKind::deadline_exceeded)
         type = "invalid_request_error";
     } catch (const std::exception& e) {
       spdlog::error("streamed transcription: {}", e.what());
@@ -238,14 +249,7 @@ asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex, Model&
 
 Response openai_error_response(const Error& e) {
   std::string message = e.what();
-  std::optional<std::string> param;
-  for (const char* f : kFields) {
-    std::string prefix = std::string(f) + ": ";
-    if (message.rfind(prefix, 0) == 0) {
-      param = f;
-      message = message.substr(prefix.size());
-    }
-  }
+  std::optional<std::string> param = e.field();
   switch (e.kind()) {
     case ErrorKind::invalid_request:
       return openai_error(status::bad_request, message, "invalid_request_error", param,
@@ -269,6 +273,12 @@ Response openai_error_response(const Error& e) {
       res.set(bhttp::field::retry_after, "5");
       return res;
     }
+    case ErrorKind::cancelled:
+      return openai_error(kClientClosedRequest, message, "invalid_request_error", std::nullopt,
+                          std::nullopt);
+    case ErrorKind::deadline_exceeded:
+      return openai_error(status::gateway_timeout, message, "server_error", std::nullopt,
+                          std::string("timeout"));
     case ErrorKind::internal:
       return openai_error(status::internal_server_error,
                           "The server had an error while processing your request.", "server_error",
@@ -325,34 +335,29 @@ Response openai_model(ApiContext& ctx, const std::string& id) {
 
 asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser::value_type& req,
                                             Exchange& ex, bool translate) {
+  // Admitted before the body is read: a full queue costs the client no upload.
+  auto ticket = admit(ctx);
   std::size_t max_upload = ctx.service.limits().max_upload_bytes;
   FormCollector form(max_upload);
   co_await read_form(req, ex.body, form, max_upload);
   if (!form.has_file()) throw field_error("file", "you must provide a file");
   OpenAIRequest r = parse_fields(form.fields(), translate);
-
   if (!is_served(ctx.service.parts(), r.model)) co_return model_not_found(r.model);
-  // Building the model may load a file: off the I/O thread.
-  Model& model = *co_await run_on(ctx.blocking.get_executor(),
-                                  [&] { return &ctx.service.parts().model(r.model); });
 
-  auto ticket = ctx.inference.try_admit();
-  if (!ticket) {
-    throw unavailable("the inference queue is full (" +
-                      std::to_string(ctx.inference.options().queue_size) +
-                      " waiting); retry later");
-  }
-  auto audio = std::make_shared<std::string>(std::move(form.file_data()));
+  auto state = std::make_shared<StreamState>();
+  state->audio = std::move(form.file_data());
+  state->job.model = r.model;
+  state->job.options = std::move(r.options.values);
   if (r.stream) {
     ex.keep_alive = req.keep_alive();
-    co_await stream_transcription(ctx, ex, model, audio, std::move(r.options), std::move(ticket));
+    co_await stream_transcription(ctx, ex, state, std::move(ticket));
     co_return Response{};
   }
-  auto limits = ctx.service.limits();
-  Transcription t = co_await run_on(ctx.inference.executor(), [&] {
-    AudioBuffer decoded = audio::decode(*audio, {.max_seconds = limits.max_audio_seconds});
-    return model.transcribe(decoded, r.options);
-  });
+  state->job.audio = state->audio;
+  state->job.cancel = &state->cancel;
+  Transcription t =
+      co_await run_while_connected(ctx.inference.executor(), ex.stream, state->cancel,
+                                   [&ctx, state] { return ctx.service.transcribe(state->job); });
   Response res{status::ok, 11};
   res.set(bhttp::field::content_type, content_type(r.format));
   res.body() = render(t, r.format, translate ? "translate" : "transcribe");

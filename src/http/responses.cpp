@@ -39,6 +39,10 @@ beast_http::status status_for(ErrorKind kind) {
       return beast_http::status::service_unavailable;
     case ErrorKind::config:
       return beast_http::status::service_unavailable;
+    case ErrorKind::cancelled:
+      return kClientClosedRequest;
+    case ErrorKind::deadline_exceeded:
+      return beast_http::status::gateway_timeout;
     case ErrorKind::internal:
       return beast_http::status::internal_server_error;
   }
@@ -47,6 +51,15 @@ beast_http::status status_for(ErrorKind kind) {
 
 Response error_response(const Error& error) {
   auto status = status_for(error.kind());
+  if (error.kind() == ErrorKind::invalid_request && error.field()) {
+    // FastAPI's validation shape, as for a missing field: the field is in `loc`.
+    boost::json::object item{{"type", "value_error"},
+                             {"loc", boost::json::array{"body", *error.field()}},
+                             {"msg", error.what()},
+                             {"input", nullptr}};
+    return json_response(beast_http::status::unprocessable_entity,
+                         boost::json::object{{"detail", boost::json::array{item}}});
+  }
   Response res = detail_response(status, error.what());
   if (status == beast_http::status::service_unavailable)
     res.set(beast_http::field::retry_after, "5");

@@ -19,8 +19,12 @@ Response detail_response(beast_http::status status, const std::string& message);
 // FastAPI's 422 for a missing required form field:
 // {"detail":[{"type":"missing","loc":["body",<field>],"msg":"Field required","input":null}]}
 Response missing_field_response(const std::string& field);
+// nginx's 499 "client closed request": logged for a job cancelled because its client left (no
+// one reads the response).
+inline constexpr auto kClientClosedRequest = static_cast<beast_http::status>(499);
 beast_http::status status_for(ErrorKind kind);
-// The response for an error; a 503 carries Retry-After.
+// The response for an error; a 503 carries Retry-After; an invalid field is FastAPI's 422
+// validation shape with the field in `loc`.
 Response error_response(const Error& error);
 
 }  // namespace sra::http

@@ -5,8 +5,9 @@
 // WHISPER_MODELS_DIR. Every option of OpenAI's transcribe() and DecodingOptions has a WHISPER_*
 // default (WHISPER_LANGUAGE, WHISPER_TEMPERATURE, WHISPER_BEAM_SIZE, ...) that a request may
 // override by the same name in lower case without the prefix ("language", "beam_size", ...;
-// "prompt" is initial_prompt). A bad default is a config error naming the variable; a bad
-// request value is an invalid_request naming the field. transcribe() is safe to call from any
+// "prompt" is initial_prompt), all declared with their bounds in whisper_options.h. A bad
+// default is a config error naming the variable; a bad request value is an invalid_request whose
+// field() is the field. A request's cancel token is checked per window and per decoded token. transcribe() is safe to call from any
 // number of threads; the loaded weights are shared and memory-mapped.
 #pragma once
 
@@ -23,6 +24,7 @@ namespace sra {
 struct WhisperModelOptions {
   std::string model_path;               // the ggml file to load
   int threads = 1;                      // BLAS and mel threads per transcription
+  int max_beam_size = 10;               // bound of beam_size and best_of (WHISPER_MAX_BEAM_SIZE)
   whisper::TranscribeOptions defaults;  // transcribe() options unless a request overrides
 };
 
@@ -32,10 +34,5 @@ std::unique_ptr<Model> make_whisper_model(const WhisperModelOptions& options);
 // The ggml file name for a model name as the seed and OpenAI write it ("openai/whisper-base.en"
 // -> "ggml-base.en.bin"; "large" -> "ggml-large-v3.bin").
 std::string whisper_file_name(const std::string& name);
-
-// Applies one option by its lower-case name ("beam_size") to `options`. Throws
-// std::invalid_argument with a message saying what is expected; unknown names too.
-void apply_whisper_option(whisper::TranscribeOptions& options, const std::string& name,
-                          const std::string& value);
 
 }  // namespace sra

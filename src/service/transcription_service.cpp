@@ -1,5 +1,7 @@
 #include "service/transcription_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
 
 #include "core/errors.h"
@@ -13,38 +15,66 @@ ServiceLimits service_limits_from(const Config& config) {
                      std::int64_t{1} << 40));
   limits.max_audio_seconds =
       config.get_double("MAX_AUDIO_SECONDS", limits.max_audio_seconds, 0.1, 1e7);
+  limits.max_job_seconds = config.get_double("MAX_JOB_SECONDS", limits.max_job_seconds, 0, 1e7);
   limits.delete_audio_after_task =
       config.get_bool("DELETE_AUDIO_AFTER_TASK", limits.delete_audio_after_task);
   return limits;
 }
 
-Transcription TranscriptionService::transcribe_bytes(std::string_view bytes,
-                                                     const TranscribeOptions& options) {
-  AudioBuffer audio = audio::decode(bytes, {.max_seconds = limits_.max_audio_seconds});
-  return parts_.model().transcribe(audio, options);
+CancelToken::Clock::time_point TranscriptionService::deadline_for(double audio_seconds) const {
+  double seconds =
+      limits_.max_job_seconds > 0 ? limits_.max_job_seconds : 10 * audio_seconds + 60;
+  return CancelToken::Clock::now() + std::chrono::duration_cast<CancelToken::Clock::duration>(
+                                         std::chrono::duration<double>(seconds));
+}
+
+Transcription TranscriptionService::transcribe(const TranscriptionJob& job) {
+  CancelToken own;
+  CancelToken& cancel = job.cancel ? *job.cancel : own;
+  auto started = CancelToken::Clock::now();
+  cancel.check();
+  AudioBuffer audio = audio::decode(job.audio, {.max_seconds = limits_.max_audio_seconds});
+  // The deadline counts from the start of the job, decoding included.
+  auto deadline = deadline_for(audio.seconds());
+  cancel.set_deadline(started + (deadline - CancelToken::Clock::now()));
+  cancel.check();
+  Model& model = job.model.empty() ? parts_.model() : parts_.model(job.model);
+  TranscribeOptions options;
+  options.values = job.options;
+  options.on_segment = job.on_segment;
+  options.cancel = &cancel;
+  Transcription t = model.transcribe(audio, options);
+  // A model that does not check the token (a plugin) still cannot return past its deadline
+  // unnoticed; the result is kept, since the work is done.
+  if (CancelToken::Clock::now() > cancel.deadline()) {
+    spdlog::warn("a transcription of {:.1f} s of audio finished past its deadline",
+                 audio.seconds());
+  }
+  return t;
 }
 
 Transcription TranscriptionService::run_task(const TaskRequest& request) {
   std::string bytes = parts_.storage().read(request.file_id);
-  TranscribeOptions options;
+  TranscriptionJob job;
+  job.audio = bytes;
   if (!request.options_json.empty()) {
     boost::system::error_code ec;
     auto parsed = boost::json::parse(request.options_json, ec);
     if (!ec && parsed.is_object()) {
       for (auto& [key, value] : parsed.as_object()) {
-        if (value.is_string()) options.values[std::string(key)] = std::string(value.get_string());
+        if (value.is_string()) job.options[std::string(key)] = std::string(value.get_string());
       }
     }
   }
+  return transcribe(job);
+}
+
+void TranscriptionService::after_task(const TaskRequest& request) noexcept {
+  if (!limits_.delete_audio_after_task) return;
   try {
-    Transcription t = transcribe_bytes(bytes, options);
-    if (limits_.delete_audio_after_task) parts_.storage().remove(request.file_id);
-    return t;
-  } catch (const Error& e) {
-    if (e.is_permanent() && limits_.delete_audio_after_task) {
-      parts_.storage().remove(request.file_id);
-    }
-    throw;
+    parts_.storage().remove(request.file_id);
+  } catch (const std::exception& e) {
+    spdlog::warn("task audio {} could not be removed: {}", request.file_id, e.what());
   }
 }
 

@@ -1,16 +1,27 @@
-// TranscriptionService: what the API and the workers do with audio, independent of transport.
+// TranscriptionService: the one path from audio bytes to a transcription, for every route and
+// every worker.
 //
-// Decodes uploaded bytes and runs the configured model; checks uploads before an async task is
-// created; and is the handler that workers run for each task (read from storage, decode,
-// transcribe). Safe for concurrent use from any thread; it owns nothing but references the Parts
-// it is given, which must outlive it.
+// transcribe() decodes the bytes (limits on size and duration), picks the served model, applies
+// the request's options (checked against the model's option table), gives the job its deadline
+// (MAX_JOB_SECONDS, or by default 10x the audio's duration + 60 s) and runs the model with the
+// caller's cancel token, so that a client that goes away or a job that runs too long stops within
+// one window of work. Cross-cutting features (limits, deadlines, metrics, VAD, word times) belong
+// here, once, not in the routes. run_task() is the worker's handler: the task's audio from
+// storage through the same path.
+//
+// Safe for concurrent use from any thread; transcribe() blocks the calling thread (an inference
+// thread) for the length of the job. It owns nothing but references the Parts it is given, which
+// must outlive it.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "audio/decoder.h"
+#include "core/cancel.h"
 #include "core/message_bus.h"
 #include "core/parts.h"
 
@@ -18,20 +29,38 @@ namespace sra {
 
 struct ServiceLimits {
   std::size_t max_upload_bytes = 25 * 1024 * 1024;  // largest accepted upload, in bytes
-  double max_audio_seconds = 3 * 3600.0;            // longest accepted audio, in seconds
-  bool delete_audio_after_task = false;             // remove the stored file once its task ends
+  double max_audio_seconds = 2 * 3600.0;            // longest accepted audio, in seconds
+  double max_job_seconds = 0;  // a job's deadline; 0: 10x the audio's duration + 60 s
+  bool delete_audio_after_task = false;  // remove the stored file once its task ends
 };
 
 ServiceLimits service_limits_from(const Config& config);
+
+// One transcription to run.
+struct TranscriptionJob {
+  std::string model;                           // a served model name; empty: the default model
+  std::string_view audio;                      // the uploaded bytes, any format decode() reads
+  std::map<std::string, std::string> options;  // the request's model options by field name
+  std::function<void(const Segment&)> on_segment;  // each segment once final (may be empty)
+  CancelToken* cancel = nullptr;  // the caller's token (may be null); the service sets its deadline
+};
 
 class TranscriptionService {
  public:
   TranscriptionService(Parts& parts, ServiceLimits limits) : parts_(parts), limits_(limits) {}
 
-  // Decodes and transcribes. Throws sra::Error (unsupported_media, too_large, ...).
-  Transcription transcribe_bytes(std::string_view bytes, const TranscribeOptions& options);
-  // The worker's handler: the audio of `request` from storage, transcribed.
+  // Runs `job` on the calling thread. Throws sra::Error: unsupported_media, too_large,
+  // invalid_request (with field()), not_found (model), cancelled, deadline_exceeded, ...
+  Transcription transcribe(const TranscriptionJob& job);
+  // The worker's handler: the audio of `request` from storage, transcribed. The stored file is
+  // not removed here (see after_task()).
   Transcription run_task(const TaskRequest& request);
+  // Called by a bus once a task's outcome is stored for good: removes its audio when
+  // DELETE_AUDIO_AFTER_TASK is set. Never throws (a failure is logged).
+  void after_task(const TaskRequest& request) noexcept;
+
+  // The deadline of a job on `audio_seconds` of audio that starts now.
+  CancelToken::Clock::time_point deadline_for(double audio_seconds) const;
 
   const ServiceLimits& limits() const { return limits_; }
   Parts& parts() { return parts_; }

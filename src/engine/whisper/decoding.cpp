@@ -92,13 +92,21 @@ class DecodingTask {
     }
     if (!opt_.prompt.empty()) {
       std::vector<int> prompt = opt_.prompt;
-      std::size_t keep = static_cast<std::size_t>(n_ctx_ / 2 - 1);
+      // Python's prompt[-(n_ctx // 2 - 1):]; beyond OpenAI, also short enough that the prompt,
+      // the start sequence and the prefix leave room for at least one sampled token (OpenAI's
+      // code would index past the positional embedding there).
+      std::size_t room = static_cast<std::size_t>(
+          std::max<std::ptrdiff_t>(0, n_ctx_ - 2 - static_cast<std::ptrdiff_t>(tokens.size())));
+      std::size_t keep = std::min(static_cast<std::size_t>(n_ctx_ / 2 - 1), room);
       if (prompt.size() > keep)
         prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(keep));
       std::vector<int> with_prompt{sp.sot_prev};
       with_prompt.insert(with_prompt.end(), prompt.begin(), prompt.end());
       with_prompt.insert(with_prompt.end(), tokens.begin(), tokens.end());
       tokens = std::move(with_prompt);
+    }
+    if (static_cast<int>(tokens.size()) >= n_ctx_) {
+      throw invalid_field("prefix", "the prefix leaves no room in the model's context");
     }
     initial_tokens_ = tokens;
     sample_begin_ = static_cast<int>(initial_tokens_.size());
@@ -141,8 +149,10 @@ class DecodingTask {
     }
     if (!opt_.without_timestamps && opt_.max_initial_timestamp && *opt_.max_initial_timestamp > 0) {
       double precision = 30.0 / h.n_audio_ctx;
+      // Clamped to the window, so that no value can index past the logits.
+      double index = std::nearbyint(*opt_.max_initial_timestamp / precision);
       max_initial_timestamp_index_ =
-          static_cast<int>(std::nearbyint(*opt_.max_initial_timestamp / precision));
+          static_cast<int>(std::clamp(index, 0.0, static_cast<double>(h.n_audio_ctx)));
     }
     rng_.seed(opt_.seed ? opt_.seed : std::random_device{}());
   }
@@ -181,6 +191,7 @@ class DecodingTask {
     }
 
     for (int i = 0; i < sample_len_; ++i) {
+      if (opt_.cancel) opt_.cancel->check();
       if (i > 0) {
         std::vector<std::vector<int>> last;
         std::vector<SelfCache*> ptrs;

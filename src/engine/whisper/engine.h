@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cancel.h"
 #include "engine/whisper/decoder.h"
 #include "engine/whisper/encoder.h"
 #include "engine/whisper/mel.h"
@@ -42,6 +43,7 @@ struct DecodingOptions {
   bool without_timestamps = false;       // sample text tokens only (<|notimestamps|>)
   std::optional<double> max_initial_timestamp = 1.0;  // seconds the first timestamp may reach
   std::uint64_t seed = 0;                             // sampling seed; 0: random
+  const CancelToken* cancel = nullptr;  // checked before each decoded token; may be null
 };
 
 // whisper.DecodingResult.
@@ -71,6 +73,7 @@ struct TranscribeOptions {
   std::vector<double> clip_timestamps;        // start,end,... seconds to transcribe (empty: all)
   std::optional<std::string> prefix_text;     // text forced at the start of every window
   std::function<void(const TranscribeSegment&)> on_segment;  // each segment once it is final
+  const CancelToken* cancel = nullptr;  // checked per window and per token; may be null
 };
 
 struct TranscribeSegment {

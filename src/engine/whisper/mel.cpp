@@ -137,6 +137,7 @@ Mel mel_window(const Mel& mel, int start, int count, int frames) {
   out.n_mels = mel.n_mels;
   out.n_frames = frames;
   out.data.assign(static_cast<std::size_t>(mel.n_mels) * frames, 0.0f);
+  start = std::clamp(start, 0, mel.n_frames);  // never before or past the buffer
   int n = std::clamp(std::min(count, mel.n_frames - start), 0, frames);
   for (int m = 0; m < mel.n_mels; ++m) {
     const float* src = mel.data.data() + static_cast<std::size_t>(m) * mel.n_frames + start;

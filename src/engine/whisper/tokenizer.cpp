@@ -4,6 +4,7 @@
 #include <wctype.h>
 
 #include <algorithm>
+#include <queue>
 #include <climits>
 #include <set>
 
@@ -12,45 +13,6 @@
 namespace sra::whisper {
 namespace {
 
-const std::vector<std::pair<std::string, std::string>>& languages() {
-  static const std::vector<std::pair<std::string, std::string>> table = {
-      {"en", "english"},     {"zh", "chinese"},    {"de", "german"},
-      {"es", "spanish"},     {"ru", "russian"},    {"ko", "korean"},
-      {"fr", "french"},      {"ja", "japanese"},   {"pt", "portuguese"},
-      {"tr", "turkish"},     {"pl", "polish"},     {"ca", "catalan"},
-      {"nl", "dutch"},       {"ar", "arabic"},     {"sv", "swedish"},
-      {"it", "italian"},     {"id", "indonesian"}, {"hi", "hindi"},
-      {"fi", "finnish"},     {"vi", "vietnamese"}, {"he", "hebrew"},
-      {"uk", "ukrainian"},   {"el", "greek"},      {"ms", "malay"},
-      {"cs", "czech"},       {"ro", "romanian"},   {"da", "danish"},
-      {"hu", "hungarian"},   {"ta", "tamil"},      {"no", "norwegian"},
-      {"th", "thai"},        {"ur", "urdu"},       {"hr", "croatian"},
-      {"bg", "bulgarian"},   {"lt", "lithuanian"}, {"la", "latin"},
-      {"mi", "maori"},       {"ml", "malayalam"},  {"cy", "welsh"},
-      {"sk", "slovak"},      {"te", "telugu"},     {"fa", "persian"},
-      {"lv", "latvian"},     {"bn", "bengali"},    {"sr", "serbian"},
-      {"az", "azerbaijani"}, {"sl", "slovenian"},  {"kn", "kannada"},
-      {"et", "estonian"},    {"mk", "macedonian"}, {"br", "breton"},
-      {"eu", "basque"},      {"is", "icelandic"},  {"hy", "armenian"},
-      {"ne", "nepali"},      {"mn", "mongolian"},  {"bs", "bosnian"},
-      {"kk", "kazakh"},      {"sq", "albanian"},   {"sw", "swahili"},
-      {"gl", "galician"},    {"mr", "marathi"},    {"pa", "punjabi"},
-      {"si", "sinhala"},     {"km", "khmer"},      {"sn", "shona"},
-      {"yo", "yoruba"},      {"so", "somali"},     {"af", "afrikaans"},
-      {"oc", "occitan"},     {"ka", "georgian"},   {"be", "belarusian"},
-      {"tg", "tajik"},       {"sd", "sindhi"},     {"gu", "gujarati"},
-      {"am", "amharic"},     {"yi", "yiddish"},    {"lo", "lao"},
-      {"uz", "uzbek"},       {"fo", "faroese"},    {"ht", "haitian creole"},
-      {"ps", "pashto"},      {"tk", "turkmen"},    {"nn", "nynorsk"},
-      {"mt", "maltese"},     {"sa", "sanskrit"},   {"lb", "luxembourgish"},
-      {"my", "myanmar"},     {"bo", "tibetan"},    {"tl", "tagalog"},
-      {"mg", "malagasy"},    {"as", "assamese"},   {"tt", "tatar"},
-      {"haw", "hawaiian"},   {"ln", "lingala"},    {"ha", "hausa"},
-      {"ba", "bashkir"},     {"jw", "javanese"},   {"su", "sundanese"},
-      {"yue", "cantonese"},
-  };
-  return table;
-}
 
 // Decodes one code point starting at s[i]; returns its length, or 0 if invalid there.
 // Follows the Unicode "maximal subpart" rule that Python's decoder uses.
@@ -227,22 +189,6 @@ std::vector<std::string_view> pretokenize(std::string_view text) {
 
 }  // namespace
 
-const std::vector<std::string>& language_codes() {
-  static const std::vector<std::string> codes = [] {
-    std::vector<std::string> out;
-    for (auto& [code, name] : languages()) out.push_back(code);
-    return out;
-  }();
-  return codes;
-}
-
-std::string language_name(std::string_view code) {
-  for (auto& [c, name] : languages()) {
-    if (c == code) return name;
-  }
-  return {};
-}
-
 std::string utf8_replace_invalid(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size());
@@ -335,31 +281,64 @@ std::string Tokenizer::decode(const std::vector<int>& tokens) const {
 }
 
 std::vector<int> Tokenizer::bpe(std::string_view piece) const {
-  if (auto it = ranks_.find(std::string(piece)); it != ranks_.end()) return {it->second};
-  // Parts are byte ranges; merge the adjacent pair whose joined bytes have the lowest rank.
-  std::vector<std::pair<std::size_t, std::size_t>> parts;
-  for (std::size_t i = 0; i < piece.size(); ++i) parts.emplace_back(i, i + 1);
+  if (auto it = ranks_.find(piece); it != ranks_.end()) return {it->second};
+  // tiktoken's rule: repeatedly merge the adjacent pair of parts whose joined bytes have the
+  // lowest rank, the leftmost on ties. Parts are a linked list of byte ranges and candidate pairs
+  // sit in a min-heap ordered by (rank, start), entries made stale by a merge being skipped, so a
+  // piece of n bytes costs O(n log n), not O(n^2): a long word cannot stall a request.
+  struct Part {
+    std::size_t start, end;
+    int prev, next;
+    unsigned version = 0;
+    bool alive = true;
+  };
+  std::vector<Part> parts;
+  parts.reserve(piece.size());
+  for (std::size_t i = 0; i < piece.size(); ++i) {
+    parts.push_back({i, i + 1, static_cast<int>(i) - 1,
+                     i + 1 < piece.size() ? static_cast<int>(i) + 1 : -1});
+  }
   auto rank_of = [&](std::size_t a, std::size_t b) {
-    auto it = ranks_.find(std::string(piece.substr(a, b - a)));
+    auto it = ranks_.find(piece.substr(a, b - a));
     return it == ranks_.end() ? INT_MAX : it->second;
   };
-  while (parts.size() > 1) {
-    int best = INT_MAX;
-    std::size_t at = 0;
-    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
-      int r = rank_of(parts[i].first, parts[i + 1].second);
-      if (r < best) {
-        best = r;
-        at = i;
-      }
+  struct Candidate {
+    int rank;
+    std::size_t start;
+    int left;
+    unsigned left_version, right_version;
+    bool operator>(const Candidate& o) const {
+      return rank != o.rank ? rank > o.rank : start > o.start;
     }
-    if (best == INT_MAX) break;
-    parts[at].second = parts[at + 1].second;
-    parts.erase(parts.begin() + static_cast<std::ptrdiff_t>(at) + 1);
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
+  auto push = [&](int left) {
+    if (left < 0) return;
+    const Part& l = parts[static_cast<std::size_t>(left)];
+    if (l.next < 0) return;
+    const Part& r = parts[static_cast<std::size_t>(l.next)];
+    int rank = rank_of(l.start, r.end);
+    if (rank != INT_MAX) heap.push({rank, l.start, left, l.version, r.version});
+  };
+  for (int i = 0; i + 1 < static_cast<int>(parts.size()); ++i) push(i);
+  while (!heap.empty()) {
+    Candidate c = heap.top();
+    heap.pop();
+    Part& l = parts[static_cast<std::size_t>(c.left)];
+    if (!l.alive || l.version != c.left_version || l.next < 0) continue;
+    Part& r = parts[static_cast<std::size_t>(l.next)];
+    if (r.version != c.right_version) continue;
+    l.end = r.end;
+    l.next = r.next;
+    if (r.next >= 0) parts[static_cast<std::size_t>(r.next)].prev = c.left;
+    r.alive = false;
+    ++l.version;
+    push(l.prev);
+    push(c.left);
   }
   std::vector<int> out;
-  for (auto [a, b] : parts) {
-    int r = rank_of(a, b);
+  for (int i = parts.empty() ? -1 : 0; i >= 0; i = parts[static_cast<std::size_t>(i)].next) {
+    int r = rank_of(parts[static_cast<std::size_t>(i)].start, parts[static_cast<std::size_t>(i)].end);
     if (r == INT_MAX) {
       throw invalid_request("text cannot be encoded with this model's vocabulary");
     }

@@ -10,17 +10,17 @@
 
 #include <string>
 #include <string_view>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
+#include "core/languages.h"
 #include "engine/whisper/model_file.h"
 
 namespace sra::whisper {
 
-// Whisper's language codes in token order ("en" first ... "yue" last of 100).
-const std::vector<std::string>& language_codes();
-// English name of a language code ("en" -> "english"), or empty if unknown.
-std::string language_name(std::string_view code);
+using sra::language_codes;
+using sra::language_name;
 
 struct SpecialTokens {
   int eot = 0;
@@ -61,7 +61,14 @@ class Tokenizer {
   std::vector<int> bpe(std::string_view piece) const;
 
   std::vector<std::string> vocabulary_;
-  std::unordered_map<std::string, int> ranks_;
+  // Looked up by string_view, without copying the bytes (heterogeneous lookup).
+  struct ViewHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, int, ViewHash, std::equal_to<>> ranks_;
   int n_vocab_;
   bool multilingual_;
   SpecialTokens special_;

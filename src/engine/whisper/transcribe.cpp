@@ -11,6 +11,7 @@ namespace sra::whisper {
 namespace {
 
 constexpr int kFramesPerSecond = 16000 / kHopLength;  // 100
+constexpr std::size_t kMaxClips = 256;                  // clip_timestamps pairs
 
 bool is_blank(const std::string& s) {
   return strip(s).empty();
@@ -45,14 +46,25 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     throw invalid_request("unsupported language '" + language + "'");
   }
 
+  // Clips in frames, clamped to the audio; empty clips are dropped (OpenAI's code would spin on
+  // a clip that ends past the audio, and read before it for a negative start).
   std::vector<int> seek_points;
-  for (double ts : options.clip_timestamps)
-    seek_points.push_back(static_cast<int>(std::nearbyint(ts * kFramesPerSecond)));
+  for (double ts : options.clip_timestamps) {
+    double frames = std::nearbyint(ts * kFramesPerSecond);
+    seek_points.push_back(
+        static_cast<int>(std::clamp(frames, 0.0, static_cast<double>(content_frames))));
+  }
   if (seek_points.empty()) seek_points.push_back(0);
   if (seek_points.size() % 2 == 1) seek_points.push_back(content_frames);
   std::vector<std::pair<int, int>> seek_clips;
-  for (std::size_t i = 0; i + 1 < seek_points.size(); i += 2)
-    seek_clips.emplace_back(seek_points[i], seek_points[i + 1]);
+  for (std::size_t i = 0; i + 1 < seek_points.size(); i += 2) {
+    if (seek_points[i + 1] > seek_points[i])
+      seek_clips.emplace_back(seek_points[i], seek_points[i + 1]);
+  }
+  if (seek_clips.size() > kMaxClips) {
+    throw invalid_field("clip_timestamps",
+                        "at most " + std::to_string(kMaxClips) + " clips can be transcribed");
+  }
 
   const int input_stride = kChunkFrames / h.n_audio_ctx;  // mel frames per output token: 2
   const double time_precision = input_stride * kHopLength / 16000.0;  // 0.02 s
@@ -70,8 +82,9 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
   }
 
   std::size_t clip_idx = 0;
-  int seek = seek_clips[0].first;
+  int seek = seek_clips.empty() ? 0 : seek_clips[0].first;
   while (clip_idx < seek_clips.size()) {
+    if (options.cancel) options.cancel->check();
     auto [clip_start, clip_end] = seek_clips[clip_idx];
     if (seek < clip_start) seek = clip_start;
     if (seek >= clip_end) {
@@ -85,6 +98,7 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     std::vector<float> features = encode(mel_window(mel, seek, segment_size));
 
     DecodingOptions window = decode_options;
+    window.cancel = options.cancel;
     if (options.carry_initial_prompt) {
       std::size_t ignored = std::max(initial_prompt_tokens.size(), prompt_reset_since);
       std::vector<int> rest(
@@ -197,8 +211,8 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     }
 
     // OpenAI's rules make every segment end after it starts, so the seek always advances; guard
-    // anyway, so that no input can make the loop spin.
-    if (seek <= previous_seek) seek = previous_seek + segment_size;
+    // anyway, by at least one frame, so that no input can make the loop spin.
+    if (seek <= previous_seek) seek = previous_seek + std::max(segment_size, 1);
 
     // An instantaneous segment, or one without text, is cleared.
     for (auto& s : current) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "core/errors.h"
 #include "engine/whisper_test_support.h"
 
@@ -59,7 +61,7 @@ TEST(WhisperModelPart, DefaultsComeFromWhisperVariables) {
 TEST(WhisperModelPart, BadDefaultsNameTheVariable) {
   std::string path = test::whisper_model("tiny-test-f32").string();
   EXPECT_NE(config_error_of(Config({{"WHISPER_MODEL_PATH", path}, {"WHISPER_BEAM_SIZE", "many"}}))
-                .find("WHISPER_BEAM_SIZE=many"),
+                .find("WHISPER_BEAM_SIZE: expected integer in [1, 10], or `none`, got 'many'"),
             std::string::npos);
   EXPECT_NE(config_error_of(Config({{"WHISPER_MODEL_PATH", path}, {"WHISPER_TASK", "summarize"}}))
                 .find("WHISPER_TASK"),
@@ -107,8 +109,101 @@ TEST(WhisperModelPart, RequestsOverrideDefaults) {
       FAIL() << field;
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::invalid_request);
-      EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
+      EXPECT_EQ(e.field(), field) << e.what();
     }
+  }
+}
+
+// Every bound of the option table holds for requests: values that crashed, hung or ran for
+// minutes before are refused with the field named, or made harmless.
+TEST(WhisperModelPart, HostileOptionsAreRefusedOrBounded) {
+  WhisperModelOptions o;
+  o.model_path = test::whisper_model("tiny-test-f32").string();
+  auto model = make_whisper_model(o);
+  AudioBuffer audio{test::clip_samples("long/long_00001.wav")};
+  std::string many_temperatures = "0.1";
+  for (int i = 0; i < 5000; ++i) many_temperatures += ",0.1";
+  std::string long_prompt;
+  for (int i = 0; i < 300; ++i) long_prompt += " word" + std::to_string(i);
+  std::string one_long_word(4000, 'x');
+  for (auto [field, value] :
+       {std::pair<std::string, std::string>{"max_initial_timestamp", "1e9"},
+        {"max_initial_timestamp", "-1"},
+        {"clip_timestamps", "-30,1"},
+        {"temperature", many_temperatures},
+        {"temperature", "0,0.2,0.4,0.6,0.8,1.0,1.2"},
+        {"beam_size", "64"},
+        {"best_of", "11"},
+        {"sample_len", "449"},
+        {"prompt", long_prompt},
+        {"prefix", long_prompt},
+        {"prompt", std::string(5000, 'a')},
+        {"suppress_tokens", "1,2,x"},
+        {"patience", "nan"},
+        {"seed", "1e30"}}) {
+    try {
+      model->transcribe(audio, TranscribeOptions{{{field, value}}});
+      FAIL() << field << "=" << value.substr(0, 40) << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_request) << field;
+      EXPECT_EQ(e.field(), field) << e.what();
+      EXPECT_LT(std::string(e.what()).size(), 300u) << "the message echoes the whole value";
+    }
+  }
+  // A single 4000-byte word is one BPE piece: encoded in well under a second (the merge is not
+  // quadratic), then refused as too many tokens or accepted if it fits.
+  auto started = std::chrono::steady_clock::now();
+  try {
+    model->transcribe(audio, TranscribeOptions{{{"prompt", one_long_word}, {"sample_len", "1"}}});
+  } catch (const Error& e) {
+    EXPECT_EQ(e.field(), "prompt") << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+
+  // Clips past the end of the audio are clamped (this hung forever before), empty ones dropped.
+  Transcription whole = model->transcribe(audio, TranscribeOptions{{{"temperature", "0"}}});
+  Transcription clipped = model->transcribe(
+      audio, TranscribeOptions{{{"temperature", "0"}, {"clip_timestamps", "0,600"}}});
+  EXPECT_EQ(clipped.text, whole.text);
+  Transcription none = model->transcribe(
+      audio, TranscribeOptions{{{"temperature", "0"}, {"clip_timestamps", "500,600"}}});
+  EXPECT_TRUE(none.segments.empty());
+  EXPECT_EQ(none.text, "");
+}
+
+TEST(WhisperModelPart, CancelAndDeadlineStopTheJob) {
+  WhisperModelOptions o;
+  o.model_path = test::whisper_model("tiny-test-f32").string();
+  auto model = make_whisper_model(o);
+  AudioBuffer audio{test::clip_samples("long/long_00001.wav")};
+  // Cancelled from the first segment on: the job stops before the next window.
+  CancelToken token;
+  TranscribeOptions request{{{"temperature", "0"}}};
+  request.cancel = &token;
+  int segments = 0;
+  request.on_segment = [&](const Segment&) {
+    ++segments;
+    token.cancel("stop");
+  };
+  try {
+    model->transcribe(audio, request);
+    FAIL() << "not cancelled";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::cancelled);
+    EXPECT_STREQ(e.what(), "stop");
+  }
+  EXPECT_GE(segments, 1);
+  EXPECT_LT(segments, 2 + 1);  // the segments of one window at most
+  // A deadline already past: deadline_exceeded, permanent (a task is FAILED, not retried).
+  CancelToken late(CancelToken::Clock::now() - std::chrono::seconds(1));
+  TranscribeOptions expired{{{"temperature", "0"}}};
+  expired.cancel = &late;
+  try {
+    model->transcribe(audio, expired);
+    FAIL() << "ran past its deadline";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::deadline_exceeded);
+    EXPECT_TRUE(e.is_permanent());
   }
 }
 

@@ -1,0 +1,74 @@
+// One task runner for every bus: how a delivery of a task is run and what its outcome is, with one
+// retry policy, so that the embedded, Celery and Huey-role buses cannot drift apart.
+//
+// run_delivery() calls the handler and turns what happens into an outcome: SUCCESS with the
+// transcription; FAILED for good when the input is at fault (a permanent sra::Error: not audio,
+// a bad option, past its deadline) or when the retries are used up; otherwise RETRY after the
+// policy's backoff (exponential, capped). The bus stores the outcome in its own format, then calls
+// the finished hook (TaskHooks::on_finished) for an outcome that is final, never before it is
+// stored: so deleting the audio after a task can never lose a task whose result did not make it.
+// Pure function of its inputs plus the handler; safe from any thread.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <string>
+
+#include "core/errors.h"
+#include "core/message_bus.h"
+
+namespace sra::bus {
+
+struct RetryPolicy {
+  int max_retries = 3;       // runs after the first one for failures of the infrastructure
+  double first_delay = 1.0;  // seconds before the first retry; doubles with each
+  double max_delay = 30.0;   // longest wait between retries
+
+  double delay(int retries_so_far) const {
+    double d = first_delay * std::pow(2.0, std::min(retries_so_far, 30));
+    return std::min(d, max_delay);
+  }
+};
+
+struct TaskOutcome {
+  enum class Kind { success, failed, retry };
+  Kind kind = Kind::failed;
+  std::optional<Transcription> transcription;  // success
+  std::string error;                           // failed, retry: why, for the task and the log
+  bool input_error = false;                    // failed: the input is at fault
+  double retry_delay = 0;                      // retry: seconds before the next run
+};
+
+// Runs one delivery of `request` that has been retried `retries_so_far` times before.
+inline TaskOutcome run_delivery(const TaskHandler& handler, const TaskRequest& request,
+                                int retries_so_far, const RetryPolicy& policy) {
+  TaskOutcome out;
+  std::string why;
+  try {
+    out.transcription = handler(request);
+    out.kind = TaskOutcome::Kind::success;
+    return out;
+  } catch (const Error& e) {
+    if (e.is_permanent()) {
+      out.kind = TaskOutcome::Kind::failed;
+      out.input_error = true;
+      out.error = e.what();
+      return out;
+    }
+    why = e.what();
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  if (retries_so_far >= policy.max_retries) {
+    out.kind = TaskOutcome::Kind::failed;
+    out.error = why + " (after " + std::to_string(retries_so_far + 1) + " attempts)";
+    return out;
+  }
+  out.kind = TaskOutcome::Kind::retry;
+  out.error = why;
+  out.retry_delay = policy.delay(retries_so_far);
+  return out;
+}
+
+}  // namespace sra::bus
