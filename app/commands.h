@@ -51,5 +51,8 @@ int run_transcribe(const CommonOptions& common, const TranscribeCommandOptions& 
 int run_convert(const ConvertOptions& options);
 int run_bench(const BenchOptions& options);
 int run_storage(const CommonOptions& common, const StorageCommandOptions& options);
+// Prints the model options' table (Markdown, as in the README) or, with `openapi`, the OpenAPI
+// document the server serves; both come from the option table.
+int run_options(bool openapi);
 
 }  // namespace sra::app

@@ -81,7 +81,14 @@ int main(int argc, char** argv) {
   storage_cmd->add_option("output", storage.output, "where get writes (default: stdout)");
   add_env_file(storage_cmd);
 
+  bool options_openapi = false;
+  auto* options_cmd = app.add_subcommand(
+      "options", "print the model options table (Markdown) from which the README and the "
+                 "OpenAPI document are made");
+  options_cmd->add_flag("--openapi", options_openapi, "print the whole OpenAPI document instead");
+
   CLI11_PARSE(app, argc, argv);
+  if (options_cmd->parsed()) return sra::app::run_options(options_openapi);
   if (storage_cmd->parsed()) return sra::app::run_storage(common, storage);
   if (convert_cmd->parsed()) {
     convert.output = convert.inputs.back();

@@ -9,6 +9,9 @@
 
 #include "audio/decoder.h"
 #include "commands.h"
+#include "core/option_table.h"
+#include "http/static_routes.h"
+#include "service/builtin_parts.h"
 #include "core/errors.h"
 #include "engine/whisper/ctranslate2_import.h"
 #include "engine/whisper/engine.h"
@@ -140,6 +143,15 @@ int run_bench(const BenchOptions& options) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;
   }
+}
+
+int run_options(bool openapi) {
+  if (openapi) {
+    std::cout << http::openapi_document() << "\n";
+  } else {
+    std::cout << options_markdown(builtin_request_options(), "WHISPER_");
+  }
+  return 0;
 }
 
 }  // namespace sra::app

@@ -22,6 +22,35 @@ namespace sra::audio {
 namespace {
 
 constexpr int kIoBufferSize = 64 * 1024;
+// The demuxers an upload may use: the formats we claim (wav, flac, mp3, ogg/vorbis/opus, m4a/mp4
+// and aac, webm/matroska, mpeg) and a few plain audio containers. Playlists and indirections
+// (hls, concat, ffconcat, image2, ...) are not among them, and every nested open is refused below.
+constexpr const char* kAllowedDemuxers =
+    "wav,w64,flac,mp3,ogg,mov,mp4,m4a,3gp,matroska,webm,aac,mpeg,aiff,caf";
+constexpr int kMaxChannels = 32;
+constexpr int kMaxSampleRate = 768000;
+
+bool demuxer_allowed(const AVInputFormat* format) {
+  if (!format || !format->name) return false;
+  std::string_view allowed = kAllowedDemuxers;
+  std::string_view names = format->name;  // e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+  while (!names.empty()) {
+    std::string_view name = names.substr(0, names.find(','));
+    std::string_view rest = allowed;
+    while (!rest.empty()) {
+      if (rest.substr(0, rest.find(',')) == name) return true;
+      rest = rest.find(',') == std::string_view::npos ? "" : rest.substr(rest.find(',') + 1);
+    }
+    names = names.find(',') == std::string_view::npos ? "" : names.substr(names.find(',') + 1);
+  }
+  return false;
+}
+
+// Opening another resource from inside an upload (a playlist entry, a concat item, a URL or a
+// local file) is never allowed: our only input is the bytes in memory.
+int refuse_nested_open(AVFormatContext*, AVIOContext**, const char*, int, AVDictionary**) {
+  return AVERROR(EPERM);
+}
 
 void quiet_ffmpeg_once() {
   static std::once_flag once;
@@ -111,11 +140,18 @@ class OpenedInput {
     if (!format) throw internal_error("out of memory opening audio");
     format->pb = io_.get();
     format->flags |= AVFMT_FLAG_CUSTOM_IO;
+    format->io_open = &refuse_nested_open;
+    format->format_whitelist = av_strdup(kAllowedDemuxers);
+    format->protocol_whitelist = av_strdup("none");
     // avformat_open_input frees `format` on failure.
     if (int rc = avformat_open_input(&format, nullptr, nullptr, nullptr); rc < 0) {
       throw unsupported_media("not a recognised audio format (" + av_error(rc) + ")");
     }
     format_.reset(format);
+    if (!demuxer_allowed(format_->iformat)) {
+      throw unsupported_media(std::string("the ") + format_->iformat->name +
+                              " format is not accepted");
+    }
     format_->probesize = 5 * 1024 * 1024;
     if (int rc = avformat_find_stream_info(format_.get(), nullptr); rc < 0) {
       throw unsupported_media("cannot read the audio stream (" + av_error(rc) + ")");
@@ -125,7 +161,15 @@ class OpenedInput {
     if (stream_ < 0 || !codec) throw unsupported_media("the file has no decodable audio stream");
     codec_.reset(avcodec_alloc_context3(codec));
     if (!codec_) throw internal_error("out of memory opening audio codec");
-    if (avcodec_parameters_to_context(codec_.get(), format_->streams[stream_]->codecpar) < 0) {
+    const AVCodecParameters* params = format_->streams[stream_]->codecpar;
+    if (params->ch_layout.nb_channels > kMaxChannels || params->sample_rate > kMaxSampleRate ||
+        params->sample_rate < 0) {
+      throw unsupported_media("the audio has " + std::to_string(params->ch_layout.nb_channels) +
+                              " channels at " + std::to_string(params->sample_rate) +
+                              " Hz; at most " + std::to_string(kMaxChannels) + " channels at " +
+                              std::to_string(kMaxSampleRate) + " Hz are accepted");
+    }
+    if (avcodec_parameters_to_context(codec_.get(), params) < 0) {
       throw unsupported_media("unsupported audio codec parameters");
     }
     if (int rc = avcodec_open2(codec_.get(), codec, nullptr); rc < 0) {
@@ -207,7 +251,8 @@ class Resampler {
     }
     in_rate_ = frame->sample_rate;
     in_format_ = frame->format;
-    if (in_rate_ <= 0 || in_layout_.nb_channels <= 0 || in_layout_.nb_channels > 64) {
+    if (in_rate_ <= 0 || in_rate_ > kMaxSampleRate || in_layout_.nb_channels <= 0 ||
+        in_layout_.nb_channels > kMaxChannels) {
       throw unsupported_media("the audio stream has no valid sample rate or channel count");
     }
     SwrContext* raw = nullptr;
@@ -313,7 +358,7 @@ std::optional<std::string> probe(std::string_view prefix, bool complete) {
     data.buf_size = static_cast<int>(prefix.size());
     int score = 0;
     const AVInputFormat* format = av_probe_input_format2(&data, 1, &score);
-    if (format && score >= AVPROBE_SCORE_MAX / 4) return std::nullopt;
+    if (format && score >= AVPROBE_SCORE_MAX / 4 && demuxer_allowed(format)) return std::nullopt;
     return e.what();
   }
 }

@@ -19,6 +19,7 @@
 #include "bus/celery_broker.h"
 #include "bus/timing.h"
 #include "core/errors.h"
+#include "core/text.h"
 
 namespace sra::bus {
 namespace {
@@ -30,12 +31,27 @@ struct AmqpUrl {
   int port = 5672;
 };
 
+// %XX escapes decoded as Python's urllib.parse.unquote (what kombu uses) does: a malformed escape
+// ("%zz", a '%' at the end) stays as it is; never an exception.
 std::string percent_decode(const std::string& s) {
   std::string out;
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
+    if (s[i] == '%') {
+      bool complete = i + 2 < s.size();
+      int hi = complete ? hex(s[i + 1]) : -1;
+      int lo = complete ? hex(s[i + 2]) : -1;
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+      out += s[i];
     } else {
       out += s[i];
     }
@@ -48,7 +64,7 @@ std::string percent_decode(const std::string& s) {
 AmqpUrl parse_amqp_url(const std::string& url) {
   const std::string scheme = "amqp://";
   if (url.rfind(scheme, 0) != 0)
-    throw config_error("CELERY_BUS_BROKER=" + url + " is not an amqp:// URL");
+    throw config_error("CELERY_BUS_BROKER=" + redact_url(url) + " is not an amqp:// URL");
   AmqpUrl out{"127.0.0.1", "guest", "guest", "/", "", 5672};
   std::string rest = url.substr(scheme.size());
   std::string path;
@@ -67,7 +83,7 @@ AmqpUrl parse_amqp_url(const std::string& url) {
     try {
       out.port = std::stoi(rest.substr(colon + 1));
     } catch (...) {
-      throw config_error("CELERY_BUS_BROKER=" + url + ": the port must be a number");
+      throw config_error("CELERY_BUS_BROKER=" + redact_url(url) + ": the port must be a number");
     }
     rest = rest.substr(0, colon);
   }
@@ -194,19 +210,28 @@ class Connection {
       conn_ = nullptr;
       throw unavailable("RabbitMQ at " + url.text + " is unreachable");
     }
-    check(amqp_login(conn_, url.vhost.c_str(), 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
-                     url.user.c_str(), url.password.c_str()),
-          "login");
-    amqp_channel_open(conn_, 1);
-    check(amqp_get_rpc_reply(conn_), "channel open");
-    amqp_exchange_declare(conn_, 1, amqp_cstring_bytes(queue.c_str()), amqp_cstring_bytes("direct"),
-                          0, 1, 0, 0, amqp_empty_table);
-    check(amqp_get_rpc_reply(conn_), "exchange declare");
-    amqp_queue_declare(conn_, 1, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0, amqp_empty_table);
-    check(amqp_get_rpc_reply(conn_), "queue declare");
-    amqp_queue_bind(conn_, 1, amqp_cstring_bytes(queue.c_str()), amqp_cstring_bytes(queue.c_str()),
-                    amqp_cstring_bytes(queue.c_str()), amqp_empty_table);
-    check(amqp_get_rpc_reply(conn_), "queue bind");
+    // A throw below leaves the constructor without the destructor: free the connection (and
+    // its socket) here, or every refused login leaks a descriptor.
+    try {
+      check(amqp_login(conn_, url.vhost.c_str(), 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
+                       url.user.c_str(), url.password.c_str()),
+            "login");
+      amqp_channel_open(conn_, 1);
+      check(amqp_get_rpc_reply(conn_), "channel open");
+      amqp_exchange_declare(conn_, 1, amqp_cstring_bytes(queue.c_str()), amqp_cstring_bytes("direct"),
+                            0, 1, 0, 0, amqp_empty_table);
+      check(amqp_get_rpc_reply(conn_), "exchange declare");
+      amqp_queue_declare(conn_, 1, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0, amqp_empty_table);
+      check(amqp_get_rpc_reply(conn_), "queue declare");
+      amqp_queue_bind(conn_, 1, amqp_cstring_bytes(queue.c_str()), amqp_cstring_bytes(queue.c_str()),
+                      amqp_cstring_bytes(queue.c_str()), amqp_empty_table);
+      check(amqp_get_rpc_reply(conn_), "queue bind");
+  
+    } catch (...) {
+      amqp_destroy_connection(conn_);
+      conn_ = nullptr;
+      throw;
+    }
   }
   ~Connection() {
     if (!conn_) return;

@@ -15,6 +15,7 @@
 #include "bus/task_runner.h"
 #include "bus/timing.h"
 #include "core/errors.h"
+#include "core/text.h"
 #include "core/uuid.h"
 
 namespace sra {
@@ -251,7 +252,8 @@ std::unique_ptr<MessageBus> make_celery_bus(const Config& config) {
   bool redis_broker = o.broker.rfind("redis://", 0) == 0;
   bool amqp_broker = o.broker.rfind("amqp://", 0) == 0 || o.broker.rfind("pyamqp://", 0) == 0;
   if (!redis_broker && !amqp_broker) {
-    throw config_error("CELERY_BUS_BROKER=" + o.broker + " must be a redis:// or amqp:// URL");
+    throw config_error("CELERY_BUS_BROKER=" + redact_url(o.broker) +
+                       " must be a redis:// or amqp:// URL");
   }
   o.backend = config.get_string("CELERY_BUS_BACKEND", redis_broker ? o.broker : "");
   if (o.backend.empty())

@@ -54,7 +54,7 @@ RedisUrl parse_redis_url(const std::string& url, const std::string& variable) {
   RedisUrl out;
   const std::string scheme = "redis://";
   if (url.rfind(scheme, 0) != 0)
-    throw config_error(variable + "=" + url + " is not a redis:// URL");
+    throw config_error(variable + "=" + redact_url(url) + " is not a redis:// URL");
   std::string rest = url.substr(scheme.size());
   if (auto at = rest.rfind('@'); at != std::string::npos) {
     std::string auth = rest.substr(0, at);
@@ -69,7 +69,7 @@ RedisUrl parse_redis_url(const std::string& url, const std::string& variable) {
       try {
         out.db = std::stoi(db);
       } catch (...) {
-        throw config_error(variable + "=" + url + ": the database must be a number");
+        throw config_error(variable + "=" + redact_url(url) + ": the database must be a number");
       }
     }
   }
@@ -77,7 +77,7 @@ RedisUrl parse_redis_url(const std::string& url, const std::string& variable) {
     try {
       out.port = std::stoi(rest.substr(colon + 1));
     } catch (...) {
-      throw config_error(variable + "=" + url + ": the port must be a number");
+      throw config_error(variable + "=" + redact_url(url) + ": the port must be a number");
     }
     rest = rest.substr(0, colon);
   }
@@ -108,8 +108,13 @@ void RedisClient::connect() {
     throw unavailable("Redis at " + url_.text + " is unreachable: " + why);
   }
   redisSetTimeout(context_, tv);
-  if (!url_.password.empty()) command({"AUTH", url_.password});
-  if (url_.db != 0) command({"SELECT", std::to_string(url_.db)});
+  try {
+    if (!url_.password.empty()) command({"AUTH", url_.password});
+    if (url_.db != 0) command({"SELECT", std::to_string(url_.db)});
+  } catch (...) {
+    drop();  // never keep a connection that is not authenticated or on the wrong database
+    throw;
+  }
 }
 
 RedisReply RedisClient::command(const std::vector<std::string>& argv) {

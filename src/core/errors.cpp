@@ -16,6 +16,8 @@ const char* to_string(ErrorKind kind) {
       return "unavailable";
     case ErrorKind::config:
       return "config";
+    case ErrorKind::request_timeout:
+      return "request_timeout";
     case ErrorKind::cancelled:
       return "cancelled";
     case ErrorKind::deadline_exceeded:

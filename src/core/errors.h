@@ -22,6 +22,7 @@ enum class ErrorKind {
   not_found,          // unknown task or file id: HTTP 404
   unavailable,        // overloaded or a dependency is down; retry later: HTTP 503
   config,             // a part is misconfigured; the message names the variable: HTTP 503
+  request_timeout,    // the client sent its request too slowly: HTTP 408
   cancelled,          // the job was cancelled (client gone, shutdown): nobody waits for an answer
   deadline_exceeded,  // the job ran past its deadline (MAX_JOB_SECONDS): HTTP 504; a task fails
   internal,           // a fault of ours: HTTP 500, logged
@@ -70,6 +71,9 @@ inline Error unavailable(const std::string& m) {
 }
 inline Error config_error(const std::string& m) {
   return {ErrorKind::config, m};
+}
+inline Error request_timeout(const std::string& m) {
+  return {ErrorKind::request_timeout, m};
 }
 inline Error cancelled(const std::string& m) {
   return {ErrorKind::cancelled, m};

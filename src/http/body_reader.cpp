@@ -33,11 +33,21 @@ asio::awaitable<std::optional<std::string_view>> BodyReader::next() {
                                                    asio::as_tuple(asio::use_awaitable));
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec == beast::error::timeout)
-      throw invalid_request("timed out waiting for the request body");
+      throw request_timeout("timed out waiting for the request body");
     if (ec) throw invalid_request("the request body could not be read: " + ec.message());
     std::size_t got = chunk_.size() - parser_.get().body().size;
     if (got == 0) continue;
     bytes_read_ += got;
+    if (pace_.min_bytes_per_second > 0) {
+      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_)
+                           .count();
+      double owed = (elapsed - pace_.grace_seconds) * pace_.min_bytes_per_second;
+      if (owed > 0 && static_cast<double>(bytes_read_) < owed && !parser_.is_done()) {
+        throw request_timeout("the request body arrives slower than " +
+                              std::to_string(static_cast<long>(pace_.min_bytes_per_second)) +
+                              " bytes/s (HTTP_MIN_UPLOAD_BYTES_PER_SECOND)");
+      }
+    }
     if (bytes_read_ > limit_) {
       throw too_large("request body is larger than the limit of " + std::to_string(limit_) +
                       " bytes");

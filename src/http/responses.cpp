@@ -39,6 +39,8 @@ beast_http::status status_for(ErrorKind kind) {
       return beast_http::status::service_unavailable;
     case ErrorKind::config:
       return beast_http::status::service_unavailable;
+    case ErrorKind::request_timeout:
+      return beast_http::status::request_timeout;
     case ErrorKind::cancelled:
       return kClientClosedRequest;
     case ErrorKind::deadline_exceeded:

@@ -42,6 +42,10 @@ ServerOptions server_options_from(const Config& config) {
       config.get_double("HTTP_KEEP_ALIVE_SECONDS", o.header_timeout_seconds, 0.1, 86400);
   o.body_timeout_seconds =
       config.get_double("HTTP_READ_TIMEOUT_SECONDS", o.body_timeout_seconds, 0.1, 86400);
+  o.min_upload_bytes_per_second = config.get_double(
+      "HTTP_MIN_UPLOAD_BYTES_PER_SECOND", o.min_upload_bytes_per_second, 0, 1e12);
+  o.max_connections =
+      static_cast<int>(config.get_int("MAX_CONNECTIONS", o.max_connections, 1, 1 << 20));
   o.shutdown_grace_seconds =
       config.get_double("SHUTDOWN_GRACE_SECONDS", o.shutdown_grace_seconds, 0, 86400);
   o.web_assets_dir = config.get_string("WEB_ASSETS_DIR", SRA_DEFAULT_WEB_ASSETS_DIR);
@@ -133,14 +137,28 @@ class HttpServer::Impl {
   }
 
   asio::awaitable<void> accept_loop() {
+    asio::steady_timer pause(ioc_);
+    double backoff = 0.01;
     while (!stopping_) {
+      // At the cap, new connections wait in the listen backlog until one closes.
+      if (open_connections_.load() >= options_.max_connections) {
+        pause.expires_after(std::chrono::milliseconds(20));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
       auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_),
                                                           asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (stopping_ || ec == asio::error::operation_aborted) break;
-        spdlog::warn("accept failed: {}", ec.message());
+        // Out of descriptors or memory: wait for some to be freed instead of spinning.
+        spdlog::warn("accept failed: {}; pausing {:.0f} ms", ec.message(), backoff * 1000);
+        pause.expires_after(seconds(backoff));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        backoff = std::min(backoff * 2, 1.0);
         continue;
       }
+      backoff = 0.01;
+      open_connections_.fetch_add(1);
       auto executor = socket.get_executor();
       asio::co_spawn(executor, session(std::move(socket)), asio::detached);
     }
@@ -165,6 +183,7 @@ class HttpServer::Impl {
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream.socket().close(ignored);
     connection->stream = nullptr;
+    open_connections_.fetch_sub(1);
     std::lock_guard lock(connections_mutex_);
     connections_.remove(connection);
     // The strand is not the acceptor's; finishing is posted to the I/O context.
@@ -202,7 +221,10 @@ class HttpServer::Impl {
         co_return;
       }
       auto started = std::chrono::steady_clock::now();
-      BodyReader body(stream, buffer, parser, options_.body_timeout_seconds, body_limit);
+      BodyReader body(stream, buffer, parser,
+                      {.timeout_seconds = options_.body_timeout_seconds,
+                       .min_bytes_per_second = options_.min_upload_bytes_per_second},
+                      body_limit);
       Exchange exchange{body, stream};
       Response res = co_await handle_request(api_, parser.get(), exchange);
       bool body_done = parser.is_done();
@@ -257,6 +279,7 @@ class HttpServer::Impl {
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> open_connections_{0};
   std::mutex connections_mutex_;
   std::list<std::shared_ptr<Connection>> connections_;
   std::shared_ptr<asio::steady_timer> grace_timer_;

@@ -2,7 +2,9 @@
 //
 // Runs `io_threads` threads for network I/O only: request bodies are parsed as they stream in,
 // transcriptions run on the InferencePool and blocking storage or bus calls on a separate pool,
-// so a slow request never stalls others. Supports keep-alive, `Expect: 100-continue`, timeouts
+// so a slow request never stalls others. At most `max_connections` are open at once (more wait
+// in the kernel's backlog), accept errors such as EMFILE back off instead of spinning, and a body
+// must keep a minimum average rate. Supports keep-alive, `Expect: 100-continue`, timeouts
 // while waiting for headers and between body reads, and graceful shutdown: stop() (or SIGINT /
 // SIGTERM when run() handles signals) stops accepting, closes idle connections, lets requests
 // in flight finish (up to `shutdown_grace_seconds`), then returns from run().
@@ -26,6 +28,8 @@ struct ServerOptions {
   int blocking_threads = 4;            // threads for storage and message-bus calls
   double header_timeout_seconds = 30;  // idle keep-alive and header read limit
   double body_timeout_seconds = 60;    // longest wait for the next piece of a body
+  double min_upload_bytes_per_second = 1024;  // slowest average body upload after 10 s
+  int max_connections = 512;           // open connections; more wait in the listen backlog
   double shutdown_grace_seconds = 60;  // longest wait for requests in flight on shutdown
   bool handle_signals = true;          // stop gracefully on SIGINT and SIGTERM
   std::string web_assets_dir;          // Swagger UI's files for /docs (WEB_ASSETS_DIR)

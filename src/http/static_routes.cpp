@@ -6,6 +6,11 @@
 #include <mutex>
 #include <sstream>
 
+#include <boost/json.hpp>
+
+#include "core/option_table.h"
+#include "service/builtin_parts.h"
+
 namespace sra::http {
 namespace {
 
@@ -60,11 +65,36 @@ std::optional<std::string> read_cached(const std::filesystem::path& path) {
   return cache[path.string()] = bytes.str();
 }
 
+// The compiled-in document with every model option added from the option table, so that the
+// documented fields, types and bounds are the ones the server enforces.
+std::string build_openapi_document() {
+  namespace json = boost::json;
+  json::value doc = json::parse(kOpenApiJson);
+  json::object options = options_schema_properties(builtin_request_options());
+  auto& schemas = doc.at("components").at("schemas").as_object();
+  auto add = [&](const char* schema, bool keep_existing) {
+    auto& props = schemas.at(schema).as_object().at("properties").as_object();
+    for (const auto& [name, spec] : options) {
+      if (keep_existing && props.contains(name)) continue;  // OpenAI's own definition stays
+      props[name] = spec;
+    }
+  };
+  add("SeedUpload", false);
+  add("TranscriptionRequest", true);
+  add("TranslationRequest", true);
+  return json::serialize(doc);
+}
+
 }  // namespace
+
+const std::string& openapi_document() {
+  static const std::string doc = build_openapi_document();
+  return doc;
+}
 
 std::optional<Response> static_route(const ApiContext& ctx, std::string_view path) {
   if (path == "/") return content("text/html; charset=utf-8", kIndexHtml);
-  if (path == "/openapi.json") return content("application/json", kOpenApiJson);
+  if (path == "/openapi.json") return content("application/json", openapi_document());
   if (path == "/docs" || path == "/docs/") return content("text/html; charset=utf-8", kDocsHtml);
   constexpr std::string_view kDocs = "/docs/";
   if (path.starts_with(kDocs)) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "http/api.h"
@@ -15,5 +16,8 @@ std::optional<Response> static_route(const ApiContext& ctx, std::string_view pat
 // The embedded documents (generated from web/index.html and src/http/openapi.json).
 extern const char* const kIndexHtml;
 extern const char* const kOpenApiJson;
+// The OpenAPI document served at /openapi.json: kOpenApiJson with the model options of the option
+// table added to the upload schemas. Built once; thread-safe.
+const std::string& openapi_document();
 
 }  // namespace sra::http

@@ -5,6 +5,7 @@
 #include "bus/huey_bus.h"
 #include "models/pocketsphinx_model.h"
 #include "models/whisper_model.h"
+#include "models/whisper_options.h"
 #include "storage/gcs_storage.h"
 #include "storage/local_storage.h"
 #include "storage/s3_storage.h"
@@ -43,6 +44,11 @@ PartCatalogs builtin_part_catalogs() {
   huey.push_back("redis");
   c.buses.add("huey", huey, make_huey_bus);
   return c;
+}
+
+const std::vector<OptionSpec>& builtin_request_options() {
+  static const std::vector<OptionSpec> table = whisper_option_specs();
+  return table;
 }
 
 }  // namespace sra

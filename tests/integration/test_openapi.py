@@ -66,3 +66,29 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, tmp_
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     print(r.stdout[-4000:])
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
+
+
+def test_option_table_drives_readme_and_document(server):
+    """The README's Whisper option table and the document's form fields are generated from the
+    one option table in the code: equal to what `speech-recognition-api options` prints."""
+    from conftest import BINARY, REPO
+    table = subprocess.run([str(BINARY), "options"], capture_output=True, text=True, check=True).stdout
+    readme = (REPO / "README.md").read_text()
+    begin = readme.index("<!-- options:begin")
+    begin = readme.index("\n", begin) + 1
+    end = readme.index("<!-- options:end -->")
+    assert readme[begin:end] == table, "README out of date: paste `speech-recognition-api options`"
+    spec = requests.get(server.url("/openapi.json")).json()
+    assert spec == json.loads(subprocess.run([str(BINARY), "options", "--openapi"], capture_output=True,
+                                             text=True, check=True).stdout)
+    seed = spec["components"]["schemas"]["SeedUpload"]["properties"]
+    openai = spec["components"]["schemas"]["TranscriptionRequest"]["properties"]
+    for row in table.splitlines()[2:]:
+        field = row.split("(field `")[1].split("`")[0]
+        assert field in seed and field in openai, field
+    beam = seed["beam_size"]["anyOf"][0]
+    assert (beam["type"], beam["minimum"], beam["maximum"]) == ("integer", 1, 10)
+    assert seed["max_initial_timestamp"]["anyOf"][0]["maximum"] == 30
+    assert "6 comma-separated" in seed["temperature"]["description"]
+    # OpenAI's own definition of its fields is kept.
+    assert openai["temperature"]["type"] == "number"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds the project with clang, AddressSanitizer, UndefinedBehaviorSanitizer and libFuzzer's
+# coverage into build-fuzz/, then runs every harness in tests/fuzz for SECONDS each (default 60),
+# starting from its committed seed corpus (tests/fuzz/corpus/<harness>). New inputs go to
+# build-fuzz/corpus/<harness>; a crash, hang or leak stops with the reproducer in build-fuzz/.
+# Usage: scripts/fuzz.sh [SECONDS] [harness ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+shift || true
+harnesses=("$@")
+((${#harnesses[@]})) || harnesses=(fuzz_multipart fuzz_dotenv fuzz_model_loader fuzz_audio fuzz_options fuzz_http)
+flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSRA_FUZZ=ON -DSRA_BUILD_TESTS=OFF -DSRA_SWAGGER_UI=OFF \
+  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
+  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
+  -DCMAKE_MODULE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+cmake --build build-fuzz -j "${JOBS:-$(nproc)}" --target "${harnesses[@]}"
+export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" UBSAN_OPTIONS="print_stacktrace=1"
+export SRA_SHARED_DIR="${SRA_SHARED_DIR:-$(cd .. && pwd)/shared}"
+status=0
+for h in "${harnesses[@]}"; do
+  mkdir -p "build-fuzz/corpus/$h" "build-fuzz/artifacts/$h"
+  echo "== $h: ${seconds} s"
+  # -rss_limit_mb bounds memory: an input that makes us allocate without bound is a finding.
+  if ! build-fuzz/tests/fuzz/"$h" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=3072 \
+      -max_len=65536 -print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$h/" \
+      "build-fuzz/corpus/$h" "tests/fuzz/corpus/$h" 2>"build-fuzz/$h.log"; then
+    echo "!! $h found a problem:"; tail -60 "build-fuzz/$h.log"; status=1
+  else
+    grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "build-fuzz/$h.log" | tr '\n' ' '; echo
+  fi
+done
+exit $status

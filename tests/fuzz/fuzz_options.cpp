@@ -1,0 +1,55 @@
+// libFuzzer harness: the Whisper option table and a whole transcription with the tiny test model.
+// The input is up to 8 lines of `field=value`, given to the model as a request's form fields, on
+// two seconds of real speech. Properties: only sra::Error comes out (invalid_request naming a
+// field, for values out of bounds); the transcription always finishes, within 20 s.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "audio/decoder.h"
+#include "core/errors.h"
+#include "fuzz_support.h"
+#include "models/whisper_model.h"
+
+namespace {
+std::unique_ptr<sra::Model> model;
+sra::AudioBuffer audio;
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  auto shared = sra::fuzz::shared_dir();
+  sra::WhisperModelOptions o;
+  o.model_path = (shared / "whisper" / "models" / "ggml-tiny-test-f32.bin").string();
+  o.threads = 1;
+  model = sra::make_whisper_model(o);
+  std::ifstream in(shared / "audio" / "jfk.wav", std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  audio = sra::audio::decode(bytes.str());
+  audio.samples.resize(std::min<std::size_t>(audio.samples.size(), 32000));
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string text(reinterpret_cast<const char*>(data), size);
+  sra::TranscribeOptions request;
+  std::istringstream lines(text);
+  std::string line;
+  for (int n = 0; n < 8 && std::getline(lines, line); ++n) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    request.values[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  auto started = std::chrono::steady_clock::now();
+  try {
+    model->transcribe(audio, request);
+  } catch (const sra::Error& e) {
+    if (e.kind() != sra::ErrorKind::invalid_request) __builtin_trap();
+  }
+  if (std::chrono::steady_clock::now() - started > std::chrono::seconds(20)) __builtin_trap();
+  return 0;
+}
