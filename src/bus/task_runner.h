@@ -53,7 +53,7 @@ inline TaskOutcome run_delivery(const TaskHandler& handler, const TaskRequest& r
     if (e.is_permanent()) {
       out.kind = TaskOutcome::Kind::failed;
       out.input_error = true;
-      out.error = e.what();
+      out.error = e.field() ? *e.field() + ": " + e.what() : std::string(e.what());
       return out;
     }
     why = e.what();

@@ -11,6 +11,7 @@
 #include "http/formats.h"
 #include "http/openai_api.h"
 #include "http/static_routes.h"
+#include "service/builtin_parts.h"
 
 namespace sra::http {
 
@@ -43,14 +44,15 @@ asio::awaitable<Response> sync_transcribe(ApiContext& ctx, const RequestParser::
   co_return json_response(bhttp_status::ok, json::object{{"transcription", t.text}});
 }
 
-asio::awaitable<Response> async_transcribe(ApiContext& ctx, const RequestParser::value_type& req,
-                                           Exchange& ex) {
+// The async route's work; `upload` is the caller's, so that an abandoned upload is aborted on the
+// blocking pool (an S3 or GCS abort is a network call), never on the I/O thread.
+asio::awaitable<Response> store_and_enqueue(ApiContext& ctx, const RequestParser::value_type& req,
+                                            Exchange& ex, std::unique_ptr<FileUpload>& upload) {
   std::size_t max_upload = ctx.service.limits().max_upload_bytes;
   std::string boundary = form_boundary(req);
   check_declared_length(req, max_upload);
   FormCollector form(max_upload);
   MultipartParser parser(boundary, form);
-  std::unique_ptr<FileUpload> upload;
   std::string prefix;  // the start of the file, checked for audio before the task is created
   auto executor = ctx.blocking.get_executor();
   FileStorage* storage = nullptr;
@@ -77,6 +79,12 @@ asio::awaitable<Response> async_transcribe(ApiContext& ctx, const RequestParser:
   }
   parser.finish();
   if (!form.has_file()) co_return missing_field_response("file");
+  // Options out of their bounds are refused now, not by a worker later (the upload is dropped).
+  for (const auto& [field, value] : form.fields()) {
+    if (const OptionSpec* spec = find_option(builtin_request_options(), field)) {
+      parse_option(*spec, value);
+    }
+  }
   co_await flush();
 
   bool complete = form.file_bytes() <= prefix.size();
@@ -95,7 +103,28 @@ asio::awaitable<Response> async_transcribe(ApiContext& ctx, const RequestParser:
       throw;
     }
   });
+  upload.reset();  // committed
   co_return json_response(bhttp_status::ok, json::object{{"task_id", task_id}});
+}
+
+asio::awaitable<Response> async_transcribe(ApiContext& ctx, const RequestParser::value_type& req,
+                                           Exchange& ex) {
+  std::unique_ptr<FileUpload> upload;
+  std::exception_ptr failure;
+  Response res;
+  try {
+    res = co_await store_and_enqueue(ctx, req, ex, upload);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (upload) {
+    co_await run_on(ctx.blocking.get_executor(), [&upload] {
+      upload.reset();  // aborts the unfinished upload
+      return 0;
+    });
+  }
+  if (failure) std::rethrow_exception(failure);
+  co_return res;
 }
 
 std::string query_parameter(std::string_view target, std::string_view name) {

@@ -214,6 +214,7 @@ asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex,
     // Woken by the inference thread; also every second, so that neither a missed wake-up nor a
     // client that left unnoticed can keep this loop waiting.
     if (peer_closed(ex.stream.socket())) {
+      spdlog::info("streamed transcription: the client closed the connection; job cancelled");
       ex.keep_alive = false;
       co_return;
     }

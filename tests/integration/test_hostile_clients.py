@@ -81,21 +81,28 @@ def test_hostile_options_are_4xx_naming_the_field(whisper_server, field, value):
     assert requests.get(whisper_server.url("/health"), timeout=5).status_code == 200
 
 
-def test_hostile_option_in_an_async_task_fails_the_task_once(whisper_server):
+def test_hostile_options_of_async_tasks(whisper_server):
     from conftest import wait_task
+    # Out of bounds: refused before a task exists (this killed the worker on every delivery).
     r = post(whisper_server, "/async/v1/transcribe", {"max_initial_timestamp": "1e9"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "max_initial_timestamp"]
+    # Within the table's bounds but not for this model: the task fails once, naming the field.
+    r = post(whisper_server, "/async/v1/transcribe", {"language": "klingon"})
     assert r.status_code == 200, r.text
     body = wait_task(whisper_server, r.json()["task_id"], timeout=60)
     assert body["status"] == "FAILED"
-    assert "max_initial_timestamp" in body["error"]
+    assert body["error"].startswith("language: "), body
+    assert whisper_server.log().count("FAILED") == 1
     assert requests.get(whisper_server.url("/health"), timeout=5).status_code == 200
 
 
 def test_clips_past_the_end_finish(whisper_server):
     started = time.time()
-    r = post(whisper_server, "/sync/v1/transcribe", {"clip_timestamps": "0,60"})  # hung forever
-    assert r.status_code == 200, r.text
-    whole = post(whisper_server, "/sync/v1/transcribe", {})
+    # Greedy, so that both runs decode alike.
+    r = post(whisper_server, "/sync/v1/transcribe", {"clip_timestamps": "0,60", "temperature": "0"})
+    assert r.status_code == 200, r.text  # this hung forever
+    whole = post(whisper_server, "/sync/v1/transcribe", {"temperature": "0"})
     assert r.json() == whole.json()
     r = post(whisper_server, "/sync/v1/transcribe", {"clip_timestamps": "100,200"})
     assert r.status_code == 200 and r.json() == {"transcription": ""}
@@ -126,16 +133,18 @@ def send_and_hang_up(server, route, path, fields, after=1.0):
     ("/v1/audio/transcriptions", {"model": "whisper-1", "stream": "true"}),
 ])
 def test_client_that_leaves_cancels_its_job(make_server, long_jfk, route, fields):
-    server = make_server(**whisper_env(MAX_UPLOAD_BYTES=100_000_000, INFERENCE_QUEUE_SIZE=4))
-    # Alone, the long file takes tens of seconds; the client leaves after two.
+    # The random tiny-shaped model: seconds per window, so the long file alone (36 windows) takes
+    # minutes; the client leaves after two seconds.
+    server = make_server(**whisper_env(MAX_UPLOAD_BYTES=100_000_000, INFERENCE_QUEUE_SIZE=4,
+                                       WHISPER_TEMPERATURE=0,
+                                       WHISPER_MODEL_PATH=MODELS / "ggml-random-tiny-ml-f32.bin"))
     send_and_hang_up(server, route, long_jfk, fields, after=2.0)
     started = time.time()
-    r = post(server, "/sync/v1/transcribe", {}, timeout=60)
+    r = post(server, "/sync/v1/transcribe", {"language": "en", "sample_len": "8"}, timeout=300)
     waited = time.time() - started
     assert r.status_code == 200, r.text
-    assert "ask not what your country" in r.json()["transcription"]
     # The short request ran once the abandoned job stopped: within a window or two of work.
-    assert waited < 15, f"the short request waited {waited:.1f} s behind an abandoned job"
+    assert waited < 20, f"the short request waited {waited:.1f} s behind an abandoned job"
     deadline = time.time() + 10
     while "the client closed the connection" not in server.log() and time.time() < deadline:
         time.sleep(0.2)
