@@ -25,11 +25,11 @@ using bus::RedisReply;
 using bus::seconds_text;
 using bus::sleep_unless_stopped;
 
-// KEYS: task hash, queue. ARGV: file id, options, now, ttl, id.
+// KEYS: task hash, queue. ARGV: file id, options, now, ttl, id. A pending task never expires: its
+// result's time to live starts when the result is stored (kFinishScript).
 constexpr const char* kCreateScript = R"lua(
 redis.call('HSET', KEYS[1], 'file_id', ARGV[1], 'options', ARGV[2], 'status', 'PENDING', 'created', ARGV[3],
            'deliveries', 0, 'retries', 0)
-redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('LPUSH', KEYS[2], ARGV[5])
 return 1
 )lua";

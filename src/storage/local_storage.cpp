@@ -1,5 +1,9 @@
 #include "storage/local_storage.h"
 
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -26,7 +30,9 @@ class LocalUpload final : public FileUpload {
     temp_ = folder_ / ("." + id_ + ".part");
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd_ < 0) {
-      throw unavailable("local storage: cannot create " + temp_.string() + ": " + errno_text());
+      spdlog::error("local storage: cannot create {}: {}", temp_.string(), errno_text());
+      throw unavailable("local storage: cannot create a file in LOCAL_STORAGE_FOLDER_PATH (" +
+                        errno_text() + ")");
     }
   }
 
@@ -42,7 +48,9 @@ class LocalUpload final : public FileUpload {
       ssize_t n = ::write(fd_, p, left);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0)
-        throw unavailable("local storage: cannot write " + temp_.string() + ": " + errno_text());
+        spdlog::error("local storage: cannot write {}: {}", temp_.string(), errno_text());
+        throw unavailable("local storage: cannot write to LOCAL_STORAGE_FOLDER_PATH (" +
+                          errno_text() + ")");
       p += n;
       left -= static_cast<std::size_t>(n);
     }
@@ -51,15 +59,28 @@ class LocalUpload final : public FileUpload {
   std::string commit() override {
     if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
       fd_ = -1;
-      throw unavailable("local storage: cannot flush " + temp_.string() + ": " + errno_text());
+      spdlog::error("local storage: cannot flush {}: {}", temp_.string(), errno_text());
+      throw unavailable("local storage: cannot flush a file in LOCAL_STORAGE_FOLDER_PATH (" +
+                        errno_text() + ")");
     }
     fd_ = -1;
     fs::path final_path = folder_ / id_;
     if (::rename(temp_.c_str(), final_path.c_str()) != 0) {
-      throw unavailable("local storage: cannot rename to " + final_path.string() + ": " +
-                        errno_text());
+      spdlog::error("local storage: cannot rename to {}: {}", final_path.string(), errno_text());
+      throw unavailable("local storage: cannot store a file in LOCAL_STORAGE_FOLDER_PATH (" +
+                        errno_text() + ")");
     }
     committed_ = true;
+    // The rename is durable only once the folder itself is synced.
+    int dir = ::open(folder_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0 || ::fsync(dir) != 0) {
+      std::string why = errno_text();
+      if (dir >= 0) ::close(dir);
+      ::unlink(final_path.c_str());
+      spdlog::error("local storage: cannot sync {}: {}", folder_.string(), why);
+      throw unavailable("local storage: cannot sync LOCAL_STORAGE_FOLDER_PATH (" + why + ")");
+    }
+    ::close(dir);
     return id_;
   }
 
@@ -80,6 +101,7 @@ class LocalStorage final : public FileStorage {
       throw config_error("LOCAL_STORAGE_FOLDER_PATH=" + options_.folder.string() +
                          " cannot be created: " + (ec ? ec.message() : "not a directory"));
     }
+    sweep_stale_parts();
   }
 
   std::unique_ptr<FileUpload> begin_upload() override {
@@ -90,17 +112,21 @@ class LocalStorage final : public FileStorage {
     if (!is_uuid(file_id)) throw not_found("no file with id '" + file_id + "'");
     fs::path path = options_.folder / file_id;
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw not_found("no file with id '" + file_id + "' in " + options_.folder.string());
+    if (!in) throw not_found("no file with id '" + file_id + "'");
     std::ostringstream bytes;
     bytes << in.rdbuf();
-    if (in.bad()) throw unavailable("local storage: cannot read " + path.string());
+    if (in.bad()) {
+      spdlog::error("local storage: cannot read {}", path.string());
+      throw unavailable("local storage: cannot read a file in LOCAL_STORAGE_FOLDER_PATH");
+    }
     return std::move(bytes).str();
   }
 
   void check_ready() override {
     if (::access(options_.folder.c_str(), W_OK | X_OK) != 0) {
-      throw unavailable("LOCAL_STORAGE_FOLDER_PATH=" + options_.folder.string() +
-                        " is not writable: " + errno_text());
+      spdlog::error("local storage: {} is not writable: {}", options_.folder.string(),
+                    errno_text());
+      throw unavailable("LOCAL_STORAGE_FOLDER_PATH is not writable (" + errno_text() + ")");
     }
   }
 
@@ -111,6 +137,24 @@ class LocalStorage final : public FileStorage {
   }
 
  private:
+  // Unfinished uploads (".<uuid>.part") left by a process that died mid-upload, older than any
+  // upload can take, are removed when the storage starts.
+  void sweep_stale_parts() {
+    std::error_code ec;
+    auto cutoff = fs::file_time_type::clock::now() - std::chrono::hours(24);
+    int removed = 0;
+    for (const auto& entry : fs::directory_iterator(options_.folder, ec)) {
+      std::string name = entry.path().filename().string();
+      if (name.size() < 6 || name[0] != '.' || !name.ends_with(".part")) continue;
+      std::error_code ignored;
+      if (entry.last_write_time(ignored) < cutoff && !ignored) {
+        fs::remove(entry.path(), ignored);
+        if (!ignored) ++removed;
+      }
+    }
+    if (removed) spdlog::info("local storage: removed {} unfinished uploads older than a day", removed);
+  }
+
   LocalStorageOptions options_;
 };
 

@@ -230,6 +230,25 @@ def test_huey_bus_end_to_end_with_crash_and_restart(redis_server, make_server, t
         second.stop()
 
 
+def test_huey_pending_task_outlives_the_result_ttl(redis_server, make_server, tmp_path, speech):
+    """A task waiting longer than HUEY_BUS_RESULT_EXPIRES for a worker is not lost: the time to
+    live of a task counts from its result, not from its creation."""
+    env = dict(MESSAGE_BUS="huey", HUEY_BUS_REDIS_HOST=f"127.0.0.1:{redis_server.port}/8",
+               HUEY_BUS_NAME="ttl", HUEY_BUS_RESULT_EXPIRES=2)
+    import redis as redis_py
+    redis_py.Redis(port=redis_server.port, db=8).flushdb()
+    server = make_server(workdir=tmp_path, **env)
+    task = transcribe(server, speech, route="/async/v1/transcribe").json()["task_id"]
+    time.sleep(3.5)  # no worker yet: past the TTL
+    assert requests.get(server.url(f"/async/v1/transcribe/{task}")).json()["status"] == "PENDING"
+    worker = Worker(tmp_path, env)
+    try:
+        assert wait_task(server, task, timeout=60) == {"status": "SUCCESS",
+                                                      "transcription": "go forward ten meters"}
+    finally:
+        worker.stop()
+
+
 def test_distributed_example_runs():
     from conftest import REPO
     r = subprocess.run([str(REPO / "examples" / "distributed" / "run.sh")], capture_output=True, text=True, timeout=300)

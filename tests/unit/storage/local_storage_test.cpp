@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "core/errors.h"
@@ -34,6 +35,22 @@ TEST(LocalStorage, CreatesTheFolderAndRoundTrips) {
   EXPECT_EQ(storage->read(id), bytes);
   storage->remove(id);
   EXPECT_THROW(storage->read(id), Error);
+}
+
+TEST(LocalStorage, StaleUnfinishedUploadsAreSweptAtStart) {
+  test::TempDir dir;
+  fs::create_directories(dir.path());
+  auto stale = dir.path() / ("." + make_uuid() + ".part");
+  auto fresh = dir.path() / ("." + make_uuid() + ".part");
+  auto kept = dir.path() / make_uuid();  // a stored file, however old, stays
+  for (const auto& p : {stale, fresh, kept}) std::ofstream(p) << "x";
+  auto old = fs::file_time_type::clock::now() - std::chrono::hours(48);
+  fs::last_write_time(stale, old);
+  fs::last_write_time(kept, old);
+  auto storage = make_local_storage({dir.path()});
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(fresh));
+  EXPECT_TRUE(fs::exists(kept));
 }
 
 TEST(LocalStorage, NothingVisibleUntilCommitAndNothingLeftOnAbort) {
