@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine to every test: installs what is missing, builds,
-# assembles the Whisper base model the real-speech tests use, and runs the unit tests
-# (GoogleTest) and the integration tests (pytest, OpenAI's Python and Node clients, schemathesis
+# assembles the Whisper base model the real-speech tests use, runs the sanitizer suite and the
+# fuzz harnesses briefly (scripts/sanitize.sh), then the unit tests (GoogleTest) and the
+# integration tests (pytest, OpenAI's Python and Node clients, schemathesis
 # and Playwright with Chromium, against the real binary). Screenshots of the web page end up in
 # tests/integration/artifacts/.
 set -euo pipefail
@@ -17,5 +18,10 @@ if [[ ! -x .tools/bin/fake-gcs-server ]]; then
 fi
 # Node test clients: OpenAI's SDK and playwright-core (which drives Debian's Chromium).
 npm install --silent --no-audit --no-fund --prefix tests/integration/node
+# The sanitizer suite and a short run of every fuzz harness (a clang build in build-fuzz/);
+# SANITIZE=0 skips it, FUZZ_SECONDS sets the time per harness.
+if [[ "${SANITIZE:-1}" != 0 ]]; then
+  scripts/sanitize.sh "${FUZZ_SECONDS:-30}"
+fi
 cd build
 ctest --output-on-failure -j "${TEST_JOBS:-2}" "$@"

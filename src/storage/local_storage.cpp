@@ -30,9 +30,10 @@ class LocalUpload final : public FileUpload {
     temp_ = folder_ / ("." + id_ + ".part");
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd_ < 0) {
-      spdlog::error("local storage: cannot create {}: {}", temp_.string(), errno_text());
+      std::string why = errno_text();
+      spdlog::error("local storage: cannot create {}: {}", temp_.string(), why);
       throw unavailable("local storage: cannot create a file in LOCAL_STORAGE_FOLDER_PATH (" +
-                        errno_text() + ")");
+                        why + ")");
     }
   }
 
@@ -47,10 +48,11 @@ class LocalUpload final : public FileUpload {
     while (left > 0) {
       ssize_t n = ::write(fd_, p, left);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0)
-        spdlog::error("local storage: cannot write {}: {}", temp_.string(), errno_text());
-        throw unavailable("local storage: cannot write to LOCAL_STORAGE_FOLDER_PATH (" +
-                          errno_text() + ")");
+      if (n < 0) {
+        std::string why = errno_text();
+        spdlog::error("local storage: cannot write {}: {}", temp_.string(), why);
+        throw unavailable("local storage: cannot write to LOCAL_STORAGE_FOLDER_PATH (" + why + ")");
+      }
       p += n;
       left -= static_cast<std::size_t>(n);
     }
@@ -58,17 +60,19 @@ class LocalUpload final : public FileUpload {
 
   std::string commit() override {
     if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
+      std::string why = errno_text();
       fd_ = -1;
-      spdlog::error("local storage: cannot flush {}: {}", temp_.string(), errno_text());
-      throw unavailable("local storage: cannot flush a file in LOCAL_STORAGE_FOLDER_PATH (" +
-                        errno_text() + ")");
+      spdlog::error("local storage: cannot flush {}: {}", temp_.string(), why);
+      throw unavailable("local storage: cannot flush a file in LOCAL_STORAGE_FOLDER_PATH (" + why +
+                        ")");
     }
     fd_ = -1;
     fs::path final_path = folder_ / id_;
     if (::rename(temp_.c_str(), final_path.c_str()) != 0) {
-      spdlog::error("local storage: cannot rename to {}: {}", final_path.string(), errno_text());
-      throw unavailable("local storage: cannot store a file in LOCAL_STORAGE_FOLDER_PATH (" +
-                        errno_text() + ")");
+      std::string why = errno_text();
+      spdlog::error("local storage: cannot rename to {}: {}", final_path.string(), why);
+      throw unavailable("local storage: cannot store a file in LOCAL_STORAGE_FOLDER_PATH (" + why +
+                        ")");
     }
     committed_ = true;
     // The rename is durable only once the folder itself is synced.
@@ -124,9 +128,9 @@ class LocalStorage final : public FileStorage {
 
   void check_ready() override {
     if (::access(options_.folder.c_str(), W_OK | X_OK) != 0) {
-      spdlog::error("local storage: {} is not writable: {}", options_.folder.string(),
-                    errno_text());
-      throw unavailable("LOCAL_STORAGE_FOLDER_PATH is not writable (" + errno_text() + ")");
+      std::string why = errno_text();
+      spdlog::error("local storage: {} is not writable: {}", options_.folder.string(), why);
+      throw unavailable("LOCAL_STORAGE_FOLDER_PATH is not writable (" + why + ")");
     }
   }
 

@@ -249,6 +249,32 @@ def test_huey_pending_task_outlives_the_result_ttl(redis_server, make_server, tm
         worker.stop()
 
 
+def open_descriptors(pid):
+    import os
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_refused_logins_leak_nothing_and_never_echo_secrets(rabbit, redis_server, make_server):
+    """/ready against a broker that refuses the password: 503 every time, no descriptor leaked
+    per probe (an AMQP connection whose login failed was never freed), and neither the password
+    nor the URL's user-info in the answer or the log."""
+    bad_amqp = rabbit.url.replace("guest:guest", "guest:s3cret-amqp")
+    server = make_server(MESSAGE_BUS="celery", CELERY_BUS_BROKER=bad_amqp,
+                         CELERY_BUS_BACKEND=f"redis://:s3cret-redis@127.0.0.1:{redis_server.port}/3")
+    requests.get(server.url("/ready"), timeout=30)
+    before = open_descriptors(server.proc.pid)
+    for _ in range(20):
+        r = requests.get(server.url("/ready"), timeout=30)
+        assert r.status_code == 503, r.text
+        assert "s3cret" not in r.text
+    assert open_descriptors(server.proc.pid) - before < 5
+    assert "s3cret" not in server.log()
+    # A malformed URL is refused with its password hidden too.
+    other = make_server(MESSAGE_BUS="celery", CELERY_BUS_BROKER="rediss://:s3cret-tls@127.0.0.1:1/0%zz")
+    r = requests.get(other.url("/ready"), timeout=30)
+    assert r.status_code == 503 and "s3cret" not in r.text and "s3cret" not in other.log(), r.text
+
+
 def test_distributed_example_runs():
     from conftest import REPO
     r = subprocess.run([str(REPO / "examples" / "distributed" / "run.sh")], capture_output=True, text=True, timeout=300)
