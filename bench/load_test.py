@@ -196,7 +196,9 @@ def main():
            "INFERENCE_THREADS": "2", "INFERENCE_QUEUE_SIZE": "16", "EMBEDDED_BUS_WORKERS": "1",
            "HTTP_MIN_UPLOAD_BYTES_PER_SECOND": "4096"}
     log = open(work / "server.log", "wb")
-    server = subprocess.Popen([args.binary, "serve", "--port", str(port)], cwd=work, env=env,
+    # SRA_LOAD_WRAP: a command to run the server under (gdb, valgrind), for investigations.
+    wrap = os.environ.get("SRA_LOAD_WRAP", "").split()
+    server = subprocess.Popen(wrap + [args.binary, "serve", "--port", str(port)], cwd=work, env=env,
                               stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):

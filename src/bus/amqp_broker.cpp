@@ -395,10 +395,6 @@ class AmqpBroker final : public CeleryBroker {
       std::unique_ptr<Connection> conn;
       try {
         conn = std::make_unique<Connection>(url_, options_.queue);
-        amqp_channel_open(conn->get(), 2);  // channel 2 republishes retries, with confirms
-        conn->check(amqp_get_rpc_reply(conn->get()), "channel open");
-        amqp_confirm_select(conn->get(), 2);
-        conn->check(amqp_get_rpc_reply(conn->get()), "confirm select");
         amqp_basic_qos(conn->get(), 1, 0, static_cast<std::uint16_t>(prefetch), 0);
         conn->check(amqp_get_rpc_reply(conn->get()), "qos");
         amqp_basic_consume(conn->get(), 1, amqp_cstring_bytes(options_.queue.c_str()),
@@ -442,9 +438,11 @@ class AmqpBroker final : public CeleryBroker {
       for (auto& d : done) {
         if (d.generation != generation) continue;
         if (d.outcome == Outcome::requeue) {
+          // Published with a confirm awaited (on the publishing connection) before the original
+          // is acknowledged: a retry the broker did not take is never acknowledged away.
           CeleryTask again = d.task;
           ++again.retries;
-          republish(conn, again);
+          publish(again);
         }
         int rc = d.outcome == Outcome::release ? amqp_basic_reject(conn.get(), 1, d.tag, 1)
                                                : amqp_basic_ack(conn.get(), 1, d.tag, 0);
@@ -507,25 +505,6 @@ class AmqpBroker final : public CeleryBroker {
       jobs_.push_back({generation, tag, task});
       ++running_;
       jobs_cv_.notify_one();
-    }
-  }
-
-  void republish(Connection& conn, const CeleryTask& task) {
-    std::string body = celery_body(task);
-    AmqpTable headers(celery_headers(task));
-    amqp_basic_properties_t props{};
-    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_CONTENT_ENCODING_FLAG |
-                   AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
-                   AMQP_BASIC_CORRELATION_ID_FLAG;
-    props.content_type = amqp_cstring_bytes("application/json");
-    props.content_encoding = amqp_cstring_bytes("utf-8");
-    props.headers = headers.table();
-    props.delivery_mode = 2;
-    props.correlation_id = amqp_cstring_bytes(task.id.c_str());
-    if (amqp_basic_publish(conn.get(), 2, amqp_cstring_bytes(options_.queue.c_str()),
-                           amqp_cstring_bytes(options_.queue.c_str()), 0, 0, &props,
-                           amqp_bytes_t{body.size(), body.data()}) != AMQP_STATUS_OK) {
-      throw unavailable("RabbitMQ: republishing a retried task failed");
     }
   }
 

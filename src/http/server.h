@@ -28,7 +28,7 @@ struct ServerOptions {
   int blocking_threads = 4;            // threads for storage and message-bus calls
   double header_timeout_seconds = 30;  // idle keep-alive and header read limit
   double body_timeout_seconds = 60;    // longest wait for the next piece of a body
-  double min_upload_bytes_per_second = 1024;  // slowest average body upload after 10 s
+  double min_upload_bytes_per_second = 16384;  // slowest average body upload after 10 s
   int max_connections = 512;           // open connections; more wait in the listen backlog
   double shutdown_grace_seconds = 60;  // longest wait for requests in flight on shutdown
   bool handle_signals = true;          // stop gracefully on SIGINT and SIGTERM

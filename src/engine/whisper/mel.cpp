@@ -93,7 +93,9 @@ Mel log_mel_spectrogram(const std::vector<float>& samples, int padding,
   mel.data.assign(static_cast<std::size_t>(n_mels) * n_frames, 0.0f);
   std::vector<double> log_values(mel.data.size());
 
-  static const Fft fft(kNFft);
+  // Never destroyed: a transcription still running on another thread while the process exits
+  // must not see it freed.
+  static const Fft& fft = *new Fft(kNFft);
   auto work = [&](int first, int last) {
     std::vector<Complex> in(kNFft), out(kNFft);
     std::vector<double> power(n_bins);
