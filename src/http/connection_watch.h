@@ -66,7 +66,8 @@ class PeerWatch {
   std::shared_ptr<std::atomic<bool>> watching_;
 };
 
-// Runs `f` on `pool` while the client of `stream` is watched (see above).
+// Runs `f` on `pool` while the client of `stream` is watched (see above). `f` should capture by
+// reference only: GCC 12 may destroy a non-trivial temporary of a co_await expression twice.
 template <typename Executor, typename F>
 auto run_while_connected(Executor pool, boost::beast::tcp_stream& stream, CancelToken& token, F f)
     -> boost::asio::awaitable<decltype(f())> {

@@ -359,9 +359,11 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
   }
   state->job.audio = state->audio;
   state->job.cancel = &state->cancel;
+  // Captured by reference: GCC 12 destroys a non-trivial temporary of a co_await expression (a
+  // lambda holding a shared_ptr) twice, which freed the state under the running job.
   Transcription t =
       co_await run_while_connected(ctx.inference.executor(), ex.stream, state->cancel,
-                                   [&ctx, state] { return ctx.service.transcribe(state->job); });
+                                   [&ctx, &state] { return ctx.service.transcribe(state->job); });
   Response res{status::ok, 11};
   res.set(bhttp::field::content_type, content_type(r.format));
   res.body() = render(t, r.format, translate ? "translate" : "transcribe");
