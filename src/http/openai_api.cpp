@@ -145,9 +145,11 @@ asio::awaitable<void> write_chunk(boost::beast::tcp_stream& stream, const std::s
   co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(data)), asio::use_awaitable);
 }
 
+// `state` and `ticket` are the caller's (taken by reference: see run_while_connected on GCC 12
+// and temporaries of co_await expressions); the job gets its own copies.
 asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex,
-                                           std::shared_ptr<StreamState> state,
-                                           std::unique_ptr<InferencePool::Ticket> ticket) {
+                                           const std::shared_ptr<StreamState>& state,
+                                           std::unique_ptr<InferencePool::Ticket>& ticket) {
   auto executor = co_await asio::this_coro::executor;
   auto wake = std::make_shared<asio::steady_timer>(executor);
   auto notify = [wake] { asio::post(wake->get_executor(), [wake] { wake->cancel(); }); };
@@ -354,7 +356,7 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
   state->job.options = std::move(r.options.values);
   if (r.stream) {
     ex.keep_alive = req.keep_alive();
-    co_await stream_transcription(ctx, ex, state, std::move(ticket));
+    co_await stream_transcription(ctx, ex, state, ticket);
     co_return Response{};
   }
   state->job.audio = state->audio;
