@@ -82,9 +82,10 @@ int main(int argc, char** argv) {
   add_env_file(storage_cmd);
 
   bool options_openapi = false;
-  auto* options_cmd = app.add_subcommand(
-      "options", "print the model options table (Markdown) from which the README and the "
-                 "OpenAPI document are made");
+  auto* options_cmd =
+      app.add_subcommand("options",
+                         "print the model options table (Markdown) from which the README and the "
+                         "OpenAPI document are made");
   options_cmd->add_flag("--openapi", options_openapi, "print the whole OpenAPI document instead");
 
   CLI11_PARSE(app, argc, argv);

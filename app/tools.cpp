@@ -9,14 +9,14 @@
 
 #include "audio/decoder.h"
 #include "commands.h"
-#include "core/option_table.h"
-#include "http/static_routes.h"
-#include "service/builtin_parts.h"
 #include "core/errors.h"
+#include "core/option_table.h"
 #include "engine/whisper/ctranslate2_import.h"
 #include "engine/whisper/engine.h"
 #include "engine/whisper/kernels.h"
 #include "engine/whisper/model_writer.h"
+#include "http/static_routes.h"
+#include "service/builtin_parts.h"
 
 namespace sra::app {
 namespace {

@@ -218,15 +218,16 @@ class Connection {
             "login");
       amqp_channel_open(conn_, 1);
       check(amqp_get_rpc_reply(conn_), "channel open");
-      amqp_exchange_declare(conn_, 1, amqp_cstring_bytes(queue.c_str()), amqp_cstring_bytes("direct"),
-                            0, 1, 0, 0, amqp_empty_table);
+      amqp_exchange_declare(conn_, 1, amqp_cstring_bytes(queue.c_str()),
+                            amqp_cstring_bytes("direct"), 0, 1, 0, 0, amqp_empty_table);
       check(amqp_get_rpc_reply(conn_), "exchange declare");
       amqp_queue_declare(conn_, 1, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0, amqp_empty_table);
       check(amqp_get_rpc_reply(conn_), "queue declare");
-      amqp_queue_bind(conn_, 1, amqp_cstring_bytes(queue.c_str()), amqp_cstring_bytes(queue.c_str()),
-                      amqp_cstring_bytes(queue.c_str()), amqp_empty_table);
+      amqp_queue_bind(conn_, 1, amqp_cstring_bytes(queue.c_str()),
+                      amqp_cstring_bytes(queue.c_str()), amqp_cstring_bytes(queue.c_str()),
+                      amqp_empty_table);
       check(amqp_get_rpc_reply(conn_), "queue bind");
-  
+
     } catch (...) {
       amqp_destroy_connection(conn_);
       conn_ = nullptr;

@@ -189,8 +189,8 @@ class EmbeddedBus final : public MessageBus {
             .bind(4, task.id)
             .bind(5, owner)
             .step();
-        spdlog::warn("task {}: attempt {} failed, retrying in {:.1f} s: {}", task.id,
-                     task.attempts, outcome.retry_delay, outcome.error);
+        spdlog::warn("task {}: attempt {} failed, retrying in {:.1f} s: {}", task.id, task.attempts,
+                     outcome.retry_delay, outcome.error);
         return;
     }
     if (on_finished_) on_finished_(task.request);

@@ -136,7 +136,8 @@ class HueyBus final : public MessageBus {
                   std::stop_token stop) override {
     std::vector<std::jthread> threads;
     for (int i = 0; i < std::max(1, options.concurrency); ++i) {
-      threads.emplace_back([this, &handler, &options, stop] { worker_loop(options, handler, stop); });
+      threads.emplace_back(
+          [this, &handler, &options, stop] { worker_loop(options, handler, stop); });
     }
     maintenance_loop(stop);
   }
@@ -146,8 +147,7 @@ class HueyBus final : public MessageBus {
   std::string queue() const { return prefix_ + "queue"; }
   std::string leases() const { return prefix_ + "leases"; }
 
-  void worker_loop(const WorkerOptions& options, const TaskHandler& handler,
-                   std::stop_token stop) {
+  void worker_loop(const WorkerOptions& options, const TaskHandler& handler, std::stop_token stop) {
     RedisClient client(o_.url);
     double backoff = 0.5;
     while (!stop.stop_requested()) {

@@ -9,13 +9,12 @@
 // immutable values; every function here is pure and safe from any thread.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json/object.hpp>
 
 namespace sra {
 
@@ -29,7 +28,7 @@ enum class OptionType {
 };
 
 struct OptionSpec {
-  std::string name;                  // the form field; WHISPER_<NAME> sets the default
+  std::string name;  // the form field; WHISPER_<NAME> sets the default
   OptionType type = OptionType::text;
   std::string default_text;          // the default as documented ("" when there is none)
   std::string doc;                   // one line for the README and the OpenAPI document
@@ -44,10 +43,10 @@ struct OptionSpec {
 // A value that passed its spec. `unset` is true for a nullable option given as none/null/"".
 struct ParsedOption {
   bool unset = false;
-  bool flag = false;             // boolean
-  double number = 0;             // integer, number
-  std::vector<double> numbers;   // numbers
-  std::string text;              // text (as given), choice (lower case)
+  bool flag = false;            // boolean
+  double number = 0;            // integer, number
+  std::vector<double> numbers;  // numbers
+  std::string text;             // text (as given), choice (lower case)
 };
 
 // Checks `value` against `spec`. Throws sra::Error(invalid_request, field = spec.name).

@@ -35,13 +35,15 @@ inline std::string redact_url(std::string_view url) {
   if (scheme == std::string_view::npos) return std::string(url);
   std::size_t start = scheme + 3;
   std::size_t end = url.find_first_of("/?#", start);
-  std::string_view authority = url.substr(start, end == std::string_view::npos ? url.npos : end - start);
+  std::string_view authority =
+      url.substr(start, end == std::string_view::npos ? url.npos : end - start);
   std::size_t at = authority.rfind('@');
   if (at == std::string_view::npos) return std::string(url);
   std::string_view userinfo = authority.substr(0, at);
   std::size_t colon = userinfo.find(':');
   std::string out(url.substr(0, start));
-  out += colon == std::string_view::npos ? std::string("***") : std::string(userinfo.substr(0, colon)) + ":***";
+  out += colon == std::string_view::npos ? std::string("***")
+                                         : std::string(userinfo.substr(0, colon)) + ":***";
   out += url.substr(start + at);
   return out;
 }

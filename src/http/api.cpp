@@ -39,8 +39,9 @@ asio::awaitable<Response> sync_transcribe(ApiContext& ctx, const RequestParser::
   job.options = form.fields();
   CancelToken cancel;
   job.cancel = &cancel;
-  Transcription t = co_await run_while_connected(ctx.inference.executor(), ex.stream, cancel,
-                                                 [&ctx, &job] { return ctx.service.transcribe(job); });
+  Transcription t =
+      co_await run_while_connected(ctx.inference.executor(), ex.stream, cancel,
+                                   [&ctx, &job] { return ctx.service.transcribe(job); });
   co_return json_response(bhttp_status::ok, json::object{{"transcription", t.text}});
 }
 

@@ -39,8 +39,8 @@ asio::awaitable<std::optional<std::string_view>> BodyReader::next() {
     if (got == 0) continue;
     bytes_read_ += got;
     if (pace_.min_bytes_per_second > 0) {
-      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_)
-                           .count();
+      double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
       double owed = (elapsed - pace_.grace_seconds) * pace_.min_bytes_per_second;
       if (owed > 0 && static_cast<double>(bytes_read_) < owed && !parser_.is_done()) {
         throw request_timeout("the request body arrives slower than " +

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "core/text.h"
 #include "core/languages.h"
+#include "core/text.h"
 
 namespace sra::http {
 namespace {

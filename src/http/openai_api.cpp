@@ -277,8 +277,8 @@ Response openai_error_response(const Error& e) {
       return res;
     }
     case ErrorKind::request_timeout:
-      return openai_error(status::request_timeout, message, "invalid_request_error",
-                          std::nullopt, std::string("timeout"));
+      return openai_error(status::request_timeout, message, "invalid_request_error", std::nullopt,
+                          std::string("timeout"));
     case ErrorKind::cancelled:
       return openai_error(kClientClosedRequest, message, "invalid_request_error", std::nullopt,
                           std::nullopt);

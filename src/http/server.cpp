@@ -42,8 +42,8 @@ ServerOptions server_options_from(const Config& config) {
       config.get_double("HTTP_KEEP_ALIVE_SECONDS", o.header_timeout_seconds, 0.1, 86400);
   o.body_timeout_seconds =
       config.get_double("HTTP_READ_TIMEOUT_SECONDS", o.body_timeout_seconds, 0.1, 86400);
-  o.min_upload_bytes_per_second = config.get_double(
-      "HTTP_MIN_UPLOAD_BYTES_PER_SECOND", o.min_upload_bytes_per_second, 0, 1e12);
+  o.min_upload_bytes_per_second =
+      config.get_double("HTTP_MIN_UPLOAD_BYTES_PER_SECOND", o.min_upload_bytes_per_second, 0, 1e12);
   o.max_connections =
       static_cast<int>(config.get_int("MAX_CONNECTIONS", o.max_connections, 1, 1 << 20));
   o.shutdown_grace_seconds =

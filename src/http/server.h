@@ -22,17 +22,17 @@
 namespace sra::http {
 
 struct ServerOptions {
-  std::string host = "127.0.0.1";      // address to listen on
-  unsigned short port = 8888;          // port to listen on; 0 picks a free one
-  int io_threads = 2;                  // threads doing network I/O
-  int blocking_threads = 4;            // threads for storage and message-bus calls
-  double header_timeout_seconds = 30;  // idle keep-alive and header read limit
-  double body_timeout_seconds = 60;    // longest wait for the next piece of a body
+  std::string host = "127.0.0.1";              // address to listen on
+  unsigned short port = 8888;                  // port to listen on; 0 picks a free one
+  int io_threads = 2;                          // threads doing network I/O
+  int blocking_threads = 4;                    // threads for storage and message-bus calls
+  double header_timeout_seconds = 30;          // idle keep-alive and header read limit
+  double body_timeout_seconds = 60;            // longest wait for the next piece of a body
   double min_upload_bytes_per_second = 16384;  // slowest average body upload after 10 s
-  int max_connections = 512;           // open connections; more wait in the listen backlog
-  double shutdown_grace_seconds = 60;  // longest wait for requests in flight on shutdown
-  bool handle_signals = true;          // stop gracefully on SIGINT and SIGTERM
-  std::string web_assets_dir;          // Swagger UI's files for /docs (WEB_ASSETS_DIR)
+  int max_connections = 512;                   // open connections; more wait in the listen backlog
+  double shutdown_grace_seconds = 60;          // longest wait for requests in flight on shutdown
+  bool handle_signals = true;                  // stop gracefully on SIGINT and SIGTERM
+  std::string web_assets_dir;                  // Swagger UI's files for /docs (WEB_ASSETS_DIR)
 };
 
 ServerOptions server_options_from(const Config& config);

@@ -1,12 +1,11 @@
 #include "http/static_routes.h"
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
-
-#include <boost/json.hpp>
 
 #include "core/option_table.h"
 #include "service/builtin_parts.h"

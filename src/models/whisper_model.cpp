@@ -100,8 +100,8 @@ class WhisperModel final : public Model {
       }
       if (tokens.size() > static_cast<std::size_t>(kMaxPromptTokens)) {
         throw invalid_field(field, "is " + std::to_string(tokens.size()) +
-                                       " tokens long; at most " +
-                                       std::to_string(kMaxPromptTokens) + " fit the context");
+                                       " tokens long; at most " + std::to_string(kMaxPromptTokens) +
+                                       " fit the context");
       }
     };
     fits(o.initial_prompt, prompt_field);
@@ -145,8 +145,8 @@ WhisperModelOptions whisper_model_options_from(const Config& config) {
   }
   unsigned hw = std::thread::hardware_concurrency();
   o.threads = static_cast<int>(config.get_int("WHISPER_THREADS", hw ? hw : 1, 1, 256));
-  o.max_beam_size = static_cast<int>(
-      config.get_int("WHISPER_MAX_BEAM_SIZE", kDefaultMaxBeamSize, 1, 32));
+  o.max_beam_size =
+      static_cast<int>(config.get_int("WHISPER_MAX_BEAM_SIZE", kDefaultMaxBeamSize, 1, 32));
   for (const auto& spec : whisper_option_specs(o.max_beam_size)) {
     std::string variable = "WHISPER_" + spec.name;
     for (auto& c : variable) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

@@ -7,8 +7,9 @@
 // override by the same name in lower case without the prefix ("language", "beam_size", ...;
 // "prompt" is initial_prompt), all declared with their bounds in whisper_options.h. A bad
 // default is a config error naming the variable; a bad request value is an invalid_request whose
-// field() is the field. A request's cancel token is checked per window and per decoded token. transcribe() is safe to call from any
-// number of threads; the loaded weights are shared and memory-mapped.
+// field() is the field. A request's cancel token is checked per window and per decoded token.
+// transcribe() is safe to call from any number of threads; the loaded weights are shared and
+// memory-mapped.
 #pragma once
 
 #include <map>

@@ -79,10 +79,10 @@ std::vector<OptionSpec> whisper_option_specs(int max_beam) {
                                  "the fallback schedule; `0` alone means no fallback"),
                             0, 2),
                     6));
-  t.push_back(bounded(spec("beam_size", T::integer, "greedy", "beams at temperature 0"), 1, beams,
-                      true));
   t.push_back(
-      bounded(spec("best_of", T::integer, "1", "samples drawn at temperature > 0"), 1, beams, true));
+      bounded(spec("beam_size", T::integer, "greedy", "beams at temperature 0"), 1, beams, true));
+  t.push_back(bounded(spec("best_of", T::integer, "1", "samples drawn at temperature > 0"), 1,
+                      beams, true));
   t.push_back(bounded(spec("patience", T::number, "1.0", "beam search patience"), 0.1, 10, true));
   t.push_back(bounded(spec("length_penalty", T::number, "none",
                            "alpha of Google's length penalty; none ranks by sum / length"),
@@ -90,9 +90,9 @@ std::vector<OptionSpec> whisper_option_specs(int max_beam) {
   t.push_back(bounded(spec("sample_len", T::integer, "224", "most tokens per 30 s window"), 1,
                       kMaxPromptTokens, true));
   t.push_back(spec("without_timestamps", T::boolean, "`false`", "sample text tokens only"));
-  t.push_back(bounded(spec("max_initial_timestamp", T::number, "`1.0`",
-                           "latest first timestamp, seconds"),
-                      0, 30, true));
+  t.push_back(
+      bounded(spec("max_initial_timestamp", T::number, "`1.0`", "latest first timestamp, seconds"),
+              0, 30, true));
   t.push_back(sized(spec("suppress_tokens", T::text, "`-1`",
                          "comma-separated token ids; `-1` is OpenAI's non-speech set; empty "
                          "suppresses nothing"),
@@ -108,17 +108,17 @@ std::vector<OptionSpec> whisper_option_specs(int max_beam) {
   }
   t.push_back(spec("carry_initial_prompt", T::boolean, "`false`",
                    "keep the initial prompt in every window's prompt"));
-  t.push_back(sized(spec("prefix", T::text, "",
-                         "text forced at the start of every window (at most 224 tokens)"),
-                    4096));
+  t.push_back(sized(
+      spec("prefix", T::text, "", "text forced at the start of every window (at most 224 tokens)"),
+      4096));
   t.push_back(spec("condition_on_previous_text", T::boolean, "`true`",
                    "prompt each window with the text before it"));
   t.push_back(bounded(spec("compression_ratio_threshold", T::number, "`2.4`",
                            "above: retry at the next temperature"),
                       0, 1000, true));
-  t.push_back(bounded(spec("logprob_threshold", T::number, "`-1.0`",
-                           "below: retry at the next temperature"),
-                      -1000, 0, true));
+  t.push_back(bounded(
+      spec("logprob_threshold", T::number, "`-1.0`", "below: retry at the next temperature"), -1000,
+      0, true));
   t.push_back(bounded(spec("no_speech_threshold", T::number, "`0.6`",
                            "above, with a low log-probability: the window is silence"),
                       0, 1, true));
@@ -127,9 +127,8 @@ std::vector<OptionSpec> whisper_option_specs(int max_beam) {
                                  "clamped to the audio"),
                             0, 1e7),
                     512));
-  t.push_back(
-      bounded(spec("seed", T::integer, "random", "seed of sampling at temperature > 0"), 0,
-              2147483647));
+  t.push_back(bounded(spec("seed", T::integer, "random", "seed of sampling at temperature > 0"), 0,
+                      2147483647));
   return t;
 }
 

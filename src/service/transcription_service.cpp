@@ -22,8 +22,7 @@ ServiceLimits service_limits_from(const Config& config) {
 }
 
 CancelToken::Clock::time_point TranscriptionService::deadline_for(double audio_seconds) const {
-  double seconds =
-      limits_.max_job_seconds > 0 ? limits_.max_job_seconds : 10 * audio_seconds + 60;
+  double seconds = limits_.max_job_seconds > 0 ? limits_.max_job_seconds : 10 * audio_seconds + 60;
   return CancelToken::Clock::now() + std::chrono::duration_cast<CancelToken::Clock::duration>(
                                          std::chrono::duration<double>(seconds));
 }

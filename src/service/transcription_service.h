@@ -30,7 +30,7 @@ namespace sra {
 struct ServiceLimits {
   std::size_t max_upload_bytes = 25 * 1024 * 1024;  // largest accepted upload, in bytes
   double max_audio_seconds = 2 * 3600.0;            // longest accepted audio, in seconds
-  double max_job_seconds = 0;  // a job's deadline; 0: 10x the audio's duration + 60 s
+  double max_job_seconds = 0;            // a job's deadline; 0: 10x the audio's duration + 60 s
   bool delete_audio_after_task = false;  // remove the stored file once its task ends
 };
 
@@ -38,9 +38,9 @@ ServiceLimits service_limits_from(const Config& config);
 
 // One transcription to run.
 struct TranscriptionJob {
-  std::string model;                           // a served model name; empty: the default model
-  std::string_view audio;                      // the uploaded bytes, any format decode() reads
-  std::map<std::string, std::string> options;  // the request's model options by field name
+  std::string model;                               // a served model name; empty: the default model
+  std::string_view audio;                          // the uploaded bytes, any format decode() reads
+  std::map<std::string, std::string> options;      // the request's model options by field name
   std::function<void(const Segment&)> on_segment;  // each segment once final (may be empty)
   CancelToken* cancel = nullptr;  // the caller's token (may be null); the service sets its deadline
 };

@@ -1,13 +1,11 @@
 #include "storage/local_storage.h"
 
-#include <spdlog/spdlog.h>
-
-#include <chrono>
-
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -32,8 +30,8 @@ class LocalUpload final : public FileUpload {
     if (fd_ < 0) {
       std::string why = errno_text();
       spdlog::error("local storage: cannot create {}: {}", temp_.string(), why);
-      throw unavailable("local storage: cannot create a file in LOCAL_STORAGE_FOLDER_PATH (" +
-                        why + ")");
+      throw unavailable("local storage: cannot create a file in LOCAL_STORAGE_FOLDER_PATH (" + why +
+                        ")");
     }
   }
 
@@ -156,7 +154,8 @@ class LocalStorage final : public FileStorage {
         if (!ignored) ++removed;
       }
     }
-    if (removed) spdlog::info("local storage: removed {} unfinished uploads older than a day", removed);
+    if (removed)
+      spdlog::info("local storage: removed {} unfinished uploads older than a day", removed);
   }
 
   LocalStorageOptions options_;

@@ -5,6 +5,7 @@
 // answer is a 500, and the job of a request stops within 60 s once its answer is sent.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,8 +15,6 @@
 #include <filesystem>
 #include <string>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "core/config.h"
 #include "core/parts.h"
@@ -38,7 +37,8 @@ struct InProcessServer {
   std::thread thread;
 
   static sra::Config config() {
-    auto dir = std::filesystem::temp_directory_path() / ("sra-fuzz-http-" + std::to_string(::getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("sra-fuzz-http-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     auto shared = sra::fuzz::shared_dir();
     return sra::Config({{"MODEL", "whisper"},

@@ -48,13 +48,14 @@ class DecodingTask {
     n_ctx_ = h.n_text_ctx;
     sample_len_ = opt_.sample_len.value_or(n_ctx_ / 2);
     if (opt_.beam_size && opt_.best_of)
-      throw invalid_request("beam_size and best_of cannot be given together");
+      throw invalid_field("best_of", "beam_size and best_of cannot be given together");
     if (opt_.temperature == 0 && opt_.best_of)
-      throw invalid_request("best_of with greedy sampling (T=0) is not compatible");
+      throw invalid_field("best_of", "best_of with greedy sampling (T=0) is not compatible");
     if (opt_.patience && !opt_.beam_size)
-      throw invalid_request("patience requires beam_size to be given");
+      throw invalid_field("patience", "patience requires beam_size to be given");
     if (opt_.length_penalty && !(*opt_.length_penalty >= 0 && *opt_.length_penalty <= 1)) {
-      throw invalid_request("length_penalty (alpha) should be a value between 0 and 1");
+      throw invalid_field("length_penalty",
+                          "length_penalty (alpha) should be a value between 0 and 1");
     }
     if (opt_.task != "transcribe" && opt_.task != "translate") {
       throw invalid_request("task must be 'transcribe' or 'translate', not '" + opt_.task + "'");

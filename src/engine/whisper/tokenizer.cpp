@@ -4,15 +4,14 @@
 #include <wctype.h>
 
 #include <algorithm>
-#include <queue>
 #include <climits>
+#include <queue>
 #include <set>
 
 #include "core/errors.h"
 
 namespace sra::whisper {
 namespace {
-
 
 // Decodes one code point starting at s[i]; returns its length, or 0 if invalid there.
 // Follows the Unicode "maximal subpart" rule that Python's decoder uses.
@@ -295,8 +294,8 @@ std::vector<int> Tokenizer::bpe(std::string_view piece) const {
   std::vector<Part> parts;
   parts.reserve(piece.size());
   for (std::size_t i = 0; i < piece.size(); ++i) {
-    parts.push_back({i, i + 1, static_cast<int>(i) - 1,
-                     i + 1 < piece.size() ? static_cast<int>(i) + 1 : -1});
+    parts.push_back(
+        {i, i + 1, static_cast<int>(i) - 1, i + 1 < piece.size() ? static_cast<int>(i) + 1 : -1});
   }
   auto rank_of = [&](std::size_t a, std::size_t b) {
     auto it = ranks_.find(piece.substr(a, b - a));
@@ -338,7 +337,8 @@ std::vector<int> Tokenizer::bpe(std::string_view piece) const {
   }
   std::vector<int> out;
   for (int i = parts.empty() ? -1 : 0; i >= 0; i = parts[static_cast<std::size_t>(i)].next) {
-    int r = rank_of(parts[static_cast<std::size_t>(i)].start, parts[static_cast<std::size_t>(i)].end);
+    int r =
+        rank_of(parts[static_cast<std::size_t>(i)].start, parts[static_cast<std::size_t>(i)].end);
     if (r == INT_MAX) {
       throw invalid_request("text cannot be encoded with this model's vocabulary");
     }

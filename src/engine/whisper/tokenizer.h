@@ -8,9 +8,9 @@
 // rank), as tiktoken does. Immutable after construction: safe to share between threads.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
-#include <functional>
 #include <unordered_map>
 #include <vector>
 

@@ -11,7 +11,7 @@ namespace sra::whisper {
 namespace {
 
 constexpr int kFramesPerSecond = 16000 / kHopLength;  // 100
-constexpr std::size_t kMaxClips = 256;                  // clip_timestamps pairs
+constexpr std::size_t kMaxClips = 256;                // clip_timestamps pairs
 
 bool is_blank(const std::string& s) {
   return strip(s).empty();

@@ -87,7 +87,8 @@ TEST(OptionTable, WhisperTableHasTheIssuesBounds) {
 }
 
 TEST(Text, CredentialsInUrlsAreRedacted) {
-  EXPECT_EQ(redact_url("rediss://:s3cret@redis.example:6380/0"), "rediss://:***@redis.example:6380/0");
+  EXPECT_EQ(redact_url("rediss://:s3cret@redis.example:6380/0"),
+            "rediss://:***@redis.example:6380/0");
   EXPECT_EQ(redact_url("amqp://user:p%40ss@host:5672//"), "amqp://user:***@host:5672//");
   EXPECT_EQ(redact_url("redis://token@host"), "redis://***@host");
   EXPECT_EQ(redact_url("redis://host:6379/0"), "redis://host:6379/0");

@@ -126,21 +126,20 @@ TEST(WhisperModelPart, HostileOptionsAreRefusedOrBounded) {
   std::string long_prompt;
   for (int i = 0; i < 300; ++i) long_prompt += " word" + std::to_string(i);
   std::string one_long_word(4000, 'x');
-  for (auto [field, value] :
-       {std::pair<std::string, std::string>{"max_initial_timestamp", "1e9"},
-        {"max_initial_timestamp", "-1"},
-        {"clip_timestamps", "-30,1"},
-        {"temperature", many_temperatures},
-        {"temperature", "0,0.2,0.4,0.6,0.8,1.0,1.2"},
-        {"beam_size", "64"},
-        {"best_of", "11"},
-        {"sample_len", "449"},
-        {"prompt", long_prompt},
-        {"prefix", long_prompt},
-        {"prompt", std::string(5000, 'a')},
-        {"suppress_tokens", "1,2,x"},
-        {"patience", "nan"},
-        {"seed", "1e30"}}) {
+  for (auto [field, value] : {std::pair<std::string, std::string>{"max_initial_timestamp", "1e9"},
+                              {"max_initial_timestamp", "-1"},
+                              {"clip_timestamps", "-30,1"},
+                              {"temperature", many_temperatures},
+                              {"temperature", "0,0.2,0.4,0.6,0.8,1.0,1.2"},
+                              {"beam_size", "64"},
+                              {"best_of", "11"},
+                              {"sample_len", "449"},
+                              {"prompt", long_prompt},
+                              {"prefix", long_prompt},
+                              {"prompt", std::string(5000, 'a')},
+                              {"suppress_tokens", "1,2,x"},
+                              {"patience", "nan"},
+                              {"seed", "1e30"}}) {
     try {
       model->transcribe(audio, TranscribeOptions{{{field, value}}});
       FAIL() << field << "=" << value.substr(0, 40) << " was accepted";
