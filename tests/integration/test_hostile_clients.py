@@ -162,7 +162,9 @@ def test_job_past_its_deadline_is_504(make_server, long_jfk):
     assert "deadline" in r.json()["detail"]
     r = post(server, "/v1/audio/transcriptions", {"model": "whisper-1"}, path=long_jfk)
     assert r.status_code == 504 and r.json()["error"]["code"] == "timeout", r.text
-    assert time.time() - started < 20 * SCALE
+    # The log-mel of the whole file comes before the first check (seconds in a plain build,
+    # about a minute under the sanitizers); the rest stops at the deadline.
+    assert time.time() - started < 30 * SCALE
 
 
 def test_full_queue_answers_before_the_body(make_server, long_jfk):
