@@ -32,19 +32,29 @@ def whisper_server(make_server):
     return make_server(**whisper_env())
 
 
-@pytest.fixture(scope="module")
-def long_jfk(tmp_path_factory):
-    """jfk.wav repeated for about 18 minutes: the test model needs tens of seconds for it."""
+def repeated_jfk(directory, times):
     with wave.open(str(JFK)) as w:
         assert w.getframerate() == 16000 and w.getnchannels() == 1
         frames = w.readframes(w.getnframes())
-    path = tmp_path_factory.mktemp("audio") / "long-jfk.wav"
+    path = directory / f"jfk-x{times}.wav"
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(16000)
-        w.writeframes(frames * 100)
+        w.writeframes(frames * times)
     return path
+
+
+@pytest.fixture(scope="module")
+def long_jfk(tmp_path_factory):
+    """jfk.wav repeated for about 18 minutes: the test model needs tens of seconds for it."""
+    return repeated_jfk(tmp_path_factory.mktemp("audio"), 100)
+
+
+@pytest.fixture(scope="module")
+def medium_jfk(tmp_path_factory):
+    """jfk.wav repeated for about 5.5 minutes: several seconds of work for the test model."""
+    return repeated_jfk(tmp_path_factory.mktemp("audio"), 30)
 
 
 def post(server, route, fields, path=JFK, timeout=60 * SCALE):
@@ -154,13 +164,13 @@ def test_client_that_leaves_cancels_its_job(make_server, long_jfk, route, fields
     assert "the client closed the connection" in server.log()
 
 
-def test_job_past_its_deadline_is_504(make_server, long_jfk):
+def test_job_past_its_deadline_is_504(make_server, medium_jfk):
     server = make_server(**whisper_env(MAX_UPLOAD_BYTES=100_000_000, MAX_JOB_SECONDS=2))
     started = time.time()
-    r = post(server, "/sync/v1/transcribe", {}, path=long_jfk)
+    r = post(server, "/sync/v1/transcribe", {}, path=medium_jfk)
     assert r.status_code == 504, r.text
     assert "deadline" in r.json()["detail"]
-    r = post(server, "/v1/audio/transcriptions", {"model": "whisper-1"}, path=long_jfk)
+    r = post(server, "/v1/audio/transcriptions", {"model": "whisper-1"}, path=medium_jfk)
     assert r.status_code == 504 and r.json()["error"]["code"] == "timeout", r.text
     # The log-mel of the whole file comes before the first check (seconds in a plain build,
     # about a minute under the sanitizers); the rest stops at the deadline.
