@@ -48,6 +48,12 @@ bool is_none(std::string_view v) {
 
 }  // namespace
 
+std::string option_variable(std::string_view prefix, std::string_view name) {
+  std::string variable = std::string(prefix) + std::string(name);
+  for (auto& c : variable) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return variable;
+}
+
 std::string describe_bounds(const OptionSpec& spec) {
   std::string range = "[" + number_text(spec.min) + ", " + number_text(spec.max) + "]";
   std::string out;
@@ -154,8 +160,7 @@ std::string options_markdown(const std::vector<OptionSpec>& table,
   std::ostringstream out;
   out << "| variable | default | accepted | meaning |\n|---|---|---|---|\n";
   for (const auto& spec : table) {
-    std::string variable = std::string(variable_prefix) + spec.name;
-    for (auto& c : variable) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    std::string variable = option_variable(variable_prefix, spec.name);
     std::string fields = "`" + spec.name + "`";
     for (const auto& a : spec.aliases) fields += " or `" + a + "`";
     out << "| `" << variable << "` | " << spec.default_text << " | " << describe_bounds(spec)

@@ -55,6 +55,10 @@ ParsedOption parse_option(const OptionSpec& spec, std::string_view value);
 // The spec whose name or alias is `field`, or nullptr.
 const OptionSpec* find_option(const std::vector<OptionSpec>& table, std::string_view field);
 
+// The variable that sets an option's default: `prefix` + its name in upper case
+// ("WHISPER_", "beam_size" -> "WHISPER_BEAM_SIZE").
+std::string option_variable(std::string_view prefix, std::string_view name);
+
 // The bounds in words, as the README shows them ("integer in [1, 10]", "up to 6 numbers in
 // [0, 2]").
 std::string describe_bounds(const OptionSpec& spec);

@@ -16,10 +16,6 @@
 namespace sra {
 namespace {
 
-std::string trim(const std::string& s) {
-  return strip(s);
-}
-
 Segment to_segment(const whisper::TranscribeSegment& s) {
   Segment seg;
   seg.id = s.id;
@@ -45,9 +41,7 @@ class WhisperModel final : public Model {
     try {
       check(options_.defaults, "initial_prompt");
     } catch (const Error& e) {
-      std::string variable = "WHISPER_" + e.field().value_or("");
-      for (auto& c : variable) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      throw config_error(variable + ": " + e.what());
+      throw config_error(option_variable("WHISPER_", e.field().value_or("")) + ": " + e.what());
     }
   }
 
@@ -71,7 +65,7 @@ class WhisperModel final : public Model {
     options.cancel = request.cancel;
     whisper::TranscribeResult r = engine_.transcribe(audio.samples, options);
     Transcription t;
-    t.text = trim(r.text);
+    t.text = strip(r.text);
     t.language = r.language;
     t.duration = audio.seconds();
     for (const auto& s : r.segments) t.segments.push_back(to_segment(s));
@@ -116,7 +110,7 @@ class WhisperModel final : public Model {
 }  // namespace
 
 std::string whisper_file_name(const std::string& name) {
-  std::string n = trim(name);
+  std::string n = strip(name);
   for (const char* prefix : {"openai/whisper-", "whisper-", "ggml-"}) {
     if (n.rfind(prefix, 0) == 0) n = n.substr(std::string(prefix).size());
   }
@@ -128,7 +122,7 @@ std::string whisper_file_name(const std::string& name) {
 
 WhisperModelOptions whisper_model_options_from(const Config& config) {
   WhisperModelOptions o;
-  if (auto path = config.get("WHISPER_MODEL_PATH"); path && !trim(*path).empty()) {
+  if (auto path = config.get("WHISPER_MODEL_PATH"); path && !strip(*path).empty()) {
     o.model_path = *path;
   } else {
     std::string name = config.get_string("WHISPER_NAME", "base");
@@ -148,8 +142,7 @@ WhisperModelOptions whisper_model_options_from(const Config& config) {
   o.max_beam_size =
       static_cast<int>(config.get_int("WHISPER_MAX_BEAM_SIZE", kDefaultMaxBeamSize, 1, 32));
   for (const auto& spec : whisper_option_specs(o.max_beam_size)) {
-    std::string variable = "WHISPER_" + spec.name;
-    for (auto& c : variable) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    std::string variable = option_variable("WHISPER_", spec.name);
     if (auto value = config.get(variable)) {
       try {
         apply_whisper_option(o.defaults, spec, parse_option(spec, *value));
