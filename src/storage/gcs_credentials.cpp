@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
 #include <ctime>
@@ -114,9 +115,10 @@ namespace {
 std::string read_token(const HttpResponse& r, const std::string& source,
                        std::chrono::seconds& lifetime) {
   if (r.status != 200) {
-    std::string reason = r.body.substr(0, 300);
+    spdlog::error("{} refused to issue a token: HTTP {}: {}", source, r.status,
+                  r.body.substr(0, 300));
     throw unavailable(source + " refused to issue a token (HTTP " + std::to_string(r.status) +
-                      "): " + reason);
+                      "; see the log)");
   }
   try {
     auto v = boost::json::parse(r.body).as_object();

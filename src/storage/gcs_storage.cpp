@@ -51,6 +51,8 @@ class GcsClient {
     });
   }
 
+  // What the operator must fix, without the upstream body or the bucket's name (both go to the
+  // log only: an error's text can reach a client in a 503).
   Error failure(const HttpResponse& r, const std::string& what) const {
     std::string message;
     try {
@@ -59,13 +61,15 @@ class GcsClient {
     } catch (...) {
       message = r.body.substr(0, 200);
     }
-    std::string where = "GCS bucket '" + options_.bucket + "'";
-    if (r.status == 401) return unavailable("GCS refused the credentials: " + message);
-    if (r.status == 403) return unavailable("GCS denied access to " + where + ": " + message);
+    spdlog::error("GCS {} on bucket '{}' failed: HTTP {}: {}", what, options_.bucket, r.status,
+                  message);
+    if (r.status == 401) return unavailable("GCS refused the credentials (see the log)");
+    if (r.status == 403)
+      return unavailable("GCS denied access to the bucket GOOGLE_CLOUD_STORAGE_BUCKET_NAME names");
     if (r.status == 404)
-      return unavailable(where + " does not exist (GOOGLE_CLOUD_STORAGE_BUCKET_NAME): " + message);
-    return unavailable("GCS " + what + " failed: HTTP " + std::to_string(r.status) + ": " +
-                       message);
+      return unavailable("the bucket GOOGLE_CLOUD_STORAGE_BUCKET_NAME names does not exist");
+    return unavailable("GCS " + what + " failed: HTTP " + std::to_string(r.status) +
+                       " (see the log)");
   }
 
  private:

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <openssl/sha.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cmath>
@@ -101,9 +102,12 @@ HttpResponse perform(const HttpRequest& request) {
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   if (rc != CURLE_OK) {
-    // Strip the query: it may carry signatures.
+    // The URL (object keys; the query may carry signatures) goes to the log without its query,
+    // never into the error's text, which can reach a client.
     std::string where = request.url.substr(0, request.url.find('?'));
-    throw unavailable(request.method + " " + where + " failed: " + curl_easy_strerror(rc));
+    spdlog::error("{} {} failed: {}", request.method, where, curl_easy_strerror(rc));
+    std::string host = where.substr(0, where.find('/', where.find("://") + 3));
+    throw unavailable(request.method + " to " + host + " failed: " + curl_easy_strerror(rc));
   }
   return response;
 }

@@ -67,22 +67,26 @@ class S3Client {
   }
 
   // An sra::Error for a failed response, saying what S3 said.
+  // What the operator must fix, without the upstream message or the bucket's name (both go to
+  // the log only: an error's text can reach a client in a 503).
   Error failure(const HttpResponse& r, const std::string& what) const {
     std::string code = storage::xml_value(r.body, "Code");
     std::string message = storage::xml_value(r.body, "Message");
-    std::string where = "S3 bucket '" + options_.bucket + "'";
+    spdlog::error("S3 {} on bucket '{}' failed: HTTP {} {}: {}", what, options_.bucket, r.status,
+                  code, message);
     std::string text;
     if (code == "NoSuchBucket") {
-      text = where + " does not exist (S3_STORAGE_BUCKET_NAME)";
+      text = "the bucket S3_STORAGE_BUCKET_NAME names does not exist";
     } else if (code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" ||
                code == "InvalidClientTokenId" || code == "ExpiredToken" || code == "InvalidToken") {
       text = "S3 refused the credentials (" + code +
              "): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY";
     } else if (code == "AccessDenied" || r.status == 403) {
-      text = "S3 denied access to " + where + (code.empty() ? "" : " (" + code + ")");
+      text = "S3 denied access to the bucket S3_STORAGE_BUCKET_NAME names" +
+             (code.empty() ? "" : " (" + code + ")");
     } else {
       text = "S3 " + what + " failed: HTTP " + std::to_string(r.status) +
-             (code.empty() ? "" : " " + code) + (message.empty() ? "" : ": " + message);
+             (code.empty() ? "" : " " + code) + " (see the log)";
     }
     return unavailable(text);
   }

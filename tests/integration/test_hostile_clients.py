@@ -4,6 +4,8 @@ and FFmpeg kept to the formats we claim. Each test here failed (crash, hang or w
 before the hardening it covers."""
 import json
 import os
+import pathlib
+import resource
 import socket
 import threading
 import time
@@ -237,6 +239,35 @@ def test_connection_cap_holds_and_frees(make_server):
     assert time.time() - started > 1.0
     for s in idle:
         s.close()
+
+
+def cpu_seconds(pid):
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_backs_off_then_recovers(make_server):
+    # Out of file descriptors, accept() fails at once for as long as connections wait: a server
+    # that retries at once spins a core; ours pauses (up to 1 s) and serves again once fds free up.
+    server = make_server(MAX_CONNECTIONS=10000)
+    pid = server.proc.pid
+    in_use = len(os.listdir(f"/proc/{pid}/fd"))
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 4, hard))
+    held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
+    try:
+        time.sleep(1)
+        before = cpu_seconds(pid)
+        time.sleep(3)
+        assert cpu_seconds(pid) - before < 0.5 * SCALE
+        assert "accept failed" in server.log()
+    finally:
+        for s in held:
+            s.close()
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    r = requests.get(server.url("/health"), timeout=10)
+    assert r.status_code == 200
+    assert server.proc.poll() is None
 
 
 PLAYLISTS = {

@@ -167,6 +167,8 @@ def test_s3_failures_are_503_with_the_reason_and_leave_nothing(s3, make_server, 
         r = transcribe(server, speech, route="/async/v1/transcribe")
         assert r.status_code == 503, (name, r.text)
         assert reason in r.json()["detail"], (name, r.text)
+        # What the operator must fix, never the bucket's name, object keys or upstream bodies.
+        assert "missing-bucket" not in r.text and "uploads/" not in r.text, r.text
         assert r.headers["Retry-After"]
         ready = requests.get(server.url("/ready"))
         assert ready.status_code == 503 and reason in ready.json()["detail"], (name, ready.text)
@@ -267,12 +269,13 @@ def test_gcs_async_flow_with_a_worker_process(gcs, make_server, tmp_path, speech
 
 
 def test_gcs_failures_are_503_with_the_reason(gcs, make_server, tmp_path, speech):
-    for name, env, reason in [("no-bucket", gcs.env(GOOGLE_CLOUD_STORAGE_BUCKET_NAME="missing"), "does not exist"),
+    for name, env, reason in [("no-bucket", gcs.env(GOOGLE_CLOUD_STORAGE_BUCKET_NAME="missing-bucket"), "does not exist"),
                               ("down", gcs.env(STORAGE_EMULATOR_HOST="http://127.0.0.1:9",
                                                GOOGLE_CLOUD_STORAGE_MAX_ATTEMPTS=2), "failed")]:
         server = make_server(workdir=tmp_path / name, EMBEDDED_BUS_WORKERS=0, **env)
         r = transcribe(server, speech, route="/async/v1/transcribe")
         assert r.status_code == 503 and reason in r.json()["detail"], (name, r.text)
+        assert "missing-bucket" not in r.text and "uploads/" not in r.text, r.text
         assert requests.get(server.url("/ready")).status_code == 503
         assert task_count(tmp_path / name) == 0
         server.stop()

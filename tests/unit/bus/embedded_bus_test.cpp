@@ -30,13 +30,17 @@ EmbeddedBusOptions fast_options(const test::TempDir& dir) {
 // Runs the bus's workers until destroyed.
 class Workers {
  public:
-  Workers(MessageBus& bus, TaskHandler handler, int concurrency = 1)
-      : handler_(std::move(handler)), thread_([&bus, this, concurrency](std::stop_token stop) {
-          bus.run_worker({.concurrency = concurrency}, handler_, stop);
+  Workers(MessageBus& bus, TaskHandler handler, int concurrency = 1,
+          std::function<void(const TaskRequest&)> on_finished = {})
+      : handler_(std::move(handler)),
+        on_finished_(std::move(on_finished)),
+        thread_([&bus, this, concurrency](std::stop_token stop) {
+          bus.run_worker({.concurrency = concurrency, .on_finished = on_finished_}, handler_, stop);
         }) {}
 
  private:
   TaskHandler handler_;
+  std::function<void(const TaskRequest&)> on_finished_;
   std::jthread thread_;
 };
 
@@ -179,6 +183,79 @@ TEST(EmbeddedBus, TaskOfADeadWorkerIsTakenAgainAfterItsLease) {
   EXPECT_EQ(p.status, TaskStatus::failed);
   EXPECT_NE(p.error->find("gave up after 3 deliveries"), std::string::npos) << *p.error;
   EXPECT_EQ(calls.load(), 1);
+}
+
+TEST(EmbeddedBus, OnFinishedRunsOnlyOnceTheOutcomeIsStored) {
+  // DELETE_AUDIO_AFTER_TASK hangs off this hook: were it called before the result is committed, a
+  // crash in between would leave a task whose audio is gone and whose result was never stored.
+  test::TempDir dir;
+  auto bus = make_embedded_bus(fast_options(dir));
+  std::string ok = bus->create_task({"ok", "{}"});
+  std::string bad = bus->create_task({"bad", "{}"});
+  std::mutex m;
+  std::map<std::string, TaskStatus> seen_at_hook;
+  Workers w(
+      *bus,
+      [&](const TaskRequest& r) -> Transcription {
+        if (r.file_id == "bad") throw Error(ErrorKind::invalid_request, "unreadable audio");
+        return text("fine");
+      },
+      1,
+      [&](const TaskRequest& r) {
+        auto id = r.file_id == "ok" ? ok : bad;
+        auto status = bus->get_task_result(id)->status;
+        std::lock_guard lock(m);
+        seen_at_hook[r.file_id] = status;
+      });
+  wait_for_end(*bus, ok);
+  wait_for_end(*bus, bad);
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(m);
+      if (seen_at_hook.size() == 2) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  std::lock_guard lock(m);
+  EXPECT_EQ(seen_at_hook["ok"], TaskStatus::success);
+  EXPECT_EQ(seen_at_hook["bad"], TaskStatus::failed);
+}
+
+TEST(EmbeddedBus, ATaskWhoseResultCouldNotBeStoredRunsAgainAfterItsLease) {
+  // The lease of a task is renewed only while a thread runs it: when storing its result fails,
+  // the row must expire and be delivered again, not stay RUNNING forever under a live process.
+  test::TempDir dir;
+  auto options = fast_options(dir);
+  auto bus = make_embedded_bus(options);
+  std::string id = bus->create_task({"f", "{}"});
+  const char* refuse =
+      "CREATE TRIGGER refuse_results BEFORE UPDATE OF result ON tasks WHEN NEW.result IS NOT NULL "
+      "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END";
+  std::atomic<int> calls{0};
+  std::atomic<bool> first_done{false};
+  Workers w(*bus, [&](const TaskRequest&) {
+    if (++calls == 1) {
+      SqliteDb db(options.database_path);
+      db.prepare(refuse).step();  // the result write of this delivery fails
+      first_done = true;
+    }
+    return text("stored at last");
+  });
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while (!first_done && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(first_done.load());
+  // Long enough for the failed write, shorter than the lease; with leases renewed for every row
+  // this process owns, the task would stay RUNNING and never finish.
+  std::this_thread::sleep_for(300ms);
+  {
+    SqliteDb db(options.database_path);
+    db.prepare("DROP TRIGGER refuse_results").step();
+  }
+  TaskResult r = wait_for_end(*bus, id);
+  EXPECT_EQ(r.status, TaskStatus::success);
+  EXPECT_EQ(r.transcription->text, "stored at last");
+  EXPECT_EQ(calls.load(), 2);
 }
 
 TEST(EmbeddedBus, ManyTasksManyWorkersEachProcessedOnce) {
