@@ -363,4 +363,31 @@ std::optional<std::string> probe(std::string_view prefix, bool complete) {
   }
 }
 
+ProbeResult inspect(std::string_view prefix, std::uint64_t total_bytes) {
+  ProbeResult out;
+  const bool complete = total_bytes <= prefix.size();
+  const double scale = prefix.empty() ? 1.0 : static_cast<double>(total_bytes) / prefix.size();
+  out.refusal = probe(prefix, complete);
+  if (out.refusal) return out;
+  if (auto wav = read_simple_wav(prefix)) {
+    out.seconds = static_cast<double>(wav->samples.size()) / kSampleRate * (complete ? 1 : scale);
+    return out;
+  }
+  out.seconds = static_cast<double>(total_bytes) * 8 / 128000;  // unknown: a typical bit rate
+  try {
+    OpenedInput input(prefix);
+    const AVFormatContext* format = input.format();
+    std::int64_t bit_rate = format->bit_rate;
+    if (bit_rate <= 0) bit_rate = format->streams[input.stream()]->codecpar->bit_rate;
+    if (format->duration > 0 && (complete || bit_rate <= 0)) {
+      out.seconds = static_cast<double>(format->duration) / AV_TIME_BASE;
+    } else if (bit_rate > 0) {
+      out.seconds = static_cast<double>(total_bytes) * 8 / static_cast<double>(bit_rate);
+    }
+  } catch (const Error&) {
+    // A recognised container that cannot be opened from its start: the estimate stays.
+  }
+  return out;
+}
+
 }  // namespace sra::audio

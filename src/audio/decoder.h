@@ -9,6 +9,7 @@
 // `max_seconds` throws sra::Error(too_large). Never crashes on hostile input.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,5 +29,13 @@ AudioBuffer decode(std::string_view bytes, const DecodeOptions& options = {});
 // a recognised container is enough. Cheap; used to refuse garbage uploads before a task is
 // created (a file that passes may still fail to decode later, and its task then fails).
 std::optional<std::string> probe(std::string_view prefix, bool complete);
+
+struct ProbeResult {
+  std::optional<std::string> refusal;  // why the file is not audio we can open; nullopt if it is
+  double seconds = 0;                  // the audio's estimated duration, in seconds
+};
+// probe() of the first bytes of a `total_bytes` long file, and an estimate of its duration for
+// queue accounting (the header's duration, else the bit rate times the size, else 128 kbit/s).
+ProbeResult inspect(std::string_view prefix, std::uint64_t total_bytes);
 
 }  // namespace sra::audio

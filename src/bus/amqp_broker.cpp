@@ -350,6 +350,27 @@ class AmqpBroker final : public CeleryBroker {
     }
   }
 
+  std::int64_t unfinished() override {
+    std::lock_guard lock(publish_mutex_);
+    for (int attempt = 0;; ++attempt) {
+      try {
+        if (!publisher_) {
+          publisher_ = std::make_unique<Connection>(url_, options_.queue);
+          enable_confirms(*publisher_);
+        }
+        // A passive declare answers the number of messages ready in the queue.
+        auto* ok =
+            amqp_queue_declare(publisher_->get(), 1, amqp_cstring_bytes(options_.queue.c_str()), 1,
+                               0, 0, 0, amqp_empty_table);
+        publisher_->check(amqp_get_rpc_reply(publisher_->get()), "queue count");
+        return ok ? static_cast<std::int64_t>(ok->message_count) : 0;
+      } catch (const Error&) {
+        publisher_.reset();
+        if (attempt >= 1) throw;
+      }
+    }
+  }
+
   void consume(int concurrency, const DeliveryHandler& handler, std::stop_token stop) override {
     concurrency = std::max(1, concurrency);
     std::vector<std::jthread> workers;

@@ -3,6 +3,7 @@
 // requeues each as the handler says. Internal to the Celery bus.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <stop_token>
@@ -29,6 +30,9 @@ class CeleryBroker {
   virtual void consume(int concurrency, const DeliveryHandler& handler, std::stop_token stop) = 0;
   // Throws sra::Error(unavailable) if the broker cannot be reached.
   virtual void check_ready() = 0;
+  // Messages of the queue not yet acknowledged, as the broker counts them (RabbitMQ: those not
+  // yet delivered). Throws sra::Error(unavailable).
+  virtual std::int64_t unfinished() = 0;
 };
 
 struct RedisBrokerOptions {

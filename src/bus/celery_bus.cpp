@@ -142,6 +142,8 @@ class CeleryBus final : public MessageBus {
         stop);
   }
 
+  std::optional<Backlog> backlog() override { return Backlog{broker_->unfinished(), {}, {}}; }
+
   void check_ready() override {
     broker_->check_ready();
     backend_.with([](RedisClient& c) { return c.command({"PING"}); });

@@ -36,7 +36,9 @@ CREATE TABLE IF NOT EXISTS tasks (
   lease_until REAL,
   not_before REAL NOT NULL DEFAULT 0,
   created_at REAL NOT NULL,
-  updated_at REAL NOT NULL
+  updated_at REAL NOT NULL,
+  audio_seconds REAL NOT NULL DEFAULT 0,
+  audio_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, created_at);
 )sql";
@@ -59,6 +61,7 @@ class EmbeddedBus final : public MessageBus {
     }
     api_db_ = std::make_unique<SqliteDb>(options_.database_path);
     api_db_->exec(kSchema);
+    add_missing_columns(*api_db_);
   }
 
   std::string create_task(const TaskRequest& request) override {
@@ -68,13 +71,15 @@ class EmbeddedBus final : public MessageBus {
       std::lock_guard lock(api_mutex_);
       api_db_
           ->prepare(
-              "INSERT INTO tasks (id, file_id, options, status, created_at, updated_at) "
-              "VALUES (?, ?, ?, 'PENDING', ?, ?)")
+              "INSERT INTO tasks (id, file_id, options, status, created_at, updated_at, "
+              "audio_seconds, audio_bytes) VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?)")
           .bind(1, id)
           .bind(2, request.file_id)
           .bind(3, request.options_json.empty() ? std::string("{}") : request.options_json)
           .bind(4, now)
           .bind(5, now)
+          .bind(6, request.audio_seconds)
+          .bind(7, static_cast<std::int64_t>(request.audio_bytes))
           .step();
     }
     wakeup_.notify_one();
@@ -106,6 +111,32 @@ class EmbeddedBus final : public MessageBus {
     api_db_->exec("SELECT count(*) FROM tasks");
   }
 
+  std::optional<Backlog> backlog() override {
+    std::lock_guard lock(api_mutex_);
+    auto st = api_db_->prepare(
+        "SELECT count(*), total(audio_seconds), total(audio_bytes) FROM tasks "
+        "WHERE status IN ('PENDING', 'RUNNING')");
+    st.step();
+    return Backlog{st.column_int(0), st.column_double(1),
+                   static_cast<std::uint64_t>(st.column_int(2))};
+  }
+
+  std::optional<std::int64_t> queue_position(const std::string& task_id) override {
+    if (!is_uuid(task_id)) return std::nullopt;
+    std::lock_guard lock(api_mutex_);
+    // The pending tasks claim() would take before this one (see its ORDER BY).
+    auto st = api_db_->prepare(
+        "SELECT count(o.id), count(me.id) FROM tasks me LEFT JOIN tasks o ON o.status = 'PENDING' "
+        "AND o.id != me.id AND (CASE WHEN o.created_at < ?2 "
+        "THEN (me.created_at >= ?2 OR o.created_at < me.created_at) "
+        "ELSE (me.created_at >= ?2 AND (o.audio_seconds < me.audio_seconds OR "
+        "(o.audio_seconds = me.audio_seconds AND o.created_at < me.created_at))) END) "
+        "WHERE me.id = ?1 AND me.status = 'PENDING'");
+    st.bind(1, task_id).bind(2, aged_before(now_seconds()));
+    if (!st.step() || st.column_int(1) == 0) return std::nullopt;
+    return st.column_int(0);
+  }
+
   void run_worker(const WorkerOptions& options, const TaskHandler& handler,
                   std::stop_token stop) override {
     std::string process_token = make_uuid();
@@ -121,6 +152,22 @@ class EmbeddedBus final : public MessageBus {
   }
 
  private:
+  // Tasks created before this time are past the age bound (every task when the bound is 0).
+  double aged_before(double now) const {
+    return options_.age_bound_seconds > 0 ? now - options_.age_bound_seconds : now + 1;
+  }
+
+  // Databases created by an earlier version lack the accounting columns.
+  static void add_missing_columns(SqliteDb& db) {
+    std::set<std::string> columns;
+    auto st = db.prepare("SELECT name FROM pragma_table_info('tasks')");
+    while (st.step()) columns.insert(st.column_text(0));
+    if (!columns.contains("audio_seconds"))
+      db.exec("ALTER TABLE tasks ADD COLUMN audio_seconds REAL NOT NULL DEFAULT 0");
+    if (!columns.contains("audio_bytes"))
+      db.exec("ALTER TABLE tasks ADD COLUMN audio_bytes INTEGER NOT NULL DEFAULT 0");
+  }
+
   void worker_loop(const std::string& owner, const TaskHandler& handler, std::stop_token stop) {
     std::unique_ptr<SqliteDb> db;
     while (!stop.stop_requested()) {
@@ -145,11 +192,17 @@ class EmbeddedBus final : public MessageBus {
         "UPDATE tasks SET status = 'RUNNING', attempts = attempts + 1, owner = ?1, "
         "lease_until = ?2, updated_at = ?3 "
         "WHERE id = (SELECT id FROM tasks WHERE (status = 'PENDING' AND not_before <= ?3) "
-        "OR (status = 'RUNNING' AND lease_until < ?3) ORDER BY created_at LIMIT 1) "
-        "RETURNING id, file_id, options, attempts");
-    st.bind(1, owner).bind(2, now + options_.lease_seconds).bind(3, now);
+        "OR (status = 'RUNNING' AND lease_until < ?3) "
+        // The order: tasks past the age bound first, oldest first; then shortest audio first.
+        "ORDER BY created_at >= ?4, CASE WHEN created_at < ?4 THEN created_at "
+        "ELSE audio_seconds END, created_at LIMIT 1) "
+        "RETURNING id, file_id, options, attempts, audio_seconds, audio_bytes");
+    st.bind(1, owner).bind(2, now + options_.lease_seconds).bind(3, now).bind(4, aged_before(now));
     if (!st.step()) return std::nullopt;
-    ClaimedTask task{st.column_text(0), {st.column_text(1), st.column_text(2)}, st.column_int(3)};
+    ClaimedTask task{st.column_text(0),
+                     {st.column_text(1), st.column_text(2), st.column_double(4),
+                      static_cast<std::uint64_t>(st.column_int(5))},
+                     st.column_int(3)};
     while (st.step()) {
     }
     return task;
@@ -282,6 +335,8 @@ EmbeddedBusOptions embedded_bus_options_from(const Config& config) {
   o.poll_seconds = config.get_double("EMBEDDED_BUS_POLL_SECONDS", o.poll_seconds, 0.01, 60);
   o.result_ttl_seconds =
       config.get_double("EMBEDDED_BUS_RESULT_TTL_SECONDS", o.result_ttl_seconds, 1, 1e9);
+  o.age_bound_seconds =
+      config.get_double("EMBEDDED_BUS_AGE_BOUND_SECONDS", o.age_bound_seconds, 0, 1e9);
   return o;
 }
 

@@ -7,7 +7,10 @@
 // and tasks whose worker died are taken again once their lease runs out (workers renew the
 // lease of the tasks in hand every lease/3 seconds). A task whose handler keeps failing for a
 // reason other than its input is retried with exponential backoff, then FAILED after
-// max_attempts deliveries. Safe for concurrent use from any thread and any number of processes.
+// max_attempts deliveries. Pending tasks run shortest audio first, except that a task waiting
+// longer than age_bound_seconds goes before all younger ones (oldest first), so short jobs are
+// not stuck behind long ones and no job waits forever. Safe for concurrent use from any thread and
+// any number of processes.
 #pragma once
 
 #include <memory>
@@ -25,6 +28,7 @@ struct EmbeddedBusOptions {
   double retry_delay_seconds = 2;  // first retry delay; doubles with each attempt
   double poll_seconds = 1;         // how often idle workers look for tasks of other processes
   double result_ttl_seconds = 7 * 86400;  // finished tasks are forgotten after this
+  double age_bound_seconds = 300;  // a task pending this long runs before younger ones; 0: FIFO
 };
 
 EmbeddedBusOptions embedded_bus_options_from(const Config& config);

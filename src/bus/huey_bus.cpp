@@ -132,6 +132,14 @@ class HueyBus final : public MessageBus {
     bus::with_reconnect([&] { return api_.command({"PING"}); });
   }
 
+  // Queued tasks plus those a worker holds (the leases).
+  std::optional<Backlog> backlog() override {
+    std::lock_guard lock(api_mutex_);
+    auto queued = bus::with_reconnect([&] { return api_.command({"LLEN", queue()}); }).integer;
+    auto held = bus::with_reconnect([&] { return api_.command({"ZCARD", leases()}); }).integer;
+    return Backlog{queued + held, {}, {}};
+  }
+
   void run_worker(const WorkerOptions& options, const TaskHandler& handler,
                   std::stop_token stop) override {
     std::vector<std::jthread> threads;

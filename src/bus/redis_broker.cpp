@@ -100,6 +100,15 @@ class RedisBroker final : public CeleryBroker {
     with_reconnect([&] { return publisher_.command({"PING"}); });
   }
 
+  std::int64_t unfinished() override {
+    std::lock_guard lock(publish_mutex_);
+    std::int64_t count = 0;
+    for (const auto& list : queues_) {
+      count += with_reconnect([&] { return publisher_.command({"LLEN", list}); }).integer;
+    }
+    return count + with_reconnect([&] { return publisher_.command({"HLEN", "unacked"}); }).integer;
+  }
+
   void consume(int concurrency, const DeliveryHandler& handler, std::stop_token stop) override {
     std::vector<std::jthread> threads;
     for (int i = 0; i < std::max(1, concurrency); ++i) {

@@ -65,6 +65,10 @@ std::int64_t SqliteStatement::column_int(int index) const {
   return sqlite3_column_int64(stmt_, index);
 }
 
+double SqliteStatement::column_double(int index) const {
+  return sqlite3_column_double(stmt_, index);
+}
+
 SqliteDb::SqliteDb(std::string path) : path_(std::move(path)) {
   int rc =
       sqlite3_open_v2(path_.c_str(), &db_,

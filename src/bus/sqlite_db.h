@@ -30,6 +30,7 @@ class SqliteStatement {
   std::string column_text(int index) const;
   std::optional<std::string> column_optional_text(int index) const;
   std::int64_t column_int(int index) const;
+  double column_double(int index) const;
 
  private:
   sqlite3* db_;

@@ -14,6 +14,8 @@ const char* to_string(ErrorKind kind) {
       return "not_found";
     case ErrorKind::unavailable:
       return "unavailable";
+    case ErrorKind::rate_limited:
+      return "rate_limited";
     case ErrorKind::config:
       return "config";
     case ErrorKind::request_timeout:

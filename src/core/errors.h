@@ -21,6 +21,7 @@ enum class ErrorKind {
   too_large,          // an upload or its audio exceeds a configured limit: HTTP 413
   not_found,          // unknown task or file id: HTTP 404
   unavailable,        // overloaded or a dependency is down; retry later: HTTP 503
+  rate_limited,       // this client sent more than its share (RATE_LIMIT_*): HTTP 429
   config,             // a part is misconfigured; the message names the variable: HTTP 503
   request_timeout,    // the client sent its request too slowly: HTTP 408
   cancelled,          // the job was cancelled (client gone, shutdown): nobody waits for an answer
@@ -37,6 +38,12 @@ class Error : public std::runtime_error {
   ErrorKind kind() const noexcept { return kind_; }
   // The request field (form field or option name) at fault, if one is.
   const std::optional<std::string>& field() const noexcept { return field_; }
+  // When the same request may succeed again, in seconds (Retry-After), if the thrower knows.
+  std::optional<double> retry_after() const noexcept { return retry_after_; }
+  Error& set_retry_after(double seconds) {
+    retry_after_ = seconds;
+    return *this;
+  }
   // True when retrying the same input can never succeed (the input itself is at fault, or its
   // job already used all the time it may have).
   bool is_permanent() const noexcept {
@@ -48,6 +55,7 @@ class Error : public std::runtime_error {
  private:
   ErrorKind kind_;
   std::optional<std::string> field_;
+  std::optional<double> retry_after_;
 };
 
 inline Error invalid_request(const std::string& m) {
@@ -68,6 +76,13 @@ inline Error not_found(const std::string& m) {
 }
 inline Error unavailable(const std::string& m) {
   return {ErrorKind::unavailable, m};
+}
+// Overloaded (a full queue or backlog); the caller may try again after `retry_after` seconds.
+inline Error overloaded(const std::string& m, double retry_after) {
+  return Error(ErrorKind::unavailable, m).set_retry_after(retry_after);
+}
+inline Error rate_limited(const std::string& m, double retry_after) {
+  return Error(ErrorKind::rate_limited, m).set_retry_after(retry_after);
 }
 inline Error config_error(const std::string& m) {
   return {ErrorKind::config, m};

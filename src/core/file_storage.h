@@ -9,7 +9,9 @@
 // harmless.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -35,6 +37,9 @@ class FileStorage {
   // Throws sra::Error(unavailable) saying what is wrong if the storage cannot serve now (bucket
   // missing, credentials refused, server down). Used by GET /ready.
   virtual void check_ready() {}
+  // Bytes that may still be written where uploads go before the disk is full; nullopt for
+  // storage without a local disk (S3, GCS). Thread-safe.
+  virtual std::optional<std::uint64_t> free_bytes() { return std::nullopt; }
 
   // Convenience: one-piece upload.
   std::string save(std::span<const char> bytes) {

@@ -9,6 +9,7 @@
 // retried, up to a bus-specific limit, then FAILED.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <stop_token>
@@ -22,8 +23,17 @@ enum class TaskStatus { pending, success, failed };
 const char* to_string(TaskStatus status);  // "PENDING", "SUCCESS", "FAILED"
 
 struct TaskRequest {
-  std::string file_id;       // where the audio waits in the FileStorage
-  std::string options_json;  // per-request options as a JSON object ("{}" when none)
+  std::string file_id;            // where the audio waits in the FileStorage
+  std::string options_json;       // per-request options as a JSON object ("{}" when none)
+  double audio_seconds = 0;       // the audio's estimated duration (queue accounting; 0: unknown)
+  std::uint64_t audio_bytes = 0;  // the stored file's size (queue accounting; 0: unknown)
+};
+
+// The work waiting for (or held by) workers, as the broker counts it.
+struct Backlog {
+  std::int64_t tasks = 0;                    // tasks not finished yet
+  std::optional<double> audio_seconds;       // their audio, when the broker knows it
+  std::optional<std::uint64_t> audio_bytes;  // their stored files' size, when the broker knows it
 };
 
 struct TaskResult {
@@ -55,6 +65,14 @@ class MessageBus {
                           std::stop_token stop) = 0;
   // Throws sra::Error(unavailable) saying what is wrong if the broker cannot serve now.
   virtual void check_ready() {}
+  // The unfinished work in the broker (every producer's, not only this process's); nullopt if
+  // this broker cannot count it. Throws sra::Error(unavailable).
+  virtual std::optional<Backlog> backlog() { return std::nullopt; }
+  // How many tasks run before this pending one under the bus's order; nullopt when the task is
+  // not pending or the bus cannot tell.
+  virtual std::optional<std::int64_t> queue_position(const std::string& /*task_id*/) {
+    return std::nullopt;
+  }
 };
 
 }  // namespace sra

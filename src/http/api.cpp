@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <chrono>
+#include <ctime>
+#include <optional>
 
 #include "audio/decoder.h"
 #include "core/errors.h"
@@ -27,6 +30,7 @@ constexpr std::size_t kFlushBytes = 1024 * 1024;  // async upload pieces sent to
 asio::awaitable<Response> sync_transcribe(ApiContext& ctx, const RequestParser::value_type& req,
                                           Exchange& ex) {
   // Admitted before the body is read: a full queue costs the client no upload.
+  std::string client = admit_client(ctx, ex);
   auto ticket = admit(ctx);
   std::size_t max_upload = ctx.service.limits().max_upload_bytes;
   FormCollector form(max_upload);
@@ -35,6 +39,7 @@ asio::awaitable<Response> sync_transcribe(ApiContext& ctx, const RequestParser::
 
   std::string audio = std::move(form.file_data());
   TranscriptionJob job;
+  job.client = client;
   job.audio = audio;
   job.options = form.fields();
   CancelToken cancel;
@@ -46,16 +51,24 @@ asio::awaitable<Response> sync_transcribe(ApiContext& ctx, const RequestParser::
 }
 
 // The async route's work; `upload` is the caller's, so that an abandoned upload is aborted on the
-// blocking pool (an S3 or GCS abort is a network call), never on the I/O thread.
+// blocking pool (an S3 or GCS abort is a network call), never on the I/O thread. The submission
+// is admitted into the backlog before its body is read, and its bytes and audio are counted
+// against the backlog's bounds as they become known (see service/backlog_gate.h).
 asio::awaitable<Response> store_and_enqueue(ApiContext& ctx, const RequestParser::value_type& req,
                                             Exchange& ex, std::unique_ptr<FileUpload>& upload) {
+  std::string client = admit_client(ctx, ex);
   std::size_t max_upload = ctx.service.limits().max_upload_bytes;
   std::string boundary = form_boundary(req);
   check_declared_length(req, max_upload);
+  auto executor = ctx.blocking.get_executor();
+  std::optional<BacklogGate::Admission> admission;
+  co_await run_on(executor, [&] {
+    admission.emplace(ctx.service.backlog().admit());
+    return 0;
+  });
   FormCollector form(max_upload);
   MultipartParser parser(boundary, form);
   std::string prefix;  // the start of the file, checked for audio before the task is created
-  auto executor = ctx.blocking.get_executor();
   FileStorage* storage = nullptr;
 
   auto flush = [&]() -> asio::awaitable<void> {
@@ -68,6 +81,7 @@ asio::awaitable<Response> store_and_enqueue(ApiContext& ctx, const RequestParser
     data.clear();
     co_await run_on(executor, [&] {
       if (!storage) storage = &ctx.service.parts().storage();
+      admission->add_bytes(piece.size());
       if (!upload) upload = storage->begin_upload();
       upload->write(piece);
       return 0;
@@ -88,17 +102,25 @@ asio::awaitable<Response> store_and_enqueue(ApiContext& ctx, const RequestParser
   }
   co_await flush();
 
-  bool complete = form.file_bytes() <= prefix.size();
-  if (auto why = co_await run_on(executor, [&] { return audio::probe(prefix, complete); })) {
-    throw unsupported_media("the upload is not audio that can be decoded: " + *why);
+  auto probed = co_await run_on(executor, [&] {
+    auto p = audio::inspect(prefix, form.file_bytes());
+    if (!p.refusal) admission->set_audio_seconds(p.seconds);
+    return p;
+  });
+  if (probed.refusal) {
+    throw unsupported_media("the upload is not audio that can be decoded: " + *probed.refusal);
   }
+  ctx.service.clients().charge_audio(client, probed.seconds);
   json::object fields;
   for (auto& [k, v] : form.fields()) fields[k] = v;
   std::string options = json::serialize(fields);
   std::string task_id = co_await run_on(executor, [&] {
     std::string file_id = upload->commit();
     try {
-      return ctx.service.parts().bus().create_task({file_id, options});
+      std::string id = ctx.service.parts().bus().create_task(
+          {file_id, options, admission->audio_seconds(), admission->bytes()});
+      admission->commit();
+      return id;
     } catch (...) {
       storage->remove(file_id);  // no task, so no file left behind
       throw;
@@ -144,6 +166,34 @@ std::string query_parameter(std::string_view target, std::string_view name) {
   return {};
 }
 
+// The UTC time `seconds` from now, as RFC 3339 ("2026-12-03T18:40:05Z").
+std::string utc_timestamp_in(double seconds) {
+  auto at = std::chrono::system_clock::now() +
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                std::chrono::duration<double>(std::min(seconds, 1e9)));
+  std::time_t t = std::chrono::system_clock::to_time_t(at);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+// A pending task's place: `position` (1: the next to start) and `estimated_start` (UTC, from the
+// measured drain rate), when the bus can tell.
+asio::awaitable<void> add_queue_place(ApiContext& ctx, const std::string& task_id,
+                                      json::object& body) {
+  auto [ahead, start_in] = co_await run_on(ctx.blocking.get_executor(), [&] {
+    std::optional<double> seconds;
+    auto position = ctx.service.parts().bus().queue_position(task_id);
+    if (position) seconds = ctx.service.backlog().start_in_seconds(*position);
+    return std::pair{position, seconds};
+  });
+  if (!ahead) co_return;
+  body["position"] = *ahead + 1;
+  if (start_in) body["estimated_start"] = utc_timestamp_in(*start_in);
+}
+
 asio::awaitable<Response> task_result(ApiContext& ctx, const RequestParser::value_type& req,
                                       const std::string& task_id) {
   std::string format_name = query_parameter(req.target(), "response_format");
@@ -170,6 +220,7 @@ asio::awaitable<Response> task_result(ApiContext& ctx, const RequestParser::valu
       {"transcription",
        result->transcription ? json::value(result->transcription->text) : json::value(nullptr)}};
   if (result->error) body["error"] = *result->error;
+  if (result->status == TaskStatus::pending) co_await add_queue_place(ctx, task_id, body);
   co_return json_response(bhttp_status::ok, body);
 }
 
@@ -179,7 +230,8 @@ asio::awaitable<Response> readiness(ApiContext& ctx) {
     try {
       ctx.service.parts().storage().check_ready();
       ctx.service.parts().bus().check_ready();
-      return {};
+      // Past the backlog's bound, a load balancer should send async work elsewhere.
+      return ctx.service.backlog().over_bound().value_or("");
     } catch (const Error& e) {
       return e.what();
     }

@@ -46,6 +46,17 @@ inline std::unique_ptr<InferencePool::Ticket> admit(ApiContext& ctx) {
   return ticket;
 }
 
+// The per-client limits (RATE_LIMIT_*) for a transcription request, checked before its body is
+// read: returns the client's key (for TranscriptionJob::client) or throws
+// sra::Error(rate_limited) (429 + Retry-After). The key is the peer's address.
+inline std::string admit_client(ApiContext& ctx, Exchange& ex) {
+  boost::system::error_code ec;
+  auto peer = ex.stream.socket().remote_endpoint(ec);
+  std::string key = ec ? std::string("unknown") : peer.address().to_string();
+  ctx.service.clients().admit(key);
+  return key;
+}
+
 boost::asio::awaitable<Response> handle_request(ApiContext& context,
                                                 const RequestParser::value_type& request,
                                                 Exchange& exchange);

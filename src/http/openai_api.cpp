@@ -273,7 +273,14 @@ Response openai_error_response(const Error& e) {
     case ErrorKind::config: {
       Response res = openai_error(status::service_unavailable, message, "server_error",
                                   std::nullopt, std::nullopt);
-      res.set(bhttp::field::retry_after, "5");
+      set_retry_after(res, e);
+      return res;
+    }
+    case ErrorKind::rate_limited: {
+      // OpenAI's own shape for a rate limit.
+      Response res = openai_error(status::too_many_requests, message, "requests", std::nullopt,
+                                  std::string("rate_limit_exceeded"));
+      set_retry_after(res, e);
       return res;
     }
     case ErrorKind::request_timeout:
@@ -342,6 +349,7 @@ Response openai_model(ApiContext& ctx, const std::string& id) {
 asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser::value_type& req,
                                             Exchange& ex, bool translate) {
   // Admitted before the body is read: a full queue costs the client no upload.
+  std::string client = admit_client(ctx, ex);
   auto ticket = admit(ctx);
   std::size_t max_upload = ctx.service.limits().max_upload_bytes;
   FormCollector form(max_upload);
@@ -353,6 +361,7 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
   auto state = std::make_shared<StreamState>();
   state->audio = std::move(form.file_data());
   state->job.model = r.model;
+  state->job.client = client;
   state->job.options = std::move(r.options.values);
   if (r.stream) {
     ex.keep_alive = req.keep_alive();

@@ -1,6 +1,8 @@
 #include "http/responses.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <cmath>
 
 namespace sra::http {
 
@@ -37,6 +39,8 @@ beast_http::status status_for(ErrorKind kind) {
       return beast_http::status::not_found;
     case ErrorKind::unavailable:
       return beast_http::status::service_unavailable;
+    case ErrorKind::rate_limited:
+      return beast_http::status::too_many_requests;
     case ErrorKind::config:
       return beast_http::status::service_unavailable;
     case ErrorKind::request_timeout:
@@ -51,6 +55,15 @@ beast_http::status status_for(ErrorKind kind) {
   return beast_http::status::internal_server_error;
 }
 
+void set_retry_after(Response& res, const Error& error) {
+  if (auto seconds = error.retry_after()) {
+    res.set(beast_http::field::retry_after,
+            std::to_string(static_cast<long>(std::clamp(std::ceil(*seconds), 1.0, 86400.0))));
+  } else if (res.result() == beast_http::status::service_unavailable) {
+    res.set(beast_http::field::retry_after, "5");
+  }
+}
+
 Response error_response(const Error& error) {
   auto status = status_for(error.kind());
   if (error.kind() == ErrorKind::invalid_request && error.field()) {
@@ -63,8 +76,7 @@ Response error_response(const Error& error) {
                          boost::json::object{{"detail", boost::json::array{item}}});
   }
   Response res = detail_response(status, error.what());
-  if (status == beast_http::status::service_unavailable)
-    res.set(beast_http::field::retry_after, "5");
+  set_retry_after(res, error);
   return res;
 }
 

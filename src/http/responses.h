@@ -26,5 +26,7 @@ beast_http::status status_for(ErrorKind kind);
 // The response for an error; a 503 carries Retry-After; an invalid field is FastAPI's 422
 // validation shape with the field in `loc`.
 Response error_response(const Error& error);
+// Retry-After from the error's retry_after(), else 5 s on a 503; nothing otherwise.
+void set_retry_after(Response& res, const Error& error);
 
 }  // namespace sra::http

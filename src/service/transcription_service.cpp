@@ -18,6 +18,8 @@ ServiceLimits service_limits_from(const Config& config) {
   limits.max_job_seconds = config.get_double("MAX_JOB_SECONDS", limits.max_job_seconds, 0, 1e7);
   limits.delete_audio_after_task =
       config.get_bool("DELETE_AUDIO_AFTER_TASK", limits.delete_audio_after_task);
+  limits.backlog = backlog_limits_from(config);
+  limits.rate = rate_limits_from(config);
   return limits;
 }
 
@@ -33,6 +35,7 @@ Transcription TranscriptionService::transcribe(const TranscriptionJob& job) {
   auto started = CancelToken::Clock::now();
   cancel.check();
   AudioBuffer audio = audio::decode(job.audio, {.max_seconds = limits_.max_audio_seconds});
+  if (!job.client.empty()) clients_.charge_audio(job.client, audio.seconds());
   // The deadline counts from the start of the job, decoding included.
   auto deadline = deadline_for(audio.seconds());
   cancel.set_deadline(started + (deadline - CancelToken::Clock::now()));

@@ -24,6 +24,8 @@
 #include "core/cancel.h"
 #include "core/message_bus.h"
 #include "core/parts.h"
+#include "service/backlog_gate.h"
+#include "service/rate_limiter.h"
 
 namespace sra {
 
@@ -32,6 +34,8 @@ struct ServiceLimits {
   double max_audio_seconds = 2 * 3600.0;            // longest accepted audio, in seconds
   double max_job_seconds = 0;            // a job's deadline; 0: 10x the audio's duration + 60 s
   bool delete_audio_after_task = false;  // remove the stored file once its task ends
+  BacklogLimits backlog;                 // bounds on unfinished async work
+  RateLimits rate;                       // per-client limits on requests and audio
 };
 
 ServiceLimits service_limits_from(const Config& config);
@@ -43,11 +47,13 @@ struct TranscriptionJob {
   std::map<std::string, std::string> options;      // the request's model options by field name
   std::function<void(const Segment&)> on_segment;  // each segment once final (may be empty)
   CancelToken* cancel = nullptr;  // the caller's token (may be null); the service sets its deadline
+  std::string client;             // who asked, for the per-client audio limit; empty: not limited
 };
 
 class TranscriptionService {
  public:
-  TranscriptionService(Parts& parts, ServiceLimits limits) : parts_(parts), limits_(limits) {}
+  TranscriptionService(Parts& parts, ServiceLimits limits)
+      : parts_(parts), limits_(limits), backlog_(parts, limits.backlog), clients_(limits.rate) {}
 
   // Runs `job` on the calling thread. Throws sra::Error: unsupported_media, too_large,
   // invalid_request (with field()), not_found (model), cancelled, deadline_exceeded, ...
@@ -64,10 +70,16 @@ class TranscriptionService {
 
   const ServiceLimits& limits() const { return limits_; }
   Parts& parts() { return parts_; }
+  // Admission of async submissions (see backlog_gate.h).
+  BacklogGate& backlog() { return backlog_; }
+  // Per-client limits of every transcription route (see rate_limiter.h).
+  RateLimiter& clients() { return clients_; }
 
  private:
   Parts& parts_;
   ServiceLimits limits_;
+  BacklogGate backlog_;
+  RateLimiter clients_;
 };
 
 }  // namespace sra

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -130,6 +131,12 @@ class LocalStorage final : public FileStorage {
       spdlog::error("local storage: {} is not writable: {}", options_.folder.string(), why);
       throw unavailable("LOCAL_STORAGE_FOLDER_PATH is not writable (" + why + ")");
     }
+  }
+
+  std::optional<std::uint64_t> free_bytes() override {
+    struct statvfs st {};
+    if (::statvfs(options_.folder.c_str(), &st) != 0) return std::nullopt;
+    return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
   }
 
   void remove(const std::string& file_id) override {

@@ -29,6 +29,8 @@ def free_port():
 def base_env(**extra):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
            "LOG_LEVEL": "info"}
+    # The sanitizer builds' settings (scripts/sanitize.sh) reach the server too.
+    env.update({k: v for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")})
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
