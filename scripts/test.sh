@@ -18,10 +18,12 @@ if [[ ! -x .tools/bin/fake-gcs-server ]]; then
 fi
 # Node test clients: OpenAI's SDK and playwright-core (which drives Debian's Chromium).
 npm install --silent --no-audit --no-fund --prefix tests/integration/node
-# The sanitizer suite and a short run of every fuzz harness (a clang build in build-fuzz/);
-# SANITIZE=0 skips it, FUZZ_SECONDS sets the time per harness.
+# The sanitizer suite and a short run of every fuzz harness (a clang build in build-fuzz/), then
+# ThreadSanitizer over the concurrency tests (build-tsan/); SANITIZE=0 skips both, FUZZ_SECONDS
+# sets the time per harness.
 if [[ "${SANITIZE:-1}" != 0 ]]; then
   scripts/sanitize.sh "${FUZZ_SECONDS:-30}"
+  scripts/tsan.sh
 fi
 cd build
 ctest --output-on-failure -j "${TEST_JOBS:-2}" "$@"

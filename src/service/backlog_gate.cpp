@@ -3,6 +3,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <utility>
 
@@ -15,6 +16,7 @@ namespace {
 constexpr double kUnknownRetrySeconds = 30;  // Retry-After before any drain rate is measured
 constexpr double kDiskRetrySeconds = 60;     // Retry-After when the disk is nearly full
 constexpr double kMaxRetrySeconds = 600;
+constexpr double kRateSeconds = 20;  // the drain rate's memory
 
 std::string mib(std::uint64_t bytes) {
   return fmt::format("{:.0f} MiB", static_cast<double>(bytes) / (1 << 20));
@@ -142,7 +144,9 @@ void BacklogGate::refresh_if_stale() {
     if (dt > 1e-3) {
       double finished = static_cast<double>(sample_->tasks + committed_.tasks - fresh->tasks);
       double rate = std::max(0.0, finished) / dt;
-      drain_rate_ = drain_rate_ ? 0.7 * *drain_rate_ + 0.3 * rate : rate;
+      // A moving average over about kRateSeconds of samples, whatever their spacing.
+      double weight = 1 - std::exp(-dt / kRateSeconds);
+      drain_rate_ = drain_rate_ ? *drain_rate_ + (rate - *drain_rate_) * weight : rate;
     }
   }
   sample_ = fresh;

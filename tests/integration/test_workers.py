@@ -280,3 +280,48 @@ def test_distributed_example_runs():
     r = subprocess.run([str(REPO / "examples" / "distributed" / "run.sh")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert '"status":"SUCCESS"' in r.stdout
+
+
+def test_backlog_bound_counts_every_producers_tasks(celery_setup, make_server, tmp_path, speech):
+    # The bound holds for the broker's whole queue: tasks sent by Python Celery count too.
+    kind, env, app = celery_setup
+    env = dict(env, MAX_PENDING_TASKS=3, BACKLOG_REFRESH_SECONDS=0.1)
+    server = make_server(workdir=tmp_path, **env)
+    theirs = [app.send_task(SEED_TASK, args=[put_file(tmp_path, speech)]) for _ in range(2)]
+    time.sleep(0.3)
+    ours = transcribe(server, speech, route="/async/v1/transcribe")
+    assert ours.status_code == 200, ours.text
+    time.sleep(0.3)
+    refused = transcribe(server, speech, route="/async/v1/transcribe")
+    assert refused.status_code == 503 and "MAX_PENDING_TASKS=3" in refused.json()["detail"]
+    assert refused.headers["Retry-After"]
+    assert requests.get(server.url("/ready")).status_code == 503
+    worker = Worker(tmp_path, env)
+    try:
+        assert all(t.get(timeout=60)["transcription"] == "go forward ten meters" for t in theirs)
+        assert wait_task(server, ours.json()["task_id"])["status"] == "SUCCESS"
+        deadline = time.time() + 10
+        while requests.get(server.url("/ready")).status_code != 200 and time.time() < deadline:
+            time.sleep(0.1)
+        again = transcribe(server, speech, route="/async/v1/transcribe")
+        assert again.status_code == 200, again.text
+        assert wait_task(server, again.json()["task_id"])["status"] == "SUCCESS"
+    finally:
+        worker.stop()
+
+
+def test_huey_backlog_is_bounded(redis_server, make_server, tmp_path, speech):
+    import redis as redis_py
+    redis_py.Redis(port=redis_server.port, db=9).flushdb()
+    env = dict(MESSAGE_BUS="huey", HUEY_BUS_REDIS_HOST=f"127.0.0.1:{redis_server.port}/9",
+               MAX_PENDING_TASKS=2, BACKLOG_REFRESH_SECONDS=0.1)
+    server = make_server(workdir=tmp_path, **env)
+    ids = [transcribe(server, speech, route="/async/v1/transcribe").json()["task_id"] for _ in range(2)]
+    time.sleep(0.3)
+    refused = transcribe(server, speech, route="/async/v1/transcribe")
+    assert refused.status_code == 503 and "MAX_PENDING_TASKS=2" in refused.json()["detail"]
+    worker = Worker(tmp_path, env)
+    try:
+        assert [wait_task(server, i)["status"] for i in ids] == ["SUCCESS", "SUCCESS"]
+    finally:
+        worker.stop()

@@ -258,6 +258,59 @@ TEST(EmbeddedBus, ATaskWhoseResultCouldNotBeStoredRunsAgainAfterItsLease) {
   EXPECT_EQ(calls.load(), 2);
 }
 
+TEST(EmbeddedBus, ShortestAudioFirstButNoTaskWaitsPastTheAgeBound) {
+  test::TempDir dir;
+  auto options = fast_options(dir);
+  options.age_bound_seconds = 60;
+  auto bus = make_embedded_bus(options);
+  std::string old_long = bus->create_task({"old-long", "{}", 600, 1});
+  std::string long_one = bus->create_task({"long", "{}", 300, 1});
+  std::string short_one = bus->create_task({"short", "{}", 5, 1});
+  std::string middle = bus->create_task({"middle", "{}", 30, 1});
+  {
+    // This one has waited past the age bound: it goes first, whatever its length.
+    SqliteDb db(options.database_path);
+    db.prepare("UPDATE tasks SET created_at = created_at - 120 WHERE id = ?")
+        .bind(1, old_long)
+        .step();
+  }
+  EXPECT_EQ(bus->queue_position(old_long), 0);
+  EXPECT_EQ(bus->queue_position(short_one), 1);
+  EXPECT_EQ(bus->queue_position(middle), 2);
+  EXPECT_EQ(bus->queue_position(long_one), 3);
+  EXPECT_EQ(bus->queue_position("9b2f9a0e-3f5e-4a4c-8d3e-2c7d1f0b6a11"), std::nullopt);
+  Backlog backlog = *bus->backlog();
+  EXPECT_EQ(backlog.tasks, 4);
+  EXPECT_EQ(backlog.audio_seconds, 935);
+  EXPECT_EQ(backlog.audio_bytes, 4u);
+
+  std::mutex m;
+  std::vector<std::string> order;
+  {
+    Workers w(*bus, [&](const TaskRequest& r) {
+      std::lock_guard lock(m);
+      order.push_back(r.file_id);
+      return text(r.file_id);
+    });
+    wait_for_end(*bus, long_one);
+    wait_for_end(*bus, old_long);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"old-long", "short", "middle", "long"}));
+  EXPECT_EQ(bus->queue_position(short_one), std::nullopt);  // no longer pending
+  EXPECT_EQ(bus->backlog()->tasks, 0);
+}
+
+TEST(EmbeddedBus, AZeroAgeBoundIsArrivalOrder) {
+  test::TempDir dir;
+  auto options = fast_options(dir);
+  options.age_bound_seconds = 0;
+  auto bus = make_embedded_bus(options);
+  std::string first = bus->create_task({"first", "{}", 600, 1});
+  std::string second = bus->create_task({"second", "{}", 5, 1});
+  EXPECT_EQ(bus->queue_position(first), 0);
+  EXPECT_EQ(bus->queue_position(second), 1);
+}
+
 TEST(EmbeddedBus, ManyTasksManyWorkersEachProcessedOnce) {
   test::TempDir dir;
   auto bus = make_embedded_bus(fast_options(dir));

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# ThreadSanitizer over the concurrency tests: builds the service and its unit tests with clang
+# and -fsanitize=thread into build-tsan/, then runs the bus and cancellation unit tests and the
+# integration tests that drive the HTTP server, the inference pool, admission and the buses
+# (embedded, Celery over Redis and RabbitMQ, Huey-role) concurrently. Any race reported by the
+# test binary or by a server/worker process fails the run. Run by scripts/test.sh (so by CI).
+# Usage: scripts/tsan.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python="$(scripts/python-env.sh tests/integration/requirements.txt)"
+flags="-fsanitize=thread -fno-omit-frame-pointer -g -O1"
+CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSRA_BUILD_TESTS=ON -DSRA_SWAGGER_UI=OFF -DSRA_PYTHON="$python" \
+  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
+  -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread \
+  -DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=thread >/dev/null
+cmake --build build-tsan -j "${JOBS:-$(nproc)}" --target sra_unit_tests speech-recognition-api \
+  sra_example_vad_model
+reports="$(mktemp -d)"
+trap 'rm -rf "$reports"' EXIT
+export SRA_SHARED_DIR="${SRA_SHARED_DIR:-$(cd .. && pwd)/shared}"
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/unit/sra_unit_tests \
+  --gtest_filter='EmbeddedBus.*:WhisperModelPart.CancelAndDeadline*'
+(cd tests/integration && TSAN_OPTIONS="log_path=$reports/race second_deadlock_stack=1" \
+  SRA_TIME_SCALE=5 SRA_BUILD_DIR="$PWD/../../build-tsan" "$python" -m pytest -q -p no:cacheprovider \
+  test_load_smoke.py test_admission.py \
+  "test_hostile_clients.py::test_client_that_leaves_cancels_its_job" \
+  "test_hostile_clients.py::test_full_queue_answers_before_the_body" \
+  "test_hostile_clients.py::test_connection_cap_holds_and_frees" \
+  "test_workers.py::test_broker_restarts_lose_nothing" \
+  "test_workers.py::test_200_tasks_over_3_worker_processes_each_result_stored_once" \
+  "test_workers.py::test_huey_bus_end_to_end_with_crash_and_restart")
+if compgen -G "$reports/race*" >/dev/null; then
+  echo "ThreadSanitizer reported races:" >&2
+  cat "$reports"/race* >&2
+  exit 1
+fi
+echo "ThreadSanitizer: no races reported"
