@@ -7,8 +7,12 @@ Clients (threads), mixed round-robin by kind:
 - sse: POST /v1/audio/transcriptions with stream=true, reading the events;
 - async: POST /async/v1/transcribe, then poll GET /async/v1/transcribe/{id} until it ends;
 - slow: uploads a clip at ~1 KiB/s (below HTTP_MIN_UPLOAD_BYTES_PER_SECOND after its grace);
-- leaver: sends a whole request for a long file and hangs up after 1 s.
-One more thread probes /health every 50 ms. After the time is up, every accepted async task is
+- leaver: sends a whole request for a long file and hangs up after 1 s;
+- flood: POST /async/v1/transcribe as fast as it can, never polling (an open-loop producer that
+  only waits a tenth of Retry-After when refused): this is what the backlog's bounds are for.
+The server runs with the async backlog bounded (--max-pending-tasks, --max-pending-bytes) and
+DELETE_AUDIO_AFTER_TASK, so its upload folder holds exactly the unfinished uploads; it is measured
+every 0.1 s (peak bytes and files). One more thread probes /health every 50 ms. After the time is up, every accepted async task is
 waited for: accepted vs finished must be equal (nothing accepted is lost).
 
 Reports requests served by kind and status, p50/p99 latency per kind, /health p50/p99/max under
@@ -36,7 +40,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = pathlib.Path(os.environ.get("SRA_SHARED_DIR", REPO.parent / "shared"))
 MODEL = SHARED / "whisper" / "models" / "ggml-tiny-test-f16.bin"
 CLIP = SHARED / "whisper" / "audio" / "dev" / "dev_00000.wav"
-KINDS = ["sync", "openai", "sse", "async", "async", "sync", "slow", "leaver"]
+KINDS = ["sync", "openai", "sse", "async", "flood", "flood", "sync", "slow", "leaver"]
 
 
 def free_port():
@@ -79,7 +83,18 @@ def client(kind, base, port, clip, long_clip, stats, stop):
     while not stop.is_set():
         started = time.time()
         try:
-            if kind in ("sync", "openai", "async"):
+            if kind == "flood":
+                r = session.post(base + "/async/v1/transcribe", files={"file": ("a.wav", clip)}, timeout=120)
+                status = r.status_code
+                if status in (429, 503) and "Retry-After" not in r.headers:
+                    status = f"{status} without Retry-After"
+                stats.record(kind, status, time.time() - started)
+                if r.status_code == 200:
+                    with stats.lock:
+                        stats.accepted.append(r.json()["task_id"])
+                elif r.status_code in (429, 503):
+                    time.sleep(min(float(r.headers.get("Retry-After", "1")), 10) / 10)
+            elif kind in ("sync", "openai", "async"):
                 route = {"sync": "/sync/v1/transcribe", "openai": "/v1/audio/transcriptions",
                          "async": "/async/v1/transcribe"}[kind]
                 fields = {"model": "whisper-1"} if kind == "openai" else {}
@@ -160,6 +175,18 @@ def health_probe(base, samples, stop):
         time.sleep(0.05)
 
 
+def folder_probe(folder, peak, stop):
+    """Peak bytes and files of the upload folder (every 0.1 s)."""
+    while not stop.is_set():
+        try:
+            sizes = [p.stat().st_size for p in folder.iterdir()]
+        except OSError:
+            sizes = []
+        peak["bytes"] = max(peak.get("bytes", 0), sum(sizes))
+        peak["files"] = max(peak.get("files", 0), len(sizes))
+        time.sleep(0.1)
+
+
 def peak_rss_mib(pid):
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -173,6 +200,8 @@ def main():
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--drain-seconds", type=float, default=600)
+    ap.add_argument("--max-pending-tasks", type=int, default=64)
+    ap.add_argument("--max-pending-bytes", type=int, default=4 << 20)
     ap.add_argument("--out", default=str(REPO / "bench" / "load-test.md"))
     args = ap.parse_args()
 
@@ -194,7 +223,9 @@ def main():
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LOG_LEVEL": "warn", "MODEL": "whisper",
            "WHISPER_MODEL_PATH": str(MODEL), "WHISPER_TEMPERATURE": "0", "WHISPER_THREADS": "1",
            "INFERENCE_THREADS": "2", "INFERENCE_QUEUE_SIZE": "16", "EMBEDDED_BUS_WORKERS": "1",
-           "HTTP_MIN_UPLOAD_BYTES_PER_SECOND": "4096"}
+           "HTTP_MIN_UPLOAD_BYTES_PER_SECOND": "4096", "DELETE_AUDIO_AFTER_TASK": "true",
+           "MAX_PENDING_TASKS": str(args.max_pending_tasks),
+           "MAX_PENDING_BYTES": str(args.max_pending_bytes)}
     log = open(work / "server.log", "wb")
     # SRA_LOAD_WRAP: a command to run the server under (gdb, valgrind), for investigations.
     wrap = os.environ.get("SRA_LOAD_WRAP", "").split()
@@ -213,6 +244,11 @@ def main():
                                                      stats, stop), daemon=True)
                for i in range(args.clients)]
     threads.append(threading.Thread(target=health_probe, args=(base, health, stop), daemon=True))
+    peak = {}
+    folder_stop = threading.Event()
+    folder = threading.Thread(target=folder_probe, args=(work / "data" / "files", peak, folder_stop),
+                              daemon=True)
+    folder.start()
     started = time.time()
     for t in threads:
         t.start()
@@ -233,6 +269,8 @@ def main():
                 outcomes[status] += 1
                 break
             time.sleep(0.5)
+    folder_stop.set()
+    folder.join()
     alive = server.poll() is None
     rss = peak_rss_mib(server.pid) if alive else float("nan")
     server.terminate()
@@ -242,7 +280,9 @@ def main():
              f"`bench/load_test.py --clients {args.clients} --seconds {args.seconds:.0f}` on "
              f"{platform.machine()}, {os.cpu_count()} cores; MODEL=whisper with the tiny test model "
              f"(greedy), INFERENCE_THREADS=2, INFERENCE_QUEUE_SIZE=16; clip {CLIP.name} "
-             f"({clip_seconds:.1f} s); the leavers send the clip 60 times over and hang up after 1 s.",
+             f"({clip_seconds:.1f} s); the leavers send the clip 60 times over and hang up after 1 s; "
+             f"MAX_PENDING_TASKS={args.max_pending_tasks}, MAX_PENDING_BYTES={args.max_pending_bytes}, "
+             f"one embedded worker thread.",
              "", "| client | status | count | p50 ms | p99 ms |", "|---|---|---|---|---|"]
     total = 0
     for (kind, status), count in sorted(stats.status.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
@@ -259,13 +299,19 @@ def main():
               f"- async tasks accepted: {len(stats.accepted)}; finished: "
               f"{sum(v for k, v in outcomes.items() if k in ('SUCCESS', 'FAILED'))} "
               f"({dict(outcomes)}); lost: {len(stats.accepted) - outcomes['SUCCESS'] - outcomes['FAILED']}",
+              f"- upload folder peak: {peak.get('bytes', 0) / 2**20:.2f} MiB in {peak.get('files', 0)} files "
+              f"(quota {args.max_pending_bytes / 2**20:.2f} MiB, {args.max_pending_tasks} tasks)",
               f"- server peak RSS: {rss:.0f} MiB; alive at the end: {alive}"]
     report = "\n".join(lines) + "\n"
     print(report)
     pathlib.Path(args.out).write_text(report)
     lost = len(stats.accepted) - outcomes["SUCCESS"] - outcomes["FAILED"]
     five_hundreds = sum(c for (k, s), c in stats.status.items() if s == 500)
-    return 0 if alive and lost == 0 and five_hundreds == 0 and all(ok for _, ok in health) else 1
+    no_retry_after = sum(c for (k, s), c in stats.status.items() if "without Retry-After" in str(s))
+    over_quota = peak.get("bytes", 0) > args.max_pending_bytes
+    healthy = all(ok for _, ok in health)
+    return 0 if alive and lost == 0 and five_hundreds == 0 and healthy and not no_retry_after \
+        and not over_quota else 1
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def test_upload_sync_then_async_with_progress(make_server, tmp_path):
     assert summary["sync_rows"][0][0] == "0:00.00"
     assert summary["sync_status"].startswith("Done")
     assert summary["async_progress_visible"] and "PENDING" in summary["async_pending_status"]
+    assert "position 1" in summary["async_pending_status"], summary["async_pending_status"]  # its place
     assert words(summary["async_text"]) == jfk and summary["async_rows"] >= 1
     assert not summary["async_progress_visible_after"]
     # The microphone path: a recording (webm/opus from MediaRecorder) is decoded and transcribed.
