@@ -274,7 +274,8 @@ def main():
     alive = server.poll() is None
     rss = peak_rss_mib(server.pid) if alive else float("nan")
     server.terminate()
-    server.wait(timeout=60)
+    # Requests still in flight get the server's shutdown grace (SHUTDOWN_GRACE_SECONDS, 60 s).
+    server.wait(timeout=120)
 
     lines = [f"# Load test: {args.clients} clients for {args.seconds:.0f} s", "",
              f"`bench/load_test.py --clients {args.clients} --seconds {args.seconds:.0f}` on "

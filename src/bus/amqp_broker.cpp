@@ -326,20 +326,10 @@ class AmqpBroker final : public CeleryBroker {
       : options_(std::move(options)), url_(parse_amqp_url(options_.url)) {}
 
   void publish(const CeleryTask& task) override {
-    std::lock_guard lock(publish_mutex_);
-    for (int attempt = 0;; ++attempt) {
-      try {
-        if (!publisher_) {
-          publisher_ = std::make_unique<Connection>(url_, options_.queue);
-          enable_confirms(*publisher_);
-        }
-        publish_confirmed(*publisher_, options_.queue, task);
-        return;
-      } catch (const Error&) {
-        publisher_.reset();  // a stale connection after a broker restart: one fresh try
-        if (attempt >= 1) throw;
-      }
-    }
+    with_publisher([&](Connection& c) {
+      publish_confirmed(c, options_.queue, task);
+      return 0;
+    });
   }
 
   void check_ready() override {
@@ -351,24 +341,13 @@ class AmqpBroker final : public CeleryBroker {
   }
 
   std::int64_t unfinished() override {
-    std::lock_guard lock(publish_mutex_);
-    for (int attempt = 0;; ++attempt) {
-      try {
-        if (!publisher_) {
-          publisher_ = std::make_unique<Connection>(url_, options_.queue);
-          enable_confirms(*publisher_);
-        }
-        // A passive declare answers the number of messages ready in the queue.
-        auto* ok =
-            amqp_queue_declare(publisher_->get(), 1, amqp_cstring_bytes(options_.queue.c_str()), 1,
-                               0, 0, 0, amqp_empty_table);
-        publisher_->check(amqp_get_rpc_reply(publisher_->get()), "queue count");
-        return ok ? static_cast<std::int64_t>(ok->message_count) : 0;
-      } catch (const Error&) {
-        publisher_.reset();
-        if (attempt >= 1) throw;
-      }
-    }
+    return with_publisher([&](Connection& c) -> std::int64_t {
+      // A passive declare answers the number of messages ready in the queue.
+      auto* ok = amqp_queue_declare(c.get(), 1, amqp_cstring_bytes(options_.queue.c_str()), 1, 0, 0,
+                                    0, amqp_empty_table);
+      c.check(amqp_get_rpc_reply(c.get()), "queue count");
+      return ok ? static_cast<std::int64_t>(ok->message_count) : 0;
+    });
   }
 
   void consume(int concurrency, const DeliveryHandler& handler, std::stop_token stop) override {
@@ -384,6 +363,25 @@ class AmqpBroker final : public CeleryBroker {
   }
 
  private:
+  // Runs `f` on the publishing connection (channel 1 in confirm mode), connecting if needed; a
+  // stale connection (the broker restarted) gets one fresh try.
+  template <typename F>
+  auto with_publisher(F f) -> decltype(f(std::declval<Connection&>())) {
+    std::lock_guard lock(publish_mutex_);
+    for (int attempt = 0;; ++attempt) {
+      try {
+        if (!publisher_) {
+          publisher_ = std::make_unique<Connection>(url_, options_.queue);
+          enable_confirms(*publisher_);
+        }
+        return f(*publisher_);
+      } catch (const Error&) {
+        publisher_.reset();
+        if (attempt >= 1) throw;
+      }
+    }
+  }
+
   void worker_loop(const DeliveryHandler& handler, std::stop_token stop) {
     while (true) {
       Job job;
