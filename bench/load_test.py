@@ -275,7 +275,12 @@ def main():
     rss = peak_rss_mib(server.pid) if alive else float("nan")
     server.terminate()
     # Requests still in flight get the server's shutdown grace (SHUTDOWN_GRACE_SECONDS, 60 s).
-    server.wait(timeout=120)
+    try:
+        stopped = server.wait(timeout=120) is not None
+    except subprocess.TimeoutExpired:
+        stopped = False
+        server.kill()
+        server.wait()
 
     lines = [f"# Load test: {args.clients} clients for {args.seconds:.0f} s", "",
              f"`bench/load_test.py --clients {args.clients} --seconds {args.seconds:.0f}` on "
@@ -302,7 +307,7 @@ def main():
               f"({dict(outcomes)}); lost: {len(stats.accepted) - outcomes['SUCCESS'] - outcomes['FAILED']}",
               f"- upload folder peak: {peak.get('bytes', 0) / 2**20:.2f} MiB in {peak.get('files', 0)} files "
               f"(quota {args.max_pending_bytes / 2**20:.2f} MiB, {args.max_pending_tasks} tasks)",
-              f"- server peak RSS: {rss:.0f} MiB; alive at the end: {alive}"]
+              f"- server peak RSS: {rss:.0f} MiB; alive at the end: {alive}; stopped on SIGTERM: {stopped}"]
     report = "\n".join(lines) + "\n"
     print(report)
     pathlib.Path(args.out).write_text(report)
@@ -311,7 +316,7 @@ def main():
     no_retry_after = sum(c for (k, s), c in stats.status.items() if "without Retry-After" in str(s))
     over_quota = peak.get("bytes", 0) > args.max_pending_bytes
     healthy = all(ok for _, ok in health)
-    return 0 if alive and lost == 0 and five_hundreds == 0 and healthy and not no_retry_after \
+    return 0 if alive and stopped and lost == 0 and five_hundreds == 0 and healthy and not no_retry_after \
         and not over_quota else 1
 
 

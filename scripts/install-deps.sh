@@ -15,7 +15,8 @@ packages=(
 # npm installs Swagger UI for /docs at build time (optional: /docs says so when it is missing).
 if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev libgmock-dev pocketsphinx-testdata ffmpeg chromium redis-server rabbitmq-server)
+  packages+=(libgtest-dev libgmock-dev pocketsphinx-testdata ffmpeg chromium redis-server rabbitmq-server
+    strace)
   # clang with its sanitizer and libFuzzer runtimes: the fuzz harnesses and the sanitizer build.
   packages+=(clang libclang-rt-14-dev)
   # Node.js and npm for the Node client tests and Playwright (often present already).

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from conftest import BINARY, base_env, transcribe, wait_task
+from conftest import AUDIO, BINARY, base_env, transcribe, wait_task
 
 
 def test_health_answers_while_a_long_transcription_runs(make_server, long_wav):
@@ -90,3 +90,25 @@ def test_separate_worker_process_runs_the_tasks(make_server, tmp_path, goforward
         out, _ = worker.communicate(timeout=30)
     assert worker.returncode == 0, out.decode()
     assert b"worker stopped" in out
+
+
+def test_a_stored_upload_survives_power_loss(tmp_path):
+    # Crash-safe storage: the file's data is synced before the rename that publishes it, and the
+    # folder after it (without the folder sync, a power cut can lose the rename: the task exists,
+    # its audio does not). Read off the system calls of `storage put`.
+    import re
+    trace = tmp_path / "trace"
+    r = subprocess.run(["strace", "-f", "-o", str(trace), "-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2",
+                        str(BINARY), "storage", "put", str(AUDIO / "jfk.wav")], cwd=tmp_path, env=base_env(),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    calls = [line.split(None, 1)[1] for line in trace.read_text().splitlines() if "data/files" in line
+             or "fsync" in line]
+    part = next(i for i, c in enumerate(calls) if ".part" in c and c.startswith("openat"))
+    part_fd = re.search(r"= (\d+)$", calls[part]).group(1)
+    renamed = next(i for i, c in enumerate(calls) if c.startswith("rename"))
+    assert f"fsync({part_fd})" in [c.rsplit(" = ", 1)[0].strip() for c in calls[part:renamed]], calls
+    folder = next(i for i, c in enumerate(calls[renamed:], renamed)
+                  if c.startswith("openat") and "O_DIRECTORY" in c)
+    folder_fd = re.search(r"= (\d+)$", calls[folder]).group(1)
+    assert f"fsync({folder_fd})" in [c.rsplit(" = ", 1)[0].strip() for c in calls[folder:]], calls
