@@ -15,6 +15,7 @@
 #include "http/openai_api.h"
 #include "http/static_routes.h"
 #include "service/builtin_parts.h"
+#include "service/metrics.h"
 
 namespace sra::http {
 
@@ -270,6 +271,17 @@ asio::awaitable<Response> route(ApiContext& ctx, const RequestParser::value_type
     if (!get) co_return method_not_allowed("GET");
     co_return co_await readiness(ctx);
   }
+  if (path == "/metrics") {
+    if (!get) co_return method_not_allowed("GET");
+    // Rendered on the blocking pool: the backlog gauges may ask the broker.
+    std::string text =
+        co_await run_on(ctx.blocking.get_executor(), [] { return metrics().render(); });
+    Response res{bhttp_status::ok, 11};
+    res.set(beast_http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = std::move(text);
+    res.prepare_payload();
+    co_return res;
+  }
   if (path == "/sync/v1/transcribe") {
     if (!post) co_return method_not_allowed("POST");
     co_return co_await sync_transcribe(ctx, req, ex);
@@ -305,10 +317,32 @@ asio::awaitable<Response> route(ApiContext& ctx, const RequestParser::value_type
 
 }  // namespace
 
-asio::awaitable<Response> handle_request(ApiContext& ctx, const RequestParser::value_type& req,
-                                         Exchange& ex) {
-  std::string_view target = req.target();
-  const bool openai = is_openai_path(target.substr(0, target.find('?')));
+namespace {
+
+// The route a request took, as a metrics label: a closed set (ids and unknown paths folded).
+std::string route_label(std::string_view path) {
+  static const char* const kRoutes[] = {"/health",
+                                        "/ready",
+                                        "/metrics",
+                                        "/sync/v1/transcribe",
+                                        "/async/v1/transcribe",
+                                        "/v1/audio/transcriptions",
+                                        "/v1/audio/translations",
+                                        "/v1/models",
+                                        "/openapi.json",
+                                        "/docs",
+                                        "/"};
+  for (const char* r : kRoutes) {
+    if (path == r) return r;
+  }
+  if (path.starts_with("/async/v1/transcribe/")) return "/async/v1/transcribe/{task_id}";
+  if (path.starts_with("/v1/models/")) return "/v1/models/{model}";
+  if (path.starts_with("/docs/")) return "/docs/{file}";
+  return "other";
+}
+
+asio::awaitable<Response> answer(ApiContext& ctx, const RequestParser::value_type& req,
+                                 Exchange& ex, bool openai) {
   try {
     co_return co_await route(ctx, req, ex);
   } catch (const Error& e) {
@@ -327,6 +361,23 @@ asio::awaitable<Response> handle_request(ApiContext& ctx, const RequestParser::v
         ? openai_error_response(internal_error("Internal Server Error"))
         : detail_response(bhttp_status::internal_server_error, "Internal Server Error");
   }
+}
+
+}  // namespace
+
+asio::awaitable<Response> handle_request(ApiContext& ctx, const RequestParser::value_type& req,
+                                         Exchange& ex) {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  auto started = std::chrono::steady_clock::now();
+  Response res = co_await answer(ctx, req, ex, is_openai_path(path));
+  // A streamed response (SSE) was written by its handler: 200.
+  int status = ex.responded ? 200 : static_cast<int>(res.result_int());
+  std::string route = route_label(path);
+  metrics().http_requests.with({route, std::to_string(status)}).add();
+  metrics().http_duration.with({route}).observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  co_return res;
 }
 
 }  // namespace sra::http

@@ -14,6 +14,7 @@
 #include "http/body_reader.h"
 #include "http/responses.h"
 #include "service/inference_pool.h"
+#include "service/metrics.h"
 #include "service/transcription_service.h"
 
 namespace sra::http {
@@ -39,6 +40,7 @@ struct Exchange {
 inline std::unique_ptr<InferencePool::Ticket> admit(ApiContext& ctx) {
   auto ticket = ctx.inference.try_admit();
   if (!ticket) {
+    metrics().refused.with({"inference_queue"}).add();
     throw unavailable("the inference queue is full (" +
                       std::to_string(ctx.inference.options().queue_size) +
                       " waiting); retry later");

@@ -14,6 +14,7 @@
 
 #include "http/api.h"
 #include "http/form.h"
+#include "service/metrics.h"
 
 namespace sra::http {
 
@@ -78,9 +79,39 @@ class HttpServer::Impl {
         blocking_(static_cast<std::size_t>(options_.blocking_threads)),
         api_{service, pool, blocking_, options_.web_assets_dir},
         acceptor_(ioc_),
-        signals_(ioc_) {}
+        signals_(ioc_) {
+    add_gauges(service, pool);
+  }
 
-  ~Impl() { blocking_.join(); }
+  ~Impl() {
+    for (const auto& name : gauges_) metrics().remove_gauge(name);
+    blocking_.join();
+  }
+
+  // What /metrics reads from this server when scraped; removed with it.
+  void add_gauges(TranscriptionService& service, InferencePool& pool) {
+    auto add = [this](std::string name, std::string help, std::function<double()> read) {
+      gauges_.push_back(name);
+      metrics().add_gauge(std::move(name), std::move(help), std::move(read));
+    };
+    add("sra_http_open_connections", "connections open now",
+        [this] { return static_cast<double>(open_connections_.load()); });
+    add("sra_inference_admitted", "sync and OpenAI transcriptions running or queued",
+        [&pool] { return static_cast<double>(pool.admitted()); });
+    add("sra_inference_capacity", "transcriptions that may run or wait at once (more get 503)",
+        [&pool] {
+          return static_cast<double>(pool.options().threads + pool.options().queue_size);
+        });
+    BacklogGate& backlog = service.backlog();
+    add("sra_async_backlog_tasks", "unfinished async tasks, as the broker counts them",
+        [&backlog] { return static_cast<double>(backlog.view().tasks); });
+    add("sra_async_backlog_audio_seconds", "their audio (estimated for Celery and Huey)",
+        [&backlog] { return backlog.view().audio_seconds; });
+    add("sra_async_backlog_bytes", "their stored uploads (estimated for Celery and Huey)",
+        [&backlog] { return static_cast<double>(backlog.view().audio_bytes); });
+    add("sra_async_drain_rate", "async tasks finished per second (moving average)",
+        [&backlog] { return backlog.view().drain_rate.value_or(0); });
+  }
 
   unsigned short bind() {
     tcp::endpoint endpoint(asio::ip::make_address(options_.host), options_.port);
@@ -283,6 +314,7 @@ class HttpServer::Impl {
   std::mutex connections_mutex_;
   std::list<std::shared_ptr<Connection>> connections_;
   std::shared_ptr<asio::steady_timer> grace_timer_;
+  std::vector<std::string> gauges_;  // the names this server added to metrics()
 };
 
 HttpServer::HttpServer(ServerOptions options, TranscriptionService& service, InferencePool& pool)

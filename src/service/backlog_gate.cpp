@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/errors.h"
+#include "service/metrics.h"
 
 namespace sra {
 
@@ -216,6 +217,7 @@ double BacklogGate::retry_after_locked(const Totals& extra) const {
 }
 
 void BacklogGate::refuse_locked(const std::string& why, const Totals& extra) const {
+  metrics().refused.with({"backlog"}).add();
   throw overloaded(why + "; retry later", retry_after_locked(extra));
 }
 
@@ -223,6 +225,7 @@ void BacklogGate::check_disk(std::uint64_t more) {
   if (limits_.min_free_disk_bytes == 0) return;
   std::optional<std::uint64_t> free = parts_.storage().free_bytes();
   if (free && *free < limits_.min_free_disk_bytes + more) {
+    metrics().refused.with({"disk"}).add();
     throw overloaded("the disk where uploads are stored is nearly full (" + mib(*free) +
                          " free, MIN_FREE_DISK_BYTES=" +
                          std::to_string(limits_.min_free_disk_bytes) + "); retry later",

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/errors.h"
+#include "service/metrics.h"
 
 namespace sra {
 
@@ -61,6 +62,7 @@ void RateLimiter::admit(const std::string& client, Clock::time_point now) {
   Bucket& b = bucket_locked(client, now);
   if (limits_.requests_per_minute > 0 && b.requests < 1) {
     double wait = (1 - b.requests) / limits_.requests_per_minute * 60;
+    metrics().refused.with({"rate_limit"}).add();
     throw rate_limited(fmt::format("rate limit reached: at most {:g} transcription requests per "
                                    "minute per client (RATE_LIMIT_REQUESTS_PER_MINUTE)",
                                    limits_.requests_per_minute),
@@ -68,6 +70,7 @@ void RateLimiter::admit(const std::string& client, Clock::time_point now) {
   }
   if (limits_.audio_seconds_per_minute > 0 && b.audio <= 0) {
     double wait = (-b.audio + 1) / limits_.audio_seconds_per_minute * 60;
+    metrics().refused.with({"rate_limit"}).add();
     throw rate_limited(fmt::format("rate limit reached: at most {:g} seconds of audio per minute "
                                    "per client (RATE_LIMIT_AUDIO_SECONDS_PER_MINUTE)",
                                    limits_.audio_seconds_per_minute),

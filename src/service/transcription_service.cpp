@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "core/errors.h"
+#include "service/metrics.h"
 
 namespace sra {
 
@@ -30,6 +31,24 @@ CancelToken::Clock::time_point TranscriptionService::deadline_for(double audio_s
 }
 
 Transcription TranscriptionService::transcribe(const TranscriptionJob& job) {
+  // Every job ends in one outcome of sra_transcriptions_total.
+  try {
+    Transcription t = run_job(job);
+    metrics().jobs.with({"done"}).add();
+    return t;
+  } catch (const Error& e) {
+    const char* outcome = e.kind() == ErrorKind::cancelled           ? "cancelled"
+                          : e.kind() == ErrorKind::deadline_exceeded ? "expired"
+                                                                     : "failed";
+    metrics().jobs.with({outcome}).add();
+    throw;
+  } catch (...) {
+    metrics().jobs.with({"failed"}).add();
+    throw;
+  }
+}
+
+Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   CancelToken own;
   CancelToken& cancel = job.cancel ? *job.cancel : own;
   auto started = CancelToken::Clock::now();
@@ -45,7 +64,11 @@ Transcription TranscriptionService::transcribe(const TranscriptionJob& job) {
   options.values = job.options;
   options.on_segment = job.on_segment;
   options.cancel = &cancel;
+  auto inference_started = CancelToken::Clock::now();
   Transcription t = model.transcribe(audio, options);
+  metrics().audio_seconds.add(audio.seconds());
+  metrics().inference_seconds.add(
+      std::chrono::duration<double>(CancelToken::Clock::now() - inference_started).count());
   // A model that does not check the token (a plugin) still cannot return past its deadline
   // unnoticed; the result is kept, since the work is done.
   if (CancelToken::Clock::now() > cancel.deadline()) {

@@ -76,6 +76,8 @@ class TranscriptionService {
   RateLimiter& clients() { return clients_; }
 
  private:
+  Transcription run_job(const TranscriptionJob& job);
+
   Parts& parts_;
   ServiceLimits limits_;
   BacklogGate backlog_;

@@ -101,6 +101,8 @@ def test_a_stored_upload_survives_power_loss(tmp_path):
     r = subprocess.run(["strace", "-f", "-o", str(trace), "-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2",
                         str(BINARY), "storage", "put", str(AUDIO / "jfk.wav")], cwd=tmp_path, env=base_env(),
                        capture_output=True, text=True)
+    if r.returncode != 0 and "ptrace" in r.stderr:  # a container that forbids tracing
+        pytest.skip(f"strace cannot trace here: {r.stderr.strip()}")
     assert r.returncode == 0, r.stderr
     calls = [line.split(None, 1)[1] for line in trace.read_text().splitlines() if "data/files" in line
              or "fsync" in line]
