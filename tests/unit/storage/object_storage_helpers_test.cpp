@@ -71,7 +71,7 @@ TEST(ObjectStorageHelpers, SigningRefusesWhatIsNotAKey) {
   EXPECT_THROW(rs256_sign("not a pem", "data"), Error);
 }
 
-TEST(ObjectStorageHelpers, TransportFailuresAreUnavailableNamingTheUrl) {
+TEST(ObjectStorageHelpers, TransportFailuresAreUnavailableNamingTheHostOnly) {
   HttpRequest r;
   r.url = "http://127.0.0.1:9/bucket?X-Amz-Signature=secret";
   r.connect_timeout_seconds = 2;
@@ -81,7 +81,10 @@ TEST(ObjectStorageHelpers, TransportFailuresAreUnavailableNamingTheUrl) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::unavailable);
     std::string what = e.what();
-    EXPECT_NE(what.find("http://127.0.0.1:9/bucket"), std::string::npos) << what;
+    // The host tells the operator what is unreachable; the path (bucket, object keys) and the
+    // query (signatures) stay in the log, since this text can reach a client in a 503.
+    EXPECT_NE(what.find("http://127.0.0.1:9"), std::string::npos) << what;
+    EXPECT_EQ(what.find("/bucket"), std::string::npos) << what;
     EXPECT_EQ(what.find("secret"), std::string::npos) << "queries may carry signatures: " << what;
   }
 }
