@@ -16,6 +16,8 @@ const char* to_string(ErrorKind kind) {
       return "unavailable";
     case ErrorKind::rate_limited:
       return "rate_limited";
+    case ErrorKind::unauthorized:
+      return "unauthorized";
     case ErrorKind::config:
       return "config";
     case ErrorKind::request_timeout:

@@ -22,6 +22,7 @@ enum class ErrorKind {
   not_found,          // unknown task or file id: HTTP 404
   unavailable,        // overloaded or a dependency is down; retry later: HTTP 503
   rate_limited,       // this client sent more than its share (RATE_LIMIT_*): HTTP 429
+  unauthorized,       // no valid API key (API_KEY): HTTP 401
   config,             // a part is misconfigured; the message names the variable: HTTP 503
   request_timeout,    // the client sent its request too slowly: HTTP 408
   cancelled,          // the job was cancelled (client gone, shutdown): nobody waits for an answer
@@ -83,6 +84,9 @@ inline Error overloaded(const std::string& m, double retry_after) {
 }
 inline Error rate_limited(const std::string& m, double retry_after) {
   return Error(ErrorKind::rate_limited, m).set_retry_after(retry_after);
+}
+inline Error unauthorized(const std::string& m) {
+  return {ErrorKind::unauthorized, m};
 }
 inline Error config_error(const std::string& m) {
   return {ErrorKind::config, m};

@@ -341,9 +341,32 @@ std::string route_label(std::string_view path) {
   return "other";
 }
 
+// The answer to a browser's preflight: what a page of an allowed origin may send.
+Response preflight(bool allowed) {
+  if (!allowed) {
+    return detail_response(bhttp_status::forbidden,
+                           "this origin may not call the API (CORS_ALLOW_ORIGINS)");
+  }
+  Response res{bhttp_status::no_content, 11};
+  res.set(beast_http::field::access_control_allow_methods, "GET, POST, OPTIONS");
+  res.set(beast_http::field::access_control_allow_headers,
+          "Authorization, Content-Type, X-Request-Id, OpenAI-Organization, OpenAI-Project");
+  res.set(beast_http::field::access_control_max_age, "600");
+  res.prepare_payload();
+  return res;
+}
+
 asio::awaitable<Response> answer(ApiContext& ctx, const RequestParser::value_type& req,
-                                 Exchange& ex, bool openai) {
+                                 Exchange& ex, std::string_view path, bool openai) {
   try {
+    if (ctx.access.keys_required() && !Access::is_open_path(path)) {
+      auto who = ctx.access.identify(req[beast_http::field::authorization]);
+      if (!who) {
+        throw unauthorized(
+            "a valid API key is required: send it as 'Authorization: Bearer <key>' (API_KEY)");
+      }
+      ex.client = *who;
+    }
     co_return co_await route(ctx, req, ex);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::internal) {
@@ -370,7 +393,22 @@ asio::awaitable<Response> handle_request(ApiContext& ctx, const RequestParser::v
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
   auto started = std::chrono::steady_clock::now();
-  Response res = co_await answer(ctx, req, ex, is_openai_path(path));
+  std::string origin(req[beast_http::field::origin]);
+  const bool cors =
+      !origin.empty() && ctx.access.cors_enabled() && ctx.access.origin_allowed(origin);
+  if (cors) ex.allow_origin = origin;
+  Response res;
+  if (req.method() == beast_http::verb::options && !origin.empty() &&
+      req.count(beast_http::field::access_control_request_method)) {
+    res = preflight(cors);
+  } else {
+    res = co_await answer(ctx, req, ex, path, is_openai_path(path));
+  }
+  if (cors) {
+    res.set(beast_http::field::access_control_allow_origin, origin);
+    res.set(beast_http::field::access_control_expose_headers, "Retry-After");
+    res.set(beast_http::field::vary, "Origin");
+  }
   // A streamed response (SSE) was written by its handler: 200.
   int status = ex.responded ? 200 : static_cast<int>(res.result_int());
   std::string route = route_label(path);

@@ -11,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "http/access.h"
 #include "http/body_reader.h"
 #include "http/responses.h"
 #include "service/inference_pool.h"
@@ -24,6 +25,7 @@ struct ApiContext {
   InferencePool& inference;            // where transcriptions run
   boost::asio::thread_pool& blocking;  // where storage and bus calls run
   std::string web_assets_dir;          // Swagger UI's files (swagger-ui-dist), for /docs
+  const Access& access;                // API keys and CORS origins
 };
 
 // One request/response exchange on a connection. A handler that streams its response (server-
@@ -31,8 +33,10 @@ struct ApiContext {
 struct Exchange {
   BodyReader& body;
   boost::beast::tcp_stream& stream;
-  bool responded = false;  // the handler has written the whole response
-  bool keep_alive = true;  // after a streamed response: whether the connection may be reused
+  bool responded = false;    // the handler has written the whole response
+  bool keep_alive = true;    // after a streamed response: whether the connection may be reused
+  std::string client;        // the caller's API key identity ("key#N") when keys are required
+  std::string allow_origin;  // the Origin a streamed response must allow (CORS), if any
 };
 
 // A place in the inference queue for one job, taken before the request body is read; throws
@@ -50,11 +54,14 @@ inline std::unique_ptr<InferencePool::Ticket> admit(ApiContext& ctx) {
 
 // The per-client limits (RATE_LIMIT_*) for a transcription request, checked before its body is
 // read: returns the client's key (for TranscriptionJob::client) or throws
-// sra::Error(rate_limited) (429 + Retry-After). The key is the peer's address.
+// sra::Error(rate_limited) (429 + Retry-After). The key is the caller's API key identity when
+// keys are required, else the peer's address.
 inline std::string admit_client(ApiContext& ctx, Exchange& ex) {
   boost::system::error_code ec;
   auto peer = ex.stream.socket().remote_endpoint(ec);
-  std::string key = ec ? std::string("unknown") : peer.address().to_string();
+  std::string key = !ex.client.empty() ? ex.client
+                    : ec               ? std::string("unknown")
+                                       : peer.address().to_string();
   ctx.service.clients().admit(key);
   return key;
 }

@@ -192,6 +192,10 @@ asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex,
   head.set(bhttp::field::content_type, "text/event-stream");
   head.set(bhttp::field::cache_control, "no-cache");
   head.set(bhttp::field::server, "speech-recognition-api");
+  if (!ex.allow_origin.empty()) {
+    head.set(bhttp::field::access_control_allow_origin, ex.allow_origin);
+    head.set(bhttp::field::vary, "Origin");
+  }
   head.chunked(true);
   head.keep_alive(ex.keep_alive);
   bhttp::response_serializer<bhttp::empty_body> serializer{head};
@@ -274,6 +278,13 @@ Response openai_error_response(const Error& e) {
       Response res = openai_error(status::service_unavailable, message, "server_error",
                                   std::nullopt, std::nullopt);
       set_retry_after(res, e);
+      return res;
+    }
+    case ErrorKind::unauthorized: {
+      // OpenAI's own shape for a missing or wrong key.
+      Response res = openai_error(status::unauthorized, message, "invalid_request_error",
+                                  std::nullopt, std::string("invalid_api_key"));
+      res.set(bhttp::field::www_authenticate, "Bearer");
       return res;
     }
     case ErrorKind::rate_limited: {

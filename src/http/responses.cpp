@@ -41,6 +41,8 @@ beast_http::status status_for(ErrorKind kind) {
       return beast_http::status::service_unavailable;
     case ErrorKind::rate_limited:
       return beast_http::status::too_many_requests;
+    case ErrorKind::unauthorized:
+      return beast_http::status::unauthorized;
     case ErrorKind::config:
       return beast_http::status::service_unavailable;
     case ErrorKind::request_timeout:
@@ -77,6 +79,8 @@ Response error_response(const Error& error) {
   }
   Response res = detail_response(status, error.what());
   set_retry_after(res, error);
+  if (status == beast_http::status::unauthorized)
+    res.set(beast_http::field::www_authenticate, "Bearer");
   return res;
 }
 

@@ -77,7 +77,8 @@ class HttpServer::Impl {
   Impl(ServerOptions options, TranscriptionService& service, InferencePool& pool)
       : options_(std::move(options)),
         blocking_(static_cast<std::size_t>(options_.blocking_threads)),
-        api_{service, pool, blocking_, options_.web_assets_dir},
+        access_(service.parts().config()),
+        api_{service, pool, blocking_, options_.web_assets_dir, access_},
         acceptor_(ioc_),
         signals_(ioc_) {
     add_gauges(service, pool);
@@ -256,7 +257,7 @@ class HttpServer::Impl {
                       {.timeout_seconds = options_.body_timeout_seconds,
                        .min_bytes_per_second = options_.min_upload_bytes_per_second},
                       body_limit);
-      Exchange exchange{body, stream};
+      Exchange exchange{.body = body, .stream = stream};
       Response res = co_await handle_request(api_, parser.get(), exchange);
       bool body_done = parser.is_done();
       if (exchange.responded) {
@@ -306,6 +307,7 @@ class HttpServer::Impl {
   ServerOptions options_;
   asio::io_context ioc_;
   asio::thread_pool blocking_;
+  Access access_;
   ApiContext api_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
