@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "core/errors.h"
+#include "core/log_context.h"
 #include "http/server.h"
 #include "service/builtin_parts.h"
 #include "service/inference_pool.h"
@@ -33,7 +34,11 @@ Config load_config(const CommonOptions& common) {
 void setup_logging(const Config& config) {
   auto logger = spdlog::stderr_color_mt("sra");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%t] %v");
+  std::string format = config.get_string("LOG_FORMAT", "text");
+  if (format != "text" && format != "json") {
+    throw config_error("LOG_FORMAT=" + format + " is not a log format (text, json)");
+  }
+  install_log_format(format == "json");
   std::string level = config.get_string("LOG_LEVEL", "info");
   auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off") {

@@ -16,6 +16,7 @@
 #include "bus/task_runner.h"
 #include "bus/timing.h"
 #include "core/errors.h"
+#include "core/log_context.h"
 #include "core/uuid.h"
 
 namespace sra {
@@ -38,7 +39,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   created_at REAL NOT NULL,
   updated_at REAL NOT NULL,
   audio_seconds REAL NOT NULL DEFAULT 0,
-  audio_bytes INTEGER NOT NULL DEFAULT 0
+  audio_bytes INTEGER NOT NULL DEFAULT 0,
+  request_id TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, created_at);
 )sql";
@@ -72,7 +74,7 @@ class EmbeddedBus final : public MessageBus {
       api_db_
           ->prepare(
               "INSERT INTO tasks (id, file_id, options, status, created_at, updated_at, "
-              "audio_seconds, audio_bytes) VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?)")
+              "audio_seconds, audio_bytes, request_id) VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?, ?)")
           .bind(1, id)
           .bind(2, request.file_id)
           .bind(3, request.options_json.empty() ? std::string("{}") : request.options_json)
@@ -80,6 +82,7 @@ class EmbeddedBus final : public MessageBus {
           .bind(5, now)
           .bind(6, request.audio_seconds)
           .bind(7, static_cast<std::int64_t>(request.audio_bytes))
+          .bind(8, request.request_id)
           .step();
     }
     wakeup_.notify_one();
@@ -166,6 +169,8 @@ class EmbeddedBus final : public MessageBus {
       db.exec("ALTER TABLE tasks ADD COLUMN audio_seconds REAL NOT NULL DEFAULT 0");
     if (!columns.contains("audio_bytes"))
       db.exec("ALTER TABLE tasks ADD COLUMN audio_bytes INTEGER NOT NULL DEFAULT 0");
+    if (!columns.contains("request_id"))
+      db.exec("ALTER TABLE tasks ADD COLUMN request_id TEXT NOT NULL DEFAULT ''");
   }
 
   void worker_loop(const std::string& owner, const TaskHandler& handler, std::stop_token stop) {
@@ -196,12 +201,12 @@ class EmbeddedBus final : public MessageBus {
         // The order: tasks past the age bound first, oldest first; then shortest audio first.
         "ORDER BY created_at >= ?4, CASE WHEN created_at < ?4 THEN created_at "
         "ELSE audio_seconds END, created_at LIMIT 1) "
-        "RETURNING id, file_id, options, attempts, audio_seconds, audio_bytes");
+        "RETURNING id, file_id, options, attempts, audio_seconds, audio_bytes, request_id");
     st.bind(1, owner).bind(2, now + options_.lease_seconds).bind(3, now).bind(4, aged_before(now));
     if (!st.step()) return std::nullopt;
     ClaimedTask task{st.column_text(0),
                      {st.column_text(1), st.column_text(2), st.column_double(4),
-                      static_cast<std::uint64_t>(st.column_int(5))},
+                      static_cast<std::uint64_t>(st.column_int(5)), st.column_text(6)},
                      st.column_int(3)};
     while (st.step()) {
     }
@@ -210,6 +215,7 @@ class EmbeddedBus final : public MessageBus {
 
   void process(SqliteDb& db, const std::string& owner, const ClaimedTask& task,
                const TaskHandler& handler) {
+    LogScope scope({.request_id = task.request.request_id});  // the submission's id on its lines
     if (task.attempts > options_.max_attempts) {
       spdlog::error("task {}: delivered {} times without a result; marking FAILED", task.id,
                     task.attempts - 1);

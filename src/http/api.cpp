@@ -9,6 +9,8 @@
 
 #include "audio/decoder.h"
 #include "core/errors.h"
+#include "core/log_context.h"
+#include "core/uuid.h"
 #include "http/connection_watch.h"
 #include "http/form.h"
 #include "http/formats.h"
@@ -41,6 +43,7 @@ asio::awaitable<Response> sync_transcribe(ApiContext& ctx, const RequestParser::
   std::string audio = std::move(form.file_data());
   TranscriptionJob job;
   job.client = client;
+  job.request_id = ex.request_id;
   job.audio = audio;
   job.options = form.fields();
   CancelToken cancel;
@@ -119,7 +122,7 @@ asio::awaitable<Response> store_and_enqueue(ApiContext& ctx, const RequestParser
     std::string file_id = upload->commit();
     try {
       std::string id = ctx.service.parts().bus().create_task(
-          {file_id, options, admission->audio_seconds(), admission->bytes()});
+          {file_id, options, admission->audio_seconds(), admission->bytes(), ex.request_id});
       admission->commit();
       return id;
     } catch (...) {
@@ -369,6 +372,7 @@ asio::awaitable<Response> answer(ApiContext& ctx, const RequestParser::value_typ
     }
     co_return co_await route(ctx, req, ex);
   } catch (const Error& e) {
+    LogScope scope({.request_id = ex.request_id});
     if (e.kind() == ErrorKind::internal) {
       spdlog::error("{} {}: {}", std::string(req.method_string()), std::string(req.target()),
                     e.what());
@@ -378,6 +382,7 @@ asio::awaitable<Response> answer(ApiContext& ctx, const RequestParser::value_typ
     }
     co_return openai ? openai_error_response(e) : error_response(e);
   } catch (const std::exception& e) {
+    LogScope scope({.request_id = ex.request_id});
     spdlog::error("{} {}: internal error: {}", std::string(req.method_string()),
                   std::string(req.target()), e.what());
     co_return openai
@@ -393,6 +398,8 @@ asio::awaitable<Response> handle_request(ApiContext& ctx, const RequestParser::v
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
   auto started = std::chrono::steady_clock::now();
+  ex.request_id = checked_request_id(req["X-Request-Id"]);
+  if (ex.request_id.empty()) ex.request_id = make_uuid();
   std::string origin(req[beast_http::field::origin]);
   const bool cors =
       !origin.empty() && ctx.access.cors_enabled() && ctx.access.origin_allowed(origin);
@@ -411,10 +418,24 @@ asio::awaitable<Response> handle_request(ApiContext& ctx, const RequestParser::v
   }
   // A streamed response (SSE) was written by its handler: 200.
   int status = ex.responded ? 200 : static_cast<int>(res.result_int());
+  res.set("X-Request-Id", ex.request_id);
   std::string route = route_label(path);
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics().http_requests.with({route, std::to_string(status)}).add();
-  metrics().http_duration.with({route}).observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  metrics().http_duration.with({route}).observe(seconds);
+  {
+    // One access line per request; probes only at debug level.
+    LogScope scope({.request_id = ex.request_id,
+                    .route = route,
+                    .status = status,
+                    .duration_ms = seconds * 1000});
+    auto level = route == "/health" || route == "/metrics" || route == "/ready"
+                     ? spdlog::level::debug
+                     : spdlog::level::info;
+    spdlog::log(level, "{} {} {} {:.1f} ms", std::string(req.method_string()), route, status,
+                seconds * 1000);
+  }
   co_return res;
 }
 

@@ -37,6 +37,7 @@ struct Exchange {
   bool keep_alive = true;    // after a streamed response: whether the connection may be reused
   std::string client;        // the caller's API key identity ("key#N") when keys are required
   std::string allow_origin;  // the Origin a streamed response must allow (CORS), if any
+  std::string request_id;    // X-Request-Id: the client's, or one made for this request
 };
 
 // A place in the inference queue for one job, taken before the request body is read; throws

@@ -192,6 +192,7 @@ asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex,
   head.set(bhttp::field::content_type, "text/event-stream");
   head.set(bhttp::field::cache_control, "no-cache");
   head.set(bhttp::field::server, "speech-recognition-api");
+  head.set("X-Request-Id", ex.request_id);
   if (!ex.allow_origin.empty()) {
     head.set(bhttp::field::access_control_allow_origin, ex.allow_origin);
     head.set(bhttp::field::vary, "Origin");
@@ -373,6 +374,7 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
   state->audio = std::move(form.file_data());
   state->job.model = r.model;
   state->job.client = client;
+  state->job.request_id = ex.request_id;
   state->job.options = std::move(r.options.values);
   if (r.stream) {
     ex.keep_alive = req.keep_alive();

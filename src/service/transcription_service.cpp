@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "core/errors.h"
+#include "core/log_context.h"
 #include "service/metrics.h"
 
 namespace sra {
@@ -31,6 +32,7 @@ CancelToken::Clock::time_point TranscriptionService::deadline_for(double audio_s
 }
 
 Transcription TranscriptionService::transcribe(const TranscriptionJob& job) {
+  LogScope scope({.request_id = job.request_id});  // this thread's lines belong to the request
   // Every job ends in one outcome of sra_transcriptions_total.
   try {
     Transcription t = run_job(job);
@@ -82,6 +84,7 @@ Transcription TranscriptionService::run_task(const TaskRequest& request) {
   std::string bytes = parts_.storage().read(request.file_id);
   TranscriptionJob job;
   job.audio = bytes;
+  job.request_id = request.request_id;
   if (!request.options_json.empty()) {
     boost::system::error_code ec;
     auto parsed = boost::json::parse(request.options_json, ec);

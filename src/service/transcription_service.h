@@ -48,6 +48,7 @@ struct TranscriptionJob {
   std::function<void(const Segment&)> on_segment;  // each segment once final (may be empty)
   CancelToken* cancel = nullptr;  // the caller's token (may be null); the service sets its deadline
   std::string client;             // who asked, for the per-client audio limit; empty: not limited
+  std::string request_id;         // the request (or task's request) it serves, for its log lines
 };
 
 class TranscriptionService {
