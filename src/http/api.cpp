@@ -413,7 +413,7 @@ asio::awaitable<Response> handle_request(ApiContext& ctx, const RequestParser::v
   }
   if (cors) {
     res.set(beast_http::field::access_control_allow_origin, origin);
-    res.set(beast_http::field::access_control_expose_headers, "Retry-After");
+    res.set(beast_http::field::access_control_expose_headers, "Retry-After, X-Request-Id");
     res.set(beast_http::field::vary, "Origin");
   }
   // A streamed response (SSE) was written by its handler: 200.
