@@ -2,14 +2,10 @@
 // sends its own preflight (the Authorization header makes the request non-simple) and lets the
 // page read the answer only if the API allows that origin.
 // Usage: node cors.mjs PAGE_URL API_URL KEY  -> prints a JSON object {status, body} or {error}
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 
 const [pageUrl, apiUrl, key] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   await page.goto(pageUrl);

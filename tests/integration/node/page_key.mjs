@@ -1,14 +1,10 @@
 // The web page on a server that requires a key: the model list stays empty until the key is typed
 // into the page's API key field, then fills in (the page sends it as a Bearer token).
 // Usage: node page_key.mjs BASE_URL KEY  -> prints {"before": n, "after": [ids]}
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 
 const [base, key] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   await page.goto(base + "/");

@@ -5,17 +5,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 
 const [base, audio, shots] = process.argv.slice(2);
 fs.mkdirSync(shots, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         // A fake microphone (a beeping tone) answers getUserMedia without a prompt.
-         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
-});
+const browser = await launchChromium([
+  // A fake microphone (a beeping tone) answers getUserMedia without a prompt.
+  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]);
 const summary = {};
 try {
   const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
