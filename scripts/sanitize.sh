@@ -22,8 +22,11 @@ export SRA_SHARED_DIR="${SRA_SHARED_DIR:-$(cd .. && pwd)/shared}"
 # the same code runs on the other three in the plain build.
 ASAN_OPTIONS=detect_leaks=1 build-fuzz/tests/unit/sra_unit_tests \
   --gtest_filter='-Models/DecodeMatchesOpenAI.EveryDevClip/random_*:Models/DecodeMatchesOpenAI.EveryDevClip/tiny_test_f16'
+# Not the out-of-descriptors test: the sanitizer runtimes need descriptors themselves (UBSan's
+# vptr check probes memory through a pipe and reports every virtual call as invalid without one).
 (cd tests/integration && ASAN_OPTIONS=detect_leaks=0 SRA_TIME_SCALE=5 SRA_BUILD_DIR="$PWD/../../build-fuzz" \
-  "$python" -m pytest -q -p no:cacheprovider test_bad_input.py test_hostile_clients.py)
+  "$python" -m pytest -q -p no:cacheprovider test_bad_input.py test_hostile_clients.py \
+  -k "not out_of_descriptors")
 if ((seconds > 0)); then
   scripts/fuzz.sh "$seconds"
 fi
