@@ -340,35 +340,36 @@ AudioBuffer decode(std::string_view bytes, const DecodeOptions& options) {
   return audio;
 }
 
+namespace {
+
+// Whether the first bytes of a file name a container we accept, as FFmpeg's probe scores them.
+bool recognised_container(std::string_view prefix) {
+  std::vector<std::uint8_t> padded(prefix.size() + AVPROBE_PADDING_SIZE, 0);
+  std::memcpy(padded.data(), prefix.data(), prefix.size());
+  AVProbeData data{};
+  data.filename = "";
+  data.buf = padded.data();
+  data.buf_size = static_cast<int>(prefix.size());
+  int score = 0;
+  const AVInputFormat* format = av_probe_input_format2(&data, 1, &score);
+  return format && score >= AVPROBE_SCORE_MAX / 4 && demuxer_allowed(format);
+}
+
+}  // namespace
+
 std::optional<std::string> probe(std::string_view prefix, bool complete) {
-  if (prefix.empty()) return "the file is empty";
-  if (read_simple_wav(prefix)) return std::nullopt;
-  try {
-    OpenedInput input(prefix);
-    return std::nullopt;
-  } catch (const Error& e) {
-    if (complete) return e.what();
-    // Only the start of a longer file: a container whose index sits at its end (an MP4 without
-    // "faststart") cannot be opened from its start, so recognising the container must do.
-    std::vector<std::uint8_t> padded(prefix.size() + AVPROBE_PADDING_SIZE, 0);
-    std::memcpy(padded.data(), prefix.data(), prefix.size());
-    AVProbeData data{};
-    data.filename = "";
-    data.buf = padded.data();
-    data.buf_size = static_cast<int>(prefix.size());
-    int score = 0;
-    const AVInputFormat* format = av_probe_input_format2(&data, 1, &score);
-    if (format && score >= AVPROBE_SCORE_MAX / 4 && demuxer_allowed(format)) return std::nullopt;
-    return e.what();
-  }
+  // Only whether it is audio: the size given makes `prefix` the whole file or only its start.
+  return inspect(prefix, prefix.size() + (complete ? 0 : 1)).refusal;
 }
 
 ProbeResult inspect(std::string_view prefix, std::uint64_t total_bytes) {
   ProbeResult out;
+  if (prefix.empty()) {
+    out.refusal = "the file is empty";
+    return out;
+  }
   const bool complete = total_bytes <= prefix.size();
-  const double scale = prefix.empty() ? 1.0 : static_cast<double>(total_bytes) / prefix.size();
-  out.refusal = probe(prefix, complete);
-  if (out.refusal) return out;
+  const double scale = static_cast<double>(total_bytes) / static_cast<double>(prefix.size());
   if (auto wav = read_simple_wav(prefix)) {
     out.seconds = static_cast<double>(wav->samples.size()) / kSampleRate * (complete ? 1 : scale);
     return out;
@@ -384,8 +385,11 @@ ProbeResult inspect(std::string_view prefix, std::uint64_t total_bytes) {
     } else if (bit_rate > 0) {
       out.seconds = static_cast<double>(total_bytes) * 8 / static_cast<double>(bit_rate);
     }
-  } catch (const Error&) {
-    // A recognised container that cannot be opened from its start: the estimate stays.
+  } catch (const Error& e) {
+    // Only the start of a longer file: a container whose index sits at its end (an MP4 without
+    // "faststart") cannot be opened from its start, so recognising the container must do (the
+    // typical-bit-rate estimate stays).
+    if (complete || !recognised_container(prefix)) out.refusal = e.what();
   }
   return out;
 }

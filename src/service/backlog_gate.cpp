@@ -45,6 +45,10 @@ BacklogGate::Admission::Admission(Admission&& other) noexcept
 BacklogGate::Admission::~Admission() {
   if (!gate_) return;
   std::lock_guard lock(gate_->mutex_);
+  unreserve_locked();
+}
+
+void BacklogGate::Admission::unreserve_locked() const {
   gate_->reserved_.tasks -= 1;
   gate_->reserved_.audio_seconds -= seconds_;
   gate_->reserved_.audio_bytes -= bytes_;
@@ -71,9 +75,7 @@ void BacklogGate::Admission::commit() {
   if (!gate_) return;
   BacklogGate& g = *gate_;
   std::lock_guard lock(g.mutex_);
-  g.reserved_.tasks -= 1;
-  g.reserved_.audio_seconds -= seconds_;
-  g.reserved_.audio_bytes -= bytes_;
+  unreserve_locked();
   g.committed_.tasks += 1;
   g.committed_.audio_seconds += seconds_;
   g.committed_.audio_bytes += bytes_;

@@ -70,6 +70,8 @@ class BacklogGate {
    private:
     friend class BacklogGate;
     explicit Admission(BacklogGate* gate) : gate_(gate) {}
+    // Takes this admission's share out of the gate's reservations (the gate's lock held).
+    void unreserve_locked() const;
     BacklogGate* gate_;
     std::uint64_t bytes_ = 0;
     double seconds_ = 0;
