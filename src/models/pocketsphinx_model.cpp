@@ -104,10 +104,15 @@ class PocketSphinxModel final : public Model {
   }
 
  private:
+  // ps_init is not thread-safe: it touches the library's process-wide state (the log stream that
+  // "-logfn" would reopen and close, the configuration parser), so decoders are made one at a time
+  // and logging is switched off once, in make_pocketsphinx_model, never per decoder.
   Decoder create_decoder() {
-    cmd_ln_t* config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", options_.hmm_dir.c_str(),
-                                   "-lm", options_.language_model.c_str(), "-dict",
-                                   options_.dictionary.c_str(), "-logfn", "/dev/null", nullptr);
+    static std::mutex creating;
+    std::lock_guard lock(creating);
+    cmd_ln_t* config =
+        cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", options_.hmm_dir.c_str(), "-lm",
+                    options_.language_model.c_str(), "-dict", options_.dictionary.c_str(), nullptr);
     if (!config) throw config_error("PocketSphinx rejected its configuration (POCKETSPHINX_*)");
     Decoder decoder(ps_init(config));
     cmd_ln_free_r(config);
