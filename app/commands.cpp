@@ -138,7 +138,7 @@ int run_serve(const CommonOptions& common, const ServeOptions& cli) {
         bus.run_worker(
             {.concurrency = embedded_workers,
              .on_finished = [&service](const TaskRequest& r) { service.after_task(r); }},
-            [&service](const TaskRequest& r) { return service.run_task(r); }, stop);
+            [&service](const TaskRequest& r, TaskControl& c) { return service.run_task(r, c); }, stop);
       });
     }
 
@@ -178,7 +178,7 @@ int run_worker(const CommonOptions& common, const WorkerCommandOptions& cli) {
     bus.run_worker(
         {.concurrency = concurrency,
          .on_finished = [&service](const TaskRequest& r) { service.after_task(r); }},
-        [&service](const TaskRequest& r) { return service.run_task(r); }, stop.get_token());
+        [&service](const TaskRequest& r, TaskControl& c) { return service.run_task(r, c); }, stop.get_token());
     spdlog::info("worker stopped");
     return 0;
   });

@@ -12,9 +12,11 @@
 
 #include "bus/celery_broker.h"
 #include "bus/redis_client.h"
+#include "bus/running_tasks.h"
 #include "bus/task_runner.h"
 #include "bus/timing.h"
 #include "core/errors.h"
+#include "core/log_context.h"
 #include "core/text.h"
 #include "core/uuid.h"
 
@@ -26,14 +28,55 @@ using bus::Outcome;
 using bus::RedisClient;
 namespace json = boost::json;
 
-// Stores the result unless one is stored already; returns 1 if it stored it.
-// KEYS: meta key. ARGV: value, expiry seconds.
-constexpr const char* kStoreOnceScript = R"lua(
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+// The status of the meta stored at KEYS[1] ('' when none), as a Lua helper of the scripts below.
+#define SRA_STORED_STATUS                                                              \
+  "local function stored_status(key)\n"                                              \
+  "  local cur = redis.call('GET', key)\n"                                           \
+  "  if not cur then return '' end\n"                                                \
+  "  local ok, v = pcall(cjson.decode, cur)\n"                                       \
+  "  if ok and type(v) == 'table' and type(v['status']) == 'string' then return v['status'] end\n" \
+  "  return 'SUCCESS'\n"                                                             \
+  "end\n"
+
+// Stores the state unless a final one (SUCCESS, FAILURE, REVOKED) is stored already; returns 1
+// if it stored it. KEYS: meta key. ARGV: value, expiry seconds.
+constexpr const char* kStoreUnlessFinalScript = SRA_STORED_STATUS R"lua(
+local status = stored_status(KEYS[1])
+if status == 'SUCCESS' or status == 'FAILURE' or status == 'REVOKED' then return 0 end
 redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
 redis.call('PUBLISH', KEYS[1], ARGV[1])
 return 1
 )lua";
+
+// Revokes a task that has not finished. KEYS: meta key, marker. ARGV: REVOKED meta, expiry.
+// Returns 'cancelled' (not started), 'cancelling' (running), 'finished' or 'unknown'.
+constexpr const char* kRevokeScript = SRA_STORED_STATUS R"lua(
+local status = stored_status(KEYS[1])
+if status == 'SUCCESS' or status == 'FAILURE' or status == 'REVOKED' then return 'finished' end
+if status == '' and redis.call('EXISTS', KEYS[2]) == 0 then return 'unknown' end
+redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+if status == '' then return 'cancelled' end
+return 'cancelling'
+)lua";
+#undef SRA_STORED_STATUS
+
+// Removes a PROGRESS meta (the task waits for a retry). KEYS: meta key.
+constexpr const char* kDropProgressScript = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, v = pcall(cjson.decode, cur)
+  if ok and type(v) == 'table' and v['status'] == 'PROGRESS' then redis.call('DEL', KEYS[1]) end
+end
+return 1
+)lua";
+
+// Celery's custom state of a running task; its meta is {"progress", "segments"}.
+constexpr const char* kProgressState = "PROGRESS";
+
+bool is_final(const std::string& status) {
+  return status == "SUCCESS" || status == "FAILURE" || status == "REVOKED";
+}
 
 struct CeleryOptions {
   std::string broker;
@@ -85,7 +128,8 @@ class CeleryBus final : public MessageBus {
         backend_(bus::parse_redis_url(options_.backend, "CELERY_BUS_BACKEND")) {}
 
   std::string create_task(const TaskRequest& request) override {
-    CeleryTask task{make_uuid(), options_.task_name, request.file_id, request.options_json, 0};
+    CeleryTask task{make_uuid(), options_.task_name, request.file_id,
+                    request.options_json,        0,     request.request_id};
     // The marker tells "pending" from "never existed"; written first so that a fast worker's
     // result is never taken for an unknown task.
     backend_.with([&](RedisClient& c) {
@@ -127,6 +171,9 @@ class CeleryBus final : public MessageBus {
       } else if (status == "FAILURE" || status == "REVOKED") {
         result.status = TaskStatus::failed;
         result.error = error_text(v.at("result"));
+        result.cancelled = status == "REVOKED";
+      } else if (status == kProgressState) {
+        result.progress = task_progress_from_json(v.at("result"));
       }
     } catch (const std::exception& e) {
       throw internal_error(std::string("stored Celery result is not valid: ") + e.what());
@@ -137,12 +184,31 @@ class CeleryBus final : public MessageBus {
   void run_worker(const WorkerOptions& options, const TaskHandler& handler,
                   std::stop_token stop) override {
     on_finished_ = options.on_finished;
+    std::jthread watch([this](std::stop_token watch_stop) {
+      running_.watch([this](const auto& ids) { return revoked_among(ids); }, 1.0, watch_stop);
+    });
     broker_->consume(
         options.concurrency, [&](const CeleryTask& task) { return handle(task, handler, stop); },
         stop);
   }
 
   std::optional<Backlog> backlog() override { return Backlog{broker_->unfinished(), {}, {}}; }
+
+  // REVOKED in the result backend, as Celery stores a revoked task: readers see it at once, a
+  // worker skips the message when it comes, and the worker running it stops (its watch).
+  std::optional<CancelOutcome> cancel_task(const std::string& task_id,
+                                           std::string* /*file_id*/) override {
+    if (!is_uuid(task_id)) return std::nullopt;
+    std::string meta = bus::result_meta(task_id, "REVOKED", revoked_result(), "");
+    auto r = backend_.with([&](RedisClient& c) {
+      return c.eval(kRevokeScript, {"celery-task-meta-" + task_id, marker(task_id)},
+                    {meta, std::to_string(options_.result_expires)});
+    });
+    if (r.str == "cancelled") return CancelOutcome::cancelled;  // its audio goes with the message
+    if (r.str == "cancelling") return CancelOutcome::cancelling;
+    if (r.str == "finished") return CancelOutcome::finished;
+    return std::nullopt;
+  }
 
   void check_ready() override {
     broker_->check_ready();
@@ -151,6 +217,39 @@ class CeleryBus final : public MessageBus {
 
  private:
   static std::string marker(const std::string& id) { return "sra-celery-task-" + id; }
+  static std::string meta_key(const std::string& id) { return "celery-task-meta-" + id; }
+
+  static json::value revoked_result() {
+    return bus::exception_result("TaskRevokedError", bus::kCancelledMessage, "celery.exceptions");
+  }
+
+  // The status of the stored meta of task `id`; empty when none.
+  std::string stored_status(const std::string& id) {
+    auto r = backend_.with([&](RedisClient& c) { return c.command({"GET", meta_key(id)}); });
+    if (r.is_nil()) return "";
+    try {
+      return std::string(json::parse(r.str).as_object().at("status").as_string());
+    } catch (const std::exception&) {
+      return "SUCCESS";  // not ours to overwrite
+    }
+  }
+
+  // Of the running tasks `ids`, those revoked (cancel_task).
+  std::vector<std::string> revoked_among(const std::vector<std::string>& ids) {
+    std::vector<std::string> keys{"MGET"};
+    for (const auto& id : ids) keys.push_back(meta_key(id));
+    auto r = backend_.with([&](RedisClient& c) { return c.command(keys); });
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < ids.size() && i < r.elements.size(); ++i) {
+      if (r.elements[i].is_nil()) continue;
+      try {
+        if (json::parse(r.elements[i].str).as_object().at("status").as_string() == "REVOKED")
+          out.push_back(ids[i]);
+      } catch (const std::exception&) {
+      }
+    }
+    return out;
+  }
 
   static std::string error_text(const json::value& r) {
     if (r.is_object()) {
@@ -177,7 +276,7 @@ class CeleryBus final : public MessageBus {
              const std::string& traceback) {
     std::string meta = bus::result_meta(id, status, result, traceback);
     auto r = backend_.with([&](RedisClient& c) {
-      return c.eval(kStoreOnceScript, {"celery-task-meta-" + id},
+      return c.eval(kStoreUnlessFinalScript, {meta_key(id)},
                     {meta, std::to_string(options_.result_expires)});
     });
     return r.integer == 1;
@@ -194,12 +293,14 @@ class CeleryBus final : public MessageBus {
       return fail(task, "NotRegistered",
                   "Task of kind '" + task.name + "' is not registered with this worker");
     }
-    // A delivery whose result is stored already (the worker died before acknowledging): done.
-    auto existing = backend_.with([&](RedisClient& c) {
-      return c.command({"EXISTS", "celery-task-meta-" + task.id});
-    });
-    if (existing.integer == 1) {
-      spdlog::info("task {}: result already stored; acknowledging the repeated delivery", task.id);
+    TaskRequest request{task.file_id, task.options_json.empty() ? "{}" : task.options_json, 0, 0,
+                        task.request_id};
+    LogScope scope({.request_id = task.request_id});  // the submission's id on its lines
+    // A delivery whose result is stored already (the worker died before acknowledging, or the
+    // task was revoked while it waited): done.
+    if (std::string status = stored_status(task.id); is_final(status)) {
+      spdlog::info("task {}: {} already stored; acknowledging the delivery", task.id, status);
+      if (on_finished_) on_finished_(request);
       return Outcome::ack;
     }
     std::string counter = "sra-celery-deliveries-" + task.id;
@@ -214,9 +315,13 @@ class CeleryBus final : public MessageBus {
           "gave up after " + std::to_string(deliveries - 1) + " deliveries that never finished");
     }
     spdlog::info("task {}: started (delivery {}, retries {})", task.id, deliveries, task.retries);
-    TaskRequest request{task.file_id, task.options_json.empty() ? "{}" : task.options_json};
+    auto write_progress = [&](const TaskProgress& progress) {
+      store(task.id, kProgressState, to_json(progress), "");
+    };
+    auto control = running_.start(task.id, write_progress);
+    write_progress(TaskProgress{});  // PROGRESS from the start: a reader sees it runs
     bus::RetryPolicy policy{options_.max_retries, options_.retry_delay, 30};
-    bus::TaskOutcome outcome = bus::run_delivery(handler, request, task.retries, policy);
+    bus::TaskOutcome outcome = bus::run_delivery(handler, request, *control, task.retries, policy);
     switch (outcome.kind) {
       case bus::TaskOutcome::Kind::success:
         store(task.id, "SUCCESS",
@@ -228,9 +333,17 @@ class CeleryBus final : public MessageBus {
       case bus::TaskOutcome::Kind::failed:
         fail(task, outcome.input_error ? "ValueError" : "RuntimeError", outcome.error);
         break;
+      case bus::TaskOutcome::Kind::cancelled:
+        store(task.id, "REVOKED", revoked_result(), "");  // stored by cancel_task already
+        spdlog::info("task {}: cancelled", task.id);
+        break;
       case bus::TaskOutcome::Kind::retry:
         spdlog::warn("task {}: {}; retrying in {:.1f} s", task.id, outcome.error,
                      outcome.retry_delay);
+        // PENDING again (the meta is removed unless a final state won the race).
+        backend_.with([&](RedisClient& c) {
+          return c.eval(kDropProgressScript, {meta_key(task.id)}, {});
+        });
         bus::sleep_unless_stopped(stop, outcome.retry_delay);
         // This delivery ended properly: it does not count towards the crash limit.
         backend_.with([&](RedisClient& c) { return c.command({"DECR", counter}); });
@@ -244,6 +357,7 @@ class CeleryBus final : public MessageBus {
   std::function<void(const TaskRequest&)> on_finished_;
   std::unique_ptr<bus::CeleryBroker> broker_;
   BackendPool backend_;
+  bus::RunningTasks running_;
 };
 
 }  // namespace

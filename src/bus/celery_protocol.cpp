@@ -57,7 +57,7 @@ std::string celery_body(const CeleryTask& task) {
 }
 
 json::object celery_headers(const CeleryTask& task) {
-  return json::object{{"lang", "py"},
+  json::object headers{{"lang", "py"},
                       {"task", task.name},
                       {"id", task.id},
                       {"shadow", nullptr},
@@ -76,6 +76,8 @@ json::object celery_headers(const CeleryTask& task) {
                       {"replaced_task_nesting", 0},
                       {"stamped_headers", nullptr},
                       {"stamps", json::object{}}};
+  if (!task.request_id.empty()) headers["request_id"] = task.request_id;
+  return headers;
 }
 
 std::string redis_envelope(const CeleryTask& task, const std::string& queue,
@@ -101,6 +103,8 @@ CeleryTask parse_celery_task(const json::object& headers, const std::string& bod
     t.name = std::string(headers.at("task").as_string());
     if (auto* r = headers.if_contains("retries"); r && r->is_int64())
       t.retries = static_cast<int>(r->as_int64());
+    if (auto* r = headers.if_contains("request_id"); r && r->is_string())
+      t.request_id = std::string(r->as_string());
     auto parsed = json::parse(body);
     const auto& parts = parsed.as_array();
     const auto& args = parts.at(0).as_array();
@@ -147,19 +151,22 @@ std::string result_meta(const std::string& task_id, const std::string& status,
   std::snprintf(date, sizeof date, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<long long>(micros));
+  // Celery dates only the states that are final (READY_STATES).
+  bool ready = status == "SUCCESS" || status == "FAILURE" || status == "REVOKED";
   return json::serialize(
       json::object{{"status", status},
                    {"result", result},
                    {"traceback", traceback.empty() ? json::value(nullptr) : json::value(traceback)},
                    {"children", json::array{}},
-                   {"date_done", date},
+                   {"date_done", ready ? json::value(date) : json::value(nullptr)},
                    {"task_id", task_id}});
 }
 
-json::value exception_result(const std::string& type, const std::string& message) {
+json::value exception_result(const std::string& type, const std::string& message,
+                             const std::string& module) {
   return json::object{{"exc_type", type},
                       {"exc_message", json::array{json::value(message)}},
-                      {"exc_module", "builtins"}};
+                      {"exc_module", module}};
 }
 
 }  // namespace sra::bus

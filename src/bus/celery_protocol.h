@@ -18,6 +18,7 @@ struct CeleryTask {
   std::string file_id;       // the first positional argument, as the seed's task takes it
   std::string options_json;  // per-request options ("{}" or empty: none)
   int retries = 0;           // how often the task was retried
+  std::string request_id;    // the submission's X-Request-Id (header "request_id"; may be empty)
 };
 
 // [args, kwargs, embed] of protocol v2.
@@ -33,11 +34,13 @@ CeleryTask parse_celery_task(const boost::json::object& headers, const std::stri
 // Reads kombu's Redis envelope. Throws std::runtime_error if malformed.
 CeleryTask parse_redis_envelope(const std::string& envelope, std::string* delivery_tag);
 
-// The value Celery's Redis backend stores at celery-task-meta-<id>.
+// The value Celery's Redis backend stores at celery-task-meta-<id>; `status` is one of Celery's
+// states (SUCCESS, FAILURE, REVOKED, or a custom one such as PROGRESS, whose `result` is its meta).
 std::string result_meta(const std::string& task_id, const std::string& status,
                         const boost::json::value& result, const std::string& traceback);
 // {"exc_type", "exc_message", "exc_module"} as Celery's JSON serializer writes exceptions.
-boost::json::value exception_result(const std::string& type, const std::string& message);
+boost::json::value exception_result(const std::string& type, const std::string& message,
+                                    const std::string& module = "builtins");
 
 std::string base64_encode(const std::string& data);
 std::string base64_decode(const std::string& text);

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "bus/running_tasks.h"
 #include "bus/sqlite_db.h"
 #include "bus/task_runner.h"
 #include "bus/timing.h"
@@ -40,7 +41,10 @@ CREATE TABLE IF NOT EXISTS tasks (
   updated_at REAL NOT NULL,
   audio_seconds REAL NOT NULL DEFAULT 0,
   audio_bytes INTEGER NOT NULL DEFAULT 0,
-  request_id TEXT NOT NULL DEFAULT ''
+  request_id TEXT NOT NULL DEFAULT '',
+  progress TEXT,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  cancelled INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, created_at);
 )sql";
@@ -49,6 +53,7 @@ struct ClaimedTask {
   std::string id;
   TaskRequest request;
   std::int64_t attempts = 0;
+  bool cancel_requested = false;  // cancelled while an earlier delivery ran
 };
 
 class EmbeddedBus final : public MessageBus {
@@ -92,11 +97,17 @@ class EmbeddedBus final : public MessageBus {
   std::optional<TaskResult> get_task_result(const std::string& task_id) override {
     if (!is_uuid(task_id)) return std::nullopt;
     std::lock_guard lock(api_mutex_);
-    auto row = api_db_->prepare("SELECT status, result, error FROM tasks WHERE id = ?");
+    auto row = api_db_->prepare(
+        "SELECT status, result, error, progress, cancelled FROM tasks WHERE id = ?");
     row.bind(1, task_id);
     if (!row.step()) return std::nullopt;
     TaskResult result;
     std::string status = row.column_text(0);
+    if (status == "RUNNING") {
+      auto progress = row.column_optional_text(3);
+      result.progress =
+          progress ? task_progress_from_json(boost::json::parse(*progress)) : TaskProgress{};
+    }
     if (status == "SUCCESS") {
       result.status = TaskStatus::success;
       if (auto text = row.column_optional_text(1)) {
@@ -105,8 +116,34 @@ class EmbeddedBus final : public MessageBus {
     } else if (status == "FAILED") {
       result.status = TaskStatus::failed;
       result.error = row.column_optional_text(2).value_or("unknown error");
+      result.cancelled = row.column_int(4) != 0;
     }
     return result;
+  }
+
+  std::optional<CancelOutcome> cancel_task(const std::string& task_id,
+                                           std::string* file_id) override {
+    if (!is_uuid(task_id)) return std::nullopt;
+    std::lock_guard lock(api_mutex_);
+    // Not started (or waiting for a retry): FAILED now; no worker claims it any more.
+    auto pending = api_db_->prepare(
+        "UPDATE tasks SET status = 'FAILED', error = ?, cancelled = 1, progress = NULL, "
+        "updated_at = ? WHERE id = ? AND status = 'PENDING' RETURNING file_id");
+    pending.bind(1, std::string_view(bus::kCancelledMessage)).bind(2, now_seconds()).bind(3, task_id);
+    if (pending.step()) {
+      if (file_id) *file_id = pending.column_text(0);
+      while (pending.step()) {
+      }
+      return CancelOutcome::cancelled;
+    }
+    auto running = api_db_->prepare(
+        "UPDATE tasks SET cancel_requested = 1 WHERE id = ? AND status = 'RUNNING'");
+    running.bind(1, task_id).step();
+    if (api_db_->changes() > 0) return CancelOutcome::cancelling;
+    auto row = api_db_->prepare("SELECT status FROM tasks WHERE id = ?");
+    row.bind(1, task_id);
+    if (!row.step()) return std::nullopt;
+    return CancelOutcome::finished;
   }
 
   void check_ready() override {
@@ -150,6 +187,7 @@ class EmbeddedBus final : public MessageBus {
       std::string owner = process_token + "/" + std::to_string(i);
       threads.emplace_back([this, owner, &handler, stop] { worker_loop(owner, handler, stop); });
     }
+    threads.emplace_back([this, stop] { watch_cancellations(stop); });
     maintenance_loop(process_token, stop);
     threads.clear();  // joins: each thread finishes the task in hand first
   }
@@ -171,6 +209,11 @@ class EmbeddedBus final : public MessageBus {
       db.exec("ALTER TABLE tasks ADD COLUMN audio_bytes INTEGER NOT NULL DEFAULT 0");
     if (!columns.contains("request_id"))
       db.exec("ALTER TABLE tasks ADD COLUMN request_id TEXT NOT NULL DEFAULT ''");
+    if (!columns.contains("progress")) db.exec("ALTER TABLE tasks ADD COLUMN progress TEXT");
+    if (!columns.contains("cancel_requested"))
+      db.exec("ALTER TABLE tasks ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0");
+    if (!columns.contains("cancelled"))
+      db.exec("ALTER TABLE tasks ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0");
   }
 
   void worker_loop(const std::string& owner, const TaskHandler& handler, std::stop_token stop) {
@@ -201,13 +244,14 @@ class EmbeddedBus final : public MessageBus {
         // The order: tasks past the age bound first, oldest first; then shortest audio first.
         "ORDER BY created_at >= ?4, CASE WHEN created_at < ?4 THEN created_at "
         "ELSE audio_seconds END, created_at LIMIT 1) "
-        "RETURNING id, file_id, options, attempts, audio_seconds, audio_bytes, request_id");
+        "RETURNING id, file_id, options, attempts, audio_seconds, audio_bytes, request_id, "
+        "cancel_requested");
     st.bind(1, owner).bind(2, now + options_.lease_seconds).bind(3, now).bind(4, aged_before(now));
     if (!st.step()) return std::nullopt;
     ClaimedTask task{st.column_text(0),
                      {st.column_text(1), st.column_text(2), st.column_double(4),
                       static_cast<std::uint64_t>(st.column_int(5)), st.column_text(6)},
-                     st.column_int(3)};
+                     st.column_int(3), st.column_int(7) != 0};
     while (st.step()) {
     }
     return task;
@@ -226,8 +270,17 @@ class EmbeddedBus final : public MessageBus {
     }
     spdlog::info("task {}: started (delivery {})", task.id, task.attempts);
     InFlight guard(*this, task.id);  // its lease is renewed while it runs, and only then
+    auto control = running_.start(task.id, [&](const TaskProgress& progress) {
+      db.prepare("UPDATE tasks SET progress = ? WHERE id = ? AND owner = ? AND status = 'RUNNING'")
+          .bind(1, boost::json::serialize(to_json(progress)))
+          .bind(2, task.id)
+          .bind(3, owner)
+          .step();
+    });
+    if (task.cancel_requested) control->cancel_token().cancel(bus::kCancelledMessage);
     bus::RetryPolicy policy{options_.max_attempts - 1, options_.retry_delay_seconds, 3600};
-    bus::TaskOutcome outcome = bus::run_delivery(handler, task.request, task.attempts - 1, policy);
+    bus::TaskOutcome outcome =
+        bus::run_delivery(handler, task.request, *control, task.attempts - 1, policy);
     switch (outcome.kind) {
       case bus::TaskOutcome::Kind::success:
         finish(db, owner, task.id, boost::json::serialize(to_json(*outcome.transcription)),
@@ -238,10 +291,14 @@ class EmbeddedBus final : public MessageBus {
         finish(db, owner, task.id, std::nullopt, outcome.error);
         spdlog::warn("task {}: FAILED: {}", task.id, outcome.error);
         break;
+      case bus::TaskOutcome::Kind::cancelled:
+        finish(db, owner, task.id, std::nullopt, outcome.error, true);
+        spdlog::info("task {}: cancelled", task.id);
+        break;
       case bus::TaskOutcome::Kind::retry:
         db.prepare(
               "UPDATE tasks SET status = 'PENDING', owner = NULL, lease_until = NULL, error = ?, "
-              "not_before = ?, updated_at = ? WHERE id = ? AND owner = ?")
+              "progress = NULL, not_before = ?, updated_at = ? WHERE id = ? AND owner = ?")
             .bind(1, outcome.error)
             .bind(2, now_seconds() + outcome.retry_delay)
             .bind(3, now_seconds())
@@ -269,18 +326,39 @@ class EmbeddedBus final : public MessageBus {
   };
 
   void finish(SqliteDb& db, const std::string& owner, const std::string& id,
-              const std::optional<std::string>& result, const std::optional<std::string>& error) {
+              const std::optional<std::string>& result, const std::optional<std::string>& error,
+              bool cancelled = false) {
     auto st = db.prepare(
         "UPDATE tasks SET status = ?, result = ?, error = ?, owner = NULL, lease_until = NULL, "
-        "updated_at = ? WHERE id = ? AND owner = ? AND status = 'RUNNING'");
+        "progress = NULL, cancelled = ?, updated_at = ? WHERE id = ? AND owner = ? AND "
+        "status = 'RUNNING'");
     st.bind(1, std::string_view(result ? "SUCCESS" : "FAILED"));
     result ? st.bind(2, *result) : st.bind_null(2);
     error ? st.bind(3, *error) : st.bind_null(3);
-    st.bind(4, now_seconds()).bind(5, id).bind(6, owner).step();
+    st.bind(4, static_cast<std::int64_t>(cancelled ? 1 : 0));
+    st.bind(5, now_seconds()).bind(6, id).bind(7, owner).step();
     if (db.changes() == 0) {
       spdlog::warn("task {}: lease was lost before the result was stored; another delivery wins",
                    id);
     }
+  }
+
+  // Cancels the tokens of this process's tasks whose cancellation is stored, until stopped.
+  void watch_cancellations(std::stop_token stop) {
+    std::unique_ptr<SqliteDb> db;
+    running_.watch(
+        [&](const std::vector<std::string>& ids) {
+          if (!db) db = std::make_unique<SqliteDb>(options_.database_path);
+          std::vector<std::string> cancelled;
+          for (const auto& id : ids) {
+            auto st = db->prepare(
+                "SELECT 1 FROM tasks WHERE id = ? AND status = 'RUNNING' AND cancel_requested = 1");
+            st.bind(1, id);
+            if (st.step()) cancelled.push_back(id);
+          }
+          return cancelled;
+        },
+        options_.cancel_poll_seconds, stop);
   }
 
   // Renews the leases of this process's tasks and forgets old results, until stopped.
@@ -326,6 +404,7 @@ class EmbeddedBus final : public MessageBus {
   std::mutex inflight_mutex_;
   std::set<std::string> inflight_;  // ids of the tasks this process's threads are running
   std::function<void(const TaskRequest&)> on_finished_;
+  bus::RunningTasks running_;
 };
 
 }  // namespace

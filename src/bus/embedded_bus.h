@@ -9,7 +9,8 @@
 // reason other than its input is retried with exponential backoff, then FAILED after
 // max_attempts deliveries. Pending tasks run shortest audio first, except that a task waiting
 // longer than age_bound_seconds goes before all younger ones (oldest first), so short jobs are
-// not stuck behind long ones and no job waits forever. Safe for concurrent use from any thread and
+// not stuck behind long ones and no job waits forever. A running task's progress is stored in its
+// row; cancel_task() fails a pending task at once and flags a running one, whose worker stops it. Safe for concurrent use from any thread and
 // any number of processes.
 #pragma once
 
@@ -29,6 +30,7 @@ struct EmbeddedBusOptions {
   double poll_seconds = 1;         // how often idle workers look for tasks of other processes
   double result_ttl_seconds = 7 * 86400;  // finished tasks are forgotten after this
   double age_bound_seconds = 300;  // a task pending this long runs before younger ones; 0: FIFO
+  double cancel_poll_seconds = 1;  // how often workers look for cancellations of their tasks
 };
 
 EmbeddedBusOptions embedded_bus_options_from(const Config& config);

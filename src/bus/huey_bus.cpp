@@ -11,9 +11,11 @@
 #include <thread>
 
 #include "bus/redis_client.h"
+#include "bus/running_tasks.h"
 #include "bus/task_runner.h"
 #include "bus/timing.h"
 #include "core/errors.h"
+#include "core/log_context.h"
 #include "core/uuid.h"
 
 namespace sra {
@@ -25,11 +27,11 @@ using bus::RedisReply;
 using bus::seconds_text;
 using bus::sleep_unless_stopped;
 
-// KEYS: task hash, queue. ARGV: file id, options, now, ttl, id. A pending task never expires: its
-// result's time to live starts when the result is stored (kFinishScript).
+// KEYS: task hash, queue. ARGV: file id, options, now, ttl, id, request id. A pending task never
+// expires: its result's time to live starts when the result is stored (kFinishScript).
 constexpr const char* kCreateScript = R"lua(
 redis.call('HSET', KEYS[1], 'file_id', ARGV[1], 'options', ARGV[2], 'status', 'PENDING', 'created', ARGV[3],
-           'deliveries', 0, 'retries', 0)
+           'deliveries', 0, 'retries', 0, 'request_id', ARGV[6])
 redis.call('LPUSH', KEYS[2], ARGV[5])
 return 1
 )lua";
@@ -42,15 +44,18 @@ redis.call('ZADD', KEYS[2], ARGV[1], id)
 local key = ARGV[2] .. id
 local n = redis.call('HINCRBY', key, 'deliveries', 1)
 return {id, redis.call('HGET', key, 'file_id') or '', redis.call('HGET', key, 'options') or '{}',
-        tostring(n), redis.call('HGET', key, 'retries') or '0', redis.call('HGET', key, 'status') or ''}
+        tostring(n), redis.call('HGET', key, 'retries') or '0', redis.call('HGET', key, 'status') or '',
+        redis.call('HGET', key, 'request_id') or '', redis.call('HGET', key, 'cancel') or ''}
 )lua";
 
-// KEYS: task hash, leases. ARGV: status, field, value, ttl, id. Stores once, then releases.
+// KEYS: task hash, leases. ARGV: status, field, value, ttl, id, cancelled ('1' or '0'). Stores
+// once, then releases.
 constexpr const char* kFinishScript = R"lua(
 local status = redis.call('HGET', KEYS[1], 'status')
 local stored = 0
 if status ~= 'SUCCESS' and status ~= 'FAILED' then
-  redis.call('HSET', KEYS[1], 'status', ARGV[1], ARGV[2], ARGV[3])
+  redis.call('HSET', KEYS[1], 'status', ARGV[1], ARGV[2], ARGV[3], 'cancelled', ARGV[6])
+  redis.call('HDEL', KEYS[1], 'progress')
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   stored = 1
 end
@@ -60,11 +65,36 @@ return stored
 
 // KEYS: task hash, leases, queue. ARGV: id.
 constexpr const char* kRequeueScript = R"lua(
+redis.call('HDEL', KEYS[1], 'progress')
 redis.call('HINCRBY', KEYS[1], 'retries', 1)
 redis.call('HINCRBY', KEYS[1], 'deliveries', -1)
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('LPUSH', KEYS[3], ARGV[1])
 return 1
+)lua";
+
+// KEYS: task hash. ARGV: progress JSON. Only while the task has not finished.
+constexpr const char* kProgressScript = R"lua(
+if redis.call('HGET', KEYS[1], 'status') ~= 'PENDING' then return 0 end
+redis.call('HSET', KEYS[1], 'progress', ARGV[1])
+return 1
+)lua";
+
+// KEYS: task hash, leases. ARGV: id, ttl, message. Returns {outcome, file id}: 'cancelled' (it
+// waited in the queue: FAILED now, skipped when popped), 'cancelling' (a worker holds it: flagged
+// for its watch), 'finished' or 'unknown'.
+constexpr const char* kCancelScript = R"lua(
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'unknown', ''} end
+if status == 'SUCCESS' or status == 'FAILED' then return {'finished', ''} end
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'cancel', '1')
+  return {'cancelling', ''}
+end
+redis.call('HSET', KEYS[1], 'status', 'FAILED', 'error', ARGV[3], 'cancelled', '1')
+redis.call('HDEL', KEYS[1], 'progress')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return {'cancelled', redis.call('HGET', KEYS[1], 'file_id') or ''}
 )lua";
 
 // KEYS: leases, queue. ARGV: now.
@@ -100,7 +130,8 @@ class HueyBus final : public MessageBus {
     bus::with_reconnect([&] {
       return api_.eval(kCreateScript, {task_key(id), queue()},
                        {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
-                        seconds_text(now_seconds()), std::to_string(o_.result_expires), id});
+                        seconds_text(now_seconds()), std::to_string(o_.result_expires), id,
+                        request.request_id});
     });
     return id;
   }
@@ -123,8 +154,30 @@ class HueyBus final : public MessageBus {
     } else if (fields["status"] == "FAILED") {
       result.status = TaskStatus::failed;
       result.error = fields["error"];
+      result.cancelled = fields["cancelled"] == "1";
+    } else if (auto p = fields.find("progress"); p != fields.end()) {
+      result.progress = task_progress_from_json(boost::json::parse(p->second));
     }
     return result;
+  }
+
+  std::optional<CancelOutcome> cancel_task(const std::string& task_id,
+                                           std::string* file_id) override {
+    if (!is_uuid(task_id)) return std::nullopt;
+    std::lock_guard lock(api_mutex_);
+    auto r = bus::with_reconnect([&] {
+      return api_.eval(kCancelScript, {task_key(task_id), leases()},
+                       {task_id, std::to_string(o_.result_expires), bus::kCancelledMessage});
+    });
+    if (r.elements.size() != 2) throw internal_error("unexpected reply to the cancel script");
+    const std::string& outcome = r.elements[0].str;
+    if (outcome == "cancelled") {
+      if (file_id) *file_id = r.elements[1].str;
+      return CancelOutcome::cancelled;
+    }
+    if (outcome == "cancelling") return CancelOutcome::cancelling;
+    if (outcome == "finished") return CancelOutcome::finished;
+    return std::nullopt;
   }
 
   void check_ready() override {
@@ -147,6 +200,7 @@ class HueyBus final : public MessageBus {
       threads.emplace_back(
           [this, &handler, &options, stop] { worker_loop(options, handler, stop); });
     }
+    threads.emplace_back([this, stop] { watch_cancellations(stop); });
     maintenance_loop(stop);
   }
 
@@ -169,10 +223,12 @@ class HueyBus final : public MessageBus {
           continue;
         }
         std::string id = r.elements[0].str;
-        TaskRequest request{r.elements[1].str, r.elements[2].str};
+        TaskRequest request{r.elements[1].str, r.elements[2].str, 0, 0, r.elements[6].str};
         long long deliveries = std::stoll(r.elements[3].str);
         int retries = std::stoi(r.elements[4].str);
         const std::string& status = r.elements[5].str;
+        bool cancel_requested = r.elements[7].str == "1";
+        LogScope scope({.request_id = request.request_id});  // the submission's id on its lines
         if (status.empty()) {  // expired or never created: nothing to do
           client.command({"ZREM", leases(), id});
           continue;
@@ -189,8 +245,15 @@ class HueyBus final : public MessageBus {
         }
         InFlight guard(*this, id);  // extended while it runs, whatever happens after
         spdlog::info("task {}: started (delivery {}, retries {})", id, deliveries, retries);
+        auto write_progress = [&](const TaskProgress& progress) {
+          client.eval(kProgressScript, {task_key(id)},
+                      {boost::json::serialize(to_json(progress))});
+        };
+        auto control = running_.start(id, write_progress);
+        if (cancel_requested) control->cancel_token().cancel(bus::kCancelledMessage);
+        write_progress(TaskProgress{});  // a reader sees that it runs
         bus::RetryPolicy policy{o_.max_retries, o_.retry_delay, 30};
-        bus::TaskOutcome outcome = bus::run_delivery(handler, request, retries, policy);
+        bus::TaskOutcome outcome = bus::run_delivery(handler, request, *control, retries, policy);
         switch (outcome.kind) {
           case bus::TaskOutcome::Kind::success:
             finish(client, id, "SUCCESS", "result",
@@ -199,6 +262,10 @@ class HueyBus final : public MessageBus {
             break;
           case bus::TaskOutcome::Kind::failed:
             finish(client, id, "FAILED", "error", outcome.error);
+            break;
+          case bus::TaskOutcome::Kind::cancelled:
+            finish(client, id, "FAILED", "error", outcome.error, true);
+            spdlog::info("task {}: cancelled", id);
             break;
           case bus::TaskOutcome::Kind::retry:
             spdlog::warn("task {}: {}; retrying in {:.1f} s", id, outcome.error,
@@ -217,10 +284,28 @@ class HueyBus final : public MessageBus {
   }
 
   void finish(RedisClient& client, const std::string& id, const char* status, const char* field,
-              const std::string& value) {
-    if (std::string(status) == "FAILED") spdlog::warn("task {}: FAILED: {}", id, value);
+              const std::string& value, bool cancelled = false) {
+    if (std::string(status) == "FAILED" && !cancelled)
+      spdlog::warn("task {}: FAILED: {}", id, value);
     client.eval(kFinishScript, {task_key(id), leases()},
-                {status, field, value, std::to_string(o_.result_expires), id});
+                {status, field, value, std::to_string(o_.result_expires), id,
+                 cancelled ? "1" : "0"});
+  }
+
+  // Cancels the tokens of this process's tasks flagged by cancel_task(), until stopped.
+  void watch_cancellations(std::stop_token stop) {
+    RedisClient client(o_.url);
+    running_.watch(
+        [&](const std::vector<std::string>& ids) {
+          std::vector<std::string> out;
+          for (const auto& id : ids) {
+            auto r = bus::with_reconnect(
+                [&] { return client.command({"HGET", task_key(id), "cancel"}); });
+            if (r.str == "1") out.push_back(id);
+          }
+          return out;
+        },
+        1.0, stop);
   }
 
   struct InFlight {
@@ -270,6 +355,7 @@ class HueyBus final : public MessageBus {
   RedisClient api_;
   std::mutex inflight_mutex_;
   std::set<std::string> inflight_;
+  bus::RunningTasks running_;
 };
 
 }  // namespace

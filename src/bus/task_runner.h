@@ -3,7 +3,8 @@
 //
 // run_delivery() calls the handler and turns what happens into an outcome: SUCCESS with the
 // transcription; FAILED for good when the input is at fault (a permanent sra::Error: not audio,
-// a bad option, past its deadline) or when the retries are used up; otherwise RETRY after the
+// a bad option, past its deadline) or when the retries are used up; CANCELLED when the task's
+// token was cancelled (cancel_task: final, never retried); otherwise RETRY after the
 // policy's backoff (exponential, capped). The bus stores the outcome in its own format, then calls
 // the finished hook (TaskHooks::on_finished) for an outcome that is final, never before it is
 // stored: so deleting the audio after a task can never lose a task whose result did not make it.
@@ -32,24 +33,33 @@ struct RetryPolicy {
 };
 
 struct TaskOutcome {
-  enum class Kind { success, failed, retry };
+  enum class Kind { success, failed, cancelled, retry };
   Kind kind = Kind::failed;
   std::optional<Transcription> transcription;  // success
-  std::string error;                           // failed, retry: why, for the task and the log
+  std::string error;  // failed, cancelled, retry: why, for the task and the log
   bool input_error = false;                    // failed: the input is at fault
   double retry_delay = 0;                      // retry: seconds before the next run
 };
 
+inline constexpr const char* kCancelledMessage = "the task was cancelled";
+
 // Runs one delivery of `request` that has been retried `retries_so_far` times before.
 inline TaskOutcome run_delivery(const TaskHandler& handler, const TaskRequest& request,
-                                int retries_so_far, const RetryPolicy& policy) {
+                                TaskControl& control, int retries_so_far,
+                                const RetryPolicy& policy) {
   TaskOutcome out;
   std::string why;
   try {
-    out.transcription = handler(request);
+    control.cancel_token().check();  // cancelled before it started
+    out.transcription = handler(request, control);
     out.kind = TaskOutcome::Kind::success;
     return out;
   } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled && control.cancel_token().cancelled()) {
+      out.kind = TaskOutcome::Kind::cancelled;
+      out.error = kCancelledMessage;
+      return out;
+    }
     if (e.is_permanent()) {
       out.kind = TaskOutcome::Kind::failed;
       out.input_error = true;

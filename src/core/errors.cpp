@@ -26,6 +26,10 @@ const char* to_string(ErrorKind kind) {
       return "cancelled";
     case ErrorKind::deadline_exceeded:
       return "deadline_exceeded";
+    case ErrorKind::conflict:
+      return "conflict";
+    case ErrorKind::not_implemented:
+      return "not_implemented";
     case ErrorKind::internal:
       return "internal";
   }

@@ -27,6 +27,8 @@ enum class ErrorKind {
   request_timeout,    // the client sent its request too slowly: HTTP 408
   cancelled,          // the job was cancelled (client gone, shutdown): nobody waits for an answer
   deadline_exceeded,  // the job ran past its deadline (MAX_JOB_SECONDS): HTTP 504; a task fails
+  conflict,           // the request does not fit the resource's state (a finished task): HTTP 409
+  not_implemented,    // the configured part cannot do this (a bus that cannot cancel): HTTP 501
   internal,           // a fault of ours: HTTP 500, logged
 };
 
@@ -99,6 +101,12 @@ inline Error cancelled(const std::string& m) {
 }
 inline Error deadline_exceeded(const std::string& m) {
   return {ErrorKind::deadline_exceeded, m};
+}
+inline Error conflict(const std::string& m) {
+  return {ErrorKind::conflict, m};
+}
+inline Error not_implemented(const std::string& m) {
+  return {ErrorKind::not_implemented, m};
 }
 inline Error internal_error(const std::string& m) {
   return {ErrorKind::internal, m};

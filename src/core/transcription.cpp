@@ -8,22 +8,24 @@ namespace sra {
 
 namespace json = boost::json;
 
+json::value to_json(const Segment& s) {
+  json::array tokens;
+  for (int id : s.tokens) tokens.emplace_back(id);
+  return json::object{{"id", s.id},
+                      {"seek", s.seek},
+                      {"start", s.start},
+                      {"end", s.end},
+                      {"text", s.text},
+                      {"tokens", std::move(tokens)},
+                      {"temperature", s.temperature},
+                      {"avg_logprob", s.avg_logprob},
+                      {"compression_ratio", s.compression_ratio},
+                      {"no_speech_prob", s.no_speech_prob}};
+}
+
 json::value to_json(const Transcription& t) {
   json::array segments;
-  for (const auto& s : t.segments) {
-    json::array tokens;
-    for (int id : s.tokens) tokens.emplace_back(id);
-    segments.emplace_back(json::object{{"id", s.id},
-                                       {"seek", s.seek},
-                                       {"start", s.start},
-                                       {"end", s.end},
-                                       {"text", s.text},
-                                       {"tokens", std::move(tokens)},
-                                       {"temperature", s.temperature},
-                                       {"avg_logprob", s.avg_logprob},
-                                       {"compression_ratio", s.compression_ratio},
-                                       {"no_speech_prob", s.no_speech_prob}});
-  }
+  for (const auto& s : t.segments) segments.push_back(to_json(s));
   return json::object{{"text", t.text},
                       {"language", t.language},
                       {"duration", t.duration},
@@ -42,6 +44,34 @@ std::string string_field(const json::object& o, const char* key) {
 }
 }  // namespace
 
+namespace {
+Segment read_segment(const json::value& sv) {
+  const auto& so = sv.as_object();
+  Segment s;
+  s.id = static_cast<int>(number(so, "id"));
+  s.seek = static_cast<std::int64_t>(number(so, "seek"));
+  s.start = number(so, "start");
+  s.end = number(so, "end");
+  s.text = string_field(so, "text");
+  if (auto* tokens = so.if_contains("tokens")) {
+    for (const auto& id : tokens->as_array()) s.tokens.push_back(id.to_number<int>());
+  }
+  s.temperature = number(so, "temperature");
+  s.avg_logprob = number(so, "avg_logprob");
+  s.compression_ratio = number(so, "compression_ratio");
+  s.no_speech_prob = number(so, "no_speech_prob");
+  return s;
+}
+}  // namespace
+
+Segment segment_from_json(const json::value& v) {
+  try {
+    return read_segment(v);
+  } catch (const std::exception& e) {
+    throw internal_error(std::string("stored segment is not valid: ") + e.what());
+  }
+}
+
 Transcription transcription_from_json(const json::value& v) {
   try {
     const auto& o = v.as_object();
@@ -50,23 +80,7 @@ Transcription transcription_from_json(const json::value& v) {
     t.language = string_field(o, "language");
     t.duration = number(o, "duration");
     if (auto* segs = o.if_contains("segments")) {
-      for (const auto& sv : segs->as_array()) {
-        const auto& so = sv.as_object();
-        Segment s;
-        s.id = static_cast<int>(number(so, "id"));
-        s.seek = static_cast<std::int64_t>(number(so, "seek"));
-        s.start = number(so, "start");
-        s.end = number(so, "end");
-        s.text = string_field(so, "text");
-        if (auto* tokens = so.if_contains("tokens")) {
-          for (const auto& id : tokens->as_array()) s.tokens.push_back(id.to_number<int>());
-        }
-        s.temperature = number(so, "temperature");
-        s.avg_logprob = number(so, "avg_logprob");
-        s.compression_ratio = number(so, "compression_ratio");
-        s.no_speech_prob = number(so, "no_speech_prob");
-        t.segments.push_back(std::move(s));
-      }
+      for (const auto& sv : segs->as_array()) t.segments.push_back(read_segment(sv));
     }
     return t;
   } catch (const std::exception& e) {

@@ -32,7 +32,10 @@ struct Transcription {
   std::vector<Segment> segments;  // timed pieces of `text`, in order
 };
 
+boost::json::value to_json(const Segment& s);
 boost::json::value to_json(const Transcription& t);
+// Throws sra::Error(internal) if `v` is not an object of the shape to_json writes.
+Segment segment_from_json(const boost::json::value& v);
 // Throws sra::Error(internal) if `v` is not an object of the shape to_json writes.
 Transcription transcription_from_json(const boost::json::value& v);
 

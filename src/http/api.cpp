@@ -224,8 +224,36 @@ asio::awaitable<Response> task_result(ApiContext& ctx, const RequestParser::valu
       {"transcription",
        result->transcription ? json::value(result->transcription->text) : json::value(nullptr)}};
   if (result->error) body["error"] = *result->error;
-  if (result->status == TaskStatus::pending) co_await add_queue_place(ctx, task_id, body);
+  if (result->cancelled) body["cancelled"] = true;
+  if (result->progress) {
+    // Running: the status stays PENDING for clients of the Python project.
+    json::value progress = to_json(*result->progress);
+    body["progress"] = progress.as_object()["progress"];
+    body["segments"] = std::move(progress.as_object()["segments"]);
+  } else if (result->status == TaskStatus::pending) {
+    co_await add_queue_place(ctx, task_id, body);
+  }
   co_return json_response(bhttp_status::ok, body);
+}
+
+// DELETE: cancels a task that has not finished. 200 when it had not started (it never will),
+// 202 when a worker runs it (it stops within about a second), 409 when it has finished.
+asio::awaitable<Response> cancel_task(ApiContext& ctx, const std::string& task_id) {
+  auto [outcome, file_id] = co_await run_on(ctx.blocking.get_executor(), [&] {
+    std::string file;
+    auto o = ctx.service.parts().bus().cancel_task(task_id, &file);
+    if (o == CancelOutcome::cancelled && !file.empty()) {
+      ctx.service.after_task(TaskRequest{file, "{}"});  // its audio, as after any task
+    }
+    return std::pair{o, file};
+  });
+  if (!outcome) throw not_found("Task not found");
+  if (*outcome == CancelOutcome::finished) throw conflict("the task has already finished");
+  bool running = *outcome == CancelOutcome::cancelling;
+  spdlog::info("task {}: {}", task_id, running ? "cancellation requested" : "cancelled");
+  co_return json_response(running ? bhttp_status::accepted : bhttp_status::ok,
+                          json::object{{"task_id", task_id},
+                                       {"state", running ? "cancelling" : "cancelled"}});
 }
 
 // Ready when the storage and the bus can serve: builds them if needed and asks each.
@@ -295,8 +323,10 @@ asio::awaitable<Response> route(ApiContext& ctx, const RequestParser::value_type
   }
   if (path.starts_with(kTaskPrefix) && path.size() > kTaskPrefix.size() &&
       path.find('/', kTaskPrefix.size()) == std::string_view::npos) {
-    if (!get) co_return method_not_allowed("GET");
-    co_return co_await task_result(ctx, req, std::string(path.substr(kTaskPrefix.size())));
+    std::string task_id(path.substr(kTaskPrefix.size()));
+    if (method == beast_http::verb::delete_) co_return co_await cancel_task(ctx, task_id);
+    if (!get) co_return method_not_allowed("GET, DELETE");
+    co_return co_await task_result(ctx, req, task_id);
   }
   if (path == "/v1/audio/transcriptions" || path == "/v1/audio/translations") {
     if (!post) co_return openai_method_not_allowed("POST");
@@ -351,7 +381,7 @@ Response preflight(bool allowed) {
                            "this origin may not call the API (CORS_ALLOW_ORIGINS)");
   }
   Response res{bhttp_status::no_content, 11};
-  res.set(beast_http::field::access_control_allow_methods, "GET, POST, OPTIONS");
+  res.set(beast_http::field::access_control_allow_methods, "GET, POST, DELETE, OPTIONS");
   res.set(beast_http::field::access_control_allow_headers,
           "Authorization, Content-Type, X-Request-Id, OpenAI-Organization, OpenAI-Project");
   res.set(beast_http::field::access_control_max_age, "600");

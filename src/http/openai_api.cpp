@@ -304,6 +304,11 @@ Response openai_error_response(const Error& e) {
     case ErrorKind::deadline_exceeded:
       return openai_error(status::gateway_timeout, message, "server_error", std::nullopt,
                           std::string("timeout"));
+    case ErrorKind::conflict:
+      return openai_error(status::conflict, message, "invalid_request_error", param, std::nullopt);
+    case ErrorKind::not_implemented:
+      return openai_error(status::not_implemented, message, "invalid_request_error", std::nullopt,
+                          std::nullopt);
     case ErrorKind::internal:
       return openai_error(status::internal_server_error,
                           "The server had an error while processing your request.", "server_error",

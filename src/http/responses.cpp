@@ -51,6 +51,10 @@ beast_http::status status_for(ErrorKind kind) {
       return kClientClosedRequest;
     case ErrorKind::deadline_exceeded:
       return beast_http::status::gateway_timeout;
+    case ErrorKind::conflict:
+      return beast_http::status::conflict;
+    case ErrorKind::not_implemented:
+      return beast_http::status::not_implemented;
     case ErrorKind::internal:
       return beast_http::status::internal_server_error;
   }

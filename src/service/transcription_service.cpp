@@ -57,6 +57,7 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   cancel.check();
   AudioBuffer audio = audio::decode(job.audio, {.max_seconds = limits_.max_audio_seconds});
   if (!job.client.empty()) clients_.charge_audio(job.client, audio.seconds());
+  if (job.on_decoded) job.on_decoded(audio.seconds());
   // The deadline counts from the start of the job, decoding included.
   auto deadline = deadline_for(audio.seconds());
   cancel.set_deadline(started + (deadline - CancelToken::Clock::now()));
@@ -80,11 +81,15 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   return t;
 }
 
-Transcription TranscriptionService::run_task(const TaskRequest& request) {
+Transcription TranscriptionService::run_task(const TaskRequest& request, TaskControl& control) {
   std::string bytes = parts_.storage().read(request.file_id);
   TranscriptionJob job;
   job.audio = bytes;
   job.request_id = request.request_id;
+  job.cancel = &control.cancel_token();
+  double audio_seconds = 0;
+  job.on_decoded = [&](double seconds) { audio_seconds = seconds; };
+  job.on_segment = [&](const Segment& segment) { control.segment_done(segment, audio_seconds); };
   if (!request.options_json.empty()) {
     boost::system::error_code ec;
     auto parsed = boost::json::parse(request.options_json, ec);

@@ -46,6 +46,7 @@ struct TranscriptionJob {
   std::string_view audio;                          // the uploaded bytes, any format decode() reads
   std::map<std::string, std::string> options;      // the request's model options by field name
   std::function<void(const Segment&)> on_segment;  // each segment once final (may be empty)
+  std::function<void(double)> on_decoded;  // the audio's duration once decoded (may be empty)
   CancelToken* cancel = nullptr;  // the caller's token (may be null); the service sets its deadline
   std::string client;             // who asked, for the per-client audio limit; empty: not limited
   std::string request_id;         // the request (or task's request) it serves, for its log lines
@@ -59,9 +60,10 @@ class TranscriptionService {
   // Runs `job` on the calling thread. Throws sra::Error: unsupported_media, too_large,
   // invalid_request (with field()), not_found (model), cancelled, deadline_exceeded, ...
   Transcription transcribe(const TranscriptionJob& job);
-  // The worker's handler: the audio of `request` from storage, transcribed. The stored file is
-  // not removed here (see after_task()).
-  Transcription run_task(const TaskRequest& request);
+  // The worker's handler: the audio of `request` from storage, transcribed, reporting progress
+  // to and stopping on the cancel token of `control`. The stored file is not removed here (see
+  // after_task()).
+  Transcription run_task(const TaskRequest& request, TaskControl& control);
   // Called by a bus once a task's outcome is stored for good: removes its audio when
   // DELETE_AUDIO_AFTER_TASK is set. Never throws (a failure is logged).
   void after_task(const TaskRequest& request) noexcept;

@@ -24,12 +24,20 @@ EmbeddedBusOptions fast_options(const test::TempDir& dir) {
   o.max_attempts = 3;
   o.retry_delay_seconds = 0.02;
   o.poll_seconds = 0.02;
+  o.cancel_poll_seconds = 0.02;
   return o;
 }
+
+using SimpleHandler = std::function<Transcription(const TaskRequest&)>;
 
 // Runs the bus's workers until destroyed.
 class Workers {
  public:
+  Workers(MessageBus& bus, SimpleHandler handler, int concurrency = 1,
+          std::function<void(const TaskRequest&)> on_finished = {})
+      : Workers(bus, TaskHandler([h = std::move(handler)](const TaskRequest& r,
+                                                          TaskControl&) { return h(r); }),
+                concurrency, std::move(on_finished)) {}
   Workers(MessageBus& bus, TaskHandler handler, int concurrency = 1,
           std::function<void(const TaskRequest&)> on_finished = {})
       : handler_(std::move(handler)),
@@ -334,6 +342,108 @@ TEST(EmbeddedBus, ManyTasksManyWorkersEachProcessedOnce) {
   }
   EXPECT_EQ(calls.size(), 60u);
   for (auto& [file, n] : calls) EXPECT_EQ(n, 1) << file;
+}
+
+// Waits until `done` holds, up to 20 s.
+template <typename F>
+bool eventually(F done) {
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+Segment segment_until(double end, const std::string& text) {
+  Segment s;
+  s.end = end;
+  s.text = text;
+  return s;
+}
+
+TEST(EmbeddedBus, ARunningTaskShowsItsProgressThenItsResult) {
+  test::TempDir dir;
+  auto bus = make_embedded_bus(fast_options(dir));
+  std::string id = bus->create_task({"file", "{}"});
+  EXPECT_FALSE(bus->get_task_result(id)->progress);  // not started: no progress
+  std::atomic<bool> release{false};
+  Workers w(*bus, TaskHandler([&](const TaskRequest&, TaskControl& control) {
+              control.segment_done(segment_until(2.5, " one"), 10);
+              while (!release) std::this_thread::sleep_for(5ms);
+              return text("one two");
+            }));
+  ASSERT_TRUE(eventually([&] { return bus->get_task_result(id)->progress.has_value(); }));
+  auto running = *bus->get_task_result(id);
+  EXPECT_EQ(running.status, TaskStatus::pending);
+  EXPECT_DOUBLE_EQ(running.progress->fraction, 0.25);
+  ASSERT_EQ(running.progress->segments.size(), 1u);
+  EXPECT_EQ(running.progress->segments[0].text, " one");
+  release = true;
+  auto done = wait_for_end(*bus, id);
+  EXPECT_EQ(done.status, TaskStatus::success);
+  EXPECT_FALSE(done.progress);
+  EXPECT_FALSE(done.cancelled);
+}
+
+TEST(EmbeddedBus, APendingTaskIsCancelledAtOnceAndNeverRuns) {
+  test::TempDir dir;
+  auto bus = make_embedded_bus(fast_options(dir));
+  std::string id = bus->create_task({"the-audio", "{}"});
+  std::string file;
+  EXPECT_EQ(bus->cancel_task(id, &file), CancelOutcome::cancelled);
+  EXPECT_EQ(file, "the-audio");
+  auto r = *bus->get_task_result(id);
+  EXPECT_EQ(r.status, TaskStatus::failed);
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_EQ(bus->cancel_task(id, nullptr), CancelOutcome::finished);
+  std::atomic<int> runs{0};
+  std::string other = bus->create_task({"other", "{}"});
+  {
+    Workers w(*bus, [&](const TaskRequest&) {
+      ++runs;
+      return text("x");
+    });
+    wait_for_end(*bus, other);
+  }
+  EXPECT_EQ(runs, 1);  // only the other task
+  EXPECT_EQ(bus->cancel_task("9b2f9a0e-3f5e-4a4c-8d3e-2c7d1f0b6a11", nullptr), std::nullopt);
+  EXPECT_EQ(bus->cancel_task("' OR 1=1 --", nullptr), std::nullopt);
+}
+
+TEST(EmbeddedBus, ARunningTaskStopsThroughItsTokenAndIsNotRetried) {
+  test::TempDir dir;
+  auto bus = make_embedded_bus(fast_options(dir));
+  std::string id = bus->create_task({"file", "{}"});
+  std::atomic<int> runs{0};
+  std::atomic<bool> started{false};
+  std::vector<TaskRequest> finished;
+  std::mutex m;
+  Workers w(
+      *bus,
+      TaskHandler([&](const TaskRequest&, TaskControl& control) -> Transcription {
+        ++runs;
+        started = true;
+        for (;;) {  // a long job that checks its token, as the models do per window
+          control.cancel_token().check();
+          std::this_thread::sleep_for(5ms);
+        }
+      }),
+      1, [&](const TaskRequest& r) {
+        std::lock_guard lock(m);
+        finished.push_back(r);
+      });
+  ASSERT_TRUE(eventually([&] { return started.load(); }));
+  EXPECT_EQ(bus->cancel_task(id, nullptr), CancelOutcome::cancelling);
+  auto r = wait_for_end(*bus, id);
+  EXPECT_EQ(r.status, TaskStatus::failed);
+  EXPECT_TRUE(r.cancelled);
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(m);
+    return finished.size() == 1;  // its audio may go, as after any task
+  }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(runs, 1);
 }
 
 }  // namespace
