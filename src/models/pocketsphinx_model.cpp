@@ -75,6 +75,7 @@ class PocketSphinxModel final : public Model {
     std::vector<std::int16_t> pcm;
     auto max_len = static_cast<std::size_t>(options_.chunk_seconds * kSampleRate);
     for (auto [begin, end] : chunk_bounds(audio.samples, std::max<std::size_t>(max_len, 1600))) {
+      if (options.cancel) options.cancel->check();  // per piece: a cancelled job stops soon
       pcm.resize(end - begin);
       for (std::size_t i = begin; i < end; ++i) {
         float v = std::clamp(audio.samples[i], -1.0f, 1.0f);
