@@ -51,3 +51,24 @@ def test_upload_sync_then_async_with_progress(make_server, tmp_path):
     assert summary["record_status"].startswith("Done"), summary["record_status"]
     for shot in ("web-sync.png", "web-async-pending.png", "web-async-done.png"):
         assert (ARTIFACTS / shot).stat().st_size > 10_000
+
+
+def test_async_progress_bar_partial_transcript_and_cancel(make_server, tmp_path, long_wav):
+    """A minute of speech in short PocketSphinx pieces: the page's bar and partial transcript move
+    while the task runs, and its Cancel button stops a second run (DELETE)."""
+    server = make_server(workdir=tmp_path / "progress", POCKETSPHINX_CHUNK_SECONDS=2)
+    node = subprocess.run(["node", str(NODE_DIR / "page_progress.mjs"), server.url(""), str(long_wav),
+                           str(ARTIFACTS)], capture_output=True, text=True, timeout=400)
+    assert node.returncode == 0, node.stderr
+    summary = json.loads(node.stdout.strip().splitlines()[-1])
+    running, done = summary["running"], summary["done"]
+    assert running["determinate"] and 0.2 < running["value"] < 1
+    assert "running" in running["status"] and running["cancelVisible"]
+    assert running["rows"] >= 2 and len(words(running["transcript"])) >= 5
+    # The partial transcript is the start of the final one.
+    assert words(done["transcript"])[:5] == words(running["transcript"])[:5]
+    assert not done["cancelVisible"]
+    assert summary["cancelled_status"] == "Cancelled"
+    assert "cancelled" in server.log()
+    for shot in ("web-async-running.png", "web-async-cancelled.png"):
+        assert (ARTIFACTS / shot).stat().st_size > 10_000
