@@ -12,7 +12,8 @@ from conftest import BASE_MODEL, SHARED, Server, base_env
 
 ROUTES_OF_THE_SERVER = {
     ("get", "/health"), ("get", "/ready"), ("get", "/metrics"), ("post", "/sync/v1/transcribe"), ("post", "/async/v1/transcribe"),
-    ("get", "/async/v1/transcribe/{task_id}"), ("post", "/v1/audio/transcriptions"),
+    ("get", "/async/v1/transcribe/{task_id}"), ("delete", "/async/v1/transcribe/{task_id}"),
+    ("post", "/v1/audio/transcriptions"),
     ("post", "/v1/audio/translations"), ("get", "/v1/models"), ("get", "/v1/models/{model}"),
     ("get", "/openapi.json"), ("get", "/docs"), ("get", "/"),
 }
