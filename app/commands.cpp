@@ -17,6 +17,7 @@
 
 #include "core/errors.h"
 #include "core/log_context.h"
+#include "http/metrics_server.h"
 #include "http/server.h"
 #include "service/builtin_parts.h"
 #include "service/inference_pool.h"
@@ -172,6 +173,17 @@ int run_worker(const CommonOptions& common, const WorkerCommandOptions& cli) {
     TranscriptionService service(parts, service_limits_from(config));
     int concurrency = cli.concurrency.value_or(
         static_cast<int>(config.get_int("WORKER_CONCURRENCY", 1, 1, 1024)));
+    std::optional<std::int64_t> metrics_port = cli.metrics_port;
+    if (!metrics_port && config.get("WORKER_METRICS_PORT")) {
+      metrics_port = config.get_int("WORKER_METRICS_PORT", 0, 0, 65535);
+    }
+    std::unique_ptr<http::MetricsServer> metrics_server;
+    if (metrics_port) {
+      metrics_server = std::make_unique<http::MetricsServer>(
+          config.get_string("WORKER_METRICS_HOST", "127.0.0.1"),
+          static_cast<unsigned short>(*metrics_port));
+      spdlog::info("metrics on port {}", metrics_server->port());
+    }
     MessageBus& bus = parts.bus();
     spdlog::info("worker started (MESSAGE_BUS={}, MODEL={}, concurrency {})", parts.bus_name(),
                  parts.model_name(), concurrency);

@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
       ->add_option("--concurrency", worker.concurrency,
                    "tasks processed at once (default: WORKER_CONCURRENCY or 1)")
       ->check(CLI::Range(1, 1024));
+  worker_cmd
+      ->add_option("--metrics-port", worker.metrics_port,
+                   "serve GET /metrics on this port (default: WORKER_METRICS_PORT, else none)")
+      ->check(CLI::Range(0, 65535));
   add_env_file(worker_cmd);
 
   sra::app::TranscribeCommandOptions transcribe;

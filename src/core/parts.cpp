@@ -1,7 +1,9 @@
 #include "core/parts.h"
 
 #include <algorithm>
+#include <chrono>
 #include <sstream>
+#include <type_traits>
 
 #include "core/errors.h"
 
@@ -53,13 +55,54 @@ Parts::Parts(Config config, PartCatalogs catalogs)
   }
 }
 
+template <typename F>
+auto Parts::built(const std::string& name, F make) -> decltype(make()) {
+  using Part = typename decltype(make())::element_type;
+  auto started = std::chrono::steady_clock::now();
+  auto part = make();
+  if constexpr (std::is_same_v<Part, Model>) {
+    if (catalogs_.hooks.model_built) {
+      catalogs_.hooks.model_built(
+          name, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+  } else if constexpr (std::is_same_v<Part, FileStorage>) {
+    if (catalogs_.hooks.wrap_storage) part = catalogs_.hooks.wrap_storage(std::move(part));
+  } else {
+    if (catalogs_.hooks.wrap_bus) part = catalogs_.hooks.wrap_bus(std::move(part));
+  }
+  return part;
+}
+
+template <typename Part>
+Part& Parts::get(Slot<Part>& slot, const PartCatalog<Part>& catalog, const char* fallback,
+                 const std::string& name) {
+  std::lock_guard lock(slot.mutex);
+  if (!slot.part) {
+    auto factory = catalog.resolve(config_.get_string(catalog.variable(), fallback));
+    slot.part = built(name, [&] { return factory(config_); });
+  }
+  return *slot.part;
+}
+
+Model& Parts::model() {
+  return get(model_, catalogs_.models, kDefaultModel, model_name());
+}
+
+FileStorage& Parts::storage() {
+  return get(storage_, catalogs_.storages, kDefaultStorage, "storage");
+}
+
+MessageBus& Parts::bus() {
+  return get(bus_, catalogs_.buses, kDefaultMessageBus, "bus");
+}
+
 Model& Parts::model(const std::string& name) {
   for (auto& s : served_) {
     if (s.name != name) continue;
     std::lock_guard lock(s.slot->mutex);
     if (!s.slot->part) {
       auto factory = catalogs_.models.resolve(*s.config.get("MODEL"));
-      s.slot->part = factory(s.config);
+      s.slot->part = built(s.name, [&] { return factory(s.config); });
     }
     return *s.slot->part;
   }

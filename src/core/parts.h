@@ -13,6 +13,7 @@
 // is always served under its MODEL value and under "whisper-1", the name OpenAI's clients send.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,10 +27,21 @@
 
 namespace sra {
 
+// What the service layer adds to every part once built, plugins included (e.g. metrics). Each
+// may be empty.
+struct PartHooks {
+  // Told the time a model took to build, with the name it is served under.
+  std::function<void(const std::string& name, double seconds)> model_built;
+  // Wrap the storage and the bus (a wrapper must forward every call).
+  std::function<std::unique_ptr<FileStorage>(std::unique_ptr<FileStorage>)> wrap_storage;
+  std::function<std::unique_ptr<MessageBus>(std::unique_ptr<MessageBus>)> wrap_bus;
+};
+
 struct PartCatalogs {
   PartCatalog<Model> models{"MODEL"};
   PartCatalog<FileStorage> storages{"STORAGE"};
   PartCatalog<MessageBus> buses{"MESSAGE_BUS"};
+  PartHooks hooks;
 };
 
 inline constexpr const char* kDefaultModel = "pocketsphinx";
@@ -44,13 +56,13 @@ class Parts {
   Parts(Config config, PartCatalogs catalogs);
 
   const Config& config() const { return config_; }
-  Model& model() { return get(model_, catalogs_.models, kDefaultModel); }
+  Model& model();
   // The model served under `name`; throws sra::Error(not_found) for a name not served.
   Model& model(const std::string& name);
   // Every name model(name) accepts, the default model's first.
   std::vector<std::string> served_model_names() const;
-  FileStorage& storage() { return get(storage_, catalogs_.storages, kDefaultStorage); }
-  MessageBus& bus() { return get(bus_, catalogs_.buses, kDefaultMessageBus); }
+  FileStorage& storage();
+  MessageBus& bus();
 
   std::string model_name() const { return config_.get_string("MODEL", kDefaultModel); }
   std::string storage_name() const { return config_.get_string("STORAGE", kDefaultStorage); }
@@ -64,14 +76,11 @@ class Parts {
   };
 
   template <typename Part>
-  Part& get(Slot<Part>& slot, const PartCatalog<Part>& catalog, const char* fallback) {
-    std::lock_guard lock(slot.mutex);
-    if (!slot.part) {
-      auto factory = catalog.resolve(config_.get_string(catalog.variable(), fallback));
-      slot.part = factory(config_);
-    }
-    return *slot.part;
-  }
+  Part& get(Slot<Part>& slot, const PartCatalog<Part>& catalog, const char* fallback,
+            const std::string& name);
+  // Builds a part with make() and applies the hooks of its kind.
+  template <typename F>
+  auto built(const std::string& name, F make) -> decltype(make());
 
   struct ServedModel {
     std::string name;

@@ -25,11 +25,18 @@ struct Segment {
   double no_speech_prob = 0;     // probability that the window holds no speech
 };
 
+// Where a model's time went, for metrics; not part of any response. Zero when not measured.
+struct StageTimes {
+  double encode_seconds = 0;  // the acoustic encoder
+  double decode_seconds = 0;  // the text decoder
+};
+
 struct Transcription {
   std::string text;               // the whole transcript
   std::string language;           // language code ("en"), empty if the model does not say
   double duration = 0;            // seconds of audio that were transcribed
   std::vector<Segment> segments;  // timed pieces of `text`, in order
+  StageTimes stage_times;         // measured by the model, if it does
 };
 
 boost::json::value to_json(const Segment& s);

@@ -124,6 +124,7 @@ asio::awaitable<Response> store_and_enqueue(ApiContext& ctx, const RequestParser
       std::string id = ctx.service.parts().bus().create_task(
           {file_id, options, admission->audio_seconds(), admission->bytes(), ex.request_id});
       admission->commit();
+      metrics().async_submitted.with({ctx.service.parts().bus_name()}).add();
       return id;
     } catch (...) {
       storage->remove(file_id);  // no task, so no file left behind

@@ -69,6 +69,7 @@ class WhisperModel final : public Model {
     t.language = r.language;
     t.duration = audio.seconds();
     for (const auto& s : r.segments) t.segments.push_back(to_segment(s));
+    t.stage_times = {r.encode_seconds, r.decode_seconds};
     return t;
   }
 

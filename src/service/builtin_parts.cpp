@@ -6,6 +6,7 @@
 #include "models/pocketsphinx_model.h"
 #include "models/whisper_model.h"
 #include "models/whisper_options.h"
+#include "service/observed_parts.h"
 #include "storage/gcs_storage.h"
 #include "storage/local_storage.h"
 #include "storage/s3_storage.h"
@@ -43,6 +44,7 @@ PartCatalogs builtin_part_catalogs() {
   auto huey = seed_paths("huey_bus", "HueyMessageBus");
   huey.push_back("redis");
   c.buses.add("huey", huey, make_huey_bus);
+  c.hooks = observed_part_hooks();  // /metrics sees load times and failed calls
   return c;
 }
 

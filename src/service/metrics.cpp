@@ -117,6 +117,18 @@ std::string Metrics::render() const {
          "counter");
   out += "sra_inference_seconds_total " + number(inference_seconds.value()) + "\n";
   counters(refused);
+  counters(stage_seconds);
+  auto gauge_family = [&out](const Family<GaugeValue>& f) {
+    header(out, f.name(), f.help(), "gauge");
+    f.each([&](const std::vector<std::string>& values, const GaugeValue& g) {
+      out += f.name() + label_set(f.labels(), values) + " " + number(g.value()) + "\n";
+    });
+  };
+  gauge_family(model_load_seconds);
+  counters(part_errors);
+  counters(async_submitted);
+  counters(async_tasks);
+  gauge_family(async_running);
   std::lock_guard lock(gauges_mutex_);
   for (const auto& g : gauges_) {
     double v = std::nan("");

@@ -28,6 +28,17 @@ class Counter {
   std::atomic<double> value_{0};
 };
 
+// A value that goes up and down (set, or added to).
+class GaugeValue {
+ public:
+  void set(double v) noexcept { value_.store(v, std::memory_order_relaxed); }
+  void add(double v) noexcept { value_.fetch_add(v, std::memory_order_relaxed); }
+  double value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0};
+};
+
 class Histogram {
  public:
   explicit Histogram(const std::vector<double>& bounds);
@@ -93,6 +104,22 @@ struct Metrics {
   Counter inference_seconds;  // sra_inference_seconds_total: time spent transcribing it
   Family<Counter> refused{
       "sra_refused_total", "requests refused by admission control, by reason", {"reason"}};
+  Family<Counter> stage_seconds{"sra_model_stage_seconds_total",
+                                "seconds models spent per stage (encode, decode), where measured",
+                                {"stage"}};
+  Family<GaugeValue> model_load_seconds{
+      "sra_model_load_seconds", "seconds the model took to load, by served name", {"model"}};
+  Family<Counter> part_errors{"sra_part_errors_total",
+                              "failed calls to the storage and the message bus, by operation",
+                              {"part", "operation"}};
+  Family<Counter> async_submitted{
+      "sra_async_tasks_submitted_total", "async tasks this process created, by bus", {"bus"}};
+  Family<Counter> async_tasks{
+      "sra_async_tasks_total",
+      "async task runs of this process, by bus and outcome (success, failed, cancelled, retry)",
+      {"bus", "outcome"}};
+  Family<GaugeValue> async_running{
+      "sra_async_tasks_running", "async tasks this process is running now, by bus", {"bus"}};
 
   // A gauge: name, help and a function read at scrape time.
   struct Gauge {

@@ -72,6 +72,8 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   metrics().audio_seconds.add(audio.seconds());
   metrics().inference_seconds.add(
       std::chrono::duration<double>(CancelToken::Clock::now() - inference_started).count());
+  metrics().stage_seconds.with({"encode"}).add(t.stage_times.encode_seconds);
+  metrics().stage_seconds.with({"decode"}).add(t.stage_times.decode_seconds);
   // A model that does not check the token (a plugin) still cannot return past its deadline
   // unnoticed; the result is kept, since the work is done.
   if (CancelToken::Clock::now() > cancel.deadline()) {
@@ -82,6 +84,34 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
 }
 
 Transcription TranscriptionService::run_task(const TaskRequest& request, TaskControl& control) {
+  const std::string bus = parts_.bus_name();
+  GaugeValue& running = metrics().async_running.with({bus});
+  running.add(1);
+  struct Done {
+    GaugeValue& running;
+    ~Done() { running.add(-1); }
+  } done{running};
+  const char* outcome = "retry";  // an exception other than the ones below: the bus may retry
+  try {
+    Transcription t = run_task_job(request, control);
+    metrics().async_tasks.with({bus, "success"}).add();
+    return t;
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled && control.cancel_token().cancelled()) {
+      outcome = "cancelled";
+    } else if (e.is_permanent()) {
+      outcome = "failed";
+    }
+    metrics().async_tasks.with({bus, outcome}).add();
+    throw;
+  } catch (...) {
+    metrics().async_tasks.with({bus, outcome}).add();
+    throw;
+  }
+}
+
+Transcription TranscriptionService::run_task_job(const TaskRequest& request,
+                                                 TaskControl& control) {
   std::string bytes = parts_.storage().read(request.file_id);
   TranscriptionJob job;
   job.audio = bytes;

@@ -80,6 +80,7 @@ class TranscriptionService {
 
  private:
   Transcription run_job(const TranscriptionJob& job);
+  Transcription run_task_job(const TaskRequest& request, TaskControl& control);
 
   Parts& parts_;
   ServiceLimits limits_;

@@ -93,6 +93,8 @@ struct TranscribeResult {
   std::string text;
   std::string language;
   std::vector<TranscribeSegment> segments;
+  double encode_seconds = 0;  // time spent in the encoder (language detection included)
+  double decode_seconds = 0;  // time spent decoding windows (fallbacks included)
 };
 
 class WhisperEngine {

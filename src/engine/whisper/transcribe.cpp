@@ -1,6 +1,7 @@
 // WhisperEngine::transcribe, following whisper/transcribe.py (word timestamps and the
 // hallucination-silence heuristic aside).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "core/errors.h"
@@ -17,6 +18,20 @@ bool is_blank(const std::string& s) {
   return strip(s).empty();
 }
 
+// Runs f(), adding the seconds it took to `total`.
+template <typename F>
+auto timed(double& total, F f) {
+  auto start = std::chrono::steady_clock::now();
+  struct Add {
+    double& total;
+    std::chrono::steady_clock::time_point start;
+    ~Add() {
+      total += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  } add{total, start};
+  return f();
+}
+
 }  // namespace
 
 TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
@@ -31,11 +46,13 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
   if (options.prefix_text) {
     decode_options.prefix = tokenizer_.encode(" " + strip(*options.prefix_text));
   }
+  double encode_seconds = 0, decode_seconds = 0;
   if (!decode_options.language) {
     if (!tokenizer_.multilingual()) {
       decode_options.language = "en";
     } else {
-      auto probs = detect_language(encode(mel_window(mel, 0, kChunkFrames)));
+      auto probs = detect_language(
+          timed(encode_seconds, [&] { return encode(mel_window(mel, 0, kChunkFrames)); }));
       decode_options.language = std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) {
                                   return a.second < b.second;
                                 })->first;
@@ -95,7 +112,8 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     const double time_offset = static_cast<double>(seek) * kHopLength / 16000.0;
     const int segment_size = std::min({kChunkFrames, content_frames - seek, clip_end - seek});
     const double segment_duration = static_cast<double>(segment_size) * kHopLength / 16000.0;
-    std::vector<float> features = encode(mel_window(mel, seek, segment_size));
+    std::vector<float> features =
+        timed(encode_seconds, [&] { return encode(mel_window(mel, seek, segment_size)); });
 
     DecodingOptions window = decode_options;
     window.cancel = options.cancel;
@@ -128,7 +146,7 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
       } else {
         attempt.best_of.reset();
       }
-      decoded = decode(features, attempt);
+      decoded = timed(decode_seconds, [&] { return decode(features, attempt); });
       bool needs_fallback = false;
       if (options.compression_ratio_threshold &&
           decoded.compression_ratio > *options.compression_ratio_threshold)
@@ -234,6 +252,8 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
   result.text = tokenizer_.decode(std::vector<int>(
       all_tokens.begin() + static_cast<std::ptrdiff_t>(initial_prompt_tokens.size()),
       all_tokens.end()));
+  result.encode_seconds = encode_seconds;
+  result.decode_seconds = decode_seconds;
   return result;
 }
 
