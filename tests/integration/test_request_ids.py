@@ -8,6 +8,7 @@ import time
 import requests
 
 from conftest import transcribe, wait_task
+from test_workers import SEED_TASK, Worker, celery_env, put_file, redis_server  # noqa: F401
 
 
 def json_lines(server):
@@ -54,3 +55,40 @@ def test_json_logs_follow_a_task_to_its_worker(make_server, goforward_wav):
     assert access and access[0]["route"] == "/async/v1/transcribe" and access[0]["duration_ms"] >= 0
     refused = [line for line in lines if line.get("request_id") == "bad-1"]
     assert any(line.get("status") == 422 for line in refused)
+
+
+def worker_lines(worker):
+    return [json.loads(line) for line in worker.log().splitlines() if line.strip()]
+
+
+def test_request_ids_travel_in_celery_and_huey_messages(redis_server, make_server, tmp_path, goforward_wav):
+    """The id of the submission is in the Celery message (header `request_id`, which Python
+    producers can set too) and in the Huey-role task, so the worker's lines carry it."""
+    from celery import Celery
+    import redis as redis_py
+    redis_py.Redis(port=redis_server.port, db=9).flushdb()
+    redis_py.Redis(port=redis_server.port, db=10).flushdb()
+    url = f"redis://127.0.0.1:{redis_server.port}"
+    celery = celery_env(f"{url}/9", f"{url}/9", LOG_FORMAT="json")
+    huey = dict(MESSAGE_BUS="huey", HUEY_BUS_REDIS_HOST=f"127.0.0.1:{redis_server.port}/10", LOG_FORMAT="json")
+    for env in (celery, huey):
+        server = make_server(workdir=tmp_path / env["MESSAGE_BUS"][-4:], **env)
+        worker = Worker(server.workdir, env)
+        try:
+            r = transcribe(server, goforward_wav, route="/async/v1/transcribe",
+                           headers={"X-Request-Id": "trace-bus-1"})
+            task = r.json()["task_id"]
+            assert wait_task(server, task)["status"] == "SUCCESS"
+            worker.wait_for(f"task {task}: SUCCESS")
+            mine = " | ".join(line["message"] for line in worker_lines(worker)
+                              if line.get("request_id") == "trace-bus-1")
+            assert f"task {task}: started" in mine and f"task {task}: SUCCESS" in mine, worker.log()
+            if env is celery:  # a Python producer's own id
+                app = Celery("seed", broker=f"{url}/9", backend=f"{url}/9")
+                sent = app.send_task(SEED_TASK, args=[put_file(server.workdir, goforward_wav)],
+                                     headers={"request_id": "py-trace-7"})
+                assert sent.get(timeout=60)["transcription"] == "go forward ten meters"
+                assert any(line.get("request_id") == "py-trace-7" and f"task {sent.id}: started" in line["message"]
+                           for line in worker_lines(worker))
+        finally:
+            assert worker.stop() == 0
