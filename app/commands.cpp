@@ -139,7 +139,8 @@ int run_serve(const CommonOptions& common, const ServeOptions& cli) {
         bus.run_worker(
             {.concurrency = embedded_workers,
              .on_finished = [&service](const TaskRequest& r) { service.after_task(r); }},
-            [&service](const TaskRequest& r, TaskControl& c) { return service.run_task(r, c); }, stop);
+            [&service](const TaskRequest& r, TaskControl& c) { return service.run_task(r, c); },
+            stop);
       });
     }
 
@@ -190,7 +191,8 @@ int run_worker(const CommonOptions& common, const WorkerCommandOptions& cli) {
     bus.run_worker(
         {.concurrency = concurrency,
          .on_finished = [&service](const TaskRequest& r) { service.after_task(r); }},
-        [&service](const TaskRequest& r, TaskControl& c) { return service.run_task(r, c); }, stop.get_token());
+        [&service](const TaskRequest& r, TaskControl& c) { return service.run_task(r, c); },
+        stop.get_token());
     spdlog::info("worker stopped");
     return 0;
   });

@@ -17,7 +17,7 @@ struct ServeOptions {
 };
 
 struct WorkerCommandOptions {
-  std::optional<int> concurrency;  // --concurrency, else WORKER_CONCURRENCY, else 1
+  std::optional<int> concurrency;   // --concurrency, else WORKER_CONCURRENCY, else 1
   std::optional<int> metrics_port;  // --metrics-port, else WORKER_METRICS_PORT, else no endpoint
 };
 

@@ -25,5 +25,9 @@ if [[ "${SANITIZE:-1}" != 0 ]]; then
   scripts/sanitize.sh "${FUZZ_SECONDS:-30}"
   scripts/tsan.sh
 fi
+# The container image (podman; builds the project again inside it): only when asked.
+if [[ "${CONTAINER_TEST:-0}" == 1 ]]; then
+  scripts/container-test.sh
+fi
 cd build
 ctest --output-on-failure -j "${TEST_JOBS:-2}" "$@"

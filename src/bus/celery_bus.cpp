@@ -28,19 +28,19 @@ using bus::Outcome;
 using bus::RedisClient;
 namespace json = boost::json;
 
-// The status of the meta stored at KEYS[1] ('' when none), as a Lua helper of the scripts below.
-#define SRA_STORED_STATUS                                                              \
-  "local function stored_status(key)\n"                                              \
-  "  local cur = redis.call('GET', key)\n"                                           \
-  "  if not cur then return '' end\n"                                                \
-  "  local ok, v = pcall(cjson.decode, cur)\n"                                       \
-  "  if ok and type(v) == 'table' and type(v['status']) == 'string' then return v['status'] end\n" \
-  "  return 'SUCCESS'\n"                                                             \
-  "end\n"
+// A Lua helper of the scripts below: the status of the meta stored at `key` ('' when none; a
+// value that is not Celery's JSON counts as final, so it is never overwritten).
+constexpr const char* kStoredStatusLua = R"lua(
+local function stored_status(key)
+  local cur = redis.call('GET', key)
+  if not cur then return '' end
+  local ok, v = pcall(cjson.decode, cur)
+  if ok and type(v) == 'table' and type(v['status']) == 'string' then return v['status'] end
+  return 'SUCCESS'
+end
+)lua";
 
-// Stores the state unless a final one (SUCCESS, FAILURE, REVOKED) is stored already; returns 1
-// if it stored it. KEYS: meta key. ARGV: value, expiry seconds.
-constexpr const char* kStoreUnlessFinalScript = SRA_STORED_STATUS R"lua(
+const std::string kStoreUnlessFinalScript = std::string(kStoredStatusLua) + R"lua(
 local status = stored_status(KEYS[1])
 if status == 'SUCCESS' or status == 'FAILURE' or status == 'REVOKED' then return 0 end
 redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
@@ -50,7 +50,7 @@ return 1
 
 // Revokes a task that has not finished. KEYS: meta key, marker. ARGV: REVOKED meta, expiry.
 // Returns 'cancelled' (not started), 'cancelling' (running), 'finished' or 'unknown'.
-constexpr const char* kRevokeScript = SRA_STORED_STATUS R"lua(
+const std::string kRevokeScript = std::string(kStoredStatusLua) + R"lua(
 local status = stored_status(KEYS[1])
 if status == 'SUCCESS' or status == 'FAILURE' or status == 'REVOKED' then return 'finished' end
 if status == '' and redis.call('EXISTS', KEYS[2]) == 0 then return 'unknown' end
@@ -59,7 +59,6 @@ redis.call('PUBLISH', KEYS[1], ARGV[1])
 if status == '' then return 'cancelled' end
 return 'cancelling'
 )lua";
-#undef SRA_STORED_STATUS
 
 // Removes a PROGRESS meta (the task waits for a retry). KEYS: meta key.
 constexpr const char* kDropProgressScript = R"lua(
@@ -128,8 +127,8 @@ class CeleryBus final : public MessageBus {
         backend_(bus::parse_redis_url(options_.backend, "CELERY_BUS_BACKEND")) {}
 
   std::string create_task(const TaskRequest& request) override {
-    CeleryTask task{make_uuid(), options_.task_name, request.file_id,
-                    request.options_json,        0,     request.request_id};
+    CeleryTask task{make_uuid(), options_.task_name, request.file_id, request.options_json,
+                    0,           request.request_id};
     // The marker tells "pending" from "never existed"; written first so that a fast worker's
     // result is never taken for an unknown task.
     backend_.with([&](RedisClient& c) {
@@ -341,9 +340,8 @@ class CeleryBus final : public MessageBus {
         spdlog::warn("task {}: {}; retrying in {:.1f} s", task.id, outcome.error,
                      outcome.retry_delay);
         // PENDING again (the meta is removed unless a final state won the race).
-        backend_.with([&](RedisClient& c) {
-          return c.eval(kDropProgressScript, {meta_key(task.id)}, {});
-        });
+        backend_.with(
+            [&](RedisClient& c) { return c.eval(kDropProgressScript, {meta_key(task.id)}, {}); });
         bus::sleep_unless_stopped(stop, outcome.retry_delay);
         // This delivery ended properly: it does not count towards the crash limit.
         backend_.with([&](RedisClient& c) { return c.command({"DECR", counter}); });

@@ -58,24 +58,24 @@ std::string celery_body(const CeleryTask& task) {
 
 json::object celery_headers(const CeleryTask& task) {
   json::object headers{{"lang", "py"},
-                      {"task", task.name},
-                      {"id", task.id},
-                      {"shadow", nullptr},
-                      {"eta", nullptr},
-                      {"expires", nullptr},
-                      {"group", nullptr},
-                      {"group_index", nullptr},
-                      {"retries", task.retries},
-                      {"timelimit", json::array{nullptr, nullptr}},
-                      {"root_id", task.id},
-                      {"parent_id", nullptr},
-                      {"argsrepr", "['" + task.file_id + "']"},
-                      {"kwargsrepr", json::serialize(kwargs_of(task))},
-                      {"origin", origin()},
-                      {"ignore_result", false},
-                      {"replaced_task_nesting", 0},
-                      {"stamped_headers", nullptr},
-                      {"stamps", json::object{}}};
+                       {"task", task.name},
+                       {"id", task.id},
+                       {"shadow", nullptr},
+                       {"eta", nullptr},
+                       {"expires", nullptr},
+                       {"group", nullptr},
+                       {"group_index", nullptr},
+                       {"retries", task.retries},
+                       {"timelimit", json::array{nullptr, nullptr}},
+                       {"root_id", task.id},
+                       {"parent_id", nullptr},
+                       {"argsrepr", "['" + task.file_id + "']"},
+                       {"kwargsrepr", json::serialize(kwargs_of(task))},
+                       {"origin", origin()},
+                       {"ignore_result", false},
+                       {"replaced_task_nesting", 0},
+                       {"stamped_headers", nullptr},
+                       {"stamps", json::object{}}};
   if (!task.request_id.empty()) headers["request_id"] = task.request_id;
   return headers;
 }

@@ -129,7 +129,9 @@ class EmbeddedBus final : public MessageBus {
     auto pending = api_db_->prepare(
         "UPDATE tasks SET status = 'FAILED', error = ?, cancelled = 1, progress = NULL, "
         "updated_at = ? WHERE id = ? AND status = 'PENDING' RETURNING file_id");
-    pending.bind(1, std::string_view(bus::kCancelledMessage)).bind(2, now_seconds()).bind(3, task_id);
+    pending.bind(1, std::string_view(bus::kCancelledMessage))
+        .bind(2, now_seconds())
+        .bind(3, task_id);
     if (pending.step()) {
       if (file_id) *file_id = pending.column_text(0);
       while (pending.step()) {
@@ -251,7 +253,8 @@ class EmbeddedBus final : public MessageBus {
     ClaimedTask task{st.column_text(0),
                      {st.column_text(1), st.column_text(2), st.column_double(4),
                       static_cast<std::uint64_t>(st.column_int(5)), st.column_text(6)},
-                     st.column_int(3), st.column_int(7) != 0};
+                     st.column_int(3),
+                     st.column_int(7) != 0};
     while (st.step()) {
     }
     return task;

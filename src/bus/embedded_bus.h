@@ -10,8 +10,8 @@
 // max_attempts deliveries. Pending tasks run shortest audio first, except that a task waiting
 // longer than age_bound_seconds goes before all younger ones (oldest first), so short jobs are
 // not stuck behind long ones and no job waits forever. A running task's progress is stored in its
-// row; cancel_task() fails a pending task at once and flags a running one, whose worker stops it. Safe for concurrent use from any thread and
-// any number of processes.
+// row; cancel_task() fails a pending task at once and flags a running one, whose worker stops it.
+// Safe for concurrent use from any thread and any number of processes.
 #pragma once
 
 #include <memory>

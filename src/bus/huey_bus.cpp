@@ -128,10 +128,10 @@ class HueyBus final : public MessageBus {
     std::string id = make_uuid();
     std::lock_guard lock(api_mutex_);
     bus::with_reconnect([&] {
-      return api_.eval(kCreateScript, {task_key(id), queue()},
-                       {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
-                        seconds_text(now_seconds()), std::to_string(o_.result_expires), id,
-                        request.request_id});
+      return api_.eval(
+          kCreateScript, {task_key(id), queue()},
+          {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
+           seconds_text(now_seconds()), std::to_string(o_.result_expires), id, request.request_id});
     });
     return id;
   }
@@ -246,8 +246,7 @@ class HueyBus final : public MessageBus {
         InFlight guard(*this, id);  // extended while it runs, whatever happens after
         spdlog::info("task {}: started (delivery {}, retries {})", id, deliveries, retries);
         auto write_progress = [&](const TaskProgress& progress) {
-          client.eval(kProgressScript, {task_key(id)},
-                      {boost::json::serialize(to_json(progress))});
+          client.eval(kProgressScript, {task_key(id)}, {boost::json::serialize(to_json(progress))});
         };
         auto control = running_.start(id, write_progress);
         if (cancel_requested) control->cancel_token().cancel(bus::kCancelledMessage);
@@ -287,9 +286,9 @@ class HueyBus final : public MessageBus {
               const std::string& value, bool cancelled = false) {
     if (std::string(status) == "FAILED" && !cancelled)
       spdlog::warn("task {}: FAILED: {}", id, value);
-    client.eval(kFinishScript, {task_key(id), leases()},
-                {status, field, value, std::to_string(o_.result_expires), id,
-                 cancelled ? "1" : "0"});
+    client.eval(
+        kFinishScript, {task_key(id), leases()},
+        {status, field, value, std::to_string(o_.result_expires), id, cancelled ? "1" : "0"});
   }
 
   // Cancels the tokens of this process's tasks flagged by cancel_task(), until stopped.
@@ -299,8 +298,9 @@ class HueyBus final : public MessageBus {
         [&](const std::vector<std::string>& ids) {
           std::vector<std::string> out;
           for (const auto& id : ids) {
-            auto r = bus::with_reconnect(
-                [&] { return client.command({"HGET", task_key(id), "cancel"}); });
+            auto r = bus::with_reconnect([&] {
+              return client.command({"HGET", task_key(id), "cancel"});
+            });
             if (r.str == "1") out.push_back(id);
           }
           return out;

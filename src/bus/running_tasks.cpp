@@ -11,8 +11,7 @@ namespace sra::bus {
 namespace {
 
 double steady_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
@@ -21,7 +20,9 @@ RunningTask::RunningTask(RunningTasks& owner, std::string id, ProgressWriter wri
                          double min_interval)
     : owner_(owner), id_(std::move(id)), writer_(std::move(writer)), min_interval_(min_interval) {}
 
-RunningTask::~RunningTask() { owner_.remove(id_, this); }
+RunningTask::~RunningTask() {
+  owner_.remove(id_, this);
+}
 
 void RunningTask::segment_done(const Segment& segment, double audio_seconds) {
   progress_.segments.push_back(segment);

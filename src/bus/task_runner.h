@@ -36,9 +36,9 @@ struct TaskOutcome {
   enum class Kind { success, failed, cancelled, retry };
   Kind kind = Kind::failed;
   std::optional<Transcription> transcription;  // success
-  std::string error;  // failed, cancelled, retry: why, for the task and the log
-  bool input_error = false;                    // failed: the input is at fault
-  double retry_delay = 0;                      // retry: seconds before the next run
+  std::string error;         // failed, cancelled, retry: why, for the task and the log
+  bool input_error = false;  // failed: the input is at fault
+  double retry_delay = 0;    // retry: seconds before the next run
 };
 
 inline constexpr const char* kCancelledMessage = "the task was cancelled";

@@ -39,7 +39,7 @@ TaskProgress task_progress_from_json(const boost::json::value& v) {
 }
 
 std::optional<CancelOutcome> MessageBus::cancel_task(const std::string& /*task_id*/,
-                                                    std::string* /*file_id*/) {
+                                                     std::string* /*file_id*/) {
   throw not_implemented("the configured MESSAGE_BUS cannot cancel tasks");
 }
 

@@ -252,9 +252,9 @@ asio::awaitable<Response> cancel_task(ApiContext& ctx, const std::string& task_i
   if (*outcome == CancelOutcome::finished) throw conflict("the task has already finished");
   bool running = *outcome == CancelOutcome::cancelling;
   spdlog::info("task {}: {}", task_id, running ? "cancellation requested" : "cancelled");
-  co_return json_response(running ? bhttp_status::accepted : bhttp_status::ok,
-                          json::object{{"task_id", task_id},
-                                       {"state", running ? "cancelling" : "cancelled"}});
+  co_return json_response(
+      running ? bhttp_status::accepted : bhttp_status::ok,
+      json::object{{"task_id", task_id}, {"state", running ? "cancelling" : "cancelled"}});
 }
 
 // Ready when the storage and the bus can serve: builds them if needed and asks each.

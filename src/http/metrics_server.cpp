@@ -120,6 +120,8 @@ MetricsServer::~MetricsServer() {
   impl_->thread.join();
 }
 
-unsigned short MetricsServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+unsigned short MetricsServer::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
 
 }  // namespace sra::http

@@ -110,8 +110,7 @@ Transcription TranscriptionService::run_task(const TaskRequest& request, TaskCon
   }
 }
 
-Transcription TranscriptionService::run_task_job(const TaskRequest& request,
-                                                 TaskControl& control) {
+Transcription TranscriptionService::run_task_job(const TaskRequest& request, TaskControl& control) {
   std::string bytes = parts_.storage().read(request.file_id);
   TranscriptionJob job;
   job.audio = bytes;

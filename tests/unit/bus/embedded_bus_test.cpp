@@ -35,8 +35,9 @@ class Workers {
  public:
   Workers(MessageBus& bus, SimpleHandler handler, int concurrency = 1,
           std::function<void(const TaskRequest&)> on_finished = {})
-      : Workers(bus, TaskHandler([h = std::move(handler)](const TaskRequest& r,
-                                                          TaskControl&) { return h(r); }),
+      : Workers(bus, TaskHandler([h = std::move(handler)](const TaskRequest& r, TaskControl&) {
+                  return h(r);
+                }),
                 concurrency, std::move(on_finished)) {}
   Workers(MessageBus& bus, TaskHandler handler, int concurrency = 1,
           std::function<void(const TaskRequest&)> on_finished = {})
@@ -369,10 +370,10 @@ TEST(EmbeddedBus, ARunningTaskShowsItsProgressThenItsResult) {
   EXPECT_FALSE(bus->get_task_result(id)->progress);  // not started: no progress
   std::atomic<bool> release{false};
   Workers w(*bus, TaskHandler([&](const TaskRequest&, TaskControl& control) {
-              control.segment_done(segment_until(2.5, " one"), 10);
-              while (!release) std::this_thread::sleep_for(5ms);
-              return text("one two");
-            }));
+    control.segment_done(segment_until(2.5, " one"), 10);
+    while (!release) std::this_thread::sleep_for(5ms);
+    return text("one two");
+  }));
   ASSERT_TRUE(eventually([&] { return bus->get_task_result(id)->progress.has_value(); }));
   auto running = *bus->get_task_result(id);
   EXPECT_EQ(running.status, TaskStatus::pending);
@@ -419,20 +420,18 @@ TEST(EmbeddedBus, ARunningTaskStopsThroughItsTokenAndIsNotRetried) {
   std::atomic<bool> started{false};
   std::vector<TaskRequest> finished;
   std::mutex m;
-  Workers w(
-      *bus,
-      TaskHandler([&](const TaskRequest&, TaskControl& control) -> Transcription {
-        ++runs;
-        started = true;
-        for (;;) {  // a long job that checks its token, as the models do per window
-          control.cancel_token().check();
-          std::this_thread::sleep_for(5ms);
-        }
-      }),
-      1, [&](const TaskRequest& r) {
-        std::lock_guard lock(m);
-        finished.push_back(r);
-      });
+  Workers w(*bus, TaskHandler([&](const TaskRequest&, TaskControl& control) -> Transcription {
+    ++runs;
+    started = true;
+    for (;;) {  // a long job that checks its token, as the models do per window
+      control.cancel_token().check();
+      std::this_thread::sleep_for(5ms);
+    }
+  }),
+            1, [&](const TaskRequest& r) {
+              std::lock_guard lock(m);
+              finished.push_back(r);
+            });
   ASSERT_TRUE(eventually([&] { return started.load(); }));
   EXPECT_EQ(bus->cancel_task(id, nullptr), CancelOutcome::cancelling);
   auto r = wait_for_end(*bus, id);
