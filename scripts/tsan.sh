@@ -21,7 +21,7 @@ trap 'rm -rf "$reports"' EXIT
 export SRA_SHARED_DIR="${SRA_SHARED_DIR:-$(cd .. && pwd)/shared}"
 supp="$PWD/tests/tsan-suppressions.txt"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$supp" build-tsan/tests/unit/sra_unit_tests \
-  --gtest_filter='EmbeddedBus.*:WhisperModelPart.CancelAndDeadline*'
+  --gtest_filter='EmbeddedBus.*:RunningTasks.*:WhisperModelPart.CancelAndDeadline*'
 (cd tests/integration && TSAN_OPTIONS="log_path=$reports/race second_deadlock_stack=1 suppressions=$supp" \
   SRA_TIME_SCALE=5 SRA_BUILD_DIR="$PWD/../../build-tsan" "$python" -m pytest -q -p no:cacheprovider \
   test_load_smoke.py \
@@ -30,7 +30,8 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$supp" build-
   "test_hostile_clients.py::test_client_that_leaves_cancels_its_job[/v1/audio/transcriptions-fields2]" \
   "test_hostile_clients.py::test_connection_cap_holds_and_frees" \
   "test_workers.py::test_200_tasks_over_3_worker_processes_each_result_stored_once" \
-  "test_workers.py::test_huey_bus_end_to_end_with_crash_and_restart") || failed=1
+  "test_workers.py::test_huey_bus_end_to_end_with_crash_and_restart" \
+  "test_task_progress.py::test_embedded_bus_progress_and_cancel") || failed=1
 if grep -qs "WARNING: ThreadSanitizer" "$reports"/race*; then
   echo "ThreadSanitizer reported races:" >&2
   cat "$reports"/race* >&2

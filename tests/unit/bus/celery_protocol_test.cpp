@@ -66,5 +66,25 @@ TEST(CeleryProtocol, Base64) {
             std::string("\0\xff\x10", 3));
 }
 
+TEST(CeleryProtocol, RequestIdTravelsAsAHeader) {
+  CeleryTask task{"0e0dae3d-9e2b-431a-b1ce-1f2063c70d34", kSeedCeleryTask, "f", "{}", 0, "trace-1"};
+  std::string envelope = redis_envelope(task, "celery", "t");
+  EXPECT_EQ(json::parse(envelope).at("headers").at("request_id").as_string(), "trace-1");
+  EXPECT_EQ(parse_redis_envelope(envelope, nullptr).request_id, "trace-1");
+  task.request_id.clear();  // none: no header, as Python sends by default
+  envelope = redis_envelope(task, "celery", "t");
+  EXPECT_FALSE(json::parse(envelope).at("headers").as_object().contains("request_id"));
+}
+
+TEST(CeleryProtocol, OnlyFinalStatesAreDated) {
+  auto progress = json::parse(result_meta("id", "PROGRESS", json::object{{"progress", 0.5}}, ""));
+  EXPECT_TRUE(progress.at("date_done").is_null());
+  EXPECT_EQ(progress.at("result").at("progress").as_double(), 0.5);
+  auto revoked = json::parse(result_meta(
+      "id", "REVOKED", exception_result("TaskRevokedError", "cancelled", "celery.exceptions"), ""));
+  EXPECT_TRUE(revoked.at("date_done").is_string());
+  EXPECT_EQ(revoked.at("result").at("exc_module").as_string(), "celery.exceptions");
+}
+
 }  // namespace
 }  // namespace sra::bus
