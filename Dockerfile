@@ -21,7 +21,13 @@ COPY web /src/web
 COPY examples /src/examples
 WORKDIR /src
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSRA_BUILD_TESTS=OFF \
-    && cmake --build build --target speech-recognition-api swagger_ui
+    && cmake --build build --target speech-recognition-api
+# Swagger UI from npm. Behind a TLS-intercepting proxy, pass its CA certificate(s) as PEM text:
+#   --build-arg EXTRA_CA_PEM="$(cat /usr/local/share/ca-certificates/*.crt)"
+ARG EXTRA_CA_PEM=""
+RUN if [ -n "$EXTRA_CA_PEM" ]; then printf '%s\n' "$EXTRA_CA_PEM" > /tmp/extra-ca.pem \
+      && export NODE_EXTRA_CA_CERTS=/tmp/extra-ca.pem; fi \
+    && cmake --build build --target swagger_ui && rm -f /tmp/extra-ca.pem
 # The Debian packages of the shared libraries the binary loads, for the runtime stage.
 RUN ldd build/app/speech-recognition-api | awk '/=> \//{print $3}' \
     | xargs -r -n1 realpath | xargs -r dpkg -S 2>/dev/null | cut -d: -f1 | sort -u \

@@ -56,8 +56,10 @@ echo "running with: ${pod[*]} ${limits[*]}"
 
 echo "building $image"
 start=$(date +%s)
-"${pod[@]}" build --format docker --network host "${limits[@]}" -t "$image" . \
-  >/tmp/container-build.log 2>&1 || {
+# This machine's own CAs (a TLS-intercepting proxy's), for npm inside the build.
+extra_ca=$(cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true)
+"${pod[@]}" build --format docker --network host "${limits[@]}" --build-arg EXTRA_CA_PEM="$extra_ca" \
+  -t "$image" . >/tmp/container-build.log 2>&1 || {
   tail -40 /tmp/container-build.log; exit 1; }
 echo "built in $(($(date +%s) - start)) s"
 size=$(podman image inspect --format '{{.Size}}' "$image")
