@@ -77,12 +77,15 @@ def test_routes_and_methods(server):
     r = requests.post(server.url("/health"))
     assert_detail(r, 405)
     assert r.headers["Allow"] == "GET"
-    assert_detail(requests.delete(server.url(f"/async/v1/transcribe/{uuid.uuid4()}")), 405)
+    r = requests.put(server.url(f"/async/v1/transcribe/{uuid.uuid4()}"))
+    assert_detail(r, 405)
+    assert r.headers["Allow"] == "GET, DELETE"
 
 
 def test_unknown_and_hostile_task_ids(server):
     for task_id in [str(uuid.uuid4()), "not-a-uuid", "..%2F..%2Fetc%2Fpasswd", "%00", "'%20OR%201=1"]:
         assert_detail(requests.get(server.url(f"/async/v1/transcribe/{task_id}")), 404, "not found")
+        assert_detail(requests.delete(server.url(f"/async/v1/transcribe/{task_id}")), 404, "not found")
     # A raw `..` path, not normalised by the client.
     conn = http.client.HTTPConnection("127.0.0.1", server.port)
     conn.request("GET", "/async/v1/transcribe/../../etc/passwd")
