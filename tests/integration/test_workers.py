@@ -1,5 +1,6 @@
 """Workers on many machines: Celery's protocol over Redis and RabbitMQ with real Python Celery,
 the Huey-role Redis bus, at-least-once delivery through crashes and broker restarts."""
+import json
 import re
 import signal
 import subprocess
@@ -181,7 +182,8 @@ def test_200_tasks_over_3_worker_processes_each_result_stored_once(redis_server,
     def listen():
         while not stop.is_set():
             m = listener.get_message(timeout=0.2)
-            if m and m["type"] == "pmessage":
+            # Final states only: a running task also publishes its PROGRESS, as Celery does.
+            if m and m["type"] == "pmessage" and json.loads(m["data"])["status"] in ("SUCCESS", "FAILURE"):
                 published.append(m["channel"].decode().removeprefix("celery-task-meta-"))
 
     thread = threading.Thread(target=listen)
