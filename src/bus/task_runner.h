@@ -43,6 +43,18 @@ struct TaskOutcome {
 
 inline constexpr const char* kCancelledMessage = "the task was cancelled";
 
+// What a handler's failure `e` makes of the delivery before retries are counted: cancelled (its
+// token was cancelled), failed (a permanent sra::Error: the input is at fault) or retry.
+inline TaskOutcome::Kind failure_kind(const std::exception& e, TaskControl& control) {
+  if (const auto* error = dynamic_cast<const Error*>(&e)) {
+    if (error->kind() == ErrorKind::cancelled && control.cancel_token().cancelled()) {
+      return TaskOutcome::Kind::cancelled;
+    }
+    if (error->is_permanent()) return TaskOutcome::Kind::failed;
+  }
+  return TaskOutcome::Kind::retry;
+}
+
 // Runs one delivery of `request` that has been retried `retries_so_far` times before.
 inline TaskOutcome run_delivery(const TaskHandler& handler, const TaskRequest& request,
                                 TaskControl& control, int retries_so_far,
@@ -54,21 +66,22 @@ inline TaskOutcome run_delivery(const TaskHandler& handler, const TaskRequest& r
     out.transcription = handler(request, control);
     out.kind = TaskOutcome::Kind::success;
     return out;
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::cancelled && control.cancel_token().cancelled()) {
-      out.kind = TaskOutcome::Kind::cancelled;
-      out.error = kCancelledMessage;
-      return out;
-    }
-    if (e.is_permanent()) {
-      out.kind = TaskOutcome::Kind::failed;
-      out.input_error = true;
-      out.error = e.field() ? *e.field() + ": " + e.what() : std::string(e.what());
-      return out;
-    }
-    why = e.what();
   } catch (const std::exception& e) {
-    why = e.what();
+    switch (failure_kind(e, control)) {
+      case TaskOutcome::Kind::cancelled:
+        out.kind = TaskOutcome::Kind::cancelled;
+        out.error = kCancelledMessage;
+        return out;
+      case TaskOutcome::Kind::failed: {
+        const auto& error = static_cast<const Error&>(e);  // failure_kind said so
+        out.kind = TaskOutcome::Kind::failed;
+        out.input_error = true;
+        out.error = error.field() ? *error.field() + ": " + e.what() : std::string(e.what());
+        return out;
+      }
+      default:
+        why = e.what();
+    }
   }
   if (retries_so_far >= policy.max_retries) {
     out.kind = TaskOutcome::Kind::failed;

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "bus/task_runner.h"
 #include "core/errors.h"
 #include "core/log_context.h"
 #include "service/metrics.h"
@@ -84,28 +85,34 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
 }
 
 Transcription TranscriptionService::run_task(const TaskRequest& request, TaskControl& control) {
-  const std::string bus = parts_.bus_name();
-  GaugeValue& running = metrics().async_running.with({bus});
+  const std::string bus_name = parts_.bus_name();
+  GaugeValue& running = metrics().async_running.with({bus_name});
   running.add(1);
   struct Done {
     GaugeValue& running;
     ~Done() { running.add(-1); }
   } done{running};
-  const char* outcome = "retry";  // an exception other than the ones below: the bus may retry
   try {
     Transcription t = run_task_job(request, control);
-    metrics().async_tasks.with({bus, "success"}).add();
+    metrics().async_tasks.with({bus_name, "success"}).add();
     return t;
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::cancelled && control.cancel_token().cancelled()) {
-      outcome = "cancelled";
-    } else if (e.is_permanent()) {
-      outcome = "failed";
+  } catch (const std::exception& e) {
+    // As the bus's task runner will judge it (bus/task_runner.h).
+    const char* outcome = "retry";
+    switch (bus::failure_kind(e, control)) {
+      case bus::TaskOutcome::Kind::cancelled:
+        outcome = "cancelled";
+        break;
+      case bus::TaskOutcome::Kind::failed:
+        outcome = "failed";
+        break;
+      default:
+        break;
     }
-    metrics().async_tasks.with({bus, outcome}).add();
+    metrics().async_tasks.with({bus_name, outcome}).add();
     throw;
   } catch (...) {
-    metrics().async_tasks.with({bus, outcome}).add();
+    metrics().async_tasks.with({bus_name, "retry"}).add();
     throw;
   }
 }
