@@ -272,7 +272,7 @@ class EmbeddedBus final : public MessageBus {
       return;
     }
     spdlog::info("task {}: started (delivery {})", task.id, task.attempts);
-    InFlight guard(*this, task.id);  // its lease is renewed while it runs, and only then
+    // Registered while it runs, and only then: its lease is renewed, its cancellation watched.
     auto control = running_.start(task.id, [&](const TaskProgress& progress) {
       db.prepare("UPDATE tasks SET progress = ? WHERE id = ? AND owner = ? AND status = 'RUNNING'")
           .bind(1, boost::json::serialize(to_json(progress)))
@@ -314,19 +314,6 @@ class EmbeddedBus final : public MessageBus {
     }
     if (on_finished_) on_finished_(task.request);
   }
-
-  struct InFlight {
-    InFlight(EmbeddedBus& b, std::string i) : bus(b), id(std::move(i)) {
-      std::lock_guard lock(bus.inflight_mutex_);
-      bus.inflight_.insert(id);
-    }
-    ~InFlight() {
-      std::lock_guard lock(bus.inflight_mutex_);
-      bus.inflight_.erase(id);
-    }
-    EmbeddedBus& bus;
-    std::string id;
-  };
 
   void finish(SqliteDb& db, const std::string& owner, const std::string& id,
               const std::optional<std::string>& result, const std::optional<std::string>& error,
@@ -374,12 +361,7 @@ class EmbeddedBus final : public MessageBus {
         double now = now_seconds();
         // Only the tasks a thread of this process is running now: a row whose result could not
         // be stored is left to expire and run again, not kept alive by a lease nobody holds.
-        std::vector<std::string> running;
-        {
-          std::lock_guard lock(inflight_mutex_);
-          running.assign(inflight_.begin(), inflight_.end());
-        }
-        for (const auto& id : running) {
+        for (const auto& id : running_.ids()) {
           db->prepare(
                 "UPDATE tasks SET lease_until = ? WHERE id = ? AND status = 'RUNNING' AND "
                 "owner LIKE ?")
@@ -404,10 +386,8 @@ class EmbeddedBus final : public MessageBus {
   std::unique_ptr<SqliteDb> api_db_;
   std::mutex wait_mutex_;
   std::condition_variable wakeup_;
-  std::mutex inflight_mutex_;
-  std::set<std::string> inflight_;  // ids of the tasks this process's threads are running
   std::function<void(const TaskRequest&)> on_finished_;
-  bus::RunningTasks running_;
+  bus::RunningTasks running_;  // the tasks this process's threads are running
 };
 
 }  // namespace

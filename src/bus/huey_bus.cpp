@@ -7,7 +7,6 @@
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "bus/redis_client.h"
@@ -243,11 +242,12 @@ class HueyBus final : public MessageBus {
                      " deliveries that never finished");
           continue;
         }
-        InFlight guard(*this, id);  // extended while it runs, whatever happens after
         spdlog::info("task {}: started (delivery {}, retries {})", id, deliveries, retries);
         auto write_progress = [&](const TaskProgress& progress) {
           client.eval(kProgressScript, {task_key(id)}, {boost::json::serialize(to_json(progress))});
         };
+        // Registered while it runs, whatever happens after: its lease is extended, its
+        // cancellation watched.
         auto control = running_.start(id, write_progress);
         if (cancel_requested) control->cancel_token().cancel(bus::kCancelledMessage);
         write_progress(TaskProgress{});  // a reader sees that it runs
@@ -308,32 +308,12 @@ class HueyBus final : public MessageBus {
         1.0, stop);
   }
 
-  struct InFlight {
-    InFlight(HueyBus& b, std::string i) : bus(b), id(std::move(i)) { bus.track(id, true); }
-    ~InFlight() { bus.track(id, false); }
-    HueyBus& bus;
-    std::string id;
-  };
-
-  void track(const std::string& id, bool running) {
-    std::lock_guard lock(inflight_mutex_);
-    if (running)
-      inflight_.insert(id);
-    else
-      inflight_.erase(id);
-  }
-
   void maintenance_loop(std::stop_token stop) {
     RedisClient client(o_.url);
     const double period = std::clamp(o_.visibility_timeout / 4, 0.2, 10.0);
     while (!stop.stop_requested()) {
       try {
-        std::vector<std::string> ids;
-        {
-          std::lock_guard lock(inflight_mutex_);
-          ids.assign(inflight_.begin(), inflight_.end());
-        }
-        for (const auto& id : ids) {
+        for (const auto& id : running_.ids()) {
           client.command(
               {"ZADD", leases(), "XX", seconds_text(now_seconds() + o_.visibility_timeout), id});
         }
@@ -353,8 +333,6 @@ class HueyBus final : public MessageBus {
   std::string prefix_;
   std::mutex api_mutex_;
   RedisClient api_;
-  std::mutex inflight_mutex_;
-  std::set<std::string> inflight_;
   bus::RunningTasks running_;
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "bus/task_runner.h"
 #include "bus/timing.h"
 
 namespace sra::bus {
@@ -75,7 +76,7 @@ void RunningTasks::cancel(const std::string& id) {
   for (auto it = begin; it != end; ++it) {
     if (!it->second->cancel_token().cancelled()) {
       spdlog::info("task {}: cancelled; stopping it", id);
-      it->second->cancel_token().cancel("the task was cancelled");
+      it->second->cancel_token().cancel(kCancelledMessage);
     }
   }
 }

@@ -240,13 +240,13 @@ asio::awaitable<Response> task_result(ApiContext& ctx, const RequestParser::valu
 // DELETE: cancels a task that has not finished. 200 when it had not started (it never will),
 // 202 when a worker runs it (it stops within about a second), 409 when it has finished.
 asio::awaitable<Response> cancel_task(ApiContext& ctx, const std::string& task_id) {
-  auto [outcome, file_id] = co_await run_on(ctx.blocking.get_executor(), [&] {
+  auto outcome = co_await run_on(ctx.blocking.get_executor(), [&] {
     std::string file;
     auto o = ctx.service.parts().bus().cancel_task(task_id, &file);
     if (o == CancelOutcome::cancelled && !file.empty()) {
       ctx.service.after_task(TaskRequest{file, "{}"});  // its audio, as after any task
     }
-    return std::pair{o, file};
+    return o;
   });
   if (!outcome) throw not_found("Task not found");
   if (*outcome == CancelOutcome::finished) throw conflict("the task has already finished");
