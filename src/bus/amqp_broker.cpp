@@ -5,7 +5,9 @@
 // that dies leaves its tasks to be delivered again. rabbitmq-c connections are not thread-safe:
 // each connection is used by one thread only.
 #include <amqp.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
@@ -18,6 +20,7 @@
 
 #include "bus/celery_broker.h"
 #include "bus/timing.h"
+#include "bus/tls_options.h"
 #include "core/errors.h"
 #include "core/text.h"
 
@@ -29,44 +32,29 @@ namespace json = boost::json;
 struct AmqpUrl {
   std::string host, user, password, vhost, text;
   int port = 5672;
+  TlsOptions tls;  // amqps://
 };
 
-// %XX escapes decoded as Python's urllib.parse.unquote (what kombu uses) does: a malformed escape
-// ("%zz", a '%' at the end) stays as it is; never an exception.
-std::string percent_decode(const std::string& s) {
-  std::string out;
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%') {
-      bool complete = i + 2 < s.size();
-      int hi = complete ? hex(s[i + 1]) : -1;
-      int lo = complete ? hex(s[i + 2]) : -1;
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-      out += s[i];
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 // amqp://user:password@host:port/vhost as kombu reads it: the path after the first '/' is the
-// virtual host ("amqp://host//" is "/"), an empty one means "/".
+// virtual host ("amqp://host//" is "/"), an empty one means "/". amqps:// is AMQP over TLS
+// (default port 5671), with the ssl_* parameters of tls_options.h in the query.
 AmqpUrl parse_amqp_url(const std::string& url) {
-  const std::string scheme = "amqp://";
-  if (url.rfind(scheme, 0) != 0)
-    throw config_error("CELERY_BUS_BROKER=" + redact_url(url) + " is not an amqp:// URL");
-  AmqpUrl out{"127.0.0.1", "guest", "guest", "/", "", 5672};
-  std::string rest = url.substr(scheme.size());
+  AmqpUrl out{"127.0.0.1", "guest", "guest", "/", "", 5672, {}};
+  std::string rest;
+  if (url.rfind("amqp://", 0) == 0) {
+    rest = url.substr(7);
+  } else if (url.rfind("amqps://", 0) == 0) {
+    rest = url.substr(8);
+    out.tls.enabled = true;
+    out.port = 5671;
+  } else {
+    throw config_error("CELERY_BUS_BROKER=" + redact_url(url) + " is not an amqp:// or amqps:// URL");
+  }
+  std::string query;
+  if (auto q = rest.find('?'); q != std::string::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
   std::string path;
   if (auto slash = rest.find('/'); slash != std::string::npos) {
     path = rest.substr(slash + 1);
@@ -81,7 +69,10 @@ AmqpUrl parse_amqp_url(const std::string& url) {
   }
   if (auto colon = rest.rfind(':'); colon != std::string::npos) {
     try {
-      out.port = std::stoi(rest.substr(colon + 1));
+      std::size_t used = 0;
+      std::string port = rest.substr(colon + 1);
+      out.port = std::stoi(port, &used);
+      if (used != port.size() || out.port < 1 || out.port > 65535) throw std::invalid_argument(port);
     } catch (...) {
       throw config_error("CELERY_BUS_BROKER=" + redact_url(url) + ": the port must be a number");
     }
@@ -89,8 +80,31 @@ AmqpUrl parse_amqp_url(const std::string& url) {
   }
   if (!rest.empty()) out.host = rest;
   if (!path.empty()) out.vhost = percent_decode(path);
-  out.text = "amqp://" + out.host + ":" + std::to_string(out.port) + "/" + out.vhost;
+  read_tls_parameters(parse_url_query(query), "CELERY_BUS_BROKER", out.tls);
+  out.text = std::string(out.tls.enabled ? "amqps://" : "amqp://") + out.host + ":" +
+             std::to_string(out.port) + "/" + out.vhost;
   return out;
+}
+
+// A socket for `url`: TCP, or TLS verified as its options say (the system's CAs by default).
+amqp_socket_t* open_socket(amqp_connection_state_t conn, const AmqpUrl& url) {
+  if (!url.tls.enabled) return amqp_tcp_socket_new(conn);
+  amqp_socket_t* socket = amqp_ssl_socket_new(conn);
+  if (!socket) return nullptr;
+  amqp_ssl_socket_set_verify_peer(socket, url.tls.verify_peer ? 1 : 0);
+  amqp_ssl_socket_set_verify_hostname(socket, url.tls.verify_hostname ? 1 : 0);
+  if (!url.tls.ca_file.empty()) {
+    if (amqp_ssl_socket_set_cacert(socket, url.tls.ca_file.c_str()) != AMQP_STATUS_OK)
+      throw unavailable("RabbitMQ at " + url.text + ": cannot read the CA file " + url.tls.ca_file);
+  } else {
+    SSL_CTX_set_default_verify_paths(static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket)));
+  }
+  if (!url.tls.cert_file.empty()) {
+    const std::string& key = url.tls.key_file.empty() ? url.tls.cert_file : url.tls.key_file;
+    if (amqp_ssl_socket_set_key(socket, url.tls.cert_file.c_str(), key.c_str()) != AMQP_STATUS_OK)
+      throw unavailable("RabbitMQ at " + url.text + ": cannot read the client certificate");
+  }
+  return socket;
 }
 
 std::string bytes(amqp_bytes_t b) {
@@ -202,13 +216,21 @@ class Connection {
  public:
   explicit Connection(const AmqpUrl& url, const std::string& queue) : url_(url) {
     conn_ = amqp_new_connection();
-    amqp_socket_t* socket = amqp_tcp_socket_new(conn_);
-    timeval timeout{5, 0};
-    if (!socket ||
-        amqp_socket_open_noblock(socket, url.host.c_str(), url.port, &timeout) != AMQP_STATUS_OK) {
+    amqp_socket_t* socket = nullptr;
+    try {
+      socket = open_socket(conn_, url);
+    } catch (...) {
       amqp_destroy_connection(conn_);
       conn_ = nullptr;
-      throw unavailable("RabbitMQ at " + url.text + " is unreachable");
+      throw;
+    }
+    timeval timeout{5, 0};
+    int status = socket ? amqp_socket_open_noblock(socket, url.host.c_str(), url.port, &timeout)
+                        : AMQP_STATUS_NO_MEMORY;
+    if (status != AMQP_STATUS_OK) {
+      amqp_destroy_connection(conn_);
+      conn_ = nullptr;
+      throw unavailable("RabbitMQ at " + url.text + " is unreachable: " + amqp_error_string2(status));
     }
     // A throw below leaves the constructor without the destructor: free the connection (and
     // its socket) here, or every refused login leaks a descriptor.

@@ -363,15 +363,16 @@ class CeleryBus final : public MessageBus {
 std::unique_ptr<MessageBus> make_celery_bus(const Config& config) {
   CeleryOptions o;
   o.broker = config.get_string("CELERY_BUS_BROKER", "redis://127.0.0.1:6379/0");
-  bool redis_broker = o.broker.rfind("redis://", 0) == 0;
-  bool amqp_broker = o.broker.rfind("amqp://", 0) == 0 || o.broker.rfind("pyamqp://", 0) == 0;
+  bool redis_broker = bus::is_redis_url(o.broker);
+  bool amqp_broker = o.broker.rfind("amqp://", 0) == 0 || o.broker.rfind("amqps://", 0) == 0 ||
+                     o.broker.rfind("pyamqp://", 0) == 0;
   if (!redis_broker && !amqp_broker) {
     throw config_error("CELERY_BUS_BROKER=" + redact_url(o.broker) +
-                       " must be a redis:// or amqp:// URL");
+                       " must be a redis://, rediss://, amqp:// or amqps:// URL");
   }
   o.backend = config.get_string("CELERY_BUS_BACKEND", redis_broker ? o.broker : "");
   if (o.backend.empty())
-    throw config_error("CELERY_BUS_BACKEND must be set (a redis:// URL) with an AMQP broker");
+    throw config_error("CELERY_BUS_BACKEND must be set (a redis:// or rediss:// URL) with an AMQP broker");
   bus::parse_redis_url(o.backend, "CELERY_BUS_BACKEND");
   o.app_name = config.get_string("CELERY_BUS_NAME", "speech_recognition_api");
   o.queue = config.get_string("CELERY_BUS_QUEUE", "celery");

@@ -3,12 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
-#include <chrono>
-#include <cmath>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
 
+#include "bus/huey_wire.h"
 #include "bus/redis_client.h"
 #include "bus/running_tasks.h"
 #include "bus/task_runner.h"
@@ -25,90 +23,126 @@ using bus::RedisClient;
 using bus::RedisReply;
 using bus::seconds_text;
 using bus::sleep_unless_stopped;
+namespace huey = bus::huey;
 
-// KEYS: task hash, queue. ARGV: file id, options, now, ttl, id, request id. A pending task never
-// expires: its result's time to live starts when the result is stored (kFinishScript).
+// KEYS: task record, queue. ARGV: message, file id, request id, created.
 constexpr const char* kCreateScript = R"lua(
-redis.call('HSET', KEYS[1], 'file_id', ARGV[1], 'options', ARGV[2], 'status', 'PENDING', 'created', ARGV[3],
-           'deliveries', 0, 'retries', 0, 'request_id', ARGV[6])
-redis.call('LPUSH', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[1], 'file_id', ARGV[2], 'request_id', ARGV[3], 'created', ARGV[4],
+           'deliveries', 0, 'retries', 0)
+redis.call('LPUSH', KEYS[2], ARGV[1])
 return 1
 )lua";
 
-// KEYS: queue, leases. ARGV: lease end, task key prefix.
-constexpr const char* kPopScript = R"lua(
-local id = redis.call('RPOP', KEYS[1])
-if not id then return false end
-redis.call('ZADD', KEYS[2], ARGV[1], id)
-local key = ARGV[2] .. id
-local n = redis.call('HINCRBY', key, 'deliveries', 1)
-return {id, redis.call('HGET', key, 'file_id') or '', redis.call('HGET', key, 'options') or '{}',
-        tostring(n), redis.call('HGET', key, 'retries') or '0', redis.call('HGET', key, 'status') or '',
-        redis.call('HGET', key, 'request_id') or '', redis.call('HGET', key, 'cancel') or ''}
+// KEYS: queue, in flight, leases. ARGV: token, lease end. Takes the oldest message and leases it.
+constexpr const char* kTakeScript = R"lua(
+local m = redis.call('RPOP', KEYS[1])
+if not m then return false end
+redis.call('HSET', KEYS[2], ARGV[1], m)
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+return m
 )lua";
 
-// KEYS: task hash, leases. ARGV: status, field, value, ttl, id, cancelled ('1' or '0'). Stores
-// once, then releases.
+// KEYS: results, task record. ARGV: id, revoke key. Marks the task running unless it has a result.
+constexpr const char* kStartScript = R"lua(
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {'done'} end
+local n = redis.call('HINCRBY', KEYS[2], 'deliveries', 1)
+redis.call('HSET', KEYS[2], 'running', '1')
+return {'start', redis.call('HGET', KEYS[1], ARGV[2]) or '', tostring(n),
+        redis.call('HGET', KEYS[2], 'retries') or '0', redis.call('HGET', KEYS[2], 'cancel') or '',
+        redis.call('HGET', KEYS[2], 'request_id') or ''}
+)lua";
+
+// KEYS: results, task record, in flight, leases. ARGV: id, value, ttl, token, revoke key.
+// Stores the result once (the first stored wins), then releases the delivery.
 constexpr const char* kFinishScript = R"lua(
-local status = redis.call('HGET', KEYS[1], 'status')
-local stored = 0
-if status ~= 'SUCCESS' and status ~= 'FAILED' then
-  redis.call('HSET', KEYS[1], 'status', ARGV[1], ARGV[2], ARGV[3], 'cancelled', ARGV[6])
-  redis.call('HDEL', KEYS[1], 'progress')
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
-  stored = 1
-end
-redis.call('ZREM', KEYS[2], ARGV[5])
+local stored = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HDEL', KEYS[1], ARGV[5])
+redis.call('HDEL', KEYS[2], 'progress', 'running')
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('HDEL', KEYS[3], ARGV[4])
+redis.call('ZREM', KEYS[4], ARGV[4])
 return stored
 )lua";
 
-// KEYS: task hash, leases, queue. ARGV: id.
-constexpr const char* kRequeueScript = R"lua(
-redis.call('HDEL', KEYS[1], 'progress')
-redis.call('HINCRBY', KEYS[1], 'retries', 1)
-redis.call('HINCRBY', KEYS[1], 'deliveries', -1)
+// KEYS: in flight, leases, task record. ARGV: token. Drops a delivery that will not run.
+constexpr const char* kDropScript = R"lua(
+redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('LPUSH', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[3], 'running')
 return 1
 )lua";
 
-// KEYS: task hash. ARGV: progress JSON. Only while the task has not finished.
+// KEYS: in flight, leases, queue, task record. ARGV: token. Puts a delivery back for a retry.
+constexpr const char* kRequeueScript = R"lua(
+local m = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[4], 'retries', 1)
+redis.call('HINCRBY', KEYS[4], 'deliveries', -1)
+redis.call('HDEL', KEYS[4], 'progress', 'running')
+if m then redis.call('LPUSH', KEYS[3], m) end
+return 1
+)lua";
+
+// KEYS: in flight, leases, schedule. ARGV: token, score. A message whose eta is ahead waits in
+// Huey's schedule.
+constexpr const char* kScheduleScript = R"lua(
+local m = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if m then redis.call('ZADD', KEYS[3], ARGV[2], m) end
+return 1
+)lua";
+
+// KEYS: leases, in flight, queue. ARGV: now. Deliveries whose worker stopped go back first.
+constexpr const char* kRestoreScript = R"lua(
+local tokens = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for _, t in ipairs(tokens) do
+  local m = redis.call('HGET', KEYS[2], t)
+  redis.call('ZREM', KEYS[1], t)
+  redis.call('HDEL', KEYS[2], t)
+  if m then redis.call('RPUSH', KEYS[3], m) end
+end
+return #tokens
+)lua";
+
+// KEYS: schedule, queue. ARGV: score now. What a Huey consumer's scheduler does: due messages
+// move to the queue.
+constexpr const char* kDueScript = R"lua(
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for _, m in ipairs(due) do
+  if redis.call('ZREM', KEYS[1], m) == 1 then redis.call('LPUSH', KEYS[2], m) end
+end
+return #due
+)lua";
+
+// KEYS: results, task record. ARGV: id, progress JSON. Only while no result is stored.
 constexpr const char* kProgressScript = R"lua(
-if redis.call('HGET', KEYS[1], 'status') ~= 'PENDING' then return 0 end
-redis.call('HSET', KEYS[1], 'progress', ARGV[1])
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[2], 'progress', ARGV[2])
 return 1
 )lua";
 
-// KEYS: task hash, leases. ARGV: id, ttl, message. Returns {outcome, file id}: 'cancelled' (it
-// waited in the queue: FAILED now, skipped when popped), 'cancelling' (a worker holds it: flagged
-// for its watch), 'finished' or 'unknown'.
+// KEYS: results, task record. ARGV: id, revoke key, revoke value, error value, ttl.
 constexpr const char* kCancelScript = R"lua(
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'unknown', ''} end
-if status == 'SUCCESS' or status == 'FAILED' then return {'finished', ''} end
-if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'cancel', '1')
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {'finished', ''} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {'unknown', ''} end
+if redis.call('HGET', KEYS[2], 'running') == '1' then
+  redis.call('HSET', KEYS[2], 'cancel', '1')
   return {'cancelling', ''}
 end
-redis.call('HSET', KEYS[1], 'status', 'FAILED', 'error', ARGV[3], 'cancelled', '1')
-redis.call('HDEL', KEYS[1], 'progress')
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return {'cancelled', redis.call('HGET', KEYS[1], 'file_id') or ''}
-)lua";
-
-// KEYS: leases, queue. ARGV: now.
-constexpr const char* kRestoreScript = R"lua(
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('RPUSH', KEYS[2], id)
-end
-return #ids
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[2], 'cancel', '1')
+redis.call('HDEL', KEYS[2], 'progress')
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return {'cancelled', redis.call('HGET', KEYS[2], 'file_id') or ''}
 )lua";
 
 struct HueyOptions {
   bus::RedisUrl url;
-  std::string name = "speech_recognition_api";
+  std::string name = "huey_message_bus";
+  std::string task_name = huey::kSeedTaskName;
   double visibility_timeout = 60;
   long long result_expires = 86400;
   int max_retries = 3;
@@ -119,54 +153,55 @@ struct HueyOptions {
 
 class HueyBus final : public MessageBus {
  public:
-  explicit HueyBus(HueyOptions o) : o_(std::move(o)), api_(o_.url) {
-    prefix_ = "sra:" + o_.name + ":";
+  explicit HueyBus(HueyOptions o) : o_(std::move(o)), keys_(huey::keys_for(o_.name)), api_(o_.url) {
+    std::string clean = keys_.queue.substr(std::string("huey.redis.").size());
+    ours_ = "huey.sra." + clean + ".";
   }
 
   std::string create_task(const TaskRequest& request) override {
-    std::string id = make_uuid();
+    huey::Message m;
+    m.id = make_uuid();
+    m.name = o_.task_name;
+    m.args = {request.file_id};
+    if (!request.options_json.empty() && request.options_json != "{}")
+      m.kwargs["options"] = request.options_json;  // a Python consumer's huey_task refuses these
+    std::string message = huey::write_message(m);
     std::lock_guard lock(api_mutex_);
     bus::with_reconnect([&] {
-      return api_.eval(
-          kCreateScript, {task_key(id), queue()},
-          {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
-           seconds_text(now_seconds()), std::to_string(o_.result_expires), id, request.request_id});
+      return api_.eval(kCreateScript, {task_key(m.id), keys_.queue},
+                       {message, request.file_id, request.request_id, seconds_text(now_seconds())});
     });
-    return id;
+    return m.id;
   }
 
+  // A stored result is SUCCESS or FAILED; no result yet is PENDING, as the Python project's bus
+  // says (Huey keeps no index of queued tasks to tell an unknown id from a queued one).
   std::optional<TaskResult> get_task_result(const std::string& task_id) override {
     if (!is_uuid(task_id)) return std::nullopt;
-    RedisReply r;
+    RedisReply stored, progress;
     {
       std::lock_guard lock(api_mutex_);
-      r = bus::with_reconnect([&] { return api_.command({"HGETALL", task_key(task_id)}); });
+      stored = bus::with_reconnect([&] { return api_.command({"HGET", keys_.results, task_id}); });
+      if (stored.is_nil()) {
+        progress = bus::with_reconnect(
+            [&] { return api_.command({"HGET", task_key(task_id), "progress"}); });
+      }
     }
-    if (r.elements.empty()) return std::nullopt;
-    std::map<std::string, std::string> fields;
-    for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
-      fields[r.elements[i].str] = r.elements[i + 1].str;
     TaskResult result;
-    if (fields["status"] == "SUCCESS") {
-      result.status = TaskStatus::success;
-      result.transcription = transcription_from_json(boost::json::parse(fields["result"]));
-    } else if (fields["status"] == "FAILED") {
-      result.status = TaskStatus::failed;
-      result.error = fields["error"];
-      result.cancelled = fields["cancelled"] == "1";
-    } else if (auto p = fields.find("progress"); p != fields.end()) {
-      result.progress = task_progress_from_json(boost::json::parse(p->second));
-    }
+    if (!stored.is_nil()) return result_from(task_id, stored.str);
+    if (!progress.is_nil()) result.progress = task_progress_from_json(boost::json::parse(progress.str));
     return result;
   }
 
   std::optional<CancelOutcome> cancel_task(const std::string& task_id,
                                            std::string* file_id) override {
     if (!is_uuid(task_id)) return std::nullopt;
+    std::string error = huey::write_error(task_id, bus::kCancelledMessage, true);
     std::lock_guard lock(api_mutex_);
     auto r = bus::with_reconnect([&] {
-      return api_.eval(kCancelScript, {task_key(task_id), leases()},
-                       {task_id, std::to_string(o_.result_expires), bus::kCancelledMessage});
+      return api_.eval(kCancelScript, {keys_.results, task_key(task_id)},
+                       {task_id, huey::revoke_key(task_id), huey::write_revoke(), error,
+                        std::to_string(o_.result_expires)});
     });
     if (r.elements.size() != 2) throw internal_error("unexpected reply to the cancel script");
     const std::string& outcome = r.elements[0].str;
@@ -184,12 +219,15 @@ class HueyBus final : public MessageBus {
     bus::with_reconnect([&] { return api_.command({"PING"}); });
   }
 
-  // Queued tasks plus those a worker holds (the leases).
+  // Queued, scheduled and held (leased by our workers) messages.
   std::optional<Backlog> backlog() override {
     std::lock_guard lock(api_mutex_);
-    auto queued = bus::with_reconnect([&] { return api_.command({"LLEN", queue()}); }).integer;
-    auto held = bus::with_reconnect([&] { return api_.command({"ZCARD", leases()}); }).integer;
-    return Backlog{queued + held, {}, {}};
+    auto count = [&](const char* cmd, const std::string& key) {
+      return bus::with_reconnect([&] { return api_.command({cmd, key}); }).integer;
+    };
+    return Backlog{count("LLEN", keys_.queue) + count("ZCARD", keys_.schedule) +
+                       count("HLEN", in_flight()),
+                   {}, {}};
   }
 
   void run_worker(const WorkerOptions& options, const TaskHandler& handler,
@@ -204,76 +242,50 @@ class HueyBus final : public MessageBus {
   }
 
  private:
-  std::string task_key(const std::string& id) const { return prefix_ + "task:" + id; }
-  std::string queue() const { return prefix_ + "queue"; }
-  std::string leases() const { return prefix_ + "leases"; }
+  std::string task_key(const std::string& id) const { return ours_ + "task." + id; }
+  std::string in_flight() const { return ours_ + "inflight"; }
+  std::string leases() const { return ours_ + "leases"; }
+
+  TaskResult result_from(const std::string& task_id, const std::string& bytes) {
+    TaskResult result;
+    try {
+      huey::StoredResult r = huey::read_result(bytes);
+      if (r.error) {
+        result.status = TaskStatus::failed;
+        result.error = r.message;
+        result.cancelled = r.cancelled;
+        return result;
+      }
+      result.status = TaskStatus::success;
+      if (!r.details_json.empty()) {
+        result.transcription = transcription_from_json(boost::json::parse(r.details_json));
+      } else {
+        Transcription t;
+        t.text = r.transcription;
+        result.transcription = std::move(t);
+      }
+    } catch (const std::exception& e) {  // a hostile or foreign value in the results hash
+      spdlog::warn("huey: the result of task {} cannot be read: {}", task_id, e.what());
+      result.status = TaskStatus::failed;
+      result.error = std::string("the stored result cannot be read: ") + e.what();
+    }
+    return result;
+  }
 
   void worker_loop(const WorkerOptions& options, const TaskHandler& handler, std::stop_token stop) {
     RedisClient client(o_.url);
     double backoff = 0.5;
     while (!stop.stop_requested()) {
       try {
-        RedisReply r =
-            client.eval(kPopScript, {queue(), leases()},
-                        {seconds_text(now_seconds() + o_.visibility_timeout), prefix_ + "task:"});
+        std::string token = make_uuid();
+        RedisReply r = client.eval(kTakeScript, {keys_.queue, in_flight(), leases()},
+                                   {token, seconds_text(now_seconds() + o_.visibility_timeout)});
         backoff = 0.5;
-        if (r.type != RedisReply::Type::array) {
+        if (r.type != RedisReply::Type::string) {
           sleep_unless_stopped(stop, o_.poll_seconds);
           continue;
         }
-        std::string id = r.elements[0].str;
-        TaskRequest request{r.elements[1].str, r.elements[2].str, 0, 0, r.elements[6].str};
-        long long deliveries = std::stoll(r.elements[3].str);
-        int retries = std::stoi(r.elements[4].str);
-        const std::string& status = r.elements[5].str;
-        bool cancel_requested = r.elements[7].str == "1";
-        LogScope scope({.request_id = request.request_id});  // the submission's id on its lines
-        if (status.empty()) {  // expired or never created: nothing to do
-          client.command({"ZREM", leases(), id});
-          continue;
-        }
-        if (status == "SUCCESS" || status == "FAILED") {  // done before; a repeated delivery
-          client.command({"ZREM", leases(), id});
-          continue;
-        }
-        if (deliveries > o_.max_deliveries) {
-          finish(client, id, "FAILED", "error",
-                 "gave up after " + std::to_string(deliveries - 1) +
-                     " deliveries that never finished");
-          continue;
-        }
-        spdlog::info("task {}: started (delivery {}, retries {})", id, deliveries, retries);
-        auto write_progress = [&](const TaskProgress& progress) {
-          client.eval(kProgressScript, {task_key(id)}, {boost::json::serialize(to_json(progress))});
-        };
-        // Registered while it runs, whatever happens after: its lease is extended, its
-        // cancellation watched.
-        auto control = running_.start(id, write_progress);
-        if (cancel_requested) control->cancel_token().cancel(bus::kCancelledMessage);
-        write_progress(TaskProgress{});  // a reader sees that it runs
-        bus::RetryPolicy policy{o_.max_retries, o_.retry_delay, 30};
-        bus::TaskOutcome outcome = bus::run_delivery(handler, request, *control, retries, policy);
-        switch (outcome.kind) {
-          case bus::TaskOutcome::Kind::success:
-            finish(client, id, "SUCCESS", "result",
-                   boost::json::serialize(to_json(*outcome.transcription)));
-            spdlog::info("task {}: SUCCESS", id);
-            break;
-          case bus::TaskOutcome::Kind::failed:
-            finish(client, id, "FAILED", "error", outcome.error);
-            break;
-          case bus::TaskOutcome::Kind::cancelled:
-            finish(client, id, "FAILED", "error", outcome.error, true);
-            spdlog::info("task {}: cancelled", id);
-            break;
-          case bus::TaskOutcome::Kind::retry:
-            spdlog::warn("task {}: {}; retrying in {:.1f} s", id, outcome.error,
-                         outcome.retry_delay);
-            sleep_unless_stopped(stop, outcome.retry_delay);
-            client.eval(kRequeueScript, {task_key(id), leases(), queue()}, {id});
-            continue;
-        }
-        if (options.on_finished) options.on_finished(request);
+        run_message(client, token, r.str, options, handler, stop);
       } catch (const Error& e) {
         spdlog::warn("huey worker: {}; retrying in {:.1f} s", e.what(), backoff);
         sleep_unless_stopped(stop, backoff);
@@ -282,13 +294,123 @@ class HueyBus final : public MessageBus {
     }
   }
 
-  void finish(RedisClient& client, const std::string& id, const char* status, const char* field,
-              const std::string& value, bool cancelled = false) {
-    if (std::string(status) == "FAILED" && !cancelled)
-      spdlog::warn("task {}: FAILED: {}", id, value);
-    client.eval(
-        kFinishScript, {task_key(id), leases()},
-        {status, field, value, std::to_string(o_.result_expires), id, cancelled ? "1" : "0"});
+  void run_message(RedisClient& client, const std::string& token, const std::string& bytes,
+                   const WorkerOptions& options, const TaskHandler& handler, std::stop_token stop) {
+    huey::Message m;
+    try {
+      m = huey::read_message(bytes);
+    } catch (const std::exception& e) {
+      spdlog::error("huey: a message on {} was refused and dropped: {}", keys_.queue, e.what());
+      client.eval(kDropScript, {in_flight(), leases(), ours_ + "refused"}, {token});
+      return;
+    }
+    const double now = now_seconds();
+    if (m.eta && *m.eta > now) {  // not yet: into Huey's schedule, as its consumer does
+      client.eval(kScheduleScript, {in_flight(), leases(), keys_.schedule},
+                  {token, seconds_text(huey::schedule_score(*m.eta))});
+      return;
+    }
+    RedisReply start = client.eval(kStartScript, {keys_.results, task_key(m.id)},
+                                   {m.id, huey::revoke_key(m.id)});
+    auto drop = [&] { client.eval(kDropScript, {in_flight(), leases(), task_key(m.id)}, {token}); };
+    if (start.elements.empty() || start.elements[0].str != "start") {  // finished before
+      drop();
+      return;
+    }
+    const std::string& revoke = start.elements[1].str;
+    long long deliveries = std::stoll(start.elements[2].str);
+    int retries = std::stoi(start.elements[3].str);
+    bool cancel_requested = start.elements[4].str == "1";
+    TaskRequest request;
+    request.request_id = start.elements[5].str;
+    LogScope scope({.request_id = request.request_id});
+    if (!revoke.empty()) {
+      bool revoked = true;
+      try {
+        revoked = huey::revokes(revoke, now);
+      } catch (const std::exception& e) {
+        spdlog::warn("huey: task {}: unreadable revocation, taken as revoked: {}", m.id, e.what());
+      }
+      if (revoked) {
+        spdlog::info("task {}: revoked, not run", m.id);
+        drop();
+        return;
+      }
+    }
+    if (m.expires_at && *m.expires_at < now) {
+      spdlog::info("task {}: expired, not run", m.id);
+      drop();
+      return;
+    }
+    auto fail = [&](const std::string& why) {
+      finish(client, m.id, token, huey::write_error(m.id, why, false));
+      spdlog::warn("task {}: FAILED: {}", m.id, why);
+    };
+    if (m.name != o_.task_name) {
+      fail("unknown task " + m.name + " (this worker runs " + o_.task_name + ")");
+      return;
+    }
+    auto options_kw = m.kwargs.find("options");
+    if (m.args.size() != 1 || m.kwargs.size() > (options_kw == m.kwargs.end() ? 0u : 1u)) {
+      fail(o_.task_name + " takes one argument, the file id");
+      return;
+    }
+    request.file_id = m.args[0];
+    request.options_json = options_kw == m.kwargs.end() ? "{}" : options_kw->second;
+    if (deliveries > o_.max_deliveries) {
+      fail("gave up after " + std::to_string(deliveries - 1) + " deliveries that never finished");
+      return;
+    }
+    spdlog::info("task {}: started (delivery {}, retries {})", m.id, deliveries, retries);
+    auto write_progress = [&](const TaskProgress& progress) {
+      client.eval(kProgressScript, {keys_.results, task_key(m.id)},
+                  {m.id, boost::json::serialize(to_json(progress))});
+    };
+    auto control = running_.start(m.id, write_progress);
+    {
+      std::lock_guard lock(tokens_mutex_);
+      tokens_[m.id] = token;
+    }
+    struct Forget {
+      HueyBus* bus;
+      std::string id;
+      ~Forget() {
+        std::lock_guard lock(bus->tokens_mutex_);
+        bus->tokens_.erase(id);
+      }
+    } forget{this, m.id};
+    if (cancel_requested) control->cancel_token().cancel(bus::kCancelledMessage);
+    write_progress(TaskProgress{});  // a reader sees that it runs
+    bus::RetryPolicy policy{o_.max_retries, o_.retry_delay, 30};
+    bus::TaskOutcome outcome = bus::run_delivery(handler, request, *control, retries, policy);
+    switch (outcome.kind) {
+      case bus::TaskOutcome::Kind::success: {
+        const Transcription& t = *outcome.transcription;
+        finish(client, m.id, token,
+               huey::write_success(t.text, boost::json::serialize(to_json(t))));
+        spdlog::info("task {}: SUCCESS", m.id);
+        break;
+      }
+      case bus::TaskOutcome::Kind::failed:
+        fail(outcome.error);
+        break;
+      case bus::TaskOutcome::Kind::cancelled:
+        finish(client, m.id, token, huey::write_error(m.id, outcome.error, true));
+        spdlog::info("task {}: cancelled", m.id);
+        break;
+      case bus::TaskOutcome::Kind::retry:
+        spdlog::warn("task {}: {}; retrying in {:.1f} s", m.id, outcome.error, outcome.retry_delay);
+        sleep_unless_stopped(stop, outcome.retry_delay);
+        client.eval(kRequeueScript, {in_flight(), leases(), keys_.queue, task_key(m.id)}, {token});
+        return;
+    }
+    if (options.on_finished) options.on_finished(request);
+  }
+
+  void finish(RedisClient& client, const std::string& id, const std::string& token,
+              const std::string& value) {
+    client.eval(kFinishScript, {keys_.results, task_key(id), in_flight(), leases()},
+                {id, value, std::to_string(o_.result_expires), token, huey::revoke_key(id)});
   }
 
   // Cancels the tokens of this process's tasks flagged by cancel_task(), until stopped.
@@ -298,9 +420,8 @@ class HueyBus final : public MessageBus {
         [&](const std::vector<std::string>& ids) {
           std::vector<std::string> out;
           for (const auto& id : ids) {
-            auto r = bus::with_reconnect([&] {
-              return client.command({"HGET", task_key(id), "cancel"});
-            });
+            auto r = bus::with_reconnect(
+                [&] { return client.command({"HGET", task_key(id), "cancel"}); });
             if (r.str == "1") out.push_back(id);
           }
           return out;
@@ -308,20 +429,29 @@ class HueyBus final : public MessageBus {
         1.0, stop);
   }
 
+  // Extends this process's leases, puts back deliveries whose worker stopped, and moves due
+  // scheduled messages to the queue.
   void maintenance_loop(std::stop_token stop) {
     RedisClient client(o_.url);
     const double period = std::clamp(o_.visibility_timeout / 4, 0.2, 10.0);
     while (!stop.stop_requested()) {
       try {
-        for (const auto& id : running_.ids()) {
-          client.command(
-              {"ZADD", leases(), "XX", seconds_text(now_seconds() + o_.visibility_timeout), id});
+        std::vector<std::string> tokens;
+        {
+          std::lock_guard lock(tokens_mutex_);
+          for (const auto& [id, token] : tokens_) tokens.push_back(token);
         }
-        RedisReply restored =
-            client.eval(kRestoreScript, {leases(), queue()}, {seconds_text(now_seconds())});
+        for (const auto& token : tokens) {
+          client.command(
+              {"ZADD", leases(), "XX", seconds_text(now_seconds() + o_.visibility_timeout), token});
+        }
+        RedisReply restored = client.eval(kRestoreScript, {leases(), in_flight(), keys_.queue},
+                                          {seconds_text(now_seconds())});
         if (restored.integer > 0)
           spdlog::warn("huey: {} task(s) whose worker stopped put back on the queue",
                        restored.integer);
+        client.eval(kDueScript, {keys_.schedule, keys_.queue},
+                    {seconds_text(huey::schedule_score(now_seconds()))});
       } catch (const Error& e) {
         spdlog::warn("huey maintenance: {}", e.what());
       }
@@ -330,20 +460,24 @@ class HueyBus final : public MessageBus {
   }
 
   HueyOptions o_;
-  std::string prefix_;
+  huey::Keys keys_;
+  std::string ours_;  // prefix of this service's own keys beside Huey's
   std::mutex api_mutex_;
   RedisClient api_;
   bus::RunningTasks running_;
+  std::mutex tokens_mutex_;
+  std::map<std::string, std::string> tokens_;  // task id -> lease token, while it runs here
 };
 
 }  // namespace
 
 std::unique_ptr<MessageBus> make_huey_bus(const Config& config) {
   HueyOptions o;
-  std::string host = config.get_string("HUEY_BUS_REDIS_HOST", "127.0.0.1");
-  std::string url = host.rfind("redis://", 0) == 0 ? host : "redis://" + host;
+  std::string host = config.get_string("HUEY_BUS_REDIS_HOST", "localhost");
+  std::string url = bus::is_redis_url(host) ? host : "redis://" + host;
   o.url = bus::parse_redis_url(url, "HUEY_BUS_REDIS_HOST");
   o.name = config.get_string("HUEY_BUS_NAME", o.name);
+  o.task_name = config.get_string("HUEY_BUS_TASK_NAME", o.task_name);
   o.visibility_timeout =
       config.get_double("HUEY_BUS_VISIBILITY_TIMEOUT", o.visibility_timeout, 0.5, 86400);
   o.result_expires =

@@ -1,35 +1,34 @@
-// RedisClient: one connection to a Redis server (hiredis), with commands as argument vectors and
-// replies as plain values. Used by one thread at a time; a failed connection throws
-// sra::Error(unavailable) naming the server, and the next command reconnects.
+// RedisClient: one connection to a Redis server over TCP or TLS (Boost.Asio + OpenSSL, RESP 2),
+// with commands as argument vectors and replies as plain values. Every connect, write and read
+// has a deadline. Used by one thread at a time; a failed connection throws
+// sra::Error(unavailable) naming the server (never its password), and the next command
+// reconnects.
 #pragma once
 
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
-struct redisContext;
+#include "bus/resp_reader.h"
+#include "bus/tls_options.h"
 
 namespace sra::bus {
 
-// redis://[[user]:password@]host[:port][/db]
+// redis://[[user]:password@]host[:port][/db][?ssl_...] or rediss://... (TLS, default port 6379).
 struct RedisUrl {
   std::string host = "127.0.0.1";
   int port = 6379;
-  std::string password;
+  std::string user;      // Redis 6 ACL user; empty: the default user
+  std::string password;  // empty: no AUTH
   int db = 0;
-  std::string text;  // the URL without its password, for messages
+  TlsOptions tls;
+  std::string text;  // the URL without its credentials, for messages
 };
-// Throws sra::Error(config) naming `variable` for a URL it cannot read.
+// Throws sra::Error(config) naming `variable` for a URL it cannot read; the message carries the
+// URL with its password masked.
 RedisUrl parse_redis_url(const std::string& url, const std::string& variable);
-
-struct RedisReply {
-  enum class Type { nil, string, integer, array, status, error } type = Type::nil;
-  std::string str;
-  long long integer = 0;
-  std::vector<RedisReply> elements;
-  bool is_nil() const { return type == Type::nil; }
-};
+// True for the schemes parse_redis_url() reads.
+bool is_redis_url(const std::string& url);
 
 // Runs `f` and, if it fails for the connection (a server restarted since the last command), once
 // more: a RedisClient reconnects on the command after a failure.
@@ -57,12 +56,13 @@ class RedisClient {
   const RedisUrl& url() const { return url_; }
 
  private:
+  class Connection;
   void connect();
-  void drop();
+  RedisReply round_trip(const std::vector<std::string>& argv);
 
   RedisUrl url_;
   double timeout_seconds_;
-  redisContext* context_ = nullptr;
+  std::unique_ptr<Connection> connection_;
 };
 
 }  // namespace sra::bus

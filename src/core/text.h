@@ -28,23 +28,22 @@ inline std::string to_hex(std::string_view bytes) {
 }
 
 // `url` with the password of its user-info replaced by "***" ("redis://:pw@h" ->
-// "redis://:***@h", "amqp://u:p@h" -> "amqp://u:***@h"), for messages and logs. Text without a
-// scheme or user-info is returned as it is.
+// "redis://:***@h", "amqp://u:p@h" -> "amqp://u:***@h"), for messages and logs. The user-info
+// ends at the last '@', so a password holding an unescaped '/', '?' or '#' is masked too (an '@'
+// in a path or query masks more than needed, never less). Text without a scheme or '@' is
+// returned as it is.
 inline std::string redact_url(std::string_view url) {
   std::size_t scheme = url.find("://");
   if (scheme == std::string_view::npos) return std::string(url);
   std::size_t start = scheme + 3;
-  std::size_t end = url.find_first_of("/?#", start);
-  std::string_view authority =
-      url.substr(start, end == std::string_view::npos ? url.npos : end - start);
-  std::size_t at = authority.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  std::string_view userinfo = authority.substr(0, at);
+  std::size_t at = url.rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(url);
+  std::string_view userinfo = url.substr(start, at - start);
   std::size_t colon = userinfo.find(':');
   std::string out(url.substr(0, start));
   out += colon == std::string_view::npos ? std::string("***")
                                          : std::string(userinfo.substr(0, colon)) + ":***";
-  out += url.substr(start + at);
+  out += url.substr(at);
   return out;
 }
 

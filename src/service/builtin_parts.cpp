@@ -3,6 +3,7 @@
 #include "bus/celery_bus.h"
 #include "bus/embedded_bus.h"
 #include "bus/huey_bus.h"
+#include "bus/redis_bus.h"
 #include "models/pocketsphinx_model.h"
 #include "models/whisper_model.h"
 #include "models/whisper_options.h"
@@ -41,9 +42,8 @@ PartCatalogs builtin_part_catalogs() {
     return make_embedded_bus(embedded_bus_options_from(config));
   });
   c.buses.add("celery", seed_paths("celery_bus", "CeleryMessageBus"), make_celery_bus);
-  auto huey = seed_paths("huey_bus", "HueyMessageBus");
-  huey.push_back("redis");
-  c.buses.add("huey", huey, make_huey_bus);
+  c.buses.add("huey", seed_paths("huey_bus", "HueyMessageBus"), make_huey_bus);
+  c.buses.add("redis", {}, make_redis_bus);
   c.hooks = observed_part_hooks();  // /metrics sees load times and failed calls
   return c;
 }

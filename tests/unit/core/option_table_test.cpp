@@ -93,7 +93,9 @@ TEST(Text, CredentialsInUrlsAreRedacted) {
   EXPECT_EQ(redact_url("redis://token@host"), "redis://***@host");
   EXPECT_EQ(redact_url("redis://host:6379/0"), "redis://host:6379/0");
   EXPECT_EQ(redact_url("not a url"), "not a url");
-  EXPECT_EQ(redact_url("redis://host/a@b"), "redis://host/a@b");  // '@' in the path is not auth
+  // A password with an unescaped '/' is masked whole; an '@' in a path masks more, never less.
+  EXPECT_EQ(redact_url("rediss://:pa/ss?#@h:1/0"), "rediss://:***@h:1/0");
+  EXPECT_EQ(redact_url("redis://host/a@b"), "redis://***@b");
 }
 
 TEST(CancelToken, CancelWinsOnceAndDeadlinesExpire) {

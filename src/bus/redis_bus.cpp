@@ -1,0 +1,357 @@
+#include "bus/redis_bus.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "bus/redis_client.h"
+#include "bus/running_tasks.h"
+#include "bus/task_runner.h"
+#include "bus/timing.h"
+#include "core/errors.h"
+#include "core/log_context.h"
+#include "core/uuid.h"
+
+namespace sra {
+namespace {
+
+using bus::now_seconds;
+using bus::RedisClient;
+using bus::RedisReply;
+using bus::seconds_text;
+using bus::sleep_unless_stopped;
+
+// KEYS: task hash, queue. ARGV: file id, options, now, ttl, id, request id. A pending task never
+// expires: its result's time to live starts when the result is stored (kFinishScript).
+constexpr const char* kCreateScript = R"lua(
+redis.call('HSET', KEYS[1], 'file_id', ARGV[1], 'options', ARGV[2], 'status', 'PENDING', 'created', ARGV[3],
+           'deliveries', 0, 'retries', 0, 'request_id', ARGV[6])
+redis.call('LPUSH', KEYS[2], ARGV[5])
+return 1
+)lua";
+
+// KEYS: queue, leases. ARGV: lease end, task key prefix.
+constexpr const char* kPopScript = R"lua(
+local id = redis.call('RPOP', KEYS[1])
+if not id then return false end
+redis.call('ZADD', KEYS[2], ARGV[1], id)
+local key = ARGV[2] .. id
+local n = redis.call('HINCRBY', key, 'deliveries', 1)
+return {id, redis.call('HGET', key, 'file_id') or '', redis.call('HGET', key, 'options') or '{}',
+        tostring(n), redis.call('HGET', key, 'retries') or '0', redis.call('HGET', key, 'status') or '',
+        redis.call('HGET', key, 'request_id') or '', redis.call('HGET', key, 'cancel') or ''}
+)lua";
+
+// KEYS: task hash, leases. ARGV: status, field, value, ttl, id, cancelled ('1' or '0'). Stores
+// once, then releases.
+constexpr const char* kFinishScript = R"lua(
+local status = redis.call('HGET', KEYS[1], 'status')
+local stored = 0
+if status ~= 'SUCCESS' and status ~= 'FAILED' then
+  redis.call('HSET', KEYS[1], 'status', ARGV[1], ARGV[2], ARGV[3], 'cancelled', ARGV[6])
+  redis.call('HDEL', KEYS[1], 'progress')
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  stored = 1
+end
+redis.call('ZREM', KEYS[2], ARGV[5])
+return stored
+)lua";
+
+// KEYS: task hash, leases, queue. ARGV: id.
+constexpr const char* kRequeueScript = R"lua(
+redis.call('HDEL', KEYS[1], 'progress')
+redis.call('HINCRBY', KEYS[1], 'retries', 1)
+redis.call('HINCRBY', KEYS[1], 'deliveries', -1)
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('LPUSH', KEYS[3], ARGV[1])
+return 1
+)lua";
+
+// KEYS: task hash. ARGV: progress JSON. Only while the task has not finished.
+constexpr const char* kProgressScript = R"lua(
+if redis.call('HGET', KEYS[1], 'status') ~= 'PENDING' then return 0 end
+redis.call('HSET', KEYS[1], 'progress', ARGV[1])
+return 1
+)lua";
+
+// KEYS: task hash, leases. ARGV: id, ttl, message. Returns {outcome, file id}: 'cancelled' (it
+// waited in the queue: FAILED now, skipped when popped), 'cancelling' (a worker holds it: flagged
+// for its watch), 'finished' or 'unknown'.
+constexpr const char* kCancelScript = R"lua(
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'unknown', ''} end
+if status == 'SUCCESS' or status == 'FAILED' then return {'finished', ''} end
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'cancel', '1')
+  return {'cancelling', ''}
+end
+redis.call('HSET', KEYS[1], 'status', 'FAILED', 'error', ARGV[3], 'cancelled', '1')
+redis.call('HDEL', KEYS[1], 'progress')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return {'cancelled', redis.call('HGET', KEYS[1], 'file_id') or ''}
+)lua";
+
+// KEYS: leases, queue. ARGV: now.
+constexpr const char* kRestoreScript = R"lua(
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('RPUSH', KEYS[2], id)
+end
+return #ids
+)lua";
+
+struct RedisBusOptions {
+  bus::RedisUrl url;
+  std::string name = "speech_recognition_api";
+  double visibility_timeout = 60;
+  long long result_expires = 86400;
+  int max_retries = 3;
+  int max_deliveries = 5;
+  double retry_delay = 1.0;
+  double poll_seconds = 0.1;
+};
+
+class RedisBus final : public MessageBus {
+ public:
+  explicit RedisBus(RedisBusOptions o) : o_(std::move(o)), api_(o_.url) {
+    prefix_ = "sra:" + o_.name + ":";
+  }
+
+  std::string create_task(const TaskRequest& request) override {
+    std::string id = make_uuid();
+    std::lock_guard lock(api_mutex_);
+    bus::with_reconnect([&] {
+      return api_.eval(
+          kCreateScript, {task_key(id), queue()},
+          {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
+           seconds_text(now_seconds()), std::to_string(o_.result_expires), id, request.request_id});
+    });
+    return id;
+  }
+
+  std::optional<TaskResult> get_task_result(const std::string& task_id) override {
+    if (!is_uuid(task_id)) return std::nullopt;
+    RedisReply r;
+    {
+      std::lock_guard lock(api_mutex_);
+      r = bus::with_reconnect([&] { return api_.command({"HGETALL", task_key(task_id)}); });
+    }
+    if (r.elements.empty()) return std::nullopt;
+    std::map<std::string, std::string> fields;
+    for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
+      fields[r.elements[i].str] = r.elements[i + 1].str;
+    TaskResult result;
+    if (fields["status"] == "SUCCESS") {
+      result.status = TaskStatus::success;
+      result.transcription = transcription_from_json(boost::json::parse(fields["result"]));
+    } else if (fields["status"] == "FAILED") {
+      result.status = TaskStatus::failed;
+      result.error = fields["error"];
+      result.cancelled = fields["cancelled"] == "1";
+    } else if (auto p = fields.find("progress"); p != fields.end()) {
+      result.progress = task_progress_from_json(boost::json::parse(p->second));
+    }
+    return result;
+  }
+
+  std::optional<CancelOutcome> cancel_task(const std::string& task_id,
+                                           std::string* file_id) override {
+    if (!is_uuid(task_id)) return std::nullopt;
+    std::lock_guard lock(api_mutex_);
+    auto r = bus::with_reconnect([&] {
+      return api_.eval(kCancelScript, {task_key(task_id), leases()},
+                       {task_id, std::to_string(o_.result_expires), bus::kCancelledMessage});
+    });
+    if (r.elements.size() != 2) throw internal_error("unexpected reply to the cancel script");
+    const std::string& outcome = r.elements[0].str;
+    if (outcome == "cancelled") {
+      if (file_id) *file_id = r.elements[1].str;
+      return CancelOutcome::cancelled;
+    }
+    if (outcome == "cancelling") return CancelOutcome::cancelling;
+    if (outcome == "finished") return CancelOutcome::finished;
+    return std::nullopt;
+  }
+
+  void check_ready() override {
+    std::lock_guard lock(api_mutex_);
+    bus::with_reconnect([&] { return api_.command({"PING"}); });
+  }
+
+  // Queued tasks plus those a worker holds (the leases).
+  std::optional<Backlog> backlog() override {
+    std::lock_guard lock(api_mutex_);
+    auto queued = bus::with_reconnect([&] { return api_.command({"LLEN", queue()}); }).integer;
+    auto held = bus::with_reconnect([&] { return api_.command({"ZCARD", leases()}); }).integer;
+    return Backlog{queued + held, {}, {}};
+  }
+
+  void run_worker(const WorkerOptions& options, const TaskHandler& handler,
+                  std::stop_token stop) override {
+    std::vector<std::jthread> threads;
+    for (int i = 0; i < std::max(1, options.concurrency); ++i) {
+      threads.emplace_back(
+          [this, &handler, &options, stop] { worker_loop(options, handler, stop); });
+    }
+    threads.emplace_back([this, stop] { watch_cancellations(stop); });
+    maintenance_loop(stop);
+  }
+
+ private:
+  std::string task_key(const std::string& id) const { return prefix_ + "task:" + id; }
+  std::string queue() const { return prefix_ + "queue"; }
+  std::string leases() const { return prefix_ + "leases"; }
+
+  void worker_loop(const WorkerOptions& options, const TaskHandler& handler, std::stop_token stop) {
+    RedisClient client(o_.url);
+    double backoff = 0.5;
+    while (!stop.stop_requested()) {
+      try {
+        RedisReply r =
+            client.eval(kPopScript, {queue(), leases()},
+                        {seconds_text(now_seconds() + o_.visibility_timeout), prefix_ + "task:"});
+        backoff = 0.5;
+        if (r.type != RedisReply::Type::array) {
+          sleep_unless_stopped(stop, o_.poll_seconds);
+          continue;
+        }
+        std::string id = r.elements[0].str;
+        TaskRequest request{r.elements[1].str, r.elements[2].str, 0, 0, r.elements[6].str};
+        long long deliveries = std::stoll(r.elements[3].str);
+        int retries = std::stoi(r.elements[4].str);
+        const std::string& status = r.elements[5].str;
+        bool cancel_requested = r.elements[7].str == "1";
+        LogScope scope({.request_id = request.request_id});  // the submission's id on its lines
+        if (status.empty()) {  // expired or never created: nothing to do
+          client.command({"ZREM", leases(), id});
+          continue;
+        }
+        if (status == "SUCCESS" || status == "FAILED") {  // done before; a repeated delivery
+          client.command({"ZREM", leases(), id});
+          continue;
+        }
+        if (deliveries > o_.max_deliveries) {
+          finish(client, id, "FAILED", "error",
+                 "gave up after " + std::to_string(deliveries - 1) +
+                     " deliveries that never finished");
+          continue;
+        }
+        spdlog::info("task {}: started (delivery {}, retries {})", id, deliveries, retries);
+        auto write_progress = [&](const TaskProgress& progress) {
+          client.eval(kProgressScript, {task_key(id)}, {boost::json::serialize(to_json(progress))});
+        };
+        // Registered while it runs, whatever happens after: its lease is extended, its
+        // cancellation watched.
+        auto control = running_.start(id, write_progress);
+        if (cancel_requested) control->cancel_token().cancel(bus::kCancelledMessage);
+        write_progress(TaskProgress{});  // a reader sees that it runs
+        bus::RetryPolicy policy{o_.max_retries, o_.retry_delay, 30};
+        bus::TaskOutcome outcome = bus::run_delivery(handler, request, *control, retries, policy);
+        switch (outcome.kind) {
+          case bus::TaskOutcome::Kind::success:
+            finish(client, id, "SUCCESS", "result",
+                   boost::json::serialize(to_json(*outcome.transcription)));
+            spdlog::info("task {}: SUCCESS", id);
+            break;
+          case bus::TaskOutcome::Kind::failed:
+            finish(client, id, "FAILED", "error", outcome.error);
+            break;
+          case bus::TaskOutcome::Kind::cancelled:
+            finish(client, id, "FAILED", "error", outcome.error, true);
+            spdlog::info("task {}: cancelled", id);
+            break;
+          case bus::TaskOutcome::Kind::retry:
+            spdlog::warn("task {}: {}; retrying in {:.1f} s", id, outcome.error,
+                         outcome.retry_delay);
+            sleep_unless_stopped(stop, outcome.retry_delay);
+            client.eval(kRequeueScript, {task_key(id), leases(), queue()}, {id});
+            continue;
+        }
+        if (options.on_finished) options.on_finished(request);
+      } catch (const Error& e) {
+        spdlog::warn("redis bus worker: {}; retrying in {:.1f} s", e.what(), backoff);
+        sleep_unless_stopped(stop, backoff);
+        backoff = std::min(backoff * 2, 10.0);
+      }
+    }
+  }
+
+  void finish(RedisClient& client, const std::string& id, const char* status, const char* field,
+              const std::string& value, bool cancelled = false) {
+    if (std::string(status) == "FAILED" && !cancelled)
+      spdlog::warn("task {}: FAILED: {}", id, value);
+    client.eval(
+        kFinishScript, {task_key(id), leases()},
+        {status, field, value, std::to_string(o_.result_expires), id, cancelled ? "1" : "0"});
+  }
+
+  // Cancels the tokens of this process's tasks flagged by cancel_task(), until stopped.
+  void watch_cancellations(std::stop_token stop) {
+    RedisClient client(o_.url);
+    running_.watch(
+        [&](const std::vector<std::string>& ids) {
+          std::vector<std::string> out;
+          for (const auto& id : ids) {
+            auto r = bus::with_reconnect([&] {
+              return client.command({"HGET", task_key(id), "cancel"});
+            });
+            if (r.str == "1") out.push_back(id);
+          }
+          return out;
+        },
+        1.0, stop);
+  }
+
+  void maintenance_loop(std::stop_token stop) {
+    RedisClient client(o_.url);
+    const double period = std::clamp(o_.visibility_timeout / 4, 0.2, 10.0);
+    while (!stop.stop_requested()) {
+      try {
+        for (const auto& id : running_.ids()) {
+          client.command(
+              {"ZADD", leases(), "XX", seconds_text(now_seconds() + o_.visibility_timeout), id});
+        }
+        RedisReply restored =
+            client.eval(kRestoreScript, {leases(), queue()}, {seconds_text(now_seconds())});
+        if (restored.integer > 0)
+          spdlog::warn("redis bus: {} task(s) whose worker stopped put back on the queue",
+                       restored.integer);
+      } catch (const Error& e) {
+        spdlog::warn("redis bus maintenance: {}", e.what());
+      }
+      sleep_unless_stopped(stop, period);
+    }
+  }
+
+  RedisBusOptions o_;
+  std::string prefix_;
+  std::mutex api_mutex_;
+  RedisClient api_;
+  bus::RunningTasks running_;
+};
+
+}  // namespace
+
+std::unique_ptr<MessageBus> make_redis_bus(const Config& config) {
+  RedisBusOptions o;
+  o.url = bus::parse_redis_url(config.get_string("REDIS_BUS_URL", "redis://127.0.0.1:6379/0"),
+                               "REDIS_BUS_URL");
+  o.name = config.get_string("REDIS_BUS_NAME", o.name);
+  o.visibility_timeout =
+      config.get_double("REDIS_BUS_VISIBILITY_TIMEOUT", o.visibility_timeout, 0.5, 86400);
+  o.result_expires =
+      config.get_int("REDIS_BUS_RESULT_EXPIRES", o.result_expires, 1, 10LL * 365 * 86400);
+  o.max_retries = static_cast<int>(config.get_int("REDIS_BUS_MAX_RETRIES", o.max_retries, 0, 100));
+  o.max_deliveries =
+      static_cast<int>(config.get_int("REDIS_BUS_MAX_DELIVERIES", o.max_deliveries, 1, 100));
+  o.retry_delay = config.get_double("REDIS_BUS_RETRY_DELAY_SECONDS", o.retry_delay, 0, 3600);
+  return std::make_unique<RedisBus>(std::move(o));
+}
+
+}  // namespace sra
