@@ -8,6 +8,7 @@
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
@@ -91,13 +92,21 @@ amqp_socket_t* open_socket(amqp_connection_state_t conn, const AmqpUrl& url) {
   if (!url.tls.enabled) return amqp_tcp_socket_new(conn);
   amqp_socket_t* socket = amqp_ssl_socket_new(conn);
   if (!socket) return nullptr;
+  auto* ctx = static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket));
   amqp_ssl_socket_set_verify_peer(socket, url.tls.verify_peer ? 1 : 0);
-  amqp_ssl_socket_set_verify_hostname(socket, url.tls.verify_hostname ? 1 : 0);
+  // The host is checked by OpenSSL during the handshake (DNS names and IP addresses alike);
+  // rabbitmq-c's own check knows DNS names only.
+  amqp_ssl_socket_set_verify_hostname(socket, 0);
+  if (url.tls.verify_hostname) {
+    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str()) != 1)
+      X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0);
+  }
   if (!url.tls.ca_file.empty()) {
     if (amqp_ssl_socket_set_cacert(socket, url.tls.ca_file.c_str()) != AMQP_STATUS_OK)
       throw unavailable("RabbitMQ at " + url.text + ": cannot read the CA file " + url.tls.ca_file);
   } else {
-    SSL_CTX_set_default_verify_paths(static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket)));
+    SSL_CTX_set_default_verify_paths(ctx);
   }
   if (!url.tls.cert_file.empty()) {
     const std::string& key = url.tls.key_file.empty() ? url.tls.cert_file : url.tls.key_file;
