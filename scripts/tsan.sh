@@ -2,8 +2,8 @@
 # ThreadSanitizer over the concurrency tests: builds the service and its unit tests with clang
 # and -fsanitize=thread into build-tsan/, then runs the bus and cancellation unit tests and the
 # integration tests that drive the HTTP server, the inference pool, admission and the buses
-# (embedded, Celery over Redis and RabbitMQ, Huey-role) concurrently. Any race reported by the
-# test binary or by a server/worker process fails the run. Run by scripts/test.sh (so by CI).
+# (embedded, Celery over Redis and RabbitMQ, Huey and redis buses) concurrently. Any race reported
+# by the test binary or by a server/worker process fails the run. Run by scripts/test.sh (so by CI).
 # Usage: scripts/tsan.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$supp" build-
   "test_hostile_clients.py::test_client_that_leaves_cancels_its_job[/v1/audio/transcriptions-fields2]" \
   "test_hostile_clients.py::test_connection_cap_holds_and_frees" \
   "test_workers.py::test_200_tasks_over_3_worker_processes_each_result_stored_once" \
-  "test_workers.py::test_huey_bus_end_to_end_with_crash_and_restart" \
+  "test_workers.py::test_redis_only_buses_end_to_end_with_crash_and_restart" \
   "test_task_progress.py::test_embedded_bus_progress_and_cancel") || failed=1
 if grep -qs "WARNING: ThreadSanitizer" "$reports"/race*; then
   echo "ThreadSanitizer reported races:" >&2

@@ -49,7 +49,8 @@ AmqpUrl parse_amqp_url(const std::string& url) {
     out.tls.enabled = true;
     out.port = 5671;
   } else {
-    throw config_error("CELERY_BUS_BROKER=" + redact_url(url) + " is not an amqp:// or amqps:// URL");
+    throw config_error("CELERY_BUS_BROKER=" + redact_url(url) +
+                       " is not an amqp:// or amqps:// URL");
   }
   std::string query;
   if (auto q = rest.find('?'); q != std::string::npos) {
@@ -73,7 +74,8 @@ AmqpUrl parse_amqp_url(const std::string& url) {
       std::size_t used = 0;
       std::string port = rest.substr(colon + 1);
       out.port = std::stoi(port, &used);
-      if (used != port.size() || out.port < 1 || out.port > 65535) throw std::invalid_argument(port);
+      if (used != port.size() || out.port < 1 || out.port > 65535)
+        throw std::invalid_argument(port);
     } catch (...) {
       throw config_error("CELERY_BUS_BROKER=" + redact_url(url) + ": the port must be a number");
     }
@@ -239,7 +241,8 @@ class Connection {
     if (status != AMQP_STATUS_OK) {
       amqp_destroy_connection(conn_);
       conn_ = nullptr;
-      throw unavailable("RabbitMQ at " + url.text + " is unreachable: " + amqp_error_string2(status));
+      throw unavailable("RabbitMQ at " + url.text +
+                        " is unreachable: " + amqp_error_string2(status));
     }
     // A throw below leaves the constructor without the destructor: free the connection (and
     // its socket) here, or every refused login leaks a descriptor.

@@ -372,7 +372,8 @@ std::unique_ptr<MessageBus> make_celery_bus(const Config& config) {
   }
   o.backend = config.get_string("CELERY_BUS_BACKEND", redis_broker ? o.broker : "");
   if (o.backend.empty())
-    throw config_error("CELERY_BUS_BACKEND must be set (a redis:// or rediss:// URL) with an AMQP broker");
+    throw config_error(
+        "CELERY_BUS_BACKEND must be set (a redis:// or rediss:// URL) with an AMQP broker");
   bus::parse_redis_url(o.backend, "CELERY_BUS_BACKEND");
   o.app_name = config.get_string("CELERY_BUS_NAME", "speech_recognition_api");
   o.queue = config.get_string("CELERY_BUS_QUEUE", "celery");

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "bus/huey_wire.h"
+#include "bus/redis_cancel_watch.h"
 #include "bus/redis_client.h"
 #include "bus/running_tasks.h"
 #include "bus/task_runner.h"
@@ -183,13 +184,15 @@ class HueyBus final : public MessageBus {
       std::lock_guard lock(api_mutex_);
       stored = bus::with_reconnect([&] { return api_.command({"HGET", keys_.results, task_id}); });
       if (stored.is_nil()) {
-        progress = bus::with_reconnect(
-            [&] { return api_.command({"HGET", task_key(task_id), "progress"}); });
+        progress = bus::with_reconnect([&] {
+          return api_.command({"HGET", task_key(task_id), "progress"});
+        });
       }
     }
     TaskResult result;
     if (!stored.is_nil()) return result_from(task_id, stored.str);
-    if (!progress.is_nil()) result.progress = task_progress_from_json(boost::json::parse(progress.str));
+    if (!progress.is_nil())
+      result.progress = task_progress_from_json(boost::json::parse(progress.str));
     return result;
   }
 
@@ -225,9 +228,10 @@ class HueyBus final : public MessageBus {
     auto count = [&](const char* cmd, const std::string& key) {
       return bus::with_reconnect([&] { return api_.command({cmd, key}); }).integer;
     };
-    return Backlog{count("LLEN", keys_.queue) + count("ZCARD", keys_.schedule) +
-                       count("HLEN", in_flight()),
-                   {}, {}};
+    return Backlog{
+        count("LLEN", keys_.queue) + count("ZCARD", keys_.schedule) + count("HLEN", in_flight()),
+        {},
+        {}};
   }
 
   void run_worker(const WorkerOptions& options, const TaskHandler& handler,
@@ -237,7 +241,10 @@ class HueyBus final : public MessageBus {
       threads.emplace_back(
           [this, &handler, &options, stop] { worker_loop(options, handler, stop); });
     }
-    threads.emplace_back([this, stop] { watch_cancellations(stop); });
+    threads.emplace_back([this, stop] {
+      bus::watch_redis_cancel_flags(
+          running_, o_.url, [this](const std::string& id) { return task_key(id); }, stop);
+    });
     maintenance_loop(stop);
   }
 
@@ -310,8 +317,8 @@ class HueyBus final : public MessageBus {
                   {token, seconds_text(huey::schedule_score(*m.eta))});
       return;
     }
-    RedisReply start = client.eval(kStartScript, {keys_.results, task_key(m.id)},
-                                   {m.id, huey::revoke_key(m.id)});
+    RedisReply start =
+        client.eval(kStartScript, {keys_.results, task_key(m.id)}, {m.id, huey::revoke_key(m.id)});
     auto drop = [&] { client.eval(kDropScript, {in_flight(), leases(), task_key(m.id)}, {token}); };
     if (start.elements.empty() || start.elements[0].str != "start") {  // finished before
       drop();
@@ -411,22 +418,6 @@ class HueyBus final : public MessageBus {
               const std::string& value) {
     client.eval(kFinishScript, {keys_.results, task_key(id), in_flight(), leases()},
                 {id, value, std::to_string(o_.result_expires), token, huey::revoke_key(id)});
-  }
-
-  // Cancels the tokens of this process's tasks flagged by cancel_task(), until stopped.
-  void watch_cancellations(std::stop_token stop) {
-    RedisClient client(o_.url);
-    running_.watch(
-        [&](const std::vector<std::string>& ids) {
-          std::vector<std::string> out;
-          for (const auto& id : ids) {
-            auto r = bus::with_reconnect(
-                [&] { return client.command({"HGET", task_key(id), "cancel"}); });
-            if (r.str == "1") out.push_back(id);
-          }
-          return out;
-        },
-        1.0, stop);
   }
 
   // Extends this process's leases, puts back deliveries whose worker stopped, and moves due

@@ -69,7 +69,8 @@ std::optional<double> optional_time(const Value* v) {
 long long optional_integer(const Value* v, const char* field) {
   if (!v || v->is(Kind::none)) return 0;
   if (v->is(Kind::integer)) return v->integer;
-  if (v->is(Kind::floating) && std::isfinite(v->floating)) return static_cast<long long>(v->floating);
+  if (v->is(Kind::floating) && std::isfinite(v->floating))
+    return static_cast<long long>(v->floating);
   refuse(std::string(field) + " is not a number");
 }
 
@@ -91,7 +92,8 @@ Message read_message(std::string_view bytes) {
   auto field = [&](std::size_t i) -> const Value* { return i < f.size() ? f[i] : nullptr; };
   if (f.size() > 12) refuse("more fields than Huey 2.5's Message has");
   Message m;
-  if (!field(0) || !field(0)->is(Kind::string) || field(0)->text.empty() || field(0)->text.size() > 200)
+  if (!field(0) || !field(0)->is(Kind::string) || field(0)->text.empty() ||
+      field(0)->text.size() > 200)
     refuse("no task id");
   m.id = field(0)->text;
   if (!field(1) || !field(1)->is(Kind::string)) refuse("no task name");

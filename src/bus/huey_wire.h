@@ -19,7 +19,8 @@
 namespace sra::bus::huey {
 
 // The task the Python project registers: its huey_task(file_id).
-inline constexpr const char* kSeedTaskName = "speech_recognition_api.extra.huey_bus.huey_bus.huey_task";
+inline constexpr const char* kSeedTaskName =
+    "speech_recognition_api.extra.huey_bus.huey_bus.huey_task";
 
 struct Keys {
   std::string queue;     // huey.redis.<name>
@@ -30,15 +31,15 @@ Keys keys_for(const std::string& name);
 
 // A task message: the fields of huey.registry.Message this service uses.
 struct Message {
-  std::string id;                               // the task id (a UUID)
-  std::string name;                             // the task's registered name
-  std::optional<double> eta;                    // run not before (Unix seconds), if set
-  long long retries = 0;                        // Huey's retries left
-  long long retry_delay = 0;                    // Huey's seconds between retries
-  std::vector<std::string> args;                // positional arguments (str only)
-  std::map<std::string, std::string> kwargs;    // keyword arguments (str values only)
-  std::optional<double> expires_at;             // expires_resolved (Unix seconds), if set
-  bool has_callbacks = false;                   // on_complete or on_error set (not run here)
+  std::string id;                             // the task id (a UUID)
+  std::string name;                           // the task's registered name
+  std::optional<double> eta;                  // run not before (Unix seconds), if set
+  long long retries = 0;                      // Huey's retries left
+  long long retry_delay = 0;                  // Huey's seconds between retries
+  std::vector<std::string> args;              // positional arguments (str only)
+  std::map<std::string, std::string> kwargs;  // keyword arguments (str values only)
+  std::optional<double> expires_at;           // expires_resolved (Unix seconds), if set
+  bool has_callbacks = false;                 // on_complete or on_error set (not run here)
 };
 Message read_message(std::string_view bytes);
 std::string write_message(const Message& message);
@@ -54,7 +55,8 @@ struct StoredResult {
 StoredResult read_result(std::string_view bytes);
 // {"transcription": text, "sra_result": details_json}
 std::string write_success(const std::string& transcription, const std::string& details_json);
-// huey.utils.Error({"error": ..., "retries": 0, "traceback": ..., "task_id": ..., "cancelled": ...})
+// huey.utils.Error({"error": ..., "retries": 0, "traceback": ..., "task_id": ..., "cancelled":
+// ...})
 std::string write_error(const std::string& task_id, const std::string& message, bool cancelled);
 
 // The revoke key of a task, and the value that revokes it for good: (None, False).

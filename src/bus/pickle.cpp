@@ -85,7 +85,8 @@ class Reader {
       : in_(in), allowed_(allowed), limits_(limits), values_(values) {}
 
   const Value* run() {
-    if (in_.size() > limits_.max_bytes) fail("larger than " + std::to_string(limits_.max_bytes) + " bytes");
+    if (in_.size() > limits_.max_bytes)
+      fail("larger than " + std::to_string(limits_.max_bytes) + " bytes");
     if (byte() != kProto) fail("not a pickle of protocol 2 or later");
     int proto = byte();
     if (proto < 2 || proto > 5) fail("protocol " + std::to_string(proto));
@@ -257,7 +258,8 @@ class Reader {
           const Value* args = pop();
           const Value* cls = pop();
           if (!cls->is(Value::Kind::global)) fail("an object of something that is not a class");
-          if (!args->is(Value::Kind::tuple)) fail("an object made with arguments that are not a tuple");
+          if (!args->is(Value::Kind::tuple))
+            fail("an object made with arguments that are not a tuple");
           Value* object = make(Value::Kind::object);
           object->cls = cls;
           object->args = args;

@@ -24,16 +24,28 @@ class PickleError : public std::runtime_error {
 // One value of a parsed pickle. Values are owned by their Document and refer to each other by
 // pointer (a pickle may share a value between places, or even hold a cycle).
 struct Value {
-  enum class Kind { none, boolean, integer, floating, string, bytes, tuple, list, dict, global, object };
+  enum class Kind {
+    none,
+    boolean,
+    integer,
+    floating,
+    string,
+    bytes,
+    tuple,
+    list,
+    dict,
+    global,
+    object
+  };
   Kind kind = Kind::none;
   bool boolean = false;
   long long integer = 0;
   double floating = 0;
-  std::string text;                   // string and bytes; a global's "module.name"
-  std::vector<const Value*> items;    // tuple and list; a dict's keys and values, alternating
-  const Value* cls = nullptr;         // object: its class (a global)
-  const Value* args = nullptr;        // object: the arguments it was made with (a tuple)
-  const Value* state = nullptr;       // object: the state BUILD gave it, or null
+  std::string text;                 // string and bytes; a global's "module.name"
+  std::vector<const Value*> items;  // tuple and list; a dict's keys and values, alternating
+  const Value* cls = nullptr;       // object: its class (a global)
+  const Value* args = nullptr;      // object: the arguments it was made with (a tuple)
+  const Value* state = nullptr;     // object: the state BUILD gave it, or null
 
   bool is(Kind k) const { return kind == k; }
   // An object of class `qualified` ("module.name").
@@ -75,9 +87,9 @@ class Writer {
   void mark();                         // starts the items of a tuple or dict
   void tuple_from_mark();              // the values pushed since mark() as a tuple
   void empty_dict();
-  void set_items_from_mark();          // key, value pairs pushed since mark() into the dict below
+  void set_items_from_mark();  // key, value pairs pushed since mark() into the dict below
   void global(std::string_view module, std::string_view name);
-  void new_object();                   // class, args tuple -> cls.__new__(cls, *args)
+  void new_object();  // class, args tuple -> cls.__new__(cls, *args)
   std::string finish();
 
  private:

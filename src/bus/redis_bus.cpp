@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "bus/redis_cancel_watch.h"
 #include "bus/redis_client.h"
 #include "bus/running_tasks.h"
 #include "bus/task_runner.h"
@@ -199,7 +200,10 @@ class RedisBus final : public MessageBus {
       threads.emplace_back(
           [this, &handler, &options, stop] { worker_loop(options, handler, stop); });
     }
-    threads.emplace_back([this, stop] { watch_cancellations(stop); });
+    threads.emplace_back([this, stop] {
+      bus::watch_redis_cancel_flags(
+          running_, o_.url, [this](const std::string& id) { return task_key(id); }, stop);
+    });
     maintenance_loop(stop);
   }
 
@@ -289,23 +293,6 @@ class RedisBus final : public MessageBus {
     client.eval(
         kFinishScript, {task_key(id), leases()},
         {status, field, value, std::to_string(o_.result_expires), id, cancelled ? "1" : "0"});
-  }
-
-  // Cancels the tokens of this process's tasks flagged by cancel_task(), until stopped.
-  void watch_cancellations(std::stop_token stop) {
-    RedisClient client(o_.url);
-    running_.watch(
-        [&](const std::vector<std::string>& ids) {
-          std::vector<std::string> out;
-          for (const auto& id : ids) {
-            auto r = bus::with_reconnect([&] {
-              return client.command({"HGET", task_key(id), "cancel"});
-            });
-            if (r.str == "1") out.push_back(id);
-          }
-          return out;
-        },
-        1.0, stop);
   }
 
   void maintenance_loop(std::stop_token stop) {

@@ -3,12 +3,12 @@
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 
+#include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
-#include <array>
 #include <chrono>
 #include <optional>
 
@@ -143,13 +143,11 @@ class RedisClient::Connection {
       if (!url.tls.cert_file.empty()) {
         ssl_->use_certificate_chain_file(url.tls.cert_file, ec);
         if (ec) throw unavailable(what_ + ": cannot read the certificate " + url.tls.cert_file);
-        ssl_->use_private_key_file(
-            url.tls.key_file.empty() ? url.tls.cert_file : url.tls.key_file,
-            asio::ssl::context::pem, ec);
+        ssl_->use_private_key_file(url.tls.key_file.empty() ? url.tls.cert_file : url.tls.key_file,
+                                   asio::ssl::context::pem, ec);
         if (ec) throw unavailable(what_ + ": cannot read the private key");
       }
-      ssl_->set_verify_mode(url.tls.verify_peer ? asio::ssl::verify_peer
-                                                : asio::ssl::verify_none);
+      ssl_->set_verify_mode(url.tls.verify_peer ? asio::ssl::verify_peer : asio::ssl::verify_none);
       if (url.tls.verify_hostname)
         ssl_->set_verify_callback(asio::ssl::host_name_verification(url.host));
       tls_.emplace(io_, *ssl_);
@@ -159,19 +157,17 @@ class RedisClient::Connection {
     run(
         [&](auto done) {
           asio::async_connect(socket(), endpoints,
-                              [done](const boost::system::error_code& ec, const tcp::endpoint&) mutable {
-                                done(ec, 0);
-                              });
+                              [done](const boost::system::error_code& ec,
+                                     const tcp::endpoint&) mutable { done(ec, 0); });
         },
         "is unreachable");
     socket().set_option(tcp::no_delay(true));
     if (tls_) {
       run(
           [&](auto done) {
-            tls_->async_handshake(asio::ssl::stream_base::client,
-                                  [done](const boost::system::error_code& ec) mutable {
-                                    done(ec, 0);
-                                  });
+            tls_->async_handshake(
+                asio::ssl::stream_base::client,
+                [done](const boost::system::error_code& ec) mutable { done(ec, 0); });
           },
           "refused the TLS handshake");
     }

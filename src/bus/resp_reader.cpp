@@ -83,7 +83,8 @@ class Parser {
         return true;
       }
       default:
-        protocol_error("unexpected reply type byte " + std::to_string(static_cast<unsigned char>(type)));
+        protocol_error("unexpected reply type byte " +
+                       std::to_string(static_cast<unsigned char>(type)));
     }
   }
 

@@ -13,9 +13,9 @@ namespace sra::bus {
 
 struct RedisReply {
   enum class Type { nil, string, integer, array, status, error } type = Type::nil;
-  std::string str;                  // string, status and error replies
-  long long integer = 0;            // integer replies
-  std::vector<RedisReply> elements; // array replies
+  std::string str;                   // string, status and error replies
+  long long integer = 0;             // integer replies
+  std::vector<RedisReply> elements;  // array replies
   bool is_nil() const { return type == Type::nil; }
 };
 

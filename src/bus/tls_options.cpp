@@ -53,7 +53,8 @@ void read_tls_parameters(const std::map<std::string, std::string>& query,
   for (const auto& [key, value] : query) {
     if (key == "ssl_cert_reqs") {
       std::string v = value;
-      std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(v.begin(), v.end(), v.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       if (v.rfind("cert_", 0) == 0) v = v.substr(5);
       if (v == "required" || v == "optional") {
         out.verify_peer = true;  // for a client, Python's CERT_OPTIONAL verifies as REQUIRED does
@@ -79,8 +80,8 @@ void read_tls_parameters(const std::map<std::string, std::string>& query,
       }
     } else {
       throw config_error(variable + ": unknown URL parameter '" + key +
-                             "' (known: ssl_cert_reqs, ssl_ca_certs, ssl_certfile, ssl_keyfile, "
-                             "ssl_check_hostname)");
+                         "' (known: ssl_cert_reqs, ssl_ca_certs, ssl_certfile, ssl_keyfile, "
+                         "ssl_check_hostname)");
     }
   }
   if (!out.verify_peer) out.verify_hostname = false;

@@ -18,8 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     huey::Message m = huey::read_message(bytes);
     huey::Message again = huey::read_message(huey::write_message(m));
-    if (again.id != m.id || again.name != m.name || again.args != m.args || again.kwargs != m.kwargs ||
-        again.retries != m.retries)
+    if (again.id != m.id || again.name != m.name || again.args != m.args ||
+        again.kwargs != m.kwargs || again.retries != m.retries)
       __builtin_trap();  // the writer and the reader disagree
   } catch (const pickle::PickleError&) {
   }

@@ -160,9 +160,14 @@ def test_celery_task_revoked_while_queued_never_runs(celery_setup, make_server, 
         assert worker.stop() == 0
 
 
-def test_huey_bus_progress_and_cancel(redis_server, make_server, tmp_path, long_wav, goforward_wav):
-    env = dict(MESSAGE_BUS="speech_recognition_api.extra.huey_bus.HueyMessageBus",
-               HUEY_BUS_REDIS_HOST=f"127.0.0.1:{redis_server.port}/8", HUEY_BUS_NAME="progress", **CHUNKS)
+@pytest.mark.parametrize("bus", ["huey", "redis"])
+def test_redis_only_buses_progress_and_cancel(bus, redis_server, make_server, tmp_path, long_wav, goforward_wav):
+    if bus == "huey":
+        env = dict(MESSAGE_BUS="speech_recognition_api.extra.huey_bus.HueyMessageBus",
+                   HUEY_BUS_REDIS_HOST=f"127.0.0.1:{redis_server.port}/8", HUEY_BUS_NAME="progress", **CHUNKS)
+    else:
+        env = dict(MESSAGE_BUS="redis", REDIS_BUS_URL=f"redis://127.0.0.1:{redis_server.port}/8",
+                   REDIS_BUS_NAME="progress", **CHUNKS)
     import redis as redis_py
     redis_py.Redis(port=redis_server.port, db=8).flushdb()
     server = make_server(workdir=tmp_path, **env)

@@ -54,7 +54,8 @@ TEST(RedisUrl, ReadsWhatRedisPyAndCeleryWrite) {
   EXPECT_EQ(u.text.find("p@ss"), std::string::npos);
 
   RedisUrl s = parse_redis_url(
-      "rediss://app:secret@[::1]:6390/0?ssl_cert_reqs=CERT_REQUIRED&ssl_ca_certs=%2Fetc%2Fca.pem", "X");
+      "rediss://app:secret@[::1]:6390/0?ssl_cert_reqs=CERT_REQUIRED&ssl_ca_certs=%2Fetc%2Fca.pem",
+      "X");
   EXPECT_TRUE(s.tls.enabled);
   EXPECT_EQ(s.host, "::1");
   EXPECT_EQ(s.port, 6390);
