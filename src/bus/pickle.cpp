@@ -187,6 +187,7 @@ class Reader {
           break;
         case kAppend: {
           const Value* item = pop();
+          count_reference();
           target(Value::Kind::list)->items.push_back(item);
           break;
         }
@@ -222,12 +223,14 @@ class Reader {
         }
         case kMemoize:
           if (stack_.size() <= floor()) fail("MEMOIZE of nothing");
+          count_reference();
           memo_[static_cast<std::uint32_t>(memo_.size())] = stack_.back();
           break;
         case kBinPut:
         case kLongBinPut: {
           auto index = static_cast<std::uint32_t>(op == kBinPut ? byte() : little_endian(4));
           if (stack_.size() <= floor()) fail("PUT of nothing");
+          count_reference();
           memo_[index] = stack_.back();
           break;
         }
@@ -316,7 +319,16 @@ class Reader {
     values_.back()->kind = kind;
     return values_.back().get();
   }
-  void push(const Value* v) { stack_.push_back(v); }
+  void push(const Value* v) {
+    count_reference();
+    stack_.push_back(v);
+  }
+  // Every reference held (on the stack, in the memo, in a container) counts against the limit, so
+  // that re-pushing one value (GET) or appending it again and again cannot grow without bound.
+  void count_reference() {
+    if (++references_ > 4 * limits_.max_values)
+      fail("more than " + std::to_string(4 * limits_.max_values) + " references");
+  }
   std::size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
   const Value* pop() {
     if (stack_.size() <= floor()) fail("stack underflow");
@@ -352,18 +364,12 @@ class Reader {
     if (kind == Value::Kind::string && !valid_utf8(v->text)) fail("a str that is not UTF-8");
     push(v);
   }
-  // Keys may be strings or integers (Python allows any hashable; Huey's use neither else).
+  // Keys may be strings or integers (Python allows any hashable; Huey's use neither else). A key
+  // set again is appended again, not searched for (that would be quadratic): readers take the
+  // last, as Python's dict keeps the last.
   void set_item(Value* dict, const Value* key, const Value* value) {
     if (!key->is(Value::Kind::string) && !key->is(Value::Kind::integer))
       fail("a dict key that is not a str or an int");
-    for (std::size_t i = 0; i < dict->items.size(); i += 2) {
-      const Value* k = dict->items[i];
-      if (k->kind == key->kind && k->text == key->text && k->integer == key->integer) {
-        dict->items[i + 1] = value;
-        return;
-      }
-    }
-    if (dict->items.size() / 2 >= limits_.max_values) fail("dict too large");
     dict->items.push_back(key);
     dict->items.push_back(value);
   }
@@ -383,6 +389,7 @@ class Reader {
   std::vector<const Value*> stack_;
   std::vector<std::size_t> marks_;
   std::unordered_map<std::uint32_t, const Value*> memo_;
+  std::size_t references_ = 0;
 };
 
 }  // namespace
@@ -393,8 +400,8 @@ bool Value::is_object_of(std::string_view qualified) const {
 
 const Value* Value::get(std::string_view key) const {
   if (kind != Kind::dict) return nullptr;
-  for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
-    if (items[i]->is(Kind::string) && items[i]->text == key) return items[i + 1];
+  for (std::size_t i = items.size() / 2; i-- > 0;) {  // the last setting wins, as in Python
+    if (items[2 * i]->is(Kind::string) && items[2 * i]->text == key) return items[2 * i + 1];
   }
   return nullptr;
 }

@@ -43,6 +43,7 @@ struct Value {
   double floating = 0;
   std::string text;                 // string and bytes; a global's "module.name"
   std::vector<const Value*> items;  // tuple and list; a dict's keys and values, alternating
+                                    // (a key set twice is there twice: the last wins)
   const Value* cls = nullptr;       // object: its class (a global)
   const Value* args = nullptr;      // object: the arguments it was made with (a tuple)
   const Value* state = nullptr;     // object: the state BUILD gave it, or null
@@ -50,7 +51,7 @@ struct Value {
   bool is(Kind k) const { return kind == k; }
   // An object of class `qualified` ("module.name").
   bool is_object_of(std::string_view qualified) const;
-  // A dict's value for a string key, or null.
+  // A dict's value for a string key (its last setting), or null.
   const Value* get(std::string_view key) const;
 };
 

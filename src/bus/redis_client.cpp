@@ -10,6 +10,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 
 #include "core/errors.h"
@@ -127,7 +128,7 @@ class RedisClient::Connection {
                                    done(ec, 0);
                                  });
         },
-        "is unreachable (resolving its host)");
+        "is unreachable (resolving its host)", [&] { resolver.cancel(); });
     if (url.tls.enabled) {
       ssl_.emplace(asio::ssl::context::tls_client);
       ssl_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -222,9 +223,11 @@ class RedisClient::Connection {
  private:
   tcp::socket& socket() { return tls_ ? tls_->next_layer() : tcp_; }
 
-  // Starts an operation with start(done) and runs it to its end or the deadline.
+  // Starts an operation with start(done) and runs it to its end or the deadline; past the
+  // deadline `cancel` (default: closing the socket) makes the operation end at once.
   template <typename Start>
-  std::size_t run(Start start, const std::string& what) {
+  std::size_t run(Start start, const std::string& what,
+                  const std::function<void()>& cancel = nullptr) {
     boost::system::error_code result = asio::error::would_block;
     std::size_t transferred = 0;
     start([&result, &transferred](const boost::system::error_code& ec, std::size_t n) {
@@ -234,8 +237,12 @@ class RedisClient::Connection {
     io_.restart();
     io_.run_for(timeout_);
     if (result == asio::error::would_block) {
-      boost::system::error_code ignored;
-      socket().close(ignored);
+      if (cancel) {
+        cancel();
+      } else {
+        boost::system::error_code ignored;
+        socket().close(ignored);
+      }
       io_.restart();
       io_.run();  // the cancelled operation ends before its locals go
       throw unavailable(what_ + " " + what + ": no answer within " +

@@ -109,6 +109,26 @@ TEST(HueyWire, RefusesHostilePickles) {
   for (int i = 0; i < 200000; ++i) deep += ']';  // more values than the limit
   deep += '.';
   EXPECT_THROW(read_message(deep), pickle::PickleError);
+  // One value pushed again and again from the memo: bounded by references, not only by values.
+  std::string gets = "\x80\x04]\x94";
+  for (int i = 0; i < 50000; ++i) gets += std::string("h\0", 2);
+  gets += '.';
+  try {
+    read_message(gets);
+    ADD_FAILURE() << "50,000 references accepted";
+  } catch (const pickle::PickleError& e) {
+    EXPECT_NE(std::string(e.what()).find("references"), std::string::npos) << e.what();
+  }
+  // A key set twice: the last setting wins, as in Python.
+  pickle::Writer twice;
+  twice.empty_dict();
+  twice.mark();
+  twice.string("transcription");
+  twice.string("first");
+  twice.string("transcription");
+  twice.string("second");
+  twice.set_items_from_mark();
+  EXPECT_EQ(read_result(twice.finish()).transcription, "second");
   // A message of the right class but wrong fields.
   pickle::Writer w;
   w.global("huey.registry", "Message");
