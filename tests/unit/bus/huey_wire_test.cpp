@@ -101,10 +101,12 @@ TEST(HueyWire, RefusesHostilePickles) {
   EXPECT_THROW(read_message(pickle_file("hostile_global.pickle")), pickle::PickleError);
   EXPECT_THROW(read_result(pickle_file("cycle.pickle")), pickle::PickleError);  // a list
   EXPECT_THROW(read_message(""), pickle::PickleError);
-  EXPECT_THROW(read_message("\x80\x05N"), pickle::PickleError);                     // no STOP
-  EXPECT_THROW(read_message("\x80\x05X\xff\xff\xff\x7fab."), pickle::PickleError);  // length
-  EXPECT_THROW(read_message("\x80\x05\x8c\x02\xc3\x28."), pickle::PickleError);     // not UTF-8
-  EXPECT_THROW(read_message("(lp0\nS'a'\n."), pickle::PickleError);                 // protocol 0
+  EXPECT_THROW(read_message("\x80\x05N"), pickle::PickleError);  // no STOP
+  EXPECT_THROW(read_message("\x80\x05X\xff\xff\xff\x7f"
+                            "ab."),
+               pickle::PickleError);                                             // length
+  EXPECT_THROW(read_message("\x80\x05\x8c\x02\xc3\x28."), pickle::PickleError);  // not UTF-8
+  EXPECT_THROW(read_message("(lp0\nS'a'\n."), pickle::PickleError);              // protocol 0
   std::string deep = "\x80\x05";
   for (int i = 0; i < 200000; ++i) deep += ']';  // more values than the limit
   deep += '.';
