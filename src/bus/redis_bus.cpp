@@ -169,15 +169,7 @@ class RedisBus final : public MessageBus {
       return api_.eval(kCancelScript, {task_key(task_id), leases()},
                        {task_id, std::to_string(o_.result_expires), bus::kCancelledMessage});
     });
-    if (r.elements.size() != 2) throw internal_error("unexpected reply to the cancel script");
-    const std::string& outcome = r.elements[0].str;
-    if (outcome == "cancelled") {
-      if (file_id) *file_id = r.elements[1].str;
-      return CancelOutcome::cancelled;
-    }
-    if (outcome == "cancelling") return CancelOutcome::cancelling;
-    if (outcome == "finished") return CancelOutcome::finished;
-    return std::nullopt;
+    return bus::cancel_outcome_from_reply(r, file_id);
   }
 
   void check_ready() override {

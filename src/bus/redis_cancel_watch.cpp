@@ -1,5 +1,7 @@
 #include "bus/redis_cancel_watch.h"
 
+#include "core/errors.h"
+
 namespace sra::bus {
 
 void watch_redis_cancel_flags(RunningTasks& running, const RedisUrl& url,
@@ -16,6 +18,19 @@ void watch_redis_cancel_flags(RunningTasks& running, const RedisUrl& url,
         return out;
       },
       1.0, stop);
+}
+
+std::optional<CancelOutcome> cancel_outcome_from_reply(const RedisReply& reply,
+                                                       std::string* file_id) {
+  if (reply.elements.size() != 2) throw internal_error("unexpected reply to the cancel script");
+  const std::string& outcome = reply.elements[0].str;
+  if (outcome == "cancelled") {
+    if (file_id) *file_id = reply.elements[1].str;
+    return CancelOutcome::cancelled;
+  }
+  if (outcome == "cancelling") return CancelOutcome::cancelling;
+  if (outcome == "finished") return CancelOutcome::finished;
+  return std::nullopt;
 }
 
 }  // namespace sra::bus
