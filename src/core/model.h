@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "core/audio_buffer.h"
@@ -34,6 +35,15 @@ class Model {
  public:
   virtual ~Model() = default;
   virtual Transcription transcribe(const AudioBuffer& audio, const TranscribeOptions& options) = 0;
+  // The language spoken in the first 30 s of `audio`, with the probability of every language the
+  // model knows, the most likely first; nullopt when this model cannot tell languages (the
+  // default). Same threads and errors as transcribe(); checks `options.cancel` if it can.
+  virtual std::optional<LanguageScores> detect_language(const AudioBuffer& audio,
+                                                        const TranscribeOptions& options) {
+    (void)audio;
+    (void)options;
+    return std::nullopt;
+  }
 };
 
 }  // namespace sra

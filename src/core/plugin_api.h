@@ -22,7 +22,7 @@
 #include "core/message_bus.h"
 #include "core/model.h"
 
-#define SRA_PLUGIN_ABI_VERSION 5u
+#define SRA_PLUGIN_ABI_VERSION 6u
 
 extern "C" {
 // Required: return SRA_PLUGIN_ABI_VERSION.

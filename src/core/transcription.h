@@ -39,6 +39,14 @@ struct Transcription {
   StageTimes stage_times;         // measured by the model, if it does
 };
 
+// How likely speech is in one language, as a model judges it.
+struct LanguageScore {
+  std::string language;    // language code ("en")
+  double probability = 0;  // 0..1; a model's scores sum to 1
+};
+// Every language a model knows with its probability, the most likely first.
+using LanguageScores = std::vector<LanguageScore>;
+
 boost::json::value to_json(const Segment& s);
 boost::json::value to_json(const Transcription& t);
 // Throws sra::Error(internal) if `v` is not an object of the shape to_json writes.

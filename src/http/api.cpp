@@ -333,6 +333,10 @@ asio::awaitable<Response> route(ApiContext& ctx, const RequestParser::value_type
     if (!post) co_return openai_method_not_allowed("POST");
     co_return co_await openai_transcribe(ctx, req, ex, path == "/v1/audio/translations");
   }
+  if (path == "/v1/audio/language") {
+    if (!post) co_return openai_method_not_allowed("POST");
+    co_return co_await openai_detect_language(ctx, req, ex);
+  }
   if (path == "/v1/models") {
     if (!get) co_return openai_method_not_allowed("GET");
     co_return openai_models(ctx);
@@ -362,6 +366,7 @@ std::string route_label(std::string_view path) {
                                         "/async/v1/transcribe",
                                         "/v1/audio/transcriptions",
                                         "/v1/audio/translations",
+                                        "/v1/audio/language",
                                         "/v1/models",
                                         "/openapi.json",
                                         "/docs",

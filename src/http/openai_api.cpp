@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "audio/decoder.h"
+#include "core/languages.h"
 #include "http/api.h"
 #include "http/connection_watch.h"
 #include "http/form.h"
@@ -396,6 +397,48 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
   Response res{status::ok, 11};
   res.set(bhttp::field::content_type, content_type(r.format));
   res.body() = render(t, r.format, translate ? "translate" : "transcribe");
+  res.prepare_payload();
+  co_return res;
+}
+
+// {"language", "language_name", "probability", "languages": [{"language", "language_name",
+// "probability"}, ...]}: every language the model knows, the most likely first.
+asio::awaitable<Response> openai_detect_language(ApiContext& ctx,
+                                                 const RequestParser::value_type& req,
+                                                 Exchange& ex) {
+  std::string client = admit_client(ctx, ex);
+  auto ticket = admit(ctx);
+  std::size_t max_upload = ctx.service.limits().max_upload_bytes;
+  FormCollector form(max_upload);
+  co_await read_form(req, ex.body, form, max_upload);
+  if (!form.has_file()) throw field_error("file", "you must provide a file");
+  const auto& fields = form.fields();
+  std::string model;
+  if (auto it = fields.find("model"); it != fields.end()) model = it->second;
+  if (!model.empty() && !is_served(ctx.service.parts(), model)) co_return model_not_found(model);
+  auto state = std::make_shared<StreamState>();
+  state->audio = std::move(form.file_data());
+  state->job.model = model;
+  state->job.client = client;
+  state->job.request_id = ex.request_id;
+  state->job.audio = state->audio;
+  state->job.cancel = &state->cancel;
+  LanguageScores scores = co_await run_while_connected(
+      ctx.inference.executor(), ex.stream, state->cancel,
+      [&ctx, &state] { return ctx.service.detect_language(state->job); });
+  auto entry = [](const LanguageScore& s) {
+    return json::object{{"language", s.language},
+                        {"language_name", language_name(s.language)},
+                        {"probability", s.probability}};
+  };
+  json::array languages;
+  for (const auto& s : scores) languages.push_back(entry(s));
+  json::object body;
+  if (!scores.empty()) body = entry(scores.front());
+  body["languages"] = std::move(languages);
+  Response res{status::ok, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = json::serialize(body);
   res.prepare_payload();
   co_return res;
 }

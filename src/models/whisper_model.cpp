@@ -45,6 +45,19 @@ class WhisperModel final : public Model {
     }
   }
 
+  // English-only models cannot tell languages (OpenAI's code refuses them too).
+  std::optional<LanguageScores> detect_language(const AudioBuffer& audio,
+                                                const TranscribeOptions& request) override {
+    if (!engine_.tokenizer().multilingual()) return std::nullopt;
+    if (request.cancel) request.cancel->check();
+    LanguageScores scores;
+    for (const auto& [code, p] : engine_.detect_audio_language(audio.samples))
+      scores.push_back({code, p});
+    std::stable_sort(scores.begin(), scores.end(),
+                     [](const auto& a, const auto& b) { return a.probability > b.probability; });
+    return scores;
+  }
+
   Transcription transcribe(const AudioBuffer& audio, const TranscribeOptions& request) override {
     whisper::TranscribeOptions options = options_.defaults;
     for (const auto& [key, value] : request.values) {

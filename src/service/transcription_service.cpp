@@ -32,13 +32,17 @@ CancelToken::Clock::time_point TranscriptionService::deadline_for(double audio_s
                                          std::chrono::duration<double>(seconds));
 }
 
-Transcription TranscriptionService::transcribe(const TranscriptionJob& job) {
-  LogScope scope({.request_id = job.request_id});  // this thread's lines belong to the request
-  // Every job ends in one outcome of sra_transcriptions_total.
+namespace {
+
+// Runs `run` for `job` with the job's request id on this thread's log lines; every job ends in
+// one outcome of sra_transcriptions_total.
+template <typename Run>
+auto counted(const TranscriptionJob& job, Run run) -> decltype(run()) {
+  LogScope scope({.request_id = job.request_id});
   try {
-    Transcription t = run_job(job);
+    auto result = run();
     metrics().jobs.with({"done"}).add();
-    return t;
+    return result;
   } catch (const Error& e) {
     const char* outcome = e.kind() == ErrorKind::cancelled           ? "cancelled"
                           : e.kind() == ErrorKind::deadline_exceeded ? "expired"
@@ -51,28 +55,50 @@ Transcription TranscriptionService::transcribe(const TranscriptionJob& job) {
   }
 }
 
+double seconds_since(CancelToken::Clock::time_point start) {
+  return std::chrono::duration<double>(CancelToken::Clock::now() - start).count();
+}
+
+}  // namespace
+
+Transcription TranscriptionService::transcribe(const TranscriptionJob& job) {
+  return counted(job, [&] { return run_job(job); });
+}
+
+LanguageScores TranscriptionService::detect_language(const TranscriptionJob& job) {
+  return counted(job, [&] { return run_detection(job); });
+}
+
+TranscriptionService::PreparedJob TranscriptionService::prepare(const TranscriptionJob& job,
+                                                                CancelToken& cancel) {
+  auto started = CancelToken::Clock::now();
+  cancel.check();
+  PreparedJob prepared;
+  prepared.audio = audio::decode(job.audio, {.max_seconds = limits_.max_audio_seconds});
+  const double seconds = prepared.audio.seconds();
+  if (!job.client.empty()) clients_.charge_audio(job.client, seconds);
+  if (job.on_decoded) job.on_decoded(seconds);
+  // The deadline counts from the start of the job, decoding included.
+  auto deadline = deadline_for(seconds);
+  cancel.set_deadline(started + (deadline - CancelToken::Clock::now()));
+  cancel.check();
+  prepared.model = job.model.empty() ? &parts_.model() : &parts_.model(job.model);
+  return prepared;
+}
+
 Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   CancelToken own;
   CancelToken& cancel = job.cancel ? *job.cancel : own;
-  auto started = CancelToken::Clock::now();
-  cancel.check();
-  AudioBuffer audio = audio::decode(job.audio, {.max_seconds = limits_.max_audio_seconds});
-  if (!job.client.empty()) clients_.charge_audio(job.client, audio.seconds());
-  if (job.on_decoded) job.on_decoded(audio.seconds());
-  // The deadline counts from the start of the job, decoding included.
-  auto deadline = deadline_for(audio.seconds());
-  cancel.set_deadline(started + (deadline - CancelToken::Clock::now()));
-  cancel.check();
-  Model& model = job.model.empty() ? parts_.model() : parts_.model(job.model);
+  PreparedJob prepared = prepare(job, cancel);
+  const AudioBuffer& audio = prepared.audio;
   TranscribeOptions options;
   options.values = job.options;
   options.on_segment = job.on_segment;
   options.cancel = &cancel;
   auto inference_started = CancelToken::Clock::now();
-  Transcription t = model.transcribe(audio, options);
+  Transcription t = prepared.model->transcribe(audio, options);
   metrics().audio_seconds.add(audio.seconds());
-  metrics().inference_seconds.add(
-      std::chrono::duration<double>(CancelToken::Clock::now() - inference_started).count());
+  metrics().inference_seconds.add(seconds_since(inference_started));
   metrics().stage_seconds.with({"encode"}).add(t.stage_times.encode_seconds);
   metrics().stage_seconds.with({"decode"}).add(t.stage_times.decode_seconds);
   // A model that does not check the token (a plugin) still cannot return past its deadline
@@ -82,6 +108,24 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
                  audio.seconds());
   }
   return t;
+}
+
+LanguageScores TranscriptionService::run_detection(const TranscriptionJob& job) {
+  CancelToken own;
+  CancelToken& cancel = job.cancel ? *job.cancel : own;
+  PreparedJob prepared = prepare(job, cancel);
+  TranscribeOptions options;
+  options.values = job.options;
+  options.cancel = &cancel;
+  auto inference_started = CancelToken::Clock::now();
+  std::optional<LanguageScores> scores = prepared.model->detect_language(prepared.audio, options);
+  if (!scores) {
+    throw invalid_field("model",
+                        "the model '" + (job.model.empty() ? std::string("default") : job.model) +
+                            "' cannot tell languages (an English-only or non-Whisper model)");
+  }
+  metrics().inference_seconds.add(seconds_since(inference_started));
+  return *scores;
 }
 
 Transcription TranscriptionService::run_task(const TaskRequest& request, TaskControl& control) {

@@ -60,6 +60,11 @@ class TranscriptionService {
   // Runs `job` on the calling thread. Throws sra::Error: unsupported_media, too_large,
   // invalid_request (with field()), not_found (model), cancelled, deadline_exceeded, ...
   Transcription transcribe(const TranscriptionJob& job);
+  // The language of the first 30 s of the job's audio, every language with its probability, the
+  // most likely first; through the same limits, deadline and metrics as transcribe() (the job's
+  // on_segment is not used). Throws as transcribe(), and sra::Error(invalid_request) with field
+  // "model" when the model cannot tell languages.
+  LanguageScores detect_language(const TranscriptionJob& job);
   // The worker's handler: the audio of `request` from storage, transcribed, reporting progress
   // to and stopping on the cancel token of `control`. The stored file is not removed here (see
   // after_task()).
@@ -79,7 +84,15 @@ class TranscriptionService {
   RateLimiter& clients() { return clients_; }
 
  private:
+  // What every job does before its model runs: the audio decoded within the limits, the
+  // client's audio allowance charged, the deadline set on `cancel`, the model picked.
+  struct PreparedJob {
+    AudioBuffer audio;
+    Model* model = nullptr;
+  };
+  PreparedJob prepare(const TranscriptionJob& job, CancelToken& cancel);
   Transcription run_job(const TranscriptionJob& job);
+  LanguageScores run_detection(const TranscriptionJob& job);
   Transcription run_task_job(const TaskRequest& request, TaskControl& control);
 
   Parts& parts_;

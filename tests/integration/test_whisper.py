@@ -61,3 +61,39 @@ def test_base_model_transcribes_real_speech(make_server, name):
     text = r.json()["transcription"]
     print(f"\n{name}: {text}")
     assert words(text) == words(JFK)
+
+
+def test_language_route_tells_the_spoken_language(make_server):
+    """POST /v1/audio/language with the real base model: JFK is English, with every language's
+    probability, the most likely first; models that cannot tell languages are named in a 400."""
+    assert BASE.exists(), "scripts/fetch-base-model.sh assembles models/ggml-base.bin"
+    server = make_server(MODEL="whisper", WHISPER_MODEL_PATH=BASE, INFERENCE_THREADS=1,
+                         SERVED_MODELS="sphinx=pocketsphinx,tiny-en=whisper;WHISPER_MODEL_PATH="  # English only
+                         + str(MODELS / "ggml-tiny-test-f16.bin"))
+    with open(AUDIO / "jfk.mp3", "rb") as f:
+        r = requests.post(server.url("/v1/audio/language"), files={"file": ("jfk.mp3", f)}, timeout=300)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["language"], body["language_name"]) == ("en", "english") and body["probability"] > 0.9, body
+    probabilities = [entry["probability"] for entry in body["languages"]]
+    assert len(probabilities) == 99 and probabilities == sorted(probabilities, reverse=True)
+    assert abs(sum(probabilities) - 1) < 1e-3
+    assert body["languages"][0] == {k: body[k] for k in ("language", "language_name", "probability")}
+    # What the route says is what a transcription detects.
+    with open(AUDIO / "jfk.mp3", "rb") as f:
+        verbose = requests.post(server.url("/v1/audio/transcriptions"), files={"file": ("jfk.mp3", f)},
+                                data={"model": "whisper-1", "response_format": "verbose_json"}, timeout=300).json()
+    assert verbose["language"] == "english"
+    for model in ("sphinx", "tiny-en"):
+        with open(AUDIO / "jfk.wav", "rb") as f:
+            r = requests.post(server.url("/v1/audio/language"), files={"file": ("jfk.wav", f)},
+                              data={"model": model}, timeout=60)
+        assert r.status_code == 400 and r.json()["error"]["param"] == "model", r.text
+    r = requests.post(server.url("/v1/audio/language"), files={"file": ("a.wav", b"not audio")}, timeout=60)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", r.text
+    r = requests.post(server.url("/v1/audio/language"), data={"model": "whisper-1"}, timeout=60)
+    assert r.status_code == 400 and "'file'" in r.json()["error"]["message"], r.text
+    with open(AUDIO / "jfk.wav", "rb") as f:
+        r = requests.post(server.url("/v1/audio/language"), files={"file": ("jfk.wav", f)},
+                          data={"model": "nope"}, timeout=60)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found", r.text

@@ -111,6 +111,9 @@ class WhisperEngine {
   std::vector<float> encode(const Mel& window) const;
   // Language probabilities of an encoded window (multilingual models only).
   std::map<std::string, double> detect_language(const std::vector<float>& features) const;
+  // Language probabilities of the first 30 s of audio, as OpenAI's example computes them:
+  // pad_or_trim, log-mel, encode, detect_language (multilingual models only).
+  std::map<std::string, double> detect_audio_language(const std::vector<float>& samples) const;
   // Decodes one encoded window.
   DecodingResult decode(const std::vector<float>& features, const DecodingOptions& options) const;
   // Transcribes audio of any length.

@@ -34,6 +34,13 @@ auto timed(double& total, F f) {
 
 }  // namespace
 
+std::map<std::string, double> WhisperEngine::detect_audio_language(
+    const std::vector<float>& samples) const {
+  if (!tokenizer_.multilingual()) throw invalid_request("this model knows English only");
+  Mel mel = this->mel(pad_or_trim(samples), 0);
+  return detect_language(encode(mel_window(mel, 0, kChunkFrames)));
+}
+
 TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
                                            const TranscribeOptions& options) const {
   const HParams& h = hparams();
