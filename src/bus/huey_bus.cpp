@@ -228,16 +228,10 @@ class HueyBus final : public MessageBus {
 
   void run_worker(const WorkerOptions& options, const TaskHandler& handler,
                   std::stop_token stop) override {
-    std::vector<std::jthread> threads;
-    for (int i = 0; i < std::max(1, options.concurrency); ++i) {
-      threads.emplace_back(
-          [this, &handler, &options, stop] { worker_loop(options, handler, stop); });
-    }
-    threads.emplace_back([this, stop] {
-      bus::watch_redis_cancel_flags(
-          running_, o_.url, [this](const std::string& id) { return task_key(id); }, stop);
-    });
-    maintenance_loop(stop);
+    bus::run_redis_worker(
+        options.concurrency, [&] { worker_loop(options, handler, stop); }, running_, o_.url,
+        [this](const std::string& id) { return task_key(id); }, stop,
+        [&] { maintenance_loop(stop); });
   }
 
  private:

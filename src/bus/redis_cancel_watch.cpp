@@ -1,5 +1,9 @@
 #include "bus/redis_cancel_watch.h"
 
+#include <algorithm>
+#include <thread>
+#include <vector>
+
 #include "core/errors.h"
 
 namespace sra::bus {
@@ -18,6 +22,16 @@ void watch_redis_cancel_flags(RunningTasks& running, const RedisUrl& url,
         return out;
       },
       1.0, stop);
+}
+
+void run_redis_worker(int concurrency, const std::function<void()>& work, RunningTasks& running,
+                      const RedisUrl& url,
+                      const std::function<std::string(const std::string&)>& hash_key,
+                      std::stop_token stop, const std::function<void()>& maintenance) {
+  std::vector<std::jthread> threads;
+  for (int i = 0; i < std::max(1, concurrency); ++i) threads.emplace_back(work);
+  threads.emplace_back([&] { watch_redis_cancel_flags(running, url, hash_key, stop); });
+  maintenance();
 }
 
 std::optional<CancelOutcome> cancel_outcome_from_reply(const RedisReply& reply,

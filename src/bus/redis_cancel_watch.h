@@ -15,6 +15,14 @@
 
 namespace sra::bus {
 
+// The worker role of these buses: `concurrency` threads (at least one) run `work`, one more runs
+// watch_redis_cancel_flags() for the tasks in `running`, and the calling thread runs
+// `maintenance`; returns once all of them have returned (each on `stop`).
+void run_redis_worker(int concurrency, const std::function<void()>& work, RunningTasks& running,
+                      const RedisUrl& url,
+                      const std::function<std::string(const std::string&)>& hash_key,
+                      std::stop_token stop, const std::function<void()>& maintenance);
+
 void watch_redis_cancel_flags(RunningTasks& running, const RedisUrl& url,
                               const std::function<std::string(const std::string&)>& hash_key,
                               std::stop_token stop);
