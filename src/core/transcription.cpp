@@ -11,16 +11,25 @@ namespace json = boost::json;
 json::value to_json(const Segment& s) {
   json::array tokens;
   for (int id : s.tokens) tokens.emplace_back(id);
-  return json::object{{"id", s.id},
-                      {"seek", s.seek},
-                      {"start", s.start},
-                      {"end", s.end},
-                      {"text", s.text},
-                      {"tokens", std::move(tokens)},
-                      {"temperature", s.temperature},
-                      {"avg_logprob", s.avg_logprob},
-                      {"compression_ratio", s.compression_ratio},
-                      {"no_speech_prob", s.no_speech_prob}};
+  json::object o{{"id", s.id},
+                 {"seek", s.seek},
+                 {"start", s.start},
+                 {"end", s.end},
+                 {"text", s.text},
+                 {"tokens", std::move(tokens)},
+                 {"temperature", s.temperature},
+                 {"avg_logprob", s.avg_logprob},
+                 {"compression_ratio", s.compression_ratio},
+                 {"no_speech_prob", s.no_speech_prob}};
+  if (!s.words.empty()) {
+    json::array words;
+    for (const auto& w : s.words) {
+      words.emplace_back(json::object{
+          {"word", w.word}, {"start", w.start}, {"end", w.end}, {"probability", w.probability}});
+    }
+    o["words"] = std::move(words);
+  }
+  return o;
 }
 
 json::value to_json(const Transcription& t) {
@@ -60,6 +69,13 @@ Segment read_segment(const json::value& sv) {
   s.avg_logprob = number(so, "avg_logprob");
   s.compression_ratio = number(so, "compression_ratio");
   s.no_speech_prob = number(so, "no_speech_prob");
+  if (auto* words = so.if_contains("words")) {
+    for (const auto& wv : words->as_array()) {
+      const auto& wo = wv.as_object();
+      s.words.push_back({string_field(wo, "word"), number(wo, "start"), number(wo, "end"),
+                         number(wo, "probability")});
+    }
+  }
   return s;
 }
 }  // namespace

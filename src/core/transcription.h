@@ -12,6 +12,14 @@
 
 namespace sra {
 
+// A word of a segment with its time, for models that give word timestamps.
+struct Word {
+  std::string word;        // as the model wrote it, with its leading space (" Americans,")
+  double start = 0;        // seconds from the start of the audio
+  double end = 0;          // seconds from the start of the audio
+  double probability = 0;  // how sure the model is of the word, 0..1
+};
+
 struct Segment {
   int id = 0;                    // index of the segment in the transcription
   std::int64_t seek = 0;         // offset of the decoding window, in 10 ms frames
@@ -23,6 +31,7 @@ struct Segment {
   double avg_logprob = 0;        // average log-probability of the tokens
   double compression_ratio = 0;  // gzip compression ratio of the text
   double no_speech_prob = 0;     // probability that the window holds no speech
+  std::vector<Word> words;       // with word timestamps: the segment's words, in order
 };
 
 // Where a model's time went, for metrics; not part of any response. Zero when not measured.

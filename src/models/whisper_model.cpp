@@ -28,6 +28,7 @@ Segment to_segment(const whisper::TranscribeSegment& s) {
   seg.avg_logprob = s.avg_logprob;
   seg.compression_ratio = s.compression_ratio;
   seg.no_speech_prob = s.no_speech_prob;
+  for (const auto& w : s.words) seg.words.push_back({w.word, w.start, w.end, w.probability});
   return seg;
 }
 

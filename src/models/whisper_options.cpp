@@ -127,6 +127,19 @@ std::vector<OptionSpec> whisper_option_specs(int max_beam) {
                                  "clamped to the audio"),
                             0, 1e7),
                     512));
+  t.push_back(spec("word_timestamps", T::boolean, "`false`",
+                   "give every segment its words with start, end and probability"));
+  t.push_back(sized(spec("prepend_punctuations", T::text, "`\"'\u201c\u00bf([{-`",
+                         "(word timestamps) punctuation joined to the word after it"),
+                    64));
+  t.push_back(sized(spec("append_punctuations", T::text,
+                         "`\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001`",
+                         "(word timestamps) punctuation joined to the word before it"),
+                    64));
+  t.push_back(bounded(spec("hallucination_silence_threshold", T::number, "none",
+                           "(word timestamps) skip silences longer than this many seconds "
+                           "before a probable hallucination"),
+                      0, 30, true));
   t.push_back(bounded(spec("seed", T::integer, "random", "seed of sampling at temperature > 0"), 0,
                       2147483647));
   return t;
@@ -191,6 +204,14 @@ void apply_whisper_option(whisper::TranscribeOptions& o, const OptionSpec& spec,
       }
     }
     o.clip_timestamps = v.numbers;
+  } else if (name == "word_timestamps") {
+    o.word_timestamps = v.flag;
+  } else if (name == "prepend_punctuations") {
+    o.prepend_punctuations = v.text;
+  } else if (name == "append_punctuations") {
+    o.append_punctuations = v.text;
+  } else if (name == "hallucination_silence_threshold") {
+    o.hallucination_silence_threshold = optional_number(v);
   } else if (name == "seed") {
     d.seed = static_cast<std::uint64_t>(v.number);
   } else {

@@ -44,10 +44,14 @@ CrossCache Decoder::cross_cache(const std::vector<float>& encoder_out) const {
 }
 
 std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
-                                    std::vector<SelfCache*>& caches,
-                                    const CrossCache& cross) const {
+                                    std::vector<SelfCache*>& caches, const CrossCache& cross,
+                                    CrossAttentionTap* tap) const {
   const int batch = static_cast<int>(tokens.size());
   if (batch == 0) return {};
+  if (tap) {
+    if (batch != 1) throw internal_error("cross-attention tap on a batch of several sequences");
+    tap->scores.assign(tap->heads.size(), {});
+  }
   const int n_new = static_cast<int>(tokens[0].size());
   const int d = d_, dh = d / heads_, rows = batch * n_new;
   const std::size_t rd = static_cast<std::size_t>(rows) * d;
@@ -124,6 +128,12 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
       const std::size_t off = static_cast<std::size_t>(head) * dh;
       matmul_bt(q.data() + off, d, cross.k[l].data() + off, d, scores.data(), T, rows, T, dh,
                 scale);
+      if (tap) {
+        for (std::size_t i = 0; i < tap->heads.size(); ++i) {
+          if (tap->heads[i] == std::pair<int, int>(static_cast<int>(l), head))
+            tap->scores[i] = scores;
+        }
+      }
       softmax_rows(scores.data(), rows, T, T);
       matmul(scores.data(), T, cross.v[l].data() + off, d, attn.data() + off, d, rows, dh, T);
     }

@@ -6,6 +6,7 @@
 // all state lives in the caches the caller owns, so one Decoder may serve several threads.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "engine/whisper/encoder.h"
@@ -28,6 +29,13 @@ struct CrossCache {
   std::vector<std::vector<float>> v;
 };
 
+// Asks Decoder::forward for the cross-attention scores of some heads (batch of one sequence):
+// q.k / sqrt(d_head) before the softmax, as OpenAI's qkv_attention returns them.
+struct CrossAttentionTap {
+  std::vector<std::pair<int, int>> heads;  // (layer, head) pairs to record
+  std::vector<std::vector<float>> scores;  // per pair, filled by forward: n_new x n_audio_ctx
+};
+
 class Decoder {
  public:
   explicit Decoder(const ModelFile& file);
@@ -36,8 +44,10 @@ class Decoder {
 
   // Feeds `n_new` tokens to each sequence (tokens[b] has n_new ids; caches[b] is extended) and
   // returns the final hidden states after layer norm: (batch * n_new) x d, sequence-major.
+  // `tap`, when given (batch of one only), receives the cross-attention scores it asks for.
   std::vector<float> forward(const std::vector<std::vector<int>>& tokens,
-                             std::vector<SelfCache*>& caches, const CrossCache& cross) const;
+                             std::vector<SelfCache*>& caches, const CrossCache& cross,
+                             CrossAttentionTap* tap = nullptr) const;
   // Logits of `rows` hidden states: rows x n_vocab.
   std::vector<float> logits(const float* hidden, int rows) const;
 

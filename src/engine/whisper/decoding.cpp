@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/text.h"
 #include "engine/whisper/engine.h"
+#include "engine/whisper/word_timing.h"
 
 namespace sra::whisper {
 namespace {
@@ -472,7 +473,8 @@ WhisperEngine::WhisperEngine(std::shared_ptr<const ModelFile> file)
       tokenizer_(file_->vocabulary(), file_->hparams().n_vocab),
       encoder_(*file_),
       decoder_(*file_),
-      non_speech_tokens_(tokenizer_.non_speech_tokens()) {}
+      non_speech_tokens_(tokenizer_.non_speech_tokens()),
+      alignment_heads_(whisper::alignment_heads(file_->hparams(), tokenizer_.multilingual())) {}
 
 Mel WhisperEngine::mel(const std::vector<float>& samples, int padding) const {
   return log_mel_spectrogram(samples, padding, file_->mel_filters(), hparams().n_mels, threads_);

@@ -4,6 +4,11 @@
 // (whisper.transcribe.transcribe: 30 s windows sought by timestamp tokens, temperature fallback,
 // no-speech skipping, conditioning on previous text, initial prompt).
 //
+// With word_timestamps, every segment also gets its words with times (whisper.timing: the
+// cross-attention of the model's alignment heads, dynamic time warping, OpenAI's punctuation and
+// boundary rules; see word_timing.h), and hallucination_silence_threshold skips silence before
+// probable hallucinations as OpenAI's transcribe() does.
+//
 // Layering: kernels -> Encoder / Decoder (layers) -> WhisperEngine (model) -> WhisperModel in
 // src/models (service). Immutable after construction; every method may be called from several
 // threads at once (each call keeps its own caches).
@@ -15,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/cancel.h"
@@ -58,6 +64,25 @@ struct DecodingResult {
   double compression_ratio = 0;
 };
 
+// One word of a segment, with its time in seconds (rounded to 10 ms, as OpenAI rounds) and the
+// mean probability of its tokens.
+struct TimedWord {
+  std::string word;  // as the model wrote it, with its leading space (" Americans,")
+  double start = 0;
+  double end = 0;
+  double probability = 0;
+};
+
+// A word as the alignment gives it, before OpenAI's boundary rules: times are relative to the
+// window, tokens are the word's text tokens.
+struct WordTiming {
+  std::string word;
+  std::vector<int> tokens;
+  double start = 0;
+  double end = 0;
+  double probability = 0;
+};
+
 struct TranscribeSegment;
 
 // whisper.transcribe()'s keyword arguments (decode options are given in `decode`).
@@ -72,7 +97,13 @@ struct TranscribeOptions {
   bool carry_initial_prompt = false;          // keep the initial prompt in every window's prompt
   std::vector<double> clip_timestamps;        // start,end,... seconds to transcribe (empty: all)
   std::optional<std::string> prefix_text;     // text forced at the start of every window
-  std::function<void(const TranscribeSegment&)> on_segment;  // each segment once it is final
+  bool word_timestamps = false;               // give every segment its words with times
+  std::string prepend_punctuations = "\"'\u201c\u00bf([{-";  // merged into the next word
+  std::string append_punctuations =
+      "\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001";  // merged into the previous word
+  std::optional<double> hallucination_silence_threshold;        // (word timestamps) skip silence
+                                                                // longer than this before anomalies
+  std::function<void(const TranscribeSegment&)> on_segment;     // each segment once it is final
   const CancelToken* cancel = nullptr;  // checked per window and per token; may be null
 };
 
@@ -87,6 +118,7 @@ struct TranscribeSegment {
   double avg_logprob = 0;
   double compression_ratio = 0;
   double no_speech_prob = 0;
+  std::vector<TimedWord> words;  // with word_timestamps
 };
 
 struct TranscribeResult {
@@ -116,6 +148,15 @@ class WhisperEngine {
   std::map<std::string, double> detect_audio_language(const std::vector<float>& samples) const;
   // Decodes one encoded window.
   DecodingResult decode(const std::vector<float>& features, const DecodingOptions& options) const;
+  // Word times of `text_tokens` in the window `features` was encoded from, of which the first
+  // `num_frames` mel frames are audio (whisper.timing.find_alignment). `language` and `task` make
+  // the start sequence the tokens were decoded after. Empty for no text tokens.
+  std::vector<WordTiming> find_alignment(const std::vector<float>& features,
+                                         const std::vector<int>& text_tokens, int num_frames,
+                                         const std::string& language,
+                                         const std::string& task) const;
+  // The (layer, head) pairs whose cross-attention find_alignment follows.
+  const std::vector<std::pair<int, int>>& alignment_heads() const { return alignment_heads_; }
   // Transcribes audio of any length.
   TranscribeResult transcribe(const std::vector<float>& samples,
                               const TranscribeOptions& options) const;
@@ -128,6 +169,7 @@ class WhisperEngine {
   Encoder encoder_;
   Decoder decoder_;
   std::vector<int> non_speech_tokens_;
+  std::vector<std::pair<int, int>> alignment_heads_;
   int threads_ = 1;
 };
 

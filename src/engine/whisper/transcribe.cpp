@@ -1,5 +1,4 @@
-// WhisperEngine::transcribe, following whisper/transcribe.py (word timestamps and the
-// hallucination-silence heuristic aside).
+// WhisperEngine::transcribe, following whisper/transcribe.py.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -7,6 +6,7 @@
 #include "core/errors.h"
 #include "core/text.h"
 #include "engine/whisper/engine.h"
+#include "engine/whisper/word_timing.h"
 
 namespace sra::whisper {
 namespace {
@@ -16,6 +16,101 @@ constexpr std::size_t kMaxClips = 256;                // clip_timestamps pairs
 
 bool is_blank(const std::string& s) {
   return strip(s).empty();
+}
+
+// Punctuation that transcribe()'s anomaly score leaves out (a substring test, as Python's `in`).
+constexpr std::string_view kPunctuation =
+    "\"'\u201c\u00bf([{-\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001";
+
+// Very short, very long or improbable words are anomalous.
+double word_anomaly_score(const TimedWord& w) {
+  double duration = w.end - w.start, score = 0;
+  if (w.probability < 0.15) score += 1.0;
+  if (duration < 0.133) score += (0.133 - duration) * 15;
+  if (duration > 2.0) score += duration - 2.0;
+  return score;
+}
+
+bool is_segment_anomaly(const TranscribeSegment* segment) {
+  if (!segment || segment->words.empty()) return false;
+  double score = 0;
+  int counted = 0;
+  for (const auto& w : segment->words) {
+    if (kPunctuation.find(w.word) != std::string_view::npos) continue;
+    if (counted == 8) break;
+    score += word_anomaly_score(w);
+    ++counted;
+  }
+  return score >= 3 || score + 0.01 >= counted;
+}
+
+// The first of `segments` from `from` on that has words, or null.
+const TranscribeSegment* next_words_segment(const std::vector<TranscribeSegment>& segments,
+                                            std::size_t from) {
+  for (std::size_t i = from; i < segments.size(); ++i)
+    if (!segments[i].words.empty()) return &segments[i];
+  return nullptr;
+}
+
+// whisper.utils.get_end: the end of the last word, else of the last segment.
+std::optional<double> get_end(const std::vector<TranscribeSegment>& segments) {
+  for (auto s = segments.rbegin(); s != segments.rend(); ++s)
+    if (!s->words.empty()) return s->words.back().end;
+  if (segments.empty()) return std::nullopt;
+  return segments.back().end;
+}
+
+// Python's round() to an integer: half to even.
+int round_frames(double seconds) {
+  return static_cast<int>(std::nearbyint(seconds * 100));
+}
+
+// transcribe()'s hallucination_silence_threshold: moves `seek` past silence before probable
+// hallucinations and drops the segments from such a one on. Returns true when the whole window
+// is to be dropped (a leading anomaly after a long gap: decode again from after the gap).
+bool skip_hallucinations(std::vector<TranscribeSegment>& current, double threshold,
+                         bool single_timestamp_ending, double time_offset, double window_end_time,
+                         double segment_duration, double content_duration, int content_frames,
+                         int previous_seek, int segment_size, double last_speech_timestamp,
+                         int& seek) {
+  if (!single_timestamp_ending) {
+    auto last_word_end = get_end(current);
+    if (last_word_end && *last_word_end > time_offset) {
+      seek = window_end_time - *last_word_end > threshold ? round_frames(*last_word_end)
+                                                          : previous_seek + segment_size;
+    }
+  }
+  // A first segment that may be a hallucination: skip the silence before it.
+  const TranscribeSegment* first = next_words_segment(current, 0);
+  if (first && is_segment_anomaly(first)) {
+    double gap = first->start - time_offset;
+    if (gap > threshold) {
+      seek = previous_seek + round_frames(gap);
+      return true;
+    }
+  }
+  // A possible hallucination surrounded by silence or more hallucinations: skip up to it.
+  double hal_last_end = last_speech_timestamp;
+  for (std::size_t si = 0; si < current.size(); ++si) {
+    const TranscribeSegment& segment = current[si];
+    if (segment.words.empty()) continue;
+    if (is_segment_anomaly(&segment)) {
+      const TranscribeSegment* next = next_words_segment(current, si + 1);
+      double hal_next_start = next ? next->words[0].start : time_offset + segment_duration;
+      bool silence_before = segment.start - hal_last_end > threshold || segment.start < threshold ||
+                            segment.start - time_offset < 2.0;
+      bool silence_after = hal_next_start - segment.end > threshold || is_segment_anomaly(next) ||
+                           window_end_time - segment.end < 2.0;
+      if (silence_before && silence_after) {
+        seek = round_frames(std::max(time_offset + 1, segment.start));
+        if (content_duration - segment.end < threshold) seek = content_frames;
+        current.erase(current.begin() + static_cast<std::ptrdiff_t>(si), current.end());
+        break;
+      }
+    }
+    hal_last_end = segment.end;
+  }
+  return false;
 }
 
 // Runs f(), adding the seconds it took to `total`.
@@ -48,6 +143,7 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
   // Pad 30 s of silence to the input audio, for slicing.
   Mel mel = this->mel(samples, kChunkSamples);
   const int content_frames = mel.n_frames - kChunkFrames;
+  const double content_duration = static_cast<double>(content_frames) * kHopLength / 16000.0;
 
   DecodingOptions decode_options = options.decode;
   if (options.prefix_text) {
@@ -105,6 +201,7 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     remaining_prompt_length -= static_cast<int>(initial_prompt_tokens.size());
   }
 
+  double last_speech_timestamp = 0.0;
   std::size_t clip_idx = 0;
   int seek = seek_clips.empty() ? 0 : seek_clips[0].first;
   while (clip_idx < seek_clips.size()) {
@@ -117,6 +214,7 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
       continue;
     }
     const double time_offset = static_cast<double>(seek) * kHopLength / 16000.0;
+    const double window_end_time = static_cast<double>(seek + kChunkFrames) * kHopLength / 16000.0;
     const int segment_size = std::min({kChunkFrames, content_frames - seek, clip_end - seek});
     const double segment_duration = static_cast<double>(segment_size) * kHopLength / 16000.0;
     std::vector<float> features =
@@ -235,6 +333,33 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
       seek += segment_size;
     }
 
+    if (options.word_timestamps) {
+      std::vector<int> text_tokens;
+      for (const auto& s : current)
+        for (int t : s.tokens)
+          if (t < sp.eot) text_tokens.push_back(t);
+      std::vector<WordTiming> alignment = timed(decode_seconds, [&] {
+        return find_alignment(features, text_tokens, segment_size, language, decode_options.task);
+      });
+      // OpenAI's add_word_timestamps keeps its updated last speech time to itself.
+      add_word_timestamps(current, std::move(alignment), sp.eot, options.prepend_punctuations,
+                          options.append_punctuations, last_speech_timestamp);
+      if (!single_timestamp_ending) {
+        auto last_word_end = get_end(current);
+        if (last_word_end && *last_word_end > time_offset) seek = round_frames(*last_word_end);
+      }
+      if (options.hallucination_silence_threshold) {
+        if (skip_hallucinations(current, *options.hallucination_silence_threshold,
+                                single_timestamp_ending, time_offset, window_end_time,
+                                segment_duration, content_duration, content_frames, previous_seek,
+                                segment_size, last_speech_timestamp, seek)) {
+          if (seek <= previous_seek) seek = previous_seek + std::max(segment_size, 1);
+          continue;
+        }
+      }
+      if (auto last_word_end = get_end(current)) last_speech_timestamp = *last_word_end;
+    }
+
     // OpenAI's rules make every segment end after it starts, so the seek always advances; guard
     // anyway, by at least one frame, so that no input can make the loop spin.
     if (seek <= previous_seek) seek = previous_seek + std::max(segment_size, 1);
@@ -244,6 +369,7 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
       if (s.start == s.end || is_blank(s.text)) {
         s.text.clear();
         s.tokens.clear();
+        s.words.clear();
       }
     }
     for (auto& s : current) {
