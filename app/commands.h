@@ -54,6 +54,6 @@ int run_bench(const BenchOptions& options);
 int run_storage(const CommonOptions& common, const StorageCommandOptions& options);
 // Prints the model options' table (Markdown, as in the README) or, with `openapi`, the OpenAPI
 // document the server serves; both come from the option table.
-int run_options(bool openapi);
+int run_options(bool openapi, bool subtitles);
 
 }  // namespace sra::app

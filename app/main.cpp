@@ -91,9 +91,12 @@ int main(int argc, char** argv) {
                          "print the model options table (Markdown) from which the README and the "
                          "OpenAPI document are made");
   options_cmd->add_flag("--openapi", options_openapi, "print the whole OpenAPI document instead");
+  bool options_subtitles = false;
+  options_cmd->add_flag("--subtitles", options_subtitles,
+                        "print the srt/vtt layout fields of the OpenAI routes instead");
 
   CLI11_PARSE(app, argc, argv);
-  if (options_cmd->parsed()) return sra::app::run_options(options_openapi);
+  if (options_cmd->parsed()) return sra::app::run_options(options_openapi, options_subtitles);
   if (storage_cmd->parsed()) return sra::app::run_storage(common, storage);
   if (convert_cmd->parsed()) {
     convert.output = convert.inputs.back();

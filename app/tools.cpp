@@ -15,6 +15,7 @@
 #include "engine/whisper/engine.h"
 #include "engine/whisper/kernels.h"
 #include "engine/whisper/model_writer.h"
+#include "http/formats.h"
 #include "http/static_routes.h"
 #include "service/builtin_parts.h"
 
@@ -145,9 +146,11 @@ int run_bench(const BenchOptions& options) {
   }
 }
 
-int run_options(bool openapi) {
+int run_options(bool openapi, bool subtitles) {
   if (openapi) {
     std::cout << http::openapi_document() << "\n";
+  } else if (subtitles) {
+    std::cout << options_markdown(http::subtitle_option_specs(), "");
   } else {
     std::cout << options_markdown(builtin_request_options(), "WHISPER_");
   }

@@ -64,7 +64,8 @@ std::string option_variable(std::string_view prefix, std::string_view name);
 std::string describe_bounds(const OptionSpec& spec);
 
 // A Markdown table: | variable | default | accepted | meaning |, one row per option, with
-// `variable_prefix` + NAME in upper case as the variable (e.g. WHISPER_BEAM_SIZE).
+// `variable_prefix` + NAME in upper case as the variable (e.g. WHISPER_BEAM_SIZE). With an empty
+// prefix: | field | default | accepted | meaning | (options no variable sets).
 std::string options_markdown(const std::vector<OptionSpec>& table,
                              std::string_view variable_prefix);
 

@@ -214,9 +214,15 @@ asio::awaitable<Response> task_result(ApiContext& ctx, const RequestParser::valu
   if (!result) throw not_found("Task not found");
   // A finished task in the format asked for; otherwise the seed's status object.
   if (format && result->status == TaskStatus::success && result->transcription) {
+    RenderOptions options;
+    options.subtitles = parse_subtitle_options([&](const std::string& name) {
+      std::string value = query_parameter(req.target(), name);
+      return value.empty() ? std::nullopt : std::optional<std::string>(value);
+    });
+    for (const auto& s : result->transcription->segments) options.words |= !s.words.empty();
     Response res{bhttp_status::ok, 11};
     res.set(beast_http::field::content_type, content_type(*format));
-    res.body() = render(*result->transcription, *format, "transcribe");
+    res.body() = render(*result->transcription, *format, "transcribe", options);
     res.prepare_payload();
     co_return res;
   }

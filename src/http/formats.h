@@ -1,24 +1,59 @@
 // Response formats of a transcription, as OpenAI's transcription API writes them: json, text,
-// srt, vtt and verbose_json. Pure functions; safe from any thread.
+// srt, vtt and verbose_json (with OpenAI's flat `words` list when word times were asked for).
+// With word times, srt and vtt cues are laid out as whisper.utils' subtitle writers do it
+// (max_line_width, max_line_count, max_words_per_line, highlight_words), those options declared
+// once in subtitle_option_specs(). Pure functions; safe from any thread.
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "core/option_table.h"
 #include "core/transcription.h"
 
 namespace sra::http {
 
 enum class ResponseFormat { json, text, srt, vtt, verbose_json };
 
+// How srt and vtt cues are laid out when the segments have words (whisper.utils.SubtitlesWriter).
+struct SubtitleOptions {
+  std::optional<int> max_line_width;      // characters per line, lines broken between words
+  std::optional<int> max_line_count;      // lines per cue (with max_line_width: cues ignore
+                                          // segment boundaries and break at pauses over 3 s)
+  std::optional<int> max_words_per_line;  // words per line
+  bool highlight_words = false;           // a cue per word, the word underlined (<u>)
+  // True when any option is set (they need word timestamps).
+  bool any() const {
+    return max_line_width || max_line_count || max_words_per_line || highlight_words;
+  }
+};
+
+// What a response holds beyond the text.
+struct RenderOptions {
+  bool segments = true;  // verbose_json: the `segments` list
+  bool words = false;    // verbose_json: OpenAI's flat `words` list (word, start, end, probability)
+  SubtitleOptions subtitles;  // srt, vtt
+};
+
+// The subtitle options as request fields: name, type, bounds, doc.
+const std::vector<OptionSpec>& subtitle_option_specs();
+// The subtitle options among a request's fields (`field(name)` gives a field's value, if sent).
+// Throws sra::Error(invalid_request, field) for a value outside its bounds.
+SubtitleOptions parse_subtitle_options(
+    const std::function<std::optional<std::string>(const std::string&)>& field);
+
 // nullopt for a name that is not a format.
 std::optional<ResponseFormat> parse_response_format(const std::string& name);
 const char* content_type(ResponseFormat format);
 
 // The body for `format`. `task` is "transcribe" or "translate" (verbose_json names it).
-std::string render(const Transcription& t, ResponseFormat format, const std::string& task);
-boost::json::value verbose_json(const Transcription& t, const std::string& task);
+std::string render(const Transcription& t, ResponseFormat format, const std::string& task,
+                   const RenderOptions& options = {});
+boost::json::value verbose_json(const Transcription& t, const std::string& task,
+                                const RenderOptions& options = {});
 
 // "00:01:02,345" (srt) or "00:01:02.345" (vtt).
 std::string subtitle_time(double seconds, char decimal_marker);

@@ -12,6 +12,7 @@
 
 #include "audio/decoder.h"
 #include "core/languages.h"
+#include "core/text.h"
 #include "http/api.h"
 #include "http/connection_watch.h"
 #include "http/form.h"
@@ -44,6 +45,7 @@ struct OpenAIRequest {
   std::string model;
   ResponseFormat format = ResponseFormat::json;
   bool stream = false;
+  RenderOptions render;
   TranscribeOptions options;
 };
 
@@ -72,30 +74,41 @@ OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, boo
       throw field_error("stream", "expected a boolean, got '" + *s + "'");
     }
   }
+  // Granularities (repeated fields arrive comma-joined): word times cost a second decoder pass
+  // per window, so they are computed only when asked for (or needed by the subtitle options).
+  bool want_words = false, want_segments = false;
   if (auto g = field("timestamp_granularities[]")) {
     std::string list = *g + ",";
     for (std::size_t at = 0; at < list.size();) {
       std::size_t comma = list.find(',', at);
-      std::string item = list.substr(at, comma - at);
+      std::string item = strip(list.substr(at, comma - at));
       at = comma + 1;
-      if (item.empty() || item == "segment") continue;
+      if (item.empty()) continue;
       if (item == "word") {
+        want_words = true;
+      } else if (item == "segment") {
+        want_segments = true;
+      } else {
         throw field_error("timestamp_granularities[]",
-                          "word timestamps are not available from this server's models yet");
+                          "'" + item + "' is not one of ['word', 'segment']");
       }
-      throw field_error("timestamp_granularities[]",
-                        "'" + item + "' is not one of ['word', 'segment']");
     }
   }
+  // As OpenAI: segments unless only words were asked for.
+  r.render.words = want_words;
+  r.render.segments = want_segments || !want_words;
+  r.render.subtitles =
+      parse_subtitle_options([&](const std::string& name) { return field(name.c_str()); });
   // Everything else goes to the model: the OpenAI fields by their model names, and the model's
   // own options (beam_size, ...) as extensions.
   for (const auto& [k, v] : fields) {
     if (k == "model" || k == "response_format" || k == "stream" || k == "temperature" ||
-        k == "timestamp_granularities[]") {
+        k == "timestamp_granularities[]" || find_option(subtitle_option_specs(), k)) {
       continue;
     }
     r.options.values[k] = v;
   }
+  if (want_words || r.render.subtitles.any()) r.options.values["word_timestamps"] = "true";
   if (auto t = field("temperature")) {
     char* end = nullptr;
     double value = std::strtod(t->c_str(), &end);
@@ -396,7 +409,7 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
                                    [&ctx, &state] { return ctx.service.transcribe(state->job); });
   Response res{status::ok, 11};
   res.set(bhttp::field::content_type, content_type(r.format));
-  res.body() = render(t, r.format, translate ? "translate" : "transcribe");
+  res.body() = render(t, r.format, translate ? "translate" : "transcribe", r.render);
   res.prepare_payload();
   co_return res;
 }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/option_table.h"
+#include "http/formats.h"
 #include "service/builtin_parts.h"
 
 namespace sra::http {
@@ -81,6 +82,11 @@ std::string build_openapi_document() {
   add("SeedUpload", false);
   add("TranscriptionRequest", true);
   add("TranslationRequest", true);
+  // The subtitle layout fields belong to the OpenAI routes' srt and vtt.
+  for (const auto& [name, spec] : options_schema_properties(subtitle_option_specs())) {
+    for (const char* schema : {"TranscriptionRequest", "TranslationRequest"})
+      schemas.at(schema).as_object().at("properties").as_object()[name] = spec;
+  }
   return json::serialize(doc);
 }
 

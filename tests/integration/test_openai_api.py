@@ -132,7 +132,7 @@ def test_documented_errors(client, server):
     with pytest.raises(openai.BadRequestError) as e:
         with open(AUDIO / "jfk.wav", "rb") as f:
             client.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
-                                               timestamp_granularities=["word"])
+                                               timestamp_granularities=["sentence"])
     assert e.value.body["param"] == "timestamp_granularities[]"
 
     with pytest.raises(openai.APIStatusError) as e:

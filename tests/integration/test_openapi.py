@@ -79,6 +79,11 @@ def test_option_table_drives_readme_and_document(server):
     begin = readme.index("\n", begin) + 1
     end = readme.index("<!-- options:end -->")
     assert readme[begin:end] == table, "README out of date: paste `speech-recognition-api options`"
+    subtitles = subprocess.run([str(BINARY), "options", "--subtitles"], capture_output=True, text=True,
+                               check=True).stdout
+    begin = readme.index("\n", readme.index("<!-- subtitle-options:begin")) + 1
+    end = readme.index("<!-- subtitle-options:end -->")
+    assert readme[begin:end] == subtitles, "README out of date: paste `speech-recognition-api options --subtitles`"
     spec = requests.get(server.url("/openapi.json")).json()
     assert spec == json.loads(subprocess.run([str(BINARY), "options", "--openapi"], capture_output=True,
                                              text=True, check=True).stdout)
@@ -91,5 +96,8 @@ def test_option_table_drives_readme_and_document(server):
     assert (beam["type"], beam["minimum"], beam["maximum"]) == ("integer", 1, 10)
     assert seed["max_initial_timestamp"]["anyOf"][0]["maximum"] == 30
     assert "6 comma-separated" in seed["temperature"]["description"]
+    for row in subtitles.splitlines()[2:]:
+        field = row.split("`")[1]
+        assert field in openai and field not in seed, field
     # OpenAI's own definition of its fields is kept.
     assert openai["temperature"]["type"] == "number"
