@@ -9,6 +9,7 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -19,6 +20,8 @@
 #include "core/log_context.h"
 #include "http/metrics_server.h"
 #include "http/server.h"
+#include "models/model_catalog.h"
+#include "models/model_pull.h"
 #include "service/builtin_parts.h"
 #include "service/inference_pool.h"
 #include "service/transcription_service.h"
@@ -266,6 +269,84 @@ int run_storage(const CommonOptions& common, const StorageCommandOptions& option
     } else {
       storage.remove(options.argument);
     }
+    return 0;
+  });
+}
+
+}  // namespace sra::app
+
+namespace sra::app {
+namespace {
+
+// A one-line progress bar on a terminal: "[#####     ] 52% 36.7/70.7 MB name".
+void draw_progress(const std::string& name, std::uint64_t done, std::uint64_t total) {
+  static std::uint64_t last = 0;
+  if (done != total && done - last < (1u << 20) && done > last) return;
+  last = done;
+  const int width = 30;
+  int filled = total ? static_cast<int>(width * done / total) : 0;
+  std::fprintf(stderr, "\r[%s%s] %3d%% %.1f/%.1f MB %s", std::string(filled, '#').c_str(),
+               std::string(width - filled, ' ').c_str(),
+               total ? static_cast<int>(100 * done / total) : 0, done / 1e6, total / 1e6,
+               name.c_str());
+  if (done == total) std::fprintf(stderr, "\n");
+  std::fflush(stderr);
+}
+
+const CatalogModel& catalog_model_named(const std::string& name) {
+  if (const CatalogModel* m = find_catalog_model(name)) return *m;
+  std::string names;
+  for (const auto& m : model_catalog()) names += (names.empty() ? "" : ", ") + m.name;
+  throw invalid_request("'" + name + "' is not a model of the catalog (" + names + ")");
+}
+
+}  // namespace
+
+int run_models(const CommonOptions& common, const ModelsCommandOptions& options) {
+  return report_errors([&] {
+    Config config = load_config(common);
+    const std::filesystem::path dir =
+        options.dir.value_or(config.get_string("WHISPER_MODELS_DIR", "./models"));
+    if (options.action == "list") {
+      std::printf("%-14s %-8s %9s  %-8s %s\n", "NAME", "KIND", "SIZE", "PRESENT", "DESCRIPTION");
+      for (const auto& m : model_catalog()) {
+        std::filesystem::path path = catalog_model_path(m, dir);
+        std::error_code ec;
+        bool present = std::filesystem::file_size(path, ec) == m.file_size && !ec;
+        std::printf("%-14s %-8s %6.1f MB  %-8s %s\n", m.name.c_str(), m.kind.c_str(),
+                    m.file_size / 1e6, present ? "yes" : "no", m.description.c_str());
+      }
+      std::printf("\nin %s; names may also be written openai/whisper-NAME or ggml-NAME.bin\n",
+                  dir.c_str());
+      return 0;
+    }
+    if (options.action == "pull") {
+      if (options.name.empty()) throw invalid_request("models pull needs a NAME");
+      PullOptions pull;
+      pull.models_dir = dir;
+      pull.index_url = config.get_string("MODEL_INDEX_URL", kDefaultModelIndexUrl);
+      if (::isatty(STDERR_FILENO)) pull.progress = draw_progress;
+      std::cout << pull_model(catalog_model_named(options.name), pull).string() << "\n";
+      return 0;
+    }
+    // verify: the named model, or every catalog model present.
+    std::vector<const CatalogModel*> models;
+    if (!options.name.empty()) {
+      models.push_back(&catalog_model_named(options.name));
+    } else {
+      for (const auto& m : model_catalog())
+        if (std::filesystem::exists(catalog_model_path(m, dir))) models.push_back(&m);
+    }
+    int bad = 0;
+    for (const CatalogModel* m : models) {
+      std::filesystem::path path = catalog_model_path(*m, dir);
+      if (!std::filesystem::exists(path)) throw config_error(path.string() + " does not exist");
+      std::string sha = file_sha256(path);
+      bool ok = sha == m->file_sha256;
+      bad += ok ? 0 : 1;
+      std::cout << (ok ? "ok        " : "MISMATCH  ") << path.string() << "  " << sha << "\n";
+    }
+    if (bad) throw config_error(std::to_string(bad) + " model file(s) do not match the catalog");
     return 0;
   });
 }

