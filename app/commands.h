@@ -52,12 +52,20 @@ struct ModelsCommandOptions {
   std::optional<std::string> dir;  // --dir, else WHISPER_MODELS_DIR, else ./models
 };
 
+struct VadCommandOptions {
+  std::string audio;                                // the audio file
+  std::string model = "models/ggml-silero-v6.2.0.bin";  // the Silero ggml file
+  bool probabilities = false;                       // print each window's probability instead
+};
+
 int run_serve(const CommonOptions& common, const ServeOptions& options);
 int run_worker(const CommonOptions& common, const WorkerCommandOptions& options);
 int run_transcribe(const CommonOptions& common, const TranscribeCommandOptions& options);
 int run_convert(const ConvertOptions& options);
 int run_bench(const BenchOptions& options);
 int run_storage(const CommonOptions& common, const StorageCommandOptions& options);
+// Voice activity of a file: speech segments (or each window's probability) as JSON.
+int run_vad(const VadCommandOptions& options);
 // The model catalog: list it, pull a model by name, verify files against their sha256.
 int run_models(const CommonOptions& common, const ModelsCommandOptions& options);
 // Prints the model options' table (Markdown, as in the README) or, with `openapi`, the OpenAPI

@@ -98,6 +98,14 @@ int main(int argc, char** argv) {
                          "models directory (default: WHISPER_MODELS_DIR or ./models)");
   add_env_file(models_cmd);
 
+  sra::app::VadCommandOptions vad;
+  auto* vad_cmd = app.add_subcommand(
+      "vad", "find the speech in an audio file with Silero VAD: segments, or --probabilities");
+  vad_cmd->add_option("audio", vad.audio, "audio file")->required();
+  vad_cmd->add_option("--model", vad.model, "Silero ggml file (default: models/ggml-silero-v6.2.0.bin)");
+  vad_cmd->add_flag("--probabilities", vad.probabilities,
+                    "print the speech probability of every 512-sample window");
+
   bool options_openapi = false;
   auto* options_cmd =
       app.add_subcommand("options",
@@ -110,6 +118,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (options_cmd->parsed()) return sra::app::run_options(options_openapi, options_subtitles);
+  if (vad_cmd->parsed()) return sra::app::run_vad(vad);
   if (models_cmd->parsed()) return sra::app::run_models(common, models);
   if (storage_cmd->parsed()) return sra::app::run_storage(common, storage);
   if (convert_cmd->parsed()) {

@@ -2,6 +2,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -11,6 +12,8 @@
 #include "commands.h"
 #include "core/errors.h"
 #include "core/option_table.h"
+#include "engine/vad/silero_vad.h"
+#include "engine/vad/speech_timestamps.h"
 #include "engine/whisper/ctranslate2_import.h"
 #include "engine/whisper/engine.h"
 #include "engine/whisper/kernels.h"
@@ -155,6 +158,42 @@ int run_options(bool openapi, bool subtitles) {
     std::cout << options_markdown(builtin_request_options(), "WHISPER_");
   }
   return 0;
+}
+
+}  // namespace sra::app
+
+namespace sra::app {
+
+int run_vad(const VadCommandOptions& options) {
+  try {
+    vad::SileroVad model(options.model);
+    std::ifstream in(options.audio, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + options.audio);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    std::vector<float> samples = audio::decode(bytes.str()).samples;
+    boost::json::object out;
+    if (options.probabilities) {
+      boost::json::array probs;
+      for (float p : model.probabilities(samples)) probs.emplace_back(p);
+      out["probabilities"] = std::move(probs);
+    } else {
+      boost::json::array segments;
+      auto found = vad::speech_timestamps(vad::faster_whisper_probabilities(model, samples),
+                                          static_cast<std::int64_t>(samples.size()), {});
+      for (const auto& s : found) {
+        segments.emplace_back(boost::json::object{{"start", s.start / 16000.0},
+                                                  {"end", s.end / 16000.0}});
+      }
+      out["duration"] = samples.size() / 16000.0;
+      out["speech"] = std::move(segments);
+    }
+    std::cout << boost::json::serialize(out) << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
 }
 
 }  // namespace sra::app

