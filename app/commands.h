@@ -53,9 +53,14 @@ struct ModelsCommandOptions {
 };
 
 struct VadCommandOptions {
-  std::string audio;                                // the audio file
+  std::string audio;                                    // the audio file
   std::string model = "models/ggml-silero-v6.2.0.bin";  // the Silero ggml file
-  bool probabilities = false;                       // print each window's probability instead
+  bool probabilities = false;                           // print each window's probability instead
+  double threshold = 0.5;                               // faster-whisper's VadOptions
+  double min_speech_duration_ms = 0;
+  double max_speech_duration_s = 1e9;  // none
+  double min_silence_duration_ms = 2000;
+  double speech_pad_ms = 400;
 };
 
 int run_serve(const CommonOptions& common, const ServeOptions& options);
@@ -70,6 +75,6 @@ int run_vad(const VadCommandOptions& options);
 int run_models(const CommonOptions& common, const ModelsCommandOptions& options);
 // Prints the model options' table (Markdown, as in the README) or, with `openapi`, the OpenAPI
 // document the server serves; both come from the option table.
-int run_options(bool openapi, bool subtitles);
+int run_options(bool openapi, bool subtitles, bool vad);
 
 }  // namespace sra::app

@@ -102,9 +102,19 @@ int main(int argc, char** argv) {
   auto* vad_cmd = app.add_subcommand(
       "vad", "find the speech in an audio file with Silero VAD: segments, or --probabilities");
   vad_cmd->add_option("audio", vad.audio, "audio file")->required();
-  vad_cmd->add_option("--model", vad.model, "Silero ggml file (default: models/ggml-silero-v6.2.0.bin)");
+  vad_cmd->add_option("--model", vad.model,
+                      "Silero ggml file (default: models/ggml-silero-v6.2.0.bin)");
   vad_cmd->add_flag("--probabilities", vad.probabilities,
                     "print the speech probability of every 512-sample window");
+  vad_cmd->add_option("--threshold", vad.threshold, "speech threshold (0.5)")
+      ->check(CLI::Range(0.01, 0.99));
+  vad_cmd->add_option("--min-speech-duration-ms", vad.min_speech_duration_ms, "(0)")
+      ->check(CLI::Range(0.0, 6e4));
+  vad_cmd->add_option("--max-speech-duration-s", vad.max_speech_duration_s, "(none)")
+      ->check(CLI::Range(1.0, 1e9));
+  vad_cmd->add_option("--min-silence-duration-ms", vad.min_silence_duration_ms, "(2000)")
+      ->check(CLI::Range(0.0, 6e4));
+  vad_cmd->add_option("--speech-pad-ms", vad.speech_pad_ms, "(400)")->check(CLI::Range(0.0, 1e4));
 
   bool options_openapi = false;
   auto* options_cmd =
@@ -115,9 +125,12 @@ int main(int argc, char** argv) {
   bool options_subtitles = false;
   options_cmd->add_flag("--subtitles", options_subtitles,
                         "print the srt/vtt layout fields of the OpenAI routes instead");
+  bool options_vad = false;
+  options_cmd->add_flag("--vad", options_vad, "print the voice activity detection options instead");
 
   CLI11_PARSE(app, argc, argv);
-  if (options_cmd->parsed()) return sra::app::run_options(options_openapi, options_subtitles);
+  if (options_cmd->parsed())
+    return sra::app::run_options(options_openapi, options_subtitles, options_vad);
   if (vad_cmd->parsed()) return sra::app::run_vad(vad);
   if (models_cmd->parsed()) return sra::app::run_models(common, models);
   if (storage_cmd->parsed()) return sra::app::run_storage(common, storage);

@@ -21,6 +21,7 @@
 #include "http/formats.h"
 #include "http/static_routes.h"
 #include "service/builtin_parts.h"
+#include "service/voice_activity.h"
 
 namespace sra::app {
 namespace {
@@ -149,11 +150,13 @@ int run_bench(const BenchOptions& options) {
   }
 }
 
-int run_options(bool openapi, bool subtitles) {
+int run_options(bool openapi, bool subtitles, bool vad) {
   if (openapi) {
     std::cout << http::openapi_document() << "\n";
   } else if (subtitles) {
-    std::cout << options_markdown(http::subtitle_option_specs(), "");
+    std::cout << fields_markdown(http::subtitle_option_specs());
+  } else if (vad) {
+    std::cout << options_markdown(vad_option_specs(), "");
   } else {
     std::cout << options_markdown(builtin_request_options(), "WHISPER_");
   }
@@ -179,14 +182,20 @@ int run_vad(const VadCommandOptions& options) {
       out["probabilities"] = std::move(probs);
     } else {
       boost::json::array segments;
+      vad::VadOptions o;
+      o.threshold = options.threshold;
+      o.min_speech_duration_ms = options.min_speech_duration_ms;
+      if (options.max_speech_duration_s < 1e9)
+        o.max_speech_duration_s = options.max_speech_duration_s;
+      o.min_silence_duration_ms = options.min_silence_duration_ms;
+      o.speech_pad_ms = options.speech_pad_ms;
       auto found = vad::speech_timestamps(vad::faster_whisper_probabilities(model, samples),
-                                          static_cast<std::int64_t>(samples.size()), {});
+                                          static_cast<std::int64_t>(samples.size()), o);
       for (const auto& s : found) {
-        segments.emplace_back(boost::json::object{{"start", s.start / 16000.0},
-                                                  {"end", s.end / 16000.0}});
+        segments.emplace_back(boost::json::object{{"start", s.start}, {"end", s.end}});
       }
-      out["duration"] = samples.size() / 16000.0;
-      out["speech"] = std::move(segments);
+      out["samples"] = samples.size();
+      out["speech"] = std::move(segments);  // in samples at 16 kHz
     }
     std::cout << boost::json::serialize(out) << "\n";
     return 0;

@@ -158,14 +158,6 @@ const OptionSpec* find_option(const std::vector<OptionSpec>& table, std::string_
 std::string options_markdown(const std::vector<OptionSpec>& table,
                              std::string_view variable_prefix) {
   std::ostringstream out;
-  if (variable_prefix.empty()) {  // request fields only: no variable sets a default
-    out << "| field | default | accepted | meaning |\n|---|---|---|---|\n";
-    for (const auto& spec : table) {
-      out << "| `" << spec.name << "` | " << spec.default_text << " | " << describe_bounds(spec)
-          << " | " << spec.doc << " |\n";
-    }
-    return out.str();
-  }
   out << "| variable | default | accepted | meaning |\n|---|---|---|---|\n";
   for (const auto& spec : table) {
     std::string variable = option_variable(variable_prefix, spec.name);
@@ -173,6 +165,16 @@ std::string options_markdown(const std::vector<OptionSpec>& table,
     for (const auto& a : spec.aliases) fields += " or `" + a + "`";
     out << "| `" << variable << "` | " << spec.default_text << " | " << describe_bounds(spec)
         << " | " << spec.doc << " (field " << fields << ") |\n";
+  }
+  return out.str();
+}
+
+std::string fields_markdown(const std::vector<OptionSpec>& table) {
+  std::ostringstream out;
+  out << "| field | default | accepted | meaning |\n|---|---|---|---|\n";
+  for (const auto& spec : table) {
+    out << "| `" << spec.name << "` | " << spec.default_text << " | " << describe_bounds(spec)
+        << " | " << spec.doc << " |\n";
   }
   return out.str();
 }

@@ -64,10 +64,12 @@ std::string option_variable(std::string_view prefix, std::string_view name);
 std::string describe_bounds(const OptionSpec& spec);
 
 // A Markdown table: | variable | default | accepted | meaning |, one row per option, with
-// `variable_prefix` + NAME in upper case as the variable (e.g. WHISPER_BEAM_SIZE). With an empty
-// prefix: | field | default | accepted | meaning | (options no variable sets).
+// `variable_prefix` + NAME in upper case as the variable (e.g. WHISPER_BEAM_SIZE).
 std::string options_markdown(const std::vector<OptionSpec>& table,
                              std::string_view variable_prefix);
+// A Markdown table of request fields that no variable sets: | field | default | accepted |
+// meaning |.
+std::string fields_markdown(const std::vector<OptionSpec>& table);
 
 // JSON-schema properties (OpenAPI 3.1) for the options as multipart form fields.
 boost::json::object options_schema_properties(const std::vector<OptionSpec>& table);

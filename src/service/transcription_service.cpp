@@ -23,6 +23,7 @@ ServiceLimits service_limits_from(const Config& config) {
       config.get_bool("DELETE_AUDIO_AFTER_TASK", limits.delete_audio_after_task);
   limits.backlog = backlog_limits_from(config);
   limits.rate = rate_limits_from(config);
+  limits.vad = vad_settings_from(config);
   return limits;
 }
 
@@ -96,7 +97,35 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   options.on_segment = job.on_segment;
   options.cancel = &cancel;
   auto inference_started = CancelToken::Clock::now();
-  Transcription t = prepared.model->transcribe(audio, options);
+
+  // With VAD, the model hears only the speech and every time is mapped back.
+  std::optional<vad::VadOptions> vad_options = vad_.options_for(job.options);
+  std::optional<SpeechOnly> speech;
+  std::optional<vad::SpeechMap> speech_map;
+  if (vad_options) {
+    auto vad_started = CancelToken::Clock::now();
+    speech = vad_.speech(audio, *vad_options, &cancel);
+    metrics().stage_seconds.with({"vad"}).add(seconds_since(vad_started));
+    speech_map.emplace(speech->segments);
+    for (const auto& spec : vad_option_specs()) options.values.erase(spec.name);
+    if (job.on_segment) {
+      options.on_segment = [&](const Segment& s) {
+        Segment mapped = s;
+        restore_times(mapped, *speech_map);
+        job.on_segment(mapped);
+      };
+    }
+  }
+  Transcription t;
+  if (speech && speech->audio.samples.empty()) {
+    t.duration = audio.seconds();  // no speech: nothing to transcribe
+  } else {
+    t = prepared.model->transcribe(speech ? speech->audio : audio, options);
+  }
+  if (speech) {
+    restore_times(t, *speech);
+    t.duration = audio.seconds();
+  }
   metrics().audio_seconds.add(audio.seconds());
   metrics().inference_seconds.add(seconds_since(inference_started));
   metrics().stage_seconds.with({"encode"}).add(t.stage_times.encode_seconds);

@@ -26,6 +26,7 @@
 #include "core/parts.h"
 #include "service/backlog_gate.h"
 #include "service/rate_limiter.h"
+#include "service/voice_activity.h"
 
 namespace sra {
 
@@ -36,6 +37,7 @@ struct ServiceLimits {
   bool delete_audio_after_task = false;  // remove the stored file once its task ends
   BacklogLimits backlog;                 // bounds on unfinished async work
   RateLimits rate;                       // per-client limits on requests and audio
+  VadSettings vad;                       // voice activity detection: model and defaults
 };
 
 ServiceLimits service_limits_from(const Config& config);
@@ -55,7 +57,11 @@ struct TranscriptionJob {
 class TranscriptionService {
  public:
   TranscriptionService(Parts& parts, ServiceLimits limits)
-      : parts_(parts), limits_(limits), backlog_(parts, limits.backlog), clients_(limits.rate) {}
+      : parts_(parts),
+        limits_(limits),
+        backlog_(parts, limits.backlog),
+        clients_(limits.rate),
+        vad_(limits.vad) {}
 
   // Runs `job` on the calling thread. Throws sra::Error: unsupported_media, too_large,
   // invalid_request (with field()), not_found (model), cancelled, deadline_exceeded, ...
@@ -99,6 +105,7 @@ class TranscriptionService {
   ServiceLimits limits_;
   BacklogGate backlog_;
   RateLimiter clients_;
+  VoiceActivityFilter vad_;
 };
 
 }  // namespace sra

@@ -17,7 +17,7 @@ namespace sra::vad {
 namespace {
 
 constexpr int kHidden = 128;
-constexpr int kFft = 256, kHop = 128, kBins = kFft / 2 + 1;  // 129
+constexpr int kFft = 256, kHop = 128, kBins = kFft / 2 + 1;   // 129
 constexpr int kPadded = kSileroContext + kSileroWindow + 64;  // reflect-padded input: 640
 constexpr int kFrames = (kPadded - kFft) / kHop + 1;          // 4
 
@@ -184,6 +184,7 @@ class Protobuf {
     }
     owner_.fail("a protobuf varint is too long");
   }
+
  private:
   void skip(std::size_t n) {
     if (n > bytes_.size() - at_) owner_.fail("a protobuf field is cut off");
@@ -353,8 +354,8 @@ SileroVad::SileroVad(const std::filesystem::path& path) {
   int in = kBins;
   for (int i = 0; i < 4; ++i) {
     const std::string p = "conv" + std::to_string(i) + ".";
-    auto shape = tensors.count(p + "weight") ? tensors[p + "weight"].shape
-                                             : std::vector<std::int64_t>{};
+    auto shape =
+        tensors.count(p + "weight") ? tensors[p + "weight"].shape : std::vector<std::int64_t>{};
     if (shape.size() != 3 || shape[1] != in || shape[2] != 3 || shape[0] <= 0 || shape[0] > 1024)
       r.fail("unexpected encoder layer " + std::to_string(i));
     Conv c;
@@ -427,7 +428,8 @@ float SileroVad::process(const float* window, SileroStream& s) const {
     const float* wi = w_ih_.data() + static_cast<std::size_t>(g) * kHidden;
     const float* wh = w_hh_.data() + static_cast<std::size_t>(g) * kHidden;
     for (int j = 0; j < kHidden; ++j)
-      acc += wi[j] * cur[static_cast<std::size_t>(j) * frames] + wh[j] * s.h[static_cast<std::size_t>(j)];
+      acc += wi[j] * cur[static_cast<std::size_t>(j) * frames] +
+             wh[j] * s.h[static_cast<std::size_t>(j)];
     gates[g] = acc;
   }
   float out = out_b_;

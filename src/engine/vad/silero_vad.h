@@ -25,8 +25,8 @@ inline constexpr int kSileroContext = 64;  // samples of the previous window see
 
 // The state one audio stream carries from window to window.
 struct SileroStream {
-  std::array<float, 128> h{};                  // LSTM hidden state
-  std::array<float, 128> c{};                  // LSTM cell state
+  std::array<float, 128> h{};                   // LSTM hidden state
+  std::array<float, 128> c{};                   // LSTM cell state
   std::array<float, kSileroContext> context{};  // the previous window's last samples
 };
 

@@ -18,8 +18,8 @@ std::vector<SpeechSegment> speech_timestamps(const std::vector<float>& probabili
   constexpr double rate = 16000;
   constexpr std::int64_t window = kSileroWindow;
   const double threshold = o.threshold;
-  const double neg_threshold = o.neg_threshold >= 0 ? o.neg_threshold
-                                                    : std::max(threshold - 0.15, 0.01);
+  const double neg_threshold =
+      o.neg_threshold >= 0 ? o.neg_threshold : std::max(threshold - 0.15, 0.01);
   const double min_speech_samples = rate * o.min_speech_duration_ms / 1000;
   const double speech_pad_samples = rate * o.speech_pad_ms / 1000;
   const double max_speech_samples =
@@ -85,8 +85,8 @@ std::vector<SpeechSegment> speech_timestamps(const std::vector<float>& probabili
   for (std::size_t i = 0; i < speeches.size(); ++i) {
     SpeechSegment& s = speeches[i];
     if (i == 0) {
-      s.start = static_cast<std::int64_t>(std::max(0.0, static_cast<double>(s.start) -
-                                                            speech_pad_samples));
+      s.start = static_cast<std::int64_t>(
+          std::max(0.0, static_cast<double>(s.start) - speech_pad_samples));
     }
     if (i + 1 != speeches.size()) {
       const std::int64_t silence = speeches[i + 1].start - s.end;
@@ -96,12 +96,12 @@ std::vector<SpeechSegment> speech_timestamps(const std::vector<float>& probabili
       } else {
         s.end = static_cast<std::int64_t>(std::min(
             static_cast<double>(audio_samples), static_cast<double>(s.end) + speech_pad_samples));
-        speeches[i + 1].start = static_cast<std::int64_t>(std::max(
-            0.0, static_cast<double>(speeches[i + 1].start) - speech_pad_samples));
+        speeches[i + 1].start = static_cast<std::int64_t>(
+            std::max(0.0, static_cast<double>(speeches[i + 1].start) - speech_pad_samples));
       }
     } else {
-      s.end = static_cast<std::int64_t>(std::min(
-          static_cast<double>(audio_samples), static_cast<double>(s.end) + speech_pad_samples));
+      s.end = static_cast<std::int64_t>(std::min(static_cast<double>(audio_samples),
+                                                 static_cast<double>(s.end) + speech_pad_samples));
     }
   }
   return speeches;
@@ -118,22 +118,27 @@ SpeechMap::SpeechMap(const std::vector<SpeechSegment>& segments, int sample_rate
   }
 }
 
-std::size_t SpeechMap::segment_index(double seconds) const {
+std::size_t SpeechMap::segment_index(double seconds, bool is_end) const {
   if (chunk_end_sample_.empty()) return 0;
   auto sample = static_cast<std::int64_t>(seconds * sample_rate_);
+  if (is_end) {
+    auto exact = std::find(chunk_end_sample_.begin(), chunk_end_sample_.end(), sample);
+    if (exact != chunk_end_sample_.end())
+      return static_cast<std::size_t>(exact - chunk_end_sample_.begin());
+  }
   auto it = std::upper_bound(chunk_end_sample_.begin(), chunk_end_sample_.end(), sample);
   return std::min(static_cast<std::size_t>(it - chunk_end_sample_.begin()),
                   chunk_end_sample_.size() - 1);
 }
 
-double SpeechMap::original_time(double seconds, std::size_t index) const {
+double SpeechMap::original_time_in(double seconds, std::size_t index) const {
   if (silence_before_.empty()) return seconds;
   index = std::min(index, silence_before_.size() - 1);
   return std::round((silence_before_[index] + seconds) * 100) / 100;
 }
 
-double SpeechMap::original_time(double seconds) const {
-  return original_time(seconds, segment_index(seconds));
+double SpeechMap::original_time(double seconds, bool is_end) const {
+  return original_time_in(seconds, segment_index(seconds, is_end));
 }
 
 }  // namespace sra::vad

@@ -19,9 +19,9 @@ namespace sra::vad {
 
 // faster-whisper's VadOptions, with its defaults.
 struct VadOptions {
-  double threshold = 0.5;                // a window at or above is speech
-  double neg_threshold = -1;             // below ends speech; < 0: max(threshold - 0.15, 0.01)
-  double min_speech_duration_ms = 0;     // shorter segments are dropped
+  double threshold = 0.5;             // a window at or above is speech
+  double neg_threshold = -1;          // below ends speech; < 0: max(threshold - 0.15, 0.01)
+  double min_speech_duration_ms = 0;  // shorter segments are dropped
   double max_speech_duration_s = std::numeric_limits<double>::infinity();  // longer are split
   double min_silence_duration_ms = 2000;  // silence that ends a segment
   double speech_pad_ms = 400;             // added on each side
@@ -45,13 +45,14 @@ std::vector<float> faster_whisper_probabilities(const SileroVad& model,
 class SpeechMap {
  public:
   SpeechMap(const std::vector<SpeechSegment>& segments, int sample_rate = 16000);
-  // The time in the original audio of `seconds` into the concatenated speech.
-  double original_time(double seconds) const;
+  // The time in the original audio of `seconds` into the concatenated speech, rounded to 10 ms.
+  // An end (`is_end`) exactly at a segment's end stays in that segment.
+  double original_time(double seconds, bool is_end = false) const;
   // Which segment `seconds` into the concatenated speech falls in.
-  std::size_t segment_index(double seconds) const;
+  std::size_t segment_index(double seconds, bool is_end = false) const;
   // The original time, using the segment `index` for the offset (so that a segment's end stays
   // in the segment it belongs to).
-  double original_time(double seconds, std::size_t index) const;
+  double original_time_in(double seconds, std::size_t index) const;
 
  private:
   int sample_rate_;

@@ -1,0 +1,181 @@
+#include "service/voice_activity.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <limits>
+
+#include "core/errors.h"
+#include "models/model_catalog.h"
+#include "models/model_pull.h"
+
+namespace sra {
+namespace {
+
+OptionSpec spec(std::string name, OptionType type, std::string default_text, double min, double max,
+                std::string doc, bool nullable = false) {
+  OptionSpec s;
+  s.name = std::move(name);
+  s.type = type;
+  s.default_text = std::move(default_text);
+  s.doc = std::move(doc);
+  s.min = min;
+  s.max = max;
+  s.nullable = nullable;
+  return s;
+}
+
+// Sets the option `name` of `o` from its checked value.
+void apply(vad::VadOptions& o, bool& filter, const std::string& name, const ParsedOption& v) {
+  if (name == "vad_filter") filter = v.flag;
+  if (name == "vad_threshold") o.threshold = v.number;
+  if (name == "vad_min_speech_duration_ms") o.min_speech_duration_ms = v.number;
+  if (name == "vad_max_speech_duration_s")
+    o.max_speech_duration_s = v.unset ? std::numeric_limits<double>::infinity() : v.number;
+  if (name == "vad_min_silence_duration_ms") o.min_silence_duration_ms = v.number;
+  if (name == "vad_speech_pad_ms") o.speech_pad_ms = v.number;
+}
+
+}  // namespace
+
+const std::vector<OptionSpec>& vad_option_specs() {
+  using T = OptionType;
+  static const std::vector<OptionSpec> table = {
+      spec("vad_filter", T::boolean, "`false`", 0, 1,
+           "transcribe only the speech Silero VAD finds; times stay those of the whole audio"),
+      spec("vad_threshold", T::number, "`0.5`", 0.01, 0.99,
+           "(VAD) speech probability from which a 32 ms window is speech"),
+      spec("vad_min_speech_duration_ms", T::integer, "`0`", 0, 60000,
+           "(VAD) speech shorter than this is dropped"),
+      spec("vad_max_speech_duration_s", T::number, "none", 1, 86400,
+           "(VAD) longer speech is split, at a silence when there is one", true),
+      spec("vad_min_silence_duration_ms", T::integer, "`2000`", 0, 60000,
+           "(VAD) silence that ends a stretch of speech"),
+      spec("vad_speech_pad_ms", T::integer, "`400`", 0, 10000,
+           "(VAD) audio kept on each side of the speech"),
+  };
+  return table;
+}
+
+VadSettings vad_settings_from(const Config& config) {
+  VadSettings s;
+  s.filter = config.get_bool("VAD", false);
+  for (const auto& spec : vad_option_specs()) {
+    std::string variable = option_variable("", spec.name);
+    if (auto value = config.get(variable)) {
+      try {
+        apply(s.defaults, s.filter, spec.name, parse_option(spec, *value));
+      } catch (const Error& e) {
+        throw config_error(variable + ": " + e.what());
+      }
+    }
+  }
+  s.model = config.get_string("VAD_MODEL", s.model);
+  s.model_path = config.get_string("VAD_MODEL_PATH", "");
+  s.models_dir = config.get_string("WHISPER_MODELS_DIR", "./models");
+  s.index_url = config.get_string("MODEL_INDEX_URL", kDefaultModelIndexUrl);
+  s.download = config.get_bool("MODEL_DOWNLOAD", true);
+  if (s.model_path.empty()) {
+    const CatalogModel* m = find_catalog_model(s.model);
+    if (!m || m->kind != "vad") {
+      throw config_error("VAD_MODEL=" + s.model +
+                         " is not a VAD model of the catalog (`speech-recognition-api models "
+                         "list`); set VAD_MODEL_PATH for a file of your own");
+    }
+  }
+  return s;
+}
+
+VoiceActivityFilter::VoiceActivityFilter(VadSettings settings) : settings_(std::move(settings)) {
+  if (settings_.filter) model();  // on for every request: a missing model stops the start
+}
+
+std::optional<vad::VadOptions> VoiceActivityFilter::options_for(
+    const std::map<std::string, std::string>& fields) const {
+  vad::VadOptions o = settings_.defaults;
+  bool filter = settings_.filter;
+  for (const auto& spec : vad_option_specs()) {
+    auto it = fields.find(spec.name);
+    if (it != fields.end()) apply(o, filter, spec.name, parse_option(spec, it->second));
+  }
+  if (!filter) return std::nullopt;
+  return o;
+}
+
+const vad::SileroVad& VoiceActivityFilter::model() {
+  std::lock_guard lock(mutex_);
+  if (model_) return *model_;
+  std::filesystem::path path = settings_.model_path;
+  if (path.empty()) {
+    const CatalogModel& m = *find_catalog_model(settings_.model);  // checked in the settings
+    path = catalog_model_path(m, settings_.models_dir);
+    if (!std::filesystem::exists(path)) {
+      if (!settings_.download) {
+        throw config_error("the VAD model " + path.string() +
+                           " is missing and MODEL_DOWNLOAD=false: run `speech-recognition-api "
+                           "models pull " +
+                           m.name + "` first");
+      }
+      spdlog::info("pulling VAD model {} into {} (once)", m.name, settings_.models_dir.string());
+      PullOptions pull;
+      pull.models_dir = settings_.models_dir;
+      pull.index_url = settings_.index_url;
+      try {
+        path = pull_model(m, pull);
+      } catch (const Error& e) {
+        throw config_error("the VAD model " + m.name + " could not be pulled: " + e.what() +
+                           " (run `speech-recognition-api models pull " + m.name + "`)");
+      }
+    }
+  }
+  model_ = std::make_shared<const vad::SileroVad>(path);
+  return *model_;
+}
+
+SpeechOnly VoiceActivityFilter::speech(const AudioBuffer& audio, const vad::VadOptions& options,
+                                       const CancelToken* cancel) {
+  const vad::SileroVad& silero = model();
+  // faster-whisper's padding: zeros to the next multiple of 512 (a whole window when exact).
+  std::vector<float> padded = audio.samples;
+  padded.resize(
+      audio.samples.size() + (vad::kSileroWindow - audio.samples.size() % vad::kSileroWindow),
+      0.0f);
+  std::vector<float> probabilities;
+  probabilities.reserve(padded.size() / vad::kSileroWindow);
+  vad::SileroStream stream;
+  for (std::size_t at = 0; at < padded.size(); at += vad::kSileroWindow) {
+    if (cancel && at % (vad::kSileroWindow * 512) == 0) cancel->check();  // every ~16 s
+    probabilities.push_back(silero.process(padded.data() + at, stream));
+  }
+  SpeechOnly out;
+  out.segments = vad::speech_timestamps(probabilities,
+                                        static_cast<std::int64_t>(audio.samples.size()), options);
+  for (const auto& s : out.segments) {
+    out.audio.samples.insert(out.audio.samples.end(),
+                             audio.samples.begin() + static_cast<std::ptrdiff_t>(s.start),
+                             audio.samples.begin() + static_cast<std::ptrdiff_t>(s.end));
+  }
+  return out;
+}
+
+void restore_times(Segment& s, const vad::SpeechMap& map) {
+  if (!s.words.empty()) {
+    for (auto& w : s.words) {
+      std::size_t index = map.segment_index((w.start + w.end) / 2);
+      w.start = map.original_time_in(w.start, index);
+      w.end = map.original_time_in(w.end, index);
+    }
+    s.start = s.words.front().start;
+    s.end = s.words.back().end;
+  } else {
+    s.start = map.original_time(s.start);
+    s.end = map.original_time(s.end, true);
+  }
+}
+
+void restore_times(Transcription& t, const SpeechOnly& speech) {
+  vad::SpeechMap map(speech.segments);
+  for (auto& s : t.segments) restore_times(s, map);
+}
+
+}  // namespace sra
