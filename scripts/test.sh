@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
 python="$(scripts/python-env.sh tests/integration/requirements.txt)"
 scripts/build.sh -DSRA_PYTHON="$python"
-scripts/fetch-base-model.sh models "$python"
+scripts/fetch-base-model.sh models
 # fake-gcs-server, the GCS emulator, built from the Go module proxy into .tools/bin (cached).
 if [[ ! -x .tools/bin/fake-gcs-server ]]; then
   GOBIN="$PWD/.tools/bin" GOPATH="$PWD/.tools/gopath" GOFLAGS=-modcacherw \

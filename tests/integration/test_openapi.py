@@ -96,6 +96,13 @@ def test_option_table_drives_readme_and_document(server):
     assert (beam["type"], beam["minimum"], beam["maximum"]) == ("integer", 1, 10)
     assert seed["max_initial_timestamp"]["anyOf"][0]["maximum"] == 30
     assert "6 comma-separated" in seed["temperature"]["description"]
+    vad = subprocess.run([str(BINARY), "options", "--vad"], capture_output=True, text=True, check=True).stdout
+    begin = readme.index("\n", readme.index("<!-- vad-options:begin")) + 1
+    end = readme.index("<!-- vad-options:end -->")
+    assert readme[begin:end] == vad, "README out of date: paste `speech-recognition-api options --vad`"
+    for row in vad.splitlines()[2:]:
+        field = row.split("(field `")[1].split("`")[0]
+        assert field in seed and field in openai, field
     for row in subtitles.splitlines()[2:]:
         field = row.split("`")[1]
         assert field in openai and field not in seed, field
