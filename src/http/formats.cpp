@@ -12,13 +12,17 @@
 namespace sra::http {
 namespace {
 
+// `text` with every "-->" made "->": inside a cue it would end the cue line early.
+std::string without_arrows(std::string text) {
+  for (std::size_t at = text.find("-->"); at != std::string::npos; at = text.find("-->", at)) {
+    text.replace(at, 3, "->");
+  }
+  return text;
+}
+
 // Subtitle cue text: stripped, and "-->" cannot appear inside a cue (whisper.utils does this).
 std::string cue_text(const std::string& text) {
-  std::string out = strip(text);
-  for (std::size_t at = out.find("-->"); at != std::string::npos; at = out.find("-->", at)) {
-    out.replace(at, 3, "->");
-  }
-  return out;
+  return without_arrows(strip(text));
 }
 
 // Segments to write as cues; a model without segments gets one cue for the whole text.
@@ -125,11 +129,12 @@ std::vector<Cue> subtitle_cues(const Transcription& t, const SubtitleOptions& o,
     for (const auto& s : cues(t)) out.push_back({s.start, s.end, cue_text(s.text)});
     return out;
   }
+  // Words are written as they are (OpenAI's writer strips nothing), but without arrows.
   for (const auto& subtitle : word_subtitles(t, o)) {
     std::string text;
     for (const auto& w : subtitle) text += w.word;
     if (!o.highlight_words) {
-      out.push_back({subtitle.front().start, subtitle.back().end, text});
+      out.push_back({subtitle.front().start, subtitle.back().end, without_arrows(text)});
       continue;
     }
     // A cue per word with that word underlined, and the whole text in the gaps between words.
@@ -137,18 +142,13 @@ std::vector<Cue> subtitle_cues(const Transcription& t, const SubtitleOptions& o,
     for (std::size_t i = 0; i < subtitle.size(); ++i) {
       const Word& w = subtitle[i];
       if (subtitle_time(last, decimal_marker) != subtitle_time(w.start, decimal_marker))
-        out.push_back({last, w.start, text});
+        out.push_back({last, w.start, without_arrows(text)});
       std::string marked;
       for (std::size_t j = 0; j < subtitle.size(); ++j)
         marked += j == i ? underline(subtitle[j].word) : subtitle[j].word;
-      out.push_back({w.start, w.end, marked});
+      out.push_back({w.start, w.end, without_arrows(marked)});
       last = w.end;
     }
-  }
-  // Within a cue, "-->" would end the cue line early.
-  for (auto& c : out) {
-    for (std::size_t at = c.text.find("-->"); at != std::string::npos; at = c.text.find("-->", at))
-      c.text.replace(at, 3, "->");
   }
   return out;
 }
@@ -199,12 +199,14 @@ std::string subtitle_time(double seconds, char decimal_marker) {
   return out;
 }
 
+// Width and count bound what one cue holds (2,000 characters), and with highlight_words the
+// response (a cue per word, each with its whole cue): about 2 kB per word of the transcript.
 const std::vector<OptionSpec>& subtitle_option_specs() {
   using T = OptionType;
   static const std::vector<OptionSpec> table = {
-      subtitle_spec("max_line_width", T::integer, 1000,
+      subtitle_spec("max_line_width", T::integer, 200,
                     "srt/vtt with word times: characters per line before a line break"),
-      subtitle_spec("max_line_count", T::integer, 100,
+      subtitle_spec("max_line_count", T::integer, 10,
                     "srt/vtt with word times and max_line_width: lines per cue"),
       subtitle_spec("max_words_per_line", T::integer, 1000,
                     "srt/vtt with word times: words per line"),

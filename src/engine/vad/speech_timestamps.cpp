@@ -7,10 +7,10 @@
 namespace sra::vad {
 
 std::vector<float> faster_whisper_probabilities(const SileroVad& model,
-                                                const std::vector<float>& samples) {
-  std::vector<float> padded = samples;
-  padded.resize(samples.size() + (kSileroWindow - samples.size() % kSileroWindow), 0.0f);
-  return model.probabilities(padded);
+                                                const std::vector<float>& samples,
+                                                const CancelToken* cancel) {
+  return model.probabilities(
+      samples, samples.size() + (kSileroWindow - samples.size() % kSileroWindow), cancel);
 }
 
 std::vector<SpeechSegment> speech_timestamps(const std::vector<float>& probabilities,

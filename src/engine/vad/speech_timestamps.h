@@ -37,9 +37,11 @@ std::vector<SpeechSegment> speech_timestamps(const std::vector<float>& probabili
                                              std::int64_t audio_samples, const VadOptions& options);
 
 // The probabilities faster-whisper computes for the audio: windows over the audio padded with
-// zeros to the next multiple of 512 (a whole window more when it already is one).
+// zeros to the next multiple of 512 (a whole window more when it already is one). `cancel`, when
+// given, is checked as SileroVad::probabilities does.
 std::vector<float> faster_whisper_probabilities(const SileroVad& model,
-                                                const std::vector<float>& samples);
+                                                const std::vector<float>& samples,
+                                                const CancelToken* cancel = nullptr);
 
 // Where the concatenated speech came from (faster-whisper's SpeechTimestampsMap).
 class SpeechMap {

@@ -522,11 +522,15 @@ DecodingResult WhisperEngine::decode(const std::vector<float>& features,
                      return a.second < b.second;
                    })->first;
   }
-  CrossCache cross = decoder_.cross_cache(features);
-  DecodingTask task(*this, decoder_, opt, non_speech_tokens_);
-  DecodingResult result = task.run(cross);
+  DecodingResult result = decode(decoder_.cross_cache(features), opt);
   result.language_probs = std::move(probs);
   return result;
+}
+
+DecodingResult WhisperEngine::decode(const CrossCache& cross,
+                                     const DecodingOptions& options) const {
+  DecodingTask task(*this, decoder_, options, non_speech_tokens_);
+  return task.run(cross);
 }
 
 }  // namespace sra::whisper

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -83,6 +84,11 @@ struct WordTiming {
   double probability = 0;
 };
 
+// OpenAI's defaults of transcribe()'s prepend_punctuations and append_punctuations.
+inline constexpr std::string_view kPrependPunctuations = "\"'\u201c\u00bf([{-";
+inline constexpr std::string_view kAppendPunctuations =
+    "\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001";
+
 struct TranscribeSegment;
 
 // whisper.transcribe()'s keyword arguments (decode options are given in `decode`).
@@ -98,12 +104,11 @@ struct TranscribeOptions {
   std::vector<double> clip_timestamps;        // start,end,... seconds to transcribe (empty: all)
   std::optional<std::string> prefix_text;     // text forced at the start of every window
   bool word_timestamps = false;               // give every segment its words with times
-  std::string prepend_punctuations = "\"'\u201c\u00bf([{-";  // merged into the next word
-  std::string append_punctuations =
-      "\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001";  // merged into the previous word
-  std::optional<double> hallucination_silence_threshold;        // (word timestamps) skip silence
-                                                                // longer than this before anomalies
-  std::function<void(const TranscribeSegment&)> on_segment;     // each segment once it is final
+  std::string prepend_punctuations{kPrependPunctuations};    // merged into the next word
+  std::string append_punctuations{kAppendPunctuations};      // merged into the previous word
+  std::optional<double> hallucination_silence_threshold;     // (word timestamps) skip silence
+                                                             // longer than this before anomalies
+  std::function<void(const TranscribeSegment&)> on_segment;  // each segment once it is final
   const CancelToken* cancel = nullptr;  // checked per window and per token; may be null
 };
 
@@ -148,15 +153,14 @@ class WhisperEngine {
   std::map<std::string, double> detect_audio_language(const std::vector<float>& samples) const;
   // Decodes one encoded window.
   DecodingResult decode(const std::vector<float>& features, const DecodingOptions& options) const;
-  // Word times of `text_tokens` in the window `features` was encoded from, of which the first
-  // `num_frames` mel frames are audio (whisper.timing.find_alignment). `language` and `task` make
-  // the start sequence the tokens were decoded after. Empty for no text tokens.
-  std::vector<WordTiming> find_alignment(const std::vector<float>& features,
+  // Word times of `text_tokens` in the window whose cross-attention keys and values are `cross`
+  // (Decoder::cross_cache of its encoder output), of which the first `num_frames` mel frames are
+  // audio (whisper.timing.find_alignment). `language` and `task` make the start sequence the
+  // tokens were decoded after. Empty for no text tokens.
+  std::vector<WordTiming> find_alignment(const CrossCache& cross,
                                          const std::vector<int>& text_tokens, int num_frames,
                                          const std::string& language,
                                          const std::string& task) const;
-  // The (layer, head) pairs whose cross-attention find_alignment follows.
-  const std::vector<std::pair<int, int>>& alignment_heads() const { return alignment_heads_; }
   // Transcribes audio of any length.
   TranscribeResult transcribe(const std::vector<float>& samples,
                               const TranscribeOptions& options) const;
@@ -164,6 +168,10 @@ class WhisperEngine {
   void set_threads(int threads) { threads_ = threads; }
 
  private:
+  // Decodes a window from its cross-attention cache; the language must be set (or the model
+  // English-only).
+  DecodingResult decode(const CrossCache& cross, const DecodingOptions& options) const;
+
   std::shared_ptr<const ModelFile> file_;
   Tokenizer tokenizer_;
   Encoder encoder_;

@@ -188,6 +188,11 @@ std::vector<std::string_view> pretokenize(std::string_view text) {
 
 }  // namespace
 
+std::vector<char32_t> utf8_code_points(std::string_view text) {
+  std::vector<std::size_t> offsets;
+  return code_points(text, offsets);
+}
+
 std::string utf8_replace_invalid(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size());

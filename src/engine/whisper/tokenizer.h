@@ -76,5 +76,7 @@ class Tokenizer {
 
 // Python's bytes.decode("utf-8", errors="replace").
 std::string utf8_replace_invalid(std::string_view bytes);
+// The code points of `text` as Python's str of text.decode("utf-8", errors="replace") holds them.
+std::vector<char32_t> utf8_code_points(std::string_view text);
 
 }  // namespace sra::whisper

@@ -18,9 +18,13 @@ bool is_blank(const std::string& s) {
   return strip(s).empty();
 }
 
-// Punctuation that transcribe()'s anomaly score leaves out (a substring test, as Python's `in`).
-constexpr std::string_view kPunctuation =
-    "\"'\u201c\u00bf([{-\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001";
+// Punctuation that transcribe()'s anomaly score leaves out (a substring test, as Python's `in`):
+// OpenAI's default prepended and appended punctuation, one after the other.
+const std::string& anomaly_punctuation() {
+  static const std::string set =
+      std::string(kPrependPunctuations) + std::string(kAppendPunctuations);
+  return set;
+}
 
 // Very short, very long or improbable words are anomalous.
 double word_anomaly_score(const TimedWord& w) {
@@ -36,7 +40,7 @@ bool is_segment_anomaly(const TranscribeSegment* segment) {
   double score = 0;
   int counted = 0;
   for (const auto& w : segment->words) {
-    if (kPunctuation.find(w.word) != std::string_view::npos) continue;
+    if (anomaly_punctuation().find(w.word) != std::string::npos) continue;
     if (counted == 8) break;
     score += word_anomaly_score(w);
     ++counted;
@@ -219,6 +223,9 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     const double segment_duration = static_cast<double>(segment_size) * kHopLength / 16000.0;
     std::vector<float> features =
         timed(encode_seconds, [&] { return encode(mel_window(mel, seek, segment_size)); });
+    // The window's cross-attention keys and values, once for every decoding attempt and the
+    // word alignment (the language is known here, so no attempt detects it).
+    const CrossCache cross = timed(decode_seconds, [&] { return decoder_.cross_cache(features); });
 
     DecodingOptions window = decode_options;
     window.cancel = options.cancel;
@@ -251,7 +258,7 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
       } else {
         attempt.best_of.reset();
       }
-      decoded = timed(decode_seconds, [&] { return decode(features, attempt); });
+      decoded = timed(decode_seconds, [&] { return decode(cross, attempt); });
       bool needs_fallback = false;
       if (options.compression_ratio_threshold &&
           decoded.compression_ratio > *options.compression_ratio_threshold)
@@ -339,7 +346,7 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
         for (int t : s.tokens)
           if (t < sp.eot) text_tokens.push_back(t);
       std::vector<WordTiming> alignment = timed(decode_seconds, [&] {
-        return find_alignment(features, text_tokens, segment_size, language, decode_options.task);
+        return find_alignment(cross, text_tokens, segment_size, language, decode_options.task);
       });
       // OpenAI's add_word_timestamps keeps its updated last speech time to itself.
       add_word_timestamps(current, std::move(alignment), sp.eot, options.prepend_punctuations,

@@ -9,6 +9,7 @@
 #include "core/errors.h"
 #include "core/text.h"
 #include "engine/whisper/decoder.h"
+#include "engine/whisper/kernels.h"
 #include "engine/whisper/mel.h"
 
 namespace sra::whisper {
@@ -108,28 +109,6 @@ bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
-bool starts_with(std::string_view s, std::string_view p) {
-  return s.substr(0, p.size()) == p;
-}
-bool ends_with(std::string_view s, std::string_view p) {
-  return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
-}
-
-// The code points of valid UTF-8 (the tokenizer's decode output always is).
-std::u32string code_points(std::string_view s) {
-  std::u32string out;
-  for (std::size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    int len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    for (int k = 1; k < len && i + static_cast<std::size_t>(k) < s.size(); ++k)
-      cp = (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) & 0x3F);
-    out += cp;
-    i += static_cast<std::size_t>(len);
-  }
-  return out;
-}
-
 constexpr std::string_view kPunctuation =
     "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";  // string.punctuation
 
@@ -137,18 +116,19 @@ constexpr std::string_view kPunctuation =
 void split_on_unicode(const Tokenizer& tokenizer, const std::vector<int>& tokens,
                       std::vector<std::string>& words, std::vector<std::vector<int>>& word_tokens) {
   constexpr char32_t kReplacement = 0xFFFD;
-  const std::u32string full = code_points(tokenizer.decode(tokens));
+  const std::vector<char32_t> full = utf8_code_points(tokenizer.decode(tokens));
   std::vector<int> current;
   std::size_t offset = 0;
   for (int token : tokens) {
     current.push_back(token);
     std::string decoded = tokenizer.decode(current);
-    std::u32string cps = code_points(decoded);
-    std::size_t bad = cps.find(kReplacement);
+    std::vector<char32_t> cps = utf8_code_points(decoded);
+    auto bad =
+        static_cast<std::size_t>(std::find(cps.begin(), cps.end(), kReplacement) - cps.begin());
     // A replacement character is a split point only where the whole text has one too (the
     // token really is an invalid sequence, not half of a character continued by the next).
-    bool complete = bad == std::u32string::npos ||
-                    (offset + bad < full.size() && full[offset + bad] == kReplacement);
+    bool complete =
+        bad == cps.size() || (offset + bad < full.size() && full[offset + bad] == kReplacement);
     if (complete) {
       words.push_back(std::move(decoded));
       word_tokens.push_back(std::move(current));
@@ -156,17 +136,6 @@ void split_on_unicode(const Tokenizer& tokenizer, const std::vector<int>& tokens
       offset += cps.size();
     }
   }
-}
-
-void softmax_row(float* x, int n) {
-  float max = -std::numeric_limits<float>::infinity();
-  for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
-  float sum = 0;
-  for (int i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    sum += x[i];
-  }
-  for (int i = 0; i < n; ++i) x[i] /= sum;
 }
 
 double median(std::vector<double> v) {
@@ -266,7 +235,7 @@ void split_to_word_tokens(const Tokenizer& tokenizer, const std::vector<int>& to
   const int eot = tokenizer.special().eot;
   for (std::size_t i = 0; i < subwords.size(); ++i) {
     bool special = subword_tokens[i][0] >= eot;
-    bool with_space = starts_with(subwords[i], " ");
+    bool with_space = std::string_view(subwords[i]).starts_with(" ");
     bool punctuation = contains(kPunctuation, strip(subwords[i]));
     if (special || with_space || punctuation || words.empty()) {
       words.push_back(subwords[i]);
@@ -286,7 +255,8 @@ void merge_punctuations(std::vector<WordTiming>& alignment, std::string_view pre
     for (std::size_t i = alignment.size() - 1; i-- > 0;) {
       WordTiming& previous = alignment[i];
       WordTiming& following = alignment[j];
-      if (starts_with(previous.word, " ") && contains(prepended, strip(previous.word))) {
+      if (std::string_view(previous.word).starts_with(" ") &&
+          contains(prepended, strip(previous.word))) {
         following.word = previous.word + following.word;
         following.tokens.insert(following.tokens.begin(), previous.tokens.begin(),
                                 previous.tokens.end());
@@ -301,7 +271,7 @@ void merge_punctuations(std::vector<WordTiming>& alignment, std::string_view pre
   for (std::size_t j = 1; j < alignment.size(); ++j) {
     WordTiming& previous = alignment[i];
     WordTiming& following = alignment[j];
-    if (!ends_with(previous.word, " ") && contains(appended, following.word)) {
+    if (!std::string_view(previous.word).ends_with(" ") && contains(appended, following.word)) {
       previous.word += following.word;
       previous.tokens.insert(previous.tokens.end(), following.tokens.begin(),
                              following.tokens.end());
@@ -320,11 +290,11 @@ double python_round(double x, int digits) {
   return std::strtod(text, nullptr);
 }
 
-double add_word_timestamps(std::vector<TranscribeSegment>& segments,
-                           std::vector<WordTiming> alignment, int eot,
-                           std::string_view prepend_punctuations,
-                           std::string_view append_punctuations, double last_speech_timestamp) {
-  if (segments.empty()) return last_speech_timestamp;
+void add_word_timestamps(std::vector<TranscribeSegment>& segments,
+                         std::vector<WordTiming> alignment, int eot,
+                         std::string_view prepend_punctuations,
+                         std::string_view append_punctuations, double last_speech_timestamp) {
+  if (segments.empty()) return;
   std::vector<double> durations;
   for (const auto& t : alignment) {
     if (t.end - t.start != 0) durations.push_back(t.end - t.start);
@@ -390,10 +360,9 @@ double add_word_timestamps(std::vector<TranscribeSegment>& segments,
     }
     segment.words = std::move(words);
   }
-  return last_speech_timestamp;
 }
 
-std::vector<WordTiming> WhisperEngine::find_alignment(const std::vector<float>& features,
+std::vector<WordTiming> WhisperEngine::find_alignment(const CrossCache& cross,
                                                       const std::vector<int>& text_tokens,
                                                       int num_frames, const std::string& language,
                                                       const std::string& task) const {
@@ -413,7 +382,6 @@ std::vector<WordTiming> WhisperEngine::find_alignment(const std::vector<float>& 
   // A window's text is at most half the context, so this holds for what transcribe() decodes.
   if (static_cast<int>(tokens.size()) > decoder_.n_ctx()) return {};
 
-  CrossCache cross = decoder_.cross_cache(features);
   CrossAttentionTap tap;
   tap.heads = alignment_heads_;
   SelfCache cache;
@@ -425,10 +393,10 @@ std::vector<WordTiming> WhisperEngine::find_alignment(const std::vector<float>& 
   const int d = decoder_.width();
   std::vector<float> logits =
       decoder_.logits(hidden.data() + static_cast<std::size_t>(sot_length) * d, n_text);
+  softmax_rows(logits.data(), n_text, sp.eot, decoder_.n_vocab());
   std::vector<double> token_probs(static_cast<std::size_t>(n_text));
   for (int i = 0; i < n_text; ++i) {
-    float* row = logits.data() + static_cast<std::size_t>(i) * decoder_.n_vocab();
-    softmax_row(row, sp.eot);
+    const float* row = logits.data() + static_cast<std::size_t>(i) * decoder_.n_vocab();
     int token = text_tokens[static_cast<std::size_t>(i)];
     token_probs[static_cast<std::size_t>(i)] = token < sp.eot ? row[token] : 0.0;
   }
@@ -443,8 +411,8 @@ std::vector<WordTiming> WhisperEngine::find_alignment(const std::vector<float>& 
     for (int r = 0; r < n_tokens; ++r) {
       std::copy_n(scores.data() + static_cast<std::size_t>(r) * cross.n_audio_ctx, frames,
                   w.data() + static_cast<std::size_t>(r) * frames);
-      softmax_row(w.data() + static_cast<std::size_t>(r) * frames, frames);
     }
+    softmax_rows(w.data(), n_tokens, frames, frames);
     for (int c = 0; c < frames; ++c) {
       double sum = 0, squares = 0;
       for (int r = 0; r < n_tokens; ++r) sum += w[static_cast<std::size_t>(r) * frames + c];

@@ -48,11 +48,12 @@ void merge_punctuations(std::vector<WordTiming>& alignment, std::string_view pre
 
 // whisper.timing.add_word_timestamps after find_alignment: gives each of one window's segments
 // its words (times offset by the window's start, rounded to 10 ms) and adjusts the first and last
-// words and the segments' start and end. Returns the new last speech timestamp.
-double add_word_timestamps(std::vector<TranscribeSegment>& segments,
-                           std::vector<WordTiming> alignment, int eot,
-                           std::string_view prepend_punctuations,
-                           std::string_view append_punctuations, double last_speech_timestamp);
+// words and the segments' start and end (`last_speech_timestamp`: where speech last ended before
+// this window).
+void add_word_timestamps(std::vector<TranscribeSegment>& segments,
+                         std::vector<WordTiming> alignment, int eot,
+                         std::string_view prepend_punctuations,
+                         std::string_view append_punctuations, double last_speech_timestamp);
 
 // Python's round(x, digits) for floats: the exact binary value rounded half to even.
 double python_round(double x, int digits);

@@ -111,6 +111,10 @@ TEST(SubtitleLayout, OptionsAreCheckedAgainstTheirBounds) {
     EXPECT_EQ(e.field(), "max_line_width");
   }
   EXPECT_THROW(parse_subtitle_options(fields({{"max_words_per_line", "1e9"}})), Error);
+  // A cue holds at most 10 lines of 200 characters: highlight_words writes a cue per word, each
+  // with its whole cue, so these bound the response.
+  EXPECT_THROW(parse_subtitle_options(fields({{"max_line_width", "201"}})), Error);
+  EXPECT_THROW(parse_subtitle_options(fields({{"max_line_count", "11"}})), Error);
 }
 
 TEST(VerboseJson, WordsInOpenAIsShapeAndSegmentsOnRequest) {
