@@ -29,7 +29,7 @@ std::string number_text(double v) {
 // A quoted excerpt of a client's value for messages: never more than 40 bytes of it.
 std::string excerpt(std::string_view v) {
   if (v.size() <= 40) return "'" + std::string(v) + "'";
-  return "'" + std::string(v.substr(0, 40)) + "...' (" + std::to_string(v.size()) + " bytes)";
+  return "'" + std::string(utf8_prefix(v, 40)) + "...' (" + std::to_string(v.size()) + " bytes)";
 }
 
 std::optional<double> to_number(std::string_view text) {

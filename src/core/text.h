@@ -15,6 +15,15 @@ inline std::string strip(std::string_view text) {
   return std::string(text.substr(b, e - b + 1));
 }
 
+// The longest prefix of `text` of at most `max_bytes` bytes that does not end inside a UTF-8
+// sequence: an excerpt of a client's text for a message stays valid UTF-8 (and valid JSON).
+inline std::string_view utf8_prefix(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  std::size_t n = max_bytes;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  return text.substr(0, n);
+}
+
 // Lower-case hexadecimal of `bytes` (digests).
 inline std::string to_hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";

@@ -56,7 +56,7 @@ void check_token_list(const OptionSpec& spec, const std::string& text) {
     }
     if (!ok || (item[0] == '-' && item != "-1")) {
       throw invalid_field(spec.name, "expected comma-separated token ids (or -1), got '" +
-                                         item.substr(0, 40) + "'");
+                                         std::string(utf8_prefix(item, 40)) + "'");
     }
   }
 }

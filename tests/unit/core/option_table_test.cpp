@@ -86,6 +86,20 @@ TEST(OptionTable, WhisperTableHasTheIssuesBounds) {
   EXPECT_TRUE(props.contains("prompt") && props.contains("initial_prompt"));
 }
 
+TEST(Text, ExcerptsOfClientTextEndOnACharacter) {
+  // Each Devanagari letter is 3 bytes: 40 bytes would end inside the 14th.
+  std::string letters;
+  for (int i = 0; i < 30; ++i) letters += "\u092a";
+  EXPECT_EQ(utf8_prefix(letters, 40).size(), 39u);
+  EXPECT_EQ(utf8_prefix("short", 40), "short");
+  EXPECT_EQ(utf8_prefix(letters, 2), "");
+  // The message of a refused value quotes only whole characters.
+  std::string message = error_of(numbers_spec(), letters).what();
+  std::string quoted = message.substr(message.find('\'') + 1);
+  quoted = quoted.substr(0, quoted.find("...'"));
+  EXPECT_EQ(quoted, letters.substr(0, 39));
+}
+
 TEST(Text, CredentialsInUrlsAreRedacted) {
   EXPECT_EQ(redact_url("rediss://:s3cret@redis.example:6380/0"),
             "rediss://:***@redis.example:6380/0");
