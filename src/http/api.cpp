@@ -15,6 +15,7 @@
 #include "http/form.h"
 #include "http/formats.h"
 #include "http/openai_api.h"
+#include "http/realtime.h"
 #include "http/static_routes.h"
 #include "service/builtin_parts.h"
 #include "service/metrics.h"
@@ -339,6 +340,10 @@ asio::awaitable<Response> route(ApiContext& ctx, const RequestParser::value_type
     if (!post) co_return openai_method_not_allowed("POST");
     co_return co_await openai_transcribe(ctx, req, ex, path == "/v1/audio/translations");
   }
+  if (path == kRealtimePath) {
+    if (!get) co_return openai_method_not_allowed("GET");
+    co_return co_await realtime_route(ctx, req, ex);
+  }
   if (path == "/v1/audio/language") {
     if (!post) co_return openai_method_not_allowed("POST");
     co_return co_await openai_detect_language(ctx, req, ex);
@@ -373,6 +378,7 @@ std::string route_label(std::string_view path) {
                                         "/v1/audio/transcriptions",
                                         "/v1/audio/translations",
                                         "/v1/audio/language",
+                                        "/v1/realtime",
                                         "/v1/models",
                                         "/openapi.json",
                                         "/docs",
@@ -406,6 +412,12 @@ asio::awaitable<Response> answer(ApiContext& ctx, const RequestParser::value_typ
   try {
     if (ctx.access.keys_required() && !Access::is_open_path(path)) {
       auto who = ctx.access.identify(req[beast_http::field::authorization]);
+      // A browser cannot set headers on a WebSocket: it offers the key as a subprotocol.
+      if (!who && path == kRealtimePath) {
+        if (auto key = subprotocol_api_key(req[beast_http::field::sec_websocket_protocol])) {
+          who = ctx.access.identify("Bearer " + *key);
+        }
+      }
       if (!who) {
         throw unauthorized(
             "a valid API key is required: send it as 'Authorization: Bearer <key>' (API_KEY)");

@@ -103,6 +103,8 @@ class HttpServer::Impl {
         [&pool] {
           return static_cast<double>(pool.options().threads + pool.options().queue_size);
         });
+    add("sra_realtime_sessions_open", "realtime WebSocket sessions open now",
+        [&service] { return static_cast<double>(service.live_sessions()); });
     BacklogGate& backlog = service.backlog();
     add("sra_async_backlog_tasks", "unfinished async tasks, as the broker counts them",
         [&backlog] { return static_cast<double>(backlog.view().tasks); });

@@ -118,6 +118,10 @@ struct Metrics {
       "sra_async_tasks_total",
       "async task runs of this process, by bus and outcome (success, failed, cancelled, retry)",
       {"bus", "outcome"}};
+  Family<Counter> realtime{"sra_realtime_total",
+                           "realtime sessions and what happened in them, by kind (session, "
+                           "partial, turn, client_error, closed_by_server)",
+                           {"kind"}};
   Family<GaugeValue> async_running{
       "sra_async_tasks_running", "async tasks this process is running now, by bus", {"bus"}};
 

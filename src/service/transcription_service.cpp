@@ -24,6 +24,7 @@ ServiceLimits service_limits_from(const Config& config) {
   limits.backlog = backlog_limits_from(config);
   limits.rate = rate_limits_from(config);
   limits.vad = vad_settings_from(config);
+  limits.live = live_settings_from(config);
   return limits;
 }
 
@@ -75,8 +76,17 @@ TranscriptionService::PreparedJob TranscriptionService::prepare(const Transcript
   auto started = CancelToken::Clock::now();
   cancel.check();
   PreparedJob prepared;
-  prepared.audio = audio::decode(job.audio, {.max_seconds = limits_.max_audio_seconds});
-  const double seconds = prepared.audio.seconds();
+  if (job.samples) {
+    if (job.samples->seconds() > limits_.max_audio_seconds) {
+      throw too_large("audio is longer than MAX_AUDIO_SECONDS (" +
+                      std::to_string(static_cast<long long>(limits_.max_audio_seconds)) + " s)");
+    }
+    prepared.audio = job.samples;
+  } else {
+    prepared.decoded = audio::decode(job.audio, {.max_seconds = limits_.max_audio_seconds});
+    prepared.audio = &prepared.decoded;
+  }
+  const double seconds = prepared.audio->seconds();
   if (!job.client.empty()) clients_.charge_audio(job.client, seconds);
   if (job.on_decoded) job.on_decoded(seconds);
   // The deadline counts from the start of the job, decoding included.
@@ -91,7 +101,7 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   CancelToken own;
   CancelToken& cancel = job.cancel ? *job.cancel : own;
   PreparedJob prepared = prepare(job, cancel);
-  const AudioBuffer& audio = prepared.audio;
+  const AudioBuffer& audio = *prepared.audio;
   TranscribeOptions options;
   options.values = job.options;
   options.on_segment = job.on_segment;
@@ -147,7 +157,7 @@ LanguageScores TranscriptionService::run_detection(const TranscriptionJob& job) 
   options.values = job.options;
   options.cancel = &cancel;
   auto inference_started = CancelToken::Clock::now();
-  std::optional<LanguageScores> scores = prepared.model->detect_language(prepared.audio, options);
+  std::optional<LanguageScores> scores = prepared.model->detect_language(*prepared.audio, options);
   if (!scores) {
     throw invalid_field("model",
                         "the model '" + (job.model.empty() ? std::string("default") : job.model) +
@@ -209,6 +219,14 @@ Transcription TranscriptionService::run_task_job(const TaskRequest& request, Tas
     }
   }
   return transcribe(job);
+}
+
+std::unique_ptr<TranscriptionService::LiveSlot> TranscriptionService::try_open_live_session() {
+  if (live_sessions_.fetch_add(1) + 1 > limits_.live.max_sessions) {
+    live_sessions_.fetch_sub(1);
+    return nullptr;
+  }
+  return std::make_unique<LiveSlot>(live_sessions_);
 }
 
 void TranscriptionService::after_task(const TaskRequest& request) noexcept {

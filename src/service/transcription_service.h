@@ -14,8 +14,10 @@
 // must outlive it.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +27,7 @@
 #include "core/message_bus.h"
 #include "core/parts.h"
 #include "service/backlog_gate.h"
+#include "service/live_session.h"
 #include "service/rate_limiter.h"
 #include "service/voice_activity.h"
 
@@ -38,14 +41,17 @@ struct ServiceLimits {
   BacklogLimits backlog;                 // bounds on unfinished async work
   RateLimits rate;                       // per-client limits on requests and audio
   VadSettings vad;                       // voice activity detection: model and defaults
+  LiveSettings live;                     // realtime sessions (see live_session.h)
 };
 
 ServiceLimits service_limits_from(const Config& config);
 
 // One transcription to run.
 struct TranscriptionJob {
-  std::string model;                               // a served model name; empty: the default model
-  std::string_view audio;                          // the uploaded bytes, any format decode() reads
+  std::string model;       // a served model name; empty: the default model
+  std::string_view audio;  // the uploaded bytes, any format decode() reads
+  const AudioBuffer* samples =
+      nullptr;  // or audio already decoded (live sessions); owned by caller
   std::map<std::string, std::string> options;      // the request's model options by field name
   std::function<void(const Segment&)> on_segment;  // each segment once final (may be empty)
   std::function<void(double)> on_decoded;  // the audio's duration once decoded (may be empty)
@@ -88,12 +94,30 @@ class TranscriptionService {
   BacklogGate& backlog() { return backlog_; }
   // Per-client limits of every transcription route (see rate_limiter.h).
   RateLimiter& clients() { return clients_; }
+  // The Silero model for live sessions' turn detection: loaded (or pulled) on first use, shared.
+  // Throws sra::Error(config) if it cannot be loaded.
+  std::shared_ptr<const vad::SileroVad> vad_model() { return vad_.model(); }
+
+  // A place for one live session while it is held; nullptr when MAX_REALTIME_SESSIONS are open.
+  class LiveSlot {
+   public:
+    explicit LiveSlot(std::atomic<int>& open) : open_(open) {}
+    LiveSlot(const LiveSlot&) = delete;
+    LiveSlot& operator=(const LiveSlot&) = delete;
+    ~LiveSlot() { open_.fetch_sub(1); }
+
+   private:
+    std::atomic<int>& open_;
+  };
+  std::unique_ptr<LiveSlot> try_open_live_session();
+  int live_sessions() const { return live_sessions_.load(); }
 
  private:
   // What every job does before its model runs: the audio decoded within the limits, the
   // client's audio allowance charged, the deadline set on `cancel`, the model picked.
   struct PreparedJob {
-    AudioBuffer audio;
+    AudioBuffer decoded;                 // the job's bytes decoded (empty for job.samples)
+    const AudioBuffer* audio = nullptr;  // what the model hears: `decoded` or job.samples
     Model* model = nullptr;
   };
   PreparedJob prepare(const TranscriptionJob& job, CancelToken& cancel);
@@ -106,6 +130,7 @@ class TranscriptionService {
   BacklogGate backlog_;
   RateLimiter clients_;
   VoiceActivityFilter vad_;
+  std::atomic<int> live_sessions_{0};
 };
 
 }  // namespace sra

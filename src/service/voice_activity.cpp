@@ -102,9 +102,9 @@ std::optional<vad::VadOptions> VoiceActivityFilter::options_for(
   return o;
 }
 
-const vad::SileroVad& VoiceActivityFilter::model() {
+std::shared_ptr<const vad::SileroVad> VoiceActivityFilter::model() {
   std::lock_guard lock(mutex_);
-  if (model_) return *model_;
+  if (model_) return model_;
   std::filesystem::path path = settings_.model_path;
   if (path.empty()) {
     const CatalogModel& m = *find_catalog_model(settings_.model);  // checked in the settings
@@ -129,13 +129,13 @@ const vad::SileroVad& VoiceActivityFilter::model() {
     }
   }
   model_ = std::make_shared<const vad::SileroVad>(path);
-  return *model_;
+  return model_;
 }
 
 SpeechOnly VoiceActivityFilter::speech(const AudioBuffer& audio, const vad::VadOptions& options,
                                        const CancelToken* cancel) {
   std::vector<float> probabilities =
-      vad::faster_whisper_probabilities(model(), audio.samples, cancel);
+      vad::faster_whisper_probabilities(*model(), audio.samples, cancel);
   SpeechOnly out;
   out.segments = vad::speech_timestamps(probabilities,
                                         static_cast<std::int64_t>(audio.samples.size()), options);

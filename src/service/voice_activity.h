@@ -62,10 +62,10 @@ class VoiceActivityFilter {
   // The speech of `audio`. Throws sra::Error(config) if the model cannot be loaded.
   SpeechOnly speech(const AudioBuffer& audio, const vad::VadOptions& options,
                     const CancelToken* cancel);
+  // The Silero model, loaded (or pulled) on first use. Throws sra::Error(config) if it cannot be.
+  std::shared_ptr<const vad::SileroVad> model();
 
  private:
-  const vad::SileroVad& model();
-
   VadSettings settings_;
   std::mutex mutex_;
   std::shared_ptr<const vad::SileroVad> model_;

@@ -1,0 +1,355 @@
+#include "service/live_session.h"
+
+#include <algorithm>
+
+#include "core/errors.h"
+#include "core/uuid.h"
+
+namespace sra {
+
+LiveSettings live_settings_from(const Config& config) {
+  LiveSettings s;
+  s.max_sessions =
+      static_cast<int>(config.get_int("MAX_REALTIME_SESSIONS", s.max_sessions, 0, 100000));
+  s.partial_seconds = config.get_double("REALTIME_PARTIAL_SECONDS", s.partial_seconds, 0, 30);
+  s.trim_seconds = config.get_double("REALTIME_TRIM_SECONDS", s.trim_seconds, 2, 20);
+  s.max_turn_seconds = config.get_double("REALTIME_MAX_TURN_SECONDS", s.max_turn_seconds, 1, 7200);
+  s.max_ahead_seconds =
+      config.get_double("REALTIME_MAX_AHEAD_SECONDS", s.max_ahead_seconds, 1, 7200);
+  s.max_pending_turns =
+      static_cast<int>(config.get_int("REALTIME_MAX_PENDING_TURNS", s.max_pending_turns, 1, 1000));
+  s.max_session_seconds =
+      config.get_double("REALTIME_MAX_SESSION_SECONDS", s.max_session_seconds, 10, 86400 * 7);
+  return s;
+}
+
+namespace {
+
+constexpr std::int64_t ms_to_samples(double ms) {
+  return static_cast<std::int64_t>(ms * kSampleRate / 1000);
+}
+constexpr std::int64_t samples_to_ms(std::int64_t samples) {
+  return samples * 1000 / kSampleRate;
+}
+constexpr std::int64_t kMinCommitSamples = ms_to_samples(100);  // OpenAI's smallest commit
+constexpr std::int64_t kMinPartialSamples = ms_to_samples(500);
+constexpr std::size_t kPromptChars = 200;  // the confirmed text given as the partials' prompt
+
+std::string join_words(const std::vector<std::string>& words, std::size_t from = 0) {
+  std::string text;
+  for (std::size_t i = from; i < words.size(); ++i) {
+    if (i > from) text += ' ';
+    text += words[i];
+  }
+  return text;
+}
+
+// The last `n` bytes of `text`, starting on a whole UTF-8 character.
+std::string tail(const std::string& text, std::size_t n) {
+  if (text.size() <= n) return text;
+  std::size_t at = text.size() - n;
+  while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) ++at;
+  return text.substr(at);
+}
+
+}  // namespace
+
+LiveSession::LiveSession(LiveSettings settings, std::shared_ptr<const vad::SileroVad> vad)
+    : settings_(settings), vad_(std::move(vad)) {
+  if (!vad_) config_.turn.server_vad = false;
+}
+
+void LiveSession::configure(const LiveConfig& config) {
+  if (config.turn.server_vad && !vad_) {
+    throw invalid_field("turn_detection",
+                        "server_vad needs the Silero VAD model, which could not be loaded "
+                        "(VAD_MODEL_PATH, VAD_MODEL)");
+  }
+  const bool detection_changed = config.turn.server_vad != config_.turn.server_vad;
+  config_ = config;
+  if (detection_changed) {
+    // A turn open in one mode stays open in the other; the VAD starts afresh.
+    vad_stream_ = {};
+    vad_done_ = received_;
+    vad_window_.clear();
+    in_speech_ = open_.has_value();
+    silence_start_ = -1;
+  }
+}
+
+void LiveSession::open_turn(std::int64_t start, std::vector<LiveEvent>& events, bool announce) {
+  Turn turn;
+  turn.item_id = "item_" + make_uuid();
+  turn.start = start;
+  // The audio from `start` on is in between_ (see append()).
+  const std::int64_t from = std::clamp<std::int64_t>(start - between_start_, 0,
+                                                     static_cast<std::int64_t>(between_.size()));
+  turn.audio.assign(between_.begin() + from, between_.end());
+  turn.start = between_start_ + from;
+  between_.clear();
+  between_start_ = received_;
+  if (announce) {
+    events.push_back({.kind = LiveEvent::Kind::speech_started,
+                      .item_id = turn.item_id,
+                      .audio_ms = samples_to_ms(turn.start)});
+  }
+  open_ = std::move(turn);
+}
+
+void LiveSession::close_turn(std::int64_t end, std::vector<LiveEvent>& events, bool announce) {
+  Turn& turn = *open_;
+  end = std::clamp(end, turn.start, turn.start + static_cast<std::int64_t>(turn.audio.size()));
+  const auto keep = static_cast<std::size_t>(end - turn.start);
+  // Audio after the end (the VAD decides a little late) goes back to between_.
+  between_.assign(turn.audio.begin() + static_cast<long>(keep), turn.audio.end());
+  between_start_ = end;
+  turn.audio.resize(keep);
+  last_turn_end_ = end;
+  if (announce) {
+    events.push_back({.kind = LiveEvent::Kind::speech_stopped,
+                      .item_id = turn.item_id,
+                      .audio_ms = samples_to_ms(end)});
+  }
+  events.push_back({.kind = LiveEvent::Kind::committed,
+                    .item_id = turn.item_id,
+                    .previous_item_id = last_item_id_});
+  last_item_id_ = turn.item_id;
+  committed_.push_back(std::move(turn));
+  open_.reset();
+}
+
+void LiveSession::append(const float* samples, std::size_t count, std::vector<LiveEvent>& events) {
+  const auto max_turn = static_cast<std::size_t>(settings_.max_turn_seconds * kSampleRate);
+  if (!config_.turn.server_vad && open_ && open_->audio.size() + count > max_turn) {
+    throw too_large("the input audio buffer would hold more than REALTIME_MAX_TURN_SECONDS (" +
+                    std::to_string(static_cast<long long>(settings_.max_turn_seconds)) +
+                    " s); commit it first");
+  }
+  if (!config_.turn.server_vad && !open_ && count > 0) open_turn(received_, events, false);
+  std::vector<float>& store = open_ ? open_->audio : between_;
+  store.insert(store.end(), samples, samples + count);
+  received_ += static_cast<std::int64_t>(count);
+  if (!config_.turn.server_vad) return;
+  vad_window_.insert(vad_window_.end(), samples, samples + count);
+  run_vad(events);
+  // Outside a turn only the audio a turn may start with is kept.
+  if (!open_) {
+    const std::int64_t keep_from =
+        std::max(between_start_, vad_done_ - ms_to_samples(config_.turn.prefix_padding_ms));
+    const auto drop = static_cast<std::size_t>(keep_from - between_start_);
+    if (drop > 0 && drop <= between_.size()) {
+      between_.erase(between_.begin(), between_.begin() + static_cast<long>(drop));
+      between_start_ = keep_from;
+    }
+  }
+}
+
+void LiveSession::run_vad(std::vector<LiveEvent>& events) {
+  const TurnDetection& td = config_.turn;
+  const float off = std::max(td.threshold - 0.15f, 0.01f);
+  const std::int64_t max_turn = static_cast<std::int64_t>(settings_.max_turn_seconds * kSampleRate);
+  std::size_t at = 0;
+  for (; at + vad::kSileroWindow <= vad_window_.size(); at += vad::kSileroWindow) {
+    const float p = vad_->process(vad_window_.data() + at, vad_stream_);
+    const std::int64_t window_start = vad_done_;
+    vad_done_ += vad::kSileroWindow;
+    if (!in_speech_) {
+      if (p >= td.threshold) {
+        in_speech_ = true;
+        silence_start_ = -1;
+        if (!open_) {
+          open_turn(std::max(window_start - ms_to_samples(td.prefix_padding_ms), last_turn_end_),
+                    events, true);
+        }
+      }
+      continue;
+    }
+    if (p >= td.threshold) {
+      silence_start_ = -1;
+    } else if (p < off && silence_start_ < 0) {
+      silence_start_ = window_start;
+    }
+    if (!open_) continue;
+    const bool silent_enough =
+        silence_start_ >= 0 && vad_done_ - silence_start_ >= ms_to_samples(td.silence_duration_ms);
+    const bool too_long = vad_done_ - open_->start >= max_turn;
+    if (silent_enough || too_long) {
+      close_turn(vad_done_, events, true);
+      // A turn cut for length goes on as a new one while the speech does.
+      in_speech_ = too_long && !silent_enough;
+      silence_start_ = -1;
+      if (in_speech_) open_turn(vad_done_, events, true);
+    }
+  }
+  vad_window_.erase(vad_window_.begin(), vad_window_.begin() + static_cast<long>(at));
+}
+
+void LiveSession::commit(std::vector<LiveEvent>& events) {
+  if (!open_ || static_cast<std::int64_t>(open_->audio.size()) < kMinCommitSamples) {
+    const double ms = open_ ? static_cast<double>(open_->audio.size()) * 1000 / kSampleRate : 0;
+    throw invalid_request("buffer too small: expected at least 100 ms of audio, but the buffer " +
+                          std::string("holds ") + std::to_string(static_cast<int>(ms)) + " ms");
+  }
+  close_turn(received_, events, false);
+  in_speech_ = false;
+  silence_start_ = -1;
+}
+
+void LiveSession::clear() {
+  open_.reset();
+  between_.clear();
+  between_start_ = received_;
+  last_turn_end_ = received_;
+  in_speech_ = false;
+  silence_start_ = -1;
+}
+
+std::map<std::string, std::string> LiveSession::base_options() const {
+  std::map<std::string, std::string> options;
+  if (!config_.language.empty()) options["language"] = config_.language;
+  return options;
+}
+
+std::optional<LiveWork> LiveSession::next_work() {
+  if (in_flight_) return std::nullopt;
+  if (!committed_.empty()) {
+    Turn& turn = committed_.front();
+    LiveWork work{.kind = LiveWork::Kind::final, .item_id = turn.item_id};
+    work.audio.samples = turn.audio;
+    work.options = base_options();
+    if (!config_.prompt.empty()) work.options["prompt"] = config_.prompt;
+    in_flight_ = true;
+    return work;
+  }
+  if (!open_ || settings_.partial_seconds <= 0) return std::nullopt;
+  Turn& turn = *open_;
+  const auto step = static_cast<std::size_t>(settings_.partial_seconds * kSampleRate);
+  if (turn.audio.size() < turn.decoded_until + step) return std::nullopt;
+  if (turn.audio.size() - turn.window_start < static_cast<std::size_t>(kMinPartialSamples)) {
+    return std::nullopt;
+  }
+  LiveWork work{.kind = LiveWork::Kind::partial, .item_id = turn.item_id};
+  work.audio.samples.assign(turn.audio.begin() + static_cast<long>(turn.window_start),
+                            turn.audio.end());
+  work.options = base_options();
+  work.options["temperature"] = "0";  // one attempt: a partial is redone soon anyway
+  std::string prompt = config_.prompt;
+  const std::string confirmed = turn.context;
+  if (!confirmed.empty()) prompt += (prompt.empty() ? "" : " ") + tail(confirmed, kPromptChars);
+  if (!prompt.empty()) work.options["prompt"] = prompt;
+  turn.decoded_until = turn.audio.size();
+  in_flight_ = true;
+  return work;
+}
+
+LiveSession::Turn* LiveSession::find_turn(const std::string& item_id) {
+  if (open_ && open_->item_id == item_id) return &*open_;
+  for (auto& t : committed_) {
+    if (t.item_id == item_id) return &t;
+  }
+  return nullptr;
+}
+
+void LiveSession::emit_words(Turn& turn, const std::vector<std::string>& words,
+                             std::vector<LiveEvent>& events) {
+  if (words.empty()) return;
+  std::string text = (turn.emitted.empty() ? "" : " ") + join_words(words);
+  turn.emitted.insert(turn.emitted.end(), words.begin(), words.end());
+  events.push_back({.kind = LiveEvent::Kind::delta, .item_id = turn.item_id, .text = text});
+}
+
+void LiveSession::apply_partial(Turn& turn, std::size_t window_samples, const Transcription& result,
+                                std::vector<LiveEvent>& events) {
+  std::vector<std::string> texts;
+  for (const auto& s : result.segments) texts.push_back(s.text);
+  const std::vector<HypothesisWord> words = hypothesis_words(texts);
+  emit_words(turn, turn.agreement.update(words), events);
+
+  const double window_seconds = static_cast<double>(window_samples) / kSampleRate;
+  if (window_seconds <= settings_.trim_seconds) return;
+  // Cut the window after the last segment whose words are all confirmed.
+  const std::size_t confirmed = turn.agreement.confirmed_in_hypothesis();
+  std::size_t words_before = 0;
+  double cut = 0;
+  std::size_t cut_words = 0;
+  for (std::size_t s = 0; s < result.segments.size(); ++s) {
+    std::size_t n = 0;
+    for (const auto& w : words) n += w.segment == static_cast<int>(s) ? 1 : 0;
+    words_before += n;
+    const double end = result.segments[s].end;
+    if (words_before > confirmed || end <= 0 || end >= window_seconds) break;
+    cut = end;
+    cut_words = words_before;
+  }
+  // A window that grew too long without agreement is cut anyway: what it holds is confirmed.
+  const double force_seconds = std::min(settings_.trim_seconds + 10, 27.0);
+  if (cut <= 0 && window_seconds > force_seconds) {
+    emit_words(turn, turn.agreement.confirm_rest(), events);
+    cut = window_seconds;
+    cut_words = turn.agreement.in_window().size();
+    if (!result.segments.empty() && result.segments.back().end > 0 &&
+        result.segments.back().end < window_seconds) {
+      cut = result.segments.back().end;
+    }
+  }
+  if (cut <= 0) return;
+  const auto& in_window = turn.agreement.in_window();
+  std::vector<std::string> leaving(
+      in_window.begin(),
+      in_window.begin() + static_cast<long>(std::min(cut_words, in_window.size())));
+  if (!leaving.empty()) {
+    turn.context += (turn.context.empty() ? "" : " ") + join_words(leaving);
+    turn.context = tail(turn.context, 4 * kPromptChars);
+  }
+  turn.agreement.forget(cut_words);
+  turn.window_start += std::min(static_cast<std::size_t>(cut * kSampleRate), window_samples);
+}
+
+void LiveSession::finish(const LiveWork& work, const Transcription& result,
+                         std::vector<LiveEvent>& events) {
+  in_flight_ = false;
+  Turn* turn = find_turn(work.item_id);
+  if (!turn) return;  // cleared meanwhile
+  if (work.kind == LiveWork::Kind::partial) {
+    apply_partial(*turn, work.audio.samples.size(), result, events);
+    return;
+  }
+  // The final text: whatever the deltas have not said yet, when they said its beginning.
+  std::vector<std::string> final_words;
+  for (const auto& w : hypothesis_words({result.text})) final_words.push_back(w.text);
+  // (compared as LocalAgreement matches words: "having" is "Having", "sat" is "sat,")
+  const bool extends = turn->emitted.size() <= final_words.size() &&
+                       std::equal(turn->emitted.begin(), turn->emitted.end(), final_words.begin(),
+                                  [](const std::string& a, const std::string& b) {
+                                    return word_key(a) == word_key(b);
+                                  });
+  if (extends) {
+    emit_words(
+        *turn,
+        std::vector<std::string>(final_words.begin() + static_cast<long>(turn->emitted.size()),
+                                 final_words.end()),
+        events);
+  }
+  std::string transcript = result.text;
+  const auto first = transcript.find_first_not_of(" \t\n");
+  transcript = first == std::string::npos ? "" : transcript.substr(first);
+  while (!transcript.empty() && (transcript.back() == ' ' || transcript.back() == '\n')) {
+    transcript.pop_back();
+  }
+  events.push_back({.kind = LiveEvent::Kind::completed,
+                    .item_id = turn->item_id,
+                    .text = transcript,
+                    .seconds = static_cast<double>(turn->audio.size()) / kSampleRate});
+  committed_.pop_front();
+}
+
+void LiveSession::fail(const LiveWork& work, const std::string& message,
+                       std::vector<LiveEvent>& events) {
+  in_flight_ = false;
+  if (work.kind == LiveWork::Kind::partial) return;  // the next partial or the final will do
+  if (committed_.empty() || committed_.front().item_id != work.item_id) return;
+  events.push_back({.kind = LiveEvent::Kind::failed, .item_id = work.item_id, .text = message});
+  committed_.pop_front();
+}
+
+}  // namespace sra

@@ -1,0 +1,152 @@
+// LiveSession: live transcription of one audio stream (a realtime WebSocket session), apart from
+// any transport. Audio comes in as 16 kHz samples; turns are found by Silero VAD (server_vad:
+// speech starts at the first window over `threshold`, with `prefix_padding_ms` of audio before it,
+// and ends after `silence_duration_ms` below threshold - 0.15) or are committed by the client.
+// While a turn is open its audio is transcribed again every `partial_seconds` of new audio and
+// the words two successive hypotheses agree on are emitted as deltas (LocalAgreement-2, see
+// local_agreement.h), the window trimmed at confirmed segment ends with the confirmed text as the
+// prompt. A committed turn is transcribed once more as a whole, exactly as a one-shot request of
+// its audio, for the `completed` event.
+//
+// The session never runs a model itself: next_work() says what to transcribe next (a committed
+// turn first, else a partial of the open turn) and its owner runs it through the
+// TranscriptionService (TranscriptionJob::samples) and hands the result to finish(). One work is
+// out at a time. Not thread-safe: one thread (or strand) at a time. Memory is bounded by
+// max_turn_seconds per turn and max_pending_turns.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/audio_buffer.h"
+#include "core/config.h"
+#include "core/transcription.h"
+#include "engine/vad/silero_vad.h"
+#include "service/local_agreement.h"
+
+namespace sra {
+
+struct LiveSettings {
+  int max_sessions = 8;          // MAX_REALTIME_SESSIONS: sessions open at once; more get 503
+  double partial_seconds = 1.0;  // REALTIME_PARTIAL_SECONDS: new audio between partials (0: off)
+  double trim_seconds = 15;      // REALTIME_TRIM_SECONDS: window cut at a confirmed segment past it
+  double max_turn_seconds = 300;  // REALTIME_MAX_TURN_SECONDS: a longer turn is committed (VAD) or
+                                  // refused (manual commits)
+  double max_ahead_seconds = 30;  // REALTIME_MAX_AHEAD_SECONDS: audio ahead of the wall clock
+  int max_pending_turns = 8;      // REALTIME_MAX_PENDING_TURNS: committed turns not transcribed yet
+  double max_session_seconds = 3600;  // REALTIME_MAX_SESSION_SECONDS: a session's longest life
+};
+
+// Throws sra::Error(config) naming the variable for a value out of bounds.
+LiveSettings live_settings_from(const Config& config);
+
+struct TurnDetection {
+  bool server_vad = true;         // false: turns end only when the client commits
+  float threshold = 0.5f;         // speech probability that starts speech, 0..1
+  int prefix_padding_ms = 300;    // audio kept before the detected start
+  int silence_duration_ms = 500;  // silence that ends a turn
+};
+
+struct LiveConfig {
+  std::string model;     // a served model; empty: the default model
+  std::string language;  // ISO 639-1 code; empty: detected per turn
+  std::string prompt;    // the client's prompt, given with every turn
+  TurnDetection turn;    // how turns end
+};
+
+struct LiveEvent {
+  enum class Kind { speech_started, speech_stopped, committed, delta, completed, failed };
+  Kind kind = Kind::delta;
+  std::string item_id;           // the turn's item
+  std::string previous_item_id;  // committed: the turn before it (empty for the first)
+  std::int64_t audio_ms = 0;     // speech_started/stopped: ms since the session's first sample
+  std::string text;              // delta: new text; completed: the transcript; failed: message
+  double seconds = 0;            // completed: the turn's audio, in seconds
+};
+
+// One transcription the session asks its owner to run.
+struct LiveWork {
+  enum class Kind { partial, final };
+  Kind kind = Kind::partial;
+  std::string item_id;                         // the turn
+  AudioBuffer audio;                           // partial: the window; final: the whole turn
+  std::map<std::string, std::string> options;  // the request options (language, prompt, ...)
+};
+
+class LiveSession {
+ public:
+  // `vad` may be null when no VAD model can be loaded; server_vad is then refused.
+  LiveSession(LiveSettings settings, std::shared_ptr<const vad::SileroVad> vad);
+
+  // Applies a configuration. Throws sra::Error(invalid_request) for server_vad without a model.
+  void configure(const LiveConfig& config);
+  const LiveConfig& config() const { return config_; }
+
+  // Takes 16 kHz samples; turn events go to `events`. Throws sra::Error(too_large) when a turn the
+  // client commits would pass max_turn_seconds (nothing is taken then).
+  void append(const float* samples, std::size_t count, std::vector<LiveEvent>& events);
+  // Ends the open turn. Throws sra::Error(invalid_request) when it holds under 100 ms of audio.
+  void commit(std::vector<LiveEvent>& events);
+  // Drops the open turn's audio (committed turns are still transcribed).
+  void clear();
+
+  // What to transcribe next, if anything; nothing while a work is out.
+  std::optional<LiveWork> next_work();
+  // The result of the work last given out.
+  void finish(const LiveWork& work, const Transcription& result, std::vector<LiveEvent>& events);
+  void fail(const LiveWork& work, const std::string& message, std::vector<LiveEvent>& events);
+
+  std::size_t pending_turns() const { return committed_.size(); }
+  bool busy() const { return in_flight_; }
+  // Samples received since the session started.
+  std::int64_t samples_received() const { return received_; }
+
+ private:
+  struct Turn {
+    std::string item_id;
+    std::int64_t start = 0;         // session sample of audio[0]
+    std::vector<float> audio;       // the whole turn
+    std::size_t window_start = 0;   // where the partials' window starts in `audio`
+    std::size_t decoded_until = 0;  // audio.size() when the last partial was taken
+    LocalAgreement agreement;
+    std::vector<std::string> emitted;  // words sent as deltas
+    std::string context;               // confirmed words that left the window
+  };
+
+  void open_turn(std::int64_t start, std::vector<LiveEvent>& events, bool announce);
+  void close_turn(std::int64_t end, std::vector<LiveEvent>& events, bool announce);
+  void run_vad(std::vector<LiveEvent>& events);
+  Turn* find_turn(const std::string& item_id);
+  void emit_words(Turn& turn, const std::vector<std::string>& words,
+                  std::vector<LiveEvent>& events);
+  void apply_partial(Turn& turn, std::size_t window_samples, const Transcription& result,
+                     std::vector<LiveEvent>& events);
+  std::map<std::string, std::string> base_options() const;
+
+  LiveSettings settings_;
+  std::shared_ptr<const vad::SileroVad> vad_;
+  LiveConfig config_;
+
+  std::int64_t received_ = 0;       // samples so far
+  std::optional<Turn> open_;        // the turn audio goes to
+  std::deque<Turn> committed_;      // ended turns waiting for their final transcription
+  std::vector<float> between_;      // audio since the last turn ended (bounded), for padding
+  std::int64_t between_start_ = 0;  // session sample of between_[0]
+  std::int64_t last_turn_end_ = 0;  // a new turn never starts before this
+  std::string last_item_id_;        // the last committed turn
+
+  vad::SileroStream vad_stream_;
+  std::int64_t vad_done_ = 0;      // session samples the VAD has seen
+  std::vector<float> vad_window_;  // samples waiting for a full VAD window
+  bool in_speech_ = false;
+  std::int64_t silence_start_ = -1;  // where the current run of silence started, if any
+
+  bool in_flight_ = false;
+};
+
+}  // namespace sra
