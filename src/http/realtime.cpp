@@ -74,24 +74,7 @@ class RealtimeConnection {
   }
 
   // Sends session.created (and `notice` as an error event, if any), then serves the session.
-  asio::awaitable<void> run(const std::optional<RealtimeError>& notice) {
-    send(json::object{{"type", "session.created"},
-                      {"event_id", next_event_id()},
-                      {"session", session_json(session_)}});
-    if (notice) send_error(*notice, "");
-    loops_ = 2;
-    asio::co_spawn(ws_.get_executor(), write_loop(), asio::detached);
-    asio::co_spawn(ws_.get_executor(), work_loop(), asio::detached);
-    co_await read_loop();
-    ended_ = true;
-    if (job_cancel_) job_cancel_->cancel("the realtime session ended");
-    wake_writer_.cancel();
-    wake_worker_.cancel();
-    while (loops_ > 0) {
-      all_done_.expires_at(Clock::time_point::max());
-      co_await all_done_.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-  }
+  asio::awaitable<void> run(const std::optional<RealtimeError>& notice);
 
  private:
   std::string next_event_id() {
@@ -145,121 +128,13 @@ class RealtimeConnection {
     wake_writer_.cancel();
   }
 
-  asio::awaitable<void> read_loop() {
-    beast::flat_buffer buffer;
-    while (!ended_) {
-      buffer.clear();
-      auto [ec, n] = co_await ws_.async_read(buffer, asio::as_tuple(asio::use_awaitable));
-      if (ec) {
-        if (ec != websocket::error::closed) {
-          spdlog::debug("realtime session {} read: {}", session_.id, ec.message());
-        }
-        co_return;
-      }
-      if (close_reason_) continue;  // closing: the rest is not looked at
-      if (!ws_.got_text()) {
-        send_error({.code = "invalid_event",
-                    .message = "Binary messages are not accepted: send JSON events as text."},
-                   "");
-        continue;
-      }
-      handle(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
-    }
-  }
+  asio::awaitable<void> read_loop();
 
-  asio::awaitable<void> write_loop() {
-    while (!ended_) {
-      if (outbox_.empty()) {
-        if (close_reason_) break;
-        wake_writer_.expires_at(Clock::time_point::max());
-        co_await wake_writer_.async_wait(asio::as_tuple(asio::use_awaitable));
-        continue;
-      }
-      std::string message = std::move(outbox_.front());
-      outbox_.pop_front();
-      outbox_bytes_ -= message.size();
-      ws_.text(true);
-      auto [ec, n] =
-          co_await ws_.async_write(asio::buffer(message), asio::as_tuple(asio::use_awaitable));
-      if (ec) break;
-    }
-    if (close_reason_ && !ended_) {
-      auto [ec] = co_await ws_.async_close(*close_reason_, asio::as_tuple(asio::use_awaitable));
-      (void)ec;
-    }
-    loop_ended();
-  }
+  asio::awaitable<void> write_loop();
 
-  asio::awaitable<void> work_loop() {
-    while (!ended_ && !close_reason_) {
-      if (seconds_since(started_) > settings_.max_session_seconds) {
-        close_with(
-            {.code = "session_expired",
-             .message = "The session reached REALTIME_MAX_SESSION_SECONDS (" +
-                        std::to_string(static_cast<long long>(settings_.max_session_seconds)) +
-                        " s); open a new one."},
-            websocket::close_code::normal);
-        break;
-      }
-      std::optional<LiveWork> work = live_.next_work();
-      if (!work) {
-        wake_worker_.expires_after(std::chrono::seconds(1));
-        co_await wake_worker_.async_wait(asio::as_tuple(asio::use_awaitable));
-        continue;
-      }
-      co_await run_work(*work);
-    }
-    loop_ended();
-  }
+  asio::awaitable<void> work_loop();
 
-  asio::awaitable<void> run_work(const LiveWork& work) {
-    const bool final = work.kind == LiveWork::Kind::final;
-    std::vector<LiveEvent> events;
-    // A place in the inference queue: a partial gives up (the next one comes soon), a turn's
-    // final transcription waits for one.
-    std::unique_ptr<InferencePool::Ticket> ticket;
-    auto waiting_since = Clock::now();
-    while (!(ticket = ctx_.inference.try_admit())) {
-      if (!final || ended_ || Clock::now() - waiting_since > kFinalAdmissionWait) {
-        live_.fail(work, "the inference queue stayed full; the turn was not transcribed", events);
-        send_events(events);
-        co_return;
-      }
-      asio::steady_timer pause(ws_.get_executor(), kAdmissionRetry);
-      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-    job_cancel_ = std::make_unique<CancelToken>();
-    partial_item_ = final ? std::string() : work.item_id;
-    job_.samples = &work.audio;
-    job_.model = session_.model;
-    job_.options = work.options;
-    job_.cancel = job_cancel_.get();
-    job_.request_id = request_id_;
-    job_.client = final ? client_ : std::string();
-    try {
-      Transcription t = co_await run_on(ctx_.inference.executor(),
-                                        [this] { return ctx_.service.transcribe(job_); });
-      partial_item_.clear();
-      live_.finish(work, t, events);
-      metrics().realtime.with({final ? "turn" : "partial"}).add();
-    } catch (const Error& e) {
-      partial_item_.clear();
-      if (ended_) co_return;
-      if (!final && e.kind() == ErrorKind::cancelled) {
-        live_.fail(work, e.what(), events);
-        co_return;
-      }
-      spdlog::info("realtime session {}: a {} transcription failed: {}", session_.id,
-                   final ? "turn's" : "partial", e.what());
-      live_.fail(work, e.what(), events);
-    } catch (const std::exception& e) {
-      partial_item_.clear();
-      if (ended_) co_return;
-      spdlog::error("realtime session {}: internal error: {}", session_.id, e.what());
-      live_.fail(work, "internal error", events);
-    }
-    send_events(events);
-  }
+  asio::awaitable<void> run_work(const LiveWork& work);
 
   void handle(std::string_view text) {
     boost::system::error_code ec;
@@ -427,6 +302,141 @@ class RealtimeConnection {
   std::optional<Clock::time_point> first_audio_;
   double received_seconds_ = 0;
 };
+
+asio::awaitable<void> RealtimeConnection::run(const std::optional<RealtimeError>& notice) {
+  send(json::object{{"type", "session.created"},
+                    {"event_id", next_event_id()},
+                    {"session", session_json(session_)}});
+  if (notice) send_error(*notice, "");
+  loops_ = 2;
+  asio::co_spawn(ws_.get_executor(), write_loop(), asio::detached);
+  asio::co_spawn(ws_.get_executor(), work_loop(), asio::detached);
+  co_await read_loop();
+  ended_ = true;
+  if (job_cancel_) job_cancel_->cancel("the realtime session ended");
+  wake_writer_.cancel();
+  wake_worker_.cancel();
+  while (loops_ > 0) {
+    all_done_.expires_at(Clock::time_point::max());
+    co_await all_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<void> RealtimeConnection::read_loop() {
+  beast::flat_buffer buffer;
+  while (!ended_) {
+    buffer.clear();
+    auto [ec, n] = co_await ws_.async_read(buffer, asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec != websocket::error::closed) {
+        spdlog::debug("realtime session {} read: {}", session_.id, ec.message());
+      }
+      co_return;
+    }
+    if (close_reason_) continue;  // closing: the rest is not looked at
+    if (!ws_.got_text()) {
+      send_error({.code = "invalid_event",
+                  .message = "Binary messages are not accepted: send JSON events as text."},
+                 "");
+      continue;
+    }
+    handle(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
+  }
+}
+
+asio::awaitable<void> RealtimeConnection::write_loop() {
+  while (!ended_) {
+    if (outbox_.empty()) {
+      if (close_reason_) break;
+      wake_writer_.expires_at(Clock::time_point::max());
+      co_await wake_writer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    std::string message = std::move(outbox_.front());
+    outbox_.pop_front();
+    outbox_bytes_ -= message.size();
+    ws_.text(true);
+    auto [ec, n] =
+        co_await ws_.async_write(asio::buffer(message), asio::as_tuple(asio::use_awaitable));
+    if (ec) break;
+  }
+  if (close_reason_ && !ended_) {
+    auto [ec] = co_await ws_.async_close(*close_reason_, asio::as_tuple(asio::use_awaitable));
+    (void)ec;
+  }
+  loop_ended();
+}
+
+asio::awaitable<void> RealtimeConnection::work_loop() {
+  while (!ended_ && !close_reason_) {
+    if (seconds_since(started_) > settings_.max_session_seconds) {
+      close_with(
+          {.code = "session_expired",
+           .message = "The session reached REALTIME_MAX_SESSION_SECONDS (" +
+                      std::to_string(static_cast<long long>(settings_.max_session_seconds)) +
+                      " s); open a new one."},
+          websocket::close_code::normal);
+      break;
+    }
+    std::optional<LiveWork> work = live_.next_work();
+    if (!work) {
+      wake_worker_.expires_after(std::chrono::seconds(1));
+      co_await wake_worker_.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    co_await run_work(*work);
+  }
+  loop_ended();
+}
+
+asio::awaitable<void> RealtimeConnection::run_work(const LiveWork& work) {
+  const bool final = work.kind == LiveWork::Kind::final;
+  std::vector<LiveEvent> events;
+  // A place in the inference queue: a partial gives up (the next one comes soon), a turn's
+  // final transcription waits for one.
+  std::unique_ptr<InferencePool::Ticket> ticket;
+  auto waiting_since = Clock::now();
+  while (!(ticket = ctx_.inference.try_admit())) {
+    if (!final || ended_ || Clock::now() - waiting_since > kFinalAdmissionWait) {
+      live_.fail(work, "the inference queue stayed full; the turn was not transcribed", events);
+      send_events(events);
+      co_return;
+    }
+    asio::steady_timer pause(ws_.get_executor(), kAdmissionRetry);
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  job_cancel_ = std::make_unique<CancelToken>();
+  partial_item_ = final ? std::string() : work.item_id;
+  job_.samples = &work.audio;
+  job_.model = session_.model;
+  job_.options = work.options;
+  job_.cancel = job_cancel_.get();
+  job_.request_id = request_id_;
+  job_.client = final ? client_ : std::string();
+  try {
+    Transcription t = co_await run_on(ctx_.inference.executor(),
+                                      [this] { return ctx_.service.transcribe(job_); });
+    partial_item_.clear();
+    live_.finish(work, t, events);
+    metrics().realtime.with({final ? "turn" : "partial"}).add();
+  } catch (const Error& e) {
+    partial_item_.clear();
+    if (ended_) co_return;
+    if (!final && e.kind() == ErrorKind::cancelled) {
+      live_.fail(work, e.what(), events);
+      co_return;
+    }
+    spdlog::info("realtime session {}: a {} transcription failed: {}", session_.id,
+                 final ? "turn's" : "partial", e.what());
+    live_.fail(work, e.what(), events);
+  } catch (const std::exception& e) {
+    partial_item_.clear();
+    if (ended_) co_return;
+    spdlog::error("realtime session {}: internal error: {}", session_.id, e.what());
+    live_.fail(work, "internal error", events);
+  }
+  send_events(events);
+}
 
 std::string query_value(std::string_view target, std::string_view key) {
   auto q = target.find('?');

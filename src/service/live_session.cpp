@@ -314,22 +314,16 @@ void LiveSession::finish(const LiveWork& work, const Transcription& result,
     apply_partial(*turn, work.audio.samples.size(), result, events);
     return;
   }
-  // The final text: whatever the deltas have not said yet, when they said its beginning.
+  // The final text: whatever the deltas have not said yet, after the words that stand for what
+  // they said (a final that reads a word differently cannot take it back: `completed` is the
+  // authority).
   std::vector<std::string> final_words;
   for (const auto& w : hypothesis_words({result.text})) final_words.push_back(w.text);
-  // (compared as LocalAgreement matches words: "having" is "Having", "sat" is "sat,")
-  const bool extends = turn->emitted.size() <= final_words.size() &&
-                       std::equal(turn->emitted.begin(), turn->emitted.end(), final_words.begin(),
-                                  [](const std::string& a, const std::string& b) {
-                                    return word_key(a) == word_key(b);
-                                  });
-  if (extends) {
-    emit_words(
-        *turn,
-        std::vector<std::string>(final_words.begin() + static_cast<long>(turn->emitted.size()),
-                                 final_words.end()),
-        events);
-  }
+  const std::size_t said = covered_prefix(turn->emitted, final_words);
+  emit_words(*turn,
+             std::vector<std::string>(final_words.begin() + static_cast<long>(said),
+                                      final_words.end()),
+             events);
   std::string transcript = result.text;
   const auto first = transcript.find_first_not_of(" \t\n");
   transcript = first == std::string::npos ? "" : transcript.substr(first);

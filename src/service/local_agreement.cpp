@@ -25,11 +25,12 @@ std::string word_key(const std::string& word) {
   return key.empty() ? word : key;
 }
 
-std::size_t LocalAgreement::skip_confirmed(const std::vector<HypothesisWord>& hypothesis) const {
-  const std::size_t c = in_window_.size();
+std::size_t covered_prefix(const std::vector<std::string>& confirmed,
+                           const std::vector<std::string>& hypothesis) {
+  const std::size_t c = confirmed.size();
   if (c == 0) return 0;
   auto same = [&](std::size_t h, std::size_t w) {
-    return word_key(hypothesis[h].text) == word_key(in_window_[w]);
+    return word_key(hypothesis[h]) == word_key(confirmed[w]);
   };
   // The usual case: the hypothesis repeats the confirmed words first.
   if (hypothesis.size() >= c) {
@@ -37,13 +38,11 @@ std::size_t LocalAgreement::skip_confirmed(const std::vector<HypothesisWord>& hy
     for (std::size_t i = 0; i < c && all; ++i) all = same(i, i);
     if (all) return c;
   }
-  // Otherwise the longest run of the last confirmed words (up to 5) found near where they should
-  // be: the hypothesis dropped or added a word before them.
   for (std::size_t k = std::min<std::size_t>(c, 5); k >= 1; --k) {
     std::size_t best = 0;
     bool found = false;
-    const std::size_t last_start =
-        std::min(hypothesis.size() >= k ? hypothesis.size() - k : 0, c + 2 >= k ? c + 2 - k : 0);
+    const std::size_t last_start = std::min(hypothesis.size() >= k ? hypothesis.size() - k : 0,
+                                            c + 2 >= k ? c + 2 - k : 0);
     for (std::size_t j = 0; j <= last_start && j + k <= hypothesis.size(); ++j) {
       bool match = true;
       for (std::size_t i = 0; i < k && match; ++i) match = same(j + i, c - k + i);
@@ -59,7 +58,9 @@ std::size_t LocalAgreement::skip_confirmed(const std::vector<HypothesisWord>& hy
 }
 
 std::vector<std::string> LocalAgreement::update(const std::vector<HypothesisWord>& hypothesis) {
-  const std::size_t skip = skip_confirmed(hypothesis);
+  std::vector<std::string> texts;
+  for (const auto& w : hypothesis) texts.push_back(w.text);
+  const std::size_t skip = covered_prefix(in_window_, texts);
   std::vector<std::string> rest;
   for (std::size_t i = skip; i < hypothesis.size(); ++i) rest.push_back(hypothesis[i].text);
   std::size_t agreed = 0;

@@ -43,13 +43,17 @@ class LocalAgreement {
   const std::vector<std::string>& pending() const { return pending_; }
 
  private:
-  // How many leading words of `hypothesis` stand for in_window_.
-  std::size_t skip_confirmed(const std::vector<HypothesisWord>& hypothesis) const;
-
   std::vector<std::string> in_window_;
   std::vector<std::string> pending_;
   std::size_t confirmed_in_hypothesis_ = 0;
 };
+
+// How many leading words of `hypothesis` stand for the words `confirmed` earlier (matched by
+// word_key): all of them when it starts with them; else the end of the longest run (up to 5) of
+// the last confirmed words found near their place (a word was dropped or added before them);
+// else as many words as were confirmed.
+std::size_t covered_prefix(const std::vector<std::string>& confirmed,
+                           const std::vector<std::string>& hypothesis);
 
 // `word` lower-cased with everything but letters, digits and non-ASCII bytes removed: the form
 // in which two hypotheses' words are matched to confirmed ones.

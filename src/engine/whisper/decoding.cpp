@@ -480,8 +480,8 @@ Mel WhisperEngine::mel(const std::vector<float>& samples, int padding) const {
   return log_mel_spectrogram(samples, padding, file_->mel_filters(), hparams().n_mels, threads_);
 }
 
-std::vector<float> WhisperEngine::encode(const Mel& window) const {
-  return encoder_.forward(window);
+std::vector<float> WhisperEngine::encode(const Mel& window, const CancelToken* cancel) const {
+  return encoder_.forward(window, cancel);
 }
 
 std::map<std::string, double> WhisperEngine::detect_language(

@@ -55,7 +55,7 @@ Encoder::Encoder(const ModelFile& file) : file_(file) {
   }
 }
 
-std::vector<float> Encoder::forward(const Mel& mel) const {
+std::vector<float> Encoder::forward(const Mel& mel, const CancelToken* cancel) const {
   if (mel.n_mels != n_mels_ || mel.n_frames != 2 * n_ctx_) {
     throw internal_error("encoder input must be " + std::to_string(n_mels_) + " x " +
                          std::to_string(2 * n_ctx_));
@@ -80,6 +80,7 @@ std::vector<float> Encoder::forward(const Mel& mel) const {
   std::vector<float> scores(static_cast<std::size_t>(T) * T);
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   for (std::size_t l = 0; l < attention_.size(); ++l) {
+    if (cancel) cancel->check();
     const AttentionWeights& a = attention_[l];
     layer_norm(x.data(), T, d, *a.ln_w, *a.ln_b, h.data());
     linear(h.data(), T, d, *a.query_w, a.query_b, q.data());

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/cancel.h"
 #include "engine/whisper/mel.h"
 #include "engine/whisper/model_file.h"
 
@@ -45,7 +46,8 @@ class Encoder {
  public:
   explicit Encoder(const ModelFile& file);
   // The window must have n_mels x 3000 values; returns n_audio_ctx x n_audio_state values.
-  std::vector<float> forward(const Mel& mel) const;
+  // `cancel`, when given, is checked before each layer (a superseded job stops within one).
+  std::vector<float> forward(const Mel& mel, const CancelToken* cancel = nullptr) const;
 
  private:
   const ModelFile& file_;

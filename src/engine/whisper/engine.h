@@ -144,8 +144,9 @@ class WhisperEngine {
 
   // Log-mel of whole audio (16 kHz mono) with `padding` zero samples appended.
   Mel mel(const std::vector<float>& samples, int padding) const;
-  // Encoder output of one n_mels x 3000 window: n_audio_ctx x n_audio_state.
-  std::vector<float> encode(const Mel& window) const;
+  // Encoder output of one n_mels x 3000 window: n_audio_ctx x n_audio_state; `cancel` is checked
+  // before each layer.
+  std::vector<float> encode(const Mel& window, const CancelToken* cancel = nullptr) const;
   // Language probabilities of an encoded window (multilingual models only).
   std::map<std::string, double> detect_language(const std::vector<float>& features) const;
   // Language probabilities of the first 30 s of audio, as OpenAI's example computes them:

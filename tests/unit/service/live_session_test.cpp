@@ -111,6 +111,18 @@ TEST(LiveSession, AFinalThatDisagreesStillCompletesWithItsOwnText) {
   // The words said match by their letters: the rest follows.
   EXPECT_EQ(deltas(events), "ask not what your country");
   EXPECT_EQ(events.back().text, "Ask not what your country");
+
+  // A final that reads a said word differently: the deltas go on after it, and `completed` has
+  // the final's own text.
+  events.clear();
+  live.append(audio.data(), audio.size(), events);
+  live.finish(*live.next_work(), said({{"for you, ask whet", 2}}), events);
+  live.append(audio.data(), audio.size(), events);
+  live.finish(*live.next_work(), said({{"for you, ask whet you", 4}}), events);
+  live.commit(events);
+  live.finish(*live.next_work(), said({{"For you, ask what you can do", 4}}), events);
+  EXPECT_EQ(deltas(events), "for you, ask whet you can do");
+  EXPECT_EQ(events.back().text, "For you, ask what you can do");
 }
 
 TEST(LiveSession, CommitsNeedAudioAndManualTurnsAreBounded) {
