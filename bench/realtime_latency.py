@@ -85,7 +85,7 @@ def session(url, pcm, results, key):
         conn.recv()
         step = int(RATE * CHUNK) * 2
         start = time.time()
-        done = threading.Event()
+        cleared = False
 
         def send():
             for i, at in enumerate(range(0, len(tail), step)):
@@ -94,7 +94,8 @@ def session(url, pcm, results, key):
                 delay = start + (i + 1) * CHUNK - time.time()
                 if delay > 0:
                     time.sleep(delay)
-            done.set()
+            # A marker: its answer (`cleared`) says every append has been taken.
+            conn.send({"type": "input_audio_buffer.clear"})
         sender = threading.Thread(target=send, daemon=True)
         sender.start()
         committed = completed = 0
@@ -104,7 +105,8 @@ def session(url, pcm, results, key):
             events.append(e)
             committed += e["type"] == "input_audio_buffer.committed"
             completed += e["type"].endswith(".completed") or e["type"].endswith(".failed")
-            if done.is_set() and committed and completed == committed:
+            cleared = cleared or e["type"] == "input_audio_buffer.cleared"
+            if cleared and committed and completed == committed:
                 break
         sender.join()
     results[key] = events

@@ -26,6 +26,9 @@ ASAN_OPTIONS=detect_leaks=1 build-fuzz/tests/unit/sra_unit_tests \
 # vptr check probes memory through a pipe and reports every virtual call as invalid without one).
 (cd tests/integration && ASAN_OPTIONS=detect_leaks=0 SRA_TIME_SCALE=5 SRA_BUILD_DIR="$PWD/../../build-fuzz" \
   "$python" -m pytest -q -p no:cacheprovider test_bad_input.py test_hostile_clients.py \
+  "test_realtime.py::test_manual_commits_beta_shapes_and_errors_that_keep_the_session" \
+  "test_realtime.py::test_limits_sessions_pace_size_and_unread_events" \
+  "test_realtime.py::test_a_client_that_stops_reading_is_cut_off" \
   -k "not out_of_descriptors")
 if ((seconds > 0)); then
   scripts/fuzz.sh "$seconds"

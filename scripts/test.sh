@@ -11,6 +11,8 @@ scripts/install-deps.sh --test
 python="$(scripts/python-env.sh tests/integration/requirements.txt)"
 scripts/build.sh -DSRA_PYTHON="$python"
 scripts/fetch-base-model.sh models
+# Silero VAD (server_vad of live sessions, the VAD tests): pulled once from PyPI's silero-vad.
+build/app/speech-recognition-api models pull silero-v6.2.3 --dir models --env-file /dev/null >/dev/null
 # fake-gcs-server, the GCS emulator, built from the Go module proxy into .tools/bin (cached).
 if [[ ! -x .tools/bin/fake-gcs-server ]]; then
   GOBIN="$PWD/.tools/bin" GOPATH="$PWD/.tools/gopath" GOFLAGS=-modcacherw \

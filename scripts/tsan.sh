@@ -31,7 +31,10 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$supp" build-
   "test_hostile_clients.py::test_connection_cap_holds_and_frees" \
   "test_workers.py::test_200_tasks_over_3_worker_processes_each_result_stored_once" \
   "test_workers.py::test_redis_only_buses_end_to_end_with_crash_and_restart" \
-  "test_task_progress.py::test_embedded_bus_progress_and_cancel") || failed=1
+  "test_task_progress.py::test_embedded_bus_progress_and_cancel" \
+  "test_realtime.py::test_manual_commits_beta_shapes_and_errors_that_keep_the_session" \
+  "test_realtime.py::test_limits_sessions_pace_size_and_unread_events" \
+  "test_realtime.py::test_a_client_that_stops_reading_is_cut_off") || failed=1
 if grep -qs "WARNING: ThreadSanitizer" "$reports"/race*; then
   echo "ThreadSanitizer reported races:" >&2
   cat "$reports"/race* >&2

@@ -191,6 +191,13 @@ class RealtimeConnection {
       }
     } catch (const RealtimeProtocolError& e) {
       send_error(e.error(), event_id);
+    } catch (const Error& e) {
+      send_error({.code = "invalid_value", .message = e.what(), .param = e.field().value_or("")},
+                 event_id);
+    } catch (const std::exception& e) {
+      spdlog::error("realtime session {}: internal error: {}", session_.id, e.what());
+      send_error({.type = "server_error", .code = "internal_error", .message = "internal error"},
+                 event_id);
     }
   }
 
@@ -313,6 +320,9 @@ asio::awaitable<void> RealtimeConnection::run(const std::optional<RealtimeError>
   asio::co_spawn(ws_.get_executor(), work_loop(), asio::detached);
   co_await read_loop();
   ended_ = true;
+  // A write to a client that stopped reading would wait for ever: the connection is over.
+  boost::system::error_code ignored;
+  ws_.next_layer().socket().cancel(ignored);
   if (job_cancel_) job_cancel_->cancel("the realtime session ended");
   wake_writer_.cancel();
   wake_worker_.cancel();
@@ -370,12 +380,11 @@ asio::awaitable<void> RealtimeConnection::write_loop() {
 asio::awaitable<void> RealtimeConnection::work_loop() {
   while (!ended_ && !close_reason_) {
     if (seconds_since(started_) > settings_.max_session_seconds) {
-      close_with(
-          {.code = "session_expired",
-           .message = "The session reached REALTIME_MAX_SESSION_SECONDS (" +
-                      std::to_string(static_cast<long long>(settings_.max_session_seconds)) +
-                      " s); open a new one."},
-          websocket::close_code::normal);
+      close_with({.code = "session_expired",
+                  .message = "The session reached REALTIME_MAX_SESSION_SECONDS (" +
+                             std::to_string(static_cast<long long>(settings_.max_session_seconds)) +
+                             " s); open a new one."},
+                 websocket::close_code::normal);
       break;
     }
     std::optional<LiveWork> work = live_.next_work();

@@ -33,7 +33,7 @@ constexpr std::int64_t samples_to_ms(std::int64_t samples) {
 }
 constexpr std::int64_t kMinCommitSamples = ms_to_samples(100);  // OpenAI's smallest commit
 constexpr std::int64_t kMinPartialSamples = ms_to_samples(500);
-constexpr std::size_t kPromptChars = 200;  // the confirmed text given as the partials' prompt
+constexpr std::size_t kPartialPromptBytes = 220;  // a partial's prompt: < 224 tokens for sure
 
 std::string join_words(const std::vector<std::string>& words, std::size_t from = 0) {
   std::string text;
@@ -233,10 +233,11 @@ std::optional<LiveWork> LiveSession::next_work() {
                             turn.audio.end());
   work.options = base_options();
   work.options["temperature"] = "0";  // one attempt: a partial is redone soon anyway
+  // The client's prompt, then the confirmed text that left the window; its end, so that it always
+  // fits Whisper's prompt (a token is at least one byte).
   std::string prompt = config_.prompt;
-  const std::string confirmed = turn.context;
-  if (!confirmed.empty()) prompt += (prompt.empty() ? "" : " ") + tail(confirmed, kPromptChars);
-  if (!prompt.empty()) work.options["prompt"] = prompt;
+  if (!turn.context.empty()) prompt += (prompt.empty() ? "" : " ") + turn.context;
+  if (!prompt.empty()) work.options["prompt"] = tail(prompt, kPartialPromptBytes);
   turn.decoded_until = turn.audio.size();
   in_flight_ = true;
   return work;
@@ -299,7 +300,7 @@ void LiveSession::apply_partial(Turn& turn, std::size_t window_samples, const Tr
       in_window.begin() + static_cast<long>(std::min(cut_words, in_window.size())));
   if (!leaving.empty()) {
     turn.context += (turn.context.empty() ? "" : " ") + join_words(leaving);
-    turn.context = tail(turn.context, 4 * kPromptChars);
+    turn.context = tail(turn.context, kPartialPromptBytes);
   }
   turn.agreement.forget(cut_words);
   turn.window_start += std::min(static_cast<std::size_t>(cut * kSampleRate), window_samples);
@@ -320,10 +321,10 @@ void LiveSession::finish(const LiveWork& work, const Transcription& result,
   std::vector<std::string> final_words;
   for (const auto& w : hypothesis_words({result.text})) final_words.push_back(w.text);
   const std::size_t said = covered_prefix(turn->emitted, final_words);
-  emit_words(*turn,
-             std::vector<std::string>(final_words.begin() + static_cast<long>(said),
-                                      final_words.end()),
-             events);
+  emit_words(
+      *turn,
+      std::vector<std::string>(final_words.begin() + static_cast<long>(said), final_words.end()),
+      events);
   std::string transcript = result.text;
   const auto first = transcript.find_first_not_of(" \t\n");
   transcript = first == std::string::npos ? "" : transcript.substr(first);

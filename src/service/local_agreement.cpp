@@ -41,8 +41,8 @@ std::size_t covered_prefix(const std::vector<std::string>& confirmed,
   for (std::size_t k = std::min<std::size_t>(c, 5); k >= 1; --k) {
     std::size_t best = 0;
     bool found = false;
-    const std::size_t last_start = std::min(hypothesis.size() >= k ? hypothesis.size() - k : 0,
-                                            c + 2 >= k ? c + 2 - k : 0);
+    const std::size_t last_start =
+        std::min(hypothesis.size() >= k ? hypothesis.size() - k : 0, c + 2 >= k ? c + 2 - k : 0);
     for (std::size_t j = 0; j <= last_start && j + k <= hypothesis.size(); ++j) {
       bool match = true;
       for (std::size_t i = 0; i < k && match; ++i) match = same(j + i, c - k + i);

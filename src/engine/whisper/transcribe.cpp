@@ -221,9 +221,9 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     const double window_end_time = static_cast<double>(seek + kChunkFrames) * kHopLength / 16000.0;
     const int segment_size = std::min({kChunkFrames, content_frames - seek, clip_end - seek});
     const double segment_duration = static_cast<double>(segment_size) * kHopLength / 16000.0;
-    std::vector<float> features =
-        timed(encode_seconds,
-              [&] { return encode(mel_window(mel, seek, segment_size), options.cancel); });
+    std::vector<float> features = timed(encode_seconds, [&] {
+      return encode(mel_window(mel, seek, segment_size), options.cancel);
+    });
     // The window's cross-attention keys and values, once for every decoding attempt and the
     // word alignment (the language is known here, so no attempt detects it).
     const CrossCache cross = timed(decode_seconds, [&] { return decoder_.cross_cache(features); });
