@@ -236,7 +236,10 @@ def main():
     lines += ["", "Final text per turn:", ""]
     for model, name, turns in texts:
         lines.append(f"- {model}, {name}: " + " / ".join(f"\u201c{t}\u201d" for t in turns))
-    report = "\n".join(lines) + "\n"
+    report = ("# Live transcription latency (`/v1/realtime`)\n\nMade by `bench/realtime_latency.py` (its "
+              "docstring says how each figure is measured): OpenAI's\nPython SDK realtime client streams each "
+              "clip at the pace it is spoken; a word's latency runs from\nthe moment its audio had been sent to "
+              "the first event that holds it.\n\n" + "\n".join(lines) + "\n")
     if args.out:
         pathlib.Path(args.out).write_text(report)
     print(report)

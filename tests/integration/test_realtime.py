@@ -405,3 +405,17 @@ def test_live_page_with_a_fake_microphone(live_server, tmp_path):
     assert {"john", "dashwood", "leisure"} <= set(heard), summary["turns"]
     for shot in ("web-live-speaking.png", "web-live-done.png"):
         assert (artifacts / shot).stat().st_size > 10_000
+
+
+def test_latency_benchmark_smoke(vad_model, tmp_path):
+    """bench/realtime_latency.py --smoke (base, jfk.wav) so that the benchmark cannot rot: its
+    report has the row, every word of the clip reached a delta, and the turns say JFK's words."""
+    import sys
+    out = tmp_path / "realtime.md"
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "realtime_latency.py"), "--smoke", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| base | jfk.wav |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[5] == "22/22", row  # words in a delta
+    assert float(cells[6]) <= 0.1, row  # WER of the completed turns
