@@ -205,26 +205,28 @@ def test_a_turn_completes_with_what_a_one_shot_request_of_its_audio_gives(live_s
 
 
 def test_text_arrives_while_the_person_is_still_speaking(live_server):
-    """A 52 s clip of long sentences: partial deltas of a turn come before its speech_stopped."""
+    """seed-audio.wav is one 14 s sentence: its partial deltas come well before speech_stopped.
+    Streamed at a third of real time so that this holds on a loaded CI machine (base's encoder
+    takes 1.5 s per hypothesis on 2 idle cores, far more when another test shares them);
+    bench/realtime.md has the latencies at real-time pace."""
     server = live_server(REALTIME_PARTIAL_SECONDS=1)
     manager, conn, _ = sdk_session(server, {
         "type": "transcription",
         "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000},
                             "transcription": {"language": "en"},
                             "turn_detection": {"type": "server_vad", "silence_duration_ms": 1200}}}})
-    pcm = pcm16(SHARED / "whisper" / "audio" / "words" / "long_mix.wav", 24000) + b"\0" * 48000 * 2
+    pcm = pcm16(AUDIO / "seed-audio.wav", 24000) + b"\0" * 48000 * 2
     try:
-        sender = stream(conn, pcm, 24000)
+        stream(conn, pcm, 24000, pace=0.35)
         events = collect_turns(sdk_recv(conn), timeout=240)
     finally:
         manager.__exit__(None, None, None)
     turns = turns_of(events)
-    early = [t for t in turns if t["delta_times"] and t["delta_times"][0] < t.get("stopped_at", 0)]
-    assert early, "no text before the end of any turn"
-    # The longest turn (over 10 s of speech) shows text long before it ends.
     longest = max(turns, key=lambda t: t["end_ms"] - t["start_ms"])
     assert longest["end_ms"] - longest["start_ms"] > 10000
+    # Text before the turn ends, with seconds to spare.
     assert longest["delta_times"] and longest["delta_times"][0] < longest["stopped_at"] - 2, longest
+    assert len(longest["delta_times"]) >= 2  # it grew: more than the final's last delta
     errors, n = word_error_rate(" ".join(t["transcript"] for t in turns),
                                 " ".join(t["deltas"] for t in turns))
     assert errors / n <= 0.15
