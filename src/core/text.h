@@ -24,6 +24,15 @@ inline std::string_view utf8_prefix(std::string_view text, std::size_t max_bytes
   return text.substr(0, n);
 }
 
+// The longest suffix of `text` of at most `max_bytes` bytes that starts on a whole UTF-8
+// character.
+inline std::string_view utf8_suffix(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  std::size_t at = text.size() - max_bytes;
+  while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) ++at;
+  return text.substr(at);
+}
+
 // Lower-case hexadecimal of `bytes` (digests).
 inline std::string to_hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";

@@ -156,22 +156,6 @@ asio::awaitable<Response> async_transcribe(ApiContext& ctx, const RequestParser:
   co_return res;
 }
 
-std::string query_parameter(std::string_view target, std::string_view name) {
-  auto q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  std::string_view query = target.substr(q + 1);
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name)
-      return eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return {};
-}
-
 // The UTC time `seconds` from now, as RFC 3339 ("2026-12-03T18:40:05Z").
 std::string utc_timestamp_in(double seconds) {
   auto at = std::chrono::system_clock::now() +
@@ -491,6 +475,22 @@ asio::awaitable<Response> handle_request(ApiContext& ctx, const RequestParser::v
                 seconds * 1000);
   }
   co_return res;
+}
+
+std::string query_parameter(std::string_view target, std::string_view name) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name)
+      return eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
 }
 
 }  // namespace sra::http

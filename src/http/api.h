@@ -67,6 +67,10 @@ inline std::string admit_client(ApiContext& ctx, Exchange& ex) {
   return key;
 }
 
+// The value of query parameter `name` in a request target ("" when absent), as sent (no
+// percent-decoding).
+std::string query_parameter(std::string_view target, std::string_view name);
+
 boost::asio::awaitable<Response> handle_request(ApiContext& context,
                                                 const RequestParser::value_type& request,
                                                 Exchange& exchange);

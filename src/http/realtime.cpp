@@ -447,23 +447,6 @@ asio::awaitable<void> RealtimeConnection::run_work(const LiveWork& work) {
   send_events(events);
 }
 
-std::string query_value(std::string_view target, std::string_view key) {
-  auto q = target.find('?');
-  if (q == std::string_view::npos) return "";
-  std::string_view query = target.substr(q + 1);
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    auto eq = pair.find('=');
-    if (pair.substr(0, eq) == key && eq != std::string_view::npos) {
-      return std::string(pair.substr(eq + 1, 256));
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return "";
-}
-
 // Calls `f` with each name of a Sec-WebSocket-Protocol value, trimmed.
 template <typename F>
 void for_each_subprotocol(std::string_view protocols, F f) {
@@ -514,7 +497,7 @@ asio::awaitable<Response> realtime_route(ApiContext& ctx, const RequestParser::v
                       " realtime sessions are in use (MAX_REALTIME_SESSIONS); retry later");
   }
   // The query's model, when it is a served one (OpenAI's realtime model names are not).
-  std::string model = query_value(req.target(), "model");
+  std::string model = query_parameter(req.target(), "model");
   const auto served = ctx.service.parts().served_model_names();
   if (std::find(served.begin(), served.end(), model) == served.end()) model.clear();
 

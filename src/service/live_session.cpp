@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/errors.h"
+#include "core/text.h"
 #include "core/uuid.h"
 
 namespace sra {
@@ -42,14 +43,6 @@ std::string join_words(const std::vector<std::string>& words, std::size_t from =
     text += words[i];
   }
   return text;
-}
-
-// The last `n` bytes of `text`, starting on a whole UTF-8 character.
-std::string tail(const std::string& text, std::size_t n) {
-  if (text.size() <= n) return text;
-  std::size_t at = text.size() - n;
-  while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) ++at;
-  return text.substr(at);
 }
 
 }  // namespace
@@ -237,7 +230,8 @@ std::optional<LiveWork> LiveSession::next_work() {
   // fits Whisper's prompt (a token is at least one byte).
   std::string prompt = config_.prompt;
   if (!turn.context.empty()) prompt += (prompt.empty() ? "" : " ") + turn.context;
-  if (!prompt.empty()) work.options["prompt"] = tail(prompt, kPartialPromptBytes);
+  if (!prompt.empty())
+    work.options["prompt"] = std::string(utf8_suffix(prompt, kPartialPromptBytes));
   turn.decoded_until = turn.audio.size();
   in_flight_ = true;
   return work;
@@ -300,7 +294,7 @@ void LiveSession::apply_partial(Turn& turn, std::size_t window_samples, const Tr
       in_window.begin() + static_cast<long>(std::min(cut_words, in_window.size())));
   if (!leaving.empty()) {
     turn.context += (turn.context.empty() ? "" : " ") + join_words(leaving);
-    turn.context = tail(turn.context, kPartialPromptBytes);
+    turn.context = std::string(utf8_suffix(turn.context, kPartialPromptBytes));
   }
   turn.agreement.forget(cut_words);
   turn.window_start += std::min(static_cast<std::size_t>(cut * kSampleRate), window_samples);
@@ -325,12 +319,7 @@ void LiveSession::finish(const LiveWork& work, const Transcription& result,
       *turn,
       std::vector<std::string>(final_words.begin() + static_cast<long>(said), final_words.end()),
       events);
-  std::string transcript = result.text;
-  const auto first = transcript.find_first_not_of(" \t\n");
-  transcript = first == std::string::npos ? "" : transcript.substr(first);
-  while (!transcript.empty() && (transcript.back() == ' ' || transcript.back() == '\n')) {
-    transcript.pop_back();
-  }
+  const std::string transcript = strip(result.text);
   events.push_back({.kind = LiveEvent::Kind::completed,
                     .item_id = turn->item_id,
                     .text = transcript,
