@@ -53,9 +53,10 @@ int main(int argc, char** argv) {
   sra::app::ConvertOptions convert;
   auto* convert_cmd = app.add_subcommand(
       "convert",
-      "write a whisper.cpp ggml model file: `f16 IN.bin OUT.bin` (f32 to f16) or "
+      "write a whisper.cpp ggml model file: `f16 IN.bin OUT.bin` (f32 to f16), `q8_0|q4_0 IN.bin "
+      "OUT.bin` (quantized as whisper.cpp's whisper-quantize does) or "
       "`ctranslate2 model.bin vocabulary.txt OUT.bin` (a faster-whisper model)");
-  convert_cmd->add_option("kind", convert.kind, "f16 or ctranslate2")->required();
+  convert_cmd->add_option("kind", convert.kind, "f16, q8_0, q4_0 or ctranslate2")->required();
   convert_cmd->add_option("inputs", convert.inputs, "input files, then the output file")
       ->required()
       ->expected(2, 3);

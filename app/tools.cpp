@@ -55,6 +55,10 @@ int run_convert(const ConvertOptions& options) {
         return 2;
       }
       whisper::import_ctranslate2(options.inputs[0], options.inputs[1], options.output);
+    } else if (options.kind == "q8_0" || options.kind == "q4_0") {
+      whisper::convert_quantized(options.inputs.at(0), options.output,
+                                 options.kind == "q8_0" ? whisper::WeightType::q8_0
+                                                        : whisper::WeightType::q4_0);
     } else {
       std::cerr << "error: unknown conversion '" << options.kind << "'\n";
       return 2;
@@ -63,7 +67,7 @@ int run_convert(const ConvertOptions& options) {
     const auto& h = file->hparams();
     std::cout << options.output << ": n_vocab " << h.n_vocab << ", width " << h.n_audio_state
               << ", layers " << h.n_audio_layer << "+" << h.n_text_layer << ", mels " << h.n_mels
-              << ", " << (h.ftype == 1 ? "f16" : "f32") << "\n";
+              << ", weights " << file->weight_type() << "\n";
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
@@ -73,7 +77,6 @@ int run_convert(const ConvertOptions& options) {
 
 int run_bench(const BenchOptions& options) {
   try {
-    whisper::set_blas_threads(options.threads);
     auto t0 = Clock::now();
     whisper::WhisperEngine engine(whisper::ModelFile::load(options.model));
     engine.set_threads(options.threads);

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 python="$(scripts/python-env.sh tests/integration/requirements.txt)"
 flags="-fsanitize=thread -fno-omit-frame-pointer -g -O1"
 CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSRA_BUILD_TESTS=ON -DSRA_SWAGGER_UI=OFF -DSRA_PYTHON="$python" \
+  -DSRA_BUILD_TESTS=ON -DSRA_SWAGGER_UI=OFF -DSRA_OPENMP=OFF -DSRA_PYTHON="$python" \
   -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread \
   -DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=thread >/dev/null

@@ -40,7 +40,6 @@ class WhisperModel final : public Model {
  public:
   explicit WhisperModel(WhisperModelOptions options)
       : options_(std::move(options)), engine_(whisper::ModelFile::load(options_.model_path)) {
-    whisper::set_blas_threads(options_.threads);
     engine_.set_threads(options_.threads);
     // Names that need the vocabulary are checked now, not on the first request.
     try {

@@ -33,11 +33,20 @@ Decoder::Decoder(const ModelFile& file) : file_(file) {
 CrossCache Decoder::cross_cache(const std::vector<float>& encoder_out) const {
   CrossCache c;
   c.n_audio_ctx = static_cast<int>(encoder_out.size() / static_cast<std::size_t>(d_));
+  const int T = c.n_audio_ctx, dh = d_ / heads_;
+  std::vector<float> k(encoder_out.size());
   for (const auto& a : cross_) {
-    std::vector<float> k(encoder_out.size()), v(encoder_out.size());
-    linear(encoder_out.data(), c.n_audio_ctx, d_, *a.key_w, nullptr, k.data());
-    linear(encoder_out.data(), c.n_audio_ctx, d_, *a.value_w, a.value_b, v.data());
-    c.k.push_back(std::move(k));
+    std::vector<float> kt(encoder_out.size()), v(encoder_out.size());
+    linear(encoder_out.data(), T, d_, *a.key_w, nullptr, k.data());
+    linear(encoder_out.data(), T, d_, *a.value_w, a.value_b, v.data());
+    for (int j = 0; j < T; ++j) {
+      const float* row = k.data() + static_cast<std::size_t>(j) * d_;
+      for (int h = 0; h < heads_; ++h) {
+        float* head = kt.data() + static_cast<std::size_t>(h) * dh * T;
+        for (int e = 0; e < dh; ++e) head[static_cast<std::size_t>(e) * T + j] = row[h * dh + e];
+      }
+    }
+    c.kt.push_back(std::move(kt));
     c.v.push_back(std::move(v));
   }
   return c;
@@ -73,15 +82,16 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
     for (int i = 0; i < n_new; ++i) {
       int id = tokens[static_cast<std::size_t>(b)][static_cast<std::size_t>(i)];
       if (id < 0 || id >= n_vocab_) throw internal_error("token id out of range");
-      const float* e = token_embedding_->data + static_cast<std::size_t>(id) * d;
       const float* p = positions_->data + static_cast<std::size_t>(cache.length + i) * d;
       float* row = x.data() + (static_cast<std::size_t>(b) * n_new + i) * d;
-      for (int j = 0; j < d; ++j) row[j] = e[j] + p[j];
+      simd().widen_rows(token_embedding_->type, token_embedding_->raw,
+                        token_embedding_->row_bytes(), d, id, id + 1, row);
+      simd().add(p, row, static_cast<std::size_t>(d));
     }
   }
 
   std::vector<float> h(rd), q(rd), k(rd), v(rd), attn(rd), proj(rd);
-  std::vector<float> scores;
+  std::vector<float> scores;  // cross-attention scores, when tapped
   for (std::size_t l = 0; l < self_.size(); ++l) {
     // Causal self-attention over each sequence's cache plus its new tokens.
     const AttentionWeights& a = self_[l];
@@ -101,44 +111,36 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
                 ck.begin() + static_cast<std::size_t>(past) * d);
       std::copy(v.begin() + at, v.begin() + at + static_cast<std::size_t>(n_new) * d,
                 cv.begin() + static_cast<std::size_t>(past) * d);
-      scores.resize(static_cast<std::size_t>(n_new) * total);
-      for (int head = 0; head < heads_; ++head) {
-        const std::size_t off = static_cast<std::size_t>(head) * dh;
-        matmul_bt(q.data() + at + off, d, ck.data() + off, d, scores.data(), total, n_new, total,
-                  dh, scale);
-        for (int i = 0; i < n_new; ++i) {  // new token i sees positions 0 .. past + i
-          float* row = scores.data() + static_cast<std::size_t>(i) * total;
-          for (int j = past + i + 1; j < total; ++j) row[j] = -INFINITY;
-        }
-        softmax_rows(scores.data(), n_new, total, total);
-        matmul(scores.data(), total, cv.data() + off, d, attn.data() + at + off, d, n_new, dh,
-               total);
-      }
+      attention(q.data() + at, d, ck.data(), cv.data(), d, n_new, total, heads_, dh, scale, past,
+                attn.data() + at, d);
     }
     linear(attn.data(), rows, d, *a.out_w, a.out_b, proj.data());
-    for (std::size_t i = 0; i < rd; ++i) x[i] += proj[i];
+    add_in_place(proj.data(), x.data(), rd);
 
     // Cross-attention over the audio: all rows of the batch at once.
     const AttentionWeights& c = cross_[l];
     const int T = cross.n_audio_ctx;
     layer_norm(x.data(), rows, d, *c.ln_w, *c.ln_b, h.data());
     linear(h.data(), rows, d, *c.query_w, c.query_b, q.data());
-    scores.resize(static_cast<std::size_t>(rows) * T);
-    for (int head = 0; head < heads_; ++head) {
-      const std::size_t off = static_cast<std::size_t>(head) * dh;
-      matmul_bt(q.data() + off, d, cross.k[l].data() + off, d, scores.data(), T, rows, T, dh,
-                scale);
-      if (tap) {
+    if (!tap) {
+      attention_kt(q.data(), d, cross.kt[l].data(), cross.v[l].data(), d, rows, T, heads_, dh, scale,
+                   attn.data(), d);
+    } else {  // the scores of some heads are wanted too: per head, in the open
+      scores.resize(static_cast<std::size_t>(rows) * T);
+      for (int head = 0; head < heads_; ++head) {
+        const std::size_t off = static_cast<std::size_t>(head) * dh;
+        matmul(q.data() + off, d, cross.kt[l].data() + off * T, T, scores.data(), T, rows, T, dh);
+        for (float& value : scores) value *= scale;
         for (std::size_t i = 0; i < tap->heads.size(); ++i) {
           if (tap->heads[i] == std::pair<int, int>(static_cast<int>(l), head))
             tap->scores[i] = scores;
         }
+        softmax_rows(scores.data(), rows, T, T);
+        matmul(scores.data(), T, cross.v[l].data() + off, d, attn.data() + off, d, rows, dh, T);
       }
-      softmax_rows(scores.data(), rows, T, T);
-      matmul(scores.data(), T, cross.v[l].data() + off, d, attn.data() + off, d, rows, dh, T);
     }
     linear(attn.data(), rows, d, *c.out_w, c.out_b, proj.data());
-    for (std::size_t i = 0; i < rd; ++i) x[i] += proj[i];
+    add_in_place(proj.data(), x.data(), rd);
 
     apply_mlp(mlp_[l], x.data(), rows, d);
   }
@@ -149,7 +151,7 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
 
 std::vector<float> Decoder::logits(const float* hidden, int rows) const {
   std::vector<float> out(static_cast<std::size_t>(rows) * n_vocab_);
-  matmul_bt(hidden, d_, token_embedding_->data, d_, out.data(), n_vocab_, rows, n_vocab_, d_, 1.0f);
+  linear(hidden, rows, d_, *token_embedding_, nullptr, out.data());
   return out;
 }
 

@@ -25,8 +25,8 @@ struct SelfCache {
 // Keys and values of the cross-attention, computed once per encoder output.
 struct CrossCache {
   int n_audio_ctx = 0;
-  std::vector<std::vector<float>> k;  // per layer: n_audio_ctx x d
-  std::vector<std::vector<float>> v;
+  std::vector<std::vector<float>> kt;  // per layer, per head: d_head rows of n_audio_ctx keys
+  std::vector<std::vector<float>> v;   // per layer: n_audio_ctx x d
 };
 
 // Asks Decoder::forward for the cross-attention scores of some heads (batch of one sequence):

@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/text.h"
 #include "engine/whisper/engine.h"
+#include "engine/whisper/thread_budget.h"
 #include "engine/whisper/word_timing.h"
 
 namespace sra::whisper {
@@ -477,15 +478,19 @@ WhisperEngine::WhisperEngine(std::shared_ptr<const ModelFile> file)
       alignment_heads_(whisper::alignment_heads(file_->hparams(), tokenizer_.multilingual())) {}
 
 Mel WhisperEngine::mel(const std::vector<float>& samples, int padding) const {
-  return log_mel_spectrogram(samples, padding, file_->mel_filters(), hparams().n_mels, threads_);
+  ThreadBudget::Scope threads(threads_);
+  return log_mel_spectrogram(samples, padding, file_->mel_filters(), hparams().n_mels,
+                             ThreadBudget::current());
 }
 
 std::vector<float> WhisperEngine::encode(const Mel& window, const CancelToken* cancel) const {
+  ThreadBudget::Scope threads(threads_);
   return encoder_.forward(window, cancel);
 }
 
 std::map<std::string, double> WhisperEngine::detect_language(
     const std::vector<float>& features) const {
+  ThreadBudget::Scope threads(threads_);
   if (!tokenizer_.multilingual()) {
     throw invalid_request("this model is English-only and has no language detection");
   }
@@ -514,6 +519,7 @@ std::map<std::string, double> WhisperEngine::detect_language(
 
 DecodingResult WhisperEngine::decode(const std::vector<float>& features,
                                      const DecodingOptions& options) const {
+  ThreadBudget::Scope threads(threads_);
   DecodingOptions opt = options;
   std::map<std::string, double> probs;
   if (!opt.language && tokenizer_.multilingual()) {
@@ -529,6 +535,7 @@ DecodingResult WhisperEngine::decode(const std::vector<float>& features,
 
 DecodingResult WhisperEngine::decode(const CrossCache& cross,
                                      const DecodingOptions& options) const {
+  ThreadBudget::Scope threads(threads_);
   DecodingTask task(*this, decoder_, options, non_speech_tokens_);
   return task.run(cross);
 }

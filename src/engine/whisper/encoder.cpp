@@ -31,7 +31,7 @@ void apply_mlp(const MlpWeights& w, float* x, int n, int d) {
   linear(h.data(), n, d, *w.fc1_w, w.fc1_b, mid.data());
   gelu(mid.data(), mid.size());
   linear(mid.data(), n, 4 * d, *w.fc2_w, w.fc2_b, out.data());
-  for (std::size_t i = 0; i < out.size(); ++i) x[i] += out[i];
+  add_in_place(out.data(), x, out.size());
 }
 
 Encoder::Encoder(const ModelFile& file) : file_(file) {
@@ -74,10 +74,9 @@ std::vector<float> Encoder::forward(const Mel& mel, const CancelToken* cancel) c
   std::vector<float> x(td);
   conv1d_k3(c1.data(), mel.n_frames, d, 2, *conv2_w_, *conv2_b_, x.data());
   gelu(x.data(), x.size());
-  for (std::size_t i = 0; i < td; ++i) x[i] += positions_->data[i];
+  add_in_place(positions_->data, x.data(), td);
 
   std::vector<float> h(td), q(td), k(td), v(td), attn(td), proj(td);
-  std::vector<float> scores(static_cast<std::size_t>(T) * T);
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   for (std::size_t l = 0; l < attention_.size(); ++l) {
     if (cancel) cancel->check();
@@ -86,14 +85,9 @@ std::vector<float> Encoder::forward(const Mel& mel, const CancelToken* cancel) c
     linear(h.data(), T, d, *a.query_w, a.query_b, q.data());
     linear(h.data(), T, d, *a.key_w, nullptr, k.data());
     linear(h.data(), T, d, *a.value_w, a.value_b, v.data());
-    for (int head = 0; head < heads_; ++head) {
-      const std::size_t off = static_cast<std::size_t>(head) * dh;
-      matmul_bt(q.data() + off, d, k.data() + off, d, scores.data(), T, T, T, dh, scale);
-      softmax_rows(scores.data(), T, T, T);
-      matmul(scores.data(), T, v.data() + off, d, attn.data() + off, d, T, dh, T);
-    }
+    attention(q.data(), d, k.data(), v.data(), d, T, T, heads_, dh, scale, -1, attn.data(), d);
     linear(attn.data(), T, d, *a.out_w, a.out_b, proj.data());
-    for (std::size_t i = 0; i < td; ++i) x[i] += proj[i];
+    add_in_place(proj.data(), x.data(), td);
     apply_mlp(mlp_[l], x.data(), T, d);
   }
   layer_norm(x.data(), T, d, *ln_post_w_, *ln_post_b_, x.data());

@@ -1,93 +1,223 @@
 #include "engine/whisper/kernels.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-extern "C" void openblas_set_num_threads(int);
+#include "core/errors.h"
+#include "engine/whisper/blas.h"
+#include "engine/whisper/cpu_features.h"
+#include "engine/whisper/thread_budget.h"
 
 namespace sra::whisper {
+namespace {
 
-void set_blas_threads(int threads) {
-  openblas_set_num_threads(std::max(1, threads));
+const SimdKernels& choose_kernels() {
+  switch (active_isa()) {
+    case Isa::avx512:
+      return simd_kernels_avx512();
+    case Isa::avx2:
+      return simd_kernels_avx2();
+    case Isa::portable:
+      break;
+  }
+  return simd_kernels_portable();
+}
+
+// Runs body(task) for task in [0, tasks) on up to `threads` threads (the caller is one of them).
+template <typename Body>
+void parallel_for(int tasks, int threads, Body body) {
+  threads = std::max(1, std::min(threads, tasks));
+  if (threads == 1) {
+    for (int t = 0; t < tasks; ++t) body(t);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int t = 0; t < tasks; ++t) body(t);
+#else
+  for (int t = 0; t < tasks; ++t) body(t);
+#endif
+}
+
+// Splits [0, n) into `parts` ranges of whole multiples of `align` (the last takes the rest).
+struct Ranges {
+  int n, parts, align;
+  int begin(int p) const { return std::min(n, (n / parts / align) * align * p); }
+  int end(int p) const { return p == parts - 1 ? n : begin(p + 1); }
+};
+
+// Scratch that lives as long as its thread (OpenMP's threads are reused).
+std::vector<float>& thread_scratch(std::size_t size) {
+  thread_local std::vector<float> scratch;
+  if (scratch.size() < size) scratch.resize(size);
+  return scratch;
+}
+
+// out[c] = sum_j p[j] * v[j * ldv + c], c < dh.
+void weighted_sum(const SimdKernels& s, const float* p, int n, const float* v, int ldv, int dh,
+                  float* out) {
+  if (dh % 16 == 0 && dh <= 256) {
+    s.weighted_sum(p, n, v, ldv, dh, out);
+    return;
+  }
+  std::fill(out, out + dh, 0.0f);
+  for (int j = 0; j < n; ++j) s.axpy(p[j], v + static_cast<std::size_t>(j) * ldv, out, dh);
+}
+
+}  // namespace
+
+const SimdKernels& simd() {
+  static const SimdKernels& kernels = choose_kernels();
+  return kernels;
 }
 
 void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, float* y) {
-  const int out = static_cast<int>(w.shape[0]);
-  if (b) {
-    for (int i = 0; i < n; ++i)
-      std::copy(b->data, b->data + out, y + static_cast<std::size_t>(i) * out);
+  const SimdKernels& k = simd();
+  const int out = static_cast<int>(w.rows());
+  if (static_cast<int>(w.cols()) != in) throw internal_error("linear: weight width mismatch");
+  const int threads = ThreadBudget::current();
+  const float* bias = b ? b->data : nullptr;
+  if (n <= kGemvMaxRows) {
+    const int parts = std::max(1, std::min(threads * 4, out / 64));
+    const Ranges r{out, parts, 16};
+    parallel_for(parts, threads, [&](int p) {
+      k.gemv(w.type, w.raw, w.row_bytes(), in, x, n, bias, y, out, r.begin(p), r.end(p));
+    });
+    return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w.data, in,
-              b ? 1.0f : 0.0f, y, out);
+  // Many rows: sgemm over column blocks; other types are widened one block at a time.
+  const int block = w.type == WeightType::f32
+                        ? std::max(16, (out + threads - 1) / threads)
+                        : std::max(16, std::min(out, (1 << 18) / std::max(1, in)) / 16 * 16);
+  const int blocks = (out + block - 1) / block;
+  parallel_for(blocks, threads, [&](int p) {
+    const int o0 = p * block, cols = std::min(out, o0 + block) - o0;
+    if (bias) {
+      for (int i = 0; i < n; ++i)
+        std::copy(bias + o0, bias + o0 + cols, y + static_cast<std::size_t>(i) * out + o0);
+    }
+    const float* wb;
+    if (w.type == WeightType::f32) {
+      wb = w.data + static_cast<std::size_t>(o0) * in;
+    } else {
+      std::vector<float>& s = thread_scratch(static_cast<std::size_t>(cols) * in);
+      k.widen_rows(w.type, w.raw, w.row_bytes(), in, o0, o0 + cols, s.data());
+      wb = s.data();
+    }
+    sgemm(true, n, cols, in, 1.0f, x, in, wb, in, bias ? 1.0f : 0.0f, y + o0, out);
+  });
 }
 
 void matmul_bt(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n,
                int k, float alpha) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, alpha, a, lda, b, ldb, 0.0f, c,
-              ldc);
+  sgemm(true, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc);
 }
 
 void matmul(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n,
             int k) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c,
-              ldc);
+  sgemm(false, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+}
+
+void attention(const float* q, int ldq, const float* k, const float* v, int ldkv, int rows, int t,
+               int heads, int dh, float scale, int causal_past, float* out, int ldo) {
+  const SimdKernels& s = simd();
+  const int threads = ThreadBudget::current();
+  auto limit = [&](int i) { return causal_past >= 0 ? std::min(t, causal_past + i + 1) : t; };
+  if (rows <= kGemvMaxRows) {
+    // A few queries (decoding): dot products against the cache, one task per (head, query).
+    parallel_for(heads * rows, threads, [&](int task) {
+      const int h = task / rows, i = task % rows, n = limit(i);
+      const std::size_t off = static_cast<std::size_t>(h) * dh;
+      std::vector<float>& p = thread_scratch(static_cast<std::size_t>(t));
+      const float* qi = q + static_cast<std::size_t>(i) * ldq + off;
+      for (int j = 0; j < n; ++j) p[j] = s.dot(qi, k + static_cast<std::size_t>(j) * ldkv + off, dh);
+      s.softmax(p.data(), n, scale);
+      weighted_sum(s, p.data(), n, v + off, ldkv, dh,
+                   out + static_cast<std::size_t>(i) * ldo + off);
+    });
+    return;
+  }
+  // Many queries (the encoder, a prompt): per head, scores by sgemm, softmax, sgemm.
+  parallel_for(heads, threads, [&](int h) {
+    const std::size_t off = static_cast<std::size_t>(h) * dh;
+    std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(rows) * t);
+    matmul_bt(q + off, ldq, k + off, ldkv, scores.data(), t, rows, t, dh, 1.0f);
+    for (int i = 0; i < rows; ++i) {
+      float* row = scores.data() + static_cast<std::size_t>(i) * t;
+      const int n = limit(i);
+      for (int j = n; j < t; ++j) row[j] = -INFINITY;
+      s.softmax(row, t, scale);
+    }
+    matmul(scores.data(), t, v + off, ldkv, out + off, ldo, rows, dh, t);
+  });
+}
+
+void attention_kt(const float* q, int ldq, const float* kt, const float* v, int ldv, int rows,
+                  int t, int heads, int dh, float scale, float* out, int ldo) {
+  const SimdKernels& s = simd();
+  const int threads = ThreadBudget::current();
+  const std::size_t head_size = static_cast<std::size_t>(dh) * t;
+  if (rows <= kGemvMaxRows) {
+    parallel_for(heads * rows, threads, [&](int task) {
+      const int h = task / rows, i = task % rows;
+      const std::size_t off = static_cast<std::size_t>(h) * dh;
+      std::vector<float>& p = thread_scratch(static_cast<std::size_t>(t));
+      s.scores_kt(q + static_cast<std::size_t>(i) * ldq + off, kt + h * head_size, dh, t, p.data());
+      s.softmax(p.data(), t, scale);
+      weighted_sum(s, p.data(), t, v + off, ldv, dh, out + static_cast<std::size_t>(i) * ldo + off);
+    });
+    return;
+  }
+  parallel_for(heads, threads, [&](int h) {
+    const std::size_t off = static_cast<std::size_t>(h) * dh;
+    std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(rows) * t);
+    matmul(q + off, ldq, kt + h * head_size, t, scores.data(), t, rows, t, dh);
+    for (int i = 0; i < rows; ++i) s.softmax(scores.data() + static_cast<std::size_t>(i) * t, t, scale);
+    matmul(scores.data(), t, v + off, ldv, out + off, ldo, rows, dh, t);
+  });
 }
 
 void layer_norm(const float* x, int n, int d, const Tensor& gamma, const Tensor& beta, float* out) {
-  for (int i = 0; i < n; ++i) {
-    const float* row = x + static_cast<std::size_t>(i) * d;
-    float* o = out + static_cast<std::size_t>(i) * d;
-    double mean = 0;
-    for (int j = 0; j < d; ++j) mean += row[j];
-    mean /= d;
-    double var = 0;
-    for (int j = 0; j < d; ++j) {
-      double c = row[j] - mean;
-      var += c * c;
+  const SimdKernels& s = simd();
+  const int per = std::max(1, 65536 / std::max(1, d));  // rows per task
+  const int tasks = (n + per - 1) / per;
+  parallel_for(tasks, ThreadBudget::current(), [&](int task) {
+    for (int i = task * per; i < std::min(n, (task + 1) * per); ++i) {
+      s.layer_norm(x + static_cast<std::size_t>(i) * d, d, gamma.data, beta.data,
+                   out + static_cast<std::size_t>(i) * d);
     }
-    var /= d;
-    const double inv = 1.0 / std::sqrt(var + 1e-5);
-    for (int j = 0; j < d; ++j) {
-      o[j] = static_cast<float>((row[j] - mean) * inv) * gamma.data[j] + beta.data[j];
-    }
-  }
+  });
 }
 
 void gelu(float* x, std::size_t size) {
-  for (std::size_t i = 0; i < size; ++i) {
-    float v = x[i];
-    x[i] = 0.5f * v * (1.0f + std::erf(v * static_cast<float>(M_SQRT1_2)));
-  }
+  constexpr std::size_t kPer = 1 << 16;
+  const int tasks = static_cast<int>((size + kPer - 1) / kPer);
+  parallel_for(tasks, ThreadBudget::current(), [&](int task) {
+    const std::size_t begin = static_cast<std::size_t>(task) * kPer;
+    simd().gelu(x + begin, std::min(kPer, size - begin));
+  });
+}
+
+void add_in_place(const float* x, float* y, std::size_t size) {
+  constexpr std::size_t kPer = 1 << 17;
+  const int tasks = static_cast<int>((size + kPer - 1) / kPer);
+  parallel_for(tasks, ThreadBudget::current(), [&](int task) {
+    const std::size_t begin = static_cast<std::size_t>(task) * kPer;
+    simd().add(x + begin, y + begin, std::min(kPer, size - begin));
+  });
 }
 
 void softmax_rows(float* x, int rows, int cols, int ld) {
-  for (int r = 0; r < rows; ++r) {
-    float* row = x + static_cast<std::size_t>(r) * ld;
-    float max = -INFINITY;
-    for (int c = 0; c < cols; ++c) max = std::max(max, row[c]);
-    if (max == -INFINITY) {
-      std::fill(row, row + cols, 0.0f);
-      continue;
-    }
-    float sum = 0;
-    for (int c = 0; c < cols; ++c) {
-      row[c] = std::exp(row[c] - max);
-      sum += row[c];
-    }
-    const float inv = 1.0f / sum;
-    for (int c = 0; c < cols; ++c) row[c] *= inv;
-  }
+  for (int r = 0; r < rows; ++r) simd().softmax(x + static_cast<std::size_t>(r) * ld, cols, 1.0f);
 }
 
 void conv1d_k3(const float* x, int t_in, int c_in, int stride, const Tensor& w, const Tensor& b,
                float* out) {
-  const int c_out = static_cast<int>(w.shape[0]);
   const int t_out = t_in / stride;
   const int k = c_in * 3;
-  // im2col: row t holds, for each input channel c, the 3 samples around t * stride.
+  // im2col: row t holds, for each input channel c, the 3 samples around t * stride; the weight
+  // [c_out, c_in, 3] is then a [c_out, c_in * 3] matrix.
   std::vector<float> cols(static_cast<std::size_t>(t_out) * k);
   for (int t = 0; t < t_out; ++t) {
     float* row = cols.data() + static_cast<std::size_t>(t) * k;
@@ -101,10 +231,7 @@ void conv1d_k3(const float* x, int t_in, int c_in, int stride, const Tensor& w, 
       }
     }
   }
-  for (int t = 0; t < t_out; ++t)
-    std::copy(b.data, b.data + c_out, out + static_cast<std::size_t>(t) * c_out);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t_out, c_out, k, 1.0f, cols.data(), k,
-              w.data, k, 1.0f, out, c_out);
+  linear(cols.data(), t_out, k, w, &b, out);
 }
 
 }  // namespace sra::whisper

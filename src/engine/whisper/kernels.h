@@ -1,17 +1,23 @@
-// The numeric kernels the Whisper layers are built from: BLAS matrix products, layer norm, GELU,
-// softmax, 1-D convolution. Row-major float32 throughout; a "matrix [n, d]" is n rows of d values.
-// Stateless functions; safe to call from any thread (OpenBLAS serialises or parallelises its own
-// calls; its thread count is set once with set_blas_threads).
+// The numeric kernels the Whisper layers are built from: matrix products over weights stored as
+// the file stores them (f32, f16, q8_0, q4_0, ...), attention, layer norm, GELU, softmax, 1-D
+// convolution. Row-major float32 activations throughout; a "matrix [n, d]" is n rows of d values.
+//
+// Each call splits its work across ThreadBudget::current() threads of the calling thread (see
+// thread_budget.h) and runs the instruction set chosen at start-up (cpu_features.h). Products of
+// many rows go to OpenBLAS's sgemm (one thread per call, the kernels split the columns); products
+// of at most kGemvMaxRows rows (decoding) read each weight row once, in its stored type, with no
+// widening or packing. Stateless; safe to call from any thread.
 #pragma once
 
 #include <cstddef>
 
 #include "engine/whisper/model_file.h"
+#include "engine/whisper/simd_kernels.h"
 
 namespace sra::whisper {
 
-// Threads OpenBLAS may use for one product (process-wide).
-void set_blas_threads(int threads);
+// The kernels of the active instruction set.
+const SimdKernels& simd();
 
 // y[n, out] = x[n, in] * w[out, in]^T (+ b[out]). PyTorch's nn.Linear.
 void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, float* y);
@@ -21,15 +27,27 @@ void matmul_bt(const float* a, int lda, const float* b, int ldb, float* c, int l
 // c[m, n] = a[m, k] * b[k, n], with leading dimensions given.
 void matmul(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n,
             int k);
+// Multi-head scaled dot-product attention (OpenAI's qkv_attention, exact softmax):
+// for each of `rows` queries i and head h (columns h * dh .. of each row),
+// out_i,h = softmax(scale * q_i,h . k_j,h over j < limit) v_j,h, where limit is t, or
+// causal_past + i + 1 when causal_past >= 0 (query i is position causal_past + i).
+void attention(const float* q, int ldq, const float* k, const float* v, int ldkv, int rows, int t,
+               int heads, int dh, float scale, int causal_past, float* out, int ldo);
+// The same with the keys stored transposed per head: kt holds, for each head h, dh rows of t
+// values (kt + h * dh * t), which makes a query's scores one pass over contiguous keys.
+void attention_kt(const float* q, int ldq, const float* kt, const float* v, int ldv, int rows,
+                  int t, int heads, int dh, float scale, float* out, int ldo);
 // out[n, d] = layer_norm(x[n, d]) * gamma + beta, eps 1e-5 (may be in place).
 void layer_norm(const float* x, int n, int d, const Tensor& gamma, const Tensor& beta, float* out);
 // Exact (erf) GELU, in place.
 void gelu(float* x, std::size_t size);
+// y += x.
+void add_in_place(const float* x, float* y, std::size_t size);
 // Softmax of each of `rows` rows of `cols` values (row stride `ld`), in place. A row of -inf
 // only becomes zeros.
 void softmax_rows(float* x, int rows, int cols, int ld);
 // 1-D convolution with kernel 3 and padding 1 over a time-major input [t_in, c_in]:
-// out[t_out, c_out] with t_out = t_in / stride. Weight [c_out, c_in, 3], bias [c_out].
+// out[t_out, c_out] with t_out = t_in / stride. Weight [c_out, c_in, 3] (f32), bias [c_out].
 void conv1d_k3(const float* x, int t_in, int c_in, int stride, const Tensor& w, const Tensor& b,
                float* out);
 

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/errors.h"
+#include "engine/whisper/simd_kernels.h"
 
 namespace sra::whisper {
 namespace {
@@ -15,23 +16,6 @@ namespace {
 constexpr std::uint32_t kMagic = 0x67676d6c;  // "ggml"
 constexpr std::size_t kMaxTokenBytes = 1024;
 constexpr int kMaxTensors = 100000;
-
-const char* type_name(int type) {
-  switch (type) {
-    case 2:
-      return "q4_0";
-    case 3:
-      return "q4_1";
-    case 6:
-      return "q5_0";
-    case 7:
-      return "q5_1";
-    case 8:
-      return "q8_0";
-    default:
-      return "unknown";
-  }
-}
 
 // Sequential reader over the mapped bytes that refuses to read past the end.
 class Reader {
@@ -77,33 +61,6 @@ void check_range(Reader& r, const char* name, int value, int min, int max) {
 }
 
 }  // namespace
-
-float half_to_float(std::uint16_t h) {
-  std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000) << 16;
-  std::uint32_t exp = (h >> 10) & 0x1f;
-  std::uint32_t mant = h & 0x3ff;
-  std::uint32_t bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      int e = -1;
-      do {
-        ++e;
-        mant <<= 1;
-      } while ((mant & 0x400) == 0);
-      mant &= 0x3ff;
-      bits = sign | static_cast<std::uint32_t>(127 - 15 - e) << 23 | mant << 13;
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | mant << 13;
-  } else {
-    bits = sign | (exp + 127 - 15) << 23 | mant << 13;
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 std::shared_ptr<const ModelFile> ModelFile::load(const std::filesystem::path& path) {
   std::shared_ptr<ModelFile> file(new ModelFile());
@@ -166,9 +123,16 @@ void ModelFile::parse() {
   if (h.n_audio_state % h.n_audio_head != 0 || h.n_text_state % h.n_text_head != 0) {
     r.fail("the width is not a multiple of the number of heads");
   }
-  if (h.ftype != 0 && h.ftype != 1) {
-    r.fail("ftype " + std::to_string(h.ftype) +
-           ": quantized model files are not supported yet; use an f32 or f16 file");
+  // GGML_FTYPE: 0 f32, 1 f16, 2 q4_0, 3 q4_1, 7 q8_0, 8 q5_0, 9 q5_1; quantized files add
+  // 1000 x the quantization version (2 today; 1 was an older, incompatible layout).
+  {
+    const int base = h.ftype % 1000, version = h.ftype / 1000;
+    const bool known = h.ftype >= 0 && (base <= 3 || (base >= 7 && base <= 9));
+    if (!known || (base >= 2 && version != 2) || (base < 2 && version != 0)) {
+      r.fail("ftype " + std::to_string(h.ftype) +
+             " is not one this server reads (f32, f16, or q4_0, q4_1, q5_0, q5_1, q8_0 of "
+             "quantization version 2)");
+    }
   }
 
   int n_mel = r.i32("mel filters");
@@ -203,9 +167,10 @@ void ModelFile::parse() {
     int type = r.i32("tensor header");
     if (n_dims < 1 || n_dims > 4) r.fail("tensor with " + std::to_string(n_dims) + " dimensions");
     if (name_len < 1 || name_len > 256) r.fail("tensor name length " + std::to_string(name_len));
-    if (type != 0 && type != 1) {
-      r.fail(std::string("tensor type ") + type_name(type) + " (" + std::to_string(type) +
-             "): quantized tensors are not supported yet");
+    const std::optional<WeightType> wtype = weight_type_from_id(type);
+    if (!wtype) {
+      r.fail("tensor type " + std::to_string(type) +
+             " is not one this server reads (f32, f16, q4_0, q4_1, q5_0, q5_1, q8_0)");
     }
     std::vector<std::int64_t> ne(static_cast<std::size_t>(n_dims));
     std::size_t elements = 1;
@@ -213,7 +178,8 @@ void ModelFile::parse() {
       std::int32_t v = r.i32("tensor shape");
       if (v < 1) r.fail("tensor dimension " + std::to_string(v));
       ne[static_cast<std::size_t>(d)] = v;
-      if (elements > r.remaining() / static_cast<std::size_t>(v)) {
+      // Every type takes at least half a byte per value.
+      if (elements > 2 * r.remaining() / static_cast<std::size_t>(v)) {
         r.fail("tensor larger than the rest of the file");
       }
       elements *= static_cast<std::size_t>(v);
@@ -221,35 +187,58 @@ void ModelFile::parse() {
     std::string name(
         reinterpret_cast<const char*>(r.bytes(static_cast<std::size_t>(name_len), "tensor name")),
         static_cast<std::size_t>(name_len));
-    std::size_t element_bytes = type == 0 ? 4 : 2;
-    if (elements > r.remaining() / element_bytes) r.fail("tensor '" + name + "' is truncated");
-    const unsigned char* data = r.bytes(elements * element_bytes, "tensor data");
+    const std::size_t cols = static_cast<std::size_t>(ne[0]);
+    if (is_quantized(*wtype) && cols % kQuantBlock != 0) {
+      r.fail("tensor '" + name + "' is " + std::string(weight_type_name(*wtype)) + " with rows of " +
+             std::to_string(cols) + " values, not a multiple of " + std::to_string(kQuantBlock));
+    }
+    if ((*wtype == WeightType::q4_1 || *wtype == WeightType::q5_0 || *wtype == WeightType::q5_1) &&
+        cols > static_cast<std::size_t>(kMaxWidenedRow)) {
+      r.fail("tensor '" + name + "' has rows of " + std::to_string(cols) + " " +
+             std::string(weight_type_name(*wtype)) + " values, more than " +
+             std::to_string(kMaxWidenedRow));
+    }
+    const std::size_t rows = elements / cols;
+    const std::size_t bytes_per_row = row_bytes(*wtype, cols);
+    if (rows > r.remaining() / bytes_per_row) r.fail("tensor '" + name + "' is truncated");
+    const unsigned char* data = r.bytes(rows * bytes_per_row, "tensor data");
     if (tensors_.count(name)) r.fail("tensor '" + name + "' appears twice");
 
     Tensor t;
     // ggml lists dimensions innermost first; PyTorch's order is the reverse.
     for (int d = n_dims - 1; d >= 0; --d) t.shape.push_back(ne[static_cast<std::size_t>(d)]);
-    if (type == 0 && reinterpret_cast<std::uintptr_t>(data) % alignof(float) == 0) {
-      t.data = reinterpret_cast<const float*>(data);
+    // Weight matrices stay as stored; everything else is read through Tensor::data as f32.
+    const bool matrix = n_dims == 2 && name.ends_with(".weight");
+    const bool aligned = reinterpret_cast<std::uintptr_t>(data) % alignof(float) == 0;
+    if (matrix && (*wtype != WeightType::f32 || aligned)) {
+      t.type = *wtype;  // used as stored, straight from the mapping
+      t.raw = data;
+      if (*wtype == WeightType::f32) t.data = reinterpret_cast<const float*>(data);
+      mapped_bytes_ += rows * bytes_per_row;
+      ++type_counts_[static_cast<int>(*wtype)];
+    } else if (*wtype == WeightType::f32 && aligned) {
+      t.raw = t.data = reinterpret_cast<const float*>(data);
       mapped_bytes_ += elements * 4;
     } else {
       auto owned = std::make_unique<float[]>(elements);
-      if (type == 0) {
-        std::memcpy(owned.get(), data, elements * 4);
-      } else {
-        for (std::size_t i = 0; i < elements; ++i) {
-          std::uint16_t v;
-          std::memcpy(&v, data + 2 * i, 2);
-          owned[i] = half_to_float(v);
-        }
-      }
-      t.data = owned.get();
+      for (std::size_t i = 0; i < rows; ++i)
+        dequantize_row(*wtype, data + i * bytes_per_row, owned.get() + i * cols, cols);
+      t.raw = t.data = owned.get();
       owned_bytes_ += elements * 4;
       owned_.push_back(std::move(owned));
+      if (matrix) ++type_counts_[static_cast<int>(WeightType::f32)];
     }
     order_.push_back(name);
     tensors_.emplace(std::move(name), std::move(t));
   }
+}
+
+std::string_view ModelFile::weight_type() const {
+  int best = 0, count = -1;
+  for (const auto& [type, n] : type_counts_) {
+    if (n > count) best = type, count = n;
+  }
+  return weight_type_name(static_cast<WeightType>(best));
 }
 
 const Tensor& ModelFile::tensor(const std::string& name,

@@ -1,13 +1,14 @@
 // WhisperModelFile: the contents of one whisper.cpp ggml model file (ggml-tiny.en.bin ...
 // ggml-large-v3-turbo.bin), validated and ready for the encoder and decoder.
 //
-// The file is memory-mapped read-only; f32 tensors whose data is aligned are used in place, so
-// processes that load the same file share its pages. f16 tensors are widened to f32 at load (the
-// BLAS kernels compute in f32). Every size read from the file is checked against the bytes that
-// remain and against sane limits before anything is allocated: a wrong, truncated or hostile file
-// is refused with sra::Error(config) saying what is wrong and where, never a crash or an unbounded
-// allocation. Quantized files are refused with a message. Immutable after load(): safe to share
-// between threads.
+// The file is memory-mapped read-only. Weight matrices (2-D tensors other than the positional
+// embeddings) are used in place as the file stores them: f32, f16, or whisper.cpp's quantized
+// q4_0, q4_1, q5_0, q5_1, q8_0 (the kernels read those types directly), so processes that load the
+// same file share its pages and nothing is converted at load. Vectors, convolution kernels and
+// positional embeddings are small and are widened to f32. Every size read from the file is checked
+// against the bytes that remain and against sane limits before anything is allocated: a wrong,
+// truncated or hostile file is refused with sra::Error(config) saying what is wrong and where,
+// never a crash or an unbounded allocation. Immutable after load(): safe to share between threads.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "engine/whisper/weight_type.h"
 
 namespace sra::whisper {
 
@@ -31,17 +34,26 @@ struct HParams {
   int n_text_head = 0;    // decoder attention heads
   int n_text_layer = 0;   // decoder blocks
   int n_mels = 0;         // mel bins of the input (80, or 128 for large-v3)
-  int ftype = 0;          // 0: f32, 1: f16
+  int ftype = 0;          // 0: f32, 1: f16, else whisper.cpp's quantized 1000 * version + type
 };
 
-// A weight tensor, f32, row-major in PyTorch's order of dimensions.
+// A weight tensor, row-major in PyTorch's order of dimensions. A matrix [rows, cols] is `rows`
+// rows of `cols` values, each row_bytes() long at `raw`.
 struct Tensor {
-  const float* data = nullptr;
+  WeightType type = WeightType::f32;  // how `raw` stores the values
+  const void* raw = nullptr;          // the values as stored (mapped from the file, or owned)
+  const float* data = nullptr;        // the values as float32 when type is f32, else null
   std::vector<std::int64_t> shape;
   std::size_t size() const {
     std::size_t n = 1;
     for (auto d : shape) n *= static_cast<std::size_t>(d);
     return n;
+  }
+  std::size_t rows() const { return shape.empty() ? 0 : static_cast<std::size_t>(shape[0]); }
+  std::size_t cols() const { return rows() ? size() / rows() : 0; }
+  std::size_t row_bytes() const { return whisper::row_bytes(type, cols()); }
+  const void* row(std::size_t r) const {
+    return static_cast<const unsigned char*>(raw) + r * row_bytes();
   }
 };
 
@@ -66,6 +78,8 @@ class ModelFile {
     return tensors_.find(name)->second;
   }
   const std::filesystem::path& path() const { return path_; }
+  // The storage type of most weight matrices ("f16", "q8_0", ...).
+  std::string_view weight_type() const;
   // Bytes of weights mapped from the file and bytes converted into memory of our own.
   std::size_t mapped_bytes() const { return mapped_bytes_; }
   std::size_t owned_bytes() const { return owned_bytes_; }
@@ -84,11 +98,9 @@ class ModelFile {
   std::map<std::string, Tensor, std::less<>> tensors_;
   std::vector<std::string> order_;
   std::vector<std::unique_ptr<float[]>> owned_;
+  std::map<int, int> type_counts_;  // weight matrices per storage type id
   std::size_t mapped_bytes_ = 0;
   std::size_t owned_bytes_ = 0;
 };
-
-// IEEE half to float.
-float half_to_float(std::uint16_t h);
 
 }  // namespace sra::whisper

@@ -16,7 +16,8 @@ struct TensorToWrite {
   std::string name;
   std::vector<std::int64_t> shape;  // PyTorch order
   std::vector<float> values;
-  bool as_f16 = false;  // store as IEEE half
+  bool as_f16 = false;                  // store as IEEE half
+  WeightType quantize = WeightType::f32;  // q8_0 or q4_0: store block-quantized (over as_f16)
 };
 
 // Writes a model file; `hparams.ftype` is written as given. Throws std::runtime_error on I/O
@@ -30,6 +31,15 @@ void write_model_file(const std::filesystem::path& path, const HParams& hparams,
 // convolution kernels f16; 1-D tensors, conv biases and both positional embeddings stay f32.
 void convert_to_f16(const std::filesystem::path& in, const std::filesystem::path& out);
 
+// Converts an f32 or f16 model file to q8_0 or q4_0 as whisper.cpp's `whisper-quantize` lays
+// such files out: every 2-D weight matrix quantized in blocks of 32 (scale = max |x| / 127 for
+// q8_0; for q4_0 the value of largest magnitude maps to -8), everything else kept as stored.
+// ftype becomes 2000 + whisper.cpp's ftype number. Throws std::runtime_error.
+void convert_quantized(const std::filesystem::path& in, const std::filesystem::path& out,
+                       WeightType type);
+
 std::uint16_t float_to_half(float f);
+// One row of `values` (a multiple of 32) quantized as q8_0 or q4_0, appended to `out`.
+void quantize_row(WeightType type, const float* values, std::size_t count, std::string& out);
 
 }  // namespace sra::whisper

@@ -6,6 +6,7 @@
 #include "core/errors.h"
 #include "core/text.h"
 #include "engine/whisper/engine.h"
+#include "engine/whisper/thread_budget.h"
 #include "engine/whisper/word_timing.h"
 
 namespace sra::whisper {
@@ -135,6 +136,7 @@ auto timed(double& total, F f) {
 
 std::map<std::string, double> WhisperEngine::detect_audio_language(
     const std::vector<float>& samples) const {
+  ThreadBudget::Scope threads(threads_);
   if (!tokenizer_.multilingual()) throw invalid_request("this model knows English only");
   Mel mel = this->mel(pad_or_trim(samples), 0);
   return detect_language(encode(mel_window(mel, 0, kChunkFrames)));
@@ -142,6 +144,7 @@ std::map<std::string, double> WhisperEngine::detect_audio_language(
 
 TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
                                            const TranscribeOptions& options) const {
+  ThreadBudget::Scope threads(threads_);
   const HParams& h = hparams();
   const SpecialTokens& sp = tokenizer_.special();
   // Pad 30 s of silence to the input audio, for slicing.

@@ -11,6 +11,7 @@
 #include "engine/whisper/decoder.h"
 #include "engine/whisper/kernels.h"
 #include "engine/whisper/mel.h"
+#include "engine/whisper/thread_budget.h"
 
 namespace sra::whisper {
 namespace {
@@ -366,6 +367,7 @@ std::vector<WordTiming> WhisperEngine::find_alignment(const CrossCache& cross,
                                                       const std::vector<int>& text_tokens,
                                                       int num_frames, const std::string& language,
                                                       const std::string& task) const {
+  ThreadBudget::Scope threads(threads_);
   if (text_tokens.empty()) return {};
   const SpecialTokens& sp = tokenizer_.special();
   std::vector<int> tokens{sp.sot};

@@ -1,0 +1,69 @@
+#include "engine/whisper/cpu_features.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <string_view>
+
+namespace sra::whisper {
+
+Isa best_isa() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("fma")) {
+    return Isa::avx512;
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    // F16C has no __builtin_cpu_supports name in GCC 12; every AVX2 CPU made has it.
+    return Isa::avx2;
+  }
+#endif
+  return Isa::portable;
+}
+
+Isa active_isa() {
+  static const Isa chosen = [] {
+    const Isa best = best_isa();
+    const char* asked = std::getenv("SRA_KERNELS");
+    if (!asked) return best;
+    const std::string_view name(asked);
+    Isa want = best;
+    if (name == "portable") want = Isa::portable;
+    if (name == "avx2") want = Isa::avx2;
+    if (name == "avx512") want = Isa::avx512;
+    return static_cast<int>(want) <= static_cast<int>(best) ? want : best;
+  }();
+  return chosen;
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx512:
+      return "avx512";
+    case Isa::avx2:
+      return "avx2";
+    case Isa::portable:
+      return "portable";
+  }
+  return "portable";
+}
+
+std::string cpu_description() {
+  std::string model, flags;
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line) && (model.empty() || flags.empty())) {
+    auto value = [&] { return line.substr(line.find(':') == std::string::npos ? line.size() : line.find(':') + 2); };
+    if (model.empty() && line.rfind("model name", 0) == 0) model = value();
+    if (flags.empty() && line.rfind("flags", 0) == 0) flags = " " + value() + " ";
+  }
+  std::string shown;
+  for (const char* f : {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+                        "avx512dq", "avx512_vnni", "avx512_bf16", "amx_tile"}) {
+    if (flags.find(std::string(" ") + f + " ") != std::string::npos) shown += std::string(shown.empty() ? "" : " ") + f;
+  }
+  return (model.empty() ? std::string("unknown CPU") : model) + "; " + shown;
+}
+
+}  // namespace sra::whisper

@@ -1,0 +1,54 @@
+// SimdKernels: the innermost loops of the Whisper engine, compiled once per instruction set
+// (portable C++, AVX2 with FMA and F16C, AVX-512) from one source, simd_kernels.cpp. Which set
+// runs is chosen once at run time from the CPU (cpu_features.h); kernels.h calls through it and
+// is the only user. Every function is pure over its arguments and safe on any thread; none
+// allocates or starts threads (kernels.h splits work across the thread budget).
+#pragma once
+
+#include <cstddef>
+
+#include "engine/whisper/weight_type.h"
+
+namespace sra::whisper {
+
+// Most rows of x one gemv call takes (the decoder's live sequences in one step).
+inline constexpr int kGemvMaxRows = 8;
+// Widest row of q4_1, q5_0 or q5_1 weights gemv takes (ModelFile refuses wider ones).
+inline constexpr int kMaxWidenedRow = 16384;
+
+struct SimdKernels {
+  const char* name;  // "avx512", "avx2" or "portable"
+  // For r < n (n <= kGemvMaxRows) and o in [o_begin, o_end): y[r * ldy + o] = bias[o] (0 when
+  // null) + the dot product of x's row r (`in` values, stride `in`) and row o of the matrix
+  // stored as `type` at `w`, `w_row_bytes` apart. Reads each weight row once for all n rows.
+  void (*gemv)(WeightType type, const void* w, std::size_t w_row_bytes, int in, const float* x,
+               int n, const float* bias, float* y, int ldy, int o_begin, int o_end);
+  // Rows [r_begin, r_end) of a `cols`-wide matrix stored as `type`, widened into `out`
+  // (row r_begin first, `cols` apart).
+  void (*widen_rows)(WeightType type, const void* w, std::size_t w_row_bytes, int cols,
+                     int r_begin, int r_end, float* out);
+  // sum a[i] * b[i].
+  float (*dot)(const float* a, const float* b, int n);
+  // y[i] += a * x[i].
+  void (*axpy)(float a, const float* x, float* y, int n);
+  // scores[j] = sum_c q[c] * kt[c * t + j] for j < t: one query against keys stored
+  // transposed (dh rows of t values).
+  void (*scores_kt)(const float* q, const float* kt, int dh, int t, float* scores);
+  // out[c] = sum_j p[j] * v[j * ldv + c] for c < dh (dh a multiple of 16, at most 256).
+  void (*weighted_sum)(const float* p, int t, const float* v, int ldv, int dh, float* out);
+  // y[i] += x[i].
+  void (*add)(const float* x, float* y, std::size_t n);
+  // Softmax of x[0, n) in place, after multiplying by `scale`; -inf becomes 0, and a row of
+  // -inf only becomes zeros.
+  void (*softmax)(float* x, int n, float scale);
+  // Exact-form (erf) GELU in place; erf to within 5e-7.
+  void (*gelu)(float* x, std::size_t n);
+  // out = (x - mean) / sqrt(var + 1e-5) * gamma + beta over one row of d values.
+  void (*layer_norm)(const float* x, int d, const float* gamma, const float* beta, float* out);
+};
+
+const SimdKernels& simd_kernels_portable();
+const SimdKernels& simd_kernels_avx2();
+const SimdKernels& simd_kernels_avx512();
+
+}  // namespace sra::whisper
