@@ -157,8 +157,10 @@ TEST(WhisperModelFile, HostileHeadersAreRefused) {
   expect_config_error(bad, "bad magic");
   write_patched(bad, bytes, 4, 1000000);
   expect_config_error(bad, "huge vocabulary");
-  write_patched(bad, bytes, 4 + 10 * 4, 2002);  // ftype: quantized
-  expect_config_error(bad, "quantized ftype");
+  write_patched(bad, bytes, 4 + 10 * 4, 1002);  // ftype: q4_0 of the old quantization layout
+  expect_config_error(bad, "quantization version 1");
+  write_patched(bad, bytes, 4 + 10 * 4, 2010);  // ftype: a k-quant
+  expect_config_error(bad, "unknown ftype");
   write_patched(bad, bytes, 4 + 11 * 4, 80);  // mel filter rows disagree with n_mels
   expect_config_error(bad, "mel rows");
   const std::size_t vocab_at = 4 + 11 * 4 + 8 + 201 * 4;
@@ -171,8 +173,10 @@ TEST(WhisperModelFile, HostileHeadersAreRefused) {
   expect_config_error(bad, "nine dimensions");
   write_patched(bad, bytes, first_tensor + 4, 1 << 30);  // name length
   expect_config_error(bad, "huge name");
-  write_patched(bad, bytes, first_tensor + 8, 2);  // q4_0
-  expect_config_error(bad, "quantized tensor");
+  write_patched(bad, bytes, first_tensor + 8, 2);  // q4_0 with rows of 2 values
+  expect_config_error(bad, "q4_0 rows that are not whole blocks");
+  write_patched(bad, bytes, first_tensor + 8, 12);  // q4_K
+  expect_config_error(bad, "unknown tensor type");
   write_patched(bad, bytes, first_tensor + 12, 0x7fffffff);  // a dimension
   expect_config_error(bad, "huge dimension");
 
@@ -229,6 +233,56 @@ TEST(WhisperModelFile, F16CopiesStayCloseToF32) {
     auto ra = a.decode(fa, o), rb = b.decode(fb, o);
     EXPECT_NEAR(ra.avg_logprob, rb.avg_logprob, 0.1) << name;
   }
+}
+
+TEST(WhisperModelFile, QuantizedCopiesLoadInPlaceAndStayClose) {
+  test::TempDir dir;
+  for (std::string name : {"random-tiny-ml-f32", "tiny-test-f32"}) {
+    WhisperEngine ref(ModelFile::load(test::whisper_model(name)));
+    auto clip = pad_or_trim(test::clip_samples("dev/dev_00004.wav"));
+    auto fa = ref.encode(ref.mel(clip, 0));
+    DecodingOptions o;
+    o.language = "en";
+    o.without_timestamps = true;
+    o.sample_len = 30;
+    auto ra = ref.decode(fa, o);
+    for (WeightType type : {WeightType::q8_0, WeightType::q4_0}) {
+      fs::path out = dir.path() / (name + "." + std::string(weight_type_name(type)) + ".bin");
+      convert_quantized(test::whisper_model(name), out, type);
+      auto file = ModelFile::load(out);
+      EXPECT_EQ(file->hparams().ftype, type == WeightType::q8_0 ? 2007 : 2002);
+      EXPECT_EQ(file->weight_type(), weight_type_name(type));
+      // The matrices are read from the mapping as stored: only the rest may be widened.
+      std::size_t rest = 0;
+      for (const auto& t : file->tensor_names()) {
+        const Tensor& tensor = file->tensor_any_shape(t);
+        if (tensor.shape.size() != 2 || !t.ends_with(".weight")) rest += 4 * tensor.size();
+      }
+      EXPECT_LE(file->owned_bytes(), rest) << name;
+      EXPECT_EQ(file->tensor_any_shape("decoder.token_embedding.weight").type, type);
+      WhisperEngine q(file);
+      auto fb = q.encode(q.mel(clip, 0));
+      double max_diff = 0, max_abs = 0;
+      for (std::size_t i = 0; i < fa.size(); ++i) {
+        max_diff = std::max(max_diff, std::fabs(double(fa[i]) - fb[i]));
+        max_abs = std::max(max_abs, std::fabs(double(fa[i])));
+      }
+      std::cout << name << " " << weight_type_name(type) << ": encoder output max |q - f32| = "
+                << max_diff << " (max |f32| " << max_abs << ")\n";
+      // tiny-test is 64 wide: 4-bit weights move its few sums far more than a real model's.
+      const double bound = type == WeightType::q8_0 ? 0.05 : name == "tiny-test-f32" ? 0.5 : 0.1;
+      EXPECT_LT(max_diff, bound * max_abs) << name;
+      auto rb = q.decode(fb, o);
+      std::cout << "  avg_logprob " << ra.avg_logprob << " -> " << rb.avg_logprob << "\n";
+      EXPECT_NEAR(ra.avg_logprob, rb.avg_logprob, type == WeightType::q8_0 ? 0.1 : 0.3) << name;
+    }
+  }
+  // Quantizing twice is refused; so is an unknown target.
+  fs::path q8 = dir.path() / "tiny-test-f32.q8_0.bin";
+  EXPECT_THROW(convert_quantized(q8, dir.path() / "again.bin", WeightType::q4_0), std::runtime_error);
+  EXPECT_THROW(convert_quantized(test::whisper_model("tiny-test-f32"), dir.path() / "x.bin",
+                                 WeightType::q5_0),
+               std::runtime_error);
 }
 
 }  // namespace
