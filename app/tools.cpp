@@ -56,9 +56,9 @@ int run_convert(const ConvertOptions& options) {
       }
       whisper::import_ctranslate2(options.inputs[0], options.inputs[1], options.output);
     } else if (options.kind == "q8_0" || options.kind == "q4_0") {
-      whisper::convert_quantized(options.inputs.at(0), options.output,
-                                 options.kind == "q8_0" ? whisper::WeightType::q8_0
-                                                        : whisper::WeightType::q4_0);
+      whisper::convert_quantized(
+          options.inputs.at(0), options.output,
+          options.kind == "q8_0" ? whisper::WeightType::q8_0 : whisper::WeightType::q4_0);
     } else {
       std::cerr << "error: unknown conversion '" << options.kind << "'\n";
       return 2;

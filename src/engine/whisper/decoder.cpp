@@ -123,8 +123,8 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
     layer_norm(x.data(), rows, d, *c.ln_w, *c.ln_b, h.data());
     linear(h.data(), rows, d, *c.query_w, c.query_b, q.data());
     if (!tap) {
-      attention_kt(q.data(), d, cross.kt[l].data(), cross.v[l].data(), d, rows, T, heads_, dh, scale,
-                   attn.data(), d);
+      attention_kt(q.data(), d, cross.kt[l].data(), cross.v[l].data(), d, rows, T, heads_, dh,
+                   scale, attn.data(), d);
     } else {  // the scores of some heads are wanted too: per head, in the open
       scores.resize(static_cast<std::size_t>(rows) * T);
       for (int head = 0; head < heads_; ++head) {

@@ -131,7 +131,8 @@ void attention(const float* q, int ldq, const float* k, const float* v, int ldkv
       const std::size_t off = static_cast<std::size_t>(h) * dh;
       std::vector<float>& p = thread_scratch(static_cast<std::size_t>(t));
       const float* qi = q + static_cast<std::size_t>(i) * ldq + off;
-      for (int j = 0; j < n; ++j) p[j] = s.dot(qi, k + static_cast<std::size_t>(j) * ldkv + off, dh);
+      for (int j = 0; j < n; ++j)
+        p[j] = s.dot(qi, k + static_cast<std::size_t>(j) * ldkv + off, dh);
       s.softmax(p.data(), n, scale);
       weighted_sum(s, p.data(), n, v + off, ldkv, dh,
                    out + static_cast<std::size_t>(i) * ldo + off);
@@ -173,7 +174,8 @@ void attention_kt(const float* q, int ldq, const float* kt, const float* v, int 
     const std::size_t off = static_cast<std::size_t>(h) * dh;
     std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(rows) * t);
     matmul(q + off, ldq, kt + h * head_size, t, scores.data(), t, rows, t, dh);
-    for (int i = 0; i < rows; ++i) s.softmax(scores.data() + static_cast<std::size_t>(i) * t, t, scale);
+    for (int i = 0; i < rows; ++i)
+      s.softmax(scores.data() + static_cast<std::size_t>(i) * t, t, scale);
     matmul(scores.data(), t, v + off, ldv, out + off, ldo, rows, dh, t);
   });
 }

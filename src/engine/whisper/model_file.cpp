@@ -189,8 +189,9 @@ void ModelFile::parse() {
         static_cast<std::size_t>(name_len));
     const std::size_t cols = static_cast<std::size_t>(ne[0]);
     if (is_quantized(*wtype) && cols % kQuantBlock != 0) {
-      r.fail("tensor '" + name + "' is " + std::string(weight_type_name(*wtype)) + " with rows of " +
-             std::to_string(cols) + " values, not a multiple of " + std::to_string(kQuantBlock));
+      r.fail("tensor '" + name + "' is " + std::string(weight_type_name(*wtype)) +
+             " with rows of " + std::to_string(cols) + " values, not a multiple of " +
+             std::to_string(kQuantBlock));
     }
     if ((*wtype == WeightType::q4_1 || *wtype == WeightType::q5_0 || *wtype == WeightType::q5_1) &&
         cols > static_cast<std::size_t>(kMaxWidenedRow)) {

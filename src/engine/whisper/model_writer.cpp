@@ -159,7 +159,8 @@ void convert_quantized(const std::filesystem::path& in, const std::filesystem::p
     for (std::size_t r = 0; r < t.rows(); ++r)
       dequantize_row(t.type, t.row(r), w.values.data() + r * t.cols(), t.cols());
     // whisper-quantize's choice: 2-D tensors but the conv biases and positional embeddings.
-    const bool matrix = t.shape.size() == 2 && name.find("positional_embedding") == std::string::npos &&
+    const bool matrix = t.shape.size() == 2 &&
+                        name.find("positional_embedding") == std::string::npos &&
                         name.find(".conv") == std::string::npos && t.cols() % kQuantBlock == 0;
     if (matrix) {
       w.quantize = type;

@@ -16,7 +16,7 @@ struct TensorToWrite {
   std::string name;
   std::vector<std::int64_t> shape;  // PyTorch order
   std::vector<float> values;
-  bool as_f16 = false;                  // store as IEEE half
+  bool as_f16 = false;                    // store as IEEE half
   WeightType quantize = WeightType::f32;  // q8_0 or q4_0: store block-quantized (over as_f16)
 };
 

@@ -33,8 +33,12 @@ inline vf load(const float* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-inline vf splat(float x) { return vf{} + x; }
+inline void store(float* p, vf v) {
+  std::memcpy(p, &v, sizeof v);
+}
+inline vf splat(float x) {
+  return vf{} + x;
+}
 inline float hsum(vf v) {
   float s = 0;
   for (int i = 0; i < L; ++i) s += v[i];
@@ -45,7 +49,9 @@ inline float hmax(vf v) {
   for (int i = 1; i < L; ++i) m = v[i] > m ? v[i] : m;
   return m;
 }
-inline vf select(vi mask, vf a, vf b) { return mask ? a : b; }
+inline vf select(vi mask, vf a, vf b) {
+  return mask ? a : b;
+}
 
 inline float scalar_half(std::uint16_t h) {
 #if defined(__F16C__)
@@ -91,8 +97,10 @@ inline vf bytes_to_vf(__attribute__((unused)) const void* p, bool is_signed) {
   const auto* c = static_cast<const unsigned char*>(p);
   const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c));
   const __m128i hi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8));
-  const __m256 a = _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(lo) : _mm256_cvtepu8_epi32(lo));
-  const __m256 b = _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(hi) : _mm256_cvtepu8_epi32(hi));
+  const __m256 a =
+      _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(lo) : _mm256_cvtepu8_epi32(lo));
+  const __m256 b =
+      _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(hi) : _mm256_cvtepu8_epi32(hi));
   vf v;
   std::memcpy(&v, &a, 32);
   std::memcpy(reinterpret_cast<char*>(&v) + 32, &b, 32);
@@ -101,7 +109,8 @@ inline vf bytes_to_vf(__attribute__((unused)) const void* p, bool is_signed) {
   const auto* c = static_cast<const unsigned char*>(p);
   vf v;
   for (int i = 0; i < L; ++i)
-    v[i] = is_signed ? static_cast<float>(static_cast<std::int8_t>(c[i])) : static_cast<float>(c[i]);
+    v[i] =
+        is_signed ? static_cast<float>(static_cast<std::int8_t>(c[i])) : static_cast<float>(c[i]);
   return v;
 #endif
 }
@@ -189,7 +198,8 @@ inline void dots_blocks(Widen widen, const unsigned char* row, std::size_t block
 void widen_rows(WeightType type, const void* w, std::size_t w_row_bytes, int cols, int r_begin,
                 int r_end, float* out) {
   for (int r = r_begin; r < r_end; ++r, out += cols) {
-    const auto* row = static_cast<const unsigned char*>(w) + static_cast<std::size_t>(r) * w_row_bytes;
+    const auto* row =
+        static_cast<const unsigned char*>(w) + static_cast<std::size_t>(r) * w_row_bytes;
     switch (type) {
       case WeightType::f32:
         std::memcpy(out, row, static_cast<std::size_t>(cols) * 4);
@@ -230,7 +240,8 @@ void gemv_rows(WeightType type, const void* w, std::size_t w_row_bytes, int in, 
                const float* bias, float* y, int ldy, int o_begin, int o_end, float* scratch) {
   float out[N];
   for (int o = o_begin; o < o_end; ++o) {
-    const auto* row = static_cast<const unsigned char*>(w) + static_cast<std::size_t>(o) * w_row_bytes;
+    const auto* row =
+        static_cast<const unsigned char*>(w) + static_cast<std::size_t>(o) * w_row_bytes;
     switch (type) {
       case WeightType::f32: {
         const auto* f = reinterpret_cast<const float*>(row);
@@ -254,8 +265,8 @@ void gemv_rows(WeightType type, const void* w, std::size_t w_row_bytes, int in, 
         break;
       default:  // the rarer quantized types: widen the row, then as f32
         dequantize_row(type, row, scratch, static_cast<std::size_t>(in));
-        dots<N>([scratch](int k) { return load(scratch + k); }, [scratch](int k) { return scratch[k]; },
-                in, x, out);
+        dots<N>([scratch](int k) { return load(scratch + k); },
+                [scratch](int k) { return scratch[k]; }, in, x, out);
     }
     const float b = bias ? bias[o] : 0.0f;
     for (int r = 0; r < N; ++r) y[static_cast<std::size_t>(r) * ldy + o] = out[r] + b;
@@ -472,9 +483,17 @@ void layer_norm(const float* x, int d, const float* gamma, const float* beta, fl
 }  // namespace
 
 const SimdKernels& SRA_CONCAT(simd_kernels_, SRA_SIMD_ISA)() {
-  static const SimdKernels kernels{SRA_STRINGIFY(SRA_SIMD_ISA), gemv, widen_rows, dot, axpy,
-                                   scores_kt, weighted_sum, add,
-                                   softmax, gelu, layer_norm};
+  static const SimdKernels kernels{SRA_STRINGIFY(SRA_SIMD_ISA),
+                                   gemv,
+                                   widen_rows,
+                                   dot,
+                                   axpy,
+                                   scores_kt,
+                                   weighted_sum,
+                                   add,
+                                   softmax,
+                                   gelu,
+                                   layer_norm};
   return kernels;
 }
 

@@ -25,8 +25,8 @@ struct SimdKernels {
                int n, const float* bias, float* y, int ldy, int o_begin, int o_end);
   // Rows [r_begin, r_end) of a `cols`-wide matrix stored as `type`, widened into `out`
   // (row r_begin first, `cols` apart).
-  void (*widen_rows)(WeightType type, const void* w, std::size_t w_row_bytes, int cols,
-                     int r_begin, int r_end, float* out);
+  void (*widen_rows)(WeightType type, const void* w, std::size_t w_row_bytes, int cols, int r_begin,
+                     int r_end, float* out);
   // sum a[i] * b[i].
   float (*dot)(const float* a, const float* b, int n);
   // y[i] += a * x[i].

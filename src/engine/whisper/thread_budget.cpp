@@ -19,9 +19,15 @@ thread_local int t_cap = 1;
 
 }  // namespace
 
-void ThreadBudget::set_total(int threads) { g_total = std::max(1, threads); }
-int ThreadBudget::total() { return g_total; }
-int ThreadBudget::active() { return g_active; }
+void ThreadBudget::set_total(int threads) {
+  g_total = std::max(1, threads);
+}
+int ThreadBudget::total() {
+  return g_total;
+}
+int ThreadBudget::active() {
+  return g_active;
+}
 
 int ThreadBudget::current() {
   if (t_depth == 0) return 1;

@@ -122,7 +122,8 @@ void dequantize_row(WeightType type, const void* src, float* dst, std::size_t co
     const float d = half_at(p);
     switch (type) {
       case WeightType::q8_0:
-        for (int j = 0; j < 32; ++j) dst[j] = static_cast<float>(static_cast<std::int8_t>(p[2 + j])) * d;
+        for (int j = 0; j < 32; ++j)
+          dst[j] = static_cast<float>(static_cast<std::int8_t>(p[2 + j])) * d;
         break;
       case WeightType::q4_0:
         for (int j = 0; j < 16; ++j) {

@@ -70,7 +70,8 @@ StoredMatrix store(WeightType type, int rows, int cols, unsigned seed) {
           for (auto& c : block) c = static_cast<char>(rng());
           std::uint16_t d = float_to_half(0.01f), mn = float_to_half(-0.05f);
           std::memcpy(block.data(), &d, 2);
-          if (type == WeightType::q4_1 || type == WeightType::q5_1) std::memcpy(block.data() + 2, &mn, 2);
+          if (type == WeightType::q4_1 || type == WeightType::q5_1)
+            std::memcpy(block.data() + 2, &mn, 2);
           m.bytes += block;
         }
     }
@@ -78,14 +79,16 @@ StoredMatrix store(WeightType type, int rows, int cols, unsigned seed) {
   m.values.resize(v.size());
   for (int r = 0; r < rows; ++r) {
     dequantize_row(type, m.bytes.data() + static_cast<std::size_t>(r) * m.row_bytes,
-                   m.values.data() + static_cast<std::size_t>(r) * cols, static_cast<std::size_t>(cols));
+                   m.values.data() + static_cast<std::size_t>(r) * cols,
+                   static_cast<std::size_t>(cols));
   }
   return m;
 }
 
 TEST(WhisperKernels, GemvOfEveryTypeMatchesDoublePrecision) {
-  const WeightType types[] = {WeightType::f32,  WeightType::f16,  WeightType::q8_0, WeightType::q4_0,
-                              WeightType::q4_1, WeightType::q5_0, WeightType::q5_1};
+  const WeightType types[] = {WeightType::f32,  WeightType::f16,  WeightType::q8_0,
+                              WeightType::q4_0, WeightType::q4_1, WeightType::q5_0,
+                              WeightType::q5_1};
   for (const SimdKernels* k : kernel_sets()) {
     for (WeightType type : types) {
       for (int cols : {64, 96, 40}) {
@@ -98,8 +101,10 @@ TEST(WhisperKernels, GemvOfEveryTypeMatchesDoublePrecision) {
           const int ldy = rows + 3;
           std::vector<float> y(static_cast<std::size_t>(n) * ldy, -7.0f);
           // two ranges, as the threads split them
-          k->gemv(type, w.bytes.data(), w.row_bytes, cols, x.data(), n, bias.data(), y.data(), ldy, 0, 16);
-          k->gemv(type, w.bytes.data(), w.row_bytes, cols, x.data(), n, bias.data(), y.data(), ldy, 16, rows);
+          k->gemv(type, w.bytes.data(), w.row_bytes, cols, x.data(), n, bias.data(), y.data(), ldy,
+                  0, 16);
+          k->gemv(type, w.bytes.data(), w.row_bytes, cols, x.data(), n, bias.data(), y.data(), ldy,
+                  16, rows);
           for (int r = 0; r < n; ++r) {
             for (int o = 0; o < rows; ++o) {
               double want = bias[o], mag = std::fabs(bias[o]);
@@ -143,7 +148,8 @@ TEST(WhisperKernels, SoftmaxGeluLayerNormAndAttentionPieces) {
       k->gelu(g.data(), g.size());
       for (int i = 0; i < n; ++i) {
         const double want = 0.5 * in[i] * (1.0 + std::erf(in[i] / std::sqrt(2.0)));
-        ASSERT_NEAR(g[i], want, 5e-7 * (1 + std::fabs(in[i]))) << k->name << " gelu(" << in[i] << ")";
+        ASSERT_NEAR(g[i], want, 5e-7 * (1 + std::fabs(in[i])))
+            << k->name << " gelu(" << in[i] << ")";
       }
     }
     std::vector<float> all_masked(20, -INFINITY);
@@ -186,11 +192,14 @@ TEST(WhisperKernels, SoftmaxGeluLayerNormAndAttentionPieces) {
       for (int j = 0; j < t; ++j) want += double(p[j]) * v[j * ldv + dh + c];
       ASSERT_NEAR(o[c], want, 1e-4) << k->name;
     }
-    EXPECT_NEAR(k->dot(q.data(), kt.data(), 37), [&] {
-      double d = 0;
-      for (int i = 0; i < 37; ++i) d += double(q[i]) * kt[i];
-      return d;
-    }(), 1e-5);
+    EXPECT_NEAR(
+        k->dot(q.data(), kt.data(), 37),
+        [&] {
+          double d = 0;
+          for (int i = 0; i < 37; ++i) d += double(q[i]) * kt[i];
+          return d;
+        }(),
+        1e-5);
   }
 }
 
@@ -211,7 +220,8 @@ TEST(WhisperKernels, QuantizedRowsRoundTripWithinHalfAStep) {
       const float step = type == WeightType::q8_0 ? amax / 127 : amax / 8;
       const float tolerance = type == WeightType::q8_0 ? step * 0.5f + amax * 1e-3f : step * 1.01f;
       for (int j = 0; j < 32; ++j)
-        ASSERT_NEAR(back[b + j], x[b + j], tolerance + 1e-7) << weight_type_name(type) << " at " << b + j;
+        ASSERT_NEAR(back[b + j], x[b + j], tolerance + 1e-7)
+            << weight_type_name(type) << " at " << b + j;
     }
   }
 }

@@ -267,8 +267,9 @@ TEST(WhisperModelFile, QuantizedCopiesLoadInPlaceAndStayClose) {
         max_diff = std::max(max_diff, std::fabs(double(fa[i]) - fb[i]));
         max_abs = std::max(max_abs, std::fabs(double(fa[i])));
       }
-      std::cout << name << " " << weight_type_name(type) << ": encoder output max |q - f32| = "
-                << max_diff << " (max |f32| " << max_abs << ")\n";
+      std::cout << name << " " << weight_type_name(type)
+                << ": encoder output max |q - f32| = " << max_diff << " (max |f32| " << max_abs
+                << ")\n";
       // tiny-test is 64 wide: 4-bit weights move its few sums far more than a real model's.
       const double bound = type == WeightType::q8_0 ? 0.05 : name == "tiny-test-f32" ? 0.5 : 0.1;
       EXPECT_LT(max_diff, bound * max_abs) << name;
@@ -279,7 +280,8 @@ TEST(WhisperModelFile, QuantizedCopiesLoadInPlaceAndStayClose) {
   }
   // Quantizing twice is refused; so is an unknown target.
   fs::path q8 = dir.path() / "tiny-test-f32.q8_0.bin";
-  EXPECT_THROW(convert_quantized(q8, dir.path() / "again.bin", WeightType::q4_0), std::runtime_error);
+  EXPECT_THROW(convert_quantized(q8, dir.path() / "again.bin", WeightType::q4_0),
+               std::runtime_error);
   EXPECT_THROW(convert_quantized(test::whisper_model("tiny-test-f32"), dir.path() / "x.bin",
                                  WeightType::q5_0),
                std::runtime_error);
