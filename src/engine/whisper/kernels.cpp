@@ -47,6 +47,9 @@ struct Ranges {
   int end(int p) const { return p == parts - 1 ? n : begin(p + 1); }
 };
 
+// Queries whose attention scores are computed together (a block of 128 x 1500 scores is 750 KiB).
+constexpr int kQueryBlock = 128;
+
 // Scratch that lives as long as its thread (OpenMP's threads are reused).
 std::vector<float>& thread_scratch(std::size_t size) {
   thread_local std::vector<float> scratch;
@@ -139,18 +142,25 @@ void attention(const float* q, int ldq, const float* k, const float* v, int ldkv
     });
     return;
   }
-  // Many queries (the encoder, a prompt): per head, scores by sgemm, softmax, sgemm.
-  parallel_for(heads, threads, [&](int h) {
+  // Many queries (the encoder, a prompt): per head and block of queries, scores by sgemm,
+  // softmax, sgemm. Blocks keep the scores small (and the split even); each score and output is
+  // computed exactly as over all rows at once.
+  const int blocks = (rows + kQueryBlock - 1) / kQueryBlock;
+  parallel_for(heads * blocks, threads, [&](int task) {
+    const int h = task / blocks, r0 = (task % blocks) * kQueryBlock;
+    const int n = std::min(kQueryBlock, rows - r0);
     const std::size_t off = static_cast<std::size_t>(h) * dh;
-    std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(rows) * t);
-    matmul_bt(q + off, ldq, k + off, ldkv, scores.data(), t, rows, t, dh, 1.0f);
-    for (int i = 0; i < rows; ++i) {
+    std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(n) * t);
+    matmul_bt(q + static_cast<std::size_t>(r0) * ldq + off, ldq, k + off, ldkv, scores.data(), t,
+              n, t, dh, 1.0f);
+    for (int i = 0; i < n; ++i) {
       float* row = scores.data() + static_cast<std::size_t>(i) * t;
-      const int n = limit(i);
-      for (int j = n; j < t; ++j) row[j] = -INFINITY;
+      const int visible = limit(r0 + i);
+      for (int j = visible; j < t; ++j) row[j] = -INFINITY;
       s.softmax(row, t, scale);
     }
-    matmul(scores.data(), t, v + off, ldkv, out + off, ldo, rows, dh, t);
+    matmul(scores.data(), t, v + off, ldkv, out + static_cast<std::size_t>(r0) * ldo + off, ldo, n,
+           dh, t);
   });
 }
 
@@ -170,13 +180,17 @@ void attention_kt(const float* q, int ldq, const float* kt, const float* v, int 
     });
     return;
   }
-  parallel_for(heads, threads, [&](int h) {
+  const int blocks = (rows + kQueryBlock - 1) / kQueryBlock;
+  parallel_for(heads * blocks, threads, [&](int task) {
+    const int h = task / blocks, r0 = (task % blocks) * kQueryBlock;
+    const int n = std::min(kQueryBlock, rows - r0);
     const std::size_t off = static_cast<std::size_t>(h) * dh;
-    std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(rows) * t);
-    matmul(q + off, ldq, kt + h * head_size, t, scores.data(), t, rows, t, dh);
-    for (int i = 0; i < rows; ++i)
-      s.softmax(scores.data() + static_cast<std::size_t>(i) * t, t, scale);
-    matmul(scores.data(), t, v + off, ldv, out + off, ldo, rows, dh, t);
+    std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(n) * t);
+    matmul(q + static_cast<std::size_t>(r0) * ldq + off, ldq, kt + h * head_size, t, scores.data(),
+           t, n, t, dh);
+    for (int i = 0; i < n; ++i) s.softmax(scores.data() + static_cast<std::size_t>(i) * t, t, scale);
+    matmul(scores.data(), t, v + off, ldv, out + static_cast<std::size_t>(r0) * ldo + off, ldo, n, dh,
+           t);
   });
 }
 

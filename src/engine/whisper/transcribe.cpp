@@ -157,12 +157,16 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     decode_options.prefix = tokenizer_.encode(" " + strip(*options.prefix_text));
   }
   double encode_seconds = 0, decode_seconds = 0;
+  // The encoder output language detection used: the first window's own when the audio fills it
+  // (the same 3000 mel frames), so that it is not encoded twice.
+  std::vector<float> detection_features;
   if (!decode_options.language) {
     if (!tokenizer_.multilingual()) {
       decode_options.language = "en";
     } else {
-      auto probs = detect_language(
-          timed(encode_seconds, [&] { return encode(mel_window(mel, 0, kChunkFrames)); }));
+      detection_features =
+          timed(encode_seconds, [&] { return encode(mel_window(mel, 0, kChunkFrames)); });
+      auto probs = detect_language(detection_features);
       decode_options.language = std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) {
                                   return a.second < b.second;
                                 })->first;
@@ -224,9 +228,15 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     const double window_end_time = static_cast<double>(seek + kChunkFrames) * kHopLength / 16000.0;
     const int segment_size = std::min({kChunkFrames, content_frames - seek, clip_end - seek});
     const double segment_duration = static_cast<double>(segment_size) * kHopLength / 16000.0;
-    std::vector<float> features = timed(encode_seconds, [&] {
-      return encode(mel_window(mel, seek, segment_size), options.cancel);
-    });
+    std::vector<float> features;
+    if (seek == 0 && segment_size == kChunkFrames && !detection_features.empty()) {
+      features = std::move(detection_features);
+    } else {
+      features = timed(encode_seconds, [&] {
+        return encode(mel_window(mel, seek, segment_size), options.cancel);
+      });
+    }
+    detection_features.clear();
     // The window's cross-attention keys and values, once for every decoding attempt and the
     // word alignment (the language is known here, so no attempt detects it).
     const CrossCache cross = timed(decode_seconds, [&] { return decoder_.cross_cache(features); });

@@ -1,0 +1,262 @@
+"""Our Whisper engine and whisper.cpp side by side, on the same files, threads and settings.
+
+whisper.cpp is built from a pinned source: PyPI's pywhispercpp 1.5.1 source distribution carries
+the whole whisper.cpp tree under whisper.cpp/. The script downloads the .tar.gz itself (checking
+its sha256), builds whisper-cli, whisper-bench and whisper-quantize natively (-DGGML_NATIVE=ON)
+into bench/.cache/, makes q8_0 and q4_0 files of models/ggml-base.bin with whisper-quantize (and
+checks that `speech-recognition-api convert q8_0|q4_0` writes the same bytes), then runs both
+engines in alternation, each run a fresh process:
+
+- whole file: `speech-recognition-api transcribe --json` vs `whisper-cli`, greedy (whisper-cli
+  -bs 1 -bo 1), language en, timestamps on, temperature fallback on in both; wall time of the
+  process (model load and audio decoding included) and its peak RSS; the texts compared;
+- encoder, one 30 s window: `speech-recognition-api bench` vs `whisper-bench -w 0`;
+- decoder per token: `speech-recognition-api bench` (greedy steps, prompt included) vs
+  whisper-cli's own "decode time" per run on jfk.wav;
+- model load: `bench`'s load vs whisper-cli's "load time".
+
+Medians over the rounds, ratios ours / whisper.cpp. OpenBLAS picks its kernels for the CPU unless
+OPENBLAS_CORETYPE names others; this script unsets it for our runs (a machine may set it; the
+report says which kernels ran).
+
+Usage: python bench/whisper_vs_whispercpp.py [--rounds 5] [--threads 2] [--smoke]
+                                             [--out bench/whisper-vs-whispercpp.md]
+--smoke: one round, jfk.wav, the f16 file only (CI runs it so that the script cannot rot).
+"""
+import argparse
+import hashlib
+import json
+import os
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+from conftest import AUDIO, BINARY, SHARED, word_error_rate  # noqa: E402
+
+SDIST_URL = ("https://files.pythonhosted.org/packages/9f/35/"
+             "610787a277e177e6b7983277a35a2969c0876b46c0d889bc6a0c4b4ac4a7/pywhispercpp-1.5.1.tar.gz")
+SDIST_SHA256 = "5df897e5dd9d9f16804fc937bd85b9f5880a0b29a55f8843585e0e03d76195e5"
+CACHE = HERE / ".cache"
+BASE = REPO / "models" / "ggml-base.bin"
+CLIPS = {"jfk.wav (11 s)": AUDIO / "jfk.wav",
+         "seed-audio.wav (14.5 s)": AUDIO / "seed-audio.wav",
+         "long_00000.wav (56.7 s)": SHARED / "whisper" / "audio" / "long" / "long_00000.wav"}
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def build_whisper_cpp():
+    """whisper.cpp's binaries, built once into bench/.cache/."""
+    src = CACHE / "pywhispercpp-1.5.1" / "whisper.cpp"
+    bin_dir = src / "build" / "bin"
+    tools = {name: bin_dir / name for name in ("whisper-cli", "whisper-bench", "whisper-quantize")}
+    if all(p.exists() for p in tools.values()):
+        return tools, src
+    CACHE.mkdir(exist_ok=True)
+    archive = CACHE / "pywhispercpp-1.5.1.tar.gz"
+    if not archive.exists():
+        log("downloading", SDIST_URL)
+        with urllib.request.urlopen(SDIST_URL, timeout=120) as r:
+            data = r.read()
+        if hashlib.sha256(data).hexdigest() != SDIST_SHA256:
+            raise SystemExit("pywhispercpp-1.5.1.tar.gz: sha256 mismatch")
+        archive.write_bytes(data)
+    with tarfile.open(archive) as tar:
+        tar.extractall(CACHE, filter="data")
+    log("building whisper.cpp (GGML_NATIVE=ON)")
+    subprocess.run(["cmake", "-S", str(src), "-B", str(src / "build"), "-DCMAKE_BUILD_TYPE=Release",
+                    "-DGGML_NATIVE=ON", "-DWHISPER_BUILD_TESTS=OFF", "-DWHISPER_SDL2=OFF",
+                    "-DWHISPER_CURL=OFF"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", str(src / "build"), "-j", str(os.cpu_count() or 2),
+                    "--target", *tools], check=True, stdout=subprocess.DEVNULL)
+    return tools, src
+
+
+def run(cmd, env=None, cwd=None):
+    """Runs a process to its end: (wall seconds, stdout, stderr)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    out, err = p.communicate(timeout=1800)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({p.returncode}): {err[-2000:]}")
+    return wall, out, err
+
+
+def timed(cmd, env=None):
+    """(wall seconds, peak RSS MiB, stdout, stderr) of one fresh process."""
+    wall, out, err = run(["/usr/bin/time", "-f", "@@RSS %M", *cmd], env=env)
+    rss = int(re.search(r"@@RSS (\d+)", err).group(1)) / 1024
+    return wall, rss, out, err
+
+
+def our_env(model, threads):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    env.update(MODEL="whisper", WHISPER_MODEL_PATH=str(model), WHISPER_LANGUAGE="en",
+               WHISPER_THREADS=str(threads), LOG_LEVEL="warning")
+    return env
+
+
+def ours_transcribe(model, clip, threads):
+    wall, rss, out, _ = timed([str(BINARY), "transcribe", "--json", "--env-file", "/dev/null",
+                               str(clip)], env=our_env(model, threads))
+    return wall, rss, json.loads(out.splitlines()[0])["text"].strip()
+
+
+def cpp_transcribe(tools, model, clip, threads):
+    wall, rss, out, err = timed([str(tools["whisper-cli"]), "-m", str(model), "-f", str(clip),
+                                 "-t", str(threads), "-l", "en", "-bs", "1", "-bo", "1"])
+    # "[00:00:00.000 --> 00:00:11.000]   And so ..." per segment
+    text = " ".join(re.sub(r"^\[[^\]]*\]\s*", "", line).strip() for line in out.splitlines()
+                    if line.strip())
+    timings = {}
+    for name in ("load", "decode", "encode"):
+        m = re.search(name + r" time =\s+([\d.]+) ms /\s+(\d+) runs", err)
+        if m:
+            timings[name] = float(m.group(1)) / max(1, int(m.group(2)))
+        elif name == "load":
+            timings[name] = float(re.search(r"load time =\s+([\d.]+) ms", err).group(1))
+    return wall, rss, text, timings
+
+
+def ours_bench(model, threads):
+    env = our_env(model, threads)
+    _, out, _ = run([str(BINARY), "bench", str(model), "--threads", str(threads), "--runs", "3"],
+                    env=env)
+    value = lambda key: float(re.search(re.escape(key) + r"[^|]*\| ([\d.]+) ms", out).group(1))
+    kernels = re.search(r"\| kernels \| (.*) \|", out).group(1)
+    return {"encode": value("encoder, one 30 s window"), "decode": value("decoder, per token"),
+            "load": value("| load"), "kernels": kernels}
+
+
+def cpp_bench_encoder(tools, model, threads):
+    _, out, err = run([str(tools["whisper-bench"]), "-m", str(model), "-t", str(threads), "-w", "0"])
+    return float(re.search(r"encode time =\s+([\d.]+) ms", out + err).group(1))
+
+
+def cpu_line():
+    text = pathlib.Path("/proc/cpuinfo").read_text()
+    model = re.search(r"model name\s*:\s*(.*)", text).group(1)
+    flags = set(re.search(r"flags\s*:\s*(.*)", text).group(1).split())
+    shown = [f for f in ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+                         "avx512_bf16") if f in flags]
+    return f"{model}, {os.cpu_count()} cores; flags: {' '.join(shown)}"
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--out", default=str(HERE / "whisper-vs-whispercpp.md"))
+    args = ap.parse_args()
+    if not BASE.exists():
+        raise SystemExit("models/ggml-base.bin is missing (scripts/fetch-base-model.sh models)")
+    rounds = 1 if args.smoke else args.rounds
+    clips = {k: v for k, v in CLIPS.items() if not args.smoke or k.startswith("jfk")}
+    tools, _ = build_whisper_cpp()
+
+    models = {"f16": BASE}
+    same_bytes = {}
+    if not args.smoke:
+        for kind in ("q8_0", "q4_0"):
+            theirs = CACHE / f"ggml-base-{kind}.bin"
+            if not theirs.exists():
+                run([str(tools["whisper-quantize"]), str(BASE), str(theirs), kind])
+            ours = CACHE / f"ours-base-{kind}.bin"
+            run([str(BINARY), "convert", kind, str(BASE), str(ours)])
+            same_bytes[kind] = theirs.read_bytes() == ours.read_bytes()
+            ours.unlink()
+            models[kind] = theirs
+
+    results = {}  # (model, clip) -> {"ours": [...], "cpp": [...], ...}
+    engine = {}  # model -> {"ours": [bench dicts], "cpp_encode": [...], "cpp": [timings]}
+    for r in range(rounds):
+        for kind, model in models.items():
+            e = engine.setdefault(kind, {"ours": [], "cpp_encode": [], "cpp": []})
+            log(f"round {r + 1}/{rounds} {kind}: engine")
+            e["ours"].append(ours_bench(model, args.threads))
+            e["cpp_encode"].append(cpp_bench_encoder(tools, model, args.threads))
+            for name, clip in clips.items():
+                log(f"round {r + 1}/{rounds} {kind}: {name}")
+                res = results.setdefault((kind, name), {"ours": [], "ours_rss": [], "cpp": [],
+                                                        "cpp_rss": [], "texts": None})
+                # alternate which engine goes first
+                order = ["ours", "cpp"] if r % 2 == 0 else ["cpp", "ours"]
+                for who in order:
+                    if who == "ours":
+                        wall, rss, text = ours_transcribe(model, clip, args.threads)
+                        res["ours"].append(wall)
+                        res["ours_rss"].append(rss)
+                        ours_text = text
+                    else:
+                        wall, rss, text, timings = cpp_transcribe(tools, model, clip, args.threads)
+                        res["cpp"].append(wall)
+                        res["cpp_rss"].append(rss)
+                        cpp_text = text
+                        if name.startswith("jfk"):
+                            e["cpp"].append(timings)
+                res["texts"] = (ours_text, cpp_text)
+
+    lines = ["# Our engine vs whisper.cpp", "",
+             f"`python bench/whisper_vs_whispercpp.py{' --smoke' if args.smoke else ''} --rounds {rounds} "
+             f"--threads {args.threads}`, {time.strftime('%Y-%m-%d', time.gmtime())}.",
+             f"CPU: {cpu_line()}.",
+             f"whisper.cpp: pywhispercpp 1.5.1's tree, -DGGML_NATIVE=ON, flash attention on (its default).",
+             f"Ours: kernels {next(iter(engine.values()))['ours'][0]['kernels']} (OPENBLAS_CORETYPE unset).",
+             f"{args.threads} threads each, greedy, language en, timestamps on; medians of {rounds} "
+             "interleaved rounds, every run a fresh process (model load and audio decoding "
+             "included in whole-file times).", ""]
+    if same_bytes:
+        lines.append("`speech-recognition-api convert q8_0|q4_0` output equals whisper-quantize's, "
+                     "byte for byte: " + ", ".join(f"{k} {'yes' if v else 'NO'}"
+                                                   for k, v in same_bytes.items()) + ".")
+        lines.append("")
+    lines += ["## Whole file", "",
+              "| weights | clip | ours (s) | whisper.cpp (s) | ours / whisper.cpp | peak RSS ours / whisper.cpp (MiB) | same text |",
+              "|---|---|---|---|---|---|---|"]
+    for (kind, name), res in results.items():
+        ours, cpp = median(res["ours"]), median(res["cpp"])
+        a, b = res["texts"]
+        errors, count = word_error_rate(b, a)
+        same = "yes" if a == b else ("same words" if errors == 0 else f"{errors}/{count} words differ")
+        lines.append(f"| {kind} | {name} | {ours:.2f} | {cpp:.2f} | **{ours / cpp:.2f}** | "
+                     f"{median(res['ours_rss']):.0f} / {median(res['cpp_rss']):.0f} | {same} |")
+    lines += ["", "## Engine parts", "",
+              "| weights | encoder, 30 s window: ours / whisper.cpp (ms) | ratio | decoder per token: ours / whisper.cpp (ms) | ratio | load: ours / whisper.cpp (ms) |",
+              "|---|---|---|---|---|---|"]
+    for kind, e in engine.items():
+        oe = median([b["encode"] for b in e["ours"]])
+        ce = median(e["cpp_encode"])
+        od = median([b["decode"] for b in e["ours"]])
+        cd = median([t["decode"] for t in e["cpp"]]) if e["cpp"] else float("nan")
+        ol = median([b["load"] for b in e["ours"]])
+        cl = median([t["load"] for t in e["cpp"]]) if e["cpp"] else float("nan")
+        lines.append(f"| {kind} | {oe:.0f} / {ce:.0f} | **{oe / ce:.2f}** | {od:.2f} / {cd:.2f} | "
+                     f"**{od / cd:.2f}** | {ol:.0f} / {cl:.0f} |")
+    lines += ["", "## Texts (last round)", ""]
+    for (kind, name), res in results.items():
+        a, b = res["texts"]
+        lines.append(f"- {kind}, {name}: ours “{a}”" + ("" if a == b else f"; whisper.cpp “{b}”"))
+    report = "\n".join(lines) + "\n"
+    pathlib.Path(args.out).write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
