@@ -55,8 +55,17 @@ CrossCache Decoder::cross_cache(const std::vector<float>& encoder_out) const {
 std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
                                     std::vector<SelfCache*>& caches, const CrossCache& cross,
                                     CrossAttentionTap* tap) const {
+  return forward(tokens, caches, std::vector<const CrossCache*>(tokens.size(), &cross), tap);
+}
+
+std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
+                                    std::vector<SelfCache*>& caches,
+                                    const std::vector<const CrossCache*>& crosses,
+                                    CrossAttentionTap* tap) const {
   const int batch = static_cast<int>(tokens.size());
   if (batch == 0) return {};
+  if (crosses.size() != tokens.size() || caches.size() != tokens.size())
+    throw internal_error("decoder batch with unequal lists");
   if (tap) {
     if (batch != 1) throw internal_error("cross-attention tap on a batch of several sequences");
     tap->scores.assign(tap->heads.size(), {});
@@ -92,6 +101,7 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
 
   std::vector<float> h(rd), q(rd), k(rd), v(rd), attn(rd), proj(rd);
   std::vector<float> scores;  // cross-attention scores, when tapped
+  std::vector<AttentionPart> parts(static_cast<std::size_t>(batch));
   for (std::size_t l = 0; l < self_.size(); ++l) {
     // Causal self-attention over each sequence's cache plus its new tokens.
     const AttentionWeights& a = self_[l];
@@ -111,21 +121,29 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
                 ck.begin() + static_cast<std::size_t>(past) * d);
       std::copy(v.begin() + at, v.begin() + at + static_cast<std::size_t>(n_new) * d,
                 cv.begin() + static_cast<std::size_t>(past) * d);
-      attention(q.data() + at, d, ck.data(), cv.data(), d, n_new, total, heads_, dh, scale, past,
-                attn.data() + at, d);
+      parts[static_cast<std::size_t>(b)] = {q.data() + at, ck.data(), cv.data(),
+                                            attn.data() + at, n_new, total, past};
     }
+    attention_parts(parts, d, d, d, heads_, dh, scale, false);
     linear(attn.data(), rows, d, *a.out_w, a.out_b, proj.data());
     add_in_place(proj.data(), x.data(), rd);
 
-    // Cross-attention over the audio: all rows of the batch at once.
+    // Cross-attention over each sequence's audio.
     const AttentionWeights& c = cross_[l];
-    const int T = cross.n_audio_ctx;
     layer_norm(x.data(), rows, d, *c.ln_w, *c.ln_b, h.data());
     linear(h.data(), rows, d, *c.query_w, c.query_b, q.data());
     if (!tap) {
-      attention_kt(q.data(), d, cross.kt[l].data(), cross.v[l].data(), d, rows, T, heads_, dh,
-                   scale, attn.data(), d);
+      for (int b = 0; b < batch; ++b) {
+        const CrossCache& cross = *crosses[static_cast<std::size_t>(b)];
+        const std::size_t at = static_cast<std::size_t>(b) * n_new * d;
+        parts[static_cast<std::size_t>(b)] = {q.data() + at,      cross.kt[l].data(),
+                                              cross.v[l].data(),  attn.data() + at,
+                                              n_new,              cross.n_audio_ctx};
+      }
+      attention_parts(parts, d, d, d, heads_, dh, scale, true);
     } else {  // the scores of some heads are wanted too: per head, in the open
+      const CrossCache& cross = *crosses[0];
+      const int T = cross.n_audio_ctx;
       scores.resize(static_cast<std::size_t>(rows) * T);
       for (int head = 0; head < heads_; ++head) {
         const std::size_t off = static_cast<std::size_t>(head) * dh;

@@ -48,6 +48,12 @@ class Decoder {
   std::vector<float> forward(const std::vector<std::vector<int>>& tokens,
                              std::vector<SelfCache*>& caches, const CrossCache& cross,
                              CrossAttentionTap* tap = nullptr) const;
+  // The same with each sequence attending to its own audio (crosses[b]): sequences of several
+  // windows, or of several requests, in one pass over the weights.
+  std::vector<float> forward(const std::vector<std::vector<int>>& tokens,
+                             std::vector<SelfCache*>& caches,
+                             const std::vector<const CrossCache*>& crosses,
+                             CrossAttentionTap* tap = nullptr) const;
   // Logits of `rows` hidden states: rows x n_vocab.
   std::vector<float> logits(const float* hidden, int rows) const;
 

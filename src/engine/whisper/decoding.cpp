@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/text.h"
 #include "engine/whisper/engine.h"
+#include "engine/whisper/step_batcher.h"
 #include "engine/whisper/thread_budget.h"
 #include "engine/whisper/word_timing.h"
 
@@ -42,9 +43,9 @@ int argmax(const float* x, int n) {
 // One decoding of one window: the state of whisper.decoding.DecodingTask.
 class DecodingTask {
  public:
-  DecodingTask(const WhisperEngine& engine, const Decoder& decoder, const DecodingOptions& options,
-               const std::vector<int>& non_speech)
-      : decoder_(decoder), tok_(engine.tokenizer()), opt_(options) {
+  DecodingTask(const WhisperEngine& engine, const Decoder& decoder, StepBatcher& batcher,
+               const DecodingOptions& options, const std::vector<int>& non_speech)
+      : decoder_(decoder), batcher_(batcher), tok_(engine.tokenizer()), opt_(options) {
     const HParams& h = engine.hparams();
     const SpecialTokens& sp = tok_.special();
     n_ctx_ = h.n_text_ctx;
@@ -187,6 +188,8 @@ class DecodingTask {
           sum;
     }
     std::vector<SelfCache> caches(static_cast<std::size_t>(n_group_), first);
+    // From here on every step is one token per sequence: batched with other decodings' steps.
+    StepBatcher::Decoding batched(batcher_);
     std::vector<float> step_logits(static_cast<std::size_t>(n_group_) * vocab);
     for (int g = 0; g < n_group_; ++g) {
       std::copy(logits_rows.begin(), logits_rows.end(),
@@ -196,14 +199,13 @@ class DecodingTask {
     for (int i = 0; i < sample_len_; ++i) {
       if (opt_.cancel) opt_.cancel->check();
       if (i > 0) {
-        std::vector<std::vector<int>> last;
+        std::vector<int> last;
         std::vector<SelfCache*> ptrs;
         for (int g = 0; g < n_group_; ++g) {
-          last.push_back({tokens[static_cast<std::size_t>(g)].back()});
+          last.push_back(tokens[static_cast<std::size_t>(g)].back());
           ptrs.push_back(&caches[static_cast<std::size_t>(g)]);
         }
-        std::vector<float> h = decoder_.forward(last, ptrs, cross);
-        step_logits = decoder_.logits(h.data(), n_group_);
+        step_logits = batcher_.step(last, ptrs, cross);
       }
       for (int g = 0; g < n_group_; ++g) {
         apply_filters(step_logits.data() + static_cast<std::size_t>(g) * vocab,
@@ -441,6 +443,7 @@ class DecodingTask {
   }
 
   const Decoder& decoder_;
+  StepBatcher& batcher_;
   const Tokenizer& tok_;
   DecodingOptions opt_;
   int n_ctx_ = 0;
@@ -474,8 +477,13 @@ WhisperEngine::WhisperEngine(std::shared_ptr<const ModelFile> file)
       tokenizer_(file_->vocabulary(), file_->hparams().n_vocab),
       encoder_(*file_),
       decoder_(*file_),
+      batcher_(std::make_unique<StepBatcher>(decoder_)),
       non_speech_tokens_(tokenizer_.non_speech_tokens()),
       alignment_heads_(whisper::alignment_heads(file_->hparams(), tokenizer_.multilingual())) {}
+
+WhisperEngine::~WhisperEngine() = default;
+
+StepBatcherStats WhisperEngine::batching_stats() const { return batcher_->stats(); }
 
 Mel WhisperEngine::mel(const std::vector<float>& samples, int padding) const {
   ThreadBudget::Scope threads(threads_);
@@ -536,7 +544,7 @@ DecodingResult WhisperEngine::decode(const std::vector<float>& features,
 DecodingResult WhisperEngine::decode(const CrossCache& cross,
                                      const DecodingOptions& options) const {
   ThreadBudget::Scope threads(threads_);
-  DecodingTask task(*this, decoder_, options, non_speech_tokens_);
+  DecodingTask task(*this, decoder_, *batcher_, options, non_speech_tokens_);
   return task.run(cross);
 }
 

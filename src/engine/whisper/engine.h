@@ -33,6 +33,13 @@
 
 namespace sra::whisper {
 
+class StepBatcher;
+struct StepBatcherStats {
+  std::uint64_t batches = 0;    // one-token decoder passes run
+  std::uint64_t sequences = 0;  // sequence steps in them
+  std::uint64_t shared = 0;     // passes that served more than one decoding
+};
+
 // whisper.DecodingOptions.
 struct DecodingOptions {
   std::string task = "transcribe";       // "transcribe" or "translate"
@@ -137,6 +144,9 @@ struct TranscribeResult {
 class WhisperEngine {
  public:
   explicit WhisperEngine(std::shared_ptr<const ModelFile> file);
+  ~WhisperEngine();
+  WhisperEngine(const WhisperEngine&) = delete;  // the batcher refers to the decoder
+  WhisperEngine& operator=(const WhisperEngine&) = delete;
 
   const ModelFile& file() const { return *file_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
@@ -167,6 +177,8 @@ class WhisperEngine {
                               const TranscribeOptions& options) const;
 
   void set_threads(int threads) { threads_ = threads; }
+  // Decoder passes run and how many requests' steps they merged (step_batcher.h).
+  StepBatcherStats batching_stats() const;
 
  private:
   // Decodes a window from its cross-attention cache; the language must be set (or the model
@@ -177,6 +189,7 @@ class WhisperEngine {
   Tokenizer tokenizer_;
   Encoder encoder_;
   Decoder decoder_;
+  std::unique_ptr<StepBatcher> batcher_;  // merges concurrent decodings' steps
   std::vector<int> non_speech_tokens_;
   std::vector<std::pair<int, int>> alignment_heads_;
   int threads_ = 1;

@@ -194,6 +194,49 @@ void attention_kt(const float* q, int ldq, const float* kt, const float* v, int 
   });
 }
 
+void attention_parts(const std::vector<AttentionPart>& parts, int ldq, int ldkv, int ldo, int heads,
+                     int dh, float scale, bool keys_transposed) {
+  bool few = true;
+  std::vector<int> first_task;  // per part, its first (head, query) task
+  int tasks = 0;
+  for (const auto& p : parts) {
+    few = few && p.rows <= kGemvMaxRows;
+    first_task.push_back(tasks);
+    tasks += p.rows * heads;
+  }
+  if (!few) {
+    for (const auto& p : parts) {
+      if (keys_transposed) {
+        attention_kt(p.q, ldq, p.k, p.v, ldkv, p.rows, p.t, heads, dh, scale, p.out, ldo);
+      } else {
+        attention(p.q, ldq, p.k, p.v, ldkv, p.rows, p.t, heads, dh, scale, p.causal_past, p.out,
+                  ldo);
+      }
+    }
+    return;
+  }
+  const SimdKernels& s = simd();
+  parallel_for(tasks, ThreadBudget::current(), [&](int task) {
+    const std::size_t part = static_cast<std::size_t>(
+        std::upper_bound(first_task.begin(), first_task.end(), task) - first_task.begin() - 1);
+    const AttentionPart& p = parts[part];
+    const int local = task - first_task[part], h = local / p.rows, i = local % p.rows;
+    const int n = p.causal_past >= 0 ? std::min(p.t, p.causal_past + i + 1) : p.t;
+    const std::size_t off = static_cast<std::size_t>(h) * dh;
+    std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(p.t));
+    const float* qi = p.q + static_cast<std::size_t>(i) * ldq + off;
+    if (keys_transposed) {
+      s.scores_kt(qi, p.k + off * p.t, dh, p.t, scores.data());
+    } else {
+      for (int j = 0; j < n; ++j)
+        scores[j] = s.dot(qi, p.k + static_cast<std::size_t>(j) * ldkv + off, dh);
+    }
+    s.softmax(scores.data(), n, scale);
+    weighted_sum(s, scores.data(), n, p.v + off, ldkv, dh,
+                 p.out + static_cast<std::size_t>(i) * ldo + off);
+  });
+}
+
 void layer_norm(const float* x, int n, int d, const Tensor& gamma, const Tensor& beta, float* out) {
   const SimdKernels& s = simd();
   const int per = std::max(1, 65536 / std::max(1, d));  // rows per task

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 #include "engine/whisper/model_file.h"
 #include "engine/whisper/simd_kernels.h"
@@ -37,6 +38,19 @@ void attention(const float* q, int ldq, const float* k, const float* v, int ldkv
 // values (kt + h * dh * t), which makes a query's scores one pass over contiguous keys.
 void attention_kt(const float* q, int ldq, const float* kt, const float* v, int ldv, int rows,
                   int t, int heads, int dh, float scale, float* out, int ldo);
+// One sequence's share of a batched attention: its queries, keys and values, and output.
+struct AttentionPart {
+  const float* q;       // rows x ldq
+  const float* k;       // keys: t x ldkv, or transposed per head (as attention_kt) when asked
+  const float* v;       // t x ldkv
+  float* out;           // rows x ldo
+  int rows;             // queries
+  int t;                // keys and values
+  int causal_past = -1;  // as attention's; -1: every key is visible
+};
+// attention (or attention_kt, with `keys_transposed`) of every part, in one parallel pass.
+void attention_parts(const std::vector<AttentionPart>& parts, int ldq, int ldkv, int ldo, int heads,
+                     int dh, float scale, bool keys_transposed);
 // out[n, d] = layer_norm(x[n, d]) * gamma + beta, eps 1e-5 (may be in place).
 void layer_norm(const float* x, int n, int d, const Tensor& gamma, const Tensor& beta, float* out);
 // Exact (erf) GELU, in place.

@@ -136,8 +136,9 @@ inline void widen_q4_0(const unsigned char* block, vf& lo, vf& hi) {
 // reads 16 weights, load_w1 one (for widths that are not a multiple of 16).
 template <int N, typename Load, typename Load1>
 inline void dots(Load load_w, Load1 load_w1, int in, const float* x, float* out) {
-  // U independent accumulators per row, so that few rows still keep several FMAs in flight.
-  constexpr int U = N >= 4 ? 1 : (N >= 2 ? 2 : 4);
+  // 4 independent accumulators per row keep FMAs in flight; their order is the same whatever N
+  // is, so a row's result does not depend on the rows computed with it.
+  constexpr int U = 4;
   vf acc[N][U];
   for (int r = 0; r < N; ++r)
     for (int u = 0; u < U; ++u) acc[r][u] = vf{};
@@ -166,7 +167,7 @@ inline void dots(Load load_w, Load1 load_w1, int in, const float* x, float* out)
 template <int N, typename Widen>
 inline void dots_blocks(Widen widen, const unsigned char* row, std::size_t block_bytes, int in,
                         const float* x, float* out) {
-  constexpr int U = N >= 2 ? 1 : 2;  // each block already gives two independent chains
+  constexpr int U = 2;  // two blocks, each two chains: 4 accumulators per row, whatever N is
   vf acc[N][2 * U];
   for (int r = 0; r < N; ++r)
     for (int u = 0; u < 2 * U; ++u) acc[r][u] = vf{};
@@ -277,23 +278,20 @@ void gemv(WeightType type, const void* w, std::size_t w_row_bytes, int in, const
           const float* bias, float* y, int ldy, int o_begin, int o_end) {
   // Rows of the rarer types are widened here first (ModelFile refuses wider rows of them).
   float scratch[kMaxWidenedRow];
-  switch (n) {
-    case 1:
-      return gemv_rows<1>(type, w, w_row_bytes, in, x, bias, y, ldy, o_begin, o_end, scratch);
-    case 2:
-      return gemv_rows<2>(type, w, w_row_bytes, in, x, bias, y, ldy, o_begin, o_end, scratch);
-    case 3:
-      return gemv_rows<3>(type, w, w_row_bytes, in, x, bias, y, ldy, o_begin, o_end, scratch);
-    case 4:
-      return gemv_rows<4>(type, w, w_row_bytes, in, x, bias, y, ldy, o_begin, o_end, scratch);
-    case 5:
-      return gemv_rows<5>(type, w, w_row_bytes, in, x, bias, y, ldy, o_begin, o_end, scratch);
-    case 6:
-      return gemv_rows<6>(type, w, w_row_bytes, in, x, bias, y, ldy, o_begin, o_end, scratch);
-    case 7:
-      return gemv_rows<7>(type, w, w_row_bytes, in, x, bias, y, ldy, o_begin, o_end, scratch);
-    default:
-      return gemv_rows<8>(type, w, w_row_bytes, in, x, bias, y, ldy, o_begin, o_end, scratch);
+  // Output rows in blocks of 16, x rows in pairs: a block of weight rows stays in L1 while
+  // every pair passes over it.
+  constexpr int kBlock = 16;
+  for (int o0 = o_begin; o0 < o_end; o0 += kBlock) {
+    const int o1 = o0 + kBlock < o_end ? o0 + kBlock : o_end;
+    int r = 0;
+    for (; r + 2 <= n; r += 2) {
+      gemv_rows<2>(type, w, w_row_bytes, in, x + static_cast<std::size_t>(r) * in, bias,
+                   y + static_cast<std::size_t>(r) * ldy, ldy, o0, o1, scratch);
+    }
+    if (r < n) {
+      gemv_rows<1>(type, w, w_row_bytes, in, x + static_cast<std::size_t>(r) * in, bias,
+                   y + static_cast<std::size_t>(r) * ldy, ldy, o0, o1, scratch);
+    }
   }
 }
 

@@ -11,16 +11,18 @@
 
 namespace sra::whisper {
 
-// Most rows of x one gemv call takes (the decoder's live sequences in one step).
-inline constexpr int kGemvMaxRows = 8;
+// Most rows of x the kernels take through gemv (the decoder's live sequences in one step, of one
+// request or of several batched together); more go to sgemm.
+inline constexpr int kGemvMaxRows = 32;
 // Widest row of q4_1, q5_0 or q5_1 weights gemv takes (ModelFile refuses wider ones).
 inline constexpr int kMaxWidenedRow = 16384;
 
 struct SimdKernels {
   const char* name;  // "avx512", "avx2" or "portable"
-  // For r < n (n <= kGemvMaxRows) and o in [o_begin, o_end): y[r * ldy + o] = bias[o] (0 when
-  // null) + the dot product of x's row r (`in` values, stride `in`) and row o of the matrix
-  // stored as `type` at `w`, `w_row_bytes` apart. Reads each weight row once for all n rows.
+  // For r < n and o in [o_begin, o_end): y[r * ldy + o] = bias[o] (0 when null) + the dot
+  // product of x's row r (`in` values, stride `in`) and row o of the matrix stored as `type` at
+  // `w`, `w_row_bytes` apart. Reads the weights from memory once for all n rows, and computes
+  // each row's sums in the same order whatever n is (batching never changes a result).
   void (*gemv)(WeightType type, const void* w, std::size_t w_row_bytes, int in, const float* x,
                int n, const float* bias, float* y, int ldy, int o_begin, int o_end);
   // Rows [r_begin, r_end) of a `cols`-wide matrix stored as `type`, widened into `out`

@@ -33,6 +33,19 @@ class ThreadBudget {
     bool outermost_;
     int saved_cap_;
   };
+
+  // While it lives, kernels on this thread also use the shares of `calls` other calls in
+  // flight that wait for this thread's work (a decoder batch run for several requests).
+  class Borrow {
+   public:
+    explicit Borrow(int calls);
+    ~Borrow();
+    Borrow(const Borrow&) = delete;
+    Borrow& operator=(const Borrow&) = delete;
+
+   private:
+    int calls_;
+  };
 };
 
 }  // namespace sra::whisper

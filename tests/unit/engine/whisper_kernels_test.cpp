@@ -96,7 +96,7 @@ TEST(WhisperKernels, GemvOfEveryTypeMatchesDoublePrecision) {
         const int rows = 37;
         StoredMatrix w = store(type, rows, cols, 7);
         std::vector<float> bias = random_values(rows, 9);
-        for (int n = 1; n <= kGemvMaxRows; ++n) {
+        for (int n : {1, 2, 3, 5, 8, 13, kGemvMaxRows}) {
           std::vector<float> x = random_values(static_cast<std::size_t>(n) * cols, 11 + n);
           const int ldy = rows + 3;
           std::vector<float> y(static_cast<std::size_t>(n) * ldy, -7.0f);
@@ -117,6 +117,17 @@ TEST(WhisperKernels, GemvOfEveryTypeMatchesDoublePrecision) {
                   << k->name << " " << weight_type_name(type) << " cols " << cols << " n " << n;
             }
             EXPECT_EQ(y[r * ldy + rows], -7.0f) << "wrote past the range";
+          }
+        }
+        // A row's result is the same, bit for bit, alone or batched with others.
+        {
+          const int n = 5;
+          std::vector<float> x = random_values(static_cast<std::size_t>(n) * cols, 21);
+          std::vector<float> together(static_cast<std::size_t>(n) * rows), alone(rows);
+          k->gemv(type, w.bytes.data(), w.row_bytes, cols, x.data(), n, nullptr, together.data(), rows, 0, rows);
+          for (int r = 0; r < n; ++r) {
+            k->gemv(type, w.bytes.data(), w.row_bytes, cols, x.data() + r * cols, 1, nullptr, alone.data(), rows, 0, rows);
+            for (int o = 0; o < rows; ++o) ASSERT_EQ(alone[o], together[r * rows + o]) << k->name;
           }
         }
         // widen_rows gives the stored values exactly
