@@ -19,6 +19,7 @@
 #include "engine/whisper/blas.h"
 #include "engine/whisper/cpu_features.h"
 #include "engine/whisper/kernels.h"
+#include "engine/whisper/thread_budget.h"
 #include "engine/whisper/model_writer.h"
 #include "http/formats.h"
 #include "http/static_routes.h"
@@ -121,6 +122,36 @@ int run_bench(const BenchOptions& options) {
       per_token.push_back(t / static_cast<double>(std::max<std::size_t>(1, r.tokens.size())));
     }
 
+    // One decoder pass (a step of one token) for 1 and for 8 sequences, each over audio of its
+    // own (8 requests batched): the pass alone, without the logit filters.
+    auto step_seconds = [&](int sequences) {
+      const whisper::Decoder& decoder = engine.decoder();
+      whisper::ThreadBudget::Scope scope(options.threads);
+      std::vector<whisper::CrossCache> crosses;
+      for (int i = 0; i < sequences; ++i) crosses.push_back(decoder.cross_cache(features));
+      std::vector<whisper::SelfCache> caches(static_cast<std::size_t>(sequences));
+      std::vector<whisper::SelfCache*> ptrs;
+      std::vector<const whisper::CrossCache*> cross_ptrs;
+      for (int i = 0; i < sequences; ++i) {
+        ptrs.push_back(&caches[static_cast<std::size_t>(i)]);
+        cross_ptrs.push_back(&crosses[static_cast<std::size_t>(i)]);
+      }
+      const auto& sp = engine.tokenizer().special();
+      std::vector<std::vector<int>> prompt(static_cast<std::size_t>(sequences),
+                                           {sp.sot, sp.first_language, sp.transcribe, sp.no_timestamps});
+      decoder.forward(prompt, ptrs, cross_ptrs);
+      std::vector<std::vector<int>> next(static_cast<std::size_t>(sequences), {400});
+      std::vector<double> runs;
+      for (int i = 0; i < 3 * options.runs; ++i) {
+        auto t = Clock::now();
+        auto h = decoder.forward(next, ptrs, cross_ptrs);
+        decoder.logits(h.data(), sequences);
+        runs.push_back(seconds_since(t));
+      }
+      return median(runs);
+    };
+    const double step1 = step_seconds(1), step8 = step_seconds(8);
+
     double rtf = 0, transcribe_seconds = 0, audio_seconds = 0;
     std::string text;
     if (!options.audio.empty()) {
@@ -143,7 +174,11 @@ int run_bench(const BenchOptions& options) {
               << "| encoder, one 30 s window (median of " << options.runs << ") | "
               << median(encoder_runs) * 1000 << " ms |\n"
               << "| decoder, per token (median of " << options.runs << ", " << options.tokens
-              << " tokens) | " << median(per_token) * 1000 << " ms |\n";
+              << " tokens) | " << median(per_token) * 1000 << " ms |\n"
+              << "| decoder pass, 1 sequence (median of " << 3 * options.runs << ") | "
+              << step1 * 1000 << " ms |\n"
+              << "| decoder pass, 8 sequences over 8 windows (batched requests) | "
+              << step8 * 1000 << " ms, " << step8 / step1 << "x one sequence's |\n";
     if (!options.audio.empty()) {
       std::cout << "| transcribe `" << options.audio << "` (" << audio_seconds << " s) | "
                 << transcribe_seconds * 1000 << " ms, real-time factor " << rtf << " |\n"

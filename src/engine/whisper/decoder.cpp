@@ -133,14 +133,19 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
     layer_norm(x.data(), rows, d, *c.ln_w, *c.ln_b, h.data());
     linear(h.data(), rows, d, *c.query_w, c.query_b, q.data());
     if (!tap) {
-      for (int b = 0; b < batch; ++b) {
-        const CrossCache& cross = *crosses[static_cast<std::size_t>(b)];
+      // Consecutive sequences over the same audio (beams, samples) make one part: their queries
+      // are rows of one attention over the audio, which is then read once for all of them.
+      std::vector<AttentionPart> cross_parts;
+      for (int b = 0; b < batch;) {
+        const CrossCache* cross = crosses[static_cast<std::size_t>(b)];
+        int e = b + 1;
+        while (e < batch && crosses[static_cast<std::size_t>(e)] == cross) ++e;
         const std::size_t at = static_cast<std::size_t>(b) * n_new * d;
-        parts[static_cast<std::size_t>(b)] = {q.data() + at,      cross.kt[l].data(),
-                                              cross.v[l].data(),  attn.data() + at,
-                                              n_new,              cross.n_audio_ctx};
+        cross_parts.push_back({q.data() + at, cross->kt[l].data(), cross->v[l].data(),
+                               attn.data() + at, (e - b) * n_new, cross->n_audio_ctx});
+        b = e;
       }
-      attention_parts(parts, d, d, d, heads_, dh, scale, true);
+      attention_parts(cross_parts, d, d, d, heads_, dh, scale, true);
     } else {  // the scores of some heads are wanted too: per head, in the open
       const CrossCache& cross = *crosses[0];
       const int T = cross.n_audio_ctx;

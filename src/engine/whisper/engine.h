@@ -150,6 +150,7 @@ class WhisperEngine {
 
   const ModelFile& file() const { return *file_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
+  const Decoder& decoder() const { return decoder_; }
   const HParams& hparams() const { return file_->hparams(); }
 
   // Log-mel of whole audio (16 kHz mono) with `padding` zero samples appended.

@@ -47,6 +47,9 @@ struct Ranges {
   int end(int p) const { return p == parts - 1 ? n : begin(p + 1); }
 };
 
+// Queries of one head whose scores against shared (transposed) keys are computed together.
+constexpr int kRowGroup = 8;
+
 // Queries whose attention scores are computed together (a block of 128 x 1500 scores is 750 KiB).
 constexpr int kQueryBlock = 128;
 
@@ -66,6 +69,19 @@ void weighted_sum(const SimdKernels& s, const float* p, int n, const float* v, i
   }
   std::fill(out, out + dh, 0.0f);
   for (int j = 0; j < n; ++j) s.axpy(p[j], v + static_cast<std::size_t>(j) * ldv, out, dh);
+}
+
+// out rows r < rows: sum_j p[r * ldp + j] * v[j * ldv + c], c < dh.
+void weighted_sum_rows(const SimdKernels& s, const float* p, int ldp, int rows, int n,
+                       const float* v, int ldv, int dh, float* out, int ldo) {
+  if (dh % 16 == 0 && dh <= 256) {
+    s.weighted_sum_rows(p, ldp, rows, n, v, ldv, dh, out, ldo);
+    return;
+  }
+  for (int r = 0; r < rows; ++r) {
+    weighted_sum(s, p + static_cast<std::size_t>(r) * ldp, n, v, ldv, dh,
+                 out + static_cast<std::size_t>(r) * ldo);
+  }
 }
 
 }  // namespace
@@ -127,19 +143,8 @@ void attention(const float* q, int ldq, const float* k, const float* v, int ldkv
   const SimdKernels& s = simd();
   const int threads = ThreadBudget::current();
   auto limit = [&](int i) { return causal_past >= 0 ? std::min(t, causal_past + i + 1) : t; };
-  if (rows <= kGemvMaxRows) {
-    // A few queries (decoding): dot products against the cache, one task per (head, query).
-    parallel_for(heads * rows, threads, [&](int task) {
-      const int h = task / rows, i = task % rows, n = limit(i);
-      const std::size_t off = static_cast<std::size_t>(h) * dh;
-      std::vector<float>& p = thread_scratch(static_cast<std::size_t>(t));
-      const float* qi = q + static_cast<std::size_t>(i) * ldq + off;
-      for (int j = 0; j < n; ++j)
-        p[j] = s.dot(qi, k + static_cast<std::size_t>(j) * ldkv + off, dh);
-      s.softmax(p.data(), n, scale);
-      weighted_sum(s, p.data(), n, v + off, ldkv, dh,
-                   out + static_cast<std::size_t>(i) * ldo + off);
-    });
+  if (rows <= kGemvMaxRows) {  // a few queries (decoding)
+    attention_parts({{q, k, v, out, rows, t, causal_past}}, ldq, ldkv, ldo, heads, dh, scale, false);
     return;
   }
   // Many queries (the encoder, a prompt): per head and block of queries, scores by sgemm,
@@ -170,14 +175,7 @@ void attention_kt(const float* q, int ldq, const float* kt, const float* v, int 
   const int threads = ThreadBudget::current();
   const std::size_t head_size = static_cast<std::size_t>(dh) * t;
   if (rows <= kGemvMaxRows) {
-    parallel_for(heads * rows, threads, [&](int task) {
-      const int h = task / rows, i = task % rows;
-      const std::size_t off = static_cast<std::size_t>(h) * dh;
-      std::vector<float>& p = thread_scratch(static_cast<std::size_t>(t));
-      s.scores_kt(q + static_cast<std::size_t>(i) * ldq + off, kt + h * head_size, dh, t, p.data());
-      s.softmax(p.data(), t, scale);
-      weighted_sum(s, p.data(), t, v + off, ldv, dh, out + static_cast<std::size_t>(i) * ldo + off);
-    });
+    attention_parts({{q, kt, v, out, rows, t}}, ldq, ldv, ldo, heads, dh, scale, true);
     return;
   }
   const int blocks = (rows + kQueryBlock - 1) / kQueryBlock;
@@ -202,7 +200,7 @@ void attention_parts(const std::vector<AttentionPart>& parts, int ldq, int ldkv,
   for (const auto& p : parts) {
     few = few && p.rows <= kGemvMaxRows;
     first_task.push_back(tasks);
-    tasks += p.rows * heads;
+    tasks += (keys_transposed ? (p.rows + kRowGroup - 1) / kRowGroup : p.rows) * heads;
   }
   if (!few) {
     for (const auto& p : parts) {
@@ -220,17 +218,30 @@ void attention_parts(const std::vector<AttentionPart>& parts, int ldq, int ldkv,
     const std::size_t part = static_cast<std::size_t>(
         std::upper_bound(first_task.begin(), first_task.end(), task) - first_task.begin() - 1);
     const AttentionPart& p = parts[part];
-    const int local = task - first_task[part], h = local / p.rows, i = local % p.rows;
+    const int local = task - first_task[part];
+    const std::size_t t = static_cast<std::size_t>(p.t);
+    if (keys_transposed) {
+      // Up to 8 queries of one head (sequences attending to the same audio): keys and values
+      // read once for all of them.
+      const int groups = (p.rows + kRowGroup - 1) / kRowGroup;
+      const int h = local / groups, r0 = (local % groups) * kRowGroup;
+      const int n = std::min(kRowGroup, p.rows - r0);
+      const std::size_t off = static_cast<std::size_t>(h) * dh;
+      std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(n) * t);
+      const float* q0 = p.q + static_cast<std::size_t>(r0) * ldq + off;
+      s.scores_kt_rows(q0, ldq, n, p.k + off * t, dh, p.t, scores.data());
+      for (int i = 0; i < n; ++i) s.softmax(scores.data() + i * t, p.t, scale);
+      weighted_sum_rows(s, scores.data(), static_cast<int>(t), n, p.t, p.v + off, ldkv, dh,
+                        p.out + static_cast<std::size_t>(r0) * ldo + off, ldo);
+      return;
+    }
+    const int h = local / p.rows, i = local % p.rows;
     const int n = p.causal_past >= 0 ? std::min(p.t, p.causal_past + i + 1) : p.t;
     const std::size_t off = static_cast<std::size_t>(h) * dh;
-    std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(p.t));
+    std::vector<float>& scores = thread_scratch(t);
     const float* qi = p.q + static_cast<std::size_t>(i) * ldq + off;
-    if (keys_transposed) {
-      s.scores_kt(qi, p.k + off * p.t, dh, p.t, scores.data());
-    } else {
-      for (int j = 0; j < n; ++j)
-        scores[j] = s.dot(qi, p.k + static_cast<std::size_t>(j) * ldkv + off, dh);
-    }
+    for (int j = 0; j < n; ++j)
+      scores[j] = s.dot(qi, p.k + static_cast<std::size_t>(j) * ldkv + off, dh);
     s.softmax(scores.data(), n, scale);
     weighted_sum(s, scores.data(), n, p.v + off, ldkv, dh,
                  p.out + static_cast<std::size_t>(i) * ldo + off);

@@ -278,12 +278,16 @@ void gemv(WeightType type, const void* w, std::size_t w_row_bytes, int in, const
           const float* bias, float* y, int ldy, int o_begin, int o_end) {
   // Rows of the rarer types are widened here first (ModelFile refuses wider rows of them).
   float scratch[kMaxWidenedRow];
-  // Output rows in blocks of 16, x rows in pairs: a block of weight rows stays in L1 while
-  // every pair passes over it.
+  // Output rows in blocks of 16, x rows in fours (then a pair, then one): a block of weight
+  // rows stays in L1 while every group passes over it.
   constexpr int kBlock = 16;
   for (int o0 = o_begin; o0 < o_end; o0 += kBlock) {
     const int o1 = o0 + kBlock < o_end ? o0 + kBlock : o_end;
     int r = 0;
+    for (; r + 4 <= n; r += 4) {
+      gemv_rows<4>(type, w, w_row_bytes, in, x + static_cast<std::size_t>(r) * in, bias,
+                   y + static_cast<std::size_t>(r) * ldy, ldy, o0, o1, scratch);
+    }
     for (; r + 2 <= n; r += 2) {
       gemv_rows<2>(type, w, w_row_bytes, in, x + static_cast<std::size_t>(r) * in, bias,
                    y + static_cast<std::size_t>(r) * ldy, ldy, o0, o1, scratch);
@@ -340,6 +344,49 @@ void scores_kt(const float* q, const float* kt, int dh, int t, float* scores) {
   }
 }
 
+template <int R>
+void scores_kt_rows_n(const float* q, int ldq, const float* kt, int dh, int t, float* scores) {
+  int j = 0;
+  for (; j + L <= t; j += L) {
+    vf acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = vf{};
+    for (int c = 0; c < dh; ++c) {
+      const vf k = load(kt + static_cast<std::size_t>(c) * t + j);
+      for (int r = 0; r < R; ++r) acc[r] += q[r * ldq + c] * k;
+    }
+    for (int r = 0; r < R; ++r) store(scores + static_cast<std::size_t>(r) * t + j, acc[r]);
+  }
+  for (; j < t; ++j) {
+    for (int r = 0; r < R; ++r) {
+      float a = 0;
+      for (int c = 0; c < dh; ++c) a += q[r * ldq + c] * kt[static_cast<std::size_t>(c) * t + j];
+      scores[static_cast<std::size_t>(r) * t + j] = a;
+    }
+  }
+}
+
+void scores_kt_rows(const float* q, int ldq, int rows, const float* kt, int dh, int t,
+                    float* scores) {
+  switch (rows) {
+    case 1:
+      return scores_kt_rows_n<1>(q, ldq, kt, dh, t, scores);
+    case 2:
+      return scores_kt_rows_n<2>(q, ldq, kt, dh, t, scores);
+    case 3:
+      return scores_kt_rows_n<3>(q, ldq, kt, dh, t, scores);
+    case 4:
+      return scores_kt_rows_n<4>(q, ldq, kt, dh, t, scores);
+    case 5:
+      return scores_kt_rows_n<5>(q, ldq, kt, dh, t, scores);
+    case 6:
+      return scores_kt_rows_n<6>(q, ldq, kt, dh, t, scores);
+    case 7:
+      return scores_kt_rows_n<7>(q, ldq, kt, dh, t, scores);
+    default:
+      return scores_kt_rows_n<8>(q, ldq, kt, dh, t, scores);
+  }
+}
+
 void weighted_sum(const float* p, int t, const float* v, int ldv, int dh, float* out) {
   constexpr int kMaxVectors = 256 / L;
   vf acc[kMaxVectors];
@@ -351,6 +398,39 @@ void weighted_sum(const float* p, int t, const float* v, int ldv, int dh, float*
     for (int c = 0; c < nv; ++c) acc[c] += pj * load(row + c * L);
   }
   for (int c = 0; c < nv; ++c) store(out + c * L, acc[c]);
+}
+
+template <int R>
+void weighted_sum_rows_n(const float* p, int ldp, int t, const float* v, int ldv, int dh,
+                         float* out, int ldo) {
+  const int nv = dh / L;
+  for (int c0 = 0; c0 < nv; c0 += 4) {  // 4 vectors of columns x R rows of accumulators
+    const int cn = nv - c0 < 4 ? nv - c0 : 4;
+    vf acc[R][4];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < 4; ++c) acc[r][c] = vf{};
+    for (int j = 0; j < t; ++j) {
+      const float* row = v + static_cast<std::size_t>(j) * ldv + c0 * L;
+      for (int c = 0; c < cn; ++c) {
+        const vf vv = load(row + c * L);
+        for (int r = 0; r < R; ++r) acc[r][c] += p[static_cast<std::size_t>(r) * ldp + j] * vv;
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < cn; ++c)
+        store(out + static_cast<std::size_t>(r) * ldo + (c0 + c) * L, acc[r][c]);
+  }
+}
+
+void weighted_sum_rows(const float* p, int ldp, int rows, int t, const float* v, int ldv, int dh,
+                       float* out, int ldo) {
+  int r = 0;
+  for (; r + 4 <= rows; r += 4)
+    weighted_sum_rows_n<4>(p + static_cast<std::size_t>(r) * ldp, ldp, t, v, ldv, dh,
+                           out + static_cast<std::size_t>(r) * ldo, ldo);
+  for (; r < rows; ++r)
+    weighted_sum_rows_n<1>(p + static_cast<std::size_t>(r) * ldp, ldp, t, v, ldv, dh,
+                           out + static_cast<std::size_t>(r) * ldo, ldo);
 }
 
 void add(const float* x, float* y, std::size_t n) {
@@ -481,17 +561,19 @@ void layer_norm(const float* x, int d, const float* gamma, const float* beta, fl
 }  // namespace
 
 const SimdKernels& SRA_CONCAT(simd_kernels_, SRA_SIMD_ISA)() {
-  static const SimdKernels kernels{SRA_STRINGIFY(SRA_SIMD_ISA),
-                                   gemv,
-                                   widen_rows,
-                                   dot,
-                                   axpy,
-                                   scores_kt,
-                                   weighted_sum,
-                                   add,
-                                   softmax,
-                                   gelu,
-                                   layer_norm};
+  static const SimdKernels kernels{.name = SRA_STRINGIFY(SRA_SIMD_ISA),
+                                   .gemv = gemv,
+                                   .widen_rows = widen_rows,
+                                   .dot = dot,
+                                   .axpy = axpy,
+                                   .scores_kt = scores_kt,
+                                   .scores_kt_rows = scores_kt_rows,
+                                   .weighted_sum = weighted_sum,
+                                   .weighted_sum_rows = weighted_sum_rows,
+                                   .add = add,
+                                   .softmax = softmax,
+                                   .gelu = gelu,
+                                   .layer_norm = layer_norm};
   return kernels;
 }
 

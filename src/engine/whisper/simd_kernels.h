@@ -36,8 +36,16 @@ struct SimdKernels {
   // scores[j] = sum_c q[c] * kt[c * t + j] for j < t: one query against keys stored
   // transposed (dh rows of t values).
   void (*scores_kt)(const float* q, const float* kt, int dh, int t, float* scores);
+  // scores_kt for `rows` (at most 8) queries q + r * ldq at once, into scores + r * t: the keys
+  // are read once for all of them (sequences attending to the same audio).
+  void (*scores_kt_rows)(const float* q, int ldq, int rows, const float* kt, int dh, int t,
+                         float* scores);
   // out[c] = sum_j p[j] * v[j * ldv + c] for c < dh (dh a multiple of 16, at most 256).
   void (*weighted_sum)(const float* p, int t, const float* v, int ldv, int dh, float* out);
+  // weighted_sum for `rows` (any number) weight rows p + r * ldp into out + r * ldo, the
+  // values read once per 4 rows; each row's sums are weighted_sum's, in its order.
+  void (*weighted_sum_rows)(const float* p, int ldp, int rows, int t, const float* v, int ldv,
+                            int dh, float* out, int ldo);
   // y[i] += x[i].
   void (*add)(const float* x, float* y, std::size_t n);
   // Softmax of x[0, n) in place, after multiplying by `scale`; -inf becomes 0, and a row of

@@ -1,0 +1,180 @@
+"""Batching across requests: concurrent transcriptions on one model share decoder passes.
+
+The server (`serve`, base model, language en) gets 8 requests of 10-20 s of real speech:
+- one after another (each alone on the machine), and
+- all at once (INFERENCE_THREADS=8: every request runs; their one-token decoder steps are merged
+  into shared passes, their encoders share the cores),
+in alternation over the rounds; the throughput ratio is sequential time / concurrent time. The
+engine's own figures (`speech-recognition-api bench`: encoder per window, a decoder pass for one
+sequence and for 8 sequences over 8 windows) give the ceiling the report states.
+
+Then head-of-line: a 3 s request sent 1 s after a 56.7 s one (INFERENCE_THREADS=2, the default on
+2 cores), and its latency against one window of work (one encoder pass plus that window's
+decoding, measured alone).
+
+Usage: python bench/whisper_batching.py [--rounds 3] [--smoke] [--out bench/whisper-batching.md]
+--smoke: one round of 4 requests (CI runs it so that the script cannot rot).
+"""
+import argparse
+import concurrent.futures
+import os
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+from conftest import AUDIO, BINARY, SHARED, Server, base_env  # noqa: E402
+
+BASE = REPO / "models" / "ggml-base.bin"
+LONG = SHARED / "whisper" / "audio" / "long"
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def cut(src, start, seconds, out):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", str(start), "-t", str(seconds), "-i",
+                    str(src), "-ar", "16000", "-ac", "1", str(out)], check=True)
+    return out
+
+
+def clips(folder):
+    """8 clips of 10-20 s: jfk, seed-audio, and pieces of the long clips."""
+    out = [AUDIO / "jfk.wav", AUDIO / "seed-audio.wav"]
+    for i, (src, start, length) in enumerate([("long_00000.wav", 0, 15), ("long_00000.wav", 20, 18),
+                                              ("long_00001.wav", 0, 12), ("long_00001.wav", 15, 20),
+                                              ("long_00002.wav", 0, 16), ("long_00002.wav", 25, 14)]):
+        out.append(cut(LONG / src, start, length, folder / f"piece{i}.wav"))
+    return out
+
+
+def post(server, path):
+    t0 = time.perf_counter()
+    with open(path, "rb") as f:
+        r = requests.post(server.url("/sync/v1/transcribe"), files={"file": (path.name, f)},
+                          timeout=600)
+    r.raise_for_status()
+    return time.perf_counter() - t0, r.json()["transcription"]
+
+
+def sequential(server, files):
+    t0 = time.perf_counter()
+    texts = [post(server, f)[1] for f in files]
+    return time.perf_counter() - t0, texts
+
+
+def concurrent(server, files):
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(len(files)) as pool:
+        texts = [r[1] for r in pool.map(lambda f: post(server, f), files)]
+    return time.perf_counter() - t0, texts
+
+
+def engine_figures():
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    out = subprocess.run([str(BINARY), "bench", str(BASE), "--runs", "3"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    value = lambda key: float(re.search(re.escape(key) + r"[^|]*\| ([\d.]+) ms", out).group(1))
+    return {"encoder": value("encoder, one 30 s window"),
+            "pass1": value("decoder pass, 1 sequence"),
+            "pass8": value("decoder pass, 8 sequences"),
+            "token": value("decoder, per token")}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--out", default=str(HERE / "whisper-batching.md"))
+    args = ap.parse_args()
+    rounds = 1 if args.smoke else args.rounds
+    work = pathlib.Path(tempfile.mkdtemp(prefix="batching-"))
+    files = clips(work)[: 4 if args.smoke else 8]
+    durations = [float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
+                                       "-of", "csv=p=0", str(f)], capture_output=True, text=True,
+                                      check=True).stdout) for f in files]
+    common = dict(MODEL="whisper", WHISPER_MODEL_PATH=BASE, WHISPER_LANGUAGE="en",
+                  STORAGE="local", MESSAGE_BUS="embedded", INFERENCE_QUEUE_SIZE=32)
+    batched = Server(work / "batched", base_env(INFERENCE_THREADS=len(files), **common)).start()
+    seq_times, conc_times = [], []
+    try:
+        post(batched, files[0])  # warm the page cache
+        for r in range(rounds):
+            for mode in (["seq", "conc"] if r % 2 == 0 else ["conc", "seq"]):
+                log(f"round {r + 1}/{rounds}: {mode}")
+                if mode == "seq":
+                    t, seq_texts = sequential(batched, files)
+                    seq_times.append(t)
+                else:
+                    t, conc_texts = concurrent(batched, files)
+                    conc_times.append(t)
+    finally:
+        batched.stop()
+    same = sum(a == b for a, b in zip(seq_texts, conc_texts))
+
+    # Head of line: 3 s behind 56.7 s, the default two inference threads.
+    short = cut(AUDIO / "jfk.wav", 0, 3, work / "short.wav")
+    hol = Server(work / "hol", base_env(INFERENCE_THREADS=2, **common)).start()
+    try:
+        alone_short, _ = post(hol, short)
+        alone_window, _ = post(hol, cut(LONG / "long_00000.wav", 0, 30, work / "window.wav"))
+        latencies = []
+        for _ in range(1 if args.smoke else 3):
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                long_future = pool.submit(post, hol, LONG / "long_00000.wav")
+                time.sleep(1.0)
+                latencies.append(post(hol, short)[0])
+                long_future.result()
+    finally:
+        hol.stop()
+
+    e = engine_figures()
+    seq, conc = statistics.median(seq_times), statistics.median(conc_times)
+    # Ceiling: encoders are compute-bound (no gain from batching); decoding is what batching
+    # shares. Sequential decoding time is what is left of the sequential run after the encoders;
+    # batched, 8 steps cost pass8 instead of 8 x pass1.
+    windows = sum(max(1, int(d // 30) + (1 if d % 30 else 0)) for d in durations)
+    encode_s = windows * e["encoder"] / 1000
+    decode_s = max(0.0, seq - encode_s)
+    ceiling = seq / (encode_s + decode_s * e["pass8"] / (8 * e["pass1"]))
+    lines = ["# Batching across requests", "",
+             f"`python bench/whisper_batching.py{' --smoke' if args.smoke else ''} --rounds {rounds}`, "
+             f"{time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} cores, base model (f16), "
+             "language en, the sync API.", "",
+             f"{len(files)} requests of {min(durations):.0f}-{max(durations):.0f} s "
+             f"({sum(durations):.0f} s of audio), medians of {rounds} interleaved rounds:", "",
+             "| | wall time (s) | audio seconds per second |", "|---|---|---|",
+             f"| one after another | {seq:.2f} | {sum(durations) / seq:.1f} |",
+             f"| all at once (INFERENCE_THREADS={len(files)}) | {conc:.2f} | {sum(durations) / conc:.1f} |",
+             "", f"Throughput ratio: **{seq / conc:.2f}x**; the same text for {same} of {len(files)} "
+             "requests (a result never depends on its batch).", "",
+             "Engine figures (`speech-recognition-api bench`): encoder "
+             f"{e['encoder']:.0f} ms per window; a decoder pass {e['pass1']:.2f} ms for one sequence, "
+             f"{e['pass8']:.2f} ms for 8 sequences over 8 windows (**{e['pass8'] / e['pass1']:.2f}x**; "
+             "each sequence reads its own window's cross-attention keys and values, 36 MiB in f32, "
+             "which the weights' one pass cannot share).", "",
+             f"Ceiling: the encoders ({windows} windows, {encode_s:.2f} s) are compute-bound and gain "
+             f"nothing; the rest of the sequential run ({decode_s:.2f} s) is decoding, which 8-way "
+             f"batching makes {e['pass8'] / (8 * e['pass1']):.2f} of its cost: at best "
+             f"**{ceiling:.2f}x**.", "",
+             "## Head of line", "",
+             f"A 3 s request sent 1 s after a 56.7 s one (INFERENCE_THREADS=2): "
+             f"{statistics.median(latencies):.2f} s (median of {len(latencies)}); alone it takes "
+             f"{alone_short:.2f} s, and one window of work (a 30 s request alone) {alone_window:.2f} s: "
+             f"**{statistics.median(latencies) / alone_window:.2f} windows**.", ""]
+    report = "\n".join(lines)
+    pathlib.Path(args.out).write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
