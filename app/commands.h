@@ -33,11 +33,12 @@ struct ConvertOptions {
 };
 
 struct BenchOptions {
-  std::string model;  // ggml model file
-  std::string audio;  // file to transcribe in full (optional)
-  int threads = 1;    // BLAS and mel threads
-  int runs = 3;       // repetitions of the encoder and decoder measurements
-  int tokens = 64;    // tokens per decoder measurement
+  std::string model;              // ggml model file
+  std::string audio;              // file to transcribe in full (optional)
+  int threads = 1;                // BLAS and mel threads
+  int runs = 3;                   // repetitions of the encoder and decoder measurements
+  int tokens = 64;                // tokens per decoder measurement
+  bool half_cross_cache = false;  // --cross-cache f16 (WHISPER_CROSS_CACHE)
 };
 
 struct StorageCommandOptions {

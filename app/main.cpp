@@ -73,6 +73,11 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--runs", bench.runs, "repetitions (default 3)")->check(CLI::Range(1, 100));
   bench_cmd->add_option("--tokens", bench.tokens, "tokens per decoder run (default 64)")
       ->check(CLI::Range(1, 224));
+  bench_cmd
+      ->add_option_function<std::string>(
+          "--cross-cache", [&bench](const std::string& v) { bench.half_cross_cache = v == "f16"; },
+          "f32 (default) or f16, as WHISPER_CROSS_CACHE")
+      ->check(CLI::IsMember({"f32", "f16"}));
 
   sra::app::StorageCommandOptions storage;
   auto* storage_cmd = app.add_subcommand(

@@ -14,13 +14,13 @@
 #include "core/option_table.h"
 #include "engine/vad/silero_vad.h"
 #include "engine/vad/speech_timestamps.h"
-#include "engine/whisper/ctranslate2_import.h"
-#include "engine/whisper/engine.h"
 #include "engine/whisper/blas.h"
 #include "engine/whisper/cpu_features.h"
+#include "engine/whisper/ctranslate2_import.h"
+#include "engine/whisper/engine.h"
 #include "engine/whisper/kernels.h"
-#include "engine/whisper/thread_budget.h"
 #include "engine/whisper/model_writer.h"
+#include "engine/whisper/thread_budget.h"
 #include "http/formats.h"
 #include "http/static_routes.h"
 #include "service/builtin_parts.h"
@@ -83,6 +83,7 @@ int run_bench(const BenchOptions& options) {
     auto t0 = Clock::now();
     whisper::WhisperEngine engine(whisper::ModelFile::load(options.model));
     engine.set_threads(options.threads);
+    engine.set_half_cross_cache(options.half_cross_cache);
     double load = seconds_since(t0);
     const auto& h = engine.hparams();
 
@@ -128,7 +129,8 @@ int run_bench(const BenchOptions& options) {
       const whisper::Decoder& decoder = engine.decoder();
       whisper::ThreadBudget::Scope scope(options.threads);
       std::vector<whisper::CrossCache> crosses;
-      for (int i = 0; i < sequences; ++i) crosses.push_back(decoder.cross_cache(features));
+      for (int i = 0; i < sequences; ++i)
+        crosses.push_back(decoder.cross_cache(features, options.half_cross_cache));
       std::vector<whisper::SelfCache> caches(static_cast<std::size_t>(sequences));
       std::vector<whisper::SelfCache*> ptrs;
       std::vector<const whisper::CrossCache*> cross_ptrs;
@@ -137,8 +139,9 @@ int run_bench(const BenchOptions& options) {
         cross_ptrs.push_back(&crosses[static_cast<std::size_t>(i)]);
       }
       const auto& sp = engine.tokenizer().special();
-      std::vector<std::vector<int>> prompt(static_cast<std::size_t>(sequences),
-                                           {sp.sot, sp.first_language, sp.transcribe, sp.no_timestamps});
+      std::vector<std::vector<int>> prompt(
+          static_cast<std::size_t>(sequences),
+          {sp.sot, sp.first_language, sp.transcribe, sp.no_timestamps});
       decoder.forward(prompt, ptrs, cross_ptrs);
       std::vector<std::vector<int>> next(static_cast<std::size_t>(sequences), {400});
       std::vector<double> runs;
@@ -177,8 +180,8 @@ int run_bench(const BenchOptions& options) {
               << " tokens) | " << median(per_token) * 1000 << " ms |\n"
               << "| decoder pass, 1 sequence (median of " << 3 * options.runs << ") | "
               << step1 * 1000 << " ms |\n"
-              << "| decoder pass, 8 sequences over 8 windows (batched requests) | "
-              << step8 * 1000 << " ms, " << step8 / step1 << "x one sequence's |\n";
+              << "| decoder pass, 8 sequences over 8 windows (batched requests) | " << step8 * 1000
+              << " ms, " << step8 / step1 << "x one sequence's |\n";
     if (!options.audio.empty()) {
       std::cout << "| transcribe `" << options.audio << "` (" << audio_seconds << " s) | "
                 << transcribe_seconds * 1000 << " ms, real-time factor " << rtf << " |\n"

@@ -72,7 +72,7 @@ def sequential(server, files):
     return time.perf_counter() - t0, texts
 
 
-def concurrent(server, files):
+def all_at_once(server, files):
     t0 = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(len(files)) as pool:
         texts = [r[1] for r in pool.map(lambda f: post(server, f), files)]
@@ -115,7 +115,7 @@ def main():
                     t, seq_texts = sequential(batched, files)
                     seq_times.append(t)
                 else:
-                    t, conc_texts = concurrent(batched, files)
+                    t, conc_texts = all_at_once(batched, files)
                     conc_times.append(t)
     finally:
         batched.stop()

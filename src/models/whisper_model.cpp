@@ -41,6 +41,7 @@ class WhisperModel final : public Model {
   explicit WhisperModel(WhisperModelOptions options)
       : options_(std::move(options)), engine_(whisper::ModelFile::load(options_.model_path)) {
     engine_.set_threads(options_.threads);
+    engine_.set_half_cross_cache(options_.half_cross_cache);
     // Names that need the vocabulary are checked now, not on the first request.
     try {
       check(options_.defaults, "initial_prompt");
@@ -189,6 +190,11 @@ WhisperModelOptions whisper_model_options_from(const Config& config) {
   }
   unsigned hw = std::thread::hardware_concurrency();
   o.threads = static_cast<int>(config.get_int("WHISPER_THREADS", hw ? hw : 1, 1, 256));
+  const std::string cache = config.get_string("WHISPER_CROSS_CACHE", "f32");
+  if (cache != "f32" && cache != "f16") {
+    throw config_error("WHISPER_CROSS_CACHE=" + cache + ": must be f32 or f16");
+  }
+  o.half_cross_cache = cache == "f16";
   o.max_beam_size =
       static_cast<int>(config.get_int("WHISPER_MAX_BEAM_SIZE", kDefaultMaxBeamSize, 1, 32));
   for (const auto& spec : whisper_option_specs(o.max_beam_size)) {

@@ -1,4 +1,5 @@
-"""Quantized Whisper files (q8_0, q4_0) against the f16 base model on real speech.
+"""Quantized Whisper files (q8_0, q4_0) and the f16 cross-attention cache against the f16 base
+model computed in f32, on real speech.
 
 The files are written by `speech-recognition-api convert q8_0|q4_0`, which lays them out as
 whisper.cpp's whisper-quantize does (the benchmark checks the bytes are the same), and transcribed
@@ -11,6 +12,7 @@ import json
 import subprocess
 
 import pytest
+import requests
 
 from conftest import AUDIO, BASE_MODEL, BINARY, base_env, word_error_rate
 from conftest import transcribe as transcribe_request
@@ -18,8 +20,8 @@ from conftest import transcribe as transcribe_request
 pytestmark = pytest.mark.skipif(not BASE_MODEL.exists(), reason="models/ggml-base.bin is missing")
 
 
-def transcribe(model, audio, tmp_path):
-    env = base_env(MODEL="whisper", WHISPER_MODEL_PATH=model, WHISPER_LANGUAGE="en")
+def transcribe(model, audio, tmp_path, **settings):
+    env = base_env(MODEL="whisper", WHISPER_MODEL_PATH=model, WHISPER_LANGUAGE="en", **settings)
     r = subprocess.run([str(BINARY), "transcribe", "--json", "--env-file", "/dev/null", str(audio)],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -43,6 +45,42 @@ def quantized(tmp_path_factory):
         assert out.stat().st_size < BASE_MODEL.stat().st_size * (0.6 if kind == "q8_0" else 0.35)
         files[kind] = out
     return files
+
+
+@pytest.mark.parametrize("clip", ["jfk.wav", "seed-audio.wav"])
+def test_half_cross_cache_keeps_the_text_and_confidence(clip, tmp_path):
+    """WHISPER_CROSS_CACHE=f16: the stated tolerance is the same text, avg_logprob within 0.1."""
+    text, logprob = transcribe(BASE_MODEL, AUDIO / clip, tmp_path)
+    half_text, half_logprob = transcribe(BASE_MODEL, AUDIO / clip, tmp_path, WHISPER_CROSS_CACHE="f16")
+    assert half_text == text
+    assert abs(half_logprob - logprob) < 0.1, (half_logprob, logprob)
+
+
+def test_half_cross_cache_word_times_stay_close(make_server):
+    """Word timestamps (the alignment heads' cross-attention) with the f16 cache: the same words,
+    each within 0.1 s of the f32 cache's times."""
+    results = []
+    for cache in ("f32", "f16"):
+        server = make_server(MODEL="whisper", WHISPER_MODEL_PATH=BASE_MODEL, WHISPER_LANGUAGE="en",
+                             WHISPER_CROSS_CACHE=cache)
+        with open(AUDIO / "jfk.wav", "rb") as f:
+            r = requests.post(server.url("/v1/audio/transcriptions"), files={"file": ("jfk.wav", f)},
+                              data={"model": "whisper-1", "response_format": "verbose_json",
+                                    "timestamp_granularities[]": "word"}, timeout=300)
+        assert r.status_code == 200, r.text
+        results.append(r.json()["words"])
+    exact, half = results
+    assert [w["word"] for w in half] == [w["word"] for w in exact]
+    for a, b in zip(exact, half):
+        assert abs(a["start"] - b["start"]) <= 0.1 and abs(a["end"] - b["end"]) <= 0.1, (a, b)
+
+
+def test_a_bad_cross_cache_setting_names_itself(tmp_path):
+    env = base_env(MODEL="whisper", WHISPER_MODEL_PATH=BASE_MODEL, WHISPER_CROSS_CACHE="f8")
+    r = subprocess.run([str(BINARY), "transcribe", "--env-file", "/dev/null", str(AUDIO / "jfk.wav")],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "WHISPER_CROSS_CACHE=f8" in r.stderr
 
 
 @pytest.mark.parametrize("clip", ["jfk.wav", "seed-audio.wav"])

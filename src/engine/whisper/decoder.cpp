@@ -30,13 +30,13 @@ Decoder::Decoder(const ModelFile& file) : file_(file) {
   }
 }
 
-CrossCache Decoder::cross_cache(const std::vector<float>& encoder_out) const {
+CrossCache Decoder::cross_cache(const std::vector<float>& encoder_out, bool half) const {
   CrossCache c;
   c.n_audio_ctx = static_cast<int>(encoder_out.size() / static_cast<std::size_t>(d_));
   const int T = c.n_audio_ctx, dh = d_ / heads_;
-  std::vector<float> k(encoder_out.size());
+  c.half = half && dh % 16 == 0 && dh <= 256;  // the half kernels' shapes (every Whisper's)
+  std::vector<float> k(encoder_out.size()), kt(encoder_out.size()), v(encoder_out.size());
   for (const auto& a : cross_) {
-    std::vector<float> kt(encoder_out.size()), v(encoder_out.size());
     linear(encoder_out.data(), T, d_, *a.key_w, nullptr, k.data());
     linear(encoder_out.data(), T, d_, *a.value_w, a.value_b, v.data());
     for (int j = 0; j < T; ++j) {
@@ -46,8 +46,15 @@ CrossCache Decoder::cross_cache(const std::vector<float>& encoder_out) const {
         for (int e = 0; e < dh; ++e) head[static_cast<std::size_t>(e) * T + j] = row[h * dh + e];
       }
     }
-    c.kt.push_back(std::move(kt));
-    c.v.push_back(std::move(v));
+    if (c.half) {
+      c.kt16.emplace_back(kt.size());
+      c.v16.emplace_back(v.size());
+      simd().to_half(kt.data(), c.kt16.back().data(), kt.size());
+      simd().to_half(v.data(), c.v16.back().data(), v.size());
+    } else {
+      c.kt.push_back(kt);
+      c.v.push_back(v);
+    }
   }
   return c;
 }
@@ -121,8 +128,8 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
                 ck.begin() + static_cast<std::size_t>(past) * d);
       std::copy(v.begin() + at, v.begin() + at + static_cast<std::size_t>(n_new) * d,
                 cv.begin() + static_cast<std::size_t>(past) * d);
-      parts[static_cast<std::size_t>(b)] = {q.data() + at, ck.data(), cv.data(),
-                                            attn.data() + at, n_new, total, past};
+      parts[static_cast<std::size_t>(b)] = {q.data() + at, ck.data(), cv.data(), attn.data() + at,
+                                            n_new,         total,     past};
     }
     attention_parts(parts, d, d, d, heads_, dh, scale, false);
     linear(attn.data(), rows, d, *a.out_w, a.out_b, proj.data());
@@ -141,25 +148,44 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
         int e = b + 1;
         while (e < batch && crosses[static_cast<std::size_t>(e)] == cross) ++e;
         const std::size_t at = static_cast<std::size_t>(b) * n_new * d;
-        cross_parts.push_back({q.data() + at, cross->kt[l].data(), cross->v[l].data(),
-                               attn.data() + at, (e - b) * n_new, cross->n_audio_ctx});
+        AttentionPart part{q.data() + at,    nullptr,         nullptr,
+                           attn.data() + at, (e - b) * n_new, cross->n_audio_ctx};
+        if (cross->half) {
+          part.k_half = cross->kt16[l].data();
+          part.v_half = cross->v16[l].data();
+        } else {
+          part.k = cross->kt[l].data();
+          part.v = cross->v[l].data();
+        }
+        cross_parts.push_back(part);
         b = e;
       }
       attention_parts(cross_parts, d, d, d, heads_, dh, scale, true);
     } else {  // the scores of some heads are wanted too: per head, in the open
       const CrossCache& cross = *crosses[0];
       const int T = cross.n_audio_ctx;
+      std::vector<float> wide_kt, wide_v;  // an f16 cache, widened for this layer
+      if (cross.half) {
+        wide_kt.resize(cross.kt16[l].size());
+        wide_v.resize(cross.v16[l].size());
+        simd().widen_rows(WeightType::f16, cross.kt16[l].data(), cross.kt16[l].size() * 2,
+                          static_cast<int>(wide_kt.size()), 0, 1, wide_kt.data());
+        simd().widen_rows(WeightType::f16, cross.v16[l].data(), cross.v16[l].size() * 2,
+                          static_cast<int>(wide_v.size()), 0, 1, wide_v.data());
+      }
+      const float* layer_kt = cross.half ? wide_kt.data() : cross.kt[l].data();
+      const float* layer_v = cross.half ? wide_v.data() : cross.v[l].data();
       scores.resize(static_cast<std::size_t>(rows) * T);
       for (int head = 0; head < heads_; ++head) {
         const std::size_t off = static_cast<std::size_t>(head) * dh;
-        matmul(q.data() + off, d, cross.kt[l].data() + off * T, T, scores.data(), T, rows, T, dh);
+        matmul(q.data() + off, d, layer_kt + off * T, T, scores.data(), T, rows, T, dh);
         for (float& value : scores) value *= scale;
         for (std::size_t i = 0; i < tap->heads.size(); ++i) {
           if (tap->heads[i] == std::pair<int, int>(static_cast<int>(l), head))
             tap->scores[i] = scores;
         }
         softmax_rows(scores.data(), rows, T, T);
-        matmul(scores.data(), T, cross.v[l].data() + off, d, attn.data() + off, d, rows, dh, T);
+        matmul(scores.data(), T, layer_v + off, d, attn.data() + off, d, rows, dh, T);
       }
     }
     linear(attn.data(), rows, d, *c.out_w, c.out_b, proj.data());

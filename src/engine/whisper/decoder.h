@@ -6,6 +6,7 @@
 // all state lives in the caches the caller owns, so one Decoder may serve several threads.
 #pragma once
 
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -22,11 +23,15 @@ struct SelfCache {
   std::vector<std::vector<float>> v;
 };
 
-// Keys and values of the cross-attention, computed once per encoder output.
+// Keys and values of the cross-attention, computed once per encoder output; in f32 (exact), or
+// rounded to IEEE halves (half the memory, and of the bytes each decoded token reads).
 struct CrossCache {
   int n_audio_ctx = 0;
-  std::vector<std::vector<float>> kt;  // per layer, per head: d_head rows of n_audio_ctx keys
-  std::vector<std::vector<float>> v;   // per layer: n_audio_ctx x d
+  bool half = false;                             // which of the two forms is filled
+  std::vector<std::vector<float>> kt;            // per layer, per head: d_head rows of keys
+  std::vector<std::vector<float>> v;             // per layer: n_audio_ctx x d
+  std::vector<std::vector<std::uint16_t>> kt16;  // the same as halves
+  std::vector<std::vector<std::uint16_t>> v16;
 };
 
 // Asks Decoder::forward for the cross-attention scores of some heads (batch of one sequence):
@@ -40,7 +45,8 @@ class Decoder {
  public:
   explicit Decoder(const ModelFile& file);
 
-  CrossCache cross_cache(const std::vector<float>& encoder_out) const;
+  // `half`: keep the keys and values as IEEE halves.
+  CrossCache cross_cache(const std::vector<float>& encoder_out, bool half = false) const;
 
   // Feeds `n_new` tokens to each sequence (tokens[b] has n_new ids; caches[b] is extended) and
   // returns the final hidden states after layer norm: (batch * n_new) x d, sequence-major.

@@ -483,7 +483,9 @@ WhisperEngine::WhisperEngine(std::shared_ptr<const ModelFile> file)
 
 WhisperEngine::~WhisperEngine() = default;
 
-StepBatcherStats WhisperEngine::batching_stats() const { return batcher_->stats(); }
+StepBatcherStats WhisperEngine::batching_stats() const {
+  return batcher_->stats();
+}
 
 Mel WhisperEngine::mel(const std::vector<float>& samples, int padding) const {
   ThreadBudget::Scope threads(threads_);
@@ -503,7 +505,7 @@ std::map<std::string, double> WhisperEngine::detect_language(
     throw invalid_request("this model is English-only and has no language detection");
   }
   const SpecialTokens& sp = tokenizer_.special();
-  CrossCache cross = decoder_.cross_cache(features);
+  CrossCache cross = decoder_.cross_cache(features, half_cross_cache_);
   SelfCache cache;
   std::vector<SelfCache*> ptrs{&cache};
   std::vector<float> h = decoder_.forward({{sp.sot}}, ptrs, cross);
@@ -536,7 +538,7 @@ DecodingResult WhisperEngine::decode(const std::vector<float>& features,
                      return a.second < b.second;
                    })->first;
   }
-  DecodingResult result = decode(decoder_.cross_cache(features), opt);
+  DecodingResult result = decode(decoder_.cross_cache(features, half_cross_cache_), opt);
   result.language_probs = std::move(probs);
   return result;
 }

@@ -178,6 +178,9 @@ class WhisperEngine {
                               const TranscribeOptions& options) const;
 
   void set_threads(int threads) { threads_ = threads; }
+  // Keep each window's cross-attention keys and values as IEEE halves (WHISPER_CROSS_CACHE=f16):
+  // half their memory and of the bytes a decoded token reads; not exact f32 math.
+  void set_half_cross_cache(bool half) { half_cross_cache_ = half; }
   // Decoder passes run and how many requests' steps they merged (step_batcher.h).
   StepBatcherStats batching_stats() const;
 
@@ -194,6 +197,7 @@ class WhisperEngine {
   std::vector<int> non_speech_tokens_;
   std::vector<std::pair<int, int>> alignment_heads_;
   int threads_ = 1;
+  bool half_cross_cache_ = false;
 };
 
 // len(text) / len(zlib.compress(text)), as whisper.utils.compression_ratio.

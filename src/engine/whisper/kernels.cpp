@@ -144,7 +144,8 @@ void attention(const float* q, int ldq, const float* k, const float* v, int ldkv
   const int threads = ThreadBudget::current();
   auto limit = [&](int i) { return causal_past >= 0 ? std::min(t, causal_past + i + 1) : t; };
   if (rows <= kGemvMaxRows) {  // a few queries (decoding)
-    attention_parts({{q, k, v, out, rows, t, causal_past}}, ldq, ldkv, ldo, heads, dh, scale, false);
+    attention_parts({{q, k, v, out, rows, t, causal_past}}, ldq, ldkv, ldo, heads, dh, scale,
+                    false);
     return;
   }
   // Many queries (the encoder, a prompt): per head and block of queries, scores by sgemm,
@@ -156,8 +157,8 @@ void attention(const float* q, int ldq, const float* k, const float* v, int ldkv
     const int n = std::min(kQueryBlock, rows - r0);
     const std::size_t off = static_cast<std::size_t>(h) * dh;
     std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(n) * t);
-    matmul_bt(q + static_cast<std::size_t>(r0) * ldq + off, ldq, k + off, ldkv, scores.data(), t,
-              n, t, dh, 1.0f);
+    matmul_bt(q + static_cast<std::size_t>(r0) * ldq + off, ldq, k + off, ldkv, scores.data(), t, n,
+              t, dh, 1.0f);
     for (int i = 0; i < n; ++i) {
       float* row = scores.data() + static_cast<std::size_t>(i) * t;
       const int visible = limit(r0 + i);
@@ -186,9 +187,10 @@ void attention_kt(const float* q, int ldq, const float* kt, const float* v, int 
     std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(n) * t);
     matmul(q + static_cast<std::size_t>(r0) * ldq + off, ldq, kt + h * head_size, t, scores.data(),
            t, n, t, dh);
-    for (int i = 0; i < n; ++i) s.softmax(scores.data() + static_cast<std::size_t>(i) * t, t, scale);
-    matmul(scores.data(), t, v + off, ldv, out + static_cast<std::size_t>(r0) * ldo + off, ldo, n, dh,
-           t);
+    for (int i = 0; i < n; ++i)
+      s.softmax(scores.data() + static_cast<std::size_t>(i) * t, t, scale);
+    matmul(scores.data(), t, v + off, ldv, out + static_cast<std::size_t>(r0) * ldo + off, ldo, n,
+           dh, t);
   });
 }
 
@@ -203,7 +205,19 @@ void attention_parts(const std::vector<AttentionPart>& parts, int ldq, int ldkv,
     tasks += (keys_transposed ? (p.rows + kRowGroup - 1) / kRowGroup : p.rows) * heads;
   }
   if (!few) {
-    for (const auto& p : parts) {
+    for (AttentionPart p : parts) {
+      std::vector<float> wide_k, wide_v;  // an f16 cache, widened for these many queries
+      if (p.k_half) {
+        const std::size_t size = static_cast<std::size_t>(heads) * dh * p.t;
+        wide_k.resize(size);
+        wide_v.resize(static_cast<std::size_t>(p.t) * ldkv);
+        simd().widen_rows(WeightType::f16, p.k_half, size * 2, static_cast<int>(size), 0, 1,
+                          wide_k.data());
+        simd().widen_rows(WeightType::f16, p.v_half, wide_v.size() * 2,
+                          static_cast<int>(wide_v.size()), 0, 1, wide_v.data());
+        p.k = wide_k.data();
+        p.v = wide_v.data();
+      }
       if (keys_transposed) {
         attention_kt(p.q, ldq, p.k, p.v, ldkv, p.rows, p.t, heads, dh, scale, p.out, ldo);
       } else {
@@ -229,10 +243,17 @@ void attention_parts(const std::vector<AttentionPart>& parts, int ldq, int ldkv,
       const std::size_t off = static_cast<std::size_t>(h) * dh;
       std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(n) * t);
       const float* q0 = p.q + static_cast<std::size_t>(r0) * ldq + off;
+      float* o = p.out + static_cast<std::size_t>(r0) * ldo + off;
+      if (p.k_half) {  // an f16 cache
+        s.scores_kt_rows_half(q0, ldq, n, p.k_half + off * t, dh, p.t, scores.data());
+        for (int i = 0; i < n; ++i) s.softmax(scores.data() + i * t, p.t, scale);
+        s.weighted_sum_rows_half(scores.data(), static_cast<int>(t), n, p.t, p.v_half + off, ldkv,
+                                 dh, o, ldo);
+        return;
+      }
       s.scores_kt_rows(q0, ldq, n, p.k + off * t, dh, p.t, scores.data());
       for (int i = 0; i < n; ++i) s.softmax(scores.data() + i * t, p.t, scale);
-      weighted_sum_rows(s, scores.data(), static_cast<int>(t), n, p.t, p.v + off, ldkv, dh,
-                        p.out + static_cast<std::size_t>(r0) * ldo + off, ldo);
+      weighted_sum_rows(s, scores.data(), static_cast<int>(t), n, p.t, p.v + off, ldkv, dh, o, ldo);
       return;
     }
     const int h = local / p.rows, i = local % p.rows;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "engine/whisper/model_file.h"
@@ -40,13 +41,15 @@ void attention_kt(const float* q, int ldq, const float* kt, const float* v, int 
                   int t, int heads, int dh, float scale, float* out, int ldo);
 // One sequence's share of a batched attention: its queries, keys and values, and output.
 struct AttentionPart {
-  const float* q;       // rows x ldq
-  const float* k;       // keys: t x ldkv, or transposed per head (as attention_kt) when asked
-  const float* v;       // t x ldkv
-  float* out;           // rows x ldo
-  int rows;             // queries
-  int t;                // keys and values
+  const float* q;        // rows x ldq
+  const float* k;        // keys: t x ldkv, or transposed per head (as attention_kt) when asked
+  const float* v;        // t x ldkv
+  float* out;            // rows x ldo
+  int rows;              // queries
+  int t;                 // keys and values
   int causal_past = -1;  // as attention's; -1: every key is visible
+  const std::uint16_t* k_half = nullptr;  // transposed keys as halves (instead of k)
+  const std::uint16_t* v_half = nullptr;  // values as halves (instead of v)
 };
 // attention (or attention_kt, with `keys_transposed`) of every part, in one parallel pass.
 void attention_parts(const std::vector<AttentionPart>& parts, int ldq, int ldkv, int ldo, int heads,

@@ -20,6 +20,9 @@
 #define SRA_STRINGIFY(a) SRA_STRINGIFY2(a)
 
 namespace sra::whisper {
+
+std::uint16_t float_to_half(float f);  // model_writer.h (portable code, linked once)
+
 namespace {
 
 // 16 floats: one AVX-512 register, two AVX2 registers, four SSE registers.
@@ -344,14 +347,26 @@ void scores_kt(const float* q, const float* kt, int dh, int t, float* scores) {
   }
 }
 
-template <int R>
-void scores_kt_rows_n(const float* q, int ldq, const float* kt, int dh, int t, float* scores) {
+// Loads of 16 values and of one, from floats or from halves.
+struct FloatValues {
+  const float* p;
+  vf vec(std::size_t i) const { return load(p + i); }
+  float one(std::size_t i) const { return p[i]; }
+};
+struct HalfValues {
+  const std::uint16_t* p;
+  vf vec(std::size_t i) const { return load_half(p + i); }
+  float one(std::size_t i) const { return scalar_half(p[i]); }
+};
+
+template <int R, typename Keys>
+void scores_kt_rows_n(const float* q, int ldq, Keys kt, int dh, int t, float* scores) {
   int j = 0;
   for (; j + L <= t; j += L) {
     vf acc[R];
     for (int r = 0; r < R; ++r) acc[r] = vf{};
     for (int c = 0; c < dh; ++c) {
-      const vf k = load(kt + static_cast<std::size_t>(c) * t + j);
+      const vf k = kt.vec(static_cast<std::size_t>(c) * t + j);
       for (int r = 0; r < R; ++r) acc[r] += q[r * ldq + c] * k;
     }
     for (int r = 0; r < R; ++r) store(scores + static_cast<std::size_t>(r) * t + j, acc[r]);
@@ -359,14 +374,15 @@ void scores_kt_rows_n(const float* q, int ldq, const float* kt, int dh, int t, f
   for (; j < t; ++j) {
     for (int r = 0; r < R; ++r) {
       float a = 0;
-      for (int c = 0; c < dh; ++c) a += q[r * ldq + c] * kt[static_cast<std::size_t>(c) * t + j];
+      for (int c = 0; c < dh; ++c)
+        a += q[r * ldq + c] * kt.one(static_cast<std::size_t>(c) * t + j);
       scores[static_cast<std::size_t>(r) * t + j] = a;
     }
   }
 }
 
-void scores_kt_rows(const float* q, int ldq, int rows, const float* kt, int dh, int t,
-                    float* scores) {
+template <typename Keys>
+void scores_kt_rows_any(const float* q, int ldq, int rows, Keys kt, int dh, int t, float* scores) {
   switch (rows) {
     case 1:
       return scores_kt_rows_n<1>(q, ldq, kt, dh, t, scores);
@@ -387,6 +403,16 @@ void scores_kt_rows(const float* q, int ldq, int rows, const float* kt, int dh, 
   }
 }
 
+void scores_kt_rows(const float* q, int ldq, int rows, const float* kt, int dh, int t,
+                    float* scores) {
+  scores_kt_rows_any(q, ldq, rows, FloatValues{kt}, dh, t, scores);
+}
+
+void scores_kt_rows_half(const float* q, int ldq, int rows, const std::uint16_t* kt, int dh, int t,
+                         float* scores) {
+  scores_kt_rows_any(q, ldq, rows, HalfValues{kt}, dh, t, scores);
+}
+
 void weighted_sum(const float* p, int t, const float* v, int ldv, int dh, float* out) {
   constexpr int kMaxVectors = 256 / L;
   vf acc[kMaxVectors];
@@ -400,9 +426,9 @@ void weighted_sum(const float* p, int t, const float* v, int ldv, int dh, float*
   for (int c = 0; c < nv; ++c) store(out + c * L, acc[c]);
 }
 
-template <int R>
-void weighted_sum_rows_n(const float* p, int ldp, int t, const float* v, int ldv, int dh,
-                         float* out, int ldo) {
+template <int R, typename Values>
+void weighted_sum_rows_n(const float* p, int ldp, int t, Values v, int ldv, int dh, float* out,
+                         int ldo) {
   const int nv = dh / L;
   for (int c0 = 0; c0 < nv; c0 += 4) {  // 4 vectors of columns x R rows of accumulators
     const int cn = nv - c0 < 4 ? nv - c0 : 4;
@@ -410,9 +436,9 @@ void weighted_sum_rows_n(const float* p, int ldp, int t, const float* v, int ldv
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < 4; ++c) acc[r][c] = vf{};
     for (int j = 0; j < t; ++j) {
-      const float* row = v + static_cast<std::size_t>(j) * ldv + c0 * L;
+      const std::size_t row = static_cast<std::size_t>(j) * ldv + c0 * L;
       for (int c = 0; c < cn; ++c) {
-        const vf vv = load(row + c * L);
+        const vf vv = v.vec(row + c * L);
         for (int r = 0; r < R; ++r) acc[r][c] += p[static_cast<std::size_t>(r) * ldp + j] * vv;
       }
     }
@@ -422,8 +448,9 @@ void weighted_sum_rows_n(const float* p, int ldp, int t, const float* v, int ldv
   }
 }
 
-void weighted_sum_rows(const float* p, int ldp, int rows, int t, const float* v, int ldv, int dh,
-                       float* out, int ldo) {
+template <typename Values>
+void weighted_sum_rows_any(const float* p, int ldp, int rows, int t, Values v, int ldv, int dh,
+                           float* out, int ldo) {
   int r = 0;
   for (; r + 4 <= rows; r += 4)
     weighted_sum_rows_n<4>(p + static_cast<std::size_t>(r) * ldp, ldp, t, v, ldv, dh,
@@ -431,6 +458,32 @@ void weighted_sum_rows(const float* p, int ldp, int rows, int t, const float* v,
   for (; r < rows; ++r)
     weighted_sum_rows_n<1>(p + static_cast<std::size_t>(r) * ldp, ldp, t, v, ldv, dh,
                            out + static_cast<std::size_t>(r) * ldo, ldo);
+}
+
+void weighted_sum_rows(const float* p, int ldp, int rows, int t, const float* v, int ldv, int dh,
+                       float* out, int ldo) {
+  weighted_sum_rows_any(p, ldp, rows, t, FloatValues{v}, ldv, dh, out, ldo);
+}
+
+void weighted_sum_rows_half(const float* p, int ldp, int rows, int t, const std::uint16_t* v,
+                            int ldv, int dh, float* out, int ldo) {
+  weighted_sum_rows_any(p, ldp, rows, t, HalfValues{v}, ldv, dh, out, ldo);
+}
+
+void to_half(const float* x, std::uint16_t* out, std::size_t n) {
+  std::size_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), h);
+  }
+#elif defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), h);
+  }
+#endif
+  for (; i < n; ++i) out[i] = float_to_half(x[i]);
 }
 
 void add(const float* x, float* y, std::size_t n) {
@@ -570,6 +623,9 @@ const SimdKernels& SRA_CONCAT(simd_kernels_, SRA_SIMD_ISA)() {
                                    .scores_kt_rows = scores_kt_rows,
                                    .weighted_sum = weighted_sum,
                                    .weighted_sum_rows = weighted_sum_rows,
+                                   .scores_kt_rows_half = scores_kt_rows_half,
+                                   .weighted_sum_rows_half = weighted_sum_rows_half,
+                                   .to_half = to_half,
                                    .add = add,
                                    .softmax = softmax,
                                    .gelu = gelu,

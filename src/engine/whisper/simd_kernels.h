@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "engine/whisper/weight_type.h"
 
@@ -46,6 +47,13 @@ struct SimdKernels {
   // values read once per 4 rows; each row's sums are weighted_sum's, in its order.
   void (*weighted_sum_rows)(const float* p, int ldp, int rows, int t, const float* v, int ldv,
                             int dh, float* out, int ldo);
+  // The same two with keys and values stored as IEEE halves (an f16 cross-attention cache).
+  void (*scores_kt_rows_half)(const float* q, int ldq, int rows, const std::uint16_t* kt, int dh,
+                              int t, float* scores);
+  void (*weighted_sum_rows_half)(const float* p, int ldp, int rows, int t, const std::uint16_t* v,
+                                 int ldv, int dh, float* out, int ldo);
+  // out[i] = x[i] rounded to the nearest IEEE half (ties to even).
+  void (*to_half)(const float* x, std::uint16_t* out, std::size_t n);
   // y[i] += x[i].
   void (*add)(const float* x, float* y, std::size_t n);
   // Softmax of x[0, n) in place, after multiplying by `scale`; -inf becomes 0, and a row of

@@ -232,14 +232,14 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     if (seek == 0 && segment_size == kChunkFrames && !detection_features.empty()) {
       features = std::move(detection_features);
     } else {
-      features = timed(encode_seconds, [&] {
-        return encode(mel_window(mel, seek, segment_size), options.cancel);
-      });
+      features = timed(encode_seconds,
+                       [&] { return encode(mel_window(mel, seek, segment_size), options.cancel); });
     }
     detection_features.clear();
     // The window's cross-attention keys and values, once for every decoding attempt and the
     // word alignment (the language is known here, so no attempt detects it).
-    const CrossCache cross = timed(decode_seconds, [&] { return decoder_.cross_cache(features); });
+    const CrossCache cross =
+        timed(decode_seconds, [&] { return decoder_.cross_cache(features, half_cross_cache_); });
 
     DecodingOptions window = decode_options;
     window.cancel = options.cancel;

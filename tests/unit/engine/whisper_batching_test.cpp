@@ -58,5 +58,43 @@ TEST(WhisperBatching, ConcurrentDecodingsShareStepsAndKeepTheirResults) {
   EXPECT_EQ(ThreadBudget::active(), 0);
 }
 
+TEST(WhisperBatching, HalfCrossCacheStaysCloseAndBatchesAlike) {
+  WhisperEngine exact(ModelFile::load(test::whisper_model("random-tiny-ml-f32")));
+  WhisperEngine half(ModelFile::load(test::whisper_model("random-tiny-ml-f32")));
+  half.set_half_cross_cache(true);
+  for (int i = 0; i < 3; ++i) {
+    auto clip = pad_or_trim(test::clip_samples("dev/dev_0000" + std::to_string(i) + ".wav"));
+    auto features = exact.encode(exact.mel(clip, 0));
+    DecodingOptions o;
+    o.language = "en";
+    o.sample_len = 30;
+    auto a = exact.decode(features, o), b = half.decode(features, o);
+    EXPECT_NEAR(a.avg_logprob, b.avg_logprob, 0.1) << i;
+    EXPECT_NEAR(a.no_speech_prob, b.no_speech_prob, 0.02) << i;
+    // The half cache's own results do not depend on batching either.
+    std::vector<DecodingResult> together(2);
+    std::thread t([&] { together[0] = half.decode(features, o); });
+    together[1] = half.decode(features, o);
+    t.join();
+    EXPECT_EQ(together[0].tokens, b.tokens);
+    EXPECT_EQ(together[1].tokens, b.tokens);
+    EXPECT_EQ(together[0].avg_logprob, b.avg_logprob);
+  }
+  // Word timings read the half cache too (widened per layer for the alignment heads).
+  TranscribeOptions t;
+  t.decode.language = "en";
+  t.temperatures = {0.0};
+  t.word_timestamps = true;
+  auto timed = half.transcribe(test::clip_samples("dev/dev_00000.wav"), t);
+  std::size_t words = 0;
+  for (const auto& segment : timed.segments) {
+    for (const auto& w : segment.words) {
+      EXPECT_LE(w.start, w.end);
+      ++words;
+    }
+  }
+  EXPECT_GT(words, 0u);
+}
+
 }  // namespace
 }  // namespace sra::whisper
