@@ -20,8 +20,10 @@ OPENBLAS_CORETYPE names others; this script unsets it for our runs (a machine ma
 report says which kernels ran).
 
 Usage: python bench/whisper_vs_whispercpp.py [--rounds 5] [--threads 2] [--smoke]
-                                             [--out bench/whisper-vs-whispercpp.md]
+                                             [--out bench/whisper-vs-whispercpp.md] [--build-only]
 --smoke: one round, jfk.wav, the f16 file only (CI runs it so that the script cannot rot).
+--build-only: fetch and build whisper.cpp, nothing else (scripts/test.sh does it before the
+tests run side by side).
 """
 import argparse
 import hashlib
@@ -72,7 +74,10 @@ def build_whisper_cpp():
             raise SystemExit("pywhispercpp-1.5.1.tar.gz: sha256 mismatch")
         archive.write_bytes(data)
     with tarfile.open(archive) as tar:
-        tar.extractall(CACHE, filter="data")
+        try:
+            tar.extractall(CACHE, filter="data")
+        except TypeError:  # a Python without extraction filters (before 3.11.4)
+            tar.extractall(CACHE)
     log("building whisper.cpp (GGML_NATIVE=ON)")
     subprocess.run(["cmake", "-S", str(src), "-B", str(src / "build"), "-DCMAKE_BUILD_TYPE=Release",
                     "-DGGML_NATIVE=ON", "-DWHISPER_BUILD_TESTS=OFF", "-DWHISPER_SDL2=OFF",
@@ -101,16 +106,16 @@ def timed(cmd, env=None):
     return wall, rss, out, err
 
 
-def our_env(model, threads):
+def our_env(model, threads, cache="f32"):
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
     env.update(MODEL="whisper", WHISPER_MODEL_PATH=str(model), WHISPER_LANGUAGE="en",
-               WHISPER_THREADS=str(threads), LOG_LEVEL="warning")
+               WHISPER_THREADS=str(threads), WHISPER_CROSS_CACHE=cache, LOG_LEVEL="warning")
     return env
 
 
-def ours_transcribe(model, clip, threads):
+def ours_transcribe(model, clip, threads, cache="f32"):
     wall, rss, out, _ = timed([str(BINARY), "transcribe", "--json", "--env-file", "/dev/null",
-                               str(clip)], env=our_env(model, threads))
+                               str(clip)], env=our_env(model, threads, cache))
     return wall, rss, json.loads(out.splitlines()[0])["text"].strip()
 
 
@@ -120,24 +125,26 @@ def cpp_transcribe(tools, model, clip, threads):
     # "[00:00:00.000 --> 00:00:11.000]   And so ..." per segment
     text = " ".join(re.sub(r"^\[[^\]]*\]\s*", "", line).strip() for line in out.splitlines()
                     if line.strip())
-    timings = {}
-    for name in ("load", "decode", "encode"):
-        m = re.search(name + r" time =\s+([\d.]+) ms /\s+(\d+) runs", err)
-        if m:
-            timings[name] = float(m.group(1)) / max(1, int(m.group(2)))
-        elif name == "load":
-            timings[name] = float(re.search(r"load time =\s+([\d.]+) ms", err).group(1))
+    timings = {"load": float(re.search(r"load time =\s+([\d.]+) ms", err).group(1))}
+    decode = re.search(r"decode time =\s+([\d.]+) ms /\s+(\d+) runs", err)
+    sample = re.search(r"sample time =\s+([\d.]+) ms", err)
+    if decode:
+        runs = max(1, int(decode.group(2)))
+        timings["decode"] = float(decode.group(1)) / runs  # the graph's pass per token
+        # the whole loop per token: the pass and the sampling (logit filters included)
+        timings["token"] = (float(decode.group(1)) + float(sample.group(1) if sample else 0)) / runs
     return wall, rss, text, timings
 
 
-def ours_bench(model, threads):
+def ours_bench(model, threads, cache="f32"):
     env = our_env(model, threads)
-    _, out, _ = run([str(BINARY), "bench", str(model), "--threads", str(threads), "--runs", "3"],
-                    env=env)
+    _, out, _ = run([str(BINARY), "bench", str(model), "--threads", str(threads), "--runs", "3",
+                     "--cross-cache", cache], env=env)
     value = lambda key: float(re.search(re.escape(key) + r"[^|]*\| ([\d.]+) ms", out).group(1))
     kernels = re.search(r"\| kernels \| (.*) \|", out).group(1)
-    return {"encode": value("encoder, one 30 s window"), "decode": value("decoder, per token"),
-            "load": value("| load"), "kernels": kernels}
+    return {"encode": value("encoder, one 30 s window"), "token": value("decoder, per token"),
+            "decode": value("decoder pass, 1 sequence"), "load": value("| load"),
+            "kernels": kernels}
 
 
 def cpp_bench_encoder(tools, model, threads):
@@ -164,7 +171,12 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--out", default=str(HERE / "whisper-vs-whispercpp.md"))
+    ap.add_argument("--build-only", action="store_true",
+                    help="download and build whisper.cpp into bench/.cache/, then stop")
     args = ap.parse_args()
+    if args.build_only:
+        build_whisper_cpp()
+        return
     if not BASE.exists():
         raise SystemExit("models/ggml-base.bin is missing (scripts/fetch-base-model.sh models)")
     rounds = 1 if args.smoke else args.rounds
@@ -188,22 +200,28 @@ def main():
     engine = {}  # model -> {"ours": [bench dicts], "cpp_encode": [...], "cpp": [timings]}
     for r in range(rounds):
         for kind, model in models.items():
-            e = engine.setdefault(kind, {"ours": [], "cpp_encode": [], "cpp": []})
+            e = engine.setdefault(kind, {"ours": [], "ours_half": [], "cpp_encode": [], "cpp": []})
             log(f"round {r + 1}/{rounds} {kind}: engine")
             e["ours"].append(ours_bench(model, args.threads))
+            e["ours_half"].append(ours_bench(model, args.threads, "f16"))
             e["cpp_encode"].append(cpp_bench_encoder(tools, model, args.threads))
             for name, clip in clips.items():
                 log(f"round {r + 1}/{rounds} {kind}: {name}")
                 res = results.setdefault((kind, name), {"ours": [], "ours_rss": [], "cpp": [],
-                                                        "cpp_rss": [], "texts": None})
+                                                        "cpp_rss": [], "half": [], "half_rss": [],
+                                                        "texts": None})
                 # alternate which engine goes first
-                order = ["ours", "cpp"] if r % 2 == 0 else ["cpp", "ours"]
+                order = ["ours", "half", "cpp"] if r % 2 == 0 else ["cpp", "half", "ours"]
                 for who in order:
                     if who == "ours":
                         wall, rss, text = ours_transcribe(model, clip, args.threads)
                         res["ours"].append(wall)
                         res["ours_rss"].append(rss)
                         ours_text = text
+                    elif who == "half":
+                        wall, rss, half_text = ours_transcribe(model, clip, args.threads, "f16")
+                        res["half"].append(wall)
+                        res["half_rss"].append(rss)
                     else:
                         wall, rss, text, timings = cpp_transcribe(tools, model, clip, args.threads)
                         res["cpp"].append(wall)
@@ -211,7 +229,7 @@ def main():
                         cpp_text = text
                         if name.startswith("jfk"):
                             e["cpp"].append(timings)
-                res["texts"] = (ours_text, cpp_text)
+                res["texts"] = (ours_text, cpp_text, half_text)
 
     lines = ["# Our engine vs whisper.cpp", "",
              f"`python bench/whisper_vs_whispercpp.py{' --smoke' if args.smoke else ''} --rounds {rounds} "
@@ -228,30 +246,43 @@ def main():
                                                    for k, v in same_bytes.items()) + ".")
         lines.append("")
     lines += ["## Whole file", "",
-              "| weights | clip | ours (s) | whisper.cpp (s) | ours / whisper.cpp | peak RSS ours / whisper.cpp (MiB) | same text |",
-              "|---|---|---|---|---|---|---|"]
+              "Ours with the exact f32 cross-attention cache (the default) and with "
+              "`WHISPER_CROSS_CACHE=f16` (whisper.cpp keeps it in f16 too). Same text: ours (f32 "
+              "cache) against whisper.cpp; the f16 cache's text against ours.", "",
+              "| weights | clip | ours (s) | f16 cache (s) | whisper.cpp (s) | ours / whisper.cpp | f16 cache / whisper.cpp | peak RSS ours, f16 cache, whisper.cpp (MiB) | same text | f16 cache's text |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for (kind, name), res in results.items():
-        ours, cpp = median(res["ours"]), median(res["cpp"])
-        a, b = res["texts"]
+        ours, cpp, half = median(res["ours"]), median(res["cpp"]), median(res["half"])
+        a, b, c = res["texts"]
         errors, count = word_error_rate(b, a)
         same = "yes" if a == b else ("same words" if errors == 0 else f"{errors}/{count} words differ")
-        lines.append(f"| {kind} | {name} | {ours:.2f} | {cpp:.2f} | **{ours / cpp:.2f}** | "
-                     f"{median(res['ours_rss']):.0f} / {median(res['cpp_rss']):.0f} | {same} |")
+        half_errors, _ = word_error_rate(a, c)
+        half_same = "same" if a == c else f"{half_errors} words differ"
+        lines.append(f"| {kind} | {name} | {ours:.2f} | {half:.2f} | {cpp:.2f} | **{ours / cpp:.2f}** | "
+                     f"**{half / cpp:.2f}** | {median(res['ours_rss']):.0f}, "
+                     f"{median(res['half_rss']):.0f}, {median(res['cpp_rss']):.0f} | {same} | {half_same} |")
     lines += ["", "## Engine parts", "",
-              "| weights | encoder, 30 s window: ours / whisper.cpp (ms) | ratio | decoder per token: ours / whisper.cpp (ms) | ratio | load: ours / whisper.cpp (ms) |",
-              "|---|---|---|---|---|---|"]
+              "Decoder pass: one token through the decoder and the logits (ours: `bench`'s pass "
+              "alone; whisper.cpp: its decode time per run on jfk.wav). Per token: the whole "
+              "decoding loop (ours: greedy steps with the logit filters; whisper.cpp: decode plus "
+              "sample time per run).", "",
+              "| weights | encoder, 30 s window: ours / whisper.cpp (ms) | ratio | decoder pass: ours / whisper.cpp (ms) | ratio | with the f16 cache | per token: ours / whisper.cpp (ms) | ratio | load: ours / whisper.cpp (ms) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for kind, e in engine.items():
         oe = median([b["encode"] for b in e["ours"]])
         ce = median(e["cpp_encode"])
         od = median([b["decode"] for b in e["ours"]])
-        cd = median([t["decode"] for t in e["cpp"]]) if e["cpp"] else float("nan")
+        oh = median([b["decode"] for b in e["ours_half"]])
+        cd = median([t["decode"] for t in e["cpp"] if "decode" in t])
+        ot = median([b["token"] for b in e["ours"]])
+        ct = median([t["token"] for t in e["cpp"] if "token" in t])
         ol = median([b["load"] for b in e["ours"]])
-        cl = median([t["load"] for t in e["cpp"]]) if e["cpp"] else float("nan")
+        cl = median([t["load"] for t in e["cpp"]])
         lines.append(f"| {kind} | {oe:.0f} / {ce:.0f} | **{oe / ce:.2f}** | {od:.2f} / {cd:.2f} | "
-                     f"**{od / cd:.2f}** | {ol:.0f} / {cl:.0f} |")
+                     f"**{od / cd:.2f}** | {oh:.2f} ms, **{oh / cd:.2f}** | {ot:.2f} / {ct:.2f} | **{ot / ct:.2f}** | {ol:.0f} / {cl:.0f} |")
     lines += ["", "## Texts (last round)", ""]
     for (kind, name), res in results.items():
-        a, b = res["texts"]
+        a, b, _ = res["texts"]
         lines.append(f"- {kind}, {name}: ours “{a}”" + ("" if a == b else f"; whisper.cpp “{b}”"))
     report = "\n".join(lines) + "\n"
     pathlib.Path(args.out).write_text(report)

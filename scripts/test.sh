@@ -31,5 +31,8 @@ fi
 if [[ "${CONTAINER_TEST:-0}" == 1 ]]; then
   scripts/container-test.sh
 fi
+# whisper.cpp for the side-by-side benchmark's smoke test, built now rather than beside the
+# timing-sensitive tests (bench/.cache/, once per checkout).
+"$python" bench/whisper_vs_whispercpp.py --build-only
 cd build
 ctest --output-on-failure -j "${TEST_JOBS:-2}" "$@"

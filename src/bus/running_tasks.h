@@ -13,6 +13,7 @@
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,7 +48,9 @@ class RunningTask final : public TaskControl {
   std::string id_;
   ProgressWriter writer_;
   double min_interval_;
-  double last_write_ = 0;  // steady seconds of the last stored progress
+  // Steady seconds of the last stored progress; none yet stores the first at once, however
+  // recently the machine started.
+  double last_write_ = -std::numeric_limits<double>::infinity();
   TaskProgress progress_;
   CancelToken cancel_;
 };
