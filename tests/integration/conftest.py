@@ -181,3 +181,12 @@ def wait_task(server, task_id, timeout=120):
             return body
         time.sleep(0.1)
     raise AssertionError(f"task {task_id} still PENDING after {timeout} s")
+
+
+def run_benchmark_smoke(script, out, timeout=1500):
+    """Runs bench/<script> --smoke --out OUT and returns the report it wrote."""
+    import sys
+    r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", "--out", str(out)],
+                       capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out.read_text()

@@ -1,25 +1,16 @@
 """bench/whisper_vs_whispercpp.py's smoke run, so that it cannot rot: whisper.cpp built from the
 pinned source (downloaded and built once into bench/.cache/), one round on jfk.wav."""
 import re
-import subprocess
-import sys
 
 import pytest
 
-from conftest import BASE_MODEL, REPO
+from conftest import BASE_MODEL, run_benchmark_smoke
 
 pytestmark = pytest.mark.skipif(not BASE_MODEL.exists(), reason="models/ggml-base.bin is missing")
 
 
-def run_bench(script, out):
-    r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", "--out", str(out)],
-                       capture_output=True, text=True, timeout=2300)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return out.read_text()
-
-
 def test_whisper_vs_whispercpp_smoke(tmp_path):
-    report = run_bench("whisper_vs_whispercpp.py", tmp_path / "vs.md")
+    report = run_benchmark_smoke("whisper_vs_whispercpp.py", tmp_path / "vs.md", timeout=2300)
     row = next(line for line in report.splitlines() if line.startswith("| f16 | jfk.wav"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     ours, half, theirs = float(cells[2]), float(cells[3]), float(cells[4])

@@ -84,6 +84,37 @@ void weighted_sum_rows(const SimdKernels& s, const float* p, int ldp, int rows, 
   }
 }
 
+// attention / attention_kt for many queries (the encoder, a prompt): per head and block of
+// queries, scores by sgemm, softmax, sgemm. Blocks keep the scores small (and the split even);
+// each score and output is computed exactly as over all rows at once.
+void blocked_attention(const float* q, int ldq, const float* k, const float* v, int ldkv, int rows,
+                       int t, int heads, int dh, float scale, int causal_past, float* out, int ldo,
+                       bool keys_transposed) {
+  const SimdKernels& s = simd();
+  const std::size_t head_size = static_cast<std::size_t>(dh) * t;
+  const int blocks = (rows + kQueryBlock - 1) / kQueryBlock;
+  parallel_for(heads * blocks, ThreadBudget::current(), [&](int task) {
+    const int h = task / blocks, r0 = (task % blocks) * kQueryBlock;
+    const int n = std::min(kQueryBlock, rows - r0);
+    const std::size_t off = static_cast<std::size_t>(h) * dh;
+    std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(n) * t);
+    const float* qb = q + static_cast<std::size_t>(r0) * ldq + off;
+    if (keys_transposed) {
+      matmul(qb, ldq, k + h * head_size, t, scores.data(), t, n, t, dh);
+    } else {
+      matmul_bt(qb, ldq, k + off, ldkv, scores.data(), t, n, t, dh, 1.0f);
+    }
+    for (int i = 0; i < n; ++i) {
+      float* row = scores.data() + static_cast<std::size_t>(i) * t;
+      const int visible = causal_past >= 0 ? std::min(t, causal_past + r0 + i + 1) : t;
+      for (int j = visible; j < t; ++j) row[j] = -INFINITY;
+      s.softmax(row, t, scale);
+    }
+    matmul(scores.data(), t, v + off, ldkv, out + static_cast<std::size_t>(r0) * ldo + off, ldo, n,
+           dh, t);
+  });
+}
+
 }  // namespace
 
 const SimdKernels& simd() {
@@ -140,58 +171,21 @@ void matmul(const float* a, int lda, const float* b, int ldb, float* c, int ldc,
 
 void attention(const float* q, int ldq, const float* k, const float* v, int ldkv, int rows, int t,
                int heads, int dh, float scale, int causal_past, float* out, int ldo) {
-  const SimdKernels& s = simd();
-  const int threads = ThreadBudget::current();
-  auto limit = [&](int i) { return causal_past >= 0 ? std::min(t, causal_past + i + 1) : t; };
   if (rows <= kGemvMaxRows) {  // a few queries (decoding)
     attention_parts({{q, k, v, out, rows, t, causal_past}}, ldq, ldkv, ldo, heads, dh, scale,
                     false);
     return;
   }
-  // Many queries (the encoder, a prompt): per head and block of queries, scores by sgemm,
-  // softmax, sgemm. Blocks keep the scores small (and the split even); each score and output is
-  // computed exactly as over all rows at once.
-  const int blocks = (rows + kQueryBlock - 1) / kQueryBlock;
-  parallel_for(heads * blocks, threads, [&](int task) {
-    const int h = task / blocks, r0 = (task % blocks) * kQueryBlock;
-    const int n = std::min(kQueryBlock, rows - r0);
-    const std::size_t off = static_cast<std::size_t>(h) * dh;
-    std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(n) * t);
-    matmul_bt(q + static_cast<std::size_t>(r0) * ldq + off, ldq, k + off, ldkv, scores.data(), t, n,
-              t, dh, 1.0f);
-    for (int i = 0; i < n; ++i) {
-      float* row = scores.data() + static_cast<std::size_t>(i) * t;
-      const int visible = limit(r0 + i);
-      for (int j = visible; j < t; ++j) row[j] = -INFINITY;
-      s.softmax(row, t, scale);
-    }
-    matmul(scores.data(), t, v + off, ldkv, out + static_cast<std::size_t>(r0) * ldo + off, ldo, n,
-           dh, t);
-  });
+  blocked_attention(q, ldq, k, v, ldkv, rows, t, heads, dh, scale, causal_past, out, ldo, false);
 }
 
 void attention_kt(const float* q, int ldq, const float* kt, const float* v, int ldv, int rows,
                   int t, int heads, int dh, float scale, float* out, int ldo) {
-  const SimdKernels& s = simd();
-  const int threads = ThreadBudget::current();
-  const std::size_t head_size = static_cast<std::size_t>(dh) * t;
   if (rows <= kGemvMaxRows) {
     attention_parts({{q, kt, v, out, rows, t}}, ldq, ldv, ldo, heads, dh, scale, true);
     return;
   }
-  const int blocks = (rows + kQueryBlock - 1) / kQueryBlock;
-  parallel_for(heads * blocks, threads, [&](int task) {
-    const int h = task / blocks, r0 = (task % blocks) * kQueryBlock;
-    const int n = std::min(kQueryBlock, rows - r0);
-    const std::size_t off = static_cast<std::size_t>(h) * dh;
-    std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(n) * t);
-    matmul(q + static_cast<std::size_t>(r0) * ldq + off, ldq, kt + h * head_size, t, scores.data(),
-           t, n, t, dh);
-    for (int i = 0; i < n; ++i)
-      s.softmax(scores.data() + static_cast<std::size_t>(i) * t, t, scale);
-    matmul(scores.data(), t, v + off, ldv, out + static_cast<std::size_t>(r0) * ldo + off, ldo, n,
-           dh, t);
-  });
+  blocked_attention(q, ldq, kt, v, ldv, rows, t, heads, dh, scale, -1, out, ldo, true);
 }
 
 void attention_parts(const std::vector<AttentionPart>& parts, int ldq, int ldkv, int ldo, int heads,

@@ -121,6 +121,21 @@ void write_model_file(const std::filesystem::path& path, const HParams& h,
   if (!out.flush()) throw std::runtime_error("cannot write " + path.string());
 }
 
+namespace {
+
+// A tensor of a loaded file with its values as f32, stored as f32 unless the caller says.
+TensorToWrite widened(const std::string& name, const Tensor& t) {
+  TensorToWrite w;
+  w.name = name;
+  w.shape = t.shape;
+  w.values.resize(t.size());
+  for (std::size_t r = 0; r < t.rows(); ++r)
+    dequantize_row(t.type, t.row(r), w.values.data() + r * t.cols(), t.cols());
+  return w;
+}
+
+}  // namespace
+
 void convert_to_f16(const std::filesystem::path& in, const std::filesystem::path& out) {
   auto file = ModelFile::load(in);
   HParams h = file->hparams();
@@ -129,10 +144,7 @@ void convert_to_f16(const std::filesystem::path& in, const std::filesystem::path
   std::vector<TensorToWrite> tensors;
   for (const auto& name : file->tensor_names()) {
     const Tensor& t = file->tensor_any_shape(name);
-    TensorToWrite w;
-    w.name = name;
-    w.shape = t.shape;
-    w.values.assign(t.data, t.data + t.size());
+    TensorToWrite w = widened(name, t);
     bool keep_f32 = t.shape.size() == 1 || name.find("positional_embedding") != std::string::npos ||
                     (name.find(".conv") != std::string::npos && name.ends_with(".bias"));
     w.as_f16 = !keep_f32;
@@ -152,12 +164,7 @@ void convert_quantized(const std::filesystem::path& in, const std::filesystem::p
   std::vector<TensorToWrite> tensors;
   for (const auto& name : file->tensor_names()) {
     const Tensor& t = file->tensor_any_shape(name);
-    TensorToWrite w;
-    w.name = name;
-    w.shape = t.shape;
-    w.values.resize(t.size());
-    for (std::size_t r = 0; r < t.rows(); ++r)
-      dequantize_row(t.type, t.row(r), w.values.data() + r * t.cols(), t.cols());
+    TensorToWrite w = widened(name, t);
     // whisper-quantize's choice: 2-D tensors but the conv biases and positional embeddings.
     const bool matrix = t.shape.size() == 2 &&
                         name.find("positional_embedding") == std::string::npos &&
