@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/text.h"
 #include "engine/whisper/engine.h"
+#include "engine/whisper/kernels.h"
 #include "engine/whisper/step_batcher.h"
 #include "engine/whisper/thread_budget.h"
 #include "engine/whisper/word_timing.h"
@@ -21,14 +22,21 @@ namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // log_softmax of a row, in float as PyTorch computes it.
+// The two numbers log_softmax subtracts: the row's max and log(sum(exp(row - max))).
+struct LogSoftmaxShift {
+  float max;
+  float log_sum;
+  float of(float logit) const { return logit - max - log_sum; }
+};
+LogSoftmaxShift log_softmax_shift(const float* logits, int n) {
+  const float max = simd().max(logits, n);
+  return {max, static_cast<float>(std::log(simd().sum_exp(logits, n, max)))};
+}
+
 std::vector<float> log_softmax(const float* logits, int n) {
-  float max = kNegInf;
-  for (int i = 0; i < n; ++i) max = std::max(max, logits[i]);
-  double sum = 0;
-  for (int i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i] - max));
-  const float log_sum = static_cast<float>(std::log(sum));
+  const LogSoftmaxShift shift = log_softmax_shift(logits, n);
   std::vector<float> out(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = logits[i] - max - log_sum;
+  for (int i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = shift.of(logits[i]);
   return out;
 }
 
@@ -335,10 +343,9 @@ class DecodingTask {
       } else {
         next = sample(row, vocab);
       }
-      std::vector<float> lp = log_softmax(row, vocab);
       auto& seq = tokens[static_cast<std::size_t>(g)];
-      if (seq.back() != eot) {
-        sum_logprobs[static_cast<std::size_t>(g)] += lp[static_cast<std::size_t>(next)];
+      if (seq.back() != eot) {  // the next token's log-probability alone
+        sum_logprobs[static_cast<std::size_t>(g)] += log_softmax_shift(row, vocab).of(row[next]);
       } else {
         next = eot;
       }

@@ -523,6 +523,31 @@ inline float exp_s(float x) {
   return out[0];
 }
 
+float max_of(const float* x, int n) {
+  vf mv = splat(-__builtin_inff());
+  int i = 0;
+  for (; i + L <= n; i += L) {
+    const vf v = load(x + i);
+    mv = select(v > mv, v, mv);
+  }
+  float m = hmax(mv);
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+double sum_exp(const float* x, int n, float shift) {
+  double total = 0;
+  int i = 0;
+  while (i + L <= n) {
+    vf block = vf{};
+    const int end = i + 1024 <= n ? i + 1024 : n;
+    for (; i + L <= end; i += L) block += exp_v(load(x + i) - shift);
+    total += hsum(block);
+  }
+  for (; i < n; ++i) total += exp_s(x[i] - shift);
+  return total;
+}
+
 void softmax(float* x, int n, float scale) {
   vf mv = splat(-__builtin_inff());
   int i = 0;
@@ -627,6 +652,8 @@ const SimdKernels& SRA_CONCAT(simd_kernels_, SRA_SIMD_ISA)() {
                                    .weighted_sum_rows_half = weighted_sum_rows_half,
                                    .to_half = to_half,
                                    .add = add,
+                                   .max = max_of,
+                                   .sum_exp = sum_exp,
                                    .softmax = softmax,
                                    .gelu = gelu,
                                    .layer_norm = layer_norm};

@@ -56,6 +56,10 @@ struct SimdKernels {
   void (*to_half)(const float* x, std::uint16_t* out, std::size_t n);
   // y[i] += x[i].
   void (*add)(const float* x, float* y, std::size_t n);
+  // The largest of x[0, n) (-inf for n = 0).
+  float (*max)(const float* x, int n);
+  // sum_i e^(x[i] - shift), exp in float (-inf gives 0), summed in double per 1024 values.
+  double (*sum_exp)(const float* x, int n, float shift);
   // Softmax of x[0, n) in place, after multiplying by `scale`; -inf becomes 0, and a row of
   // -inf only becomes zeros.
   void (*softmax)(float* x, int n, float scale);
