@@ -13,7 +13,8 @@ namespace sra::whisper {
 
 class ThreadBudget {
  public:
-  // Threads every computation in the process shares; defaults to the hardware's threads.
+  // Threads every computation in the process shares; defaults to the CPUs the process may run
+  // on (its affinity mask: taskset, cpusets).
   static void set_total(int threads);
   static int total();
   // Calls in flight now.
