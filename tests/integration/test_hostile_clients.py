@@ -55,7 +55,8 @@ def long_jfk(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def medium_jfk(tmp_path_factory):
-    """jfk.wav repeated for about 5.5 minutes: several seconds of work for the test model."""
+    """jfk.wav repeated for about 5.5 minutes: many seconds of work for the random tiny-shaped
+    model."""
     return repeated_jfk(tmp_path_factory.mktemp("audio"), 30)
 
 
@@ -167,7 +168,10 @@ def test_client_that_leaves_cancels_its_job(make_server, long_jfk, route, fields
 
 
 def test_job_past_its_deadline_is_504(make_server, medium_jfk):
-    server = make_server(**whisper_env(MAX_UPLOAD_BYTES=100_000_000, MAX_JOB_SECONDS=2))
+    # The random tiny-shaped model: seconds per window (the tiny test model now transcribes the
+    # whole file in under the 2 s deadline).
+    server = make_server(**whisper_env(MAX_UPLOAD_BYTES=100_000_000, MAX_JOB_SECONDS=2,
+                                       WHISPER_MODEL_PATH=MODELS / "ggml-random-tiny-ml-f32.bin"))
     started = time.time()
     r = post(server, "/sync/v1/transcribe", {}, path=medium_jfk)
     assert r.status_code == 504, r.text
@@ -180,7 +184,10 @@ def test_job_past_its_deadline_is_504(make_server, medium_jfk):
 
 
 def test_full_queue_answers_before_the_body(make_server, long_jfk):
-    server = make_server(**whisper_env(MAX_UPLOAD_BYTES=100_000_000, INFERENCE_QUEUE_SIZE=0))
+    # The random tiny-shaped model keeps the one inference thread busy until the job's deadline.
+    server = make_server(**whisper_env(MAX_UPLOAD_BYTES=100_000_000, INFERENCE_QUEUE_SIZE=0,
+                                       MAX_JOB_SECONDS=int(10 * SCALE),
+                                       WHISPER_MODEL_PATH=MODELS / "ggml-random-tiny-ml-f32.bin"))
     busy = threading.Thread(target=lambda: post(server, "/sync/v1/transcribe", {}, path=long_jfk,
                                                 timeout=120 * SCALE))
     busy.start()
