@@ -1,7 +1,6 @@
 #include "engine/whisper/cpu_features.h"
 
 #include <cstdlib>
-#include <fstream>
 #include <string_view>
 
 namespace sra::whisper {
@@ -47,26 +46,6 @@ const char* isa_name(Isa isa) {
       return "portable";
   }
   return "portable";
-}
-
-std::string cpu_description() {
-  std::string model, flags;
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line) && (model.empty() || flags.empty())) {
-    auto value = [&] {
-      return line.substr(line.find(':') == std::string::npos ? line.size() : line.find(':') + 2);
-    };
-    if (model.empty() && line.rfind("model name", 0) == 0) model = value();
-    if (flags.empty() && line.rfind("flags", 0) == 0) flags = " " + value() + " ";
-  }
-  std::string shown;
-  for (const char* f : {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
-                        "avx512dq", "avx512_vnni", "avx512_bf16", "amx_tile"}) {
-    if (flags.find(std::string(" ") + f + " ") != std::string::npos)
-      shown += std::string(shown.empty() ? "" : " ") + f;
-  }
-  return (model.empty() ? std::string("unknown CPU") : model) + "; " + shown;
 }
 
 }  // namespace sra::whisper

@@ -1,11 +1,9 @@
-// The instruction sets the engine's kernels are built for (simd_kernels.h), which of them this
-// CPU runs, and a line of its flags for benchmark reports. The choice is made once per process:
+// The instruction sets the engine's kernels are built for (simd_kernels.h) and which of them
+// this CPU runs. The choice is made once per process:
 // the best set the CPU and the operating system support, or a lower one named by the
 // environment variable SRA_KERNELS (portable, avx2, avx512) for tests and benchmarks; naming a
 // set the CPU lacks falls back to the best it has. Thread-safe.
 #pragma once
-
-#include <string>
 
 namespace sra::whisper {
 
@@ -16,7 +14,5 @@ Isa best_isa();
 // The set the kernels use in this process (SRA_KERNELS, else best_isa()).
 Isa active_isa();
 const char* isa_name(Isa isa);
-// The CPU's model name and the flags that matter here ("AMD EPYC ...; avx2 fma f16c avx512f ...").
-std::string cpu_description();
 
 }  // namespace sra::whisper

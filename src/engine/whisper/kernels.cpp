@@ -60,17 +60,6 @@ std::vector<float>& thread_scratch(std::size_t size) {
   return scratch;
 }
 
-// out[c] = sum_j p[j] * v[j * ldv + c], c < dh.
-void weighted_sum(const SimdKernels& s, const float* p, int n, const float* v, int ldv, int dh,
-                  float* out) {
-  if (dh % 16 == 0 && dh <= 256) {
-    s.weighted_sum(p, n, v, ldv, dh, out);
-    return;
-  }
-  std::fill(out, out + dh, 0.0f);
-  for (int j = 0; j < n; ++j) s.axpy(p[j], v + static_cast<std::size_t>(j) * ldv, out, dh);
-}
-
 // out rows r < rows: sum_j p[r * ldp + j] * v[j * ldv + c], c < dh.
 void weighted_sum_rows(const SimdKernels& s, const float* p, int ldp, int rows, int n,
                        const float* v, int ldv, int dh, float* out, int ldo) {
@@ -79,8 +68,11 @@ void weighted_sum_rows(const SimdKernels& s, const float* p, int ldp, int rows, 
     return;
   }
   for (int r = 0; r < rows; ++r) {
-    weighted_sum(s, p + static_cast<std::size_t>(r) * ldp, n, v, ldv, dh,
-                 out + static_cast<std::size_t>(r) * ldo);
+    float* o = out + static_cast<std::size_t>(r) * ldo;
+    std::fill(o, o + dh, 0.0f);
+    for (int j = 0; j < n; ++j)
+      s.axpy(p[static_cast<std::size_t>(r) * ldp + j], v + static_cast<std::size_t>(j) * ldv, o,
+             dh);
   }
 }
 
@@ -258,8 +250,8 @@ void attention_parts(const std::vector<AttentionPart>& parts, int ldq, int ldkv,
     for (int j = 0; j < n; ++j)
       scores[j] = s.dot(qi, p.k + static_cast<std::size_t>(j) * ldkv + off, dh);
     s.softmax(scores.data(), n, scale);
-    weighted_sum(s, scores.data(), n, p.v + off, ldkv, dh,
-                 p.out + static_cast<std::size_t>(i) * ldo + off);
+    weighted_sum_rows(s, scores.data(), 0, 1, n, p.v + off, ldkv, dh,
+                      p.out + static_cast<std::size_t>(i) * ldo + off, 0);
   });
 }
 

@@ -318,35 +318,6 @@ void axpy(float a, const float* x, float* y, int n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
-void scores_kt(const float* q, const float* kt, int dh, int t, float* scores) {
-  int j = 0;
-  for (; j + 4 * L <= t; j += 4 * L) {
-    vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
-    for (int c = 0; c < dh; ++c) {
-      const float* row = kt + static_cast<std::size_t>(c) * t + j;
-      const vf qc = splat(q[c]);
-      a0 += qc * load(row);
-      a1 += qc * load(row + L);
-      a2 += qc * load(row + 2 * L);
-      a3 += qc * load(row + 3 * L);
-    }
-    store(scores + j, a0);
-    store(scores + j + L, a1);
-    store(scores + j + 2 * L, a2);
-    store(scores + j + 3 * L, a3);
-  }
-  for (; j + L <= t; j += L) {
-    vf a = vf{};
-    for (int c = 0; c < dh; ++c) a += q[c] * load(kt + static_cast<std::size_t>(c) * t + j);
-    store(scores + j, a);
-  }
-  for (; j < t; ++j) {
-    float a = 0;
-    for (int c = 0; c < dh; ++c) a += q[c] * kt[static_cast<std::size_t>(c) * t + j];
-    scores[j] = a;
-  }
-}
-
 // Loads of 16 values and of one, from floats or from halves.
 struct FloatValues {
   const float* p;
@@ -411,19 +382,6 @@ void scores_kt_rows(const float* q, int ldq, int rows, const float* kt, int dh, 
 void scores_kt_rows_half(const float* q, int ldq, int rows, const std::uint16_t* kt, int dh, int t,
                          float* scores) {
   scores_kt_rows_any(q, ldq, rows, HalfValues{kt}, dh, t, scores);
-}
-
-void weighted_sum(const float* p, int t, const float* v, int ldv, int dh, float* out) {
-  constexpr int kMaxVectors = 256 / L;
-  vf acc[kMaxVectors];
-  const int nv = dh / L;
-  for (int c = 0; c < nv; ++c) acc[c] = vf{};
-  for (int j = 0; j < t; ++j) {
-    const vf pj = splat(p[j]);
-    const float* row = v + static_cast<std::size_t>(j) * ldv;
-    for (int c = 0; c < nv; ++c) acc[c] += pj * load(row + c * L);
-  }
-  for (int c = 0; c < nv; ++c) store(out + c * L, acc[c]);
 }
 
 template <int R, typename Values>
@@ -644,9 +602,7 @@ const SimdKernels& SRA_CONCAT(simd_kernels_, SRA_SIMD_ISA)() {
                                    .widen_rows = widen_rows,
                                    .dot = dot,
                                    .axpy = axpy,
-                                   .scores_kt = scores_kt,
                                    .scores_kt_rows = scores_kt_rows,
-                                   .weighted_sum = weighted_sum,
                                    .weighted_sum_rows = weighted_sum_rows,
                                    .scores_kt_rows_half = scores_kt_rows_half,
                                    .weighted_sum_rows_half = weighted_sum_rows_half,

@@ -34,17 +34,14 @@ struct SimdKernels {
   float (*dot)(const float* a, const float* b, int n);
   // y[i] += a * x[i].
   void (*axpy)(float a, const float* x, float* y, int n);
-  // scores[j] = sum_c q[c] * kt[c * t + j] for j < t: one query against keys stored
-  // transposed (dh rows of t values).
-  void (*scores_kt)(const float* q, const float* kt, int dh, int t, float* scores);
-  // scores_kt for `rows` (at most 8) queries q + r * ldq at once, into scores + r * t: the keys
-  // are read once for all of them (sequences attending to the same audio).
+  // scores[r * t + j] = sum_c q[r * ldq + c] * kt[c * t + j] for r < rows (at most 8) queries
+  // and j < t keys stored transposed (dh rows of t values): the keys are read once for all the
+  // queries (sequences attending to the same audio), and each score is summed over c in order.
   void (*scores_kt_rows)(const float* q, int ldq, int rows, const float* kt, int dh, int t,
                          float* scores);
-  // out[c] = sum_j p[j] * v[j * ldv + c] for c < dh (dh a multiple of 16, at most 256).
-  void (*weighted_sum)(const float* p, int t, const float* v, int ldv, int dh, float* out);
-  // weighted_sum for `rows` (any number) weight rows p + r * ldp into out + r * ldo, the
-  // values read once per 4 rows; each row's sums are weighted_sum's, in its order.
+  // out[r * ldo + c] = sum_j p[r * ldp + j] * v[j * ldv + c] for r < rows (any number) and
+  // c < dh (a multiple of 16, at most 256), summed over j in order; the values are read once
+  // per 4 rows.
   void (*weighted_sum_rows)(const float* p, int ldp, int rows, int t, const float* v, int ldv,
                             int dh, float* out, int ldo);
   // The same two with keys and values stored as IEEE halves (an f16 cross-attention cache).

@@ -124,9 +124,11 @@ TEST(WhisperKernels, GemvOfEveryTypeMatchesDoublePrecision) {
           const int n = 5;
           std::vector<float> x = random_values(static_cast<std::size_t>(n) * cols, 21);
           std::vector<float> together(static_cast<std::size_t>(n) * rows), alone(rows);
-          k->gemv(type, w.bytes.data(), w.row_bytes, cols, x.data(), n, nullptr, together.data(), rows, 0, rows);
+          k->gemv(type, w.bytes.data(), w.row_bytes, cols, x.data(), n, nullptr, together.data(),
+                  rows, 0, rows);
           for (int r = 0; r < n; ++r) {
-            k->gemv(type, w.bytes.data(), w.row_bytes, cols, x.data() + r * cols, 1, nullptr, alone.data(), rows, 0, rows);
+            k->gemv(type, w.bytes.data(), w.row_bytes, cols, x.data() + r * cols, 1, nullptr,
+                    alone.data(), rows, 0, rows);
             for (int o = 0; o < rows; ++o) ASSERT_EQ(alone[o], together[r * rows + o]) << k->name;
           }
         }
@@ -187,22 +189,35 @@ TEST(WhisperKernels, SoftmaxGeluLayerNormAndAttentionPieces) {
             << k->name << " d " << d;
     }
 
-    // scores against transposed keys; weighted sums of value rows
+    // scores against transposed keys; weighted sums of value rows (1 row and several)
     const int dh = 64, t = 75, ldv = 3 * dh;
-    std::vector<float> q = random_values(dh, 8), kt = random_values(dh * t, 9), s(t);
-    k->scores_kt(q.data(), kt.data(), dh, t, s.data());
-    for (int j = 0; j < t; ++j) {
-      double want = 0;
-      for (int c = 0; c < dh; ++c) want += double(q[c]) * kt[c * t + j];
-      ASSERT_NEAR(s[j], want, 1e-4) << k->name;
+    std::vector<float> kt = random_values(dh * t, 9);
+    for (int rows : {1, 3, 8}) {
+      const int ldq = dh + 5;
+      std::vector<float> q = random_values(rows * ldq, 8), s(rows * t);
+      k->scores_kt_rows(q.data(), ldq, rows, kt.data(), dh, t, s.data());
+      for (int r = 0; r < rows; ++r) {
+        for (int j = 0; j < t; ++j) {
+          double want = 0;
+          for (int c = 0; c < dh; ++c) want += double(q[r * ldq + c]) * kt[c * t + j];
+          ASSERT_NEAR(s[r * t + j], want, 1e-4) << k->name;
+        }
+      }
     }
-    std::vector<float> p = random_values(t, 10), v = random_values(t * ldv, 11), o(dh);
-    k->weighted_sum(p.data(), t, v.data() + dh, ldv, dh, o.data());
-    for (int c = 0; c < dh; ++c) {
-      double want = 0;
-      for (int j = 0; j < t; ++j) want += double(p[j]) * v[j * ldv + dh + c];
-      ASSERT_NEAR(o[c], want, 1e-4) << k->name;
+    for (int rows : {1, 3, 5}) {
+      const int ldp = t + 2, ldo = dh + 16;
+      std::vector<float> p = random_values(rows * ldp, 10), v = random_values(t * ldv, 11),
+                         o(rows * ldo);
+      k->weighted_sum_rows(p.data(), ldp, rows, t, v.data() + dh, ldv, dh, o.data(), ldo);
+      for (int r = 0; r < rows; ++r) {
+        for (int c = 0; c < dh; ++c) {
+          double want = 0;
+          for (int j = 0; j < t; ++j) want += double(p[r * ldp + j]) * v[j * ldv + dh + c];
+          ASSERT_NEAR(o[r * ldo + c], want, 1e-4) << k->name;
+        }
+      }
     }
+    std::vector<float> q = random_values(dh, 8);
     EXPECT_NEAR(
         k->dot(q.data(), kt.data(), 37),
         [&] {
