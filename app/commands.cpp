@@ -149,6 +149,8 @@ int run_serve(const CommonOptions& common, const ServeOptions& cli) {
 
     http::HttpServer server(options, service, pool);
     unsigned short port = server.bind();
+    // Live sessions find turns with Silero: a missing model is pulled now, in the background.
+    if (service.limits().live.max_sessions > 0) service.prefetch_vad_model();
     spdlog::info(
         "speech-recognition-api {} listening on http://{}:{} (MODEL={}, STORAGE={}, "
         "MESSAGE_BUS={})",

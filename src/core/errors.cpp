@@ -18,6 +18,8 @@ const char* to_string(ErrorKind kind) {
       return "rate_limited";
     case ErrorKind::unauthorized:
       return "unauthorized";
+    case ErrorKind::forbidden:
+      return "forbidden";
     case ErrorKind::config:
       return "config";
     case ErrorKind::request_timeout:

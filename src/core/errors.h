@@ -23,6 +23,7 @@ enum class ErrorKind {
   unavailable,        // overloaded or a dependency is down; retry later: HTTP 503
   rate_limited,       // this client sent more than its share (RATE_LIMIT_*): HTTP 429
   unauthorized,       // no valid API key (API_KEY): HTTP 401
+  forbidden,          // the caller may not do this (a page of an origin not allowed): HTTP 403
   config,             // a part is misconfigured; the message names the variable: HTTP 503
   request_timeout,    // the client sent its request too slowly: HTTP 408
   cancelled,          // the job was cancelled (client gone, shutdown): nobody waits for an answer
@@ -47,6 +48,8 @@ class Error : public std::runtime_error {
     retry_after_ = seconds;
     return *this;
   }
+  // True when the field at fault was not sent at all (FastAPI's "missing", not a bad value).
+  bool field_missing() const noexcept { return field_missing_; }
   // True when retrying the same input can never succeed (the input itself is at fault, or its
   // job already used all the time it may have).
   bool is_permanent() const noexcept {
@@ -59,6 +62,9 @@ class Error : public std::runtime_error {
   ErrorKind kind_;
   std::optional<std::string> field_;
   std::optional<double> retry_after_;
+  bool field_missing_ = false;
+
+  friend Error missing_field(const std::string& field, const std::string& m);
 };
 
 inline Error invalid_request(const std::string& m) {
@@ -67,6 +73,15 @@ inline Error invalid_request(const std::string& m) {
 // An invalid value of one request field; `message` does not repeat the field's name.
 inline Error invalid_field(const std::string& field, const std::string& m) {
   return {ErrorKind::invalid_request, m, field};
+}
+// A required request field that was not sent.
+inline Error missing_field(const std::string& field, const std::string& m) {
+  Error e(ErrorKind::invalid_request, m, field);
+  e.field_missing_ = true;
+  return e;
+}
+inline Error forbidden(const std::string& m) {
+  return {ErrorKind::forbidden, m};
 }
 inline Error unsupported_media(const std::string& m) {
   return {ErrorKind::unsupported_media, m};

@@ -17,7 +17,7 @@ namespace sra {
 
 struct LogFields {
   std::string request_id;   // X-Request-Id of the request the line belongs to (empty: none)
-  std::string route;        // access line only: the route label
+  std::string route = {};   // access line only: the route label
   int status = 0;           // access line only: the HTTP status (0: not an access line)
   double duration_ms = -1;  // access line only: time to the response
 };

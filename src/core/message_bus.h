@@ -34,7 +34,7 @@ struct TaskRequest {
   std::string options_json;       // per-request options as a JSON object ("{}" when none)
   double audio_seconds = 0;       // the audio's estimated duration (queue accounting; 0: unknown)
   std::uint64_t audio_bytes = 0;  // the stored file's size (queue accounting; 0: unknown)
-  std::string request_id;         // X-Request-Id of the submission, for the worker's log lines
+  std::string request_id = {};    // X-Request-Id of the submission, for the worker's log lines
 };
 
 // The work waiting for (or held by) workers, as the broker counts it.

@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sra {
 
@@ -13,6 +14,19 @@ inline std::string strip(std::string_view text) {
   if (b == std::string_view::npos) return {};
   std::size_t e = text.find_last_not_of(kSpace);
   return std::string(text.substr(b, e - b + 1));
+}
+
+// The items of a comma-separated list, each stripped; empty items dropped.
+inline std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> items;
+  while (true) {
+    auto comma = text.find(',');
+    std::string item = strip(text.substr(0, comma));
+    if (!item.empty()) items.push_back(std::move(item));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return items;
 }
 
 // The longest prefix of `text` of at most `max_bytes` bytes that does not end inside a UTF-8

@@ -1,35 +1,61 @@
 #include "http/form.h"
 
 #include "core/errors.h"
+#include "core/text.h"
 
 namespace sra::http {
 
-namespace {
-constexpr std::size_t kMaxFieldBytes = 64 * 1024;
-}
-
 void FormCollector::on_part_begin(const PartHeaders& h) {
-  current_ = h.name;
+  if (++parts_ > limits_.max_parts) {
+    throw invalid_request("the form has more than " + std::to_string(limits_.max_parts) +
+                          " parts");
+  }
+  current_.clear();
   field_value_.clear();
   in_file_ = h.name == "file" && !has_file_;
   if (in_file_) {
     has_file_ = true;
     file_name_ = h.filename;
+    return;
   }
-  if (!in_file_ && h.filename) current_.clear();  // other uploaded files are ignored
+  if (h.filename) return;  // other uploaded files are skipped
+  if (policy_.known && !policy_.known(h.name)) {
+    if (policy_.refuse_unknown) {
+      throw invalid_field(std::string(utf8_prefix(h.name, 64)),
+                          "Unknown parameter: '" + std::string(utf8_prefix(h.name, 64)) + "'.");
+    }
+    return;  // skipped, never stored
+  }
+  current_ = h.name;
 }
 
 void FormCollector::on_part_data(std::string_view bytes) {
   if (in_file_) {
     file_bytes_ += bytes.size();
-    if (file_bytes_ > max_file_bytes_) {
-      throw too_large("upload is larger than MAX_UPLOAD_BYTES (" + std::to_string(max_file_bytes_) +
-                      " bytes)");
+    if (file_bytes_ > limits_.max_file_bytes) {
+      throw too_large("upload is larger than MAX_UPLOAD_BYTES (" +
+                      std::to_string(limits_.max_file_bytes) + " bytes)");
+    }
+    if (memory_ && file_data_.size() + bytes.size() > memory_->bytes()) {
+      // Reserved a mebibyte at a time: the budget is shared by every upload in flight.
+      constexpr std::size_t kStep = 1024 * 1024;
+      std::size_t need = file_data_.size() + bytes.size() - memory_->bytes();
+      if (!memory_->grow((need + kStep - 1) / kStep * kStep) && !memory_->grow(need)) {
+        throw unavailable("uploads held in memory have reached MAX_BUFFERED_UPLOAD_BYTES; retry "
+                          "later")
+            .set_retry_after(2);
+      }
     }
     file_data_.append(bytes);
   } else if (!current_.empty()) {
-    if (field_value_.size() + bytes.size() > kMaxFieldBytes) {
-      throw invalid_request("form field '" + current_ + "' is too long");
+    if (field_value_.size() + bytes.size() > limits_.max_field_bytes) {
+      throw invalid_field(current_, "is longer than " + std::to_string(limits_.max_field_bytes) +
+                                        " bytes");
+    }
+    fields_bytes_ += bytes.size();
+    if (fields_bytes_ > limits_.max_fields_bytes) {
+      throw invalid_request("the form's fields hold more than " +
+                            std::to_string(limits_.max_fields_bytes) + " bytes");
     }
     field_value_.append(bytes);
   }

@@ -6,11 +6,13 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <map>
 #include <string>
 
 #include "http/body_reader.h"
 #include "http/multipart_parser.h"
+#include "service/memory_budget.h"
 
 namespace sra::http {
 
@@ -25,12 +27,33 @@ auto run_on(Executor executor, F f) -> boost::asio::awaitable<decltype(f())> {
       boost::asio::use_awaitable);
 }
 
+// What a form may hold besides its file. Every text field counts against `max_parts` and its
+// bytes against `max_field_bytes` (one field) and `max_fields_bytes` (all of them).
+struct FormLimits {
+  std::size_t max_file_bytes = 25 * 1024 * 1024;  // the `file` part (MAX_UPLOAD_BYTES)
+  std::size_t max_parts = 64;                     // parts of every kind, the file included
+  std::size_t max_field_bytes = 64 * 1024;        // one text field's value
+  std::size_t max_fields_bytes = 256 * 1024;      // all text fields' values together
+};
+
+// Which text fields a route takes. A field it does not know is never stored: it is refused
+// (sra::Error(invalid_request) naming it) when `refuse_unknown`, else skipped, as FastAPI skips
+// the fields a route does not declare.
+struct FieldPolicy {
+  std::function<bool(std::string_view name)> known;  // empty: every field is known
+  bool refuse_unknown = false;
+};
+
 // Collects the form: the first `file` part (into file_data(), which a streaming reader may take
-// from as it grows) and text fields up to 64 KiB each. Other file parts are ignored. Fields named
-// `x[]` collect every value, comma-separated.
+// from as it grows) and the known text fields within FormLimits. Other file parts are skipped.
+// Fields named `x[]` collect every value, comma-separated. When given a memory reservation, the
+// file's bytes held in file_data() are reserved from it as they arrive (sra::Error(unavailable)
+// when the budget is spent); the reservation is the caller's and outlives the bytes.
 class FormCollector : public MultipartHandler {
  public:
-  explicit FormCollector(std::size_t max_file_bytes) : max_file_bytes_(max_file_bytes) {}
+  FormCollector(FormLimits limits, FieldPolicy policy,
+                MemoryBudget::Reservation* memory = nullptr)
+      : limits_(limits), policy_(std::move(policy)), memory_(memory) {}
 
   void on_part_begin(const PartHeaders& h) override;
   void on_part_data(std::string_view bytes) override;
@@ -43,10 +66,14 @@ class FormCollector : public MultipartHandler {
   const std::map<std::string, std::string>& fields() const { return fields_; }
 
  private:
-  std::size_t max_file_bytes_;
-  std::string current_;
+  FormLimits limits_;
+  FieldPolicy policy_;
+  MemoryBudget::Reservation* memory_;
+  std::string current_;  // the text field being read ("" for a skipped part)
   bool in_file_ = false;
   bool has_file_ = false;
+  std::size_t parts_ = 0;
+  std::size_t fields_bytes_ = 0;
   std::uint64_t file_bytes_ = 0;
   std::optional<std::string> file_name_;
   std::string file_data_;

@@ -14,8 +14,7 @@
 #include "core/languages.h"
 #include "core/text.h"
 #include "http/api.h"
-#include "http/connection_watch.h"
-#include "http/form.h"
+#include "http/dispatch.h"
 #include "http/formats.h"
 
 namespace sra::http {
@@ -27,18 +26,143 @@ using bhttp::status;
 
 namespace {
 
-Response openai_error(status code, const std::string& message, const std::string& type,
-                      const std::optional<std::string>& param,
-                      const std::optional<std::string>& error_code) {
-  json::object error{{"message", message},
-                     {"type", type},
-                     {"param", param ? json::value(*param) : json::value(nullptr)},
-                     {"code", error_code ? json::value(*error_code) : json::value(nullptr)}};
-  return json_response(code, json::object{{"error", std::move(error)}});
+// OpenAI's error fields for an sra::Error: one map for the JSON responses and the streams' error
+// events.
+struct OpenAIError {
+  status code = status::internal_server_error;
+  std::string message;
+  std::string type = "server_error";
+  std::optional<std::string> param = {};
+  std::optional<std::string> error_code = {};
+};
+
+OpenAIError openai_error_for(const Error& e) {
+  OpenAIError o{.message = e.what(), .type = "invalid_request_error", .param = e.field()};
+  switch (e.kind()) {
+    case ErrorKind::invalid_request:
+      o.code = status::bad_request;
+      break;
+    case ErrorKind::unsupported_media:
+      o.code = status::bad_request;
+      o.message =
+          "Invalid file format. Supported formats: ['flac', 'm4a', 'mp3', 'mp4', 'mpeg', 'mpga', "
+          "'oga', 'ogg', 'wav', 'webm'] (" +
+          o.message + ")";
+      o.param = "file";
+      o.error_code = "invalid_file_format";
+      break;
+    case ErrorKind::too_large:
+      o.code = status::payload_too_large;
+      o.param = "file";
+      o.error_code = "file_too_large";
+      break;
+    case ErrorKind::not_found:
+      o.code = status::not_found;
+      break;
+    case ErrorKind::unavailable:
+    case ErrorKind::config:
+      o.code = status::service_unavailable;
+      o.type = "server_error";
+      o.param.reset();
+      break;
+    case ErrorKind::unauthorized:  // OpenAI's own shape for a missing or wrong key
+      o.code = status::unauthorized;
+      o.param.reset();
+      o.error_code = "invalid_api_key";
+      break;
+    case ErrorKind::forbidden:
+      o.code = status::forbidden;
+      o.param.reset();
+      break;
+    case ErrorKind::rate_limited:  // OpenAI's own shape for a rate limit
+      o.code = status::too_many_requests;
+      o.type = "requests";
+      o.param.reset();
+      o.error_code = "rate_limit_exceeded";
+      break;
+    case ErrorKind::request_timeout:
+      o.code = status::request_timeout;
+      o.param.reset();
+      o.error_code = "timeout";
+      break;
+    case ErrorKind::cancelled:
+      o.code = kClientClosedRequest;
+      o.param.reset();
+      break;
+    case ErrorKind::deadline_exceeded:
+      o.code = status::gateway_timeout;
+      o.type = "server_error";
+      o.param.reset();
+      o.error_code = "timeout";
+      break;
+    case ErrorKind::conflict:
+      o.code = status::conflict;
+      break;
+    case ErrorKind::not_implemented:
+      o.code = status::not_implemented;
+      o.param.reset();
+      break;
+    case ErrorKind::internal:
+      o.message = "The server had an error while processing your request.";
+      o.type = "server_error";
+      o.param.reset();
+      break;
+  }
+  return o;
 }
 
-Error field_error(const std::string& field, const std::string& message) {
-  return invalid_field(field, message);
+json::object error_object(const OpenAIError& o) {
+  return json::object{{"message", o.message},
+                      {"type", o.type},
+                      {"param", o.param ? json::value(*o.param) : json::value(nullptr)},
+                      {"code", o.error_code ? json::value(*o.error_code) : json::value(nullptr)}};
+}
+
+Response openai_error(const OpenAIError& o) {
+  return json_response(o.code, json::object{{"error", error_object(o)}});
+}
+
+// OpenAI's own fields of the transcription and translation routes, declared once: parsed by
+// their specs (the model's options and the subtitle fields come from their own tables).
+const std::vector<OptionSpec>& openai_field_specs() {
+  static const std::vector<OptionSpec> specs = [] {
+    auto spec = [](std::string name, OptionType type, std::string default_text, std::string doc) {
+      OptionSpec s;
+      s.name = std::move(name);
+      s.type = type;
+      s.default_text = std::move(default_text);
+      s.doc = std::move(doc);
+      return s;
+    };
+    std::vector<OptionSpec> t;
+    t.push_back(spec("model", OptionType::text, "",
+                     "a served model: `whisper-1` or a name of GET /v1/models"));
+    t.back().max_items = 256;
+    t.push_back(spec("response_format", OptionType::choice, "`json`", "the response's format"));
+    t.back().choices = {"json", "text", "srt", "verbose_json", "vtt"};
+    t.push_back(spec("stream", OptionType::boolean, "`false`",
+                     "server-sent events: a delta per segment, then the whole text"));
+    t.push_back(spec("temperature", OptionType::number, "`0`",
+                     "0 lets the model raise the temperature by itself when it needs to"));
+    t.back().max = 1;
+    t.push_back(spec("timestamp_granularities[]", OptionType::text, "",
+                     "`segment`, `word` or both (repeated field)"));
+    t.back().max_items = 64;
+    return t;
+  }();
+  return specs;
+}
+
+const UploadRoute& openai_upload() {
+  static const UploadRoute route = [] {
+    UploadRoute r{.option_tables = transcription_option_tables(),
+                  .refuse_unknown = true,
+                  .openai_shape = true};
+    r.option_tables.push_back(&openai_field_specs());
+    r.option_tables.push_back(&subtitle_option_specs());
+    return r;
+  }();
+  return route;
 }
 
 struct OpenAIRequest {
@@ -46,81 +170,59 @@ struct OpenAIRequest {
   ResponseFormat format = ResponseFormat::json;
   bool stream = false;
   RenderOptions render;
-  TranscribeOptions options;
+  std::map<std::string, std::string> options;  // for the model
 };
 
 OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, bool translate) {
   OpenAIRequest r;
-  auto field = [&](const char* name) -> std::optional<std::string> {
+  auto field = [&](const std::string& name) -> std::optional<std::string> {
     auto it = fields.find(name);
     if (it == fields.end()) return std::nullopt;
     return it->second;
   };
-  r.model = field("model").value_or("");
-  if (r.model.empty()) throw field_error("model", "you must provide a model parameter");
-  if (auto f = field("response_format")) {
-    auto parsed = parse_response_format(*f);
-    if (!parsed) {
-      throw field_error("response_format", "'" + *f +
-                                               "' is not one of ['json', 'text', 'srt', "
-                                               "'verbose_json', 'vtt']");
-    }
-    r.format = *parsed;
-  }
-  if (auto s = field("stream")) {
-    if (*s == "true" || *s == "True" || *s == "1") {
-      r.stream = true;
-    } else if (!(*s == "false" || *s == "False" || *s == "0" || s->empty())) {
-      throw field_error("stream", "expected a boolean, got '" + *s + "'");
-    }
-  }
+  auto parsed = [&](std::string_view name) -> std::optional<ParsedOption> {
+    auto value = field(std::string(name));
+    if (!value) return std::nullopt;
+    return parse_option(*find_option(openai_field_specs(), name), *value);
+  };
+  if (auto m = parsed("model")) r.model = strip(m->text);
+  if (r.model.empty()) throw missing_field("model", "you must provide a model parameter");
+  if (auto f = parsed("response_format")) r.format = *parse_response_format(f->text);
+  if (auto s = parsed("stream")) r.stream = s->flag;
   // Granularities (repeated fields arrive comma-joined): word times cost a second decoder pass
   // per window, so they are computed only when asked for (or needed by the subtitle options).
   bool want_words = false, want_segments = false;
-  if (auto g = field("timestamp_granularities[]")) {
-    std::string list = *g + ",";
-    for (std::size_t at = 0; at < list.size();) {
-      std::size_t comma = list.find(',', at);
-      std::string item = strip(list.substr(at, comma - at));
-      at = comma + 1;
-      if (item.empty()) continue;
+  if (auto g = parsed("timestamp_granularities[]")) {
+    for (const std::string& item : split_list(g->text)) {
       if (item == "word") {
         want_words = true;
       } else if (item == "segment") {
         want_segments = true;
       } else {
-        throw field_error("timestamp_granularities[]",
-                          "'" + item + "' is not one of ['word', 'segment']");
+        throw invalid_field("timestamp_granularities[]",
+                            "'" + std::string(utf8_prefix(item, 40)) +
+                                "' is not one of ['word', 'segment']");
       }
     }
   }
   // As OpenAI: segments unless only words were asked for.
   r.render.words = want_words;
   r.render.segments = want_segments || !want_words;
-  r.render.subtitles =
-      parse_subtitle_options([&](const std::string& name) { return field(name.c_str()); });
-  // Everything else goes to the model: the OpenAI fields by their model names, and the model's
-  // own options (beam_size, ...) as extensions.
+  r.render.subtitles = parse_subtitle_options(field);
+  // The model's own options (beam_size, ...) and voice activity detection go to the service.
   for (const auto& [k, v] : fields) {
-    if (k == "model" || k == "response_format" || k == "stream" || k == "temperature" ||
-        k == "timestamp_granularities[]" || find_option(subtitle_option_specs(), k)) {
-      continue;
+    for (const auto* table : transcription_option_tables()) {
+      if (find_option(*table, k)) r.options[k] = v;
     }
-    r.options.values[k] = v;
   }
-  if (want_words || r.render.subtitles.any()) r.options.values["word_timestamps"] = "true";
-  if (auto t = field("temperature")) {
-    char* end = nullptr;
-    double value = std::strtod(t->c_str(), &end);
-    if (t->empty() || end != t->c_str() + t->size() || !(value >= 0 && value <= 1)) {
-      throw field_error("temperature", "expected a number between 0 and 1, got '" + *t + "'");
-    }
-    // As OpenAI documents: 0 lets the model raise the temperature by itself when it needs to.
-    if (value > 0) r.options.values["temperature"] = *t;
-  }
+  r.options.erase("temperature");  // OpenAI's temperature is its own field (below)
+  if (want_words || r.render.subtitles.any()) r.options["word_timestamps"] = "true";
+  // As OpenAI documents: 0 lets the model raise the temperature by itself when it needs to;
+  // another value is the one temperature used.
+  if (auto t = parsed("temperature"); t && t->number > 0) r.options["temperature"] = field("temperature").value();
   if (translate) {
-    r.options.values["task"] = "translate";
-    r.options.values.erase("language");
+    r.options["task"] = "translate";
+    r.options.erase("language");
   }
   return r;
 }
@@ -136,72 +238,19 @@ std::string delta_event(const std::string& delta) {
 std::string done_event(const std::string& text) {
   return sse_event(json::object{{"type", "transcript.text.done"}, {"text", text}});
 }
-std::string error_event(const std::string& message, const std::string& type) {
-  json::object error{{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}};
-  return sse_event(json::object{{"type", "error"}, {"error", std::move(error)}});
+std::string error_event(const Error& e) {
+  return sse_event(json::object{{"type", "error"}, {"error", error_object(openai_error_for(e))}});
 }
-
-// The shared state of a streamed transcription between the inference thread and the connection.
-// The inference owns what it uses (through this state), so the connection may go away first.
-struct StreamState {
-  std::mutex mutex;
-  std::deque<std::string> deltas;
-  bool done = false;
-  std::optional<Transcription> result;
-  std::exception_ptr error;
-  std::string audio;
-  TranscriptionJob job;
-  CancelToken cancel;
-};
 
 asio::awaitable<void> write_chunk(boost::beast::tcp_stream& stream, const std::string& data) {
   stream.expires_after(std::chrono::seconds(60));
   co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(data)), asio::use_awaitable);
 }
 
-// `state` and `ticket` are the caller's (taken by reference: see run_while_connected on GCC 12
-// and temporaries of co_await expressions); the job gets its own copies.
-asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex,
-                                           const std::shared_ptr<StreamState>& state,
-                                           std::unique_ptr<InferencePool::Ticket>& ticket) {
-  auto executor = co_await asio::this_coro::executor;
-  auto wake = std::make_shared<asio::steady_timer>(executor);
-  auto notify = [wake] { asio::post(wake->get_executor(), [wake] { wake->cancel(); }); };
-  state->job.audio = state->audio;
-  state->job.cancel = &state->cancel;
-  state->job.on_segment = [raw = state.get(), notify](const Segment& s) {
-    {
-      std::lock_guard lock(raw->mutex);
-      raw->deltas.push_back(s.text);
-    }
-    notify();
-  };
-  asio::post(ctx.inference.executor(),
-             [state, notify, &service = ctx.service,
-              ticket = std::shared_ptr<InferencePool::Ticket>(std::move(ticket))] {
-               try {
-                 Transcription t = service.transcribe(state->job);
-                 std::lock_guard lock(state->mutex);
-                 state->result = std::move(t);
-               } catch (...) {
-                 std::lock_guard lock(state->mutex);
-                 state->error = std::current_exception();
-               }
-               {
-                 std::lock_guard lock(state->mutex);
-                 state->done = true;
-               }
-               notify();
-             });
-  // Whatever ends this coroutine early (the client gone, a failed write) cancels the job.
-  struct CancelOnExit {
-    std::shared_ptr<StreamState> state;
-    ~CancelOnExit() {
-      std::lock_guard lock(state->mutex);
-      if (!state->done) state->cancel.cancel("the client closed the connection");
-    }
-  } cancel_on_exit{state};
-
+// Server-sent events: a delta per segment as the job finishes it, then the whole text (or an
+// error event). Whatever ends this early (the client gone, a failed write) cancels the job.
+asio::awaitable<void> stream_transcription(Exchange& ex, const std::shared_ptr<JobRun>& run) {
+  CancelUnlessDone guard(run);
   bhttp::response<bhttp::empty_body> head{status::ok, 11};
   head.set(bhttp::field::content_type, "text/event-stream");
   head.set(bhttp::field::cache_control, "no-cache");
@@ -218,51 +267,34 @@ asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex,
   ex.stream.expires_after(std::chrono::seconds(60));
   co_await bhttp::async_write_header(ex.stream, serializer, asio::use_awaitable);
 
-  std::string streamed;
-  while (true) {
-    std::deque<std::string> deltas;
-    bool done;
-    {
-      std::lock_guard lock(state->mutex);
-      deltas.swap(state->deltas);
-      done = state->done;
+  for (;;) {
+    JobNews news = co_await next(run, &ex);
+    for (const auto& segment : news.segments) {
+      co_await write_chunk(ex.stream, delta_event(segment.text));
     }
-    for (const auto& d : deltas) {
-      streamed += d;
-      co_await write_chunk(ex.stream, delta_event(d));
-    }
-    if (done) break;
-    // Woken by the inference thread; also every second, so that neither a missed wake-up nor a
-    // client that left unnoticed can keep this loop waiting.
-    if (peer_closed(ex.stream.socket())) {
-      spdlog::info("streamed transcription: the client closed the connection; job cancelled");
-      ex.keep_alive = false;
-      co_return;
-    }
-    wake->expires_after(std::chrono::seconds(1));
-    co_await wake->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (news.done) break;
   }
-  if (state->error) {
-    std::string message = "Internal Server Error";
-    std::string type = "server_error";
+  std::string last;
+  if (run->error) {
     try {
-      std::rethrow_exception(state->error);
+      std::rethrow_exception(run->error);
     } catch (const Error& e) {
-      if (e.kind() == ErrorKind::internal) {
-        spdlog::error("streamed transcription: {}", e.what());
+      if (e.kind() == ErrorKind::cancelled) {
+        spdlog::info("streamed transcription: {}", e.what());
+        ex.keep_alive = false;
       } else {
-        message = e.what();
+        if (e.kind() == ErrorKind::internal) spdlog::error("streamed transcription: {}", e.what());
+        last = error_event(e);
       }
-      if (e.kind() != ErrorKind::internal && e.kind() != ErrorKind::unavailable &&
-          e.kind() != ErrorKind::config && e.kind() != ErrorKind::deadline_exceeded)
-        type = "invalid_request_error";
     } catch (const std::exception& e) {
       spdlog::error("streamed transcription: {}", e.what());
+      last = error_event(internal_error(e.what()));
     }
-    co_await write_chunk(ex.stream, error_event(message, type));
+    if (last.empty()) co_return;  // cancelled: the client is gone
   } else {
-    co_await write_chunk(ex.stream, done_event(state->result->text));
+    last = done_event(run->transcription.text);
   }
+  co_await write_chunk(ex.stream, last);
   ex.stream.expires_after(std::chrono::seconds(60));
   co_await asio::async_write(ex.stream, bhttp::make_chunk_last(), asio::use_awaitable);
 }
@@ -270,76 +302,25 @@ asio::awaitable<void> stream_transcription(ApiContext& ctx, Exchange& ex,
 }  // namespace
 
 Response openai_error_response(const Error& e) {
-  std::string message = e.what();
-  std::optional<std::string> param = e.field();
-  switch (e.kind()) {
-    case ErrorKind::invalid_request:
-      return openai_error(status::bad_request, message, "invalid_request_error", param,
-                          std::nullopt);
-    case ErrorKind::unsupported_media:
-      return openai_error(status::bad_request,
-                          "Invalid file format. Supported formats: ['flac', 'm4a', 'mp3', 'mp4', "
-                          "'mpeg', 'mpga', 'oga', 'ogg', 'wav', 'webm'] (" +
-                              message + ")",
-                          "invalid_request_error", std::string("file"),
-                          std::string("invalid_file_format"));
-    case ErrorKind::too_large:
-      return openai_error(status::payload_too_large, message, "invalid_request_error",
-                          std::string("file"), std::string("file_too_large"));
-    case ErrorKind::not_found:
-      return openai_error(status::not_found, message, "invalid_request_error", param, std::nullopt);
-    case ErrorKind::unavailable:
-    case ErrorKind::config: {
-      Response res = openai_error(status::service_unavailable, message, "server_error",
-                                  std::nullopt, std::nullopt);
-      set_retry_after(res, e);
-      return res;
-    }
-    case ErrorKind::unauthorized: {
-      // OpenAI's own shape for a missing or wrong key.
-      Response res = openai_error(status::unauthorized, message, "invalid_request_error",
-                                  std::nullopt, std::string("invalid_api_key"));
-      res.set(bhttp::field::www_authenticate, "Bearer");
-      return res;
-    }
-    case ErrorKind::rate_limited: {
-      // OpenAI's own shape for a rate limit.
-      Response res = openai_error(status::too_many_requests, message, "requests", std::nullopt,
-                                  std::string("rate_limit_exceeded"));
-      set_retry_after(res, e);
-      return res;
-    }
-    case ErrorKind::request_timeout:
-      return openai_error(status::request_timeout, message, "invalid_request_error", std::nullopt,
-                          std::string("timeout"));
-    case ErrorKind::cancelled:
-      return openai_error(kClientClosedRequest, message, "invalid_request_error", std::nullopt,
-                          std::nullopt);
-    case ErrorKind::deadline_exceeded:
-      return openai_error(status::gateway_timeout, message, "server_error", std::nullopt,
-                          std::string("timeout"));
-    case ErrorKind::conflict:
-      return openai_error(status::conflict, message, "invalid_request_error", param, std::nullopt);
-    case ErrorKind::not_implemented:
-      return openai_error(status::not_implemented, message, "invalid_request_error", std::nullopt,
-                          std::nullopt);
-    case ErrorKind::internal:
-      return openai_error(status::internal_server_error,
-                          "The server had an error while processing your request.", "server_error",
-                          std::nullopt, std::nullopt);
+  Response res = openai_error(openai_error_for(e));
+  if (e.kind() == ErrorKind::unauthorized) res.set(bhttp::field::www_authenticate, "Bearer");
+  if (e.kind() == ErrorKind::unavailable || e.kind() == ErrorKind::config ||
+      e.kind() == ErrorKind::rate_limited) {
+    set_retry_after(res, e);
   }
-  return openai_error(status::internal_server_error, message, "server_error", std::nullopt,
-                      std::nullopt);
+  return res;
 }
 
 Response openai_not_found(const std::string& path) {
-  return openai_error(status::not_found, "Invalid URL (" + path + ")", "invalid_request_error",
-                      std::nullopt, std::nullopt);
+  return openai_error(OpenAIError{.code = status::not_found,
+                                  .message = "Invalid URL (" + path + ")",
+                                  .type = "invalid_request_error"});
 }
 
-Response openai_method_not_allowed(const char* allow) {
-  Response res = openai_error(status::method_not_allowed, "Method Not Allowed",
-                              "invalid_request_error", std::nullopt, std::nullopt);
+Response openai_method_not_allowed(std::string_view allow) {
+  Response res = openai_error(OpenAIError{.code = status::method_not_allowed,
+                                          .message = "Method Not Allowed",
+                                          .type = "invalid_request_error"});
   res.set(bhttp::field::allow, allow);
   return res;
 }
@@ -357,103 +338,99 @@ bool is_served(Parts& parts, const std::string& name) {
 }
 
 Response model_not_found(const std::string& name) {
-  return openai_error(status::not_found, "The model '" + name + "' does not exist",
-                      "invalid_request_error", std::string("model"),
-                      std::string("model_not_found"));
+  return openai_error(OpenAIError{.code = status::not_found,
+                                  .message = "The model '" + name + "' does not exist",
+                                  .type = "invalid_request_error",
+                                  .param = "model",
+                                  .error_code = "model_not_found"});
 }
 
 }  // namespace
 
-Response openai_models(ApiContext& ctx) {
-  json::array data;
-  for (const auto& name : ctx.service.parts().served_model_names()) {
-    data.emplace_back(model_object(name));
-  }
-  return json_response(status::ok, json::object{{"object", "list"}, {"data", std::move(data)}});
-}
-
-Response openai_model(ApiContext& ctx, const std::string& id) {
-  if (!is_served(ctx.service.parts(), id)) return model_not_found(id);
-  return json_response(status::ok, model_object(id));
-}
+namespace {
 
 asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser::value_type& req,
                                             Exchange& ex, bool translate) {
-  // Admitted before the body is read: a full queue costs the client no upload.
-  std::string client = admit_client(ctx, ex);
-  auto ticket = admit(ctx);
-  std::size_t max_upload = ctx.service.limits().max_upload_bytes;
-  FormCollector form(max_upload);
-  co_await read_form(req, ex.body, form, max_upload);
-  if (!form.has_file()) throw field_error("file", "you must provide a file");
-  OpenAIRequest r = parse_fields(form.fields(), translate);
+  Upload upload = co_await accept_upload(ctx, req, ex, openai_upload());
+  OpenAIRequest r = parse_fields(upload.fields, translate);
   if (!is_served(ctx.service.parts(), r.model)) co_return model_not_found(r.model);
-
-  auto state = std::make_shared<StreamState>();
-  state->audio = std::move(form.file_data());
-  state->job.model = r.model;
-  state->job.client = client;
-  state->job.request_id = ex.request_id;
-  state->job.options = std::move(r.options.values);
+  auto run = run_for(upload, ex);
+  run->job.model = r.model;
+  run->job.options = std::move(r.options);
   if (r.stream) {
     ex.keep_alive = req.keep_alive();
-    co_await stream_transcription(ctx, ex, state, ticket);
+    run->stream_segments = true;
+    start(ctx, run);
+    co_await stream_transcription(ex, run);
     co_return Response{};
   }
-  state->job.audio = state->audio;
-  state->job.cancel = &state->cancel;
-  // Captured by reference: GCC 12 destroys a non-trivial temporary of a co_await expression (a
-  // lambda holding a shared_ptr) twice, which freed the state under the running job.
-  Transcription t =
-      co_await run_while_connected(ctx.inference.executor(), ex.stream, state->cancel,
-                                   [&ctx, &state] { return ctx.service.transcribe(state->job); });
+  start(ctx, run);
+  co_await wait(run, &ex);
   Response res{status::ok, 11};
   res.set(bhttp::field::content_type, content_type(r.format));
-  res.body() = render(t, r.format, translate ? "translate" : "transcribe", r.render);
+  res.body() = render(run->transcription, r.format, translate ? "translate" : "transcribe", r.render);
   res.prepare_payload();
   co_return res;
 }
 
+}  // namespace
+
+asio::awaitable<Response> openai_transcriptions_route(ApiContext& ctx,
+                                                      const RequestParser::value_type& req,
+                                                      Exchange& ex, std::string_view) {
+  co_return co_await openai_transcribe(ctx, req, ex, false);
+}
+
+asio::awaitable<Response> openai_translations_route(ApiContext& ctx,
+                                                    const RequestParser::value_type& req,
+                                                    Exchange& ex, std::string_view) {
+  co_return co_await openai_transcribe(ctx, req, ex, true);
+}
+
 // {"language", "language_name", "probability", "languages": [{"language", "language_name",
 // "probability"}, ...]}: every language the model knows, the most likely first.
-asio::awaitable<Response> openai_detect_language(ApiContext& ctx,
-                                                 const RequestParser::value_type& req,
-                                                 Exchange& ex) {
-  std::string client = admit_client(ctx, ex);
-  auto ticket = admit(ctx);
-  std::size_t max_upload = ctx.service.limits().max_upload_bytes;
-  FormCollector form(max_upload);
-  co_await read_form(req, ex.body, form, max_upload);
-  if (!form.has_file()) throw field_error("file", "you must provide a file");
-  const auto& fields = form.fields();
+asio::awaitable<Response> openai_language_route(ApiContext& ctx,
+                                                const RequestParser::value_type& req,
+                                                Exchange& ex, std::string_view) {
+  static const UploadRoute route{
+      .option_tables = {}, .own_fields = {"model"}, .refuse_unknown = true, .openai_shape = true};
+  Upload upload = co_await accept_upload(ctx, req, ex, route);
   std::string model;
-  if (auto it = fields.find("model"); it != fields.end()) model = it->second;
+  if (auto it = upload.fields.find("model"); it != upload.fields.end()) model = strip(it->second);
   if (!model.empty() && !is_served(ctx.service.parts(), model)) co_return model_not_found(model);
-  auto state = std::make_shared<StreamState>();
-  state->audio = std::move(form.file_data());
-  state->job.model = model;
-  state->job.client = client;
-  state->job.request_id = ex.request_id;
-  state->job.audio = state->audio;
-  state->job.cancel = &state->cancel;
-  LanguageScores scores = co_await run_while_connected(
-      ctx.inference.executor(), ex.stream, state->cancel,
-      [&ctx, &state] { return ctx.service.detect_language(state->job); });
+  auto run = run_for(upload, ex);
+  run->work = JobRun::Work::detect_language;
+  run->job.model = model;
+  run->job.options.clear();
+  start(ctx, run);
+  co_await wait(run, &ex);
   auto entry = [](const LanguageScore& s) {
     return json::object{{"language", s.language},
                         {"language_name", language_name(s.language)},
                         {"probability", s.probability}};
   };
   json::array languages;
-  for (const auto& s : scores) languages.push_back(entry(s));
+  for (const auto& s : run->languages) languages.push_back(entry(s));
   json::object body;
-  if (!scores.empty()) body = entry(scores.front());
+  if (!run->languages.empty()) body = entry(run->languages.front());
   body["languages"] = std::move(languages);
-  Response res{status::ok, 11};
-  res.set(bhttp::field::content_type, "application/json");
-  res.body() = json::serialize(body);
-  res.prepare_payload();
-  co_return res;
+  co_return json_response(status::ok, body);
+}
+
+asio::awaitable<Response> openai_models_route(ApiContext& ctx, const RequestParser::value_type&,
+                                              Exchange&, std::string_view) {
+  json::array data;
+  for (const auto& name : ctx.service.parts().served_model_names()) {
+    data.emplace_back(model_object(name));
+  }
+  co_return json_response(status::ok,
+                          json::object{{"object", "list"}, {"data", std::move(data)}});
+}
+
+asio::awaitable<Response> openai_model_route(ApiContext& ctx, const RequestParser::value_type&,
+                                             Exchange&, std::string_view id) {
+  if (!is_served(ctx.service.parts(), std::string(id))) co_return model_not_found(std::string(id));
+  co_return json_response(status::ok, model_object(std::string(id)));
 }
 
 }  // namespace sra::http

@@ -13,17 +13,28 @@
 
 namespace sra::http {
 
-boost::asio::awaitable<Response> openai_transcribe(ApiContext& ctx,
-                                                   const RequestParser::value_type& request,
-                                                   Exchange& exchange, bool translate);
-boost::asio::awaitable<Response> openai_detect_language(ApiContext& ctx,
-                                                        const RequestParser::value_type& request,
-                                                        Exchange& exchange);
-Response openai_models(ApiContext& ctx);
-Response openai_model(ApiContext& ctx, const std::string& id);
+// Route handlers for the router (router.h), on the connection's strand.
+boost::asio::awaitable<Response> openai_transcriptions_route(
+    ApiContext& ctx, const RequestParser::value_type& request, Exchange& exchange,
+    std::string_view tail);
+boost::asio::awaitable<Response> openai_translations_route(ApiContext& ctx,
+                                                           const RequestParser::value_type& request,
+                                                           Exchange& exchange,
+                                                           std::string_view tail);
+boost::asio::awaitable<Response> openai_language_route(ApiContext& ctx,
+                                                       const RequestParser::value_type& request,
+                                                       Exchange& exchange, std::string_view tail);
+boost::asio::awaitable<Response> openai_models_route(ApiContext& ctx,
+                                                     const RequestParser::value_type& request,
+                                                     Exchange& exchange, std::string_view tail);
+// GET /v1/models/{id}: `tail` is the id.
+boost::asio::awaitable<Response> openai_model_route(ApiContext& ctx,
+                                                    const RequestParser::value_type& request,
+                                                    Exchange& exchange, std::string_view tail);
 
+// The one map from sra::Error to OpenAI's error response (status, type, param, code).
 Response openai_error_response(const Error& error);
 Response openai_not_found(const std::string& path);
-Response openai_method_not_allowed(const char* allow);
+Response openai_method_not_allowed(std::string_view allow);
 
 }  // namespace sra::http

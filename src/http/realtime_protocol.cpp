@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <boost/json/basic_parser_impl.hpp>
 
 #include "core/languages.h"
 
@@ -323,7 +324,9 @@ json::object error_event_json(const RealtimeError& error, const std::string& eve
                                              {"event_id", or_null(client_event_id)}}}};
 }
 
-std::string decode_base64_audio(std::string_view text) {
+namespace {
+
+const std::array<signed char, 256>& base64_values() {
   static const std::array<signed char, 256> kValue = [] {
     std::array<signed char, 256> v{};
     v.fill(-1);
@@ -332,31 +335,151 @@ std::string decode_base64_audio(std::string_view text) {
       v[static_cast<unsigned char>(alphabet[i])] = static_cast<signed char>(i);
     return v;
   }();
-  std::size_t end = text.size();
-  int padding = 0;
-  while (end > 0 && text[end - 1] == '=' && padding < 2) {
-    --end;
-    ++padding;
-  }
-  auto invalid = [] {
-    bad("audio", "Invalid 'audio': expected base64-encoded audio bytes.", "invalid_value");
-  };
-  if (end % 4 == 1 || (padding && text.size() % 4 != 0)) invalid();
-  std::string out;
-  out.reserve(end / 4 * 3 + 2);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (std::size_t i = 0; i < end; ++i) {
-    const signed char v = kValue[static_cast<unsigned char>(text[i])];
-    if (v < 0) invalid();
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+  return kValue;
+}
+
+[[noreturn]] void not_base64() {
+  bad("audio", "Invalid 'audio': expected base64-encoded audio bytes.", "invalid_value");
+}
+
+}  // namespace
+
+void Base64Decoder::feed(std::string_view piece) {
+  const auto& value = base64_values();
+  for (char c : piece) {
+    if (c == '=') {
+      if (++padding_ > 2) not_base64();
+      continue;
+    }
+    const signed char v = value[static_cast<unsigned char>(c)];
+    if (v < 0 || padding_ > 0) not_base64();  // padding only at the end
+    ++digits_;
+    acc_ = (acc_ << 6) | static_cast<std::uint32_t>(v);
+    bits_ += 6;
+    if (bits_ >= 8) {
+      bits_ -= 8;
+      if (out_.size() >= max_bytes_) {
+        throw RealtimeProtocolError({.code = "audio_too_large",
+                                     .message = "An append may carry at most " +
+                                                std::to_string(max_bytes_ / (1024 * 1024)) +
+                                                " MiB of audio; send it in smaller pieces.",
+                                     .param = "audio"});
+      }
+      out_.push_back(static_cast<char>((acc_ >> bits_) & 0xFF));
     }
   }
-  return out;
+}
+
+std::string Base64Decoder::finish() {
+  if (digits_ % 4 == 1 || (padding_ && (digits_ + padding_) % 4 != 0)) not_base64();
+  return std::move(out_);
+}
+
+std::string decode_base64_audio(std::string_view text) {
+  Base64Decoder decoder(text.size());
+  decoder.feed(text);
+  return decoder.finish();
+}
+
+namespace {
+
+// The SAX handler of scan_large_event(): the top-level object's "type" and "event_id" strings,
+// its "audio" string decoded as it streams; other members only as small scalars.
+class LargeEventHandler {
+ public:
+  static constexpr std::size_t max_object_size = 64;
+  static constexpr std::size_t max_array_size = 0;
+  static constexpr std::size_t max_key_size = 64;
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
+  explicit LargeEventHandler(std::size_t max_audio_bytes) : decoder_(max_audio_bytes) {}
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_array_begin(boost::system::error_code& ec) { return refuse(ec); }
+  bool on_array_end(std::size_t, boost::system::error_code& ec) { return refuse(ec); }
+  bool on_object_begin(boost::system::error_code& ec) {
+    return ++depth_ == 1 ? true : refuse(ec);  // nothing nested in a large event
+  }
+  bool on_object_end(std::size_t, boost::system::error_code&) {
+    --depth_;
+    return true;
+  }
+  bool on_key_part(json::string_view s, std::size_t, boost::system::error_code&) {
+    key_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, boost::system::error_code&) {
+    key_.append(s.data(), s.size());
+    member_ = key_ == "type"       ? Member::type
+              : key_ == "event_id" ? Member::event_id
+              : key_ == "audio"    ? Member::audio
+                                   : Member::other;
+    key_.clear();
+    if (member_ == Member::audio) event_.has_audio = true;
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t n, boost::system::error_code& ec) {
+    return take(s, n, ec);
+  }
+  bool on_string(json::string_view s, std::size_t n, boost::system::error_code& ec) {
+    return take(s, n, ec);
+  }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, boost::system::error_code&) { return true; }
+  bool on_uint64(std::uint64_t, json::string_view, boost::system::error_code&) { return true; }
+  bool on_double(double, json::string_view, boost::system::error_code&) { return true; }
+  bool on_bool(bool, boost::system::error_code&) { return true; }
+  bool on_null(boost::system::error_code&) { return true; }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+
+  ScannedEvent result() {
+    if (event_.has_audio) event_.audio = decoder_.finish();
+    return std::move(event_);
+  }
+
+ private:
+  enum class Member { type, event_id, audio, other };
+
+  bool refuse(boost::system::error_code& ec) {
+    ec = json::error::extra_data;  // any code: the caller reports the shape
+    nested_ = true;
+    return false;
+  }
+
+  bool take(json::string_view s, std::size_t total, boost::system::error_code& ec) {
+    if (member_ == Member::audio) {
+      decoder_.feed(std::string_view(s.data(), s.size()));
+      return true;
+    }
+    if (total > kMaxNameBytes) return refuse(ec);  // only the audio may be large
+    if (member_ == Member::type) event_.type.append(s.data(), s.size());
+    if (member_ == Member::event_id) event_.event_id.append(s.data(), s.size());
+    return true;
+  }
+
+  int depth_ = 0;
+  bool nested_ = false;
+  std::string key_;
+  Member member_ = Member::other;
+  Base64Decoder decoder_;
+  ScannedEvent event_;
+};
+
+}  // namespace
+
+ScannedEvent scan_large_event(std::string_view text, std::size_t max_audio_bytes) {
+  json::basic_parser<LargeEventHandler> parser(json::parse_options{}, max_audio_bytes);
+  boost::system::error_code ec;
+  parser.write_some(false, text.data(), text.size(), ec);
+  if (ec) {
+    throw RealtimeProtocolError(
+        {.code = "invalid_event",
+         .message = "A message over 64 KiB must be an input_audio_buffer.append event: an object "
+                    "of 'type', 'event_id' and the base64 'audio', nothing nested."});
+  }
+  return parser.handler().result();
 }
 
 }  // namespace sra::http

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -24,7 +25,7 @@ struct RealtimeError {
   std::string type = "invalid_request_error";  // or "server_error"
   std::string code;                            // e.g. "invalid_value", "model_not_found"
   std::string message;                         // for people
-  std::string param;                           // the field at fault, dotted; empty if none
+  std::string param = {};                      // the field at fault, dotted; empty if none
 };
 
 class RealtimeProtocolError : public std::runtime_error {
@@ -64,9 +65,39 @@ boost::json::object live_event_json(const LiveEvent& event, const std::string& e
 boost::json::object error_event_json(const RealtimeError& error, const std::string& event_id,
                                      const std::string& client_event_id);
 
-// The audio of an input_audio_buffer.append event's base64 `audio`. Throws
-// RealtimeProtocolError (invalid_value, param "audio") for anything but base64; padding is
-// optional, white space is not allowed.
+// Base64 text decoded as it comes, in pieces (an append's audio as the JSON parser reads it).
+// Throws RealtimeProtocolError: invalid_value (param "audio") for anything but base64 (padding is
+// optional and only at the end, white space is not allowed), audio_too_large past `max_bytes`.
+class Base64Decoder {
+ public:
+  explicit Base64Decoder(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+  void feed(std::string_view piece);
+  // The bytes; throws when the text ended inside a group that cannot be base64.
+  std::string finish();
+
+ private:
+  std::size_t max_bytes_;
+  std::string out_;
+  std::uint32_t acc_ = 0;
+  int bits_ = 0;
+  std::size_t digits_ = 0;
+  int padding_ = 0;
+};
+
+// The audio of an input_audio_buffer.append event's base64 `audio` (as Base64Decoder).
 std::string decode_base64_audio(std::string_view text);
+
+// A message too large to be parsed into a document (its members would take 25 times its size):
+// only an append, read as it streams: the top-level "type" and "event_id" (each at most 256
+// bytes) and the "audio", decoded at once into bytes (at most `max_audio_bytes`); other members
+// may be small scalars. Anything nested or any other large string throws RealtimeProtocolError
+// (invalid_event), as do the Base64Decoder's errors.
+struct ScannedEvent {
+  std::string type;
+  std::string event_id;
+  bool has_audio = false;
+  std::string audio;  // the decoded bytes
+};
+ScannedEvent scan_large_event(std::string_view text, std::size_t max_audio_bytes);
 
 }  // namespace sra::http

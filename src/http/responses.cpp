@@ -43,6 +43,8 @@ beast_http::status status_for(ErrorKind kind) {
       return beast_http::status::too_many_requests;
     case ErrorKind::unauthorized:
       return beast_http::status::unauthorized;
+    case ErrorKind::forbidden:
+      return beast_http::status::forbidden;
     case ErrorKind::config:
       return beast_http::status::service_unavailable;
     case ErrorKind::request_timeout:
@@ -73,6 +75,7 @@ void set_retry_after(Response& res, const Error& error) {
 Response error_response(const Error& error) {
   auto status = status_for(error.kind());
   if (error.kind() == ErrorKind::invalid_request && error.field()) {
+    if (error.field_missing()) return missing_field_response(*error.field());
     // FastAPI's validation shape, as for a missing field: the field is in `loc`.
     boost::json::object item{{"type", "value_error"},
                              {"loc", boost::json::array{"body", *error.field()}},

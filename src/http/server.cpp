@@ -12,8 +12,9 @@
 #include <mutex>
 #include <thread>
 
-#include "http/api.h"
+#include "http/router.h"
 #include "http/form.h"
+#include "service/client_slots.h"
 #include "service/metrics.h"
 
 namespace sra::http {
@@ -47,24 +48,37 @@ ServerOptions server_options_from(const Config& config) {
       config.get_double("HTTP_MIN_UPLOAD_BYTES_PER_SECOND", o.min_upload_bytes_per_second, 0, 1e12);
   o.max_connections =
       static_cast<int>(config.get_int("MAX_CONNECTIONS", o.max_connections, 1, 1 << 20));
+  o.max_connections_per_client = static_cast<int>(config.get_int(
+      "MAX_CONNECTIONS_PER_CLIENT", std::min(o.max_connections_per_client, o.max_connections), 0,
+      o.max_connections));
   o.shutdown_grace_seconds =
       config.get_double("SHUTDOWN_GRACE_SECONDS", o.shutdown_grace_seconds, 0, 86400);
   o.web_assets_dir = config.get_string("WEB_ASSETS_DIR", SRA_DEFAULT_WEB_ASSETS_DIR);
   return o;
 }
 
-// One connection's state as the server sees it, for shutdown. `stream` and `idle` are touched
-// only on the connection's strand (`executor`); `stream` is null once the connection has ended.
+// One connection's state as the server sees it, for shutdown and for making room. `stream` and
+// `key_slot` are touched only on the connection's strand (`executor`); `stream` is null once the
+// connection has ended. `idle_since` is read by the acceptor.
 struct Connection {
   asio::any_io_executor executor;
   beast::tcp_stream* stream = nullptr;
-  bool idle = true;  // waiting for the next request's headers
+  // Since when it waits for the next request's headers (steady clock ticks); -1 while busy.
+  std::atomic<std::int64_t> idle_since{0};
+  std::unique_ptr<ClientSlots::Slot> address_slot;  // its place among its address's connections
+  std::unique_ptr<ClientSlots::Slot> key_slot;      // and among its API key's, once it has one
+  bool closing = false;  // chosen to make room (under the server's connections mutex)
+
+  bool idle() const { return idle_since.load() >= 0; }
+  void set_idle(bool idle) {
+    idle_since.store(idle ? std::chrono::steady_clock::now().time_since_epoch().count() : -1);
+  }
 
   // Closes the socket (on the strand) if the connection still exists and, when `only_idle`,
   // is between requests.
   static void close(const std::shared_ptr<Connection>& c, bool only_idle) {
     asio::post(c->executor, [c, only_idle] {
-      if (c->stream && (c->idle || !only_idle)) {
+      if (c->stream && (c->idle() || !only_idle)) {
         boost::system::error_code e;
         c->stream->socket().close(e);
       }
@@ -72,13 +86,27 @@ struct Connection {
   }
 };
 
+// The whole answer to a connection refused before any request was read (its client holds its
+// share of connections): written at once into the fresh socket's empty send buffer.
+const std::string& too_many_connections() {
+  static const std::string response = [] {
+    const std::string body =
+        R"json({"detail":"this client has too many connections open (MAX_CONNECTIONS_PER_CLIENT)"})json";
+    return "HTTP/1.1 503 Service Unavailable\r\nServer: speech-recognition-api\r\n"
+           "Content-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n"
+           "Content-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  return response;
+}
+
 class HttpServer::Impl {
  public:
   Impl(ServerOptions options, TranscriptionService& service, InferencePool& pool)
       : options_(std::move(options)),
         blocking_(static_cast<std::size_t>(options_.blocking_threads)),
         access_(service.parts().config()),
-        api_{service, pool, blocking_, options_.web_assets_dir, access_},
+        api_{service, pool, blocking_, options_.web_assets_dir, access_, readiness_},
         acceptor_(ioc_),
         signals_(ioc_) {
     add_gauges(service, pool);
@@ -170,13 +198,49 @@ class HttpServer::Impl {
     if (stopping_ && connections_.empty() && grace_timer_) grace_timer_->cancel();
   }
 
+  // At the bound, the connection idle the longest makes room (it is closed); false when every
+  // connection is busy with a request.
+  bool close_longest_idle() {
+    std::lock_guard lock(connections_mutex_);
+    std::shared_ptr<Connection> oldest;
+    std::int64_t oldest_since = INT64_MAX;
+    for (const auto& c : connections_) {
+      const std::int64_t since = c->idle_since.load();
+      if (since >= 0 && since < oldest_since && !c->closing) {
+        oldest = c;
+        oldest_since = since;
+      }
+    }
+    if (!oldest) return false;
+    oldest->closing = true;
+    Connection::close(oldest, true);
+    return true;
+  }
+
+  // Refuses a connection whose address holds its share: 503 and closed, nothing read.
+  template <typename Socket>
+  static void refuse(Socket& socket) {
+    metrics().refused.with({"connections"}).add();
+    boost::system::error_code ignored;
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(too_many_connections()), ignored);
+    socket.shutdown(asio::socket_base::shutdown_both, ignored);
+    socket.close(ignored);
+  }
+
   asio::awaitable<void> accept_loop() {
     asio::steady_timer pause(ioc_);
     double backoff = 0.01;
     while (!stopping_) {
-      // At the cap, new connections wait in the listen backlog until one closes.
+      // At the bound, an idle connection makes room; if none is idle, new connections wait in
+      // the listen backlog until one closes.
       if (open_connections_.load() >= options_.max_connections) {
-        pause.expires_after(std::chrono::milliseconds(20));
+        if (!close_longest_idle()) {
+          pause.expires_after(std::chrono::milliseconds(20));
+          co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+          continue;
+        }
+        pause.expires_after(std::chrono::milliseconds(1));  // for it to close
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
@@ -192,17 +256,25 @@ class HttpServer::Impl {
         continue;
       }
       backoff = 0.01;
+      boost::system::error_code pec;
+      auto peer = socket.remote_endpoint(pec);
+      auto slot = addresses_.try_take(pec ? std::string("unknown") : peer.address().to_string());
+      if (!slot) {
+        refuse(socket);
+        continue;
+      }
       open_connections_.fetch_add(1);
       auto executor = socket.get_executor();
-      asio::co_spawn(executor, session(std::move(socket)), asio::detached);
+      asio::co_spawn(executor, session(std::move(socket), std::move(slot)), asio::detached);
     }
   }
 
-  asio::awaitable<void> session(tcp::socket socket) {
+  asio::awaitable<void> session(tcp::socket socket, std::unique_ptr<ClientSlots::Slot> slot) {
     beast::tcp_stream stream(std::move(socket));
     auto connection = std::make_shared<Connection>();
     connection->executor = stream.get_executor();
     connection->stream = &stream;
+    connection->address_slot = std::move(slot);
     {
       std::lock_guard lock(connections_mutex_);
       connections_.push_back(connection);
@@ -217,6 +289,8 @@ class HttpServer::Impl {
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream.socket().close(ignored);
     connection->stream = nullptr;
+    connection->address_slot.reset();
+    connection->key_slot.reset();
     open_connections_.fetch_sub(1);
     std::lock_guard lock(connections_mutex_);
     connections_.remove(connection);
@@ -234,11 +308,11 @@ class HttpServer::Impl {
       RequestParser parser;
       parser.header_limit(16 * 1024);
       parser.body_limit(boost::none);  // BodyReader enforces the limit with a clear message
-      connection.idle = true;
+      connection.set_idle(true);
       stream.expires_after(seconds(options_.header_timeout_seconds));
       auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser,
                                                        asio::as_tuple(asio::use_awaitable));
-      connection.idle = false;
+      connection.set_idle(false);
       if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
           ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
         co_return;
@@ -260,6 +334,13 @@ class HttpServer::Impl {
                        .min_bytes_per_second = options_.min_upload_bytes_per_second},
                       body_limit);
       Exchange exchange{.body = body, .stream = stream};
+      // An API key's connections are bounded as an address's are.
+      exchange.claim_client = [this, &connection](const std::string& key) {
+        if (connection.key_slot && connection.key_slot->client() == key) return true;
+        connection.key_slot.reset();
+        connection.key_slot = keys_.try_take(key);
+        return connection.key_slot != nullptr;
+      };
       Response res = co_await handle_request(api_, parser.get(), exchange);
       bool body_done = parser.is_done();
       if (exchange.responded) {
@@ -271,12 +352,23 @@ class HttpServer::Impl {
         if (exchange.keep_alive && body_done && !stopping_) continue;
         co_return;
       }
-      bool keep_alive = parser.get().keep_alive() && body_done && !stopping_;
+      bool keep_alive =
+          parser.get().keep_alive() && body_done && !stopping_ && !exchange.close_connection;
       res.set(bhttp::field::server, "speech-recognition-api");
       res.keep_alive(keep_alive);
+      // A HEAD gets the GET's headers (its Content-Length included) and never a body: bytes after
+      // the headers would be read as the next response on a kept-alive connection.
+      if (parser.get().method() == bhttp::verb::head) res.body().clear();
       stream.expires_after(seconds(options_.body_timeout_seconds));
-      auto [wec, wn] =
-          co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      boost::system::error_code wec;
+      if (parser.get().method() == bhttp::verb::head) {
+        bhttp::response_serializer<bhttp::string_body> head(res);
+        std::tie(wec, std::ignore) = co_await bhttp::async_write_header(
+            stream, head, asio::as_tuple(asio::use_awaitable));
+      } else {
+        std::tie(wec, std::ignore) =
+            co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      }
       spdlog::info(
           "{} {} {} {:.1f} ms", std::string(parser.get().method_string()),
           std::string(parser.get().target()), res.result_int(),
@@ -310,9 +402,12 @@ class HttpServer::Impl {
   asio::io_context ioc_;
   asio::thread_pool blocking_;
   Access access_;
+  CachedCheck readiness_;
   ApiContext api_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
+  ClientSlots addresses_{ClientSlots::kUnbounded, options_.max_connections_per_client};
+  ClientSlots keys_{ClientSlots::kUnbounded, options_.max_connections_per_client};
   std::atomic<bool> stopping_{false};
   std::atomic<int> open_connections_{0};
   std::mutex connections_mutex_;

@@ -2,9 +2,12 @@
 //
 // Runs `io_threads` threads for network I/O only: request bodies are parsed as they stream in,
 // transcriptions run on the InferencePool and blocking storage or bus calls on a separate pool,
-// so a slow request never stalls others. At most `max_connections` are open at once (more wait
-// in the kernel's backlog), accept errors such as EMFILE back off instead of spinning, and a body
-// must keep a minimum average rate. Supports keep-alive, `Expect: 100-continue`, timeouts
+// so a slow request never stalls others. At most `max_connections` are open at once and at most
+// `max_connections_per_client` from one address (or with one API key): at the global bound the
+// connection idle the longest is closed to make room, else new ones wait in the kernel's backlog;
+// a client past its own bound gets 503 and is closed. Accept errors such as EMFILE back off
+// instead of spinning, a body must keep a minimum average rate, and a HEAD is answered without a
+// body. Supports keep-alive, `Expect: 100-continue`, timeouts
 // while waiting for headers and between body reads, and graceful shutdown: stop() (or SIGINT /
 // SIGTERM when run() handles signals) stops accepting, closes idle connections, lets requests
 // in flight finish (up to `shutdown_grace_seconds`), then returns from run().
@@ -30,6 +33,7 @@ struct ServerOptions {
   double body_timeout_seconds = 60;            // longest wait for the next piece of a body
   double min_upload_bytes_per_second = 16384;  // slowest average body upload after 10 s
   int max_connections = 512;                   // open connections; more wait in the listen backlog
+  int max_connections_per_client = 64;         // open connections of one address or API key (0: any)
   double shutdown_grace_seconds = 60;          // longest wait for requests in flight on shutdown
   bool handle_signals = true;                  // stop gracefully on SIGINT and SIGTERM
   std::string web_assets_dir;                  // Swagger UI's files for /docs (WEB_ASSETS_DIR)

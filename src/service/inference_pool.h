@@ -47,6 +47,9 @@ class InferencePool {
     return std::make_unique<Ticket>(&admitted_);
   }
 
+  // Whether try_admit() would refuse now (a hint: another thread may take or free a slot).
+  bool full() const { return admitted_.load() >= options_.threads + options_.queue_size; }
+
   boost::asio::thread_pool::executor_type executor() { return pool_.get_executor(); }
   int admitted() const { return admitted_.load(); }
   const InferencePoolOptions& options() const { return options_; }

@@ -21,6 +21,13 @@ LiveSettings live_settings_from(const Config& config) {
       static_cast<int>(config.get_int("REALTIME_MAX_PENDING_TURNS", s.max_pending_turns, 1, 1000));
   s.max_session_seconds =
       config.get_double("REALTIME_MAX_SESSION_SECONDS", s.max_session_seconds, 10, 86400 * 7);
+  s.max_buffered_seconds = config.get_double(
+      "REALTIME_MAX_BUFFERED_SECONDS", std::max(s.max_buffered_seconds, s.max_turn_seconds + 60),
+      s.max_turn_seconds, 7 * 3600);
+  s.max_sessions_per_client = static_cast<int>(config.get_int(
+      "REALTIME_MAX_SESSIONS_PER_CLIENT", std::max(1, s.max_sessions / 4), 0, 100000));
+  s.idle_seconds = config.get_double("REALTIME_IDLE_SECONDS", s.idle_seconds, 0, 86400);
+  s.require_origin = config.get_bool("REALTIME_REQUIRE_ORIGIN", s.require_origin);
   return s;
 }
 
@@ -59,28 +66,31 @@ void LiveSession::configure(const LiveConfig& config) {
                         "(VAD_MODEL_PATH, VAD_MODEL)");
   }
   const bool detection_changed = config.turn.server_vad != config_.turn.server_vad;
+  if (detection_changed) flush_vad_window();
   config_ = config;
   if (detection_changed) {
     // A turn open in one mode stays open in the other; the VAD starts afresh.
     vad_stream_ = {};
-    vad_done_ = received_;
-    vad_window_.clear();
     in_speech_ = open_.has_value();
     silence_start_ = -1;
   }
 }
 
+std::size_t LiveSession::buffered_samples() const {
+  return committed_samples_ + (open_ ? open_->audio.size() : 0) + between_.size() +
+         vad_window_.size();
+}
+
 void LiveSession::open_turn(std::int64_t start, std::vector<LiveEvent>& events, bool announce) {
   Turn turn;
   turn.item_id = "item_" + make_uuid();
-  turn.start = start;
-  // The audio from `start` on is in between_ (see append()).
+  // The audio from `start` on is in between_ (at most the padding and one VAD window).
   const std::int64_t from = std::clamp<std::int64_t>(start - between_start_, 0,
                                                      static_cast<std::int64_t>(between_.size()));
   turn.audio.assign(between_.begin() + from, between_.end());
   turn.start = between_start_ + from;
   between_.clear();
-  between_start_ = received_;
+  between_start_ = stored_;
   if (announce) {
     events.push_back({.kind = LiveEvent::Kind::speech_started,
                       .item_id = turn.item_id,
@@ -89,15 +99,15 @@ void LiveSession::open_turn(std::int64_t start, std::vector<LiveEvent>& events, 
   open_ = std::move(turn);
 }
 
-void LiveSession::close_turn(std::int64_t end, std::vector<LiveEvent>& events, bool announce) {
+// Ends the open turn where the stored audio ends: nothing after it has been stored yet.
+void LiveSession::close_turn(std::vector<LiveEvent>& events, bool announce) {
   Turn& turn = *open_;
-  end = std::clamp(end, turn.start, turn.start + static_cast<std::int64_t>(turn.audio.size()));
-  const auto keep = static_cast<std::size_t>(end - turn.start);
-  // Audio after the end (the VAD decides a little late) goes back to between_.
-  between_.assign(turn.audio.begin() + static_cast<long>(keep), turn.audio.end());
+  const std::int64_t end = stored_;
+  between_.clear();
   between_start_ = end;
-  turn.audio.resize(keep);
   last_turn_end_ = end;
+  turn.audio.shrink_to_fit();
+  turn.seconds = static_cast<double>(turn.audio.size()) / kSampleRate;
   if (announce) {
     events.push_back({.kind = LiveEvent::Kind::speech_stopped,
                       .item_id = turn.item_id,
@@ -107,83 +117,111 @@ void LiveSession::close_turn(std::int64_t end, std::vector<LiveEvent>& events, b
                     .item_id = turn.item_id,
                     .previous_item_id = last_item_id_});
   last_item_id_ = turn.item_id;
+  committed_samples_ += turn.audio.size();
   committed_.push_back(std::move(turn));
   open_.reset();
 }
 
+void LiveSession::store(const float* samples, std::size_t count) {
+  if (open_) {
+    open_->audio.insert(open_->audio.end(), samples, samples + count);
+  } else {
+    // Outside a turn only the audio a turn may start with is kept.
+    between_.insert(between_.end(), samples, samples + count);
+    const auto keep = static_cast<std::size_t>(ms_to_samples(config_.turn.prefix_padding_ms)) +
+                      vad::kSileroWindow;
+    if (between_.size() > keep) {
+      const std::size_t drop = between_.size() - keep;
+      between_.erase(between_.begin(), between_.begin() + static_cast<long>(drop));
+      between_start_ += static_cast<std::int64_t>(drop);
+    }
+  }
+  stored_ += static_cast<std::int64_t>(count);
+}
+
 void LiveSession::append(const float* samples, std::size_t count, std::vector<LiveEvent>& events) {
   const auto max_turn = static_cast<std::size_t>(settings_.max_turn_seconds * kSampleRate);
-  if (!config_.turn.server_vad && open_ && open_->audio.size() + count > max_turn) {
+  if (!config_.turn.server_vad && (open_ ? open_->audio.size() : 0) + count > max_turn) {
     throw too_large("the input audio buffer would hold more than REALTIME_MAX_TURN_SECONDS (" +
                     std::to_string(static_cast<long long>(settings_.max_turn_seconds)) +
                     " s); commit it first");
   }
-  if (!config_.turn.server_vad && !open_ && count > 0) open_turn(received_, events, false);
-  std::vector<float>& store = open_ ? open_->audio : between_;
-  store.insert(store.end(), samples, samples + count);
+  const auto max_buffered = static_cast<std::size_t>(settings_.max_buffered_seconds * kSampleRate);
+  if (buffered_samples() + count > max_buffered) {
+    throw unavailable("the session would hold more than REALTIME_MAX_BUFFERED_SECONDS (" +
+                      std::to_string(static_cast<long long>(settings_.max_buffered_seconds)) +
+                      " s) of audio: its turns wait for transcription longer than they last");
+  }
   received_ += static_cast<std::int64_t>(count);
-  if (!config_.turn.server_vad) return;
-  vad_window_.insert(vad_window_.end(), samples, samples + count);
-  run_vad(events);
-  // Outside a turn only the audio a turn may start with is kept.
-  if (!open_) {
-    const std::int64_t keep_from =
-        std::max(between_start_, vad_done_ - ms_to_samples(config_.turn.prefix_padding_ms));
-    const auto drop = static_cast<std::size_t>(keep_from - between_start_);
-    if (drop > 0 && drop <= between_.size()) {
-      between_.erase(between_.begin(), between_.begin() + static_cast<long>(drop));
-      between_start_ = keep_from;
+  if (!config_.turn.server_vad) {
+    if (!open_ && count > 0) open_turn(stored_, events, false);
+    store(samples, count);
+    return;
+  }
+  // Window by window: each is stored where the turns stand before the VAD decides on it, so a
+  // turn that ends never holds audio after its end.
+  std::size_t at = 0;
+  while (at < count) {
+    const std::size_t take = std::min(count - at, vad::kSileroWindow - vad_window_.size());
+    vad_window_.insert(vad_window_.end(), samples + at, samples + at + take);
+    at += take;
+    if (vad_window_.size() == vad::kSileroWindow) {
+      run_vad_window(events);
+      vad_window_.clear();
     }
   }
 }
 
-void LiveSession::run_vad(std::vector<LiveEvent>& events) {
+void LiveSession::flush_vad_window() {
+  store(vad_window_.data(), vad_window_.size());
+  vad_window_.clear();
+}
+
+void LiveSession::run_vad_window(std::vector<LiveEvent>& events) {
   const TurnDetection& td = config_.turn;
   const float off = std::max(td.threshold - 0.15f, 0.01f);
-  const std::int64_t max_turn = static_cast<std::int64_t>(settings_.max_turn_seconds * kSampleRate);
-  std::size_t at = 0;
-  for (; at + vad::kSileroWindow <= vad_window_.size(); at += vad::kSileroWindow) {
-    const float p = vad_->process(vad_window_.data() + at, vad_stream_);
-    const std::int64_t window_start = vad_done_;
-    vad_done_ += vad::kSileroWindow;
-    if (!in_speech_) {
-      if (p >= td.threshold) {
-        in_speech_ = true;
-        silence_start_ = -1;
-        if (!open_) {
-          open_turn(std::max(window_start - ms_to_samples(td.prefix_padding_ms), last_turn_end_),
-                    events, true);
-        }
-      }
-      continue;
-    }
+  const auto max_turn = static_cast<std::int64_t>(settings_.max_turn_seconds * kSampleRate);
+  const std::int64_t window_start = stored_;
+  store(vad_window_.data(), vad_window_.size());
+  const float p = vad_->process(vad_window_.data(), vad_stream_);
+  if (!in_speech_) {
     if (p >= td.threshold) {
+      in_speech_ = true;
       silence_start_ = -1;
-    } else if (p < off && silence_start_ < 0) {
-      silence_start_ = window_start;
+      if (!open_) {
+        open_turn(std::max(window_start - ms_to_samples(td.prefix_padding_ms), last_turn_end_),
+                  events, true);
+      }
     }
-    if (!open_) continue;
-    const bool silent_enough =
-        silence_start_ >= 0 && vad_done_ - silence_start_ >= ms_to_samples(td.silence_duration_ms);
-    const bool too_long = vad_done_ - open_->start >= max_turn;
-    if (silent_enough || too_long) {
-      close_turn(vad_done_, events, true);
-      // A turn cut for length goes on as a new one while the speech does.
-      in_speech_ = too_long && !silent_enough;
-      silence_start_ = -1;
-      if (in_speech_) open_turn(vad_done_, events, true);
-    }
+    return;
   }
-  vad_window_.erase(vad_window_.begin(), vad_window_.begin() + static_cast<long>(at));
+  if (p >= td.threshold) {
+    silence_start_ = -1;
+  } else if (p < off && silence_start_ < 0) {
+    silence_start_ = window_start;
+  }
+  if (!open_) return;
+  const bool silent_enough =
+      silence_start_ >= 0 && stored_ - silence_start_ >= ms_to_samples(td.silence_duration_ms);
+  const bool too_long = stored_ - open_->start >= max_turn;
+  if (silent_enough || too_long) {
+    close_turn(events, true);
+    // A turn cut for length goes on as a new one while the speech does.
+    in_speech_ = too_long && !silent_enough;
+    silence_start_ = -1;
+    if (in_speech_) open_turn(stored_, events, true);
+  }
 }
 
 void LiveSession::commit(std::vector<LiveEvent>& events) {
-  if (!open_ || static_cast<std::int64_t>(open_->audio.size()) < kMinCommitSamples) {
-    const double ms = open_ ? static_cast<double>(open_->audio.size()) * 1000 / kSampleRate : 0;
+  const std::size_t held = (open_ ? open_->audio.size() : 0) + (open_ ? vad_window_.size() : 0);
+  if (!open_ || static_cast<std::int64_t>(held) < kMinCommitSamples) {
+    const double ms = static_cast<double>(held) * 1000 / kSampleRate;
     throw invalid_request("buffer too small: expected at least 100 ms of audio, but the buffer " +
                           std::string("holds ") + std::to_string(static_cast<int>(ms)) + " ms");
   }
-  close_turn(received_, events, false);
+  flush_vad_window();
+  close_turn(events, false);
   in_speech_ = false;
   silence_start_ = -1;
 }
@@ -191,6 +229,8 @@ void LiveSession::commit(std::vector<LiveEvent>& events) {
 void LiveSession::clear() {
   open_.reset();
   between_.clear();
+  vad_window_.clear();
+  stored_ = received_;
   between_start_ = received_;
   last_turn_end_ = received_;
   in_speech_ = false;
@@ -208,7 +248,12 @@ std::optional<LiveWork> LiveSession::next_work() {
   if (!committed_.empty()) {
     Turn& turn = committed_.front();
     LiveWork work{.kind = LiveWork::Kind::final, .item_id = turn.item_id};
-    work.audio.samples = turn.audio;
+    // The turn's audio goes with its work: it is transcribed once and never needed again.
+    committed_samples_ -= turn.audio.size();
+    work.audio.samples = std::move(turn.audio);
+    work.samples = work.audio.samples.size();
+    work.model = config_.model;
+    turn.audio = {};
     work.options = base_options();
     if (!config_.prompt.empty()) work.options["prompt"] = config_.prompt;
     in_flight_ = true;
@@ -224,6 +269,8 @@ std::optional<LiveWork> LiveSession::next_work() {
   LiveWork work{.kind = LiveWork::Kind::partial, .item_id = turn.item_id};
   work.audio.samples.assign(turn.audio.begin() + static_cast<long>(turn.window_start),
                             turn.audio.end());
+  work.samples = work.audio.samples.size();
+  work.model = config_.model;
   work.options = base_options();
   work.options["temperature"] = "0";  // one attempt: a partial is redone soon anyway
   // The client's prompt, then the confirmed text that left the window; its end, so that it always
@@ -306,7 +353,7 @@ void LiveSession::finish(const LiveWork& work, const Transcription& result,
   Turn* turn = find_turn(work.item_id);
   if (!turn) return;  // cleared meanwhile
   if (work.kind == LiveWork::Kind::partial) {
-    apply_partial(*turn, work.audio.samples.size(), result, events);
+    apply_partial(*turn, work.samples, result, events);
     return;
   }
   // The final text: whatever the deltas have not said yet, after the words that stand for what
@@ -323,7 +370,7 @@ void LiveSession::finish(const LiveWork& work, const Transcription& result,
   events.push_back({.kind = LiveEvent::Kind::completed,
                     .item_id = turn->item_id,
                     .text = transcript,
-                    .seconds = static_cast<double>(turn->audio.size()) / kSampleRate});
+                    .seconds = turn->seconds});
   committed_.pop_front();
 }
 

@@ -11,8 +11,13 @@
 // The session never runs a model itself: next_work() says what to transcribe next (a committed
 // turn first, else a partial of the open turn) and its owner runs it through the
 // TranscriptionService (TranscriptionJob::samples) and hands the result to finish(). One work is
-// out at a time. Not thread-safe: one thread (or strand) at a time. Memory is bounded by
-// max_turn_seconds per turn and max_pending_turns.
+// out at a time. Not thread-safe: one thread (or strand) at a time.
+//
+// Memory: the audio a session holds (the open turn, the committed turns not transcribed yet and
+// the padding kept before a turn) never passes max_buffered_seconds (4 bytes a sample, 64 KB a
+// second): an append that would pass it is refused whole, however the audio is sliced. Audio is
+// stored as the VAD sees it, 32 ms at a time, so a turn's end never leaves audio to move, and a
+// committed turn's audio leaves the session with its final transcription work.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +45,11 @@ struct LiveSettings {
   double max_ahead_seconds = 30;  // REALTIME_MAX_AHEAD_SECONDS: audio ahead of the wall clock
   int max_pending_turns = 8;      // REALTIME_MAX_PENDING_TURNS: committed turns not transcribed yet
   double max_session_seconds = 3600;  // REALTIME_MAX_SESSION_SECONDS: a session's longest life
+  double max_buffered_seconds = 360;  // REALTIME_MAX_BUFFERED_SECONDS: audio a session holds
+  int max_sessions_per_client = 2;    // REALTIME_MAX_SESSIONS_PER_CLIENT: one client's sessions
+  double idle_seconds = 300;          // REALTIME_IDLE_SECONDS: closed after so long without audio
+                                      // or a client event (0: never)
+  bool require_origin = false;        // REALTIME_REQUIRE_ORIGIN: refuse upgrades without Origin
 };
 
 // Throws sra::Error(config) naming the variable for a value out of bounds.
@@ -75,6 +85,8 @@ struct LiveWork {
   Kind kind = Kind::partial;
   std::string item_id;                         // the turn
   AudioBuffer audio;                           // partial: the window; final: the whole turn
+  std::size_t samples = 0;                     // the audio's length (the owner may take it)
+  std::string model;                           // the served model to run (empty: the default)
   std::map<std::string, std::string> options;  // the request options (language, prompt, ...)
 };
 
@@ -87,8 +99,10 @@ class LiveSession {
   void configure(const LiveConfig& config);
   const LiveConfig& config() const { return config_; }
 
-  // Takes 16 kHz samples; turn events go to `events`. Throws sra::Error(too_large) when a turn the
-  // client commits would pass max_turn_seconds (nothing is taken then).
+  // Takes 16 kHz samples; turn events go to `events`. Nothing is taken when it throws:
+  // sra::Error(too_large) when a turn the client commits would pass max_turn_seconds,
+  // sra::Error(unavailable) when the session would hold more than max_buffered_seconds (its turns
+  // wait for transcription faster than they are done).
   void append(const float* samples, std::size_t count, std::vector<LiveEvent>& events);
   // Ends the open turn. Throws sra::Error(invalid_request) when it holds under 100 ms of audio.
   void commit(std::vector<LiveEvent>& events);
@@ -105,12 +119,15 @@ class LiveSession {
   bool busy() const { return in_flight_; }
   // Samples received since the session started.
   std::int64_t samples_received() const { return received_; }
+  // Samples the session holds now (what max_buffered_seconds bounds).
+  std::size_t buffered_samples() const;
 
  private:
   struct Turn {
     std::string item_id;
     std::int64_t start = 0;         // session sample of audio[0]
-    std::vector<float> audio;       // the whole turn
+    std::vector<float> audio;       // the whole turn (moved out to its final work)
+    double seconds = 0;             // the committed turn's length
     std::size_t window_start = 0;   // where the partials' window starts in `audio`
     std::size_t decoded_until = 0;  // audio.size() when the last partial was taken
     LocalAgreement agreement;
@@ -119,8 +136,13 @@ class LiveSession {
   };
 
   void open_turn(std::int64_t start, std::vector<LiveEvent>& events, bool announce);
-  void close_turn(std::int64_t end, std::vector<LiveEvent>& events, bool announce);
-  void run_vad(std::vector<LiveEvent>& events);
+  void close_turn(std::vector<LiveEvent>& events, bool announce);
+  // Stores samples where they belong (the open turn, else the padding before a turn).
+  void store(const float* samples, std::size_t count);
+  // One full VAD window (vad_window_): stored, then its speech probability decides the turns.
+  void run_vad_window(std::vector<LiveEvent>& events);
+  // Stores the samples waiting for a full VAD window without running the VAD on them.
+  void flush_vad_window();
   Turn* find_turn(const std::string& item_id);
   void emit_words(Turn& turn, const std::vector<std::string>& words,
                   std::vector<LiveEvent>& events);
@@ -132,16 +154,17 @@ class LiveSession {
   std::shared_ptr<const vad::SileroVad> vad_;
   LiveConfig config_;
 
-  std::int64_t received_ = 0;       // samples so far
-  std::optional<Turn> open_;        // the turn audio goes to
-  std::deque<Turn> committed_;      // ended turns waiting for their final transcription
-  std::vector<float> between_;      // audio since the last turn ended (bounded), for padding
-  std::int64_t between_start_ = 0;  // session sample of between_[0]
+  std::int64_t received_ = 0;         // samples so far (stored or waiting in vad_window_)
+  std::int64_t stored_ = 0;           // samples stored (in a turn or between_, or dropped)
+  std::optional<Turn> open_;          // the turn audio goes to
+  std::deque<Turn> committed_;        // ended turns waiting for their final transcription
+  std::size_t committed_samples_ = 0;  // the audio those hold
+  std::vector<float> between_;        // audio since the last turn ended, at most the padding
+  std::int64_t between_start_ = 0;    // session sample of between_[0]
   std::int64_t last_turn_end_ = 0;  // a new turn never starts before this
   std::string last_item_id_;        // the last committed turn
 
   vad::SileroStream vad_stream_;
-  std::int64_t vad_done_ = 0;      // session samples the VAD has seen
   std::vector<float> vad_window_;  // samples waiting for a full VAD window
   bool in_speech_ = false;
   std::int64_t silence_start_ = -1;  // where the current run of silence started, if any

@@ -16,6 +16,11 @@ ServiceLimits service_limits_from(const Config& config) {
   limits.max_upload_bytes = static_cast<std::size_t>(
       config.get_int("MAX_UPLOAD_BYTES", static_cast<std::int64_t>(limits.max_upload_bytes), 1,
                      std::int64_t{1} << 40));
+  const auto upload = static_cast<std::int64_t>(limits.max_upload_bytes);
+  limits.max_buffered_upload_bytes = static_cast<std::size_t>(config.get_int(
+      "MAX_BUFFERED_UPLOAD_BYTES",
+      std::max(static_cast<std::int64_t>(limits.max_buffered_upload_bytes), 4 * upload), upload,
+      std::int64_t{1} << 42));
   limits.max_audio_seconds =
       config.get_double("MAX_AUDIO_SECONDS", limits.max_audio_seconds, 0.1, 1e7);
   limits.max_job_seconds = config.get_double("MAX_JOB_SECONDS", limits.max_job_seconds, 0, 1e7);
@@ -221,13 +226,6 @@ Transcription TranscriptionService::run_task_job(const TaskRequest& request, Tas
   return transcribe(job);
 }
 
-std::unique_ptr<TranscriptionService::LiveSlot> TranscriptionService::try_open_live_session() {
-  if (live_sessions_.fetch_add(1) + 1 > limits_.live.max_sessions) {
-    live_sessions_.fetch_sub(1);
-    return nullptr;
-  }
-  return std::make_unique<LiveSlot>(live_sessions_);
-}
 
 void TranscriptionService::after_task(const TaskRequest& request) noexcept {
   if (!limits_.delete_audio_after_task) return;

@@ -27,7 +27,9 @@
 #include "core/message_bus.h"
 #include "core/parts.h"
 #include "service/backlog_gate.h"
+#include "service/client_slots.h"
 #include "service/live_session.h"
+#include "service/memory_budget.h"
 #include "service/rate_limiter.h"
 #include "service/voice_activity.h"
 
@@ -35,6 +37,9 @@ namespace sra {
 
 struct ServiceLimits {
   std::size_t max_upload_bytes = 25 * 1024 * 1024;  // largest accepted upload, in bytes
+  // Bytes of uploads held in memory at once (sync and OpenAI routes, from the first byte to the
+  // job's end); more get 503. Default: 512 MiB or 4 uploads of MAX_UPLOAD_BYTES, the larger.
+  std::size_t max_buffered_upload_bytes = 512 * 1024 * 1024;
   double max_audio_seconds = 2 * 3600.0;            // longest accepted audio, in seconds
   double max_job_seconds = 0;            // a job's deadline; 0: 10x the audio's duration + 60 s
   bool delete_audio_after_task = false;  // remove the stored file once its task ends
@@ -67,7 +72,8 @@ class TranscriptionService {
         limits_(limits),
         backlog_(parts, limits.backlog),
         clients_(limits.rate),
-        vad_(limits.vad) {}
+        vad_(limits.vad),
+        upload_memory_(limits.max_buffered_upload_bytes) {}
 
   // Runs `job` on the calling thread. Throws sra::Error: unsupported_media, too_large,
   // invalid_request (with field()), not_found (model), cancelled, deadline_exceeded, ...
@@ -94,23 +100,21 @@ class TranscriptionService {
   BacklogGate& backlog() { return backlog_; }
   // Per-client limits of every transcription route (see rate_limiter.h).
   RateLimiter& clients() { return clients_; }
-  // The Silero model for live sessions' turn detection: loaded (or pulled) on first use, shared.
-  // Throws sra::Error(config) if it cannot be loaded.
+  // What uploads held in memory may take together (MAX_BUFFERED_UPLOAD_BYTES).
+  MemoryBudget& upload_memory() { return upload_memory_; }
+  // The Silero model for live sessions' turn detection: loaded on first use, shared; a missing
+  // one is pulled in the background (see VoiceActivityFilter::model()). Throws
+  // sra::Error(unavailable) while it is pulled, sra::Error(config) if it cannot be had.
   std::shared_ptr<const vad::SileroVad> vad_model() { return vad_.model(); }
+  // Starts pulling the VAD model if it is missing (serve, when live sessions are on).
+  void prefetch_vad_model() { vad_.prefetch(); }
 
-  // A place for one live session while it is held; nullptr when MAX_REALTIME_SESSIONS are open.
-  class LiveSlot {
-   public:
-    explicit LiveSlot(std::atomic<int>& open) : open_(open) {}
-    LiveSlot(const LiveSlot&) = delete;
-    LiveSlot& operator=(const LiveSlot&) = delete;
-    ~LiveSlot() { open_.fetch_sub(1); }
-
-   private:
-    std::atomic<int>& open_;
-  };
-  std::unique_ptr<LiveSlot> try_open_live_session();
-  int live_sessions() const { return live_sessions_.load(); }
+  // A place for one live session of `client` while it is held; nullptr when
+  // MAX_REALTIME_SESSIONS are open or the client holds REALTIME_MAX_SESSIONS_PER_CLIENT.
+  std::unique_ptr<ClientSlots::Slot> try_open_live_session(const std::string& client) {
+    return live_slots_.try_take(client);
+  }
+  int live_sessions() const { return live_slots_.held(); }
 
  private:
   // What every job does before its model runs: the audio decoded within the limits, the
@@ -130,7 +134,8 @@ class TranscriptionService {
   BacklogGate backlog_;
   RateLimiter clients_;
   VoiceActivityFilter vad_;
-  std::atomic<int> live_sessions_{0};
+  MemoryBudget upload_memory_;
+  ClientSlots live_slots_{limits_.live.max_sessions, limits_.live.max_sessions_per_client};
 };
 
 }  // namespace sra

@@ -6,11 +6,13 @@
 //
 // The options are declared once in vad_option_specs() (fields vad_filter, vad_threshold, ...;
 // variables VAD_FILTER, VAD_THRESHOLD, ...). The Silero model (VAD_MODEL_PATH, or the catalog
-// model VAD_MODEL, pulled into WHISPER_MODELS_DIR on first use) is loaded once, on the first job
-// that asks for VAD, or at start when VAD is on by default. VoiceActivityFilter is safe to use
+// model VAD_MODEL, pulled into WHISPER_MODELS_DIR in the background when missing) is loaded once,
+// on the first job that asks for VAD, or at start when VAD is on by default. VoiceActivityFilter is safe to use
 // from any number of threads.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -62,13 +64,28 @@ class VoiceActivityFilter {
   // The speech of `audio`. Throws sra::Error(config) if the model cannot be loaded.
   SpeechOnly speech(const AudioBuffer& audio, const vad::VadOptions& options,
                     const CancelToken* cancel);
-  // The Silero model, loaded (or pulled) on first use. Throws sra::Error(config) if it cannot be.
+  // The Silero model, loaded on first use. A catalog model that is missing is pulled on a thread
+  // of its own, never the caller's: until it is in, this throws sra::Error(unavailable) with
+  // Retry-After; a failed pull throws sra::Error(config) (the index, redacted, and what to run)
+  // and is tried again no sooner than 30 s later, doubling up to an hour.
   std::shared_ptr<const vad::SileroVad> model();
+  // Starts pulling the model now if it is missing (serve, when live sessions may need it).
+  void prefetch();
 
  private:
+  // The model and its pull, shared with the pull's thread (which may outlive the filter).
+  struct Fetch {
+    std::mutex mutex;
+    std::condition_variable changed;  // a pull ended
+    std::shared_ptr<const vad::SileroVad> model;
+    bool running = false;                             // a pull is in progress
+    std::optional<std::string> failure;               // why the last pull failed
+    std::chrono::steady_clock::time_point retry_at;   // no new pull before this
+    double retry_after_seconds = 15;                  // doubled at each failure
+  };
+
   VadSettings settings_;
-  std::mutex mutex_;
-  std::shared_ptr<const vad::SileroVad> model_;
+  std::shared_ptr<Fetch> fetch_;
 };
 
 // Every time in `t` (a transcription of speech.audio) mapped back to the original audio

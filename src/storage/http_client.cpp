@@ -104,7 +104,7 @@ HttpResponse perform(const HttpRequest& request) {
   if (rc != CURLE_OK) {
     // The URL (object keys; the query may carry signatures) goes to the log without its query,
     // never into the error's text, which can reach a client.
-    std::string where = request.url.substr(0, request.url.find('?'));
+    std::string where = redact_url(request.url.substr(0, request.url.find('?')));
     spdlog::error("{} {} failed: {}", request.method, where, curl_easy_strerror(rc));
     std::string host = where.substr(0, where.find('/', where.find("://") + 3));
     throw unavailable(request.method + " to " + host + " failed: " + curl_easy_strerror(rc));
