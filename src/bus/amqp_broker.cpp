@@ -458,7 +458,7 @@ class AmqpBroker final : public CeleryBroker {
         backoff = 0.5;
         spdlog::info("celery: consuming '{}' from RabbitMQ at {}", options_.queue, url_.text);
         if (serve(*conn, generation, stop)) return;  // stopped cleanly
-      } catch (const Error& e) {
+      } catch (const std::exception& e) {
         spdlog::warn("celery worker: {}; reconnecting in {:.1f} s", e.what(), backoff);
       }
       // Deliveries of the lost connection will come again from the broker: unstarted ones are

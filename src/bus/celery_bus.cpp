@@ -26,6 +26,7 @@ namespace {
 using bus::CeleryTask;
 using bus::Outcome;
 using bus::RedisClient;
+using bus::RedisReply;
 namespace json = boost::json;
 
 // A Lua helper of the scripts below: the status of the meta stored at `key` ('' when none; a
@@ -70,8 +71,18 @@ end
 return 1
 )lua";
 
-// Celery's custom state of a running task; its meta is {"progress", "segments"}.
+// Celery's custom state of a running task; its meta is {"progress", "segments"}. Written only
+// with CELERY_BUS_PROGRESS_STATE: the Python project's API shows a task's Celery state as its
+// status, and its contract knows only PENDING, SUCCESS and FAILED.
 constexpr const char* kProgressState = "PROGRESS";
+
+// KEYS: progress key, meta key. ARGV: progress JSON, expiry. Only while no final state is stored.
+const std::string kProgressScript = std::string(kStoredStatusLua) + R"lua(
+local status = stored_status(KEYS[2])
+if status == 'SUCCESS' or status == 'FAILURE' or status == 'REVOKED' then return 0 end
+redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
+return 1
+)lua";
 
 bool is_final(const std::string& status) {
   return status == "SUCCESS" || status == "FAILURE" || status == "REVOKED";
@@ -88,6 +99,7 @@ struct CeleryOptions {
   int max_retries = 3;
   int max_deliveries = 5;
   double retry_delay = 1.0;
+  bool progress_state = false;  // progress also as Celery's PROGRESS state (readers of .info)
 };
 
 // A few Redis connections to the result backend, shared by the threads of this process.
@@ -132,8 +144,8 @@ class CeleryBus final : public MessageBus {
     // The marker tells "pending" from "never existed"; written first so that a fast worker's
     // result is never taken for an unknown task.
     backend_.with([&](RedisClient& c) {
-      return c.command(
-          {"SET", marker(task.id), "1", "EX", std::to_string(options_.result_expires)});
+      return c.command({"SET", marker(task.id), "1", "EX",
+                        std::to_string(bus::unfinished_record_seconds(options_.result_expires))});
     });
     broker_->publish(task);
     return task.id;
@@ -141,14 +153,29 @@ class CeleryBus final : public MessageBus {
 
   std::optional<TaskResult> get_task_result(const std::string& task_id) override {
     if (!is_uuid(task_id)) return std::nullopt;
-    auto [meta, known] = backend_.with([&](RedisClient& c) {
-      auto r = c.command({"GET", "celery-task-meta-" + task_id});
-      bool exists = !r.is_nil() || c.command({"EXISTS", marker(task_id)}).integer == 1;
-      return std::pair{r, exists};
+    // The meta (a final state); else the progress our worker keeps (a task any producer sent);
+    // else our marker (a task our API sent, still queued).
+    auto [meta, progress, known] = backend_.with([&](RedisClient& c) {
+      auto r = c.command({"GET", meta_key(task_id)});
+      RedisReply p;
+      bool exists = !r.is_nil();
+      if (!exists) {
+        p = c.command({"GET", progress_key(task_id)});
+        exists = !p.is_nil() || c.command({"EXISTS", marker(task_id)}).integer == 1;
+      }
+      return std::tuple{r, p, exists};
     });
     if (meta.is_nil()) {
       if (!known) return std::nullopt;
-      return TaskResult{};
+      TaskResult pending;
+      if (!progress.is_nil()) {
+        try {
+          pending.progress = task_progress_from_json(json::parse(progress.str));
+        } catch (const std::exception& e) {
+          spdlog::warn("celery: the progress of task {} cannot be read: {}", task_id, e.what());
+        }
+      }
+      return pending;
     }
     TaskResult result;
     try {
@@ -216,6 +243,7 @@ class CeleryBus final : public MessageBus {
 
  private:
   static std::string marker(const std::string& id) { return "sra-celery-task-" + id; }
+  static std::string progress_key(const std::string& id) { return "sra-celery-progress-" + id; }
   static std::string meta_key(const std::string& id) { return "celery-task-meta-" + id; }
 
   static json::value revoked_result() {
@@ -309,16 +337,24 @@ class CeleryBus final : public MessageBus {
       return n.integer;
     });
     if (deliveries > options_.max_deliveries) {
-      return fail(
-          task, "WorkerLostError",
-          "gave up after " + std::to_string(deliveries - 1) + " deliveries that never finished");
+      fail(task, "WorkerLostError",
+           "gave up after " + std::to_string(deliveries - 1) + " deliveries that never finished");
+      if (on_finished_) on_finished_(request);  // its audio, as after any task
+      return Outcome::ack;
     }
     spdlog::info("task {}: started (delivery {}, retries {})", task.id, deliveries, task.retries);
+    // Progress where the Python project's reader does not look (its status stays PENDING), and
+    // as Celery's PROGRESS state only when asked for.
     auto write_progress = [&](const TaskProgress& progress) {
-      store(task.id, kProgressState, to_json(progress), "");
+      json::value value = to_json(progress);
+      backend_.with([&](RedisClient& c) {
+        return c.eval(kProgressScript, {progress_key(task.id), meta_key(task.id)},
+                      {json::serialize(value), std::to_string(options_.result_expires)});
+      });
+      if (options_.progress_state) store(task.id, kProgressState, value, "");
     };
     auto control = running_.start(task.id, write_progress);
-    write_progress(TaskProgress{});  // PROGRESS from the start: a reader sees it runs
+    write_progress(TaskProgress{});  // from the start: a reader sees it runs
     bus::RetryPolicy policy{options_.max_retries, options_.retry_delay, 30};
     bus::TaskOutcome outcome = bus::run_delivery(handler, request, *control, task.retries, policy);
     switch (outcome.kind) {
@@ -339,14 +375,17 @@ class CeleryBus final : public MessageBus {
       case bus::TaskOutcome::Kind::retry:
         spdlog::warn("task {}: {}; retrying in {:.1f} s", task.id, outcome.error,
                      outcome.retry_delay);
-        // PENDING again (the meta is removed unless a final state won the race).
-        backend_.with(
-            [&](RedisClient& c) { return c.eval(kDropProgressScript, {meta_key(task.id)}, {}); });
+        // PENDING again (a PROGRESS meta is removed unless a final state won the race).
+        backend_.with([&](RedisClient& c) {
+          c.command({"DEL", progress_key(task.id)});
+          return c.eval(kDropProgressScript, {meta_key(task.id)}, {});
+        });
         bus::sleep_unless_stopped(stop, outcome.retry_delay);
         // This delivery ended properly: it does not count towards the crash limit.
         backend_.with([&](RedisClient& c) { return c.command({"DECR", counter}); });
         return Outcome::requeue;
     }
+    backend_.with([&](RedisClient& c) { return c.command({"DEL", progress_key(task.id)}); });
     if (on_finished_) on_finished_(request);
     return Outcome::ack;
   }
@@ -383,6 +422,7 @@ std::unique_ptr<MessageBus> make_celery_bus(const Config& config) {
   o.max_retries = static_cast<int>(config.get_int("CELERY_BUS_MAX_RETRIES", 3, 0, 100));
   o.max_deliveries = static_cast<int>(config.get_int("CELERY_BUS_MAX_DELIVERIES", 5, 1, 100));
   o.retry_delay = config.get_double("CELERY_BUS_RETRY_DELAY_SECONDS", 1.0, 0, 3600);
+  o.progress_state = config.get_bool("CELERY_BUS_PROGRESS_STATE", false);
   std::unique_ptr<bus::CeleryBroker> broker;
   if (redis_broker) {
     broker = bus::make_redis_broker({o.broker, o.queue, o.visibility_timeout,

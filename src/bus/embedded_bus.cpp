@@ -269,6 +269,7 @@ class EmbeddedBus final : public MessageBus {
       finish(db, owner, task.id, std::nullopt,
              "gave up after " + std::to_string(task.attempts - 1) +
                  " deliveries: the worker stopped while processing it each time");
+      if (on_finished_) on_finished_(task.request);  // its audio, as after any task
       return;
     }
     spdlog::info("task {}: started (delivery {})", task.id, task.attempts);

@@ -26,10 +26,11 @@ using bus::seconds_text;
 using bus::sleep_unless_stopped;
 namespace huey = bus::huey;
 
-// KEYS: task record, queue. ARGV: message, file id, request id, created.
+// KEYS: task record, queue. ARGV: message, file id, request id, created, record ttl.
 constexpr const char* kCreateScript = R"lua(
 redis.call('HSET', KEYS[1], 'file_id', ARGV[2], 'request_id', ARGV[3], 'created', ARGV[4],
            'deliveries', 0, 'retries', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('LPUSH', KEYS[2], ARGV[1])
 return 1
 )lua";
@@ -167,10 +168,16 @@ class HueyBus final : public MessageBus {
     if (!request.options_json.empty() && request.options_json != "{}")
       m.kwargs["options"] = request.options_json;  // a Python consumer's huey_task refuses these
     std::string message = huey::write_message(m);
+    if (message.size() > huey::kMaxMessageBytes) {
+      throw too_large("the task's options make a Huey message of " +
+                      std::to_string(message.size()) + " bytes; a worker reads at most " +
+                      std::to_string(huey::kMaxMessageBytes));
+    }
     std::lock_guard lock(api_mutex_);
     bus::with_reconnect([&] {
       return api_.eval(kCreateScript, {task_key(m.id), keys_.queue},
-                       {message, request.file_id, request.request_id, seconds_text(now_seconds())});
+                       {message, request.file_id, request.request_id, seconds_text(now_seconds()),
+                        std::to_string(bus::unfinished_record_seconds(o_.result_expires))});
     });
     return m.id;
   }
@@ -279,7 +286,7 @@ class HueyBus final : public MessageBus {
           continue;
         }
         run_message(client, token, r.str, options, handler, stop);
-      } catch (const Error& e) {
+      } catch (const std::exception& e) {
         spdlog::warn("huey worker: {}; retrying in {:.1f} s", e.what(), backoff);
         sleep_unless_stopped(stop, backoff);
         backoff = std::min(backoff * 2, 10.0);
@@ -311,8 +318,8 @@ class HueyBus final : public MessageBus {
       return;
     }
     const std::string& revoke = start.elements[1].str;
-    long long deliveries = std::stoll(start.elements[2].str);
-    int retries = std::stoi(start.elements[3].str);
+    const std::optional<long long> deliveries = bus::count_from(start.elements[2].str);
+    const std::optional<long long> retries = bus::count_from(start.elements[3].str);
     bool cancel_requested = start.elements[4].str == "1";
     TaskRequest request;
     request.request_id = start.elements[5].str;
@@ -350,11 +357,17 @@ class HueyBus final : public MessageBus {
     }
     request.file_id = m.args[0];
     request.options_json = options_kw == m.kwargs.end() ? "{}" : options_kw->second;
-    if (deliveries > o_.max_deliveries) {
-      fail("gave up after " + std::to_string(deliveries - 1) + " deliveries that never finished");
+    if (!deliveries || !retries) {
+      fail("the task's record is damaged: its delivery counts are not numbers");
+      if (options.on_finished) options.on_finished(request);
       return;
     }
-    spdlog::info("task {}: started (delivery {}, retries {})", m.id, deliveries, retries);
+    if (*deliveries > o_.max_deliveries) {
+      fail("gave up after " + std::to_string(*deliveries - 1) + " deliveries that never finished");
+      if (options.on_finished) options.on_finished(request);  // its audio, as after any task
+      return;
+    }
+    spdlog::info("task {}: started (delivery {}, retries {})", m.id, *deliveries, *retries);
     auto write_progress = [&](const TaskProgress& progress) {
       client.eval(kProgressScript, {keys_.results, task_key(m.id)},
                   {m.id, boost::json::serialize(to_json(progress))});
@@ -375,7 +388,8 @@ class HueyBus final : public MessageBus {
     if (cancel_requested) control->cancel_token().cancel(bus::kCancelledMessage);
     write_progress(TaskProgress{});  // a reader sees that it runs
     bus::RetryPolicy policy{o_.max_retries, o_.retry_delay, 30};
-    bus::TaskOutcome outcome = bus::run_delivery(handler, request, *control, retries, policy);
+    bus::TaskOutcome outcome =
+        bus::run_delivery(handler, request, *control, static_cast<int>(*retries), policy);
     switch (outcome.kind) {
       case bus::TaskOutcome::Kind::success: {
         const Transcription& t = *outcome.transcription;
@@ -429,7 +443,7 @@ class HueyBus final : public MessageBus {
                        restored.integer);
         client.eval(kDueScript, {keys_.schedule, keys_.queue},
                     {seconds_text(huey::schedule_score(now_seconds()))});
-      } catch (const Error& e) {
+      } catch (const std::exception& e) {
         spdlog::warn("huey maintenance: {}", e.what());
       }
       sleep_unless_stopped(stop, period);

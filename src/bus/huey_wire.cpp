@@ -23,7 +23,7 @@ const std::vector<std::string>& allowed_classes() {
 
 pickle::Limits message_limits() {
   pickle::Limits limits;
-  limits.max_bytes = 1u << 20;  // a task message carries a file id and a few options
+  limits.max_bytes = kMaxMessageBytes;
   limits.max_values = 10000;
   return limits;
 }

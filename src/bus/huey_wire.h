@@ -18,6 +18,10 @@
 
 namespace sra::bus::huey {
 
+// The largest task message a worker reads (a task carries a file id and a few options); the API
+// refuses to queue a larger one, so that no accepted task is ever dropped by its worker.
+inline constexpr std::size_t kMaxMessageBytes = 1u << 20;
+
 // The task the Python project registers: its huey_task(file_id).
 inline constexpr const char* kSeedTaskName =
     "speech_recognition_api.extra.huey_bus.huey_bus.huey_task";

@@ -160,7 +160,7 @@ class RedisBroker final : public CeleryBroker {
           client.eval(kRequeueScript, {options_.queue, "unacked", "unacked_index"},
                       {redis_envelope(again, options_.queue, make_uuid()), tag});
         }
-      } catch (const Error& e) {
+      } catch (const std::exception& e) {
         spdlog::warn("celery worker: {}; retrying in {:.1f} s", e.what(), backoff);
         sleep_unless_stopped(stop, backoff);
         backoff = std::min(backoff * 2, 10.0);
@@ -208,7 +208,7 @@ class RedisBroker final : public CeleryBroker {
               "timeout",
               restored.integer);
         }
-      } catch (const Error& e) {
+      } catch (const std::exception& e) {
         spdlog::warn("celery maintenance: {}", e.what());
       }
       sleep_unless_stopped(stop, period);

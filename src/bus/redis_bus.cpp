@@ -27,11 +27,13 @@ using bus::RedisReply;
 using bus::seconds_text;
 using bus::sleep_unless_stopped;
 
-// KEYS: task hash, queue. ARGV: file id, options, now, ttl, id, request id. A pending task never
-// expires: its result's time to live starts when the result is stored (kFinishScript).
+// KEYS: task hash, queue. ARGV: file id, options, now, record ttl, id, request id. An unfinished
+// task's record lives long (bus::unfinished_record_seconds); its result's time to live starts when
+// the result is stored (kFinishScript).
 constexpr const char* kCreateScript = R"lua(
 redis.call('HSET', KEYS[1], 'file_id', ARGV[1], 'options', ARGV[2], 'status', 'PENDING', 'created', ARGV[3],
            'deliveries', 0, 'retries', 0, 'request_id', ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('LPUSH', KEYS[2], ARGV[5])
 return 1
 )lua";
@@ -131,7 +133,9 @@ class RedisBus final : public MessageBus {
       return api_.eval(
           kCreateScript, {task_key(id), queue()},
           {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
-           seconds_text(now_seconds()), std::to_string(o_.result_expires), id, request.request_id});
+           seconds_text(now_seconds()),
+           std::to_string(bus::unfinished_record_seconds(o_.result_expires)), id,
+           request.request_id});
     });
     return id;
   }
@@ -213,8 +217,8 @@ class RedisBus final : public MessageBus {
         }
         std::string id = r.elements[0].str;
         TaskRequest request{r.elements[1].str, r.elements[2].str, 0, 0, r.elements[6].str};
-        long long deliveries = std::stoll(r.elements[3].str);
-        int retries = std::stoi(r.elements[4].str);
+        const std::optional<long long> deliveries = bus::count_from(r.elements[3].str);
+        const std::optional<long long> retries = bus::count_from(r.elements[4].str);
         const std::string& status = r.elements[5].str;
         bool cancel_requested = r.elements[7].str == "1";
         LogScope scope({.request_id = request.request_id});  // the submission's id on its lines
@@ -226,13 +230,20 @@ class RedisBus final : public MessageBus {
           client.command({"ZREM", leases(), id});
           continue;
         }
-        if (deliveries > o_.max_deliveries) {
+        if (!deliveries || !retries) {
           finish(client, id, "FAILED", "error",
-                 "gave up after " + std::to_string(deliveries - 1) +
-                     " deliveries that never finished");
+                 "the task's record is damaged: its delivery counts are not numbers");
+          if (options.on_finished) options.on_finished(request);
           continue;
         }
-        spdlog::info("task {}: started (delivery {}, retries {})", id, deliveries, retries);
+        if (*deliveries > o_.max_deliveries) {
+          finish(client, id, "FAILED", "error",
+                 "gave up after " + std::to_string(*deliveries - 1) +
+                     " deliveries that never finished");
+          if (options.on_finished) options.on_finished(request);  // its audio, as after any task
+          continue;
+        }
+        spdlog::info("task {}: started (delivery {}, retries {})", id, *deliveries, *retries);
         auto write_progress = [&](const TaskProgress& progress) {
           client.eval(kProgressScript, {task_key(id)}, {boost::json::serialize(to_json(progress))});
         };
@@ -242,7 +253,8 @@ class RedisBus final : public MessageBus {
         if (cancel_requested) control->cancel_token().cancel(bus::kCancelledMessage);
         write_progress(TaskProgress{});  // a reader sees that it runs
         bus::RetryPolicy policy{o_.max_retries, o_.retry_delay, 30};
-        bus::TaskOutcome outcome = bus::run_delivery(handler, request, *control, retries, policy);
+        bus::TaskOutcome outcome = bus::run_delivery(handler, request, *control,
+                                                     static_cast<int>(*retries), policy);
         switch (outcome.kind) {
           case bus::TaskOutcome::Kind::success:
             finish(client, id, "SUCCESS", "result",
@@ -264,7 +276,7 @@ class RedisBus final : public MessageBus {
             continue;
         }
         if (options.on_finished) options.on_finished(request);
-      } catch (const Error& e) {
+      } catch (const std::exception& e) {
         spdlog::warn("redis bus worker: {}; retrying in {:.1f} s", e.what(), backoff);
         sleep_unless_stopped(stop, backoff);
         backoff = std::min(backoff * 2, 10.0);
@@ -295,7 +307,7 @@ class RedisBus final : public MessageBus {
         if (restored.integer > 0)
           spdlog::warn("redis bus: {} task(s) whose worker stopped put back on the queue",
                        restored.integer);
-      } catch (const Error& e) {
+      } catch (const std::exception& e) {
         spdlog::warn("redis bus maintenance: {}", e.what());
       }
       sleep_unless_stopped(stop, period);

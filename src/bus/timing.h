@@ -1,12 +1,16 @@
 // Small timing helpers of the buses' worker loops. Pure or per-call: safe from any thread.
 #pragma once
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 
 namespace sra::bus {
 
@@ -20,6 +24,21 @@ inline std::string seconds_text(double v) {
   char out[64];
   std::snprintf(out, sizeof out, "%.6f", v);
   return out;
+}
+
+// How long the record of an unfinished task lives: a week, or the result's time to live if that
+// is longer. Every record expires, even one whose message was lost; a task still queued after a
+// week is forgotten.
+inline long long unfinished_record_seconds(long long result_expires) {
+  return std::max(result_expires, 7LL * 86400);
+}
+
+// A counter as Redis returns it ("3"); nullopt for anything else (a damaged or hostile record).
+inline std::optional<long long> count_from(std::string_view text) {
+  long long n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n < 0) return std::nullopt;
+  return n;
 }
 
 // Sleeps up to `seconds`, waking early when `stop` is requested.

@@ -1,22 +1,27 @@
 #include "core/uuid.h"
 
+#include <sys/random.h>
+
 #include <array>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
-#include <random>
+#include <system_error>
 
 namespace sra {
 
 std::string make_uuid() {
-  thread_local std::mt19937_64 generator{[] {
-    std::random_device device;
-    std::seed_seq seed{device(), device(), device(), device(), device(), device()};
-    return std::mt19937_64(seed);
-  }()};
+  // An id is the only capability to read or cancel a task: its bits come from the kernel's
+  // CSPRNG, never from a generator whose state its outputs reveal.
   std::array<std::uint8_t, 16> b{};
-  for (std::size_t i = 0; i < b.size(); i += 8) {
-    std::uint64_t r = generator();
-    for (int j = 0; j < 8; ++j) b[i + j] = static_cast<std::uint8_t>(r >> (8 * j));
+  std::size_t filled = 0;
+  while (filled < b.size()) {
+    ssize_t n = ::getrandom(b.data() + filled, b.size() - filled, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "getrandom");
+    }
+    filled += static_cast<std::size_t>(n);
   }
   b[6] = static_cast<std::uint8_t>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<std::uint8_t>((b[8] & 0x3f) | 0x80);

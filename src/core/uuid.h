@@ -1,5 +1,5 @@
 // Random UUIDs (version 4) for file and task ids, and a strict check of their text form.
-// Thread-safe: each thread draws from its own generator seeded by the OS.
+// Thread-safe: the bits come from the kernel's CSPRNG (getrandom), as ids are capabilities.
 #pragma once
 
 #include <string>

@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <list>
 #include <thread>
 
 #include "core/errors.h"
@@ -20,7 +21,8 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 
-constexpr int kMaxConnections = 16;
+constexpr std::size_t kMaxConnections = 16;
+constexpr int kRequestSeconds = 5;  // to send a request, and to read the answer
 
 bhttp::response<bhttp::string_body> answer(const bhttp::request<bhttp::empty_body>& req) {
   bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
@@ -55,37 +57,39 @@ bhttp::response<bhttp::string_body> answer(const bhttp::request<bhttp::empty_bod
 struct MetricsServer::Impl {
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
-  std::atomic<int> open{0};
+  // The connections open now, oldest first (touched only on the server's one thread); each
+  // removes itself when it ends.
+  struct Open {
+    beast::tcp_stream* stream;
+    bool closed = false;  // closed to make room
+  };
+  std::list<Open> open;
   std::thread thread;
 
   asio::awaitable<void> serve(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
+    auto self = open.insert(open.end(), Open{&stream});
     try {
       beast::flat_buffer buffer(8192);
       bhttp::request_parser<bhttp::empty_body> parser;
       parser.header_limit(8192);
       parser.body_limit(0);
-      stream.expires_after(std::chrono::seconds(10));
+      stream.expires_after(std::chrono::seconds(kRequestSeconds));
       co_await bhttp::async_read(stream, buffer, parser, asio::use_awaitable);
       auto res = answer(parser.get());
-      stream.expires_after(std::chrono::seconds(10));
+      stream.expires_after(std::chrono::seconds(kRequestSeconds));
       co_await bhttp::async_write(stream, res, asio::use_awaitable);
       beast::error_code ec;
       stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     } catch (const std::exception&) {
-      // A client that sends garbage, too much or too slowly is dropped.
+      // A client that sends garbage, too much or too slowly (or was made room for) is dropped.
     }
-    --open;
+    open.erase(self);
   }
 
   asio::awaitable<void> accept_loop() {
     asio::steady_timer pause(ioc);
     for (;;) {
-      if (open.load() >= kMaxConnections) {  // the rest wait in the backlog
-        pause.expires_after(std::chrono::milliseconds(20));
-        co_await pause.async_wait(asio::use_awaitable);
-        continue;
-      }
       auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
       if (ec == asio::error::operation_aborted) co_return;
       if (ec) {  // out of descriptors: back off instead of spinning
@@ -93,7 +97,19 @@ struct MetricsServer::Impl {
         co_await pause.async_wait(asio::use_awaitable);
         continue;
       }
-      ++open;
+      // At the bound, the oldest connection makes room: a scraper is never kept out by sockets
+      // that send nothing (each would otherwise hold its place for kRequestSeconds).
+      std::size_t live = 0;
+      for (const auto& o : open) live += o.closed ? 0 : 1;
+      if (live >= kMaxConnections) {
+        for (auto& o : open) {
+          if (o.closed) continue;
+          boost::system::error_code ignored;
+          o.stream->socket().close(ignored);
+          o.closed = true;
+          break;
+        }
+      }
       asio::co_spawn(ioc, serve(std::move(socket)), asio::detached);
     }
   }

@@ -3,9 +3,9 @@
 // a method other than GET or HEAD 405.
 //
 // It runs on one thread of its own from construction until destruction (which stops it and
-// joins). Every request is bounded: 8 KiB of headers, no body, 10 s to send it, at most 16
-// connections at once (more wait in the listen backlog). Construction throws sra::Error(config)
-// if the address cannot be bound.
+// joins). Every request is bounded: 8 KiB of headers, no body, 5 s to send it, at most 16
+// connections at once (a new one closes the oldest, so idle sockets never keep a scraper out).
+// Construction throws sra::Error(config) if the address cannot be bound.
 #pragma once
 
 #include <memory>

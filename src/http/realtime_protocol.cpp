@@ -409,13 +409,19 @@ class LargeEventHandler {
     key_.append(s.data(), s.size());
     return true;
   }
-  bool on_key(json::string_view s, std::size_t, boost::system::error_code&) {
+  bool on_key(json::string_view s, std::size_t, boost::system::error_code& ec) {
     key_.append(s.data(), s.size());
     member_ = key_ == "type"       ? Member::type
               : key_ == "event_id" ? Member::event_id
               : key_ == "audio"    ? Member::audio
                                    : Member::other;
     key_.clear();
+    if (member_ != Member::other) {
+      // A member named twice: which one counts is the parser's choice, so none does.
+      const auto bit = 1u << static_cast<unsigned>(member_);
+      if (seen_ & bit) return refuse(ec);
+      seen_ |= bit;
+    }
     if (member_ == Member::audio) event_.has_audio = true;
     return true;
   }
@@ -444,7 +450,6 @@ class LargeEventHandler {
 
   bool refuse(boost::system::error_code& ec) {
     ec = json::error::extra_data;  // any code: the caller reports the shape
-    nested_ = true;
     return false;
   }
 
@@ -460,7 +465,7 @@ class LargeEventHandler {
   }
 
   int depth_ = 0;
-  bool nested_ = false;
+  unsigned seen_ = 0;  // the members named so far, a bit each
   std::string key_;
   Member member_ = Member::other;
   Base64Decoder decoder_;

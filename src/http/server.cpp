@@ -67,7 +67,7 @@ struct Connection {
   std::atomic<std::int64_t> idle_since{0};
   std::unique_ptr<ClientSlots::Slot> address_slot;  // its place among its address's connections
   std::unique_ptr<ClientSlots::Slot> key_slot;      // and among its API key's, once it has one
-  bool closing = false;  // chosen to make room (under the server's connections mutex)
+  std::atomic<bool> closing{false};  // chosen to make room, and not yet closed
 
   bool idle() const { return idle_since.load() >= 0; }
   void set_idle(bool idle) {
@@ -199,21 +199,29 @@ class HttpServer::Impl {
   }
 
   // At the bound, the connection idle the longest makes room (it is closed); false when every
-  // connection is busy with a request.
+  // connection is busy with a request. One is closed at a time: while it closes, true.
   bool close_longest_idle() {
     std::lock_guard lock(connections_mutex_);
     std::shared_ptr<Connection> oldest;
     std::int64_t oldest_since = INT64_MAX;
     for (const auto& c : connections_) {
+      if (c->closing) return true;  // making room already
       const std::int64_t since = c->idle_since.load();
-      if (since >= 0 && since < oldest_since && !c->closing) {
+      if (since >= 0 && since < oldest_since) {
         oldest = c;
         oldest_since = since;
       }
     }
     if (!oldest) return false;
     oldest->closing = true;
-    Connection::close(oldest, true);
+    asio::post(oldest->executor, [c = oldest] {
+      if (c->stream && c->idle()) {
+        boost::system::error_code e;
+        c->stream->socket().close(e);
+      } else {
+        c->closing = false;  // a request came meanwhile: it stays, another makes room
+      }
+    });
     return true;
   }
 
@@ -232,18 +240,6 @@ class HttpServer::Impl {
     asio::steady_timer pause(ioc_);
     double backoff = 0.01;
     while (!stopping_) {
-      // At the bound, an idle connection makes room; if none is idle, new connections wait in
-      // the listen backlog until one closes.
-      if (open_connections_.load() >= options_.max_connections) {
-        if (!close_longest_idle()) {
-          pause.expires_after(std::chrono::milliseconds(20));
-          co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-          continue;
-        }
-        pause.expires_after(std::chrono::milliseconds(1));  // for it to close
-        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-        continue;
-      }
       auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_),
                                                           asio::as_tuple(asio::use_awaitable));
       if (ec) {
@@ -262,6 +258,13 @@ class HttpServer::Impl {
       if (!slot) {
         refuse(socket);
         continue;
+      }
+      // At the bound, the connection idle the longest makes room for this one; while none is
+      // idle, this one waits, and the next ones in the listen backlog.
+      while (open_connections_.load() >= options_.max_connections && !stopping_) {
+        pause.expires_after(close_longest_idle() ? std::chrono::milliseconds(1)
+                                                 : std::chrono::milliseconds(20));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       }
       open_connections_.fetch_add(1);
       auto executor = socket.get_executor();

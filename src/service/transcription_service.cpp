@@ -62,6 +62,26 @@ auto counted(const TranscriptionJob& job, Run run) -> decltype(run()) {
   }
 }
 
+// A task's stored options: a JSON object of strings, as the API stores them. Anything else (from
+// another producer, or damaged) fails the task, naming why: options are never silently dropped.
+std::map<std::string, std::string> stored_options(const std::string& json) {
+  std::map<std::string, std::string> options;
+  if (json.empty()) return options;
+  boost::system::error_code ec;
+  auto parsed = boost::json::parse(json, ec);
+  if (ec || !parsed.is_object()) {
+    throw invalid_request("the task's options are not a JSON object" +
+                          (ec ? ": " + ec.message() : std::string()));
+  }
+  for (auto& [key, value] : parsed.as_object()) {
+    if (!value.is_string()) {
+      throw invalid_field(std::string(key), "the task's option is not a string");
+    }
+    options[std::string(key)] = std::string(value.get_string());
+  }
+  return options;
+}
+
 double seconds_since(CancelToken::Clock::time_point start) {
   return std::chrono::duration<double>(CancelToken::Clock::now() - start).count();
 }
@@ -214,15 +234,7 @@ Transcription TranscriptionService::run_task_job(const TaskRequest& request, Tas
   double audio_seconds = 0;
   job.on_decoded = [&](double seconds) { audio_seconds = seconds; };
   job.on_segment = [&](const Segment& segment) { control.segment_done(segment, audio_seconds); };
-  if (!request.options_json.empty()) {
-    boost::system::error_code ec;
-    auto parsed = boost::json::parse(request.options_json, ec);
-    if (!ec && parsed.is_object()) {
-      for (auto& [key, value] : parsed.as_object()) {
-        if (value.is_string()) job.options[std::string(key)] = std::string(value.get_string());
-      }
-    }
-  }
+  job.options = stored_options(request.options_json);
   return transcribe(job);
 }
 

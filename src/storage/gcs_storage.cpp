@@ -156,8 +156,10 @@ class GcsStorage final : public FileStorage {
         "GET", client_->object_path(client_->options().prefix + file_id) + "?alt=media");
     if (r.status == 404) {
       check_ready();  // a missing bucket is not a missing file
-      throw not_found("no file with id '" + file_id + "' in GCS bucket '" +
-                      client_->options().bucket + "'");
+      // The bucket's name goes to the log, not to the message (a failed task shows it).
+      spdlog::info("GCS: no object {} in bucket '{}'", file_id, client_->options().bucket);
+      throw not_found("no file with id '" + file_id +
+                      "' in the bucket GOOGLE_CLOUD_STORAGE_BUCKET_NAME names");
     }
     if (r.status != 200) throw client_->failure(r, "download");
     return std::move(r.body);

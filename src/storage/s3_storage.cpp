@@ -187,8 +187,10 @@ class S3Storage final : public FileStorage {
     HttpResponse r =
         client_->request("GET", client_->object_url(client_->options().prefix + file_id));
     if (r.status == 404 && storage::xml_value(r.body, "Code") != "NoSuchBucket") {
-      throw not_found("no file with id '" + file_id + "' in S3 bucket '" +
-                      client_->options().bucket + "'");
+      // The bucket's name goes to the log, not to the message (a failed task shows it).
+      spdlog::info("S3: no object {} in bucket '{}'", file_id, client_->options().bucket);
+      throw not_found("no file with id '" + file_id +
+                      "' in the bucket S3_STORAGE_BUCKET_NAME names");
     }
     if (r.status != 200) throw client_->failure(r, "download");
     return std::move(r.body);

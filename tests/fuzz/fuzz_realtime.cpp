@@ -2,10 +2,12 @@
 // first line is a client event's JSON: its `session` goes through both session-update parsers
 // and its `audio` through the base64 decoder, the PCM stream (each format) and a LiveSession with
 // client commits; the remaining lines are hypotheses fed to the session as transcriptions of its
-// partials and finals (one segment per `|`). Properties: only RealtimeProtocolError or
-// sra::Error come out; samples are finite and within the resampler's gain; deltas are
-// append-only (a turn's deltas are never more words than its hypotheses held); memory stays
-// bounded.
+// partials and finals (one segment per `|`). The first line also goes through the scanner of
+// large messages (scan_large_event). Properties: only RealtimeProtocolError or sra::Error come
+// out; the scanner and the document parser agree on an append's type and audio; samples are
+// finite and within the resampler's gain; deltas are append-only (a turn's deltas are never more
+// words than its hypotheses held); the session never holds more than max_buffered_seconds;
+// memory stays bounded (scripts/fuzz.sh runs this harness under a small -rss_limit_mb).
 #include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -82,6 +84,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     }
   }
+  // The scanner of large messages sees the same event: where both take it, they agree.
+  try {
+    sra::http::ScannedEvent scanned = sra::http::scan_large_event(lines[0], 1 << 20);
+    if (scanned.type.size() > 256 || scanned.event_id.size() > 256) std::abort();
+    if (!ec && event.is_object() && scanned.has_audio && !audio.empty() &&
+        scanned.audio != audio) {
+      std::abort();
+    }
+  } catch (const sra::http::RealtimeProtocolError& e) {
+    if (e.error().message.empty()) std::abort();
+  }
   if (audio.empty()) audio = lines[0];
 
   // The audio through each format; the 16 kHz one drives a session with client commits.
@@ -104,6 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   sra::LiveSettings settings;
   settings.partial_seconds = 0.01;
   settings.max_turn_seconds = 5;
+  settings.max_buffered_seconds = 12;
   settings.trim_seconds = 2;
   sra::LiveSession live(settings, nullptr);
   sra::LiveConfig config;
@@ -120,6 +134,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       live.append(more.data(), more.size(), events);
     } catch (const sra::Error&) {
     }
+    if (live.buffered_samples() > static_cast<std::size_t>(12 * sra::kSampleRate)) std::abort();
     if (lines[i].starts_with("#commit")) {
       try {
         live.commit(events);

@@ -235,17 +235,24 @@ def test_trickling_upload_is_cut_off(make_server):
     assert requests.get(server.url("/health"), timeout=5).status_code == 200
 
 
-def test_connection_cap_holds_and_frees(make_server):
-    server = make_server(MAX_CONNECTIONS=4, HTTP_KEEP_ALIVE_SECONDS=2)
-    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
-    time.sleep(0.5)
-    started = time.time()
-    # The fifth waits in the backlog until the idle ones time out, then is served.
-    r = requests.get(server.url("/health"), timeout=10)
-    assert r.status_code == 200
-    assert time.time() - started > 1.0
-    for s in idle:
-        s.close()
+def test_connection_cap_holds_and_frees(make_server, goforward_wav):
+    from test_hostile_http import SlowUpload, multipart
+    server = make_server(MAX_CONNECTIONS=4, MAX_CONNECTIONS_PER_CLIENT=0, HTTP_MIN_UPLOAD_BYTES_PER_SECOND=0)
+    # Four connections busy with requests (uploads that have not finished): none can make room.
+    body, ctype = multipart({}, goforward_wav.read_bytes())
+    busy = [SlowUpload(server.port, "/sync/v1/transcribe", body, ctype) for _ in range(4)]
+    answered = []
+    waiting = threading.Thread(target=lambda: answered.append(requests.get(server.url("/health"), timeout=60)))
+    waiting.start()
+    waiting.join(1.0)
+    assert not answered, "a fifth connection was served while four requests were in flight"
+    # One request ends: the fifth is served.
+    assert busy[0].release() == 200
+    busy[0].close()
+    waiting.join(30)
+    assert answered and answered[0].status_code == 200
+    for b in busy[1:]:
+        b.close()
 
 
 def cpu_seconds(pid):

@@ -29,8 +29,9 @@ def project_python():
     python = PROJECT_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run(["python3", "-m", "venv", str(PROJECT_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
-                        str(HERE / "python-project-requirements.txt")], check=True)
+    # Every time: a no-op when the requirements are met, an install when they changed.
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
+                    str(HERE / "python-project-requirements.txt")], check=True)
     return python
 
 

@@ -1,6 +1,7 @@
 """Progress of running async tasks and their cancellation (DELETE /async/v1/transcribe/{id}), on
-every bus: the embedded bus, Celery over Redis and RabbitMQ (read by Python Celery as its PROGRESS
-and REVOKED states) and the Huey-role bus. Real audio, a real model, real brokers."""
+every bus: the embedded bus, Celery over Redis and RabbitMQ (read by Python Celery as PENDING
+while it runs, as the Python project's contract wants, and as REVOKED once cancelled) and the
+Huey-role bus. Real audio, a real model, real brokers."""
 import time
 
 import pytest
@@ -120,12 +121,10 @@ def test_celery_progress_and_revoke_are_read_by_python(celery_setup, make_server
     try:
         task_id = transcribe(server, long_wav, route="/async/v1/transcribe").json()["task_id"]
         result = app.AsyncResult(task_id)
-        deadline = time.time() + 60
-        while time.time() < deadline and not (result.state == "PROGRESS" and result.info["progress"] > 0):
-            time.sleep(0.05)
-        # Celery's custom state, with its meta as Python reads it.
-        assert result.state == "PROGRESS", result.state
-        assert 0 < result.info["progress"] < 1 and result.info["segments"][0]["text"]
+        # Running: our API shows its progress; Python Celery still reads PENDING (the PROGRESS
+        # state is CELERY_BUS_PROGRESS_STATE's opt-in, tested with the Python project).
+        poll_until(server, task_id, lambda b: b.get("progress", 0) > 0)
+        assert result.state == "PENDING", result.state
         check_progress_then_success(server, task_id)
         assert result.get(timeout=60)["transcription"]
 

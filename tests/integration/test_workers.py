@@ -182,7 +182,7 @@ def test_200_tasks_over_3_worker_processes_each_result_stored_once(redis_server,
     def listen():
         while not stop.is_set():
             m = listener.get_message(timeout=0.2)
-            # Final states only: a running task also publishes its PROGRESS, as Celery does.
+            # Final states only (with CELERY_BUS_PROGRESS_STATE a running task publishes PROGRESS).
             if m and m["type"] == "pmessage" and json.loads(m["data"])["status"] in ("SUCCESS", "FAILURE"):
                 published.append(m["channel"].decode().removeprefix("celery-task-meta-"))
 

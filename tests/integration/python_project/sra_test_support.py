@@ -34,3 +34,15 @@ class EchoModel:
     @classmethod
     def build_from_config(cls):
         return cls()
+
+
+class FailingModel:
+    """A model that refuses every file (MODEL=sra_test_support.FailingModel), for comparing how
+    the project's API shows its own worker's failures with ours."""
+
+    def process_file(self, file):
+        raise ValueError("this model refuses every file")
+
+    @classmethod
+    def build_from_config(cls):
+        return cls()

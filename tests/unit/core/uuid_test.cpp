@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <set>
 
 namespace sra {
@@ -15,6 +18,29 @@ TEST(Uuid, MadeIdsAreVersion4AndDistinct) {
     EXPECT_EQ(id[14], '4');
     EXPECT_TRUE(seen.insert(id).second);
   }
+}
+
+// An id is the only capability to read or cancel a task: it must not be predictable from the
+// process's own state. A generator in the process (the mt19937_64 this replaced) is copied by
+// fork(), so a parent and its child made the same ids; the kernel's CSPRNG is not copied.
+TEST(Uuid, IdsDoNotRepeatAcrossAFork) {
+  make_uuid();  // any per-process state is made now, before the fork
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::string id = make_uuid();
+    (void)!::write(fds[1], id.data(), id.size());
+    ::_exit(0);
+  }
+  std::string mine = make_uuid();
+  char theirs[36];
+  ASSERT_EQ(::read(fds[0], theirs, sizeof theirs), 36);
+  ::waitpid(child, nullptr, 0);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_NE(mine, std::string(theirs, 36));
 }
 
 TEST(Uuid, RejectsAnythingElse) {

@@ -164,5 +164,44 @@ TEST(RealtimeProtocol, EventsInOpenAIsShape) {
   EXPECT_EQ(error.at("error").at("event_id"), "evt_client");
 }
 
+TEST(RealtimeProtocol, Base64InPiecesDecodesAsTheWhole) {
+  const std::string text = "SGVsbG8sIHdvcmxkIQ==";  // "Hello, world!"
+  for (std::size_t cut = 0; cut <= text.size(); ++cut) {
+    Base64Decoder d(1024);
+    d.feed(std::string_view(text).substr(0, cut));
+    d.feed(std::string_view(text).substr(cut));
+    EXPECT_EQ(d.finish(), "Hello, world!");
+  }
+  Base64Decoder padded_inside(1024);
+  EXPECT_THROW(padded_inside.feed("AA==AA"), RealtimeProtocolError);
+  Base64Decoder bounded(4);
+  try {
+    bounded.feed("AAAAAAAA");  // 6 bytes
+    FAIL() << "decoded past its bound";
+  } catch (const RealtimeProtocolError& e) {
+    EXPECT_EQ(e.error().code, "audio_too_large");
+  }
+}
+
+TEST(RealtimeProtocol, LargeEventsAreScannedNotParsed) {
+  std::string audio(200000, 'A');  // 150000 zero bytes
+  ScannedEvent e = scan_large_event(
+      R"({"event_id":"evt_1","type":"input_audio_buffer.append","audio":")" + audio + "\"}", 1 << 20);
+  EXPECT_EQ(e.type, "input_audio_buffer.append");
+  EXPECT_EQ(e.event_id, "evt_1");
+  EXPECT_TRUE(e.has_audio);
+  EXPECT_EQ(e.audio, std::string(150000, '\0'));
+  // Nothing nested, and no large string but the audio.
+  std::string array = R"({"type":"x","a":[)";
+  for (int i = 0; i < 50000; ++i) array += "0,";
+  array += "0]}";
+  EXPECT_THROW(scan_large_event(array, 1 << 20), RealtimeProtocolError);
+  EXPECT_THROW(scan_large_event(R"({"type":"x","o":{"a":1}})", 1 << 20), RealtimeProtocolError);
+  EXPECT_THROW(scan_large_event(R"({"type":")" + std::string(300, 't') + R"("})", 1 << 20),
+               RealtimeProtocolError);
+  EXPECT_THROW(scan_large_event(R"({"type":"x","audio":"A"})", 1 << 20), RealtimeProtocolError);
+  EXPECT_THROW(scan_large_event("[1]", 1 << 20), RealtimeProtocolError);
+}
+
 }  // namespace
 }  // namespace sra::http

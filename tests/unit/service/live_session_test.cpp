@@ -151,6 +151,54 @@ TEST(LiveSession, CommitsNeedAudioAndManualTurnsAreBounded) {
   EXPECT_EQ(live.pending_turns(), 0u);
 }
 
+TEST(LiveSession, TheTurnBoundHoldsWhenNoTurnIsOpen) {
+  LiveSettings settings;
+  settings.max_turn_seconds = 10;
+  LiveSession live = manual_session(settings);
+  std::vector<LiveEvent> events;
+  auto long_append = seconds_of(25);
+  try {
+    live.append(long_append.data(), long_append.size(), events);
+    FAIL() << "a first append past REALTIME_MAX_TURN_SECONDS was taken";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::too_large);
+  }
+  EXPECT_EQ(live.buffered_samples(), 0u);
+  EXPECT_THROW(live.commit(events), Error);  // nothing was taken
+}
+
+TEST(LiveSession, WhatASessionHoldsIsBoundedWhateverTheSlicing) {
+  LiveSettings settings;
+  settings.max_turn_seconds = 5;
+  settings.max_buffered_seconds = 12;
+  LiveSession live = manual_session(settings);
+  std::vector<LiveEvent> events;
+  auto turn = seconds_of(4);
+  // Committed turns wait (no work is taken): 3 x 4 s fill 12 s, the next append is refused whole.
+  for (int i = 0; i < 3; ++i) {
+    live.append(turn.data(), turn.size(), events);
+    live.commit(events);
+  }
+  EXPECT_EQ(live.buffered_samples(), 3 * turn.size());
+  auto one = seconds_of(0.5);
+  try {
+    live.append(one.data(), one.size(), events);
+    FAIL() << "the session took audio past REALTIME_MAX_BUFFERED_SECONDS";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::unavailable);
+  }
+  EXPECT_EQ(live.buffered_samples(), 3 * turn.size());
+  // A turn's audio leaves with its final work: room again.
+  auto work = live.next_work();
+  ASSERT_TRUE(work);
+  EXPECT_EQ(work->samples, turn.size());
+  EXPECT_EQ(live.buffered_samples(), 2 * turn.size());
+  live.append(one.data(), one.size(), events);
+  live.finish(*work, said({{"x", 1}}), events);
+  EXPECT_EQ(events.back().kind, Kind::completed);
+  EXPECT_DOUBLE_EQ(events.back().seconds, 4.0);
+}
+
 TEST(LiveSession, TheWindowIsCutAfterConfirmedSegments) {
   LiveSettings settings;
   settings.trim_seconds = 3;
@@ -210,6 +258,14 @@ TEST(LiveSession, ServerVadFindsTheTurnsOfRealSpeech) {
     EXPECT_LT(starts[i], stops[i]);
     if (i) EXPECT_GE(starts[i], stops[i - 1]);  // turns never overlap
   }
+  // The session holds the open turn's audio and the padding before one, never the stream.
+  EXPECT_LT(live.buffered_samples(),
+            static_cast<std::size_t>(kSampleRate) + [&] {
+              std::size_t committed_audio = 0;
+              for (std::size_t i = 0; i < stops.size(); ++i)
+                committed_audio += static_cast<std::size_t>((stops[i] - starts[i]) * 16);
+              return committed_audio;
+            }());
   // Every committed turn's audio is exactly its span.
   for (std::size_t i = 0; i < stops.size(); ++i) {
     auto work = live.next_work();
@@ -219,6 +275,48 @@ TEST(LiveSession, ServerVadFindsTheTurnsOfRealSpeech) {
                 (stops[i] - starts[i]) / 1000.0, 0.002);
     live.finish(*work, said({{"x", 1}}), events);
   }
+}
+
+// However the client slices its audio, the turns are the same: one append of the whole stream
+// gives the events of 100 ms appends.
+TEST(LiveSession, OneLargeAppendGivesTheTurnsOfSmallOnes) {
+  const auto model_path =
+      std::filesystem::path(SRA_UNIT_TEST_DIR) / ".." / ".." / "models" / "silero_vad-v6.2.3.onnx";
+  ASSERT_TRUE(std::filesystem::exists(model_path));
+  auto vad = std::make_shared<const vad::SileroVad>(model_path);
+  AudioBuffer jfk = audio::decode(test::read_file(test::shared_dir() / "audio" / "jfk.wav"));
+  std::vector<float> stream;
+  for (int i = 0; i < 3; ++i) {
+    auto gap = seconds_of(1.0, 0.0f);
+    stream.insert(stream.end(), gap.begin(), gap.end());
+    stream.insert(stream.end(), jfk.samples.begin(), jfk.samples.end());
+  }
+  auto spans = [&](std::size_t piece) {
+    LiveSession live({}, vad);
+    live.configure(LiveConfig{});
+    std::vector<LiveEvent> events;
+    for (std::size_t at = 0; at < stream.size(); at += piece) {
+      live.append(stream.data() + at, std::min(piece, stream.size() - at), events);
+    }
+    std::vector<std::pair<Kind, std::int64_t>> out;
+    for (const auto& e : events) {
+      if (e.kind == Kind::speech_started || e.kind == Kind::speech_stopped) {
+        out.emplace_back(e.kind, e.audio_ms);
+      }
+    }
+    std::vector<std::size_t> sizes;
+    while (auto work = live.next_work()) {
+      if (work->kind != LiveWork::Kind::final) break;
+      sizes.push_back(work->samples);
+      live.finish(*work, said({{"x", 1}}), events);
+    }
+    return std::pair{out, sizes};
+  };
+  auto small = spans(1600);
+  auto whole = spans(stream.size());
+  ASSERT_GE(small.first.size(), 6u);
+  EXPECT_EQ(whole.first, small.first);
+  EXPECT_EQ(whole.second, small.second);
 }
 
 }  // namespace
