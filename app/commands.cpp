@@ -18,6 +18,7 @@
 
 #include "core/errors.h"
 #include "core/log_context.h"
+#include "core/text.h"
 #include "http/metrics_server.h"
 #include "http/server.h"
 #include "models/model_catalog.h"
@@ -38,12 +39,12 @@ Config load_config(const CommonOptions& common) {
 void setup_logging(const Config& config) {
   auto logger = spdlog::stderr_color_mt("sra");
   spdlog::set_default_logger(logger);
-  std::string format = config.get_string("LOG_FORMAT", "text");
+  std::string format = config.get_string("LOG_FORMAT");
   if (format != "text" && format != "json") {
     throw config_error("LOG_FORMAT=" + format + " is not a log format (text, json)");
   }
   install_log_format(format == "json");
-  std::string level = config.get_string("LOG_LEVEL", "info");
+  std::string level = config.get_string("LOG_LEVEL");
   auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off") {
     throw config_error("LOG_LEVEL=" + level +
@@ -126,8 +127,8 @@ int run_serve(const CommonOptions& common, const ServeOptions& cli) {
     TranscriptionService service(parts, service_limits_from(config));
     InferencePool pool(InferencePoolOptions{
         .threads = static_cast<int>(
-            config.get_int("INFERENCE_THREADS", default_inference_threads(), 1, 1024)),
-        .queue_size = static_cast<int>(config.get_int("INFERENCE_QUEUE_SIZE", 16, 0, 1 << 20)),
+            config.get_int("INFERENCE_THREADS", default_inference_threads())),
+        .queue_size = static_cast<int>(config.get_int("INFERENCE_QUEUE_SIZE")),
     });
     http::ServerOptions options = http::server_options_from(config);
     if (cli.host) options.host = *cli.host;
@@ -135,7 +136,7 @@ int run_serve(const CommonOptions& common, const ServeOptions& cli) {
 
     // The embedded bus has no separate worker processes by default: serve runs them.
     std::jthread workers;
-    int embedded_workers = static_cast<int>(config.get_int("EMBEDDED_BUS_WORKERS", 1, 0, 1024));
+    int embedded_workers = static_cast<int>(config.get_int("EMBEDDED_BUS_WORKERS"));
     if (parts.bus_name() == "embedded" && embedded_workers > 0) {
       MessageBus& bus = parts.bus();  // built now: tasks left from before a restart resume
       workers = std::jthread([&bus, &service, embedded_workers](std::stop_token stop) {
@@ -178,15 +179,15 @@ int run_worker(const CommonOptions& common, const WorkerCommandOptions& cli) {
     Parts parts(config, builtin_part_catalogs());
     TranscriptionService service(parts, service_limits_from(config));
     int concurrency = cli.concurrency.value_or(
-        static_cast<int>(config.get_int("WORKER_CONCURRENCY", 1, 1, 1024)));
+        static_cast<int>(config.get_int("WORKER_CONCURRENCY")));
     std::optional<std::int64_t> metrics_port = cli.metrics_port;
-    if (!metrics_port && config.get("WORKER_METRICS_PORT")) {
-      metrics_port = config.get_int("WORKER_METRICS_PORT", 0, 0, 65535);
+    if (auto port = config.get("WORKER_METRICS_PORT"); !metrics_port && port && !strip(*port).empty()) {
+      metrics_port = config.get_int("WORKER_METRICS_PORT");
     }
     std::unique_ptr<http::MetricsServer> metrics_server;
     if (metrics_port) {
       metrics_server = std::make_unique<http::MetricsServer>(
-          config.get_string("WORKER_METRICS_HOST", "127.0.0.1"),
+          config.get_string("WORKER_METRICS_HOST"),
           static_cast<unsigned short>(*metrics_port));
       spdlog::info("metrics on port {}", metrics_server->port());
     }
@@ -308,7 +309,7 @@ int run_models(const CommonOptions& common, const ModelsCommandOptions& options)
   return report_errors([&] {
     Config config = load_config(common);
     const std::filesystem::path dir =
-        options.dir.value_or(config.get_string("WHISPER_MODELS_DIR", "./models"));
+        options.dir.value_or(config.get_string("WHISPER_MODELS_DIR"));
     if (options.action == "list") {
       std::printf("%-14s %-8s %9s  %-8s %s\n", "NAME", "KIND", "SIZE", "PRESENT", "DESCRIPTION");
       for (const auto& m : model_catalog()) {
@@ -326,7 +327,7 @@ int run_models(const CommonOptions& common, const ModelsCommandOptions& options)
       if (options.name.empty()) throw invalid_request("models pull needs a NAME");
       PullOptions pull;
       pull.models_dir = dir;
-      pull.index_url = config.get_string("MODEL_INDEX_URL", kDefaultModelIndexUrl);
+      pull.index_url = config.get_string("MODEL_INDEX_URL");
       if (::isatty(STDERR_FILENO)) pull.progress = draw_progress;
       std::cout << pull_model(catalog_model_named(options.name), pull).string() << "\n";
       return 0;

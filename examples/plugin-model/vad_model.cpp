@@ -80,8 +80,21 @@ extern "C" std::uint32_t sra_plugin_abi_version() {
   return SRA_PLUGIN_ABI_VERSION;
 }
 
+// This plugin's own variables, declared once: the service's getters take their defaults and
+// bounds from here.
+constexpr sra::Setting kThresholdDb{.name = "VAD_MODEL_THRESHOLD_DB",
+                                    .type = sra::SettingType::number,
+                                    .default_value = "-35",
+                                    .doc = "loudness (dBFS) from which a 10 ms frame is speech",
+                                    .min = -120,
+                                    .max = 0};
+constexpr sra::Setting kMinSilence{.name = "VAD_MODEL_MIN_SILENCE_SECONDS",
+                                   .type = sra::SettingType::number,
+                                   .default_value = "0.3",
+                                   .doc = "silence that ends a stretch of speech",
+                                   .min = 0.01,
+                                   .max = 10};
+
 extern "C" sra::Model* sra_create_model(const sra::Config* config) {
-  double threshold = config->get_double("VAD_MODEL_THRESHOLD_DB", -35, -120, 0);
-  double min_silence = config->get_double("VAD_MODEL_MIN_SILENCE_SECONDS", 0.3, 0.01, 10);
-  return new VadModel(threshold, min_silence);
+  return new VadModel(config->get_double(kThresholdDb), config->get_double(kMinSilence));
 }

@@ -401,7 +401,7 @@ class CeleryBus final : public MessageBus {
 
 std::unique_ptr<MessageBus> make_celery_bus(const Config& config) {
   CeleryOptions o;
-  o.broker = config.get_string("CELERY_BUS_BROKER", "redis://127.0.0.1:6379/0");
+  o.broker = config.get_string("CELERY_BUS_BROKER");
   bool redis_broker = bus::is_redis_url(o.broker);
   bool amqp_broker = o.broker.rfind("amqp://", 0) == 0 || o.broker.rfind("amqps://", 0) == 0 ||
                      o.broker.rfind("pyamqp://", 0) == 0;
@@ -414,19 +414,19 @@ std::unique_ptr<MessageBus> make_celery_bus(const Config& config) {
     throw config_error(
         "CELERY_BUS_BACKEND must be set (a redis:// or rediss:// URL) with an AMQP broker");
   bus::parse_redis_url(o.backend, "CELERY_BUS_BACKEND");
-  o.app_name = config.get_string("CELERY_BUS_NAME", "speech_recognition_api");
-  o.queue = config.get_string("CELERY_BUS_QUEUE", "celery");
-  o.task_name = config.get_string("CELERY_BUS_TASK_NAME", bus::kSeedCeleryTask);
-  o.result_expires = config.get_int("CELERY_BUS_RESULT_EXPIRES", 86400, 1, 10LL * 365 * 86400);
-  o.visibility_timeout = config.get_double("CELERY_BUS_VISIBILITY_TIMEOUT", 3600, 0.5, 7 * 86400);
-  o.max_retries = static_cast<int>(config.get_int("CELERY_BUS_MAX_RETRIES", 3, 0, 100));
-  o.max_deliveries = static_cast<int>(config.get_int("CELERY_BUS_MAX_DELIVERIES", 5, 1, 100));
-  o.retry_delay = config.get_double("CELERY_BUS_RETRY_DELAY_SECONDS", 1.0, 0, 3600);
-  o.progress_state = config.get_bool("CELERY_BUS_PROGRESS_STATE", false);
+  o.app_name = config.get_string("CELERY_BUS_NAME");
+  o.queue = config.get_string("CELERY_BUS_QUEUE");
+  o.task_name = config.get_string("CELERY_BUS_TASK_NAME");
+  o.result_expires = config.get_int("CELERY_BUS_RESULT_EXPIRES");
+  o.visibility_timeout = config.get_double("CELERY_BUS_VISIBILITY_TIMEOUT");
+  o.max_retries = static_cast<int>(config.get_int("CELERY_BUS_MAX_RETRIES"));
+  o.max_deliveries = static_cast<int>(config.get_int("CELERY_BUS_MAX_DELIVERIES"));
+  o.retry_delay = config.get_double("CELERY_BUS_RETRY_DELAY_SECONDS");
+  o.progress_state = config.get_bool("CELERY_BUS_PROGRESS_STATE");
   std::unique_ptr<bus::CeleryBroker> broker;
   if (redis_broker) {
     broker = bus::make_redis_broker({o.broker, o.queue, o.visibility_timeout,
-                                     config.get_double("CELERY_BUS_POLL_SECONDS", 0.1, 0.01, 10)});
+                                     config.get_double("CELERY_BUS_POLL_SECONDS")});
   } else {
     std::string url = o.broker;
     if (url.rfind("pyamqp://", 0) == 0) url = "amqp://" + url.substr(9);

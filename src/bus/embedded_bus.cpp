@@ -395,17 +395,17 @@ class EmbeddedBus final : public MessageBus {
 
 EmbeddedBusOptions embedded_bus_options_from(const Config& config) {
   EmbeddedBusOptions o;
-  o.database_path = config.get_string("EMBEDDED_BUS_DATABASE_PATH", o.database_path);
-  o.lease_seconds = config.get_double("EMBEDDED_BUS_LEASE_SECONDS", o.lease_seconds, 0.5, 86400);
+  o.database_path = config.get_string("EMBEDDED_BUS_DATABASE_PATH");
+  o.lease_seconds = config.get_double("EMBEDDED_BUS_LEASE_SECONDS");
   o.max_attempts =
-      static_cast<int>(config.get_int("EMBEDDED_BUS_MAX_ATTEMPTS", o.max_attempts, 1, 100));
+      static_cast<int>(config.get_int("EMBEDDED_BUS_MAX_ATTEMPTS"));
   o.retry_delay_seconds =
-      config.get_double("EMBEDDED_BUS_RETRY_DELAY_SECONDS", o.retry_delay_seconds, 0, 3600);
-  o.poll_seconds = config.get_double("EMBEDDED_BUS_POLL_SECONDS", o.poll_seconds, 0.01, 60);
+      config.get_double("EMBEDDED_BUS_RETRY_DELAY_SECONDS");
+  o.poll_seconds = config.get_double("EMBEDDED_BUS_POLL_SECONDS");
   o.result_ttl_seconds =
-      config.get_double("EMBEDDED_BUS_RESULT_TTL_SECONDS", o.result_ttl_seconds, 1, 1e9);
+      config.get_double("EMBEDDED_BUS_RESULT_TTL_SECONDS");
   o.age_bound_seconds =
-      config.get_double("EMBEDDED_BUS_AGE_BOUND_SECONDS", o.age_bound_seconds, 0, 1e9);
+      config.get_double("EMBEDDED_BUS_AGE_BOUND_SECONDS");
   return o;
 }
 

@@ -464,19 +464,19 @@ class HueyBus final : public MessageBus {
 
 std::unique_ptr<MessageBus> make_huey_bus(const Config& config) {
   HueyOptions o;
-  std::string host = config.get_string("HUEY_BUS_REDIS_HOST", "localhost");
+  std::string host = config.get_string("HUEY_BUS_REDIS_HOST");
   std::string url = bus::is_redis_url(host) ? host : "redis://" + host;
   o.url = bus::parse_redis_url(url, "HUEY_BUS_REDIS_HOST");
-  o.name = config.get_string("HUEY_BUS_NAME", o.name);
-  o.task_name = config.get_string("HUEY_BUS_TASK_NAME", o.task_name);
+  o.name = config.get_string("HUEY_BUS_NAME");
+  o.task_name = config.get_string("HUEY_BUS_TASK_NAME");
   o.visibility_timeout =
-      config.get_double("HUEY_BUS_VISIBILITY_TIMEOUT", o.visibility_timeout, 0.5, 86400);
+      config.get_double("HUEY_BUS_VISIBILITY_TIMEOUT");
   o.result_expires =
-      config.get_int("HUEY_BUS_RESULT_EXPIRES", o.result_expires, 1, 10LL * 365 * 86400);
-  o.max_retries = static_cast<int>(config.get_int("HUEY_BUS_MAX_RETRIES", o.max_retries, 0, 100));
+      config.get_int("HUEY_BUS_RESULT_EXPIRES");
+  o.max_retries = static_cast<int>(config.get_int("HUEY_BUS_MAX_RETRIES"));
   o.max_deliveries =
-      static_cast<int>(config.get_int("HUEY_BUS_MAX_DELIVERIES", o.max_deliveries, 1, 100));
-  o.retry_delay = config.get_double("HUEY_BUS_RETRY_DELAY_SECONDS", o.retry_delay, 0, 3600);
+      static_cast<int>(config.get_int("HUEY_BUS_MAX_DELIVERIES"));
+  o.retry_delay = config.get_double("HUEY_BUS_RETRY_DELAY_SECONDS");
   return std::make_unique<HueyBus>(std::move(o));
 }
 

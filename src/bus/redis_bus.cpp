@@ -325,17 +325,17 @@ class RedisBus final : public MessageBus {
 
 std::unique_ptr<MessageBus> make_redis_bus(const Config& config) {
   RedisBusOptions o;
-  o.url = bus::parse_redis_url(config.get_string("REDIS_BUS_URL", "redis://127.0.0.1:6379/0"),
+  o.url = bus::parse_redis_url(config.get_string("REDIS_BUS_URL"),
                                "REDIS_BUS_URL");
-  o.name = config.get_string("REDIS_BUS_NAME", o.name);
+  o.name = config.get_string("REDIS_BUS_NAME");
   o.visibility_timeout =
-      config.get_double("REDIS_BUS_VISIBILITY_TIMEOUT", o.visibility_timeout, 0.5, 86400);
+      config.get_double("REDIS_BUS_VISIBILITY_TIMEOUT");
   o.result_expires =
-      config.get_int("REDIS_BUS_RESULT_EXPIRES", o.result_expires, 1, 10LL * 365 * 86400);
-  o.max_retries = static_cast<int>(config.get_int("REDIS_BUS_MAX_RETRIES", o.max_retries, 0, 100));
+      config.get_int("REDIS_BUS_RESULT_EXPIRES");
+  o.max_retries = static_cast<int>(config.get_int("REDIS_BUS_MAX_RETRIES"));
   o.max_deliveries =
-      static_cast<int>(config.get_int("REDIS_BUS_MAX_DELIVERIES", o.max_deliveries, 1, 100));
-  o.retry_delay = config.get_double("REDIS_BUS_RETRY_DELAY_SECONDS", o.retry_delay, 0, 3600);
+      static_cast<int>(config.get_int("REDIS_BUS_MAX_DELIVERIES"));
+  o.retry_delay = config.get_double("REDIS_BUS_RETRY_DELAY_SECONDS");
   return std::make_unique<RedisBus>(std::move(o));
 }
 

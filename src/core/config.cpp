@@ -1,12 +1,14 @@
 #include "core/config.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "core/dotenv.h"
 #include "core/errors.h"
+#include "core/settings.h"
 #include "core/text.h"
 
 extern char** environ;
@@ -40,81 +42,186 @@ Config Config::load(const std::optional<std::filesystem::path>& env_file) {
     }
     config.source_ = path.string();
   }
+  config.add_environment();
+  return config;
+}
+
+Config Config::from_environment() {
+  Config config;
+  config.add_environment();
+  return config;
+}
+
+void Config::add_environment() {
   for (char** e = environ; e && *e; ++e) {
     std::string_view entry(*e);
     auto eq = entry.find('=');
     if (eq == std::string_view::npos) continue;
-    config.values_[std::string(entry.substr(0, eq))] = std::string(entry.substr(eq + 1));
+    values_[std::string(entry.substr(0, eq))] = std::string(entry.substr(eq + 1));
   }
-  return config;
 }
 
-std::optional<std::string> Config::get(std::string_view key) const {
-  auto it = values_.find(key);
+namespace {
+
+const Setting& declared(std::string_view name) {
+  const Setting* s = find_setting(name);
+  if (!s) {
+    throw internal_error("the variable " + std::string(name) +
+                         " is read but the settings table does not declare it");
+  }
+  return *s;
+}
+
+std::int64_t parse_int(const Setting& s, const std::string& value) {
+  std::string text = strip(value);
+  std::int64_t out = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (ec != std::errc() || ptr != text.data() + text.size()) {
+    throw config_error(std::string(s.name) + "=" + value + " is not an integer");
+  }
+  if (static_cast<double>(out) < s.min || static_cast<double>(out) > s.max) {
+    throw config_error(std::string(s.name) + "=" + value + " is out of range [" +
+                       std::to_string(static_cast<long long>(s.min)) + ", " +
+                       std::to_string(static_cast<long long>(s.max)) + "]");
+  }
+  return out;
+}
+
+double parse_double(const Setting& s, const std::string& value) {
+  std::string text = strip(value);
+  char* end = nullptr;
+  double out = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(out)) {
+    throw config_error(std::string(s.name) + "=" + value + " is not a number");
+  }
+  if (out < s.min || out > s.max) {
+    std::ostringstream range;
+    range << "[" << s.min << ", " << s.max << "]";
+    throw config_error(std::string(s.name) + "=" + value + " is out of range " + range.str());
+  }
+  return out;
+}
+
+bool parse_bool(const Setting& s, const std::string& value) {
+  std::string text = lower(strip(value));
+  if (text == "1" || text == "true" || text == "yes" || text == "on") return true;
+  if (text == "0" || text == "false" || text == "no" || text == "off") return false;
+  throw config_error(std::string(s.name) + "=" + value + " is not a boolean (use true or false)");
+}
+
+// The setting's declared default, as text; a fault when it has none (or a computed one).
+std::string declared_default(const Setting& s) {
+  if (s.computed) {
+    throw internal_error(std::string(s.name) +
+                         " has a computed default: its reader must give it");
+  }
+  return std::string(s.default_value);
+}
+
+void must_be_computed(const Setting& s) {
+  if (!s.computed) {
+    throw internal_error(std::string(s.name) + " has a declared default (" +
+                         std::string(s.default_value) + "): its reader must not give another");
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> Config::get(std::string_view name) const {
+  declared(name);
+  auto it = values_.find(name);
   if (it == values_.end()) return std::nullopt;
   return it->second;
 }
 
-std::string Config::get_string(std::string_view key, std::string_view fallback) const {
-  auto v = get(key);
-  return v ? *v : std::string(fallback);
+namespace {
+
+std::optional<std::string> value_of(const std::map<std::string, std::string, std::less<>>& values,
+                                    const Setting& s) {
+  auto it = values.find(s.name);
+  if (it == values.end() || strip(it->second).empty()) return std::nullopt;
+  return it->second;
 }
 
-std::int64_t Config::get_int(std::string_view key, std::int64_t fallback, std::int64_t min,
-                             std::int64_t max) const {
-  auto v = get(key);
-  if (!v || strip(*v).empty()) return fallback;
-  std::string s = strip(*v);
-  std::int64_t out = 0;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  if (ec != std::errc() || ptr != s.data() + s.size()) {
-    throw config_error(std::string(key) + "=" + *v + " is not an integer");
+// The setting's declared default, as text, for a type that needs one.
+std::string required_default(const Setting& s) {
+  std::string d = declared_default(s);
+  if (d.empty()) {
+    throw internal_error(std::string(s.name) + " has no default: check get() first");
   }
-  if (out < min || out > max) {
-    throw config_error(std::string(key) + "=" + *v + " is out of range [" + std::to_string(min) +
-                       ", " + std::to_string(max) + "]");
-  }
-  return out;
+  return d;
 }
 
-double Config::get_double(std::string_view key, double fallback, double min, double max) const {
-  auto v = get(key);
-  if (!v || strip(*v).empty()) return fallback;
-  std::string s = strip(*v);
-  char* end = nullptr;
-  double out = std::strtod(s.c_str(), &end);
-  if (end != s.c_str() + s.size()) {
-    throw config_error(std::string(key) + "=" + *v + " is not a number");
-  }
-  if (out < min || out > max) {
-    std::ostringstream range;
-    range << "[" << min << ", " << max << "]";
-    throw config_error(std::string(key) + "=" + *v + " is out of range " + range.str());
-  }
-  return out;
+}  // namespace
+
+std::string Config::get_string(const Setting& s) const {
+  auto it = values_.find(s.name);
+  return it != values_.end() ? it->second : declared_default(s);
 }
 
-bool Config::get_bool(std::string_view key, bool fallback) const {
-  auto v = get(key);
-  if (!v || strip(*v).empty()) return fallback;
-  std::string s = lower(strip(*v));
-  if (s == "1" || s == "true" || s == "yes" || s == "on") return true;
-  if (s == "0" || s == "false" || s == "no" || s == "off") return false;
-  throw config_error(std::string(key) + "=" + *v + " is not a boolean (use true or false)");
+std::int64_t Config::get_int(const Setting& s) const {
+  auto v = value_of(values_, s);
+  return parse_int(s, v ? *v : required_default(s));
 }
 
-std::vector<std::string> Config::get_list(std::string_view key,
-                                          const std::vector<std::string>& fallback) const {
-  auto v = get(key);
-  if (!v) return fallback;
-  std::vector<std::string> out;
-  std::string item;
-  std::istringstream in(*v);
-  while (std::getline(in, item, ',')) {
-    item = strip(item);
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
+double Config::get_double(const Setting& s) const {
+  auto v = value_of(values_, s);
+  return parse_double(s, v ? *v : required_default(s));
+}
+
+bool Config::get_bool(const Setting& s) const {
+  auto v = value_of(values_, s);
+  return parse_bool(s, v ? *v : required_default(s));
+}
+
+std::string Config::get_string(std::string_view name) const {
+  return get_string(declared(name));
+}
+
+std::int64_t Config::get_int(std::string_view name) const {
+  return get_int(declared(name));
+}
+
+double Config::get_double(std::string_view name) const {
+  return get_double(declared(name));
+}
+
+bool Config::get_bool(std::string_view name) const {
+  return get_bool(declared(name));
+}
+
+std::vector<std::string> Config::get_list(std::string_view name) const {
+  return split_list(get_string(name));
+}
+
+std::string Config::get_string(std::string_view name, std::string_view computed_default) const {
+  const Setting& s = declared(name);
+  must_be_computed(s);
+  auto it = values_.find(s.name);
+  return it != values_.end() ? it->second : std::string(computed_default);
+}
+
+std::int64_t Config::get_int(std::string_view name, std::int64_t computed_default) const {
+  const Setting& s = declared(name);
+  must_be_computed(s);
+  auto v = value_of(values_, s);
+  return v ? parse_int(s, *v) : computed_default;
+}
+
+double Config::get_double(std::string_view name, double computed_default) const {
+  const Setting& s = declared(name);
+  must_be_computed(s);
+  auto v = value_of(values_, s);
+  return v ? parse_double(s, *v) : computed_default;
+}
+
+std::optional<std::string> Config::option(std::string_view prefix,
+                                          std::string_view option_name) const {
+  std::string variable = std::string(prefix) + std::string(option_name);
+  for (auto& c : variable) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto it = values_.find(variable);
+  if (it == values_.end()) return std::nullopt;
+  return it->second;
 }
 
 }  // namespace sra

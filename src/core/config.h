@@ -1,9 +1,14 @@
 // Config: the service's settings, read once from a `.env` file and the process environment.
 //
-// The environment wins over the file, as in the seed (python-dotenv without override). A Config
-// is immutable after it is built and safe to read from any thread. Typed getters validate the
-// value and throw sra::Error(config) whose message names the variable and what was expected, so a
-// misconfigured part says exactly what to fix.
+// The environment wins over the file, as in the Python project (python-dotenv without override).
+// Every read goes through the settings table (core/settings.h): a getter takes the variable's
+// name, and its default and bounds come from the table's declaration; reading a name the table
+// does not declare throws sra::Error(internal) (a fault of ours: every variable is documented).
+// A value that is not of the declared type or out of its bounds throws sra::Error(config) naming
+// the variable and what was expected, so a misconfigured part says exactly what to fix. The
+// option tables' variables (WHISPER_<option>, VAD_<option>) are read with option().
+//
+// A Config is immutable after it is built and safe to read from any thread.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +19,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/settings.h"
 
 namespace sra {
 
@@ -28,25 +35,44 @@ class Config {
   // Reads `env_file` if given (it must exist), else `.env` in the working directory if there is
   // one; then overlays the process environment.
   static Config load(const std::optional<std::filesystem::path>& env_file);
+  // The process environment alone (for settings read below the parts, such as SRA_KERNELS).
+  static Config from_environment();
 
-  std::optional<std::string> get(std::string_view key) const;
-  std::string get_string(std::string_view key, std::string_view fallback) const;
-  // Integers and numbers must parse whole and lie in [min, max].
-  std::int64_t get_int(std::string_view key, std::int64_t fallback, std::int64_t min = INT64_MIN,
-                       std::int64_t max = INT64_MAX) const;
-  double get_double(std::string_view key, double fallback, double min = -1e300,
-                    double max = 1e300) const;
+  // The value of a declared variable, if it is set.
+  std::optional<std::string> get(std::string_view name) const;
+  // The value, or the declared default.
+  std::string get_string(std::string_view name) const;
+  // Integers and numbers must parse whole and lie in the declared [min, max].
+  std::int64_t get_int(std::string_view name) const;
+  double get_double(std::string_view name) const;
   // true/false, 1/0, yes/no, on/off (any case).
-  bool get_bool(std::string_view key, bool fallback) const;
+  bool get_bool(std::string_view name) const;
   // Comma-separated list; blanks around items trimmed, empty items dropped.
-  std::vector<std::string> get_list(std::string_view key,
-                                    const std::vector<std::string>& fallback) const;
+  std::vector<std::string> get_list(std::string_view name) const;
+  // The same, for a variable whose default the table says is computed (from the machine or other
+  // settings): the caller gives it. Calling these for one with a declared default is a fault.
+  std::string get_string(std::string_view name, std::string_view computed_default) const;
+  std::int64_t get_int(std::string_view name, std::int64_t computed_default) const;
+  double get_double(std::string_view name, double computed_default) const;
+
+  // The same, for a variable a plugin declares itself (the table declares the service's own):
+  // default and bounds from `declared`.
+  std::string get_string(const Setting& declared) const;
+  std::int64_t get_int(const Setting& declared) const;
+  double get_double(const Setting& declared) const;
+  bool get_bool(const Setting& declared) const;
+
+  // The variable `prefix` + NAME of an option an option table declares (WHISPER_BEAM_SIZE for
+  // prefix "WHISPER_" and option "beam_size"), if it is set.
+  std::optional<std::string> option(std::string_view prefix, std::string_view option_name) const;
 
   // Where the file values came from (for messages); empty when no file was read.
   const std::string& source() const { return source_; }
   const std::map<std::string, std::string, std::less<>>& values() const { return values_; }
 
  private:
+  void add_environment();  // the process environment, over what is there
+
   std::map<std::string, std::string, std::less<>> values_;
   std::string source_;
 };

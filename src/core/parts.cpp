@@ -74,26 +74,25 @@ auto Parts::built(const std::string& name, F make) -> decltype(make()) {
 }
 
 template <typename Part>
-Part& Parts::get(Slot<Part>& slot, const PartCatalog<Part>& catalog, const char* fallback,
-                 const std::string& name) {
+Part& Parts::get(Slot<Part>& slot, const PartCatalog<Part>& catalog, const std::string& name) {
   std::lock_guard lock(slot.mutex);
   if (!slot.part) {
-    auto factory = catalog.resolve(config_.get_string(catalog.variable(), fallback));
+    auto factory = catalog.resolve(config_.get_string(catalog.variable()));
     slot.part = built(name, [&] { return factory(config_); });
   }
   return *slot.part;
 }
 
 Model& Parts::model() {
-  return get(model_, catalogs_.models, kDefaultModel, model_name());
+  return get(model_, catalogs_.models, model_name());
 }
 
 FileStorage& Parts::storage() {
-  return get(storage_, catalogs_.storages, kDefaultStorage, "storage");
+  return get(storage_, catalogs_.storages, "storage");
 }
 
 MessageBus& Parts::bus() {
-  return get(bus_, catalogs_.buses, kDefaultMessageBus, "bus");
+  return get(bus_, catalogs_.buses, "bus");
 }
 
 Model& Parts::model(const std::string& name) {

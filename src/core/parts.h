@@ -44,9 +44,6 @@ struct PartCatalogs {
   PartHooks hooks;
 };
 
-inline constexpr const char* kDefaultModel = "pocketsphinx";
-inline constexpr const char* kDefaultStorage = "local";
-inline constexpr const char* kDefaultMessageBus = "embedded";
 
 inline constexpr const char* kOpenAIDefaultModelName = "whisper-1";
 
@@ -64,9 +61,9 @@ class Parts {
   FileStorage& storage();
   MessageBus& bus();
 
-  std::string model_name() const { return config_.get_string("MODEL", kDefaultModel); }
-  std::string storage_name() const { return config_.get_string("STORAGE", kDefaultStorage); }
-  std::string bus_name() const { return config_.get_string("MESSAGE_BUS", kDefaultMessageBus); }
+  std::string model_name() const { return config_.get_string("MODEL"); }
+  std::string storage_name() const { return config_.get_string("STORAGE"); }
+  std::string bus_name() const { return config_.get_string("MESSAGE_BUS"); }
 
  private:
   template <typename Part>
@@ -76,7 +73,7 @@ class Parts {
   };
 
   template <typename Part>
-  Part& get(Slot<Part>& slot, const PartCatalog<Part>& catalog, const char* fallback,
+  Part& get(Slot<Part>& slot, const PartCatalog<Part>& catalog,
             const std::string& name);
   // Builds a part with make() and applies the hooks of its kind.
   template <typename F>

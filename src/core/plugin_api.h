@@ -13,6 +13,9 @@
 // library as the service, against the headers of the same ABI version. The version below changes
 // whenever an interface or Config changes in a way that breaks existing plugins; the service
 // refuses a plugin that reports another one. The library stays loaded for the life of the process.
+//
+// A plugin declares its own variables as sra::Setting values (name, type, default, bounds, doc)
+// and reads them with Config's getters that take a declaration (core/config.h).
 #pragma once
 
 #include <cstdint>
@@ -22,7 +25,7 @@
 #include "core/message_bus.h"
 #include "core/model.h"
 
-#define SRA_PLUGIN_ABI_VERSION 6u
+#define SRA_PLUGIN_ABI_VERSION 7u
 
 extern "C" {
 // Required: return SRA_PLUGIN_ABI_VERSION.

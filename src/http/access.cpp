@@ -34,8 +34,8 @@ std::vector<std::string> split_list(const std::string& text, char separator) {
 }  // namespace
 
 Access::Access(const Config& config) {
-  std::vector<std::string> keys = split_list(config.get_string("API_KEY", ""), ',');
-  std::string file = config.get_string("API_KEY_FILE", "");
+  std::vector<std::string> keys = split_list(config.get_string("API_KEY"), ',');
+  std::string file = config.get_string("API_KEY_FILE");
   if (!file.empty()) {
     std::ifstream in(file);
     if (!in) throw config_error("API_KEY_FILE cannot be read");
@@ -47,7 +47,7 @@ Access::Access(const Config& config) {
     if (keys.empty()) throw config_error("API_KEY_FILE holds no key");
   }
   for (const auto& key : keys) key_hashes_.push_back(sha256(key));
-  for (const auto& origin : split_list(config.get_string("CORS_ALLOW_ORIGINS", ""), ',')) {
+  for (const auto& origin : split_list(config.get_string("CORS_ALLOW_ORIGINS"), ',')) {
     if (origin == "*") {
       cors_any_ = true;
     } else {

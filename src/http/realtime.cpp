@@ -518,11 +518,14 @@ asio::awaitable<void> RealtimeConnection::work_loop() {
 
 asio::awaitable<void> RealtimeConnection::run_work(LiveWork work) {
   const bool final = work.kind == LiveWork::Kind::final;
-  // A place in the inference queue, through the same admission as every request: a partial
-  // gives up (the next one comes soon), a turn's final transcription waits for one.
+  // A place in the inference queue, through the same admission as every request. A partial
+  // runs only on a thread that is free now (it is redone a second later anyway, and queued
+  // behind other work it would only add load when the server is busiest); a turn's final
+  // transcription waits for a place.
   std::unique_ptr<InferencePool::Ticket> ticket;
   auto waiting_since = Clock::now();
-  while (!(ticket = ctx_.inference.try_admit())) {
+  auto take = [&] { return final ? ctx_.inference.try_admit() : ctx_.inference.try_admit_idle(); };
+  while (!(ticket = take())) {
     if (!final || ended_ || close_reason_ || Clock::now() - waiting_since > kFinalAdmissionWait) {
       if (final) metrics().refused.with({"inference_queue"}).add();
       std::string why = inference_queue_full(ctx_).what();

@@ -35,24 +35,27 @@ std::chrono::steady_clock::duration seconds(double s) {
 
 ServerOptions server_options_from(const Config& config) {
   ServerOptions o;
-  o.host = config.get_string("HOST", o.host);
-  o.port = static_cast<unsigned short>(config.get_int("PORT", o.port, 0, 65535));
-  o.io_threads = static_cast<int>(config.get_int("HTTP_THREADS", o.io_threads, 1, 256));
+  o.host = config.get_string("HOST");
+  o.port = static_cast<unsigned short>(config.get_int("PORT"));
+  o.io_threads = static_cast<int>(config.get_int("HTTP_THREADS"));
   o.blocking_threads =
-      static_cast<int>(config.get_int("HTTP_BLOCKING_THREADS", o.blocking_threads, 1, 1024));
+      static_cast<int>(config.get_int("HTTP_BLOCKING_THREADS"));
   o.header_timeout_seconds =
-      config.get_double("HTTP_KEEP_ALIVE_SECONDS", o.header_timeout_seconds, 0.1, 86400);
+      config.get_double("HTTP_KEEP_ALIVE_SECONDS");
   o.body_timeout_seconds =
-      config.get_double("HTTP_READ_TIMEOUT_SECONDS", o.body_timeout_seconds, 0.1, 86400);
+      config.get_double("HTTP_READ_TIMEOUT_SECONDS");
   o.min_upload_bytes_per_second =
-      config.get_double("HTTP_MIN_UPLOAD_BYTES_PER_SECOND", o.min_upload_bytes_per_second, 0, 1e12);
+      config.get_double("HTTP_MIN_UPLOAD_BYTES_PER_SECOND");
   o.max_connections =
-      static_cast<int>(config.get_int("MAX_CONNECTIONS", o.max_connections, 1, 1 << 20));
+      static_cast<int>(config.get_int("MAX_CONNECTIONS"));
   o.max_connections_per_client = static_cast<int>(config.get_int(
-      "MAX_CONNECTIONS_PER_CLIENT", std::min(o.max_connections_per_client, o.max_connections), 0,
-      o.max_connections));
+      "MAX_CONNECTIONS_PER_CLIENT", std::min(o.max_connections_per_client, o.max_connections)));
+  if (o.max_connections_per_client > o.max_connections) {
+    throw config_error("MAX_CONNECTIONS_PER_CLIENT=" + std::to_string(o.max_connections_per_client) +
+                       " is more than MAX_CONNECTIONS=" + std::to_string(o.max_connections));
+  }
   o.shutdown_grace_seconds =
-      config.get_double("SHUTDOWN_GRACE_SECONDS", o.shutdown_grace_seconds, 0, 86400);
+      config.get_double("SHUTDOWN_GRACE_SECONDS");
   o.web_assets_dir = config.get_string("WEB_ASSETS_DIR", SRA_DEFAULT_WEB_ASSETS_DIR);
   return o;
 }

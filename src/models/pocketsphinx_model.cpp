@@ -150,12 +150,12 @@ class PocketSphinxModel final : public Model {
 
 PocketSphinxOptions pocketsphinx_options_from(const Config& config) {
   PocketSphinxOptions o;
-  o.hmm_dir = config.get_string("POCKETSPHINX_HMM", std::string(kDefaultModelDir) + "/en-us");
+  o.hmm_dir = config.get_string("POCKETSPHINX_HMM");
   o.language_model =
-      config.get_string("POCKETSPHINX_LM", std::string(kDefaultModelDir) + "/en-us.lm.bin");
+      config.get_string("POCKETSPHINX_LM");
   o.dictionary =
-      config.get_string("POCKETSPHINX_DICT", std::string(kDefaultModelDir) + "/cmudict-en-us.dict");
-  o.chunk_seconds = config.get_double("POCKETSPHINX_CHUNK_SECONDS", 20, 1, 600);
+      config.get_string("POCKETSPHINX_DICT");
+  o.chunk_seconds = config.get_double("POCKETSPHINX_CHUNK_SECONDS");
   return o;
 }
 

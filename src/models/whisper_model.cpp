@@ -146,13 +146,13 @@ namespace {
 std::filesystem::path pull_on_first_use(const Config& config, const CatalogModel& model,
                                         const std::string& models_dir) {
   const std::string command = "speech-recognition-api models pull " + model.name;
-  if (!config.get_bool("MODEL_DOWNLOAD", true)) {
+  if (!config.get_bool("MODEL_DOWNLOAD")) {
     throw config_error("WHISPER_NAME names " + model.name + ", which is not in " + models_dir +
                        " and MODEL_DOWNLOAD=false: run `" + command + "` first");
   }
   PullOptions pull;
   pull.models_dir = models_dir;
-  pull.index_url = config.get_string("MODEL_INDEX_URL", kDefaultModelIndexUrl);
+  pull.index_url = config.get_string("MODEL_INDEX_URL");
   spdlog::info("pulling model {} into {} (once; MODEL_DOWNLOAD=false turns this off)", model.name,
                models_dir);
   try {
@@ -171,8 +171,8 @@ WhisperModelOptions whisper_model_options_from(const Config& config) {
   if (auto path = config.get("WHISPER_MODEL_PATH"); path && !strip(*path).empty()) {
     o.model_path = *path;
   } else {
-    std::string name = config.get_string("WHISPER_NAME", "base");
-    std::string dir = config.get_string("WHISPER_MODELS_DIR", "./models");
+    std::string name = config.get_string("WHISPER_NAME");
+    std::string dir = config.get_string("WHISPER_MODELS_DIR");
     o.model_path = (std::filesystem::path(dir) / whisper_file_name(name)).string();
     if (!std::filesystem::exists(o.model_path)) {
       const CatalogModel* known = find_catalog_model(name);
@@ -189,17 +189,17 @@ WhisperModelOptions whisper_model_options_from(const Config& config) {
     throw config_error("WHISPER_MODEL_PATH=" + o.model_path + " does not exist");
   }
   unsigned hw = std::thread::hardware_concurrency();
-  o.threads = static_cast<int>(config.get_int("WHISPER_THREADS", hw ? hw : 1, 1, 256));
-  const std::string cache = config.get_string("WHISPER_CROSS_CACHE", "f32");
+  o.threads = static_cast<int>(config.get_int("WHISPER_THREADS", hw ? hw : 1));
+  const std::string cache = config.get_string("WHISPER_CROSS_CACHE");
   if (cache != "f32" && cache != "f16") {
     throw config_error("WHISPER_CROSS_CACHE=" + cache + ": must be f32 or f16");
   }
   o.half_cross_cache = cache == "f16";
   o.max_beam_size =
-      static_cast<int>(config.get_int("WHISPER_MAX_BEAM_SIZE", kDefaultMaxBeamSize, 1, 32));
+      static_cast<int>(config.get_int("WHISPER_MAX_BEAM_SIZE"));
   for (const auto& spec : whisper_option_specs(o.max_beam_size)) {
     std::string variable = option_variable("WHISPER_", spec.name);
-    if (auto value = config.get(variable)) {
+    if (auto value = config.option("WHISPER_", spec.name)) {
       try {
         apply_whisper_option(o.defaults, spec, parse_option(spec, *value));
       } catch (const Error& e) {

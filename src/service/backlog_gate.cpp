@@ -28,14 +28,12 @@ std::string mib(std::uint64_t bytes) {
 BacklogLimits backlog_limits_from(const Config& config) {
   BacklogLimits l;
   constexpr std::int64_t kMaxBytes = std::int64_t{1} << 50;
-  l.max_pending_tasks = config.get_int("MAX_PENDING_TASKS", l.max_pending_tasks, 0, 1'000'000'000);
+  l.max_pending_tasks = config.get_int("MAX_PENDING_TASKS");
   l.max_pending_audio_seconds =
-      config.get_double("MAX_PENDING_AUDIO_SECONDS", l.max_pending_audio_seconds, 0, 1e10);
-  l.max_pending_bytes = static_cast<std::uint64_t>(config.get_int(
-      "MAX_PENDING_BYTES", static_cast<std::int64_t>(l.max_pending_bytes), 0, kMaxBytes));
-  l.min_free_disk_bytes = static_cast<std::uint64_t>(config.get_int(
-      "MIN_FREE_DISK_BYTES", static_cast<std::int64_t>(l.min_free_disk_bytes), 0, kMaxBytes));
-  l.refresh_seconds = config.get_double("BACKLOG_REFRESH_SECONDS", l.refresh_seconds, 0, 60);
+      config.get_double("MAX_PENDING_AUDIO_SECONDS");
+  l.max_pending_bytes = static_cast<std::uint64_t>(config.get_int("MAX_PENDING_BYTES"));
+  l.min_free_disk_bytes = static_cast<std::uint64_t>(config.get_int("MIN_FREE_DISK_BYTES"));
+  l.refresh_seconds = config.get_double("BACKLOG_REFRESH_SECONDS");
   return l;
 }
 

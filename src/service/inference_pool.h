@@ -47,6 +47,17 @@ class InferencePool {
     return std::make_unique<Ticket>(&admitted_);
   }
 
+  // A ticket only if a thread is free now (nothing would wait behind others), else nullptr: for
+  // work that is worth doing only at once (a live session's partial text).
+  std::unique_ptr<Ticket> try_admit_idle() {
+    int now = admitted_.fetch_add(1) + 1;
+    if (now > options_.threads) {
+      admitted_.fetch_sub(1);
+      return nullptr;
+    }
+    return std::make_unique<Ticket>(&admitted_);
+  }
+
   // Whether try_admit() would refuse now (a hint: another thread may take or free a slot).
   bool full() const { return admitted_.load() >= options_.threads + options_.queue_size; }
 

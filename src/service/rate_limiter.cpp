@@ -12,11 +12,10 @@ namespace sra {
 RateLimits rate_limits_from(const Config& config) {
   RateLimits l;
   l.requests_per_minute =
-      config.get_double("RATE_LIMIT_REQUESTS_PER_MINUTE", l.requests_per_minute, 0, 1e9);
+      config.get_double("RATE_LIMIT_REQUESTS_PER_MINUTE");
   l.audio_seconds_per_minute =
-      config.get_double("RATE_LIMIT_AUDIO_SECONDS_PER_MINUTE", l.audio_seconds_per_minute, 0, 1e9);
-  l.max_clients = static_cast<std::size_t>(config.get_int(
-      "RATE_LIMIT_MAX_CLIENTS", static_cast<std::int64_t>(l.max_clients), 1, 100'000'000));
+      config.get_double("RATE_LIMIT_AUDIO_SECONDS_PER_MINUTE");
+  l.max_clients = static_cast<std::size_t>(config.get_int("RATE_LIMIT_MAX_CLIENTS"));
   return l;
 }
 

@@ -61,10 +61,10 @@ const std::vector<OptionSpec>& vad_option_specs() {
 
 VadSettings vad_settings_from(const Config& config) {
   VadSettings s;
-  s.filter = config.get_bool("VAD", false);
+  s.filter = config.get_bool("VAD");
   for (const auto& spec : vad_option_specs()) {
     std::string variable = option_variable("", spec.name);
-    if (auto value = config.get(variable)) {
+    if (auto value = config.option("", spec.name)) {
       try {
         apply(s.defaults, s.filter, spec.name, parse_option(spec, *value));
       } catch (const Error& e) {
@@ -72,11 +72,11 @@ VadSettings vad_settings_from(const Config& config) {
       }
     }
   }
-  s.model = config.get_string("VAD_MODEL", s.model);
-  s.model_path = config.get_string("VAD_MODEL_PATH", "");
-  s.models_dir = config.get_string("WHISPER_MODELS_DIR", "./models");
-  s.index_url = config.get_string("MODEL_INDEX_URL", kDefaultModelIndexUrl);
-  s.download = config.get_bool("MODEL_DOWNLOAD", true);
+  s.model = config.get_string("VAD_MODEL");
+  s.model_path = config.get_string("VAD_MODEL_PATH");
+  s.models_dir = config.get_string("WHISPER_MODELS_DIR");
+  s.index_url = config.get_string("MODEL_INDEX_URL");
+  s.download = config.get_bool("MODEL_DOWNLOAD");
   if (s.model_path.empty()) {
     const CatalogModel* m = find_catalog_model(s.model);
     if (!m || m->kind != "vad") {

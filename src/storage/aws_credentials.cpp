@@ -26,9 +26,8 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
-std::string home_file(const char* relative) {
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : "") + relative;
+std::string home_file(const Config& config, const char* relative) {
+  return config.get_string("HOME") + relative;
 }
 
 // "2026-11-27T12:00:00Z" -> time point (UTC).
@@ -62,10 +61,10 @@ std::map<std::string, std::map<std::string, std::string>> parse_ini(const std::s
 }
 
 AwsCredentialProvider::AwsCredentialProvider(const Config& config) {
-  std::string profile = config.get_string("AWS_PROFILE", "default");
+  std::string profile = config.get_string("AWS_PROFILE");
   auto credentials = parse_ini(
-      read_text(config.get_string("AWS_SHARED_CREDENTIALS_FILE", home_file("/.aws/credentials"))));
-  auto conf = parse_ini(read_text(config.get_string("AWS_CONFIG_FILE", home_file("/.aws/config"))));
+      read_text(config.get_string("AWS_SHARED_CREDENTIALS_FILE", home_file(config, "/.aws/credentials"))));
+  auto conf = parse_ini(read_text(config.get_string("AWS_CONFIG_FILE", home_file(config, "/.aws/config"))));
   const auto& cred_section = credentials[profile];
   const auto& conf_section = conf[profile == "default" ? "default" : "profile " + profile];
   auto from_profile = [&](const char* key) -> std::string {
@@ -79,20 +78,20 @@ AwsCredentialProvider::AwsCredentialProvider(const Config& config) {
     if (!secret || secret->empty()) {
       throw config_error("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
     }
-    static_keys_ = AwsKeys{*id, *secret, config.get_string("AWS_SESSION_TOKEN", ""), "environment"};
+    static_keys_ = AwsKeys{*id, *secret, config.get_string("AWS_SESSION_TOKEN"), "environment"};
   } else if (!from_profile("aws_access_key_id").empty()) {
     static_keys_ = AwsKeys{from_profile("aws_access_key_id"), from_profile("aws_secret_access_key"),
                            from_profile("aws_session_token"), "profile " + profile};
   }
-  region_ = config.get_string("AWS_REGION", config.get_string("AWS_DEFAULT_REGION", ""));
+  region_ = config.get_string("AWS_REGION", config.get_string("AWS_DEFAULT_REGION"));
   if (region_.empty()) region_ = from_profile("region");
   if (region_.empty()) region_ = "us-east-1";
-  endpoint_ = config.get_string("AWS_ENDPOINT_URL_S3", config.get_string("AWS_ENDPOINT_URL", ""));
+  endpoint_ = config.get_string("AWS_ENDPOINT_URL_S3", config.get_string("AWS_ENDPOINT_URL"));
   if (endpoint_.empty()) endpoint_ = from_profile("endpoint_url");
   while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
-  imds_endpoint_ = config.get_string("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://169.254.169.254");
+  imds_endpoint_ = config.get_string("AWS_EC2_METADATA_SERVICE_ENDPOINT");
   while (!imds_endpoint_.empty() && imds_endpoint_.back() == '/') imds_endpoint_.pop_back();
-  imds_disabled_ = config.get_bool("AWS_EC2_METADATA_DISABLED", false);
+  imds_disabled_ = config.get_bool("AWS_EC2_METADATA_DISABLED");
 }
 
 AwsKeys AwsCredentialProvider::current() {

@@ -65,11 +65,11 @@ std::string rs256_sign(const std::string& pem, std::string_view data) {
 
 GcsTokenProvider::GcsTokenProvider(const Config& config) {
   scope_ = "https://www.googleapis.com/auth/devstorage.read_write";
-  if (!config.get_string("STORAGE_EMULATOR_HOST", "").empty()) {
+  if (!config.get_string("STORAGE_EMULATOR_HOST").empty()) {
     emulator_ = true;
     return;
   }
-  key_file_ = config.get_string("GOOGLE_APPLICATION_CREDENTIALS", "");
+  key_file_ = config.get_string("GOOGLE_APPLICATION_CREDENTIALS");
   if (!key_file_.empty()) {
     std::ifstream in(key_file_);
     if (!in) throw config_error("GOOGLE_APPLICATION_CREDENTIALS=" + key_file_ + " cannot be read");
@@ -94,7 +94,7 @@ GcsTokenProvider::GcsTokenProvider(const Config& config) {
     }
     return;
   }
-  metadata_host_ = config.get_string("GCE_METADATA_HOST", "metadata.google.internal");
+  metadata_host_ = config.get_string("GCE_METADATA_HOST");
 }
 
 std::string GcsTokenProvider::authorization_header() {

@@ -187,22 +187,22 @@ class GcsStorage final : public FileStorage {
 
 std::unique_ptr<FileStorage> make_gcs_storage(const Config& config) {
   GcsOptions o;
-  o.project = config.get_string("GOOGLE_CLOUD_STORAGE_PROJECT_ID", "");
-  o.bucket = config.get_string("GOOGLE_CLOUD_STORAGE_BUCKET_NAME", "");
+  o.project = config.get_string("GOOGLE_CLOUD_STORAGE_PROJECT_ID");
+  o.bucket = config.get_string("GOOGLE_CLOUD_STORAGE_BUCKET_NAME");
   if (o.bucket.empty()) throw config_error("GOOGLE_CLOUD_STORAGE_BUCKET_NAME is not set");
-  o.prefix = config.get_string("GOOGLE_CLOUD_STORAGE_FILE_PREFIX", "");
-  if (auto emulator = config.get_string("STORAGE_EMULATOR_HOST", ""); !emulator.empty()) {
+  o.prefix = config.get_string("GOOGLE_CLOUD_STORAGE_FILE_PREFIX");
+  if (auto emulator = config.get_string("STORAGE_EMULATOR_HOST"); !emulator.empty()) {
     o.base_url = emulator.find("://") == std::string::npos ? "http://" + emulator : emulator;
   }
-  o.base_url = config.get_string("GOOGLE_CLOUD_STORAGE_ENDPOINT", o.base_url);
+  o.base_url = config.get_string("GOOGLE_CLOUD_STORAGE_ENDPOINT");
   while (!o.base_url.empty() && o.base_url.back() == '/') o.base_url.pop_back();
   o.chunk_size = static_cast<std::size_t>(
-      config.get_int("GOOGLE_CLOUD_STORAGE_CHUNK_SIZE", 8 * 1024 * 1024, 256 * 1024, 1LL << 30));
+      config.get_int("GOOGLE_CLOUD_STORAGE_CHUNK_SIZE"));
   if (o.chunk_size % (256 * 1024) != 0) {
     throw config_error("GOOGLE_CLOUD_STORAGE_CHUNK_SIZE must be a multiple of 262144 (256 KiB)");
   }
   o.retry.max_attempts =
-      static_cast<int>(config.get_int("GOOGLE_CLOUD_STORAGE_MAX_ATTEMPTS", 5, 1, 20));
+      static_cast<int>(config.get_int("GOOGLE_CLOUD_STORAGE_MAX_ATTEMPTS"));
   return std::make_unique<GcsStorage>(std::make_shared<GcsClient>(std::move(o), config));
 }
 

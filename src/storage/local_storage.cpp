@@ -172,7 +172,7 @@ class LocalStorage final : public FileStorage {
 
 LocalStorageOptions local_storage_options_from(const Config& config) {
   LocalStorageOptions o;
-  o.folder = config.get_string("LOCAL_STORAGE_FOLDER_PATH", o.folder.string());
+  o.folder = config.get_string("LOCAL_STORAGE_FOLDER_PATH");
   return o;
 }
 

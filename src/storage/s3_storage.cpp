@@ -217,13 +217,12 @@ class S3Storage final : public FileStorage {
 
 std::unique_ptr<FileStorage> make_s3_storage(const Config& config) {
   S3Options o;
-  o.bucket = config.get_string("S3_STORAGE_BUCKET_NAME", "");
+  o.bucket = config.get_string("S3_STORAGE_BUCKET_NAME");
   if (o.bucket.empty()) throw config_error("S3_STORAGE_BUCKET_NAME is not set");
-  o.prefix = config.get_string("S3_STORAGE_FILE_PREFIX", "");
-  o.path_style = config.get_bool("S3_STORAGE_FORCE_PATH_STYLE", false);
-  o.part_size = static_cast<std::size_t>(config.get_int("S3_STORAGE_PART_SIZE", 8 * 1024 * 1024,
-                                                        5 * 1024 * 1024, 1024LL * 1024 * 1024));
-  o.retry.max_attempts = static_cast<int>(config.get_int("S3_STORAGE_MAX_ATTEMPTS", 5, 1, 20));
+  o.prefix = config.get_string("S3_STORAGE_FILE_PREFIX");
+  o.path_style = config.get_bool("S3_STORAGE_FORCE_PATH_STYLE");
+  o.part_size = static_cast<std::size_t>(config.get_int("S3_STORAGE_PART_SIZE"));
+  o.retry.max_attempts = static_cast<int>(config.get_int("S3_STORAGE_MAX_ATTEMPTS"));
   return std::make_unique<S3Storage>(std::make_shared<S3Client>(std::move(o), config));
 }
 

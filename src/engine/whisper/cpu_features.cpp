@@ -1,7 +1,11 @@
 #include "engine/whisper/cpu_features.h"
 
 #include <cstdlib>
+#include <optional>
+#include <string>
 #include <string_view>
+
+#include "core/config.h"
 
 namespace sra::whisper {
 
@@ -24,9 +28,9 @@ Isa best_isa() {
 Isa active_isa() {
   static const Isa chosen = [] {
     const Isa best = best_isa();
-    const char* asked = std::getenv("SRA_KERNELS");
+    const std::optional<std::string> asked = Config::from_environment().get("SRA_KERNELS");
     if (!asked) return best;
-    const std::string_view name(asked);
+    const std::string_view name(*asked);
     Isa want = best;
     if (name == "portable") want = Isa::portable;
     if (name == "avx2") want = Isa::avx2;
