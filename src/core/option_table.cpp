@@ -48,6 +48,16 @@ bool is_none(std::string_view v) {
 
 }  // namespace
 
+OptionSpec make_option(std::string name, OptionType type, std::string default_text,
+                       std::string doc) {
+  OptionSpec s;
+  s.name = std::move(name);
+  s.type = type;
+  s.default_text = std::move(default_text);
+  s.doc = std::move(doc);
+  return s;
+}
+
 std::string option_variable(std::string_view prefix, std::string_view name) {
   std::string variable = std::string(prefix) + std::string(name);
   for (auto& c : variable) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

@@ -11,10 +11,13 @@
 
 #include <boost/json/object.hpp>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/errors.h"
 
 namespace sra {
 
@@ -51,6 +54,48 @@ struct ParsedOption {
 
 // Checks `value` against `spec`. Throws sra::Error(invalid_request, field = spec.name).
 ParsedOption parse_option(const OptionSpec& spec, std::string_view value);
+
+// A spec built in one expression: the fields every option has.
+OptionSpec make_option(std::string name, OptionType type, std::string default_text,
+                       std::string doc);
+
+// An option together with what applies its checked value to a target (a layer's options struct),
+// so that adding an option is one line of its table plus the target's field. The setter may
+// refuse a value the spec's type admits (sra::Error(invalid_request) naming the field).
+template <typename Target>
+struct BoundOption {
+  OptionSpec spec;
+  std::function<void(Target&, const ParsedOption&)> set;
+};
+template <typename Target>
+using BoundOptions = std::vector<BoundOption<Target>>;
+
+// The specs of a bound table, for lookups and documentation.
+template <typename Target>
+std::vector<OptionSpec> specs_of(const BoundOptions<Target>& table) {
+  std::vector<OptionSpec> specs;
+  for (const auto& o : table) specs.push_back(o.spec);
+  return specs;
+}
+
+// Parses `value` for the option named `field` (name or alias) and applies it to `target`; false
+// when the table has no such option. Errors name the field as the client named it.
+template <typename Target>
+bool apply_option(const BoundOptions<Target>& table, Target& target, std::string_view field,
+                  std::string_view value) {
+  for (const auto& o : table) {
+    bool named = o.spec.name == field;
+    for (const auto& alias : o.spec.aliases) named = named || alias == field;
+    if (!named) continue;
+    try {
+      o.set(target, parse_option(o.spec, value));
+    } catch (const Error& e) {
+      throw Error(e.kind(), e.what(), std::string(field));
+    }
+    return true;
+  }
+  return false;
+}
 
 // The spec whose name or alias is `field`, or nullptr.
 const OptionSpec* find_option(const std::vector<OptionSpec>& table, std::string_view field);

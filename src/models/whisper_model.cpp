@@ -66,13 +66,8 @@ class WhisperModel final : public Model {
   Transcription transcribe(const AudioBuffer& audio, const TranscribeOptions& request) override {
     whisper::TranscribeOptions options = options_.defaults;
     for (const auto& [key, value] : request.values) {
-      const OptionSpec* spec = find_option(specs_, key);
-      if (!spec) continue;  // fields of other layers (response_format, ...) are not ours
-      try {
-        apply_whisper_option(options, *spec, parse_option(*spec, value));
-      } catch (const Error& e) {
-        throw Error(e.kind(), e.what(), key);  // named as the client named it ("prompt")
-      }
+      // Fields of other layers (vad_filter, ...) are not ours.
+      apply_option(options_table_, options, key, value);
     }
     check(options, request.values.count("prompt") ? "prompt" : "initial_prompt");
     if (request.on_segment) {
@@ -122,7 +117,7 @@ class WhisperModel final : public Model {
   }
 
   WhisperModelOptions options_;
-  std::vector<OptionSpec> specs_ = whisper_option_specs(options_.max_beam_size);
+  BoundOptions<whisper::TranscribeOptions> options_table_ = whisper_options(options_.max_beam_size);
   whisper::WhisperEngine engine_;
 };
 
@@ -197,13 +192,12 @@ WhisperModelOptions whisper_model_options_from(const Config& config) {
   o.half_cross_cache = cache == "f16";
   o.max_beam_size =
       static_cast<int>(config.get_int("WHISPER_MAX_BEAM_SIZE"));
-  for (const auto& spec : whisper_option_specs(o.max_beam_size)) {
-    std::string variable = option_variable("WHISPER_", spec.name);
-    if (auto value = config.option("WHISPER_", spec.name)) {
+  for (const auto& option : whisper_options(o.max_beam_size)) {
+    if (auto value = config.option("WHISPER_", option.spec.name)) {
       try {
-        apply_whisper_option(o.defaults, spec, parse_option(spec, *value));
+        option.set(o.defaults, parse_option(option.spec, *value));
       } catch (const Error& e) {
-        throw config_error(variable + ": " + e.what());
+        throw config_error(option_variable("WHISPER_", option.spec.name) + ": " + e.what());
       }
     }
   }

@@ -20,13 +20,11 @@ namespace sra {
 inline constexpr int kDefaultMaxBeamSize = 10;  // beam_size and best_of, unless configured
 inline constexpr int kMaxPromptTokens = 224;    // prompt and prefix: half of Whisper's context
 
-// The table; `max_beam` bounds beam_size and best_of.
+// The table, each option with what sets it in the engine's options; `max_beam` bounds beam_size
+// and best_of. A setter throws sra::Error(invalid_request, field) for a value the spec's type
+// admits but Whisper does not (an unknown language, a malformed token list).
+BoundOptions<whisper::TranscribeOptions> whisper_options(int max_beam = kDefaultMaxBeamSize);
+// Its specs alone.
 std::vector<OptionSpec> whisper_option_specs(int max_beam = kDefaultMaxBeamSize);
-
-// Sets the option `spec` names in `options` from its checked value. Throws
-// sra::Error(invalid_request, field) for a value the spec's type admits but Whisper does not
-// (an unknown language, a malformed token list).
-void apply_whisper_option(whisper::TranscribeOptions& options, const OptionSpec& spec,
-                          const ParsedOption& value);
 
 }  // namespace sra

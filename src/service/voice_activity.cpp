@@ -16,62 +16,69 @@ namespace {
 
 OptionSpec spec(std::string name, OptionType type, std::string default_text, double min, double max,
                 std::string doc, bool nullable = false) {
-  OptionSpec s;
-  s.name = std::move(name);
-  s.type = type;
-  s.default_text = std::move(default_text);
-  s.doc = std::move(doc);
+  OptionSpec s = make_option(std::move(name), type, std::move(default_text), std::move(doc));
   s.min = min;
   s.max = max;
   s.nullable = nullable;
   return s;
 }
 
-// Sets the option `name` of `o` from its checked value.
-void apply(vad::VadOptions& o, bool& filter, const std::string& name, const ParsedOption& v) {
-  if (name == "vad_filter") filter = v.flag;
-  if (name == "vad_threshold") o.threshold = v.number;
-  if (name == "vad_min_speech_duration_ms") o.min_speech_duration_ms = v.number;
-  if (name == "vad_max_speech_duration_s")
-    o.max_speech_duration_s = v.unset ? std::numeric_limits<double>::infinity() : v.number;
-  if (name == "vad_min_silence_duration_ms") o.min_silence_duration_ms = v.number;
-  if (name == "vad_speech_pad_ms") o.speech_pad_ms = v.number;
+// What a request's VAD fields set: whether to filter, and how.
+struct VadChoice {
+  bool filter = false;
+  vad::VadOptions options;
+};
+
+const BoundOptions<VadChoice>& vad_options() {
+  using T = OptionType;
+  using V = const ParsedOption&;
+  static const BoundOptions<VadChoice> table = {
+      {spec("vad_filter", T::boolean, "`false`", 0, 1,
+            "transcribe only the speech Silero VAD finds; times stay those of the whole audio"),
+       [](VadChoice& c, V v) { c.filter = v.flag; }},
+      {spec("vad_threshold", T::number, "`0.5`", 0.01, 0.99,
+            "(VAD) speech probability from which a 32 ms window is speech"),
+       [](VadChoice& c, V v) { c.options.threshold = v.number; }},
+      {spec("vad_min_speech_duration_ms", T::integer, "`0`", 0, 60000,
+            "(VAD) speech shorter than this is dropped"),
+       [](VadChoice& c, V v) { c.options.min_speech_duration_ms = v.number; }},
+      {spec("vad_max_speech_duration_s", T::number, "none", 1, 86400,
+            "(VAD) longer speech is split, at a silence when there is one", true),
+       [](VadChoice& c, V v) {
+         c.options.max_speech_duration_s =
+             v.unset ? std::numeric_limits<double>::infinity() : v.number;
+       }},
+      {spec("vad_min_silence_duration_ms", T::integer, "`2000`", 0, 60000,
+            "(VAD) silence that ends a stretch of speech"),
+       [](VadChoice& c, V v) { c.options.min_silence_duration_ms = v.number; }},
+      {spec("vad_speech_pad_ms", T::integer, "`400`", 0, 10000,
+            "(VAD) audio kept on each side of the speech"),
+       [](VadChoice& c, V v) { c.options.speech_pad_ms = v.number; }},
+  };
+  return table;
 }
 
 }  // namespace
 
 const std::vector<OptionSpec>& vad_option_specs() {
-  using T = OptionType;
-  static const std::vector<OptionSpec> table = {
-      spec("vad_filter", T::boolean, "`false`", 0, 1,
-           "transcribe only the speech Silero VAD finds; times stay those of the whole audio"),
-      spec("vad_threshold", T::number, "`0.5`", 0.01, 0.99,
-           "(VAD) speech probability from which a 32 ms window is speech"),
-      spec("vad_min_speech_duration_ms", T::integer, "`0`", 0, 60000,
-           "(VAD) speech shorter than this is dropped"),
-      spec("vad_max_speech_duration_s", T::number, "none", 1, 86400,
-           "(VAD) longer speech is split, at a silence when there is one", true),
-      spec("vad_min_silence_duration_ms", T::integer, "`2000`", 0, 60000,
-           "(VAD) silence that ends a stretch of speech"),
-      spec("vad_speech_pad_ms", T::integer, "`400`", 0, 10000,
-           "(VAD) audio kept on each side of the speech"),
-  };
-  return table;
+  static const std::vector<OptionSpec> specs = specs_of(vad_options());
+  return specs;
 }
 
 VadSettings vad_settings_from(const Config& config) {
   VadSettings s;
-  s.filter = config.get_bool("VAD");
-  for (const auto& spec : vad_option_specs()) {
-    std::string variable = option_variable("", spec.name);
-    if (auto value = config.option("", spec.name)) {
+  VadChoice defaults{.filter = config.get_bool("VAD"), .options = s.defaults};
+  for (const auto& option : vad_options()) {
+    if (auto value = config.option("", option.spec.name)) {
       try {
-        apply(s.defaults, s.filter, spec.name, parse_option(spec, *value));
+        option.set(defaults, parse_option(option.spec, *value));
       } catch (const Error& e) {
-        throw config_error(variable + ": " + e.what());
+        throw config_error(option_variable("", option.spec.name) + ": " + e.what());
       }
     }
   }
+  s.filter = defaults.filter;
+  s.defaults = defaults.options;
   s.model = config.get_string("VAD_MODEL");
   s.model_path = config.get_string("VAD_MODEL_PATH");
   s.models_dir = config.get_string("WHISPER_MODELS_DIR");
@@ -108,14 +115,10 @@ VoiceActivityFilter::VoiceActivityFilter(VadSettings settings)
 
 std::optional<vad::VadOptions> VoiceActivityFilter::options_for(
     const std::map<std::string, std::string>& fields) const {
-  vad::VadOptions o = settings_.defaults;
-  bool filter = settings_.filter;
-  for (const auto& spec : vad_option_specs()) {
-    auto it = fields.find(spec.name);
-    if (it != fields.end()) apply(o, filter, spec.name, parse_option(spec, it->second));
-  }
-  if (!filter) return std::nullopt;
-  return o;
+  VadChoice choice{.filter = settings_.filter, .options = settings_.defaults};
+  for (const auto& [field, value] : fields) apply_option(vad_options(), choice, field, value);
+  if (!choice.filter) return std::nullopt;
+  return choice.options;
 }
 
 std::shared_ptr<const vad::SileroVad> VoiceActivityFilter::model() {

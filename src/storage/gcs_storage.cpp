@@ -194,7 +194,7 @@ std::unique_ptr<FileStorage> make_gcs_storage(const Config& config) {
   if (auto emulator = config.get_string("STORAGE_EMULATOR_HOST"); !emulator.empty()) {
     o.base_url = emulator.find("://") == std::string::npos ? "http://" + emulator : emulator;
   }
-  o.base_url = config.get_string("GOOGLE_CLOUD_STORAGE_ENDPOINT");
+  o.base_url = config.get_string("GOOGLE_CLOUD_STORAGE_ENDPOINT", o.base_url);
   while (!o.base_url.empty() && o.base_url.back() == '/') o.base_url.pop_back();
   o.chunk_size = static_cast<std::size_t>(
       config.get_int("GOOGLE_CLOUD_STORAGE_CHUNK_SIZE"));
