@@ -49,16 +49,18 @@ redis.call('PUBLISH', KEYS[1], ARGV[1])
 return 1
 )lua";
 
-// Revokes a task that has not finished. KEYS: meta key, marker. ARGV: REVOKED meta, expiry.
-// Returns 'cancelled' (not started), 'cancelling' (running), 'finished' or 'unknown'.
+// Revokes a task that has not finished. KEYS: meta key, marker, progress key. ARGV: REVOKED
+// meta, expiry. Returns 'cancelled' (not started), 'cancelling' (running: its progress is kept,
+// or its meta is PROGRESS), 'finished' or 'unknown'.
 const std::string kRevokeScript = std::string(kStoredStatusLua) + R"lua(
 local status = stored_status(KEYS[1])
 if status == 'SUCCESS' or status == 'FAILURE' or status == 'REVOKED' then return 'finished' end
-if status == '' and redis.call('EXISTS', KEYS[2]) == 0 then return 'unknown' end
+local running = status ~= '' or redis.call('EXISTS', KEYS[3]) == 1
+if not running and redis.call('EXISTS', KEYS[2]) == 0 then return 'unknown' end
 redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
 redis.call('PUBLISH', KEYS[1], ARGV[1])
-if status == '' then return 'cancelled' end
-return 'cancelling'
+if running then return 'cancelling' end
+return 'cancelled'
 )lua";
 
 // Removes a PROGRESS meta (the task waits for a retry). KEYS: meta key.
@@ -227,7 +229,7 @@ class CeleryBus final : public MessageBus {
     if (!is_uuid(task_id)) return std::nullopt;
     std::string meta = bus::result_meta(task_id, "REVOKED", revoked_result(), "");
     auto r = backend_.with([&](RedisClient& c) {
-      return c.eval(kRevokeScript, {"celery-task-meta-" + task_id, marker(task_id)},
+      return c.eval(kRevokeScript, {meta_key(task_id), marker(task_id), progress_key(task_id)},
                     {meta, std::to_string(options_.result_expires)});
     });
     if (r.str == "cancelled") return CancelOutcome::cancelled;  // its audio goes with the message

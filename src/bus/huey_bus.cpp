@@ -9,6 +9,7 @@
 #include "bus/huey_wire.h"
 #include "bus/redis_cancel_watch.h"
 #include "bus/redis_client.h"
+#include "bus/redis_lease_queue.h"
 #include "bus/running_tasks.h"
 #include "bus/task_runner.h"
 #include "bus/timing.h"
@@ -35,15 +36,6 @@ redis.call('LPUSH', KEYS[2], ARGV[1])
 return 1
 )lua";
 
-// KEYS: queue, in flight, leases. ARGV: token, lease end. Takes the oldest message and leases it.
-constexpr const char* kTakeScript = R"lua(
-local m = redis.call('RPOP', KEYS[1])
-if not m then return false end
-redis.call('HSET', KEYS[2], ARGV[1], m)
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-return m
-)lua";
-
 // KEYS: results, task record. ARGV: id, revoke key. Marks the task running unless it has a result.
 constexpr const char* kStartScript = R"lua(
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {'done'} end
@@ -66,23 +58,11 @@ redis.call('ZREM', KEYS[4], ARGV[4])
 return stored
 )lua";
 
-// KEYS: in flight, leases, task record. ARGV: token. Drops a delivery that will not run.
-constexpr const char* kDropScript = R"lua(
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], 'running')
-return 1
-)lua";
-
-// KEYS: in flight, leases, queue, task record. ARGV: token. Puts a delivery back for a retry.
-constexpr const char* kRequeueScript = R"lua(
-local m = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[4], 'retries', 1)
-redis.call('HINCRBY', KEYS[4], 'deliveries', -1)
-redis.call('HDEL', KEYS[4], 'progress', 'running')
-if m then redis.call('LPUSH', KEYS[3], m) end
+// KEYS: task record. A delivery that ended for a retry: it counts as a retry, not a delivery.
+constexpr const char* kRetryScript = R"lua(
+redis.call('HINCRBY', KEYS[1], 'retries', 1)
+redis.call('HINCRBY', KEYS[1], 'deliveries', -1)
+redis.call('HDEL', KEYS[1], 'progress', 'running')
 return 1
 )lua";
 
@@ -94,18 +74,6 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if m then redis.call('ZADD', KEYS[3], ARGV[2], m) end
 return 1
-)lua";
-
-// KEYS: leases, in flight, queue. ARGV: now. Deliveries whose worker stopped go back first.
-constexpr const char* kRestoreScript = R"lua(
-local tokens = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
-for _, t in ipairs(tokens) do
-  local m = redis.call('HGET', KEYS[2], t)
-  redis.call('ZREM', KEYS[1], t)
-  redis.call('HDEL', KEYS[2], t)
-  if m then redis.call('RPUSH', KEYS[3], m) end
-end
-return #tokens
 )lua";
 
 // KEYS: schedule, queue. ARGV: score now. What a Huey consumer's scheduler does: due messages
@@ -155,10 +123,13 @@ struct HueyOptions {
 
 class HueyBus final : public MessageBus {
  public:
-  explicit HueyBus(HueyOptions o) : o_(std::move(o)), keys_(huey::keys_for(o_.name)), api_(o_.url) {
-    std::string clean = keys_.queue.substr(std::string("huey.redis.").size());
-    ours_ = "huey.sra." + clean + ".";
-  }
+  explicit HueyBus(HueyOptions o)
+      : o_(std::move(o)),
+        keys_(huey::keys_for(o_.name)),
+        ours_("huey.sra." + keys_.queue.substr(std::string("huey.redis.").size()) + "."),
+        api_(o_.url),
+        queue_({{keys_.queue}, ours_ + "inflight", ours_ + "leases"}, bus::LeaseFormat::plain,
+               o_.visibility_timeout) {}
 
   std::string create_task(const TaskRequest& request) override {
     huey::Message m;
@@ -227,10 +198,10 @@ class HueyBus final : public MessageBus {
     auto count = [&](const char* cmd, const std::string& key) {
       return bus::with_reconnect([&] { return api_.command({cmd, key}); }).integer;
     };
-    return Backlog{
-        count("LLEN", keys_.queue) + count("ZCARD", keys_.schedule) + count("HLEN", in_flight()),
-        {},
-        {}};
+    return Backlog{count("LLEN", keys_.queue) + count("ZCARD", keys_.schedule) +
+                       bus::with_reconnect([&] { return queue_.leased(api_); }),
+                   {},
+                   {}};
   }
 
   void run_worker(const WorkerOptions& options, const TaskHandler& handler,
@@ -243,8 +214,6 @@ class HueyBus final : public MessageBus {
 
  private:
   std::string task_key(const std::string& id) const { return ours_ + "task." + id; }
-  std::string in_flight() const { return ours_ + "inflight"; }
-  std::string leases() const { return ours_ + "leases"; }
 
   TaskResult result_from(const std::string& task_id, const std::string& bytes) {
     TaskResult result;
@@ -274,24 +243,12 @@ class HueyBus final : public MessageBus {
 
   void worker_loop(const WorkerOptions& options, const TaskHandler& handler, std::stop_token stop) {
     RedisClient client(o_.url);
-    double backoff = 0.5;
-    while (!stop.stop_requested()) {
-      try {
-        std::string token = make_uuid();
-        RedisReply r = client.eval(kTakeScript, {keys_.queue, in_flight(), leases()},
-                                   {token, seconds_text(now_seconds() + o_.visibility_timeout)});
-        backoff = 0.5;
-        if (r.type != RedisReply::Type::string) {
-          sleep_unless_stopped(stop, o_.poll_seconds);
-          continue;
-        }
-        run_message(client, token, r.str, options, handler, stop);
-      } catch (const std::exception& e) {
-        spdlog::warn("huey worker: {}; retrying in {:.1f} s", e.what(), backoff);
-        sleep_unless_stopped(stop, backoff);
-        backoff = std::min(backoff * 2, 10.0);
-      }
-    }
+    bus::run_worker_loop("huey", stop, o_.poll_seconds, [&] {
+      std::optional<bus::Lease> lease = queue_.take(client, make_uuid());
+      if (!lease) return false;
+      run_message(client, lease->token, lease->message, options, handler, stop);
+      return true;
+    });
   }
 
   void run_message(RedisClient& client, const std::string& token, const std::string& bytes,
@@ -301,18 +258,21 @@ class HueyBus final : public MessageBus {
       m = huey::read_message(bytes);
     } catch (const std::exception& e) {
       spdlog::error("huey: a message on {} was refused and dropped: {}", keys_.queue, e.what());
-      client.eval(kDropScript, {in_flight(), leases(), ours_ + "refused"}, {token});
+      queue_.ack(client, token);
       return;
     }
     const double now = now_seconds();
     if (m.eta && *m.eta > now) {  // not yet: into Huey's schedule, as its consumer does
-      client.eval(kScheduleScript, {in_flight(), leases(), keys_.schedule},
+      client.eval(kScheduleScript, {queue_.keys().in_flight, queue_.keys().leases, keys_.schedule},
                   {token, seconds_text(huey::schedule_score(*m.eta))});
       return;
     }
     RedisReply start =
         client.eval(kStartScript, {keys_.results, task_key(m.id)}, {m.id, huey::revoke_key(m.id)});
-    auto drop = [&] { client.eval(kDropScript, {in_flight(), leases(), task_key(m.id)}, {token}); };
+    auto drop = [&] {
+      queue_.ack(client, token);
+      client.command({"HDEL", task_key(m.id), "running"});
+    };
     if (start.elements.empty() || start.elements[0].str != "start") {  // finished before
       drop();
       return;
@@ -408,7 +368,8 @@ class HueyBus final : public MessageBus {
       case bus::TaskOutcome::Kind::retry:
         spdlog::warn("task {}: {}; retrying in {:.1f} s", m.id, outcome.error, outcome.retry_delay);
         sleep_unless_stopped(stop, outcome.retry_delay);
-        client.eval(kRequeueScript, {in_flight(), leases(), keys_.queue, task_key(m.id)}, {token});
+        client.eval(kRetryScript, {task_key(m.id)}, {});
+        queue_.requeue(client, token);
         return;
     }
     if (options.on_finished) options.on_finished(request);
@@ -416,38 +377,28 @@ class HueyBus final : public MessageBus {
 
   void finish(RedisClient& client, const std::string& id, const std::string& token,
               const std::string& value) {
-    client.eval(kFinishScript, {keys_.results, task_key(id), in_flight(), leases()},
+    client.eval(kFinishScript,
+                {keys_.results, task_key(id), queue_.keys().in_flight, queue_.keys().leases},
                 {id, value, std::to_string(o_.result_expires), token, huey::revoke_key(id)});
   }
 
-  // Extends this process's leases, puts back deliveries whose worker stopped, and moves due
+  // Renews this process's leases, puts back deliveries whose worker stopped, and moves due
   // scheduled messages to the queue.
   void maintenance_loop(std::stop_token stop) {
     RedisClient client(o_.url);
-    const double period = std::clamp(o_.visibility_timeout / 4, 0.2, 10.0);
-    while (!stop.stop_requested()) {
-      try {
-        std::vector<std::string> tokens;
-        {
-          std::lock_guard lock(tokens_mutex_);
-          for (const auto& [id, token] : tokens_) tokens.push_back(token);
-        }
-        for (const auto& token : tokens) {
-          client.command(
-              {"ZADD", leases(), "XX", seconds_text(now_seconds() + o_.visibility_timeout), token});
-        }
-        RedisReply restored = client.eval(kRestoreScript, {leases(), in_flight(), keys_.queue},
-                                          {seconds_text(now_seconds())});
-        if (restored.integer > 0)
-          spdlog::warn("huey: {} task(s) whose worker stopped put back on the queue",
-                       restored.integer);
-        client.eval(kDueScript, {keys_.schedule, keys_.queue},
-                    {seconds_text(huey::schedule_score(now_seconds()))});
-      } catch (const std::exception& e) {
-        spdlog::warn("huey maintenance: {}", e.what());
+    bus::run_maintenance_loop("huey", stop, queue_.maintenance_period(), [&] {
+      std::vector<std::string> tokens;
+      {
+        std::lock_guard lock(tokens_mutex_);
+        for (const auto& [id, token] : tokens_) tokens.push_back(token);
       }
-      sleep_unless_stopped(stop, period);
-    }
+      queue_.renew(client, tokens);
+      if (long long restored = queue_.restore(client); restored > 0) {
+        spdlog::warn("huey: {} task(s) whose worker stopped put back on the queue", restored);
+      }
+      client.eval(kDueScript, {keys_.schedule, keys_.queue},
+                  {seconds_text(huey::schedule_score(now_seconds()))});
+    });
   }
 
   HueyOptions o_;
@@ -455,6 +406,7 @@ class HueyBus final : public MessageBus {
   std::string ours_;  // prefix of this service's own keys beside Huey's
   std::mutex api_mutex_;
   RedisClient api_;
+  bus::RedisLeaseQueue queue_;  // Huey's queue, leased by our workers
   bus::RunningTasks running_;
   std::mutex tokens_mutex_;
   std::map<std::string, std::string> tokens_;  // task id -> lease token, while it runs here

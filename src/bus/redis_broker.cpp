@@ -1,7 +1,7 @@
-// kombu's Redis transport, done reliably: a message is taken from the queue and recorded as
-// unacknowledged (kombu's `unacked` hash and `unacked_index` sorted set) in one atomic script,
-// so no crash can lose it; workers keep extending the deliveries they run, and any worker puts
-// deliveries older than the visibility timeout back on the queue, as kombu does.
+// kombu's Redis transport, done reliably: a RedisLeaseQueue in kombu's layout (the message taken
+// and recorded as unacknowledged in `unacked` and `unacked_index` in one atomic script, so no
+// crash can lose it; workers renew the deliveries they run, and any worker puts deliveries older
+// than the visibility timeout back on the queue, as kombu does).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,6 +14,7 @@
 
 #include "bus/celery_broker.h"
 #include "bus/redis_client.h"
+#include "bus/redis_lease_queue.h"
 #include "bus/timing.h"
 #include "core/errors.h"
 #include "core/uuid.h"
@@ -23,67 +24,13 @@ namespace {
 
 constexpr const char* kSep = "\x06\x16";
 
-// KEYS: the queue's priority lists in order, unacked, unacked_index. ARGV: now, queue.
-constexpr const char* kPopScript = R"lua(
-local n = #KEYS - 2
-for i = 1, n do
-  local m = redis.call('RPOP', KEYS[i])
-  if m then
-    local ok, msg = pcall(cjson.decode, m)
-    local tag = nil
-    if ok and type(msg) == 'table' and type(msg['properties']) == 'table' then
-      tag = msg['properties']['delivery_tag']
-    end
-    if type(tag) ~= 'string' then return {m, ''} end
-    redis.call('HSET', KEYS[n + 1], tag, '[' .. m .. ', "", "' .. ARGV[2] .. '"]')
-    redis.call('ZADD', KEYS[n + 2], ARGV[1], tag)
-    return {m, tag}
-  end
-end
-return false
-)lua";
-
-// KEYS: unacked, unacked_index. ARGV: tag.
-constexpr const char* kAckScript = R"lua(
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-)lua";
-
-// KEYS: queue, unacked, unacked_index. ARGV: new message, tag.
-constexpr const char* kRequeueScript = R"lua(
-redis.call('LPUSH', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call('ZREM', KEYS[3], ARGV[2])
-return 1
-)lua";
-
-// KEYS: unacked, unacked_index. ARGV: cutoff time.
-constexpr const char* kRestoreScript = R"lua(
-local tags = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)
-for _, tag in ipairs(tags) do
-  local p = redis.call('HGET', KEYS[1], tag)
-  redis.call('ZREM', KEYS[2], tag)
-  redis.call('HDEL', KEYS[1], tag)
-  if p then
-    local triple = cjson.decode(p)
-    local msg = triple[1]
-    if type(msg['headers']) == 'table' then msg['headers']['redelivered'] = true end
-    redis.call('RPUSH', triple[3], cjson.encode(msg))
-  end
-end
-return #tags
-)lua";
-
 class RedisBroker final : public CeleryBroker {
  public:
   explicit RedisBroker(RedisBrokerOptions options)
       : options_(std::move(options)),
         url_(parse_redis_url(options_.url, "CELERY_BUS_BROKER")),
-        publisher_(url_) {
-    queues_.push_back(options_.queue);
-    for (int pri : {3, 6, 9}) queues_.push_back(options_.queue + kSep + std::to_string(pri));
-  }
+        publisher_(url_),
+        queue_(lease_keys(options_.queue), LeaseFormat::kombu, options_.visibility_timeout) {}
 
   void publish(const CeleryTask& task) override {
     std::string envelope = redis_envelope(task, options_.queue, make_uuid());
@@ -103,10 +50,10 @@ class RedisBroker final : public CeleryBroker {
   std::int64_t unfinished() override {
     std::lock_guard lock(publish_mutex_);
     std::int64_t count = 0;
-    for (const auto& list : queues_) {
+    for (const auto& list : queue_.keys().queues) {
       count += with_reconnect([&] { return publisher_.command({"LLEN", list}); }).integer;
     }
-    return count + with_reconnect([&] { return publisher_.command({"HLEN", "unacked"}); }).integer;
+    return count + with_reconnect([&] { return queue_.leased(publisher_); });
   }
 
   void consume(int concurrency, const DeliveryHandler& handler, std::stop_token stop) override {
@@ -118,54 +65,43 @@ class RedisBroker final : public CeleryBroker {
   }
 
  private:
+  // kombu's keys: the queue and its priority lists, `unacked` and `unacked_index`.
+  static LeaseKeys lease_keys(const std::string& queue) {
+    LeaseKeys keys{{queue}, "unacked", "unacked_index"};
+    for (int pri : {3, 6, 9}) keys.queues.push_back(queue + kSep + std::to_string(pri));
+    return keys;
+  }
+
   void worker_loop(const DeliveryHandler& handler, std::stop_token stop) {
     RedisClient client(url_);
-    double backoff = 0.5;
-    while (!stop.stop_requested()) {
+    run_worker_loop("celery", stop, options_.poll_seconds, [&] {
+      std::optional<Lease> lease = queue_.take(client, "", options_.queue);
+      if (!lease) return false;
+      CeleryTask task;
       try {
-        std::vector<std::string> keys = queues_;
-        keys.push_back("unacked");
-        keys.push_back("unacked_index");
-        RedisReply r = client.eval(kPopScript, keys, {seconds_text(now_seconds()), options_.queue});
-        backoff = 0.5;
-        if (r.type != RedisReply::Type::array || r.elements.size() != 2) {
-          sleep_unless_stopped(stop, options_.poll_seconds);
-          continue;
-        }
-        const std::string& message = r.elements[0].str;
-        const std::string& tag = r.elements[1].str;
-        CeleryTask task;
-        try {
-          task = parse_redis_envelope(message, nullptr);
-        } catch (const std::exception& e) {
-          spdlog::error("celery: dropping a message that is not a Celery task: {}", e.what());
-          if (!tag.empty()) client.eval(kAckScript, {"unacked", "unacked_index"}, {tag});
-          continue;
-        }
-        // While the handler runs the delivery is kept alive; whatever happens next (even a lost
-        // connection before the acknowledgement), it is no longer extended, so that the
-        // visibility timeout can hand it to another worker.
-        Outcome outcome;
-        {
-          InFlight guard(*this, tag);
-          outcome = handler(task);
-        }
-        if (outcome == Outcome::ack) {
-          client.eval(kAckScript, {"unacked", "unacked_index"}, {tag});
-        } else if (outcome == Outcome::release) {
-          // Left unacknowledged: restored after the visibility timeout.
-        } else {
-          CeleryTask again = task;
-          ++again.retries;
-          client.eval(kRequeueScript, {options_.queue, "unacked", "unacked_index"},
-                      {redis_envelope(again, options_.queue, make_uuid()), tag});
-        }
+        task = parse_redis_envelope(lease->message, nullptr);
       } catch (const std::exception& e) {
-        spdlog::warn("celery worker: {}; retrying in {:.1f} s", e.what(), backoff);
-        sleep_unless_stopped(stop, backoff);
-        backoff = std::min(backoff * 2, 10.0);
+        spdlog::error("celery: dropping a message that is not a Celery task: {}", e.what());
+        if (!lease->token.empty()) queue_.ack(client, lease->token);
+        return true;
       }
-    }
+      // While the handler runs the delivery is kept alive; whatever happens next (even a lost
+      // connection before the acknowledgement), it is no longer extended, so that the
+      // visibility timeout can hand it to another worker.
+      Outcome outcome;
+      {
+        InFlight guard(*this, lease->token);
+        outcome = handler(task);
+      }
+      if (outcome == Outcome::ack) {
+        queue_.ack(client, lease->token);
+      } else if (outcome == Outcome::requeue) {
+        CeleryTask again = task;
+        ++again.retries;
+        queue_.requeue(client, lease->token, redis_envelope(again, options_.queue, make_uuid()));
+      }  // Outcome::release: left leased, restored after the visibility timeout.
+      return true;
+    });
   }
 
   struct InFlight {
@@ -186,40 +122,29 @@ class RedisBroker final : public CeleryBroker {
     }
   }
 
-  // Extends this process's deliveries and restores those whose worker died.
+  // Renews this process's deliveries and restores those whose worker died.
   void maintenance_loop(std::stop_token stop) {
     RedisClient client(url_);
-    const double period = std::clamp(options_.visibility_timeout / 4, 0.2, 10.0);
-    while (!stop.stop_requested()) {
-      try {
-        std::vector<std::string> tags;
-        {
-          std::lock_guard lock(inflight_mutex_);
-          tags.assign(inflight_.begin(), inflight_.end());
-        }
-        for (const auto& tag : tags)
-          client.command({"ZADD", "unacked_index", "XX", seconds_text(now_seconds()), tag});
-        RedisReply restored =
-            client.eval(kRestoreScript, {"unacked", "unacked_index"},
-                        {seconds_text(now_seconds() - options_.visibility_timeout)});
-        if (restored.integer > 0) {
-          spdlog::warn(
-              "celery: {} unacknowledged task(s) restored to the queue after the visibility "
-              "timeout",
-              restored.integer);
-        }
-      } catch (const std::exception& e) {
-        spdlog::warn("celery maintenance: {}", e.what());
+    run_maintenance_loop("celery", stop, queue_.maintenance_period(), [&] {
+      std::vector<std::string> tags;
+      {
+        std::lock_guard lock(inflight_mutex_);
+        tags.assign(inflight_.begin(), inflight_.end());
       }
-      sleep_unless_stopped(stop, period);
-    }
+      queue_.renew(client, tags);
+      if (long long restored = queue_.restore(client); restored > 0) {
+        spdlog::warn(
+            "celery: {} unacknowledged task(s) restored to the queue after the visibility timeout",
+            restored);
+      }
+    });
   }
 
   RedisBrokerOptions options_;
   RedisUrl url_;
-  std::vector<std::string> queues_;
   std::mutex publish_mutex_;
   RedisClient publisher_;
+  RedisLeaseQueue queue_;
   std::mutex inflight_mutex_;
   std::set<std::string> inflight_;
 };

@@ -11,6 +11,7 @@
 
 #include "bus/redis_cancel_watch.h"
 #include "bus/redis_client.h"
+#include "bus/redis_lease_queue.h"
 #include "bus/running_tasks.h"
 #include "bus/task_runner.h"
 #include "bus/timing.h"
@@ -38,20 +39,19 @@ redis.call('LPUSH', KEYS[2], ARGV[5])
 return 1
 )lua";
 
-// KEYS: queue, leases. ARGV: lease end, task key prefix.
-constexpr const char* kPopScript = R"lua(
-local id = redis.call('RPOP', KEYS[1])
-if not id then return false end
-redis.call('ZADD', KEYS[2], ARGV[1], id)
-local key = ARGV[2] .. id
-local n = redis.call('HINCRBY', key, 'deliveries', 1)
-return {id, redis.call('HGET', key, 'file_id') or '', redis.call('HGET', key, 'options') or '{}',
-        tostring(n), redis.call('HGET', key, 'retries') or '0', redis.call('HGET', key, 'status') or '',
-        redis.call('HGET', key, 'request_id') or '', redis.call('HGET', key, 'cancel') or ''}
+// KEYS: task hash. A delivery starts: counted, and its record read (a missing one: expired or
+// never created).
+constexpr const char* kStartScript = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'', '', '{}', '0', '0', '', '', ''} end
+local n = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
+return {redis.call('HGET', KEYS[1], 'status') or '', redis.call('HGET', KEYS[1], 'file_id') or '',
+        redis.call('HGET', KEYS[1], 'options') or '{}', tostring(n),
+        redis.call('HGET', KEYS[1], 'retries') or '0', redis.call('HGET', KEYS[1], 'request_id') or '',
+        redis.call('HGET', KEYS[1], 'cancel') or '', ''}
 )lua";
 
-// KEYS: task hash, leases. ARGV: status, field, value, ttl, id, cancelled ('1' or '0'). Stores
-// once, then releases.
+// KEYS: task hash, leases, in flight. ARGV: status, field, value, ttl, id, cancelled ('1' or
+// '0'). Stores once, then releases the delivery.
 constexpr const char* kFinishScript = R"lua(
 local status = redis.call('HGET', KEYS[1], 'status')
 local stored = 0
@@ -62,16 +62,15 @@ if status ~= 'SUCCESS' and status ~= 'FAILED' then
   stored = 1
 end
 redis.call('ZREM', KEYS[2], ARGV[5])
+redis.call('HDEL', KEYS[3], ARGV[5])
 return stored
 )lua";
 
-// KEYS: task hash, leases, queue. ARGV: id.
-constexpr const char* kRequeueScript = R"lua(
+// KEYS: task hash. A delivery that ended for a retry: it counts as a retry, not a delivery.
+constexpr const char* kRetryScript = R"lua(
 redis.call('HDEL', KEYS[1], 'progress')
 redis.call('HINCRBY', KEYS[1], 'retries', 1)
 redis.call('HINCRBY', KEYS[1], 'deliveries', -1)
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('LPUSH', KEYS[3], ARGV[1])
 return 1
 )lua";
 
@@ -99,16 +98,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return {'cancelled', redis.call('HGET', KEYS[1], 'file_id') or ''}
 )lua";
 
-// KEYS: leases, queue. ARGV: now.
-constexpr const char* kRestoreScript = R"lua(
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('RPUSH', KEYS[2], id)
-end
-return #ids
-)lua";
-
 struct RedisBusOptions {
   bus::RedisUrl url;
   std::string name = "speech_recognition_api";
@@ -122,16 +111,19 @@ struct RedisBusOptions {
 
 class RedisBus final : public MessageBus {
  public:
-  explicit RedisBus(RedisBusOptions o) : o_(std::move(o)), api_(o_.url) {
-    prefix_ = "sra:" + o_.name + ":";
-  }
+  explicit RedisBus(RedisBusOptions o)
+      : o_(std::move(o)),
+        prefix_("sra:" + o_.name + ":"),
+        api_(o_.url),
+        queue_({{prefix_ + "queue"}, prefix_ + "inflight", prefix_ + "leases"},
+               bus::LeaseFormat::plain, o_.visibility_timeout) {}
 
   std::string create_task(const TaskRequest& request) override {
     std::string id = make_uuid();
     std::lock_guard lock(api_mutex_);
     bus::with_reconnect([&] {
       return api_.eval(
-          kCreateScript, {task_key(id), queue()},
+          kCreateScript, {task_key(id), queue_.keys().queues.front()},
           {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
            seconds_text(now_seconds()),
            std::to_string(bus::unfinished_record_seconds(o_.result_expires)), id,
@@ -170,7 +162,7 @@ class RedisBus final : public MessageBus {
     if (!is_uuid(task_id)) return std::nullopt;
     std::lock_guard lock(api_mutex_);
     auto r = bus::with_reconnect([&] {
-      return api_.eval(kCancelScript, {task_key(task_id), leases()},
+      return api_.eval(kCancelScript, {task_key(task_id), queue_.keys().leases},
                        {task_id, std::to_string(o_.result_expires), bus::kCancelledMessage});
     });
     return bus::cancel_outcome_from_reply(r, file_id);
@@ -184,8 +176,10 @@ class RedisBus final : public MessageBus {
   // Queued tasks plus those a worker holds (the leases).
   std::optional<Backlog> backlog() override {
     std::lock_guard lock(api_mutex_);
-    auto queued = bus::with_reconnect([&] { return api_.command({"LLEN", queue()}); }).integer;
-    auto held = bus::with_reconnect([&] { return api_.command({"ZCARD", leases()}); }).integer;
+    auto queued = bus::with_reconnect([&] {
+                    return api_.command({"LLEN", queue_.keys().queues.front()});
+                  }).integer;
+    auto held = bus::with_reconnect([&] { return queue_.leased(api_); });
     return Backlog{queued + held, {}, {}};
   }
 
@@ -199,89 +193,77 @@ class RedisBus final : public MessageBus {
 
  private:
   std::string task_key(const std::string& id) const { return prefix_ + "task:" + id; }
-  std::string queue() const { return prefix_ + "queue"; }
-  std::string leases() const { return prefix_ + "leases"; }
 
   void worker_loop(const WorkerOptions& options, const TaskHandler& handler, std::stop_token stop) {
     RedisClient client(o_.url);
-    double backoff = 0.5;
-    while (!stop.stop_requested()) {
-      try {
-        RedisReply r =
-            client.eval(kPopScript, {queue(), leases()},
-                        {seconds_text(now_seconds() + o_.visibility_timeout), prefix_ + "task:"});
-        backoff = 0.5;
-        if (r.type != RedisReply::Type::array) {
-          sleep_unless_stopped(stop, o_.poll_seconds);
-          continue;
-        }
-        std::string id = r.elements[0].str;
-        TaskRequest request{r.elements[1].str, r.elements[2].str, 0, 0, r.elements[6].str};
-        const std::optional<long long> deliveries = bus::count_from(r.elements[3].str);
-        const std::optional<long long> retries = bus::count_from(r.elements[4].str);
-        const std::string& status = r.elements[5].str;
-        bool cancel_requested = r.elements[7].str == "1";
-        LogScope scope({.request_id = request.request_id});  // the submission's id on its lines
-        if (status.empty()) {  // expired or never created: nothing to do
-          client.command({"ZREM", leases(), id});
-          continue;
-        }
-        if (status == "SUCCESS" || status == "FAILED") {  // done before; a repeated delivery
-          client.command({"ZREM", leases(), id});
-          continue;
-        }
-        if (!deliveries || !retries) {
-          finish(client, id, "FAILED", "error",
-                 "the task's record is damaged: its delivery counts are not numbers");
-          if (options.on_finished) options.on_finished(request);
-          continue;
-        }
-        if (*deliveries > o_.max_deliveries) {
-          finish(client, id, "FAILED", "error",
-                 "gave up after " + std::to_string(*deliveries - 1) +
-                     " deliveries that never finished");
-          if (options.on_finished) options.on_finished(request);  // its audio, as after any task
-          continue;
-        }
-        spdlog::info("task {}: started (delivery {}, retries {})", id, *deliveries, *retries);
-        auto write_progress = [&](const TaskProgress& progress) {
-          client.eval(kProgressScript, {task_key(id)}, {boost::json::serialize(to_json(progress))});
-        };
-        // Registered while it runs, whatever happens after: its lease is extended, its
-        // cancellation watched.
-        auto control = running_.start(id, write_progress);
-        if (cancel_requested) control->cancel_token().cancel(bus::kCancelledMessage);
-        write_progress(TaskProgress{});  // a reader sees that it runs
-        bus::RetryPolicy policy{o_.max_retries, o_.retry_delay, 30};
-        bus::TaskOutcome outcome = bus::run_delivery(handler, request, *control,
-                                                     static_cast<int>(*retries), policy);
-        switch (outcome.kind) {
-          case bus::TaskOutcome::Kind::success:
-            finish(client, id, "SUCCESS", "result",
-                   boost::json::serialize(to_json(*outcome.transcription)));
-            spdlog::info("task {}: SUCCESS", id);
-            break;
-          case bus::TaskOutcome::Kind::failed:
-            finish(client, id, "FAILED", "error", outcome.error);
-            break;
-          case bus::TaskOutcome::Kind::cancelled:
-            finish(client, id, "FAILED", "error", outcome.error, true);
-            spdlog::info("task {}: cancelled", id);
-            break;
-          case bus::TaskOutcome::Kind::retry:
-            spdlog::warn("task {}: {}; retrying in {:.1f} s", id, outcome.error,
-                         outcome.retry_delay);
-            sleep_unless_stopped(stop, outcome.retry_delay);
-            client.eval(kRequeueScript, {task_key(id), leases(), queue()}, {id});
-            continue;
-        }
-        if (options.on_finished) options.on_finished(request);
-      } catch (const std::exception& e) {
-        spdlog::warn("redis bus worker: {}; retrying in {:.1f} s", e.what(), backoff);
-        sleep_unless_stopped(stop, backoff);
-        backoff = std::min(backoff * 2, 10.0);
-      }
+    bus::run_worker_loop("redis bus", stop, o_.poll_seconds, [&] {
+      std::optional<bus::Lease> lease = queue_.take(client);  // the task id is the token
+      if (!lease) return false;
+      run_task(client, lease->token, options, handler, stop);
+      return true;
+    });
+  }
+
+  void run_task(RedisClient& client, const std::string& id, const WorkerOptions& options,
+                const TaskHandler& handler, std::stop_token stop) {
+    RedisReply r = client.eval(kStartScript, {task_key(id)}, {});
+    const std::string& status = r.elements[0].str;
+    TaskRequest request{r.elements[1].str, r.elements[2].str, 0, 0, r.elements[5].str};
+    const std::optional<long long> deliveries = bus::count_from(r.elements[3].str);
+    const std::optional<long long> retries = bus::count_from(r.elements[4].str);
+    const bool cancel_requested = r.elements[6].str == "1";
+    LogScope scope({.request_id = request.request_id});  // the submission's id on its lines
+    if (status.empty() || status == "SUCCESS" || status == "FAILED") {
+      // Expired or never created, or done before (a repeated delivery): nothing to do.
+      queue_.ack(client, id);
+      return;
     }
+    if (!deliveries || !retries) {
+      finish(client, id, "FAILED", "error",
+             "the task's record is damaged: its delivery counts are not numbers");
+      if (options.on_finished) options.on_finished(request);
+      return;
+    }
+    if (*deliveries > o_.max_deliveries) {
+      finish(client, id, "FAILED", "error",
+             "gave up after " + std::to_string(*deliveries - 1) +
+                 " deliveries that never finished");
+      if (options.on_finished) options.on_finished(request);  // its audio, as after any task
+      return;
+    }
+    spdlog::info("task {}: started (delivery {}, retries {})", id, *deliveries, *retries);
+    auto write_progress = [&](const TaskProgress& progress) {
+      client.eval(kProgressScript, {task_key(id)}, {boost::json::serialize(to_json(progress))});
+    };
+    // Registered while it runs, whatever happens after: its lease is renewed, its cancellation
+    // watched.
+    auto control = running_.start(id, write_progress);
+    if (cancel_requested) control->cancel_token().cancel(bus::kCancelledMessage);
+    write_progress(TaskProgress{});  // a reader sees that it runs
+    bus::RetryPolicy policy{o_.max_retries, o_.retry_delay, 30};
+    bus::TaskOutcome outcome =
+        bus::run_delivery(handler, request, *control, static_cast<int>(*retries), policy);
+    switch (outcome.kind) {
+      case bus::TaskOutcome::Kind::success:
+        finish(client, id, "SUCCESS", "result",
+               boost::json::serialize(to_json(*outcome.transcription)));
+        spdlog::info("task {}: SUCCESS", id);
+        break;
+      case bus::TaskOutcome::Kind::failed:
+        finish(client, id, "FAILED", "error", outcome.error);
+        break;
+      case bus::TaskOutcome::Kind::cancelled:
+        finish(client, id, "FAILED", "error", outcome.error, true);
+        spdlog::info("task {}: cancelled", id);
+        break;
+      case bus::TaskOutcome::Kind::retry:
+        spdlog::warn("task {}: {}; retrying in {:.1f} s", id, outcome.error, outcome.retry_delay);
+        sleep_unless_stopped(stop, outcome.retry_delay);
+        client.eval(kRetryScript, {task_key(id)}, {});
+        queue_.requeue(client, id);
+        return;
+    }
+    if (options.on_finished) options.on_finished(request);
   }
 
   void finish(RedisClient& client, const std::string& id, const char* status, const char* field,
@@ -289,35 +271,25 @@ class RedisBus final : public MessageBus {
     if (std::string(status) == "FAILED" && !cancelled)
       spdlog::warn("task {}: FAILED: {}", id, value);
     client.eval(
-        kFinishScript, {task_key(id), leases()},
+        kFinishScript, {task_key(id), queue_.keys().leases, queue_.keys().in_flight},
         {status, field, value, std::to_string(o_.result_expires), id, cancelled ? "1" : "0"});
   }
 
   void maintenance_loop(std::stop_token stop) {
     RedisClient client(o_.url);
-    const double period = std::clamp(o_.visibility_timeout / 4, 0.2, 10.0);
-    while (!stop.stop_requested()) {
-      try {
-        for (const auto& id : running_.ids()) {
-          client.command(
-              {"ZADD", leases(), "XX", seconds_text(now_seconds() + o_.visibility_timeout), id});
-        }
-        RedisReply restored =
-            client.eval(kRestoreScript, {leases(), queue()}, {seconds_text(now_seconds())});
-        if (restored.integer > 0)
-          spdlog::warn("redis bus: {} task(s) whose worker stopped put back on the queue",
-                       restored.integer);
-      } catch (const std::exception& e) {
-        spdlog::warn("redis bus maintenance: {}", e.what());
+    bus::run_maintenance_loop("redis bus", stop, queue_.maintenance_period(), [&] {
+      queue_.renew(client, running_.ids());
+      if (long long restored = queue_.restore(client); restored > 0) {
+        spdlog::warn("redis bus: {} task(s) whose worker stopped put back on the queue", restored);
       }
-      sleep_unless_stopped(stop, period);
-    }
+    });
   }
 
   RedisBusOptions o_;
   std::string prefix_;
   std::mutex api_mutex_;
   RedisClient api_;
+  bus::RedisLeaseQueue queue_;  // task ids; the id is its delivery's token
   bus::RunningTasks running_;
 };
 

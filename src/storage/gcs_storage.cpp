@@ -8,6 +8,7 @@
 #include "core/uuid.h"
 #include "storage/gcs_credentials.h"
 #include "storage/http_client.h"
+#include "storage/object_store.h"
 
 namespace sra {
 namespace {
@@ -24,7 +25,7 @@ struct GcsOptions {
   storage::RetryPolicy retry;
 };
 
-class GcsClient {
+class GcsClient final : public storage::ObjectClient {
  public:
   GcsClient(GcsOptions options, const Config& config)
       : options_(std::move(options)), tokens_(config) {}
@@ -42,7 +43,7 @@ class GcsClient {
   }
 
   HttpResponse request(const std::string& method, const std::string& url,
-                       std::string_view body = {}, std::vector<std::string> headers = {}) {
+                       std::string_view body = {}, std::vector<std::string> headers = {}) override {
     return storage::with_retries(options_.retry, [&] {
       HttpRequest r{method, url, headers, body};
       if (std::string auth = tokens_.authorization_header(); !auth.empty())
@@ -53,7 +54,25 @@ class GcsClient {
 
   // What the operator must fix, without the upstream body or the bucket's name (both go to the
   // log only: an error's text can reach a client in a 503).
-  Error failure(const HttpResponse& r, const std::string& what) const {
+  std::string read_url(const std::string& key) const override {
+    return object_path(key) + "?alt=media";
+  }
+  std::string delete_url(const std::string& key) const override { return object_path(key); }
+  std::string bucket_check_url() const override {
+    return options_.base_url + "/storage/v1/b/" + storage::url_encode(options_.bucket, false);
+  }
+  // GCS answers 404 alike for both: the bucket is asked (and its failure is the answer).
+  bool bucket_missing(const HttpResponse&) override {
+    HttpResponse bucket = request("GET", bucket_check_url());
+    if (bucket.status != 200) throw failure(bucket, "bucket check");
+    return false;
+  }
+  const std::string& prefix() const override { return options_.prefix; }
+  const std::string& bucket() const override { return options_.bucket; }
+  std::string_view service() const override { return "GCS"; }
+  std::string_view bucket_variable() const override { return "GOOGLE_CLOUD_STORAGE_BUCKET_NAME"; }
+
+  Error failure(const HttpResponse& r, const std::string& what) const override {
     std::string message;
     try {
       auto v = boost::json::parse(r.body);
@@ -142,45 +161,17 @@ class GcsUpload final : public FileUpload {
   bool committed_ = false;
 };
 
-class GcsStorage final : public FileStorage {
+class GcsStorage final : public storage::ObjectStorage {
  public:
-  explicit GcsStorage(std::shared_ptr<GcsClient> client) : client_(std::move(client)) {}
+  explicit GcsStorage(std::shared_ptr<GcsClient> client)
+      : ObjectStorage(client), gcs_(std::move(client)) {}
 
   std::unique_ptr<FileUpload> begin_upload() override {
-    return std::make_unique<GcsUpload>(client_);
-  }
-
-  std::string read(const std::string& file_id) override {
-    if (!is_uuid(file_id)) throw not_found("no file with id '" + file_id + "'");
-    HttpResponse r = client_->request(
-        "GET", client_->object_path(client_->options().prefix + file_id) + "?alt=media");
-    if (r.status == 404) {
-      check_ready();  // a missing bucket is not a missing file
-      // The bucket's name goes to the log, not to the message (a failed task shows it).
-      spdlog::info("GCS: no object {} in bucket '{}'", file_id, client_->options().bucket);
-      throw not_found("no file with id '" + file_id +
-                      "' in the bucket GOOGLE_CLOUD_STORAGE_BUCKET_NAME names");
-    }
-    if (r.status != 200) throw client_->failure(r, "download");
-    return std::move(r.body);
-  }
-
-  void remove(const std::string& file_id) override {
-    if (!is_uuid(file_id)) return;
-    HttpResponse r =
-        client_->request("DELETE", client_->object_path(client_->options().prefix + file_id));
-    if (r.status != 204 && r.status != 200 && r.status != 404) throw client_->failure(r, "delete");
-  }
-
-  void check_ready() override {
-    const auto& o = client_->options();
-    HttpResponse r = client_->request(
-        "GET", o.base_url + "/storage/v1/b/" + storage::url_encode(o.bucket, false));
-    if (r.status != 200) throw client_->failure(r, "bucket check");
+    return std::make_unique<GcsUpload>(gcs_);
   }
 
  private:
-  std::shared_ptr<GcsClient> client_;
+  std::shared_ptr<GcsClient> gcs_;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "core/uuid.h"
 #include "storage/aws_credentials.h"
 #include "storage/http_client.h"
+#include "storage/object_store.h"
 
 namespace sra {
 namespace {
@@ -21,7 +22,7 @@ struct S3Options {
   storage::RetryPolicy retry;
 };
 
-class S3Client {
+class S3Client final : public storage::ObjectClient {
  public:
   S3Client(S3Options options, const Config& config)
       : options_(std::move(options)), credentials_(config) {}
@@ -49,7 +50,7 @@ class S3Client {
 
   // One signed request, retried as the policy says.
   HttpResponse request(const std::string& method, const std::string& url,
-                       std::string_view body = {}, std::vector<std::string> headers = {}) {
+                       std::string_view body = {}, std::vector<std::string> headers = {}) override {
     return storage::with_retries(options_.retry, [&] {
       storage::AwsKeys keys = credentials_.current();
       HttpRequest r;
@@ -69,7 +70,21 @@ class S3Client {
   // An sra::Error for a failed response, saying what S3 said.
   // What the operator must fix, without the upstream message or the bucket's name (both go to
   // the log only: an error's text can reach a client in a 503).
-  Error failure(const HttpResponse& r, const std::string& what) const {
+  std::string read_url(const std::string& key) const override { return object_url(key); }
+  std::string delete_url(const std::string& key) const override { return object_url(key); }
+  // A one-key listing, not HEAD: its errors come with a body that says what is wrong.
+  std::string bucket_check_url() const override {
+    return object_url("", "list-type=2&max-keys=1");
+  }
+  bool bucket_missing(const HttpResponse& r) override {
+    return storage::xml_value(r.body, "Code") == "NoSuchBucket";
+  }
+  const std::string& prefix() const override { return options_.prefix; }
+  const std::string& bucket() const override { return options_.bucket; }
+  std::string_view service() const override { return "S3"; }
+  std::string_view bucket_variable() const override { return "S3_STORAGE_BUCKET_NAME"; }
+
+  Error failure(const HttpResponse& r, const std::string& what) const override {
     std::string code = storage::xml_value(r.body, "Code");
     std::string message = storage::xml_value(r.body, "Message");
     spdlog::error("S3 {} on bucket '{}' failed: HTTP {} {}: {}", what, options_.bucket, r.status,
@@ -174,43 +189,15 @@ class S3Upload final : public FileUpload {
   bool committed_ = false;
 };
 
-class S3Storage final : public FileStorage {
+class S3Storage final : public storage::ObjectStorage {
  public:
-  explicit S3Storage(std::shared_ptr<S3Client> client) : client_(std::move(client)) {}
+  explicit S3Storage(std::shared_ptr<S3Client> client)
+      : ObjectStorage(client), s3_(std::move(client)) {}
 
-  std::unique_ptr<FileUpload> begin_upload() override {
-    return std::make_unique<S3Upload>(client_);
-  }
-
-  std::string read(const std::string& file_id) override {
-    if (!is_uuid(file_id)) throw not_found("no file with id '" + file_id + "'");
-    HttpResponse r =
-        client_->request("GET", client_->object_url(client_->options().prefix + file_id));
-    if (r.status == 404 && storage::xml_value(r.body, "Code") != "NoSuchBucket") {
-      // The bucket's name goes to the log, not to the message (a failed task shows it).
-      spdlog::info("S3: no object {} in bucket '{}'", file_id, client_->options().bucket);
-      throw not_found("no file with id '" + file_id +
-                      "' in the bucket S3_STORAGE_BUCKET_NAME names");
-    }
-    if (r.status != 200) throw client_->failure(r, "download");
-    return std::move(r.body);
-  }
-
-  void remove(const std::string& file_id) override {
-    if (!is_uuid(file_id)) return;
-    HttpResponse r =
-        client_->request("DELETE", client_->object_url(client_->options().prefix + file_id));
-    if (r.status != 204 && r.status != 200 && r.status != 404) throw client_->failure(r, "delete");
-  }
-
-  void check_ready() override {
-    // A one-key listing, not HEAD: its errors come with a body that says what is wrong.
-    HttpResponse r = client_->request("GET", client_->object_url("", "list-type=2&max-keys=1"));
-    if (r.status != 200) throw client_->failure(r, "bucket check");
-  }
+  std::unique_ptr<FileUpload> begin_upload() override { return std::make_unique<S3Upload>(s3_); }
 
  private:
-  std::shared_ptr<S3Client> client_;
+  std::shared_ptr<S3Client> s3_;
 };
 
 }  // namespace

@@ -1,0 +1,38 @@
+# Fails when a source of a layer includes a header of a layer that is not below it.
+# Usage: cmake -DSRC=<src dir> -P check_layers.cmake
+#
+# Layers and their rank: a layer may include its own headers and those of every layer of a lower
+# rank; layers of the same rank (audio, engine, storage, bus) stay independent of each other.
+set(rank_core 0)
+set(rank_audio 1)
+set(rank_engine 1)
+set(rank_storage 1)
+set(rank_bus 1)
+set(rank_models 2)
+set(rank_service 3)
+set(rank_http 4)
+set(layers core audio engine storage bus models service http)
+
+set(violations "")
+foreach(layer ${layers})
+  file(GLOB_RECURSE sources "${SRC}/${layer}/*.h" "${SRC}/${layer}/*.cpp" "${SRC}/${layer}/*.in")
+  foreach(source ${sources})
+    file(STRINGS "${source}" includes REGEX "^#include \"[a-z_]+/")
+    foreach(line ${includes})
+      string(REGEX REPLACE "^#include \"([a-z_]+)/.*" "\\1" target "${line}")
+      if(NOT DEFINED rank_${target})
+        continue()  # not a layer (a generated or third-party path)
+      endif()
+      if(target STREQUAL layer)
+        continue()
+      endif()
+      if(NOT rank_${target} LESS rank_${layer})
+        file(RELATIVE_PATH shown "${SRC}" "${source}")
+        string(APPEND violations "  ${shown}: ${line} (${layer} may not use ${target})\n")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+if(violations)
+  message(FATAL_ERROR "includes across the layers' order:\n${violations}")
+endif()
