@@ -18,6 +18,8 @@
 
 #include "core/errors.h"
 #include "core/log_context.h"
+#include "core/option_table.h"
+#include "core/settings.h"
 #include "core/text.h"
 #include "http/metrics_server.h"
 #include "http/server.h"
@@ -26,6 +28,7 @@
 #include "service/builtin_parts.h"
 #include "service/inference_pool.h"
 #include "service/transcription_service.h"
+#include "service/voice_activity.h"
 
 namespace sra::app {
 namespace {
@@ -350,6 +353,50 @@ int run_models(const CommonOptions& common, const ModelsCommandOptions& options)
       std::cout << (ok ? "ok        " : "MISMATCH  ") << path.string() << "  " << sha << "\n";
     }
     if (bad) throw config_error(std::to_string(bad) + " model file(s) do not match the catalog");
+    return 0;
+  });
+}
+
+int run_config(const CommonOptions& common) {
+  return report_errors([&] {
+    Config config = load_config(common);
+    std::cout << "# The settings in effect: the environment over "
+              << (config.source().empty() ? std::string("no .env file") : config.source())
+              << " over the defaults; secrets masked\n";
+    std::string_view section;
+    for (const Setting& s : settings_table()) {
+      if (s.section != section) {
+        section = s.section;
+        std::cout << "\n# " << section << "\n";
+      }
+      std::string line = std::string(s.name) + "=";
+      std::string note;
+      if (auto value = config.get(s.name)) {
+        line += shown_value(s, *value);
+        note = config.origin(s.name);
+      } else if (s.computed) {
+        note = "default: " + std::string(s.default_doc);
+      } else {
+        line += shown_value(s, s.default_value);
+        note = "default";
+      }
+      std::cout << line << std::string(line.size() < 48 ? 48 - line.size() : 1, ' ') << "# " << note
+                << "\n";
+    }
+    // The option tables' variables that are set.
+    bool any = false;
+    for (const auto& [prefix, table] :
+         {std::pair{std::string_view("WHISPER_"), &builtin_request_options()},
+          std::pair{std::string_view(""), &vad_option_specs()}}) {
+      for (const auto& spec : *table) {
+        if (auto value = config.option(prefix, spec.name)) {
+          if (!any) std::cout << "\n# Options (WHISPER_*, VAD_*) set\n";
+          any = true;
+          std::string name = option_variable(prefix, spec.name);
+          std::cout << name << "=" << *value << "  # " << config.origin(name) << "\n";
+        }
+      }
+    }
     return 0;
   });
 }

@@ -76,6 +76,11 @@ int run_vad(const VadCommandOptions& options);
 int run_models(const CommonOptions& common, const ModelsCommandOptions& options);
 // Prints the model options' table (Markdown, as in the README) or, with `openapi`, the OpenAPI
 // document the server serves; both come from the option table.
-int run_options(bool openapi, bool subtitles, bool vad);
+// The tables the README's documents and the OpenAPI document are generated from.
+enum class OptionsTable { whisper, openapi, subtitles, vad, settings };
+int run_options(OptionsTable table);
+// The settings in effect: every declared variable with its value and where it came from
+// (environment, the .env file, default), secrets masked.
+int run_config(const CommonOptions& common);
 
 }  // namespace sra::app

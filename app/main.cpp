@@ -133,10 +133,24 @@ int main(int argc, char** argv) {
                         "print the srt/vtt layout fields of the OpenAI routes instead");
   bool options_vad = false;
   options_cmd->add_flag("--vad", options_vad, "print the voice activity detection options instead");
+  bool options_settings = false;
+  options_cmd->add_flag("--settings", options_settings,
+                        "print the settings table (every variable) instead");
+
+  auto* config_cmd = app.add_subcommand(
+      "config", "print the settings in effect (environment over .env over defaults), secrets masked");
+  add_env_file(config_cmd);
 
   CLI11_PARSE(app, argc, argv);
-  if (options_cmd->parsed())
-    return sra::app::run_options(options_openapi, options_subtitles, options_vad);
+  if (options_cmd->parsed()) {
+    using T = sra::app::OptionsTable;
+    return sra::app::run_options(options_openapi     ? T::openapi
+                                 : options_subtitles ? T::subtitles
+                                 : options_vad       ? T::vad
+                                 : options_settings  ? T::settings
+                                                     : T::whisper);
+  }
+  if (config_cmd->parsed()) return sra::app::run_config(common);
   if (vad_cmd->parsed()) return sra::app::run_vad(vad);
   if (models_cmd->parsed()) return sra::app::run_models(common, models);
   if (storage_cmd->parsed()) return sra::app::run_storage(common, storage);

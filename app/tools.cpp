@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "core/errors.h"
 #include "core/option_table.h"
+#include "core/settings.h"
 #include "engine/vad/silero_vad.h"
 #include "engine/vad/speech_timestamps.h"
 #include "engine/whisper/blas.h"
@@ -195,15 +196,23 @@ int run_bench(const BenchOptions& options) {
   }
 }
 
-int run_options(bool openapi, bool subtitles, bool vad) {
-  if (openapi) {
-    std::cout << http::openapi_document() << "\n";
-  } else if (subtitles) {
-    std::cout << fields_markdown(http::subtitle_option_specs());
-  } else if (vad) {
-    std::cout << options_markdown(vad_option_specs(), "");
-  } else {
-    std::cout << options_markdown(builtin_request_options(), "WHISPER_");
+int run_options(OptionsTable table) {
+  switch (table) {
+    case OptionsTable::openapi:
+      std::cout << http::openapi_document() << "\n";
+      break;
+    case OptionsTable::subtitles:
+      std::cout << fields_markdown(http::subtitle_option_specs());
+      break;
+    case OptionsTable::vad:
+      std::cout << options_markdown(vad_option_specs(), "");
+      break;
+    case OptionsTable::settings:
+      std::cout << settings_markdown();
+      break;
+    case OptionsTable::whisper:
+      std::cout << options_markdown(builtin_request_options(), "WHISPER_");
+      break;
   }
   return 0;
 }

@@ -58,7 +58,14 @@ void Config::add_environment() {
     auto eq = entry.find('=');
     if (eq == std::string_view::npos) continue;
     values_[std::string(entry.substr(0, eq))] = std::string(entry.substr(eq + 1));
+    from_environment_[std::string(entry.substr(0, eq))] = true;
   }
+}
+
+std::string Config::origin(std::string_view name) const {
+  if (from_environment_.count(name)) return "environment";
+  if (values_.count(name)) return source_.empty() ? std::string("given") : source_;
+  return {};
 }
 
 namespace {

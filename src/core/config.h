@@ -68,12 +68,15 @@ class Config {
 
   // Where the file values came from (for messages); empty when no file was read.
   const std::string& source() const { return source_; }
+  // Where `name`'s value came from: "environment", the .env file's path, or "" (not set).
+  std::string origin(std::string_view name) const;
   const std::map<std::string, std::string, std::less<>>& values() const { return values_; }
 
  private:
   void add_environment();  // the process environment, over what is there
 
   std::map<std::string, std::string, std::less<>> values_;
+  std::map<std::string, bool, std::less<>> from_environment_;  // names the environment set
   std::string source_;
 };
 

@@ -71,20 +71,26 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, tmp_
 
 
 def test_option_table_drives_readme_and_document(server):
-    """The README's Whisper option table and the document's form fields are generated from the
-    one option table in the code: equal to what `speech-recognition-api options` prints."""
+    """The configuration document's tables (settings, Whisper options, VAD options, subtitle
+    fields) and the OpenAPI document's form fields are generated from the tables in the code:
+    equal to what `speech-recognition-api options` prints."""
     from conftest import BINARY, REPO
     table = subprocess.run([str(BINARY), "options"], capture_output=True, text=True, check=True).stdout
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "configuration.md").read_text() + (REPO / "docs" / "api.md").read_text()
+    settings = subprocess.run([str(BINARY), "options", "--settings"], capture_output=True, text=True,
+                              check=True).stdout
+    begin = readme.index("\n", readme.index("<!-- settings:begin")) + 1
+    end = readme.index("<!-- settings:end -->")
+    assert readme[begin:end] == settings, "docs out of date: paste `speech-recognition-api options --settings`"
     begin = readme.index("<!-- options:begin")
     begin = readme.index("\n", begin) + 1
     end = readme.index("<!-- options:end -->")
-    assert readme[begin:end] == table, "README out of date: paste `speech-recognition-api options`"
+    assert readme[begin:end] == table, "docs out of date: paste `speech-recognition-api options`"
     subtitles = subprocess.run([str(BINARY), "options", "--subtitles"], capture_output=True, text=True,
                                check=True).stdout
     begin = readme.index("\n", readme.index("<!-- subtitle-options:begin")) + 1
     end = readme.index("<!-- subtitle-options:end -->")
-    assert readme[begin:end] == subtitles, "README out of date: paste `speech-recognition-api options --subtitles`"
+    assert readme[begin:end] == subtitles, "docs out of date: paste `speech-recognition-api options --subtitles`"
     spec = requests.get(server.url("/openapi.json")).json()
     assert spec == json.loads(subprocess.run([str(BINARY), "options", "--openapi"], capture_output=True,
                                              text=True, check=True).stdout)
@@ -100,7 +106,7 @@ def test_option_table_drives_readme_and_document(server):
     vad = subprocess.run([str(BINARY), "options", "--vad"], capture_output=True, text=True, check=True).stdout
     begin = readme.index("\n", readme.index("<!-- vad-options:begin")) + 1
     end = readme.index("<!-- vad-options:end -->")
-    assert readme[begin:end] == vad, "README out of date: paste `speech-recognition-api options --vad`"
+    assert readme[begin:end] == vad, "docs out of date: paste `speech-recognition-api options --vad`"
     for row in vad.splitlines()[2:]:
         field = row.split("(field `")[1].split("`")[0]
         assert field in seed and field in openai, field
