@@ -3,7 +3,7 @@
 whisper.cpp is built from a pinned source: PyPI's pywhispercpp 1.5.1 source distribution carries
 the whole whisper.cpp tree under whisper.cpp/. The script downloads the .tar.gz itself (checking
 its sha256), builds whisper-cli, whisper-bench and whisper-quantize natively (-DGGML_NATIVE=ON)
-into bench/.cache/, makes q8_0 and q4_0 files of models/ggml-base.bin with whisper-quantize (and
+into the cache folder (~/.cache/speech-recognition-api/whispercpp), makes q8_0 and q4_0 files of models/ggml-base.bin with whisper-quantize (and
 checks that `speech-recognition-api convert q8_0|q4_0` writes the same bytes), then runs both
 engines in alternation, each run a fresh process:
 
@@ -46,7 +46,10 @@ from conftest import AUDIO, BINARY, SHARED, word_error_rate  # noqa: E402
 SDIST_URL = ("https://files.pythonhosted.org/packages/9f/35/"
              "610787a277e177e6b7983277a35a2969c0876b46c0d889bc6a0c4b4ac4a7/pywhispercpp-1.5.1.tar.gz")
 SDIST_SHA256 = "5df897e5dd9d9f16804fc937bd85b9f5880a0b29a55f8843585e0e03d76195e5"
-CACHE = HERE / ".cache"
+# Outside the checkout, so that every checkout (and CI's, on a machine that keeps its cache)
+# builds whisper.cpp once: $SRA_CACHE_DIR, else ~/.cache/speech-recognition-api.
+CACHE = pathlib.Path(os.environ.get("SRA_CACHE_DIR")
+                     or pathlib.Path.home() / ".cache" / "speech-recognition-api") / "whispercpp"
 BASE = REPO / "models" / "ggml-base.bin"
 CLIPS = {"jfk.wav (11 s)": AUDIO / "jfk.wav",
          "seed-audio.wav (14.5 s)": AUDIO / "seed-audio.wav",
@@ -58,13 +61,13 @@ def log(*args):
 
 
 def build_whisper_cpp():
-    """whisper.cpp's binaries, built once into bench/.cache/."""
+    """whisper.cpp's binaries, built once into CACHE."""
     src = CACHE / "pywhispercpp-1.5.1" / "whisper.cpp"
     bin_dir = src / "build" / "bin"
     tools = {name: bin_dir / name for name in ("whisper-cli", "whisper-bench", "whisper-quantize")}
     if all(p.exists() for p in tools.values()):
         return tools, src
-    CACHE.mkdir(exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
     archive = CACHE / "pywhispercpp-1.5.1.tar.gz"
     if not archive.exists():
         log("downloading", SDIST_URL)
@@ -168,7 +171,7 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--out", default=str(HERE / "whisper-vs-whispercpp.md"))
     ap.add_argument("--build-only", action="store_true",
-                    help="download and build whisper.cpp into bench/.cache/, then stop")
+                    help="download and build whisper.cpp into the cache folder (~/.cache/speech-recognition-api/whispercpp), then stop")
     args = ap.parse_args()
     if args.build_only:
         build_whisper_cpp()

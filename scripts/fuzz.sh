@@ -10,15 +10,10 @@ seconds="${1:-60}"
 shift || true
 harnesses=("$@")
 ((${#harnesses[@]})) || harnesses=(fuzz_multipart fuzz_dotenv fuzz_model_loader fuzz_audio fuzz_options fuzz_http fuzz_huey_pickle fuzz_realtime)
-flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
-# Configured as scripts/sanitize.sh configures it, when that has not been done yet.
+# The asan-ubsan preset (CMakePresets.json), as scripts/sanitize.sh configures it, when that has
+# not been done yet.
 if [[ ! -f build-fuzz/CMakeCache.txt ]]; then
-  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DSRA_FUZZ=ON -DSRA_BUILD_TESTS=OFF -DSRA_SWAGGER_UI=OFF \
-    -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
-    -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
-    -DCMAKE_MODULE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+  cmake --preset asan-ubsan -DSRA_BUILD_TESTS=OFF >/dev/null
 fi
 cmake --build build-fuzz -j "${JOBS:-$(nproc)}" --target "${harnesses[@]}"
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" UBSAN_OPTIONS="print_stacktrace=1"

@@ -8,13 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"
 python="$(scripts/python-env.sh tests/integration/requirements.txt)"
-flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
-CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSRA_FUZZ=ON -DSRA_BUILD_TESTS=ON -DSRA_SWAGGER_UI=OFF -DSRA_PYTHON="$python" \
-  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
-  -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
-  -DCMAKE_MODULE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+cmake --preset asan-ubsan -DSRA_BUILD_TESTS=ON -DSRA_PYTHON="$python" >/dev/null
 cmake --build build-fuzz -j "${JOBS:-$(nproc)}"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export SRA_SHARED_DIR="${SRA_SHARED_DIR:-$(cd .. && pwd)/shared}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ThreadSanitizer over the concurrency tests: builds the service and its unit tests with clang
-# and -fsanitize=thread into build-tsan/, then runs the bus and cancellation unit tests and the
+# and -fsanitize=thread into build-tsan/ (CMakePresets.json's tsan preset), then runs the bus,
+# cancellation and step batcher unit tests and the
 # integration tests that drive the HTTP server, the inference pool, admission and the buses
 # (embedded, Celery over Redis and RabbitMQ, Huey and redis buses) concurrently. Any race reported
 # by the test binary or by a server/worker process fails the run. Run by scripts/test.sh (so by CI).
@@ -8,12 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="$(scripts/python-env.sh tests/integration/requirements.txt)"
-flags="-fsanitize=thread -fno-omit-frame-pointer -g -O1"
-CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSRA_BUILD_TESTS=ON -DSRA_SWAGGER_UI=OFF -DSRA_OPENMP=OFF -DSRA_PYTHON="$python" \
-  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-  -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread \
-  -DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=thread >/dev/null
+cmake --preset tsan -DSRA_BUILD_TESTS=ON -DSRA_PYTHON="$python" >/dev/null
 cmake --build build-tsan -j "${JOBS:-$(nproc)}" --target sra_unit_tests speech-recognition-api \
   sra_example_vad_model
 reports="$(mktemp -d)"
@@ -21,7 +17,7 @@ trap 'rm -rf "$reports"' EXIT
 export SRA_SHARED_DIR="${SRA_SHARED_DIR:-$(cd .. && pwd)/shared}"
 supp="$PWD/tests/tsan-suppressions.txt"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$supp" build-tsan/tests/unit/sra_unit_tests \
-  --gtest_filter='EmbeddedBus.*:RunningTasks.*:WhisperModelPart.CancelAndDeadline*'
+  --gtest_filter='EmbeddedBus.*:RunningTasks.*:WhisperModelPart.CancelAndDeadline*:WhisperBatching.*'
 (cd tests/integration && TSAN_OPTIONS="log_path=$reports/race second_deadlock_stack=1 suppressions=$supp" \
   SRA_TIME_SCALE=5 SRA_BUILD_DIR="$PWD/../../build-tsan" "$python" -m pytest -q -p no:cacheprovider \
   test_load_smoke.py \

@@ -1,5 +1,5 @@
 """bench/whisper_vs_whispercpp.py's smoke run, so that it cannot rot: whisper.cpp built from the
-pinned source (downloaded and built once into bench/.cache/), one round on jfk.wav."""
+pinned source (downloaded and built once into ~/.cache/speech-recognition-api/whispercpp), one round on jfk.wav."""
 import re
 
 import pytest
