@@ -129,8 +129,8 @@ int run_serve(const CommonOptions& common, const ServeOptions& cli) {
     Parts parts(config, builtin_part_catalogs());
     TranscriptionService service(parts, service_limits_from(config));
     InferencePool pool(InferencePoolOptions{
-        .threads = static_cast<int>(
-            config.get_int("INFERENCE_THREADS", default_inference_threads())),
+        .threads =
+            static_cast<int>(config.get_int("INFERENCE_THREADS", default_inference_threads())),
         .queue_size = static_cast<int>(config.get_int("INFERENCE_QUEUE_SIZE")),
     });
     http::ServerOptions options = http::server_options_from(config);
@@ -181,17 +181,17 @@ int run_worker(const CommonOptions& common, const WorkerCommandOptions& cli) {
     setup_logging(config);
     Parts parts(config, builtin_part_catalogs());
     TranscriptionService service(parts, service_limits_from(config));
-    int concurrency = cli.concurrency.value_or(
-        static_cast<int>(config.get_int("WORKER_CONCURRENCY")));
+    int concurrency =
+        cli.concurrency.value_or(static_cast<int>(config.get_int("WORKER_CONCURRENCY")));
     std::optional<std::int64_t> metrics_port = cli.metrics_port;
-    if (auto port = config.get("WORKER_METRICS_PORT"); !metrics_port && port && !strip(*port).empty()) {
+    if (auto port = config.get("WORKER_METRICS_PORT");
+        !metrics_port && port && !strip(*port).empty()) {
       metrics_port = config.get_int("WORKER_METRICS_PORT");
     }
     std::unique_ptr<http::MetricsServer> metrics_server;
     if (metrics_port) {
       metrics_server = std::make_unique<http::MetricsServer>(
-          config.get_string("WORKER_METRICS_HOST"),
-          static_cast<unsigned short>(*metrics_port));
+          config.get_string("WORKER_METRICS_HOST"), static_cast<unsigned short>(*metrics_port));
       spdlog::info("metrics on port {}", metrics_server->port());
     }
     MessageBus& bus = parts.bus();
@@ -311,8 +311,7 @@ const CatalogModel& catalog_model_named(const std::string& name) {
 int run_models(const CommonOptions& common, const ModelsCommandOptions& options) {
   return report_errors([&] {
     Config config = load_config(common);
-    const std::filesystem::path dir =
-        options.dir.value_or(config.get_string("WHISPER_MODELS_DIR"));
+    const std::filesystem::path dir = options.dir.value_or(config.get_string("WHISPER_MODELS_DIR"));
     if (options.action == "list") {
       std::printf("%-14s %-8s %9s  %-8s %s\n", "NAME", "KIND", "SIZE", "PRESENT", "DESCRIPTION");
       for (const auto& m : model_catalog()) {

@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
                         "print the settings table (every variable) instead");
 
   auto* config_cmd = app.add_subcommand(
-      "config", "print the settings in effect (environment over .env over defaults), secrets masked");
+      "config",
+      "print the settings in effect (environment over .env over defaults), secrets masked");
   add_env_file(config_cmd);
 
   CLI11_PARSE(app, argc, argv);

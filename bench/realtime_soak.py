@@ -33,8 +33,6 @@ import os
 import pathlib
 import platform
 import random
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,7 +42,7 @@ import wave
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
-from conftest import AUDIO, BINARY, PS_DATA, Server, base_env, word_error_rate, words  # noqa: E402
+from conftest import AUDIO, PS_DATA, Server, base_env, word_error_rate, words  # noqa: E402
 
 MODELS = {"base": REPO / "models" / "ggml-base.bin", "tiny.en": REPO / "models" / "ggml-tiny.en.bin"}
 VAD_MODEL = REPO / "models" / "silero_vad-v6.2.3.onnx"

@@ -111,7 +111,8 @@ def main():
                   f"{len(hallucinated)} {' '.join(w['word'].strip() for w in hallucinated[:8])} | "
                   f"{errors / n:.3f} |")
     print(f"\nFile: {duration:.1f} s, of which {sum(b - a for a, b in speech):.1f} s speech; "
-          f"{args.runs} runs each, interleaved; base model, 2 threads.")
+          f"{args.runs} runs each, interleaved; {pathlib.Path(args.model).name}, "
+          f"{len(os.sched_getaffinity(0))} threads (every CPU this process may use).")
 
 
 if __name__ == "__main__":

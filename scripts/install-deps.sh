@@ -18,7 +18,7 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev libgmock-dev pocketsphinx-testdata ffmpeg chromium redis-server rabbitmq-server
     strace)
   # clang with its sanitizer and libFuzzer runtimes: the fuzz harnesses and the sanitizer build.
-  packages+=(clang libclang-rt-14-dev)
+  packages+=(clang libclang-rt-14-dev clang-format)
   # Node.js and npm for the Node client tests and Playwright (often present already).
   if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
   # Go builds fake-gcs-server (often present already).

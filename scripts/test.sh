@@ -42,6 +42,7 @@ python="$PWD/.venv/bin/python"
 tools_log="$(mktemp)"
 fetch_tools >"$tools_log" 2>&1 &
 tools_pid=$!
+stage "format (clang-format)" scripts/check-format.sh
 stage "release build" scripts/build.sh -DSRA_PYTHON="$python"
 wait_tools() {
   if ! wait "$tools_pid"; then

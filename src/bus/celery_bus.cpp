@@ -427,8 +427,8 @@ std::unique_ptr<MessageBus> make_celery_bus(const Config& config) {
   o.progress_state = config.get_bool("CELERY_BUS_PROGRESS_STATE");
   std::unique_ptr<bus::CeleryBroker> broker;
   if (redis_broker) {
-    broker = bus::make_redis_broker({o.broker, o.queue, o.visibility_timeout,
-                                     config.get_double("CELERY_BUS_POLL_SECONDS")});
+    broker = bus::make_redis_broker(
+        {o.broker, o.queue, o.visibility_timeout, config.get_double("CELERY_BUS_POLL_SECONDS")});
   } else {
     std::string url = o.broker;
     if (url.rfind("pyamqp://", 0) == 0) url = "amqp://" + url.substr(9);

@@ -397,15 +397,11 @@ EmbeddedBusOptions embedded_bus_options_from(const Config& config) {
   EmbeddedBusOptions o;
   o.database_path = config.get_string("EMBEDDED_BUS_DATABASE_PATH");
   o.lease_seconds = config.get_double("EMBEDDED_BUS_LEASE_SECONDS");
-  o.max_attempts =
-      static_cast<int>(config.get_int("EMBEDDED_BUS_MAX_ATTEMPTS"));
-  o.retry_delay_seconds =
-      config.get_double("EMBEDDED_BUS_RETRY_DELAY_SECONDS");
+  o.max_attempts = static_cast<int>(config.get_int("EMBEDDED_BUS_MAX_ATTEMPTS"));
+  o.retry_delay_seconds = config.get_double("EMBEDDED_BUS_RETRY_DELAY_SECONDS");
   o.poll_seconds = config.get_double("EMBEDDED_BUS_POLL_SECONDS");
-  o.result_ttl_seconds =
-      config.get_double("EMBEDDED_BUS_RESULT_TTL_SECONDS");
-  o.age_bound_seconds =
-      config.get_double("EMBEDDED_BUS_AGE_BOUND_SECONDS");
+  o.result_ttl_seconds = config.get_double("EMBEDDED_BUS_RESULT_TTL_SECONDS");
+  o.age_bound_seconds = config.get_double("EMBEDDED_BUS_AGE_BOUND_SECONDS");
   return o;
 }
 

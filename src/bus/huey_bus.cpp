@@ -421,13 +421,10 @@ std::unique_ptr<MessageBus> make_huey_bus(const Config& config) {
   o.url = bus::parse_redis_url(url, "HUEY_BUS_REDIS_HOST");
   o.name = config.get_string("HUEY_BUS_NAME");
   o.task_name = config.get_string("HUEY_BUS_TASK_NAME");
-  o.visibility_timeout =
-      config.get_double("HUEY_BUS_VISIBILITY_TIMEOUT");
-  o.result_expires =
-      config.get_int("HUEY_BUS_RESULT_EXPIRES");
+  o.visibility_timeout = config.get_double("HUEY_BUS_VISIBILITY_TIMEOUT");
+  o.result_expires = config.get_int("HUEY_BUS_RESULT_EXPIRES");
   o.max_retries = static_cast<int>(config.get_int("HUEY_BUS_MAX_RETRIES"));
-  o.max_deliveries =
-      static_cast<int>(config.get_int("HUEY_BUS_MAX_DELIVERIES"));
+  o.max_deliveries = static_cast<int>(config.get_int("HUEY_BUS_MAX_DELIVERIES"));
   o.retry_delay = config.get_double("HUEY_BUS_RETRY_DELAY_SECONDS");
   return std::make_unique<HueyBus>(std::move(o));
 }

@@ -122,12 +122,11 @@ class RedisBus final : public MessageBus {
     std::string id = make_uuid();
     std::lock_guard lock(api_mutex_);
     bus::with_reconnect([&] {
-      return api_.eval(
-          kCreateScript, {task_key(id), queue_.keys().queues.front()},
-          {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
-           seconds_text(now_seconds()),
-           std::to_string(bus::unfinished_record_seconds(o_.result_expires)), id,
-           request.request_id});
+      return api_.eval(kCreateScript, {task_key(id), queue_.keys().queues.front()},
+                       {request.file_id, request.options_json.empty() ? "{}" : request.options_json,
+                        seconds_text(now_seconds()),
+                        std::to_string(bus::unfinished_record_seconds(o_.result_expires)), id,
+                        request.request_id});
     });
     return id;
   }
@@ -225,9 +224,9 @@ class RedisBus final : public MessageBus {
       return;
     }
     if (*deliveries > o_.max_deliveries) {
-      finish(client, id, "FAILED", "error",
-             "gave up after " + std::to_string(*deliveries - 1) +
-                 " deliveries that never finished");
+      finish(
+          client, id, "FAILED", "error",
+          "gave up after " + std::to_string(*deliveries - 1) + " deliveries that never finished");
       if (options.on_finished) options.on_finished(request);  // its audio, as after any task
       return;
     }
@@ -297,16 +296,12 @@ class RedisBus final : public MessageBus {
 
 std::unique_ptr<MessageBus> make_redis_bus(const Config& config) {
   RedisBusOptions o;
-  o.url = bus::parse_redis_url(config.get_string("REDIS_BUS_URL"),
-                               "REDIS_BUS_URL");
+  o.url = bus::parse_redis_url(config.get_string("REDIS_BUS_URL"), "REDIS_BUS_URL");
   o.name = config.get_string("REDIS_BUS_NAME");
-  o.visibility_timeout =
-      config.get_double("REDIS_BUS_VISIBILITY_TIMEOUT");
-  o.result_expires =
-      config.get_int("REDIS_BUS_RESULT_EXPIRES");
+  o.visibility_timeout = config.get_double("REDIS_BUS_VISIBILITY_TIMEOUT");
+  o.result_expires = config.get_int("REDIS_BUS_RESULT_EXPIRES");
   o.max_retries = static_cast<int>(config.get_int("REDIS_BUS_MAX_RETRIES"));
-  o.max_deliveries =
-      static_cast<int>(config.get_int("REDIS_BUS_MAX_DELIVERIES"));
+  o.max_deliveries = static_cast<int>(config.get_int("REDIS_BUS_MAX_DELIVERIES"));
   o.retry_delay = config.get_double("REDIS_BUS_RETRY_DELAY_SECONDS");
   return std::make_unique<RedisBus>(std::move(o));
 }

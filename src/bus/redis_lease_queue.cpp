@@ -85,8 +85,8 @@ std::optional<Lease> RedisLeaseQueue::take(RedisClient& client, const std::strin
   std::vector<std::string> keys = keys_.queues;
   keys.push_back(keys_.in_flight);
   keys.push_back(keys_.leases);
-  RedisReply r = client.eval(kTakeScript, keys,
-                             {seconds_text(now_seconds()), format_name(format_), token, routing_key});
+  RedisReply r = client.eval(
+      kTakeScript, keys, {seconds_text(now_seconds()), format_name(format_), token, routing_key});
   if (r.type != RedisReply::Type::array || r.elements.size() != 2) return std::nullopt;
   return Lease{r.elements[0].str, r.elements[1].str};
 }

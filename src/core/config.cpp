@@ -119,8 +119,7 @@ bool parse_bool(const Setting& s, const std::string& value) {
 // The setting's declared default, as text; a fault when it has none (or a computed one).
 std::string declared_default(const Setting& s) {
   if (s.computed) {
-    throw internal_error(std::string(s.name) +
-                         " has a computed default: its reader must give it");
+    throw internal_error(std::string(s.name) + " has a computed default: its reader must give it");
   }
   return std::string(s.default_value);
 }

@@ -44,7 +44,6 @@ struct PartCatalogs {
   PartHooks hooks;
 };
 
-
 inline constexpr const char* kOpenAIDefaultModelName = "whisper-1";
 
 class Parts {
@@ -73,8 +72,7 @@ class Parts {
   };
 
   template <typename Part>
-  Part& get(Slot<Part>& slot, const PartCatalog<Part>& catalog,
-            const std::string& name);
+  Part& get(Slot<Part>& slot, const PartCatalog<Part>& catalog, const std::string& name);
   // Builds a part with make() and applies the hooks of its kind.
   template <typename F>
   auto built(const std::string& name, F make) -> decltype(make());

@@ -172,6 +172,9 @@ constexpr std::array kSettings{
     Setting{.name = "REALTIME_IDLE_SECONDS", .type = T::number, .default_value = "300",
             .doc = "a session that sends no audio this long is closed (`session_idle`; 0: never)", .min = 0,
             .max = 86400, .section = kLive},
+    Setting{.name = "REALTIME_PING_SECONDS", .type = T::number, .default_value = "300",
+            .doc = "a live connection from which nothing comes this long is closed; it is pinged half-way through, and a pong counts",
+            .min = 2, .max = 86400, .section = kLive},
     Setting{.name = "REALTIME_REQUIRE_ORIGIN", .type = T::boolean, .default_value = "false",
             .doc = "refuse WebSocket upgrades that name no `Origin` (only browsers use the server); a named origin must be the server's own or in `CORS_ALLOW_ORIGINS` either way",
             .section = kLive},
@@ -453,9 +456,10 @@ std::string settings_markdown() {
       out += (out.empty() ? "" : "\n") + std::string("#### ") + std::string(section) +
              "\n\n| variable | default | accepted | meaning |\n|---|---|---|---|\n";
     }
-    std::string shown_default = !s.default_doc.empty()      ? std::string(s.default_doc)
-                                : s.default_value.empty() ? std::string()
-                                                          : "`" + std::string(s.default_value) + "`";
+    std::string shown_default = !s.default_doc.empty() ? std::string(s.default_doc)
+                                : s.default_value.empty()
+                                    ? std::string()
+                                    : "`" + std::string(s.default_value) + "`";
     out += "| `" + std::string(s.name) + "` | " + shown_default + " | " + type_words(s) + " | " +
            std::string(s.doc) + " |\n";
   }

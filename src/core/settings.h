@@ -34,13 +34,13 @@ enum class Secrecy {
 };
 
 struct Setting {
-  std::string_view name = {};           // the variable
+  std::string_view name = {};            // the variable
   SettingType type = SettingType::text;  // what its value must be
-  std::string_view default_value = {};  // parsed as a value would be; empty: unset
-  std::string_view doc = {};            // one line, for the README and `config`
-  double min = 0;                       // integer, number: smallest value accepted
-  double max = 0;                       // integer, number: largest value accepted
-  std::string_view section = {};        // the README table that lists it
+  std::string_view default_value = {};   // parsed as a value would be; empty: unset
+  std::string_view doc = {};             // one line, for the README and `config`
+  double min = 0;                        // integer, number: smallest value accepted
+  double max = 0;                        // integer, number: largest value accepted
+  std::string_view section = {};         // the README table that lists it
   // The README's wording of the default when it is computed (cores, another setting) or worth
   // saying otherwise ("25 MiB"); empty: default_value as it is.
   std::string_view default_doc = {};
@@ -54,7 +54,8 @@ std::span<const Setting> settings_table();
 // The declaration of `name`, or nullptr.
 const Setting* find_setting(std::string_view name);
 
-// The README's configuration tables, one per section, as Markdown: | variable | default | meaning |.
+// The README's configuration tables, one per section, as Markdown: | variable | default | meaning
+// |.
 std::string settings_markdown();
 // `value` as `config` shows it for `setting` (secrets masked).
 std::string shown_value(const Setting& setting, std::string_view value);

@@ -34,8 +34,8 @@ struct ApiContext {
 struct Exchange {
   BodyReader& body;
   boost::beast::tcp_stream& stream;
-  bool responded = false;    // the handler has written the whole response
-  bool keep_alive = true;    // after a streamed response: whether the connection may be reused
+  bool responded = false;         // the handler has written the whole response
+  bool keep_alive = true;         // after a streamed response: whether the connection may be reused
   std::string client = {};        // the caller's API key identity ("key#N") when keys are needed
   std::string allow_origin = {};  // the Origin a streamed response must allow (CORS), if any
   std::string request_id = {};    // X-Request-Id: the client's, or one made for this request

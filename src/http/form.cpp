@@ -7,8 +7,7 @@ namespace sra::http {
 
 void FormCollector::on_part_begin(const PartHeaders& h) {
   if (++parts_ > limits_.max_parts) {
-    throw invalid_request("the form has more than " + std::to_string(limits_.max_parts) +
-                          " parts");
+    throw invalid_request("the form has more than " + std::to_string(limits_.max_parts) + " parts");
   }
   current_.clear();
   field_value_.clear();
@@ -41,16 +40,17 @@ void FormCollector::on_part_data(std::string_view bytes) {
       constexpr std::size_t kStep = 1024 * 1024;
       std::size_t need = file_data_.size() + bytes.size() - memory_->bytes();
       if (!memory_->grow((need + kStep - 1) / kStep * kStep) && !memory_->grow(need)) {
-        throw unavailable("uploads held in memory have reached MAX_BUFFERED_UPLOAD_BYTES; retry "
-                          "later")
+        throw unavailable(
+            "uploads held in memory have reached MAX_BUFFERED_UPLOAD_BYTES; retry "
+            "later")
             .set_retry_after(2);
       }
     }
     file_data_.append(bytes);
   } else if (!current_.empty()) {
     if (field_value_.size() + bytes.size() > limits_.max_field_bytes) {
-      throw invalid_field(current_, "is longer than " + std::to_string(limits_.max_field_bytes) +
-                                        " bytes");
+      throw invalid_field(current_,
+                          "is longer than " + std::to_string(limits_.max_field_bytes) + " bytes");
     }
     fields_bytes_ += bytes.size();
     if (fields_bytes_ > limits_.max_fields_bytes) {

@@ -51,8 +51,7 @@ struct FieldPolicy {
 // when the budget is spent); the reservation is the caller's and outlives the bytes.
 class FormCollector : public MultipartHandler {
  public:
-  FormCollector(FormLimits limits, FieldPolicy policy,
-                MemoryBudget::Reservation* memory = nullptr)
+  FormCollector(FormLimits limits, FieldPolicy policy, MemoryBudget::Reservation* memory = nullptr)
       : limits_(limits), policy_(std::move(policy)), memory_(memory) {}
 
   void on_part_begin(const PartHeaders& h) override;

@@ -126,27 +126,20 @@ Response openai_error(const OpenAIError& o) {
 // their specs (the model's options and the subtitle fields come from their own tables).
 const std::vector<OptionSpec>& openai_field_specs() {
   static const std::vector<OptionSpec> specs = [] {
-    auto spec = [](std::string name, OptionType type, std::string default_text, std::string doc) {
-      OptionSpec s;
-      s.name = std::move(name);
-      s.type = type;
-      s.default_text = std::move(default_text);
-      s.doc = std::move(doc);
-      return s;
-    };
     std::vector<OptionSpec> t;
-    t.push_back(spec("model", OptionType::text, "",
-                     "a served model: `whisper-1` or a name of GET /v1/models"));
+    t.push_back(make_option("model", OptionType::text, "",
+                            "a served model: `whisper-1` or a name of GET /v1/models"));
     t.back().max_items = 256;
-    t.push_back(spec("response_format", OptionType::choice, "`json`", "the response's format"));
+    t.push_back(
+        make_option("response_format", OptionType::choice, "`json`", "the response's format"));
     t.back().choices = {"json", "text", "srt", "verbose_json", "vtt"};
-    t.push_back(spec("stream", OptionType::boolean, "`false`",
-                     "server-sent events: a delta per segment, then the whole text"));
-    t.push_back(spec("temperature", OptionType::number, "`0`",
-                     "0 lets the model raise the temperature by itself when it needs to"));
+    t.push_back(make_option("stream", OptionType::boolean, "`false`",
+                            "server-sent events: a delta per segment, then the whole text"));
+    t.push_back(make_option("temperature", OptionType::number, "`0`",
+                            "0 lets the model raise the temperature by itself when it needs to"));
     t.back().max = 1;
-    t.push_back(spec("timestamp_granularities[]", OptionType::text, "",
-                     "`segment`, `word` or both (repeated field)"));
+    t.push_back(make_option("timestamp_granularities[]", OptionType::text, "",
+                            "`segment`, `word` or both (repeated field)"));
     t.back().max_items = 64;
     return t;
   }();
@@ -199,9 +192,8 @@ OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, boo
       } else if (item == "segment") {
         want_segments = true;
       } else {
-        throw invalid_field("timestamp_granularities[]",
-                            "'" + std::string(utf8_prefix(item, 40)) +
-                                "' is not one of ['word', 'segment']");
+        throw invalid_field("timestamp_granularities[]", "'" + std::string(utf8_prefix(item, 40)) +
+                                                             "' is not one of ['word', 'segment']");
       }
     }
   }
@@ -219,7 +211,8 @@ OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, boo
   if (want_words || r.render.subtitles.any()) r.options["word_timestamps"] = "true";
   // As OpenAI documents: 0 lets the model raise the temperature by itself when it needs to;
   // another value is the one temperature used.
-  if (auto t = parsed("temperature"); t && t->number > 0) r.options["temperature"] = field("temperature").value();
+  if (auto t = parsed("temperature"); t && t->number > 0)
+    r.options["temperature"] = field("temperature").value();
   if (translate) {
     r.options["task"] = "translate";
     r.options.erase("language");
@@ -368,7 +361,8 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
   co_await wait(run, &ex);
   Response res{status::ok, 11};
   res.set(bhttp::field::content_type, content_type(r.format));
-  res.body() = render(run->transcription, r.format, translate ? "translate" : "transcribe", r.render);
+  res.body() =
+      render(run->transcription, r.format, translate ? "translate" : "transcribe", r.render);
   res.prepare_payload();
   co_return res;
 }
@@ -390,8 +384,8 @@ asio::awaitable<Response> openai_translations_route(ApiContext& ctx,
 // {"language", "language_name", "probability", "languages": [{"language", "language_name",
 // "probability"}, ...]}: every language the model knows, the most likely first.
 asio::awaitable<Response> openai_language_route(ApiContext& ctx,
-                                                const RequestParser::value_type& req,
-                                                Exchange& ex, std::string_view) {
+                                                const RequestParser::value_type& req, Exchange& ex,
+                                                std::string_view) {
   static const UploadRoute route{
       .option_tables = {}, .own_fields = {"model"}, .refuse_unknown = true, .openai_shape = true};
   Upload upload = co_await accept_upload(ctx, req, ex, route);
@@ -423,8 +417,7 @@ asio::awaitable<Response> openai_models_route(ApiContext& ctx, const RequestPars
   for (const auto& name : ctx.service.parts().served_model_names()) {
     data.emplace_back(model_object(name));
   }
-  co_return json_response(status::ok,
-                          json::object{{"object", "list"}, {"data", std::move(data)}});
+  co_return json_response(status::ok, json::object{{"object", "list"}, {"data", std::move(data)}});
 }
 
 asio::awaitable<Response> openai_model_route(ApiContext& ctx, const RequestParser::value_type&,

@@ -42,7 +42,8 @@ asio::awaitable<Response> ready_route(ApiContext& ctx, const RequestParser::valu
 asio::awaitable<Response> metrics_route(ApiContext& ctx, const RequestParser::value_type&,
                                         Exchange&, std::string_view) {
   // Rendered on the blocking pool: the backlog gauges may ask the broker.
-  std::string text = co_await run_on(ctx.blocking.get_executor(), [] { return metrics().render(); });
+  std::string text =
+      co_await run_on(ctx.blocking.get_executor(), [] { return metrics().render(); });
   Response res{beast_http::status::ok, 11};
   res.set(beast_http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   res.body() = std::move(text);

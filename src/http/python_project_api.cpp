@@ -63,10 +63,9 @@ asio::awaitable<Response> store_and_enqueue(ApiContext& ctx, const RequestParser
   });
   // The file goes to storage a piece at a time; only the declared fields are kept (and stored
   // with the task), the others skipped as FastAPI skips them.
-  FormCollector form(FormLimits{.max_file_bytes = max_upload},
-                     FieldPolicy{.known = [&route](std::string_view f) {
-                       return declares_field(route, f);
-                     }});
+  FormCollector form(
+      FormLimits{.max_file_bytes = max_upload},
+      FieldPolicy{.known = [&route](std::string_view f) { return declares_field(route, f); }});
   MultipartParser parser(boundary, form);
   std::string prefix;  // the start of the file, checked for audio before the task is created
   FileStorage* storage = nullptr;

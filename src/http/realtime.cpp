@@ -264,6 +264,7 @@ class RealtimeConnection {
             {.code = "input_audio_buffer_commit_empty", .message = e.what()});
       }
       add_events(reply, events);
+      check_backlog(reply);
     } else if (type == "input_audio_buffer.clear") {
       live_.clear();
       reply.cleared = true;
@@ -331,27 +332,31 @@ class RealtimeConnection {
       return;
     }
     add_events(reply, events);
-    if (live_.pending_turns() > static_cast<std::size_t>(settings_.max_pending_turns)) {
-      reply.close_error = RealtimeError{
-          .code = "transcription_backlog",
-          .message = "More than REALTIME_MAX_PENDING_TURNS (" +
-                     std::to_string(settings_.max_pending_turns) +
-                     ") turns wait for their transcription: the server cannot keep up."};
-      reply.close_code = websocket::close_code::try_again_later;
-    }
+    check_backlog(reply);
+  }
+
+  // More turns waiting than REALTIME_MAX_PENDING_TURNS: the server cannot keep up.
+  void check_backlog(Reply& reply) {
+    if (live_.pending_turns() <= static_cast<std::size_t>(settings_.max_pending_turns)) return;
+    reply.close_error = RealtimeError{
+        .code = "transcription_backlog",
+        .message = "More than REALTIME_MAX_PENDING_TURNS (" +
+                   std::to_string(settings_.max_pending_turns) +
+                   ") turns wait for their transcription: the server cannot keep up."};
+    reply.close_code = websocket::close_code::try_again_later;
   }
 
   void append(std::string bytes, Reply& reply) {
     last_audio_.store(Clock::now().time_since_epoch().count());
-    const double seconds =
-        static_cast<double>(bytes.size()) / session_.format.bytes_per_second();
+    const double seconds = static_cast<double>(bytes.size()) / session_.format.bytes_per_second();
     if (!pace_.take(seconds)) {
-      reply.close_error = RealtimeError{
-          .code = "input_audio_rate_exceeded",
-          .message = "Audio is arriving faster than real time (more than "
-                     "REALTIME_MAX_AHEAD_SECONDS = " +
-                     std::to_string(static_cast<long long>(settings_.max_ahead_seconds)) +
-                     " s ahead); send it at the pace it is spoken."};
+      reply.close_error =
+          RealtimeError{.code = "input_audio_rate_exceeded",
+                        .message =
+                            "Audio is arriving faster than real time (more than "
+                            "REALTIME_MAX_AHEAD_SECONDS = " +
+                            std::to_string(static_cast<long long>(settings_.max_ahead_seconds)) +
+                            " s ahead); send it at the pace it is spoken."};
       reply.close_code = websocket::close_code::policy_error;
       return;
     }
@@ -489,11 +494,10 @@ std::optional<RealtimeError> RealtimeConnection::expired() const {
   }
   const Clock::time_point last_audio{Clock::duration(last_audio_.load())};
   if (settings_.idle_seconds > 0 && seconds_since(last_audio) > settings_.idle_seconds) {
-    return RealtimeError{
-        .code = "session_idle",
-        .message = "No audio came for REALTIME_IDLE_SECONDS (" +
-                   std::to_string(static_cast<long long>(settings_.idle_seconds)) +
-                   " s); the session is closed."};
+    return RealtimeError{.code = "session_idle",
+                         .message = "No audio came for REALTIME_IDLE_SECONDS (" +
+                                    std::to_string(static_cast<long long>(settings_.idle_seconds)) +
+                                    " s); the session is closed."};
   }
   return std::nullopt;
 }
@@ -504,8 +508,7 @@ asio::awaitable<void> RealtimeConnection::work_loop() {
       close_with(*reason, websocket::close_code::normal);
       break;
     }
-    std::optional<LiveWork> work =
-        co_await run_on(strand_, [this] { return live_.next_work(); });
+    std::optional<LiveWork> work = co_await run_on(strand_, [this] { return live_.next_work(); });
     if (!work) {
       wake_worker_.expires_after(std::chrono::seconds(1));
       co_await wake_worker_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -615,7 +618,8 @@ std::string origin_authority(std::string_view origin) {
   if (host.empty() || host.find('/') != std::string::npos) return {};
   const std::size_t bracket = host.rfind(']');  // an IPv6 address's end
   const std::size_t colon = host.rfind(':');
-  const bool has_port = colon != std::string::npos && (bracket == std::string::npos || colon > bracket);
+  const bool has_port =
+      colon != std::string::npos && (bracket == std::string::npos || colon > bracket);
   if (!has_port) host += scheme == "https" || scheme == "wss" ? ":443" : ":80";
   return host;
 }
@@ -703,7 +707,14 @@ asio::awaitable<Response> realtime_route(ApiContext& ctx, const RequestParser::v
   const bool offers_realtime = offers_subprotocol(protocols, "realtime");
   ex.stream.expires_never();
   RealtimeConnection::Socket ws(ex.stream);
-  ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  // Beast's server timeouts, but a connection silent for REALTIME_PING_SECONDS is closed (pinged
+  // half-way through: a client's pong keeps it open).
+  websocket::stream_base::timeout timeouts =
+      websocket::stream_base::timeout::suggested(beast::role_type::server);
+  timeouts.idle_timeout =
+      std::chrono::milliseconds(static_cast<long long>(settings.ping_seconds * 1000));
+  timeouts.keep_alive_pings = true;
+  ws.set_option(timeouts);
   ws.set_option(websocket::stream_base::decorator(
       [offers_realtime, id = ex.request_id](websocket::response_type& res) {
         res.set(beast::http::field::server, "speech-recognition-api");

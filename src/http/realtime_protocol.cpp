@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <boost/json/basic_parser_impl.hpp>
+#include <cmath>
 
 #include "core/languages.h"
 

@@ -130,11 +130,12 @@ Response route_not_found(ErrorShape shape, std::string_view path) {
   return detail_response(bhttp_status::not_found, "Not Found");
 }
 
-// The answer to a browser's preflight: what a page of an allowed origin may send.
-Response preflight(bool allowed) {
+// The answer to a browser's preflight: what a page of an allowed origin may send; 403 in the
+// route's error shape for any other origin.
+Response preflight(ErrorShape shape, bool allowed) {
   if (!allowed) {
-    return detail_response(bhttp_status::forbidden,
-                           "this origin may not call the API (CORS_ALLOW_ORIGINS)");
+    return error_in(shape, Error(ErrorKind::forbidden,
+                                 "this origin may not call the API (CORS_ALLOW_ORIGINS)"));
   }
   Response res{bhttp_status::no_content, 11};
   res.set(beast_http::field::access_control_allow_methods, "GET, POST, DELETE, OPTIONS");
@@ -220,7 +221,7 @@ asio::awaitable<Response> handle_request(ApiContext& ctx, const RequestParser::v
   Response res;
   if (req.method() == beast_http::verb::options && !origin.empty() &&
       req.count(beast_http::field::access_control_request_method)) {
-    res = preflight(cors);
+    res = preflight(shape_of(path), cors);
   } else {
     res = co_await answer(ctx, req, ex);
   }

@@ -12,8 +12,8 @@
 #include <mutex>
 #include <thread>
 
-#include "http/router.h"
 #include "http/form.h"
+#include "http/router.h"
 #include "service/client_slots.h"
 #include "service/metrics.h"
 
@@ -38,24 +38,19 @@ ServerOptions server_options_from(const Config& config) {
   o.host = config.get_string("HOST");
   o.port = static_cast<unsigned short>(config.get_int("PORT"));
   o.io_threads = static_cast<int>(config.get_int("HTTP_THREADS"));
-  o.blocking_threads =
-      static_cast<int>(config.get_int("HTTP_BLOCKING_THREADS"));
-  o.header_timeout_seconds =
-      config.get_double("HTTP_KEEP_ALIVE_SECONDS");
-  o.body_timeout_seconds =
-      config.get_double("HTTP_READ_TIMEOUT_SECONDS");
-  o.min_upload_bytes_per_second =
-      config.get_double("HTTP_MIN_UPLOAD_BYTES_PER_SECOND");
-  o.max_connections =
-      static_cast<int>(config.get_int("MAX_CONNECTIONS"));
+  o.blocking_threads = static_cast<int>(config.get_int("HTTP_BLOCKING_THREADS"));
+  o.header_timeout_seconds = config.get_double("HTTP_KEEP_ALIVE_SECONDS");
+  o.body_timeout_seconds = config.get_double("HTTP_READ_TIMEOUT_SECONDS");
+  o.min_upload_bytes_per_second = config.get_double("HTTP_MIN_UPLOAD_BYTES_PER_SECOND");
+  o.max_connections = static_cast<int>(config.get_int("MAX_CONNECTIONS"));
   o.max_connections_per_client = static_cast<int>(config.get_int(
       "MAX_CONNECTIONS_PER_CLIENT", std::min(o.max_connections_per_client, o.max_connections)));
   if (o.max_connections_per_client > o.max_connections) {
-    throw config_error("MAX_CONNECTIONS_PER_CLIENT=" + std::to_string(o.max_connections_per_client) +
-                       " is more than MAX_CONNECTIONS=" + std::to_string(o.max_connections));
+    throw config_error(
+        "MAX_CONNECTIONS_PER_CLIENT=" + std::to_string(o.max_connections_per_client) +
+        " is more than MAX_CONNECTIONS=" + std::to_string(o.max_connections));
   }
-  o.shutdown_grace_seconds =
-      config.get_double("SHUTDOWN_GRACE_SECONDS");
+  o.shutdown_grace_seconds = config.get_double("SHUTDOWN_GRACE_SECONDS");
   o.web_assets_dir = config.get_string("WEB_ASSETS_DIR", SRA_DEFAULT_WEB_ASSETS_DIR);
   return o;
 }
@@ -70,7 +65,7 @@ struct Connection {
   std::atomic<std::int64_t> idle_since{0};
   std::unique_ptr<ClientSlots::Slot> address_slot;  // its place among its address's connections
   std::unique_ptr<ClientSlots::Slot> key_slot;      // and among its API key's, once it has one
-  std::atomic<bool> closing{false};  // chosen to make room, and not yet closed
+  std::atomic<bool> closing{false};                 // chosen to make room, and not yet closed
 
   bool idle() const { return idle_since.load() >= 0; }
   void set_idle(bool idle) {
@@ -369,8 +364,8 @@ class HttpServer::Impl {
       boost::system::error_code wec;
       if (parser.get().method() == bhttp::verb::head) {
         bhttp::response_serializer<bhttp::string_body> head(res);
-        std::tie(wec, std::ignore) = co_await bhttp::async_write_header(
-            stream, head, asio::as_tuple(asio::use_awaitable));
+        std::tie(wec, std::ignore) =
+            co_await bhttp::async_write_header(stream, head, asio::as_tuple(asio::use_awaitable));
       } else {
         std::tie(wec, std::ignore) =
             co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));

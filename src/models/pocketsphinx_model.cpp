@@ -14,8 +14,6 @@
 namespace sra {
 namespace {
 
-constexpr const char* kDefaultModelDir = "/usr/share/pocketsphinx/model/en-us";
-
 struct DecoderDeleter {
   void operator()(ps_decoder_t* d) const { ps_free(d); }
 };
@@ -151,10 +149,8 @@ class PocketSphinxModel final : public Model {
 PocketSphinxOptions pocketsphinx_options_from(const Config& config) {
   PocketSphinxOptions o;
   o.hmm_dir = config.get_string("POCKETSPHINX_HMM");
-  o.language_model =
-      config.get_string("POCKETSPHINX_LM");
-  o.dictionary =
-      config.get_string("POCKETSPHINX_DICT");
+  o.language_model = config.get_string("POCKETSPHINX_LM");
+  o.dictionary = config.get_string("POCKETSPHINX_DICT");
   o.chunk_seconds = config.get_double("POCKETSPHINX_CHUNK_SECONDS");
   return o;
 }

@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "core/text.h"
+#include "engine/whisper/cpu_features.h"
 #include "engine/whisper/kernels.h"
 #include "models/model_catalog.h"
 #include "models/model_pull.h"
@@ -42,6 +43,9 @@ class WhisperModel final : public Model {
       : options_(std::move(options)), engine_(whisper::ModelFile::load(options_.model_path)) {
     engine_.set_threads(options_.threads);
     engine_.set_half_cross_cache(options_.half_cross_cache);
+    // The kernel set is chosen now (a bad SRA_KERNELS stops the start), and said.
+    spdlog::info("whisper: {} runs the {} kernels (this CPU's best: {})", options_.model_path,
+                 whisper::isa_name(whisper::active_isa()), whisper::isa_name(whisper::best_isa()));
     // Names that need the vocabulary are checked now, not on the first request.
     try {
       check(options_.defaults, "initial_prompt");
@@ -190,8 +194,7 @@ WhisperModelOptions whisper_model_options_from(const Config& config) {
     throw config_error("WHISPER_CROSS_CACHE=" + cache + ": must be f32 or f16");
   }
   o.half_cross_cache = cache == "f16";
-  o.max_beam_size =
-      static_cast<int>(config.get_int("WHISPER_MAX_BEAM_SIZE"));
+  o.max_beam_size = static_cast<int>(config.get_int("WHISPER_MAX_BEAM_SIZE"));
   for (const auto& option : whisper_options(o.max_beam_size)) {
     if (auto value = config.option("WHISPER_", option.spec.name)) {
       try {

@@ -91,13 +91,13 @@ BoundOptions<whisper::TranscribeOptions> whisper_options(int max_beam) {
                     0, 2),
             6),
       [](O& o, V v) {
-        if (v.numbers.empty()) throw invalid_field("temperature", "expected at least one temperature");
+        if (v.numbers.empty())
+          throw invalid_field("temperature", "expected at least one temperature");
         o.temperatures = v.numbers;
       });
   add(bounded(spec("beam_size", T::integer, "greedy", "beams at temperature 0"), 1, beams, true),
       [](O& o, V v) { o.decode.beam_size = optional_int(v); });
-  add(bounded(spec("best_of", T::integer, "1", "samples drawn at temperature > 0"), 1, beams,
-              true),
+  add(bounded(spec("best_of", T::integer, "1", "samples drawn at temperature > 0"), 1, beams, true),
       [](O& o, V v) { o.decode.best_of = optional_int(v); });
   add(bounded(spec("patience", T::number, "1.0", "beam search patience"), 0.1, 10, true),
       [](O& o, V v) { o.decode.patience = optional_number(v); });
@@ -150,9 +150,9 @@ BoundOptions<whisper::TranscribeOptions> whisper_options(int max_beam) {
                    "above: retry at the next temperature"),
               0, 1000, true),
       [](O& o, V v) { o.compression_ratio_threshold = optional_number(v); });
-  add(bounded(spec("logprob_threshold", T::number, "`-1.0`",
-                   "below: retry at the next temperature"),
-              -1000, 0, true),
+  add(bounded(
+          spec("logprob_threshold", T::number, "`-1.0`", "below: retry at the next temperature"),
+          -1000, 0, true),
       [](O& o, V v) { o.logprob_threshold = optional_number(v); });
   add(bounded(spec("no_speech_threshold", T::number, "`0.6`",
                    "above, with a low log-probability: the window is silence"),

@@ -27,10 +27,8 @@ std::string mib(std::uint64_t bytes) {
 
 BacklogLimits backlog_limits_from(const Config& config) {
   BacklogLimits l;
-  constexpr std::int64_t kMaxBytes = std::int64_t{1} << 50;
   l.max_pending_tasks = config.get_int("MAX_PENDING_TASKS");
-  l.max_pending_audio_seconds =
-      config.get_double("MAX_PENDING_AUDIO_SECONDS");
+  l.max_pending_audio_seconds = config.get_double("MAX_PENDING_AUDIO_SECONDS");
   l.max_pending_bytes = static_cast<std::uint64_t>(config.get_int("MAX_PENDING_BYTES"));
   l.min_free_disk_bytes = static_cast<std::uint64_t>(config.get_int("MIN_FREE_DISK_BYTES"));
   l.refresh_seconds = config.get_double("BACKLOG_REFRESH_SECONDS");
@@ -123,11 +121,11 @@ std::optional<double> BacklogGate::start_in_seconds(std::int64_t ahead) {
 void BacklogGate::refresh_if_stale() {
   {
     std::lock_guard lock(mutex_);
-    auto age = std::chrono::duration<double>(Clock::now() - sampled_at_).count();
+    auto age = std::chrono::duration<double>(now_() - sampled_at_).count();
     if (refreshing_ || (sampled_ && age < limits_.refresh_seconds)) return;
     refreshing_ = true;
   }
-  auto at = Clock::now();
+  auto at = now_();
   std::optional<Backlog> fresh;
   std::exception_ptr failure;
   try {

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -77,7 +78,12 @@ class BacklogGate {
     double seconds_ = 0;
   };
 
-  BacklogGate(Parts& parts, BacklogLimits limits) : parts_(parts), limits_(limits) {}
+  using Clock = std::chrono::steady_clock;
+  // What the gate reads the time from: Clock::now, or a test's clock.
+  using Now = std::function<Clock::time_point()>;
+
+  BacklogGate(Parts& parts, BacklogLimits limits, Now now = Clock::now)
+      : parts_(parts), limits_(limits), now_(std::move(now)) {}
 
   // A new submission, or sra::Error(unavailable) with retry_after() when a bound is reached.
   Admission admit();
@@ -90,7 +96,6 @@ class BacklogGate {
   const BacklogLimits& limits() const { return limits_; }
 
  private:
-  using Clock = std::chrono::steady_clock;
   struct Totals {
     std::int64_t tasks = 0;
     double audio_seconds = 0;
@@ -107,6 +112,7 @@ class BacklogGate {
 
   Parts& parts_;
   BacklogLimits limits_;
+  Now now_;
   std::mutex mutex_;
   bool refreshing_ = false;
   std::optional<Backlog> sample_;  // the broker's last count (nullopt: it cannot count)

@@ -10,27 +10,26 @@ namespace sra {
 
 LiveSettings live_settings_from(const Config& config) {
   LiveSettings s;
-  s.max_sessions =
-      static_cast<int>(config.get_int("MAX_REALTIME_SESSIONS"));
+  s.max_sessions = static_cast<int>(config.get_int("MAX_REALTIME_SESSIONS"));
   s.partial_seconds = config.get_double("REALTIME_PARTIAL_SECONDS");
   s.trim_seconds = config.get_double("REALTIME_TRIM_SECONDS");
   s.max_turn_seconds = config.get_double("REALTIME_MAX_TURN_SECONDS");
-  s.max_ahead_seconds =
-      config.get_double("REALTIME_MAX_AHEAD_SECONDS");
-  s.max_pending_turns =
-      static_cast<int>(config.get_int("REALTIME_MAX_PENDING_TURNS"));
-  s.max_session_seconds =
-      config.get_double("REALTIME_MAX_SESSION_SECONDS");
-  s.max_buffered_seconds = config.get_double("REALTIME_MAX_BUFFERED_SECONDS",
-                                             std::max(s.max_buffered_seconds, s.max_turn_seconds + 60));
+  s.max_ahead_seconds = config.get_double("REALTIME_MAX_AHEAD_SECONDS");
+  s.max_pending_turns = static_cast<int>(config.get_int("REALTIME_MAX_PENDING_TURNS"));
+  s.max_session_seconds = config.get_double("REALTIME_MAX_SESSION_SECONDS");
+  s.max_buffered_seconds = config.get_double(
+      "REALTIME_MAX_BUFFERED_SECONDS", std::max(s.max_buffered_seconds, s.max_turn_seconds + 60));
   if (s.max_buffered_seconds < s.max_turn_seconds) {
-    throw config_error("REALTIME_MAX_BUFFERED_SECONDS must hold a whole turn: at least "
-                       "REALTIME_MAX_TURN_SECONDS (" +
-                       std::to_string(static_cast<long long>(s.max_turn_seconds)) + ")");
+    throw config_error(
+        "REALTIME_MAX_BUFFERED_SECONDS must hold a whole turn: at least "
+        "REALTIME_MAX_TURN_SECONDS (" +
+        std::to_string(static_cast<long long>(s.max_turn_seconds)) + ")");
   }
-  s.max_sessions_per_client = static_cast<int>(config.get_int("REALTIME_MAX_SESSIONS_PER_CLIENT", std::max(1, s.max_sessions / 4)));
+  s.max_sessions_per_client = static_cast<int>(
+      config.get_int("REALTIME_MAX_SESSIONS_PER_CLIENT", std::max(1, s.max_sessions / 4)));
   s.idle_seconds = config.get_double("REALTIME_IDLE_SECONDS");
   s.require_origin = config.get_bool("REALTIME_REQUIRE_ORIGIN");
+  s.ping_seconds = config.get_double("REALTIME_PING_SECONDS");
   return s;
 }
 

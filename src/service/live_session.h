@@ -50,6 +50,8 @@ struct LiveSettings {
   double idle_seconds = 300;          // REALTIME_IDLE_SECONDS: closed after so long without audio
                                       // or a client event (0: never)
   bool require_origin = false;        // REALTIME_REQUIRE_ORIGIN: refuse upgrades without Origin
+  double ping_seconds = 300;  // REALTIME_PING_SECONDS: a connection silent this long is closed
+                              // (pinged half-way through)
 };
 
 // Throws sra::Error(config) naming the variable for a value out of bounds.
@@ -154,15 +156,15 @@ class LiveSession {
   std::shared_ptr<const vad::SileroVad> vad_;
   LiveConfig config_;
 
-  std::int64_t received_ = 0;         // samples so far (stored or waiting in vad_window_)
-  std::int64_t stored_ = 0;           // samples stored (in a turn or between_, or dropped)
-  std::optional<Turn> open_;          // the turn audio goes to
-  std::deque<Turn> committed_;        // ended turns waiting for their final transcription
+  std::int64_t received_ = 0;          // samples so far (stored or waiting in vad_window_)
+  std::int64_t stored_ = 0;            // samples stored (in a turn or between_, or dropped)
+  std::optional<Turn> open_;           // the turn audio goes to
+  std::deque<Turn> committed_;         // ended turns waiting for their final transcription
   std::size_t committed_samples_ = 0;  // the audio those hold
-  std::vector<float> between_;        // audio since the last turn ended, at most the padding
-  std::int64_t between_start_ = 0;    // session sample of between_[0]
-  std::int64_t last_turn_end_ = 0;  // a new turn never starts before this
-  std::string last_item_id_;        // the last committed turn
+  std::vector<float> between_;         // audio since the last turn ended, at most the padding
+  std::int64_t between_start_ = 0;     // session sample of between_[0]
+  std::int64_t last_turn_end_ = 0;     // a new turn never starts before this
+  std::string last_item_id_;           // the last committed turn
 
   vad::SileroStream vad_stream_;
   std::vector<float> vad_window_;  // samples waiting for a full VAD window

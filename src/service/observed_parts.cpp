@@ -7,18 +7,21 @@ namespace sra {
 namespace {
 
 // Runs f(), counting a failure of the part (not one of the caller's input) under `operation`.
+// The series exists from the first call, failed or not: a scrape tells "no failures" (0) from
+// "never called" (no series).
 template <typename F>
 auto counted(const char* part, const char* operation, F f) -> decltype(f()) {
+  auto& errors = metrics().part_errors.with({part, operation});
   try {
     return f();
   } catch (const Error& e) {
     if (!e.is_permanent() && e.kind() != ErrorKind::not_implemented &&
         e.kind() != ErrorKind::cancelled) {
-      metrics().part_errors.with({part, operation}).add();
+      errors.add();
     }
     throw;
   } catch (...) {
-    metrics().part_errors.with({part, operation}).add();
+    errors.add();
     throw;
   }
 }

@@ -11,10 +11,8 @@ namespace sra {
 
 RateLimits rate_limits_from(const Config& config) {
   RateLimits l;
-  l.requests_per_minute =
-      config.get_double("RATE_LIMIT_REQUESTS_PER_MINUTE");
-  l.audio_seconds_per_minute =
-      config.get_double("RATE_LIMIT_AUDIO_SECONDS_PER_MINUTE");
+  l.requests_per_minute = config.get_double("RATE_LIMIT_REQUESTS_PER_MINUTE");
+  l.audio_seconds_per_minute = config.get_double("RATE_LIMIT_AUDIO_SECONDS_PER_MINUTE");
   l.max_clients = static_cast<std::size_t>(config.get_int("RATE_LIMIT_MAX_CLIENTS"));
   return l;
 }

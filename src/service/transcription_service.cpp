@@ -13,21 +13,19 @@ namespace sra {
 
 ServiceLimits service_limits_from(const Config& config) {
   ServiceLimits limits;
-  limits.max_upload_bytes = static_cast<std::size_t>(
-      config.get_int("MAX_UPLOAD_BYTES"));
+  limits.max_upload_bytes = static_cast<std::size_t>(config.get_int("MAX_UPLOAD_BYTES"));
   const auto upload = static_cast<std::int64_t>(limits.max_upload_bytes);
   limits.max_buffered_upload_bytes = static_cast<std::size_t>(config.get_int(
       "MAX_BUFFERED_UPLOAD_BYTES",
       std::max(static_cast<std::int64_t>(limits.max_buffered_upload_bytes), 4 * upload)));
   if (static_cast<std::int64_t>(limits.max_buffered_upload_bytes) < upload) {
-    throw config_error("MAX_BUFFERED_UPLOAD_BYTES must hold one upload: at least MAX_UPLOAD_BYTES (" +
-                       std::to_string(upload) + ")");
+    throw config_error(
+        "MAX_BUFFERED_UPLOAD_BYTES must hold one upload: at least MAX_UPLOAD_BYTES (" +
+        std::to_string(upload) + ")");
   }
-  limits.max_audio_seconds =
-      config.get_double("MAX_AUDIO_SECONDS");
+  limits.max_audio_seconds = config.get_double("MAX_AUDIO_SECONDS");
   limits.max_job_seconds = config.get_double("MAX_JOB_SECONDS");
-  limits.delete_audio_after_task =
-      config.get_bool("DELETE_AUDIO_AFTER_TASK");
+  limits.delete_audio_after_task = config.get_bool("DELETE_AUDIO_AFTER_TASK");
   limits.backlog = backlog_limits_from(config);
   limits.rate = rate_limits_from(config);
   limits.vad = vad_settings_from(config);
@@ -239,7 +237,6 @@ Transcription TranscriptionService::run_task_job(const TaskRequest& request, Tas
   job.options = stored_options(request.options_json);
   return transcribe(job);
 }
-
 
 void TranscriptionService::after_task(const TaskRequest& request) noexcept {
   if (!limits_.delete_audio_after_task) return;

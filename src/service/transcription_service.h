@@ -40,13 +40,13 @@ struct ServiceLimits {
   // Bytes of uploads held in memory at once (sync and OpenAI routes, from the first byte to the
   // job's end); more get 503. Default: 512 MiB or 4 uploads of MAX_UPLOAD_BYTES, the larger.
   std::size_t max_buffered_upload_bytes = 512 * 1024 * 1024;
-  double max_audio_seconds = 2 * 3600.0;            // longest accepted audio, in seconds
-  double max_job_seconds = 0;            // a job's deadline; 0: 10x the audio's duration + 60 s
-  bool delete_audio_after_task = false;  // remove the stored file once its task ends
-  BacklogLimits backlog;                 // bounds on unfinished async work
-  RateLimits rate;                       // per-client limits on requests and audio
-  VadSettings vad;                       // voice activity detection: model and defaults
-  LiveSettings live;                     // realtime sessions (see live_session.h)
+  double max_audio_seconds = 2 * 3600.0;  // longest accepted audio, in seconds
+  double max_job_seconds = 0;             // a job's deadline; 0: 10x the audio's duration + 60 s
+  bool delete_audio_after_task = false;   // remove the stored file once its task ends
+  BacklogLimits backlog;                  // bounds on unfinished async work
+  RateLimits rate;                        // per-client limits on requests and audio
+  VadSettings vad;                        // voice activity detection: model and defaults
+  LiveSettings live;                      // realtime sessions (see live_session.h)
 };
 
 ServiceLimits service_limits_from(const Config& config);

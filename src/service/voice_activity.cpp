@@ -155,11 +155,18 @@ std::shared_ptr<const vad::SileroVad> VoiceActivityFilter::model() {
   PullOptions pull;
   pull.models_dir = settings_.models_dir;
   pull.index_url = settings_.index_url;
-  std::thread([fetch = fetch_, &m, pull] {
+  pull.cancelled = [fetch = fetch_.get()] { return fetch->stopping.load(); };
+  if (puller_.joinable()) puller_.join();  // the last pull ended (running is false)
+  puller_ = std::thread([fetch = fetch_, &m, pull] {
     std::shared_ptr<const vad::SileroVad> loaded;
     std::optional<std::string> failure;
     try {
       loaded = std::make_shared<const vad::SileroVad>(pull_model(m, pull));
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::cancelled) return;  // the filter is going away
+      failure = "the VAD model " + m.name + " could not be pulled: " + e.what() +
+                " (run `speech-recognition-api models pull " + m.name + "`)";
+      spdlog::error("{}", *failure);
     } catch (const std::exception& e) {
       failure = "the VAD model " + m.name + " could not be pulled: " + e.what() +
                 " (run `speech-recognition-api models pull " + m.name + "`)";
@@ -177,9 +184,14 @@ std::shared_ptr<const vad::SileroVad> VoiceActivityFilter::model() {
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(fetch->retry_after_seconds));
     }
-  }).detach();
+  });
   throw unavailable("the VAD model " + m.name + " is being pulled; retry in a moment")
       .set_retry_after(5);
+}
+
+VoiceActivityFilter::~VoiceActivityFilter() {
+  fetch_->stopping = true;
+  if (puller_.joinable()) puller_.join();
 }
 
 void VoiceActivityFilter::prefetch() {

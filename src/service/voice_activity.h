@@ -7,10 +7,11 @@
 // The options are declared once in vad_option_specs() (fields vad_filter, vad_threshold, ...;
 // variables VAD_FILTER, VAD_THRESHOLD, ...). The Silero model (VAD_MODEL_PATH, or the catalog
 // model VAD_MODEL, pulled into WHISPER_MODELS_DIR in the background when missing) is loaded once,
-// on the first job that asks for VAD, or at start when VAD is on by default. VoiceActivityFilter is safe to use
-// from any number of threads.
+// on the first job that asks for VAD, or at start when VAD is on by default. VoiceActivityFilter is
+// safe to use from any number of threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/audio_buffer.h"
@@ -56,6 +58,12 @@ struct SpeechOnly {
 class VoiceActivityFilter {
  public:
   explicit VoiceActivityFilter(VadSettings settings);
+  // Stops a pull in progress (within about a second) and waits for its thread: nothing of the
+  // filter runs once it is gone (a pull left running at exit would race the TLS library's own
+  // teardown).
+  ~VoiceActivityFilter();
+  VoiceActivityFilter(const VoiceActivityFilter&) = delete;
+  VoiceActivityFilter& operator=(const VoiceActivityFilter&) = delete;
 
   // The VAD options of a request (its vad_* fields over the defaults), or nullopt when VAD is
   // off for it. Throws sra::Error(invalid_request, field) for a value out of bounds.
@@ -73,19 +81,21 @@ class VoiceActivityFilter {
   void prefetch();
 
  private:
-  // The model and its pull, shared with the pull's thread (which may outlive the filter).
+  // The model and its pull, shared with the pull's thread.
   struct Fetch {
     std::mutex mutex;
     std::condition_variable changed;  // a pull ended
     std::shared_ptr<const vad::SileroVad> model;
-    bool running = false;                             // a pull is in progress
-    std::optional<std::string> failure;               // why the last pull failed
-    std::chrono::steady_clock::time_point retry_at;   // no new pull before this
-    double retry_after_seconds = 15;                  // doubled at each failure
+    bool running = false;                            // a pull is in progress
+    std::optional<std::string> failure;              // why the last pull failed
+    std::chrono::steady_clock::time_point retry_at;  // no new pull before this
+    double retry_after_seconds = 15;                 // doubled at each failure
+    std::atomic<bool> stopping{false};               // the filter is being destroyed
   };
 
   VadSettings settings_;
   std::shared_ptr<Fetch> fetch_;
+  std::thread puller_;  // the last pull's thread (joined before the next one and at the end)
 };
 
 // Every time in `t` (a transcription of speech.audio) mapped back to the original audio

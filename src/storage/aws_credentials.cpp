@@ -62,9 +62,10 @@ std::map<std::string, std::map<std::string, std::string>> parse_ini(const std::s
 
 AwsCredentialProvider::AwsCredentialProvider(const Config& config) {
   std::string profile = config.get_string("AWS_PROFILE");
-  auto credentials = parse_ini(
-      read_text(config.get_string("AWS_SHARED_CREDENTIALS_FILE", home_file(config, "/.aws/credentials"))));
-  auto conf = parse_ini(read_text(config.get_string("AWS_CONFIG_FILE", home_file(config, "/.aws/config"))));
+  auto credentials = parse_ini(read_text(
+      config.get_string("AWS_SHARED_CREDENTIALS_FILE", home_file(config, "/.aws/credentials"))));
+  auto conf =
+      parse_ini(read_text(config.get_string("AWS_CONFIG_FILE", home_file(config, "/.aws/config"))));
   const auto& cred_section = credentials[profile];
   const auto& conf_section = conf[profile == "default" ? "default" : "profile " + profile];
   auto from_profile = [&](const char* key) -> std::string {

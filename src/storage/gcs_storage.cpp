@@ -166,9 +166,7 @@ class GcsStorage final : public storage::ObjectStorage {
   explicit GcsStorage(std::shared_ptr<GcsClient> client)
       : ObjectStorage(client), gcs_(std::move(client)) {}
 
-  std::unique_ptr<FileUpload> begin_upload() override {
-    return std::make_unique<GcsUpload>(gcs_);
-  }
+  std::unique_ptr<FileUpload> begin_upload() override { return std::make_unique<GcsUpload>(gcs_); }
 
  private:
   std::shared_ptr<GcsClient> gcs_;
@@ -187,13 +185,11 @@ std::unique_ptr<FileStorage> make_gcs_storage(const Config& config) {
   }
   o.base_url = config.get_string("GOOGLE_CLOUD_STORAGE_ENDPOINT", o.base_url);
   while (!o.base_url.empty() && o.base_url.back() == '/') o.base_url.pop_back();
-  o.chunk_size = static_cast<std::size_t>(
-      config.get_int("GOOGLE_CLOUD_STORAGE_CHUNK_SIZE"));
+  o.chunk_size = static_cast<std::size_t>(config.get_int("GOOGLE_CLOUD_STORAGE_CHUNK_SIZE"));
   if (o.chunk_size % (256 * 1024) != 0) {
     throw config_error("GOOGLE_CLOUD_STORAGE_CHUNK_SIZE must be a multiple of 262144 (256 KiB)");
   }
-  o.retry.max_attempts =
-      static_cast<int>(config.get_int("GOOGLE_CLOUD_STORAGE_MAX_ATTEMPTS"));
+  o.retry.max_attempts = static_cast<int>(config.get_int("GOOGLE_CLOUD_STORAGE_MAX_ATTEMPTS"));
   return std::make_unique<GcsStorage>(std::make_shared<GcsClient>(std::move(o), config));
 }
 

@@ -58,6 +58,12 @@ bool retryable_status(long status) {
   return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
+// libcurl's progress callback (also called while connecting): non-zero aborts the transfer.
+int abort_if_cancelled(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancelled = static_cast<const std::function<bool()>*>(user);
+  return (*cancelled)() ? 1 : 0;
+}
+
 }  // namespace
 
 HttpResponse perform(const HttpRequest& request) {
@@ -93,6 +99,11 @@ HttpResponse perform(const HttpRequest& request) {
     curl_easy_setopt(curl, CURLOPT_EXPECT_100_TIMEOUT_MS, 300L);
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  if (request.cancelled) {
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, abort_if_cancelled);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &request.cancelled);
+  }
   if (request.aws_sigv4) curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, request.aws_sigv4->c_str());
   if (request.user_password) {
     curl_easy_setopt(curl, CURLOPT_USERPWD, request.user_password->c_str());
@@ -101,6 +112,8 @@ HttpResponse perform(const HttpRequest& request) {
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
+  if (rc == CURLE_ABORTED_BY_CALLBACK)
+    throw Error(ErrorKind::cancelled, "the request was cancelled");
   if (rc != CURLE_OK) {
     // The URL (object keys; the query may carry signatures) goes to the log without its query,
     // never into the error's text, which can reach a client.
@@ -112,7 +125,8 @@ HttpResponse perform(const HttpRequest& request) {
   return response;
 }
 
-HttpResponse with_retries(const RetryPolicy& policy, const std::function<HttpResponse()>& attempt) {
+HttpResponse with_retries(const RetryPolicy& policy, const std::function<HttpResponse()>& attempt,
+                          const std::function<bool()>& cancelled) {
   thread_local std::mt19937 rng{std::random_device{}()};
   for (int n = 1;; ++n) {
     try {
@@ -124,7 +138,14 @@ HttpResponse with_retries(const RetryPolicy& policy, const std::function<HttpRes
     double cap =
         std::min(policy.max_delay_seconds, policy.base_delay_seconds * std::pow(2.0, n - 1));
     std::uniform_real_distribution<double> jitter(0, cap);
-    std::this_thread::sleep_for(std::chrono::duration<double>(jitter(rng)));
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                           std::chrono::duration<double>(jitter(rng)));
+    while (std::chrono::steady_clock::now() < until) {
+      if (cancelled && cancelled()) throw Error(ErrorKind::cancelled, "the request was cancelled");
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          until - std::chrono::steady_clock::now(), std::chrono::milliseconds(100)));
+    }
   }
 }
 

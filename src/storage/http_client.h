@@ -24,6 +24,9 @@ struct HttpRequest {
   std::optional<std::string> user_password;  // "access_key:secret" for SigV4
   double timeout_seconds = 300;              // whole transfer
   double connect_timeout_seconds = 10;       // TCP (and TLS) connect
+  // Polled about once a second while the request runs, connecting included: true aborts it
+  // (sra::Error(cancelled)). May be empty.
+  std::function<bool()> cancelled;
 };
 
 struct HttpResponse {
@@ -46,8 +49,10 @@ struct RetryPolicy {
 
 // Runs `attempt` until it returns a response that is not 429/5xx and throws nothing retryable,
 // or the attempts run out: then the last response is returned or the last error rethrown.
-// 4xx responses other than 429 are returned at once.
-HttpResponse with_retries(const RetryPolicy& policy, const std::function<HttpResponse()>& attempt);
+// 4xx responses other than 429 are returned at once. `cancelled` (may be empty) is checked
+// during the waits between attempts: true throws sra::Error(cancelled).
+HttpResponse with_retries(const RetryPolicy& policy, const std::function<HttpResponse()>& attempt,
+                          const std::function<bool()>& cancelled = {});
 
 // Percent-encodes everything but unreserved characters (and '/' when keep_slash).
 std::string url_encode(std::string_view text, bool keep_slash);

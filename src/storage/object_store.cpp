@@ -10,8 +10,7 @@ std::string ObjectStorage::read(const std::string& file_id) {
   if (!is_uuid(file_id)) throw not_found("no file with id '" + file_id + "'");
   HttpResponse r = client_->request("GET", client_->read_url(client_->prefix() + file_id));
   if (r.status == 404 && !client_->bucket_missing(r)) {
-    spdlog::info("{}: no object {} in bucket '{}'", client_->service(), file_id,
-                 client_->bucket());
+    spdlog::info("{}: no object {} in bucket '{}'", client_->service(), file_id, client_->bucket());
     throw not_found("no file with id '" + file_id + "' in the bucket " +
                     std::string(client_->bucket_variable()) + " names");
   }

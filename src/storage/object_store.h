@@ -39,9 +39,9 @@ class ObjectClient {
   // The error for a failed answer to `what` (logged with the upstream details).
   virtual Error failure(const HttpResponse& response, const std::string& what) const = 0;
 
-  virtual const std::string& prefix() const = 0;          // of every object name
-  virtual const std::string& bucket() const = 0;          // for the log only
-  virtual std::string_view service() const = 0;           // "S3", "GCS"
+  virtual const std::string& prefix() const = 0;         // of every object name
+  virtual const std::string& bucket() const = 0;         // for the log only
+  virtual std::string_view service() const = 0;          // "S3", "GCS"
   virtual std::string_view bucket_variable() const = 0;  // the variable that names the bucket
 };
 

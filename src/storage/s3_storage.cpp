@@ -73,9 +73,7 @@ class S3Client final : public storage::ObjectClient {
   std::string read_url(const std::string& key) const override { return object_url(key); }
   std::string delete_url(const std::string& key) const override { return object_url(key); }
   // A one-key listing, not HEAD: its errors come with a body that says what is wrong.
-  std::string bucket_check_url() const override {
-    return object_url("", "list-type=2&max-keys=1");
-  }
+  std::string bucket_check_url() const override { return object_url("", "list-type=2&max-keys=1"); }
   bool bucket_missing(const HttpResponse& r) override {
     return storage::xml_value(r.body, "Code") == "NoSuchBucket";
   }

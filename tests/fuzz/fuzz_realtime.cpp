@@ -88,8 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     sra::http::ScannedEvent scanned = sra::http::scan_large_event(lines[0], 1 << 20);
     if (scanned.type.size() > 256 || scanned.event_id.size() > 256) std::abort();
-    if (!ec && event.is_object() && scanned.has_audio && !audio.empty() &&
-        scanned.audio != audio) {
+    if (!ec && event.is_object() && scanned.has_audio && !audio.empty() && scanned.audio != audio) {
       std::abort();
     }
   } catch (const sra::http::RealtimeProtocolError& e) {

@@ -2,11 +2,9 @@
 tests can stop and start again."""
 import os
 import pathlib
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 
 from conftest import free_port

@@ -165,6 +165,28 @@ def word_error_rate(reference, hypothesis):
     return prev[len(h)], len(r)
 
 
+def wait_until(condition, timeout=60, what="the condition"):
+    """Polls `condition` until it returns a true value (which is returned), failing after
+    `timeout` seconds: the way tests wait for another process's state, never a bare sleep."""
+    deadline = time.time() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.time() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.05)
+
+
+def metric(server, name):
+    """The value of the /metrics series `name` (with its labels, as the text writes them), or
+    None when the series is not there."""
+    for line in requests.get(server.url("/metrics"), timeout=10).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
 def transcribe(server, path, route="/sync/v1/transcribe", **kw):
     with open(path, "rb") as f:
         return requests.post(server.url(route), files={"file": (pathlib.Path(path).name, f)},
@@ -181,6 +203,39 @@ def wait_task(server, task_id, timeout=120):
             return body
         time.sleep(0.1)
     raise AssertionError(f"task {task_id} still PENDING after {timeout} s")
+
+
+def report_fields(text):
+    """What a benchmark report says, without its figures: its headings, the header rows of its
+    tables and the labels of its data lines ("- label: value; label: value"), every number
+    replaced by #. Commentary is not a field: lines that start "- **", and everything after a
+    heading that says "(by hand)". A committed report must have the fields its script writes."""
+    import re
+    number = re.compile(r"\d+(?:\.\d+)?")
+    lines = text.splitlines()
+    fields = set()
+    for i, line in enumerate(lines):
+        if line.startswith("#") and "(by hand)" in line:
+            break
+        if line.startswith("#"):
+            fields.add(number.sub("#", line))
+        elif line.startswith("|") and i + 1 < len(lines) and lines[i + 1].startswith("|---"):
+            fields.add(number.sub("#", line))
+        elif re.match(r"- [A-Za-z/][^:;*]*?:", line):
+            for label in re.findall(r"(?:^- |; )([A-Za-z/][^:;]*?):", line):
+                fields.add("- " + number.sub("#", label))
+    return fields
+
+
+def assert_report_fields_match(committed, smoke_report, full_only=()):
+    """The committed report (a path) has the fields of what its script just wrote in its smoke
+    run, and no others but `full_only` (fields only a full run writes, such as a table per
+    model)."""
+    have = report_fields(pathlib.Path(committed).read_text())
+    want = report_fields(smoke_report)
+    assert want - have == set(), f"{committed} lacks what its script writes: {sorted(want - have)}"
+    stale = have - want - set(full_only)
+    assert stale == set(), f"{committed} has what its script no longer writes: {sorted(stale)}"
 
 
 def run_benchmark_smoke(script, out, timeout=1500):

@@ -82,7 +82,20 @@ def test_a_page_of_another_origin_in_chromium(make_server):
                                   "Access-Control-Request-Headers": "authorization,content-type"})
     assert r.status_code == 204 and r.headers["Access-Control-Allow-Origin"] == origin
     assert "Authorization" in r.headers["Access-Control-Allow-Headers"]
-    # An origin that is not allowed: the browser refuses to hand the answer to the page.
+    # An origin that is not allowed: its preflight gets 403 in the route's error shape, with no
+    # Access-Control-Allow-Origin, so the browser refuses to hand the answer to the page.
+    for path, shape in (("/v1/audio/transcriptions", "openai"), ("/sync/v1/transcribe", "detail")):
+        r = requests.options(api.url(path),
+                             headers={"Origin": "https://evil.example",
+                                      "Access-Control-Request-Method": "POST"})
+        assert r.status_code == 403, (path, r.text)
+        assert "Access-Control-Allow-Origin" not in r.headers
+        body = r.json()
+        if shape == "openai":
+            assert body["error"]["type"] == "invalid_request_error", body
+            assert "CORS_ALLOW_ORIGINS" in body["error"]["message"]
+        else:
+            assert "CORS_ALLOW_ORIGINS" in body["detail"], body
     closed = make_server(API_KEY="sk-cors-5150")
     assert "error" in cors_fetch(page, closed.url("/v1/models"), "sk-cors-5150")
 

@@ -4,7 +4,7 @@ fails when the server dies, its memory passes the stated bound or a session is c
 report's figures are checked too."""
 import re
 
-from conftest import BASE_MODEL, run_benchmark_smoke
+from conftest import BASE_MODEL, REPO, assert_report_fields_match, run_benchmark_smoke
 
 
 def test_soak_smoke(tmp_path):
@@ -15,3 +15,4 @@ def test_soak_smoke(tmp_path):
     assert re.search(r"failed 0\.", report), report
     sessions = re.findall(r"^\| \d \| (\w+) \| (\d+) \|", report, re.M)
     assert len(sessions) == 4 and all(int(turns) > 0 for _, turns in sessions), report
+    assert_report_fields_match(REPO / "bench" / "realtime-soak.md", report)

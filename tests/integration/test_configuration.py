@@ -1,10 +1,8 @@
 """The seed's configuration contract: .env, environment precedence, class paths, plugins."""
 import json
-import os
 import re
 import subprocess
 
-import requests
 
 from conftest import AUDIO, BINARY, PLUGIN, Server, base_env, transcribe, wait_task
 

@@ -3,7 +3,6 @@ stored options that cannot be read fail their task with the reason (and its audi
 DELETE_AUDIO_AFTER_TASK says so) instead of stopping the worker or running with the options
 dropped, and a failed task's error never names the bucket. Real Redis, real S3 (moto). Each test
 failed on the code before the second hardening round (issue 23); the docstrings say how."""
-import time
 import uuid
 
 import pytest

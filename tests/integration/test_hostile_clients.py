@@ -2,7 +2,6 @@
 abandoned jobs, deadlines, slow uploads, connection caps, admission before the body is read,
 and FFmpeg kept to the formats we claim. Each test here failed (crash, hang or wrong status)
 before the hardening it covers."""
-import json
 import os
 import pathlib
 import resource
@@ -14,7 +13,7 @@ import wave
 import pytest
 import requests
 
-from conftest import AUDIO, SHARED, transcribe
+from conftest import AUDIO, SHARED, metric, wait_until
 
 MODELS = SHARED / "whisper" / "models"
 # Time bounds stretch under the sanitizers (scripts/sanitize.sh sets SRA_TIME_SCALE).
@@ -83,7 +82,6 @@ HOSTILE = [
 
 @pytest.mark.parametrize("field,value", HOSTILE, ids=[f"{f}-{i}" for i, (f, _) in enumerate(HOSTILE)])
 def test_hostile_options_are_4xx_naming_the_field(whisper_server, field, value):
-    started = time.time()
     r = post(whisper_server, "/sync/v1/transcribe", {field: value})
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
@@ -93,7 +91,8 @@ def test_hostile_options_are_4xx_naming_the_field(whisper_server, field, value):
     r = post(whisper_server, "/v1/audio/transcriptions", {"model": "whisper-1", field: value})
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == field, r.text
-    assert time.time() - started < 20 * SCALE
+    # Refused before any work: no job ran (the crashes and minute-long runs were jobs).
+    assert metric(whisper_server, 'sra_transcriptions_total{outcome="done"}') is None
     assert requests.get(whisper_server.url("/health"), timeout=5).status_code == 200
 
 
@@ -114,7 +113,6 @@ def test_hostile_options_of_async_tasks(whisper_server):
 
 
 def test_clips_past_the_end_finish(whisper_server):
-    started = time.time()
     # Greedy, so that both runs decode alike.
     r = post(whisper_server, "/sync/v1/transcribe", {"clip_timestamps": "0,60", "temperature": "0"})
     assert r.status_code == 200, r.text  # this hung forever
@@ -122,11 +120,11 @@ def test_clips_past_the_end_finish(whisper_server):
     assert r.json() == whole.json()
     r = post(whisper_server, "/sync/v1/transcribe", {"clip_timestamps": "100,200"})
     assert r.status_code == 200 and r.json() == {"transcription": ""}
-    assert time.time() - started < 30 * SCALE
 
 
-def send_and_hang_up(server, route, path, fields, after=1.0):
-    """Sends a whole request, then closes the connection without reading the answer."""
+def send_and_hang_up(server, route, path, fields):
+    """Sends a whole request, waits until its job runs, then closes the connection without
+    reading the answer."""
     body_parts = []
     boundary = "hangup-boundary"
     for k, v in fields.items():
@@ -139,7 +137,7 @@ def send_and_hang_up(server, route, path, fields, after=1.0):
     s = socket.create_connection(("127.0.0.1", server.port))
     s.sendall((f"POST {route} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
                f"boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
-    time.sleep(after)
+    wait_until(lambda: metric(server, "sra_inference_admitted") == 1, what="the job's start")
     s.close()
 
 
@@ -154,17 +152,14 @@ def test_client_that_leaves_cancels_its_job(make_server, long_jfk, route, fields
     server = make_server(**whisper_env(MAX_UPLOAD_BYTES=100_000_000, INFERENCE_QUEUE_SIZE=4,
                                        WHISPER_TEMPERATURE=0,
                                        WHISPER_MODEL_PATH=MODELS / "ggml-random-tiny-ml-f32.bin"))
-    send_and_hang_up(server, route, long_jfk, fields, after=2.0)
-    started = time.time()
-    r = post(server, "/sync/v1/transcribe", {"language": "en", "sample_len": "8"}, timeout=300 * SCALE)
-    waited = time.time() - started
-    assert r.status_code == 200, r.text
-    # The short request ran once the abandoned job stopped: within a window or two of work.
-    assert waited < 20 * SCALE, f"the short request waited {waited:.1f} s behind an abandoned job"
-    deadline = time.time() + 10 * SCALE
-    while "the client closed the connection" not in server.log() and time.time() < deadline:
-        time.sleep(0.2)
+    send_and_hang_up(server, route, long_jfk, fields)
+    # The abandoned job is cancelled, not run to its end (minutes of windows).
+    wait_until(lambda: metric(server, 'sra_transcriptions_total{outcome="cancelled"}') == 1,
+               timeout=120 * SCALE, what="the abandoned job's cancellation")
     assert "the client closed the connection" in server.log()
+    r = post(server, "/sync/v1/transcribe", {"language": "en", "sample_len": "8"}, timeout=300 * SCALE)
+    assert r.status_code == 200, r.text
+    assert metric(server, 'sra_transcriptions_total{outcome="done"}') == 1
 
 
 def test_job_past_its_deadline_is_504(make_server, medium_jfk):
@@ -172,15 +167,14 @@ def test_job_past_its_deadline_is_504(make_server, medium_jfk):
     # whole file in under the 2 s deadline).
     server = make_server(**whisper_env(MAX_UPLOAD_BYTES=100_000_000, MAX_JOB_SECONDS=2,
                                        WHISPER_MODEL_PATH=MODELS / "ggml-random-tiny-ml-f32.bin"))
-    started = time.time()
     r = post(server, "/sync/v1/transcribe", {}, path=medium_jfk)
     assert r.status_code == 504, r.text
     assert "deadline" in r.json()["detail"]
     r = post(server, "/v1/audio/transcriptions", {"model": "whisper-1"}, path=medium_jfk)
     assert r.status_code == 504 and r.json()["error"]["code"] == "timeout", r.text
-    # The log-mel of the whole file comes before the first check (seconds in a plain build,
-    # about a minute under the sanitizers); the rest stops at the deadline.
-    assert time.time() - started < 30 * SCALE
+    # Both stopped at their deadline, neither ran to its end.
+    assert metric(server, 'sra_transcriptions_total{outcome="expired"}') == 2
+    assert metric(server, 'sra_transcriptions_total{outcome="done"}') is None
 
 
 def test_full_queue_answers_before_the_body(make_server, long_jfk):
@@ -191,7 +185,7 @@ def test_full_queue_answers_before_the_body(make_server, long_jfk):
     busy = threading.Thread(target=lambda: post(server, "/sync/v1/transcribe", {}, path=long_jfk,
                                                 timeout=120 * SCALE))
     busy.start()
-    time.sleep(1.5)
+    wait_until(lambda: metric(server, "sra_inference_admitted") == 1, what="the busy job's start")
     try:
         for route in ("/sync/v1/transcribe", "/v1/audio/transcriptions"):
             # Headers announcing 25 MB, and no body at all: the answer comes anyway.
@@ -213,12 +207,11 @@ def test_trickling_upload_is_cut_off(make_server):
     s.settimeout(30)
     s.sendall(b"POST /sync/v1/transcribe HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
               b"boundary=b\r\nContent-Length: 1000000\r\n\r\n--b\r\n")
-    started = time.time()
     answer = b""
     try:
-        while time.time() - started < 25:
+        for _ in range(60):
             s.sendall(b"x")  # one byte a second: far below the minimum rate
-            time.sleep(1)
+            time.sleep(1)  # the trickle's pace
             s.setblocking(False)
             try:
                 answer += s.recv(65536)
@@ -231,7 +224,6 @@ def test_trickling_upload_is_cut_off(make_server):
         pass
     s.close()
     assert answer.startswith(b"HTTP/1.1 408"), answer
-    assert time.time() - started < 20 * SCALE
     assert requests.get(server.url("/health"), timeout=5).status_code == 200
 
 
@@ -270,11 +262,10 @@ def test_out_of_descriptors_backs_off_then_recovers(make_server):
     resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 4, hard))
     held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
     try:
-        time.sleep(1)
+        wait_until(lambda: "accept failed" in server.log(), what="a failed accept")
         before = cpu_seconds(pid)
-        time.sleep(3)
+        time.sleep(3)  # time passes: a server that retried at once would burn it all
         assert cpu_seconds(pid) - before < 0.5 * SCALE
-        assert "accept failed" in server.log()
     finally:
         for s in held:
             s.close()

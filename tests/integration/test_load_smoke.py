@@ -4,7 +4,7 @@ then nothing accepted is lost, no 500, /health never fails, the server stays up.
 import subprocess
 import sys
 
-from conftest import BINARY, REPO
+from conftest import BINARY, REPO, assert_report_fields_match
 
 
 def test_load_smoke(tmp_path):
@@ -16,3 +16,5 @@ def test_load_smoke(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = out.read_text()
     assert "lost: 0" in report and "alive at the end: True" in report
+    assert "stopped on SIGTERM: True" in report
+    assert_report_fields_match(REPO / "bench" / "load-test.md", report)

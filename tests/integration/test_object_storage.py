@@ -2,7 +2,6 @@
 fake-gcs-server) and the official clients (boto3, google-cloud-storage)."""
 import hashlib
 import json
-import os
 import sqlite3
 import struct
 import subprocess

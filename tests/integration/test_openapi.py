@@ -8,7 +8,7 @@ import sys
 import pytest
 import requests
 
-from conftest import BASE_MODEL, SHARED, Server, base_env
+from conftest import SHARED, Server, base_env
 
 ROUTES_OF_THE_SERVER = {
     ("get", "/health"), ("get", "/ready"), ("get", "/metrics"), ("post", "/sync/v1/transcribe"), ("post", "/async/v1/transcribe"),

@@ -3,10 +3,8 @@
 our worker -> its API reads SUCCESS; our API -> its huey_consumer -> our API reads SUCCESS (and
 FAILED with Huey's reason); over a Redis started by the test, and again over Redis with TLS only.
 Celery over rediss:// and amqps:// with real Python Celery; certificates are verified."""
-import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 
@@ -14,7 +12,7 @@ import pytest
 import requests
 
 from brokers import Certificates, RabbitServer, RedisServer, wait_port
-from conftest import BUILD, PS_DATA, REPO, base_env, free_port, raw_to_wav, transcribe, wait_task
+from conftest import BUILD, PS_DATA, REPO, free_port, raw_to_wav, transcribe, wait_task, wait_until
 from test_workers import SEED_TASK, Worker, put_file
 
 HERE = REPO / "tests" / "integration"
@@ -197,8 +195,8 @@ def test_cancelling_a_queued_task_revokes_it_for_python_consumers(redis_tls, tmp
         assert wait_task(server, second, timeout=90)["status"] == "SUCCESS"
         cancelled = requests.get(server.url(f"/async/v1/transcribe/{first}")).json()
         assert cancelled["status"] == "FAILED" and cancelled["cancelled"] is True
-        time.sleep(0.5)
-        assert "revoked" in consumer.log() and first in consumer.log(), consumer.log()
+        wait_until(lambda: "revoked" in consumer.log() and first in consumer.log(),
+                   what="the consumer's skipping the revoked task")
     finally:
         consumer.stop()
 
@@ -291,7 +289,11 @@ def test_certificates_are_verified_and_secrets_never_echoed(redis_tls, rabbit_tl
         r = requests.get(server.url("/ready"))
         assert r.status_code == 503, r.text
         assert "hunter2" not in r.text and "hunter2" not in server.log()
-        assert "certificate" in r.text.lower() or "unreachable" in r.text.lower() or "tls" in r.text.lower(), r.text
+        # A certificate another CA signed: refused for that reason, said so (OpenSSL's words
+        # through Redis: "certificate verify failed"; through RabbitMQ's client: "peer cert
+        # verification failed").
+        text = r.text.lower()
+        assert "cert" in text and "verif" in text, r.text
         server.stop()
     server = make_server(workdir=tmp_path, MESSAGE_BUS="celery", CELERY_BUS_BROKER="rediss://:hun/ter2@h:port/0",
                          CELERY_BUS_BACKEND=redis_tls.tls_url())

@@ -7,7 +7,6 @@ import base64
 import io
 import json
 import os
-import pathlib
 import subprocess
 import threading
 import time
@@ -110,7 +109,7 @@ def turns_of(events):
         item = e.get("item_id")
         if not item:
             continue
-        t = turns.setdefault(item, {"deltas": "", "delta_times": []})
+        t = turns.setdefault(item, {"deltas": "", "delta_times": [], "deltas_before_stop": 0})
         if e["type"] == "input_audio_buffer.speech_started":
             t["start_ms"] = e["audio_start_ms"]
         elif e["type"] == "input_audio_buffer.speech_stopped":
@@ -119,6 +118,7 @@ def turns_of(events):
         elif e["type"].endswith("transcription.delta"):
             t["deltas"] += e["delta"]
             t["delta_times"].append(e["_at"])
+            t["deltas_before_stop"] += "end_ms" not in t
         elif e["type"].endswith("transcription.completed"):
             t["transcript"] = e["transcript"]
             t["usage"] = e["usage"]
@@ -224,8 +224,8 @@ def test_text_arrives_while_the_person_is_still_speaking(live_server):
     turns = turns_of(events)
     longest = max(turns, key=lambda t: t["end_ms"] - t["start_ms"])
     assert longest["end_ms"] - longest["start_ms"] > 10000
-    # Text before the turn ends, with seconds to spare.
-    assert longest["delta_times"] and longest["delta_times"][0] < longest["stopped_at"] - 2, longest
+    # Text before the turn ends: a delta comes before the turn's speech_stopped in the stream.
+    assert longest["deltas_before_stop"] > 0, longest
     assert len(longest["delta_times"]) >= 2  # it grew: more than the final's last delta
     errors, n = word_error_rate(" ".join(t["transcript"] for t in turns),
                                 " ".join(t["deltas"] for t in turns))
@@ -335,13 +335,13 @@ def test_limits_sessions_pace_size_and_unread_events(live_server):
             time.sleep(0.2)
     with ws:
         recv_json(ws)
-        # The server stops reading at the limit: the client may not even finish sending.
-        with pytest.raises((ConnectionClosed, BrokenPipeError, ConnectionResetError)) as closed:
-            ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (21 * 1024 * 1024)}))
+        # A frame that announces more than a message may hold: the server closes (1009) on its
+        # header, before a byte of the payload (sent raw: a client library would refuse).
+        ws.socket.sendall(b"\x81\xff" + (21 * 1024 * 1024).to_bytes(8, "big") + b"mask")
+        with pytest.raises(ConnectionClosed) as closed:
             for _ in range(10):
                 ws.recv(timeout=10)
-        if isinstance(closed.value, ConnectionClosed) and closed.value.rcvd:
-            assert closed.value.rcvd.code == 1009
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     assert requests.get(server.url("/health"), timeout=5).status_code == 200
 
 
@@ -421,3 +421,5 @@ def test_latency_benchmark_smoke(vad_model, tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[5] == "22/22", row  # words in a delta
     assert float(cells[6]) <= 0.1, row  # WER of the completed turns
+    from conftest import assert_report_fields_match
+    assert_report_fields_match(REPO / "bench" / "realtime.md", out.read_text())

@@ -3,11 +3,10 @@ response and carried by every log line of the request, down to the worker that r
 task; LOG_FORMAT=json writes one JSON object per line; user input cannot forge log lines."""
 import json
 import re
-import time
 
 import requests
 
-from conftest import transcribe, wait_task
+from conftest import transcribe, wait_task, wait_until
 from test_workers import SEED_TASK, Worker, celery_env, put_file, redis_server  # noqa: F401
 
 
@@ -44,7 +43,9 @@ def test_json_logs_follow_a_task_to_its_worker(make_server, goforward_wav):
     r = requests.post(server.url("/async/v1/transcribe"), files={"file": open(goforward_wav, "rb")},
                       data={"language": hostile.encode("latin-1")}, headers={"X-Request-Id": "bad-1"})
     assert r.status_code == 422
-    time.sleep(0.3)
+    # The access line is written after the answer: wait for it.
+    wait_until(lambda: any(line.get("request_id") == "bad-1" and line.get("status") == 422
+                           for line in json_lines(server)), what="the refused request's access line")
     lines = json_lines(server)
     assert all({"time", "level", "message"} <= set(line) for line in lines)
     assert not [line for line in lines if line["level"] == "critical"]  # nothing forged

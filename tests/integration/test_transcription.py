@@ -83,17 +83,26 @@ def test_async_flow_to_success(server, goforward_wav):
     assert body == {"status": "SUCCESS", "transcription": "go forward ten meters"}
 
 
-def test_async_task_that_cannot_decode_fails_with_reason(server):
-    # Passes the upload check (a real MP3 start) but holds no decodable audio.
-    head = (AUDIO / "jfk.mp3").read_bytes()[:2000] + b"\0" * 100000
-    r = requests.post(server.url("/async/v1/transcribe"), files={"file": ("x.mp3", head)})
-    if r.status_code == 415:
-        return  # refused up front: also correct
+def test_async_task_that_cannot_decode_fails_with_reason(server, tmp_path):
+    # An M4A whose index ("moov") sits at its end, cut off there: its first MiB is a real MP4
+    # start, so the upload check (which sees only that start) accepts it and a task is created;
+    # the worker then finds no index and the task must fail with a reason, not vanish or pass.
+    if not shutil.which("ffmpeg"):
+        pytest.fail("the ffmpeg program is needed to make test files")
+    whole = tmp_path / "long.m4a"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-stream_loop", "12",
+                    "-i", str(AUDIO / "jfk.wav"), "-c:a", "aac", "-b:a", "128k", str(whole)],
+                   check=True)
+    data = whole.read_bytes()
+    index = data.rfind(b"moov") - 4
+    assert index > 1024 * 1024, "the index must sit past the first MiB the upload check reads"
+    r = requests.post(server.url("/async/v1/transcribe"),
+                      files={"file": ("cut.m4a", data[:index])})
     assert r.status_code == 200, r.text
     body = wait_task(server, r.json()["task_id"])
-    assert body["status"] in ("SUCCESS", "FAILED")
-    if body["status"] == "FAILED":
-        assert body["transcription"] is None and body["error"]
+    assert body["status"] == "FAILED", body
+    assert body["transcription"] is None
+    assert "not a recognised audio format" in body["error"], body["error"]
 
 
 def test_eight_concurrent_sync_requests(make_server, goforward_wav):

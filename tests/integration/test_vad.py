@@ -70,11 +70,12 @@ def test_probabilities_equal_onnxruntimes(vad_models, clip):
     reference = onnxruntime_probabilities(vad_models / ONNX, samples(clip))
     exact = np.array(our_vad(vad_models / ONNX, clip, "--probabilities")["probabilities"])
     assert exact.shape == reference.shape
-    assert np.max(np.abs(exact - reference)) < 1e-3  # measured: 1.6e-5 at most
+    # The tolerances the documentation states (docs/configuration.md, VAD), no looser.
+    assert np.max(np.abs(exact - reference)) < 2e-5  # measured: 1.6e-5 at most
     # whisper.cpp's file rounds the convolutions to f16: a stated, looser tolerance.
     rounded = np.array(our_vad(vad_models / GGML, clip, "--probabilities")["probabilities"])
-    assert np.max(np.abs(rounded - reference)) < 1e-2  # measured: 5.4e-3 at most
-    assert np.mean(np.abs(rounded - reference)) < 5e-4  # measured: 1e-4
+    assert np.max(np.abs(rounded - reference)) < 6e-3  # measured: 5.4e-3 at most
+    assert np.mean(np.abs(rounded - reference)) < 1.5e-4  # measured: 1e-4
 
 
 OPTION_SETS = [

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/config.h"
+#include "core/errors.h"
 
 namespace sra::whisper {
 
@@ -32,9 +33,16 @@ Isa active_isa() {
     if (!asked) return best;
     const std::string_view name(*asked);
     Isa want = best;
-    if (name == "portable") want = Isa::portable;
-    if (name == "avx2") want = Isa::avx2;
-    if (name == "avx512") want = Isa::avx512;
+    if (name == "portable") {
+      want = Isa::portable;
+    } else if (name == "avx2") {
+      want = Isa::avx2;
+    } else if (name == "avx512") {
+      want = Isa::avx512;
+    } else {
+      throw config_error("SRA_KERNELS: '" + std::string(name.substr(0, 40)) +
+                         "' is not a kernel set (portable, avx2 or avx512)");
+    }
     return static_cast<int>(want) <= static_cast<int>(best) ? want : best;
   }();
   return chosen;

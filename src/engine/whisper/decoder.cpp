@@ -7,7 +7,7 @@
 
 namespace sra::whisper {
 
-Decoder::Decoder(const ModelFile& file) : file_(file) {
+Decoder::Decoder(const ModelFile& file) {
   const HParams& h = file.hparams();
   d_ = h.n_text_state;
   heads_ = h.n_text_head;

@@ -68,7 +68,6 @@ class Decoder {
   int n_ctx() const { return n_ctx_; }
 
  private:
-  const ModelFile& file_;
   int d_, heads_, n_ctx_, n_vocab_;
   const Tensor *token_embedding_, *positions_, *ln_w_, *ln_b_;
   std::vector<AttentionWeights> self_;

@@ -34,7 +34,7 @@ void apply_mlp(const MlpWeights& w, float* x, int n, int d) {
   add_in_place(out.data(), x, out.size());
 }
 
-Encoder::Encoder(const ModelFile& file) : file_(file) {
+Encoder::Encoder(const ModelFile& file) {
   const HParams& h = file.hparams();
   d_ = h.n_audio_state;
   heads_ = h.n_audio_head;

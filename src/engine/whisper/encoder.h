@@ -50,7 +50,6 @@ class Encoder {
   std::vector<float> forward(const Mel& mel, const CancelToken* cancel = nullptr) const;
 
  private:
-  const ModelFile& file_;
   int d_, heads_, n_ctx_, n_mels_;
   const Tensor *conv1_w_, *conv1_b_, *conv2_w_, *conv2_b_, *positions_, *ln_post_w_, *ln_post_b_;
   std::vector<AttentionWeights> attention_;

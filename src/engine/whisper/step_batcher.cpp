@@ -48,9 +48,8 @@ void StepBatcher::run_batch(std::unique_lock<std::mutex>& lock) {
   running_ = true;
   // Wait (briefly) for the decodings between two steps.
   const auto deadline = std::chrono::steady_clock::now() + kGather;
-  changed_.wait_until(lock, deadline, [&] {
-    return static_cast<int>(pending_.size()) >= decoding_;
-  });
+  changed_.wait_until(lock, deadline,
+                      [&] { return static_cast<int>(pending_.size()) >= decoding_; });
   std::vector<Request*> batch;
   int rows = 0;
   while (!pending_.empty()) {

@@ -58,7 +58,11 @@ ThreadBudget::Scope::~Scope() {
   }
 }
 
-ThreadBudget::Borrow::Borrow(int calls) : calls_(std::max(0, calls)) { t_borrowed += calls_; }
-ThreadBudget::Borrow::~Borrow() { t_borrowed -= calls_; }
+ThreadBudget::Borrow::Borrow(int calls) : calls_(std::max(0, calls)) {
+  t_borrowed += calls_;
+}
+ThreadBudget::Borrow::~Borrow() {
+  t_borrowed -= calls_;
+}
 
 }  // namespace sra::whisper

@@ -1,7 +1,6 @@
 #include "core/uuid.h"
 
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 

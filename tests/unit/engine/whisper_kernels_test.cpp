@@ -152,9 +152,12 @@ TEST(WhisperKernels, SoftmaxGeluLayerNormAndAttentionPieces) {
       double max = -INFINITY, sum = 0;
       for (float v : x) max = std::max(max, 0.125 * v);
       for (float v : x) sum += std::exp(0.125 * v - max);
-      for (int i = 0; i < n; ++i)
+      for (int i = 0; i < n; ++i) {
         ASSERT_NEAR(got[i], std::exp(0.125 * x[i] - max) / sum, 2e-7) << k->name << " n " << n;
-      if (n > 3) EXPECT_EQ(got[2], 0.0f);
+      }
+      if (n > 3) {
+        EXPECT_EQ(got[2], 0.0f);
+      }
 
       std::vector<float> g = random_values(n, 4, 3.0f);
       std::vector<float> in = g;

@@ -85,7 +85,9 @@ TEST(WhisperTranscribe, TimestampsMakeOrderedSegmentsAndNeverStall) {
       EXPECT_EQ(s.id, static_cast<int>(i));
       EXPECT_LE(s.start, s.end + 1e-9) << file;
       EXPECT_LE(s.end, duration + 30.0) << file;
-      if (i > 0) EXPECT_GE(s.seek, r.segments[i - 1].seek) << file;
+      if (i > 0) {
+        EXPECT_GE(s.seek, r.segments[i - 1].seek) << file;
+      }
       for (int t : s.tokens) EXPECT_LT(t, e.tokenizer().n_vocab());
       joined += s.text;
     }

@@ -186,7 +186,8 @@ TEST(RealtimeProtocol, Base64InPiecesDecodesAsTheWhole) {
 TEST(RealtimeProtocol, LargeEventsAreScannedNotParsed) {
   std::string audio(200000, 'A');  // 150000 zero bytes
   ScannedEvent e = scan_large_event(
-      R"({"event_id":"evt_1","type":"input_audio_buffer.append","audio":")" + audio + "\"}", 1 << 20);
+      R"({"event_id":"evt_1","type":"input_audio_buffer.append","audio":")" + audio + "\"}",
+      1 << 20);
   EXPECT_EQ(e.type, "input_audio_buffer.append");
   EXPECT_EQ(e.event_id, "evt_1");
   EXPECT_TRUE(e.has_audio);

@@ -35,7 +35,9 @@ TEST(ModelCatalog, EveryEntryIsPinned) {
       EXPECT_GT(p.wheel_size, 0u) << p.wheel;
       EXPECT_NE(p.wheel.find(".whl"), std::string::npos) << p.wheel;
     }
-    if (m.format == ModelFormat::ctranslate2) EXPECT_FALSE(m.vocabulary.member.empty()) << m.name;
+    if (m.format == ModelFormat::ctranslate2) {
+      EXPECT_FALSE(m.vocabulary.member.empty()) << m.name;
+    }
   }
 }
 

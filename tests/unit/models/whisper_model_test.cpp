@@ -149,15 +149,14 @@ TEST(WhisperModelPart, HostileOptionsAreRefusedOrBounded) {
       EXPECT_LT(std::string(e.what()).size(), 300u) << "the message echoes the whole value";
     }
   }
-  // A single 4000-byte word is one BPE piece: encoded in well under a second (the merge is not
-  // quadratic), then refused as too many tokens or accepted if it fits.
-  auto started = std::chrono::steady_clock::now();
+  // A single 4000-byte word is one BPE piece: encoded (the merge loop ends), then refused as too
+  // many tokens or accepted if it fits. How fast is the tokenizer fuzzer's and the bench's
+  // business, not a timed assertion's.
   try {
     model->transcribe(audio, TranscribeOptions{{{"prompt", one_long_word}, {"sample_len", "1"}}});
   } catch (const Error& e) {
     EXPECT_EQ(e.field(), "prompt") << e.what();
   }
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
 
   // Clips past the end of the audio are clamped (this hung forever before), empty ones dropped.
   Transcription whole = model->transcribe(audio, TranscribeOptions{{{"temperature", "0"}}});

@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <thread>
-
 #include "bus/sqlite_db.h"
 #include "core/errors.h"
 #include "service/builtin_parts.h"
@@ -86,24 +84,24 @@ TEST(BacklogGate, AudioAndBytesAreBoundedButALoneTaskIsNot) {
 
 TEST(BacklogGate, DrainRateGivesRetryAfterAndStartTimes) {
   DefaultParts p;
-  BacklogGate gate(p.parts, {.max_pending_tasks = 10, .refresh_seconds = 0});
+  auto now = BacklogGate::Clock::now();
+  BacklogGate gate(p.parts, {.max_pending_tasks = 10, .refresh_seconds = 0}, [&] { return now; });
   p.create_tasks(10);
   EXPECT_EQ(gate.view().tasks, 10);
   EXPECT_FALSE(gate.start_in_seconds(0).has_value());
-  std::this_thread::sleep_for(500ms);
+  now += 500ms;
   p.finish_tasks(5);  // 5 tasks in 0.5 s: 10 per second
   BacklogView v = gate.view();
   EXPECT_EQ(v.tasks, 5);
   ASSERT_TRUE(v.drain_rate.has_value());
-  EXPECT_NEAR(*v.drain_rate, 10, 3);
+  EXPECT_DOUBLE_EQ(*v.drain_rate, 10);
   p.create_tasks(5);
   Error e = refusal([&] { gate.admit(); });
   // One task must finish for the next to fit: about 0.1 s, so Retry-After's floor of 1 s.
   EXPECT_EQ(e.retry_after(), 1);
   auto start = gate.start_in_seconds(19);  // 20 tasks to go at ~10 per second
   ASSERT_TRUE(start.has_value());
-  EXPECT_GT(*start, 1.0);
-  EXPECT_LT(*start, 4.0);
+  EXPECT_DOUBLE_EQ(*start, 2.0);
 }
 
 TEST(BacklogGate, DiskFloorRefusesWithItsOwnRetry) {

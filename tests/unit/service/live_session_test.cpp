@@ -256,16 +256,18 @@ TEST(LiveSession, ServerVadFindsTheTurnsOfRealSpeech) {
   EXPECT_GE(stops.back(), 11000);  // the last word ends near 11 s of jfk.wav
   for (std::size_t i = 0; i < starts.size(); ++i) {
     EXPECT_LT(starts[i], stops[i]);
-    if (i) EXPECT_GE(starts[i], stops[i - 1]);  // turns never overlap
+    if (i) {
+      EXPECT_GE(starts[i], stops[i - 1]);  // turns never overlap
+    }
   }
   // The session holds the open turn's audio and the padding before one, never the stream.
-  EXPECT_LT(live.buffered_samples(),
-            static_cast<std::size_t>(kSampleRate) + [&] {
-              std::size_t committed_audio = 0;
-              for (std::size_t i = 0; i < stops.size(); ++i)
-                committed_audio += static_cast<std::size_t>((stops[i] - starts[i]) * 16);
-              return committed_audio;
-            }());
+  EXPECT_LT(
+      live.buffered_samples(), static_cast<std::size_t>(kSampleRate) + [&] {
+        std::size_t committed_audio = 0;
+        for (std::size_t i = 0; i < stops.size(); ++i)
+          committed_audio += static_cast<std::size_t>((stops[i] - starts[i]) * 16);
+        return committed_audio;
+      }());
   // Every committed turn's audio is exactly its span.
   for (std::size_t i = 0; i < stops.size(); ++i) {
     auto work = live.next_work();
