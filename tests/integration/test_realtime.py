@@ -421,5 +421,10 @@ def test_latency_benchmark_smoke(vad_model, tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[5] == "22/22", row  # words in a delta
     assert float(cells[6]) <= 0.1, row  # WER of the completed turns
-    from conftest import assert_report_fields_match
-    assert_report_fields_match(REPO / "bench" / "realtime.md", out.read_text())
+    from conftest import assert_report_fields_match, report_fields
+    committed = REPO / "bench" / "realtime.md"
+    # The full run adds a line per model and clip ("- tiny.en, seed-audio.wav: ...") and the
+    # table of concurrent sessions; the smoke run has one model, one clip, one session.
+    full_only = {f for f in report_fields(committed.read_text())
+                 if f.startswith(("- base, ", "- tiny.en, ", "| model | sessions |"))}
+    assert_report_fields_match(committed, out.read_text(), full_only=full_only)
