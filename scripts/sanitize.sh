@@ -7,15 +7,39 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"
+t0=$SECONDS
+lap() { echo "-- sanitize.sh: $1 took $((SECONDS - t0)) s"; t0=$SECONDS; }
 python="$(scripts/python-env.sh tests/integration/requirements.txt)"
 cmake --preset asan-ubsan -DSRA_BUILD_TESTS=ON -DSRA_PYTHON="$python" >/dev/null
 cmake --build build-fuzz -j "${JOBS:-$(nproc)}"
+lap "build"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export SRA_SHARED_DIR="${SRA_SHARED_DIR:-$(cd .. && pwd)/shared}"
-# The 50-clip decode comparison runs on one model here (minutes per model under the sanitizers);
-# the same code runs on the other three in the plain build.
-ASAN_OPTIONS=detect_leaks=1 build-fuzz/tests/unit/sra_unit_tests \
-  --gtest_filter='-Models/DecodeMatchesOpenAI.EveryDevClip/random_*:Models/DecodeMatchesOpenAI.EveryDevClip/tiny_test_f16'
+# The unit tests run as one GoogleTest shard per core (they are independent processes under ctest
+# -j in the plain build too); each shard's output is shown when it fails. The 50-clip decode
+# comparison runs on one model here (minutes per model under the sanitizers); the same code runs
+# on the other three in the plain build.
+shards="$(nproc)"
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+pids=()
+for ((i = 0; i < shards; i++)); do
+  GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i ASAN_OPTIONS=detect_leaks=1 \
+    build-fuzz/tests/unit/sra_unit_tests --gtest_brief=1 \
+    --gtest_filter='-Models/DecodeMatchesOpenAI.EveryDevClip/random_*:Models/DecodeMatchesOpenAI.EveryDevClip/tiny_test_f16' \
+    >"$logs/unit.$i.log" 2>&1 &
+  pids+=($!)
+done
+unit_failed=0
+for ((i = 0; i < shards; i++)); do
+  if ! wait "${pids[$i]}"; then
+    echo "!! unit test shard $i of $shards failed:"; tail -150 "$logs/unit.$i.log"; unit_failed=1
+  else
+    tail -3 "$logs/unit.$i.log"
+  fi
+done
+((unit_failed == 0)) || exit 1
+lap "unit tests ($shards shards)"
 # Not the out-of-descriptors test: the sanitizer runtimes need descriptors themselves (UBSan's
 # vptr check probes memory through a pipe and reports every virtual call as invalid without one).
 (cd tests/integration && ASAN_OPTIONS=detect_leaks=0 SRA_TIME_SCALE=5 SRA_BUILD_DIR="$PWD/../../build-fuzz" \
@@ -24,6 +48,8 @@ ASAN_OPTIONS=detect_leaks=1 build-fuzz/tests/unit/sra_unit_tests \
   "test_realtime.py::test_limits_sessions_pace_size_and_unread_events" \
   "test_realtime.py::test_a_client_that_stops_reading_is_cut_off" \
   -k "not out_of_descriptors")
+lap "hostile-input integration tests"
 if ((seconds > 0)); then
   scripts/fuzz.sh "$seconds"
+  lap "fuzzers"
 fi

@@ -165,19 +165,27 @@ def whisper_cli_text(tools, model, clip):
                     if line.strip())
 
 
+_cli_f16 = {}
+
+
 @pytest.mark.parametrize("kind", ["q8_0", "q5_1", "q5_0", "q4_1", "q4_0"])
 def test_whisper_quantize_files_are_heard_as_whisper_cpp_hears_them(whisper_cpp, kind, tmp_path):
     """Every block layout read as whisper.cpp reads it: on a file of its own tool, our words are
-    whisper-cli's (greedy both; the two sum floats in other orders, so on seed-audio's rare name
-    one word may differ: a misread layout gives other sentences), and stay within the type's
-    tolerance of the f16 file's."""
+    whisper-cli's as closely as they are on the f16 file (greedy both; the two sum floats in other
+    orders, so seed-audio's rare name is spelled differently even there, "reggados" against
+    "regga-dose": one more word may differ on that clip, none on jfk; a misread layout gives
+    other sentences), and stay within the type's tolerance of the f16 file's."""
     tools, files = whisper_cpp
     for clip in (AUDIO / "jfk.wav", AUDIO / "seed-audio.wav"):
+        f16_text, f16_logprob = f16_results(clip, tmp_path)
+        if clip not in _cli_f16:
+            _cli_f16[clip] = whisper_cli_text(tools, BASE_MODEL, clip)
+        baseline, _ = word_error_rate(_cli_f16[clip], f16_text)
         ours, logprob = transcribe(files[kind], clip, tmp_path)
         theirs = whisper_cli_text(tools, files[kind], clip)
         errors, count = word_error_rate(theirs, ours)
-        assert errors <= (0 if clip.name == "jfk.wav" else 1), (kind, clip.name, ours, theirs)
-        f16_text, f16_logprob = f16_results(clip, tmp_path)
+        allowed = baseline + (0 if clip.name == "jfk.wav" else 1)
+        assert errors <= allowed, (kind, clip.name, baseline, ours, theirs)
         errors, count = word_error_rate(f16_text, ours)
         assert errors <= 0.1 * count, (kind, f16_text, ours)
         assert abs(logprob - f16_logprob) < (0.1 if kind == "q8_0" else 0.2), (kind, logprob, f16_logprob)
