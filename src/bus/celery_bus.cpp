@@ -79,7 +79,7 @@ return 1
 constexpr const char* kProgressState = "PROGRESS";
 
 // KEYS: progress key, meta key. ARGV: progress JSON, expiry. Only while no final state is stored.
-const std::string kProgressScript = std::string(kStoredStatusLua) + R"lua(
+const std::string kCeleryProgressScript = std::string(kStoredStatusLua) + R"lua(
 local status = stored_status(KEYS[2])
 if status == 'SUCCESS' or status == 'FAILURE' or status == 'REVOKED' then return 0 end
 redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
@@ -350,7 +350,7 @@ class CeleryBus final : public MessageBus {
     auto write_progress = [&](const TaskProgress& progress) {
       json::value value = to_json(progress);
       backend_.with([&](RedisClient& c) {
-        return c.eval(kProgressScript, {progress_key(task.id), meta_key(task.id)},
+        return c.eval(kCeleryProgressScript, {progress_key(task.id), meta_key(task.id)},
                       {json::serialize(value), std::to_string(options_.result_expires)});
       });
       if (options_.progress_state) store(task.id, kProgressState, value, "");

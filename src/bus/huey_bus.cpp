@@ -87,7 +87,7 @@ return #due
 )lua";
 
 // KEYS: results, task record. ARGV: id, progress JSON. Only while no result is stored.
-constexpr const char* kProgressScript = R"lua(
+constexpr const char* kHueyProgressScript = R"lua(
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[2], 'progress', ARGV[2])
 return 1
@@ -329,7 +329,7 @@ class HueyBus final : public MessageBus {
     }
     spdlog::info("task {}: started (delivery {}, retries {})", m.id, *deliveries, *retries);
     auto write_progress = [&](const TaskProgress& progress) {
-      client.eval(kProgressScript, {keys_.results, task_key(m.id)},
+      client.eval(kHueyProgressScript, {keys_.results, task_key(m.id)},
                   {m.id, boost::json::serialize(to_json(progress))});
     };
     auto control = running_.start(m.id, write_progress);

@@ -75,7 +75,7 @@ return 1
 )lua";
 
 // KEYS: task hash. ARGV: progress JSON. Only while the task has not finished.
-constexpr const char* kProgressScript = R"lua(
+constexpr const char* kRedisProgressScript = R"lua(
 if redis.call('HGET', KEYS[1], 'status') ~= 'PENDING' then return 0 end
 redis.call('HSET', KEYS[1], 'progress', ARGV[1])
 return 1
@@ -232,7 +232,8 @@ class RedisBus final : public MessageBus {
     }
     spdlog::info("task {}: started (delivery {}, retries {})", id, *deliveries, *retries);
     auto write_progress = [&](const TaskProgress& progress) {
-      client.eval(kProgressScript, {task_key(id)}, {boost::json::serialize(to_json(progress))});
+      client.eval(kRedisProgressScript, {task_key(id)},
+                  {boost::json::serialize(to_json(progress))});
     };
     // Registered while it runs, whatever happens after: its lease is renewed, its cancellation
     // watched.

@@ -1,5 +1,7 @@
 #include "core/config.h"
 
+#include <unistd.h>  // environ
+
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -10,8 +12,6 @@
 #include "core/errors.h"
 #include "core/settings.h"
 #include "core/text.h"
-
-extern char** environ;
 
 namespace sra {
 namespace {

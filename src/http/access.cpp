@@ -18,23 +18,10 @@ std::array<unsigned char, 32> sha256(std::string_view text) {
   return out;
 }
 
-std::vector<std::string> split_list(const std::string& text, char separator) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    auto end = text.find(separator, start);
-    if (end == std::string::npos) end = text.size();
-    std::string item = std::string(strip(std::string_view(text).substr(start, end - start)));
-    if (!item.empty()) out.push_back(item);
-    start = end + 1;
-  }
-  return out;
-}
-
 }  // namespace
 
 Access::Access(const Config& config) {
-  std::vector<std::string> keys = split_list(config.get_string("API_KEY"), ',');
+  std::vector<std::string> keys = split_list(config.get_string("API_KEY"));
   std::string file = config.get_string("API_KEY_FILE");
   if (!file.empty()) {
     std::ifstream in(file);
@@ -47,7 +34,7 @@ Access::Access(const Config& config) {
     if (keys.empty()) throw config_error("API_KEY_FILE holds no key");
   }
   for (const auto& key : keys) key_hashes_.push_back(sha256(key));
-  for (const auto& origin : split_list(config.get_string("CORS_ALLOW_ORIGINS"), ',')) {
+  for (const auto& origin : split_list(config.get_string("CORS_ALLOW_ORIGINS"))) {
     if (origin == "*") {
       cors_any_ = true;
     } else {
