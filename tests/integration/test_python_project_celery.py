@@ -39,7 +39,9 @@ def statuses_until_final(api, task_id, timeout=120):
     seen = []
     deadline = time.time() + timeout
     while time.time() < deadline:
-        r = requests.get(api.url(f"/async/v1/transcribe/{task_id}"), timeout=10)
+        # The Python project's API answers slowly while its Celery worker starts on a loaded
+        # machine: the read timeout is a safety net, not a bound under test.
+        r = requests.get(api.url(f"/async/v1/transcribe/{task_id}"), timeout=60)
         assert r.status_code == 200, api.log()
         seen.append(r.json()["status"])
         if seen[-1] != "PENDING":
