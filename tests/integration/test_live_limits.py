@@ -14,7 +14,7 @@ import threading
 
 import pytest
 import requests
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from conftest import AUDIO, metric, wait_until, word_error_rate
@@ -85,8 +85,11 @@ def test_turns_waiting_past_the_bound_close_the_session(live_server, tmp_path):
         manual_16k(ws)
         codes = []
         for _ in range(3):
-            ws.send(append_event(second))
-            ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            try:
+                ws.send(append_event(second))
+                ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            except ConnectionClosed:  # the server may close it before the third turn is sent;
+                break  # what it sent before the close is still read below
         while True:  # committed events, then the error, then the close
             e = recv_json(ws)
             codes.append(e["type"])
