@@ -174,6 +174,11 @@ BoundOptions<whisper::TranscribeOptions> whisper_options(int max_beam) {
   add(spec("word_timestamps", T::boolean, "`false`",
            "give every segment its words with start, end and probability"),
       [](O& o, V v) { o.word_timestamps = v.flag; });
+  add(spec("seek_by_words", T::boolean, "`false`",
+           "time each window's words (returned only with word_timestamps) and continue after "
+           "the last word when the window's last segment runs on past it: audio the model "
+           "skipped is heard again; on with VAD unless a request sets it"),
+      [](O& o, V v) { o.seek_by_words = v.flag; });
   add(sized(spec("prepend_punctuations", T::text,
                  "`" + std::string(whisper::kPrependPunctuations) + "`",
                  "(word timestamps) punctuation joined to the word after it"),
@@ -189,9 +194,22 @@ BoundOptions<whisper::TranscribeOptions> whisper_options(int max_beam) {
                    "before a probable hallucination"),
               0, 30, true),
       [](O& o, V v) { o.hallucination_silence_threshold = optional_number(v); });
-  add(bounded(spec("seed", T::integer, "random", "seed of sampling at temperature > 0"), 0,
-              2147483647),
-      [](O& o, V v) { o.decode.seed = static_cast<std::uint64_t>(v.number); });
+  add(bounded(spec("seed", T::integer, "`0`",
+                   "seed of sampling at temperature > 0 (fixed: one file gives one transcript); "
+                   "`-1` draws a new one each time"),
+              -1, 2147483647),
+      [](O& o, V v) {
+        if (v.number < 0) {
+          o.decode.seed.reset();
+        } else {
+          o.decode.seed = static_cast<std::uint64_t>(v.number);
+        }
+      });
+  add(spec("keep_best_attempt", T::boolean, "`false`",
+           "when every temperature falls back, keep the attempt with the best average "
+           "log-probability (faster-whisper's rule) rather than the last (OpenAI's); on with VAD "
+           "and chunking unless a request sets it"),
+      [](O& o, V v) { o.best_failed_attempt = v.flag; });
   return t;
 }
 

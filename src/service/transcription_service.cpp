@@ -143,6 +143,12 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
     metrics().stage_seconds.with({"vad"}).add(seconds_since(vad_started));
     speech_map.emplace(speech->segments);
     for (const auto& spec : vad_option_specs()) options.values.erase(spec.name);
+    // Speech joined without its pauses makes dense windows, where a greedy decoding that loops is
+    // more likely: the window keeps its best attempt, never the last temperature's noise.
+    options.values.try_emplace("keep_best_attempt", "true");
+    // Joined speech has no pause for a window to end in: a window whose last segment runs on
+    // past its words skipped speech, and continues after its last word.
+    options.values.try_emplace("seek_by_words", "true");
     if (job.on_segment) {
       options.on_segment = [&](const Segment& s) {
         Segment mapped = s;

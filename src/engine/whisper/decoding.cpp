@@ -166,7 +166,7 @@ class DecodingTask {
       max_initial_timestamp_index_ =
           static_cast<int>(std::clamp(index, 0.0, static_cast<double>(h.n_audio_ctx)));
     }
-    rng_.seed(opt_.seed ? opt_.seed : std::random_device{}());
+    rng_.seed(opt_.seed ? *opt_.seed : std::random_device{}());
   }
 
   DecodingResult run(const CrossCache& cross) {

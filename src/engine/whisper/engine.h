@@ -56,8 +56,9 @@ struct DecodingOptions {
   bool suppress_blank = true;            // no blank or end of text as the first token
   bool without_timestamps = false;       // sample text tokens only (<|notimestamps|>)
   std::optional<double> max_initial_timestamp = 1.0;  // seconds the first timestamp may reach
-  std::uint64_t seed = 0;                             // sampling seed; 0: random
-  const CancelToken* cancel = nullptr;  // checked before each decoded token; may be null
+  std::optional<std::uint64_t> seed = 0;  // sampling seed (a fixed default: one file gives one
+                                          // transcript); nullopt: a random one per decoding
+  const CancelToken* cancel = nullptr;    // checked before each decoded token; may be null
 };
 
 // whisper.DecodingResult.
@@ -105,12 +106,19 @@ struct TranscribeOptions {
   std::optional<double> compression_ratio_threshold = 2.4;         // above: fall back
   std::optional<double> logprob_threshold = -1.0;                  // below: fall back
   std::optional<double> no_speech_threshold = 0.6;                 // above (with low logprob): skip
+  // When every temperature falls back: false keeps the last attempt (OpenAI's transcribe()); true
+  // keeps the attempt with the best average log-probability among those under the compression
+  // ratio threshold, else among all (faster-whisper's rule: no window ends as high-temperature
+  // noise because its greedy decoding looped).
+  bool best_failed_attempt = false;
   bool condition_on_previous_text = true;     // prompt each window with the previous text
   std::optional<std::string> initial_prompt;  // text that primes the first window
   bool carry_initial_prompt = false;          // keep the initial prompt in every window's prompt
   std::vector<double> clip_timestamps;        // start,end,... seconds to transcribe (empty: all)
   std::optional<std::string> prefix_text;     // text forced at the start of every window
   bool word_timestamps = false;               // give every segment its words with times
+  bool seek_by_words = false;  // time the words (returned or not) and continue after the last
+                               // one when the window's last segment runs on past it
   std::string prepend_punctuations{kPrependPunctuations};    // merged into the next word
   std::string append_punctuations{kAppendPunctuations};      // merged into the previous word
   std::optional<double> hallucination_silence_threshold;     // (word timestamps) skip silence

@@ -65,6 +65,17 @@ std::optional<double> get_end(const std::vector<TranscribeSegment>& segments) {
   return segments.back().end;
 }
 
+// The sampling seed of one decoding attempt: derived from the request's seed, the window and the
+// attempt, so that the windows of a file do not all draw the same numbers and one file with one
+// seed gives one transcript (splitmix64's finaliser).
+std::uint64_t attempt_seed(std::uint64_t seed, int seek, std::size_t attempt) {
+  std::uint64_t z =
+      seed + 0x9e3779b97f4a7c15ULL * (static_cast<std::uint64_t>(seek) * 16 + attempt + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 // Python's round() to an integer: half to even.
 int round_frames(double seconds) {
   return static_cast<int>(std::nearbyint(seconds * 100));
@@ -130,6 +141,25 @@ auto timed(double& total, F f) {
     }
   } add{total, start};
   return f();
+}
+
+// How far before its segment's end the speech of a window must stop for seek_by_words to seek
+// back to it: closer than this, the gap is the pause a timestamp normally leaves.
+constexpr double kWordSeekSlack = 1.0;
+
+// After a window's words are timed: OpenAI's rule (with word timestamps, a window that does not
+// end in a single timestamp continues from its last word's end) and, with `guard`
+// (seek_by_words), also a window whose last segment runs on well past its last word: the model
+// skipped audio there, which the next window hears again.
+void seek_to_last_word(const std::vector<TranscribeSegment>& segments, bool single_timestamp_ending,
+                       double time_offset, bool guard, int& seek) {
+  auto last_word_end = get_end(segments);
+  if (!last_word_end || *last_word_end <= time_offset) return;
+  if (!single_timestamp_ending) {
+    seek = round_frames(*last_word_end);
+  } else if (guard && !segments.empty() && segments.back().end - *last_word_end > kWordSeekSlack) {
+    seek = std::min(seek, round_frames(*last_word_end));
+  }
 }
 
 }  // namespace
@@ -262,6 +292,8 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
 
     // decode_with_fallback.
     DecodingResult decoded;
+    std::optional<DecodingResult> best_failed;  // with best_failed_attempt
+    bool best_failed_compresses = false;        // ... and under the compression ratio threshold
     for (std::size_t ti = 0; ti < options.temperatures.size(); ++ti) {
       double t = options.temperatures[ti];
       DecodingOptions attempt = window;
@@ -272,11 +304,12 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
       } else {
         attempt.best_of.reset();
       }
+      if (attempt.seed) attempt.seed = attempt_seed(*attempt.seed, seek, ti);
       decoded = timed(decode_seconds, [&] { return decode(cross, attempt); });
       bool needs_fallback = false;
-      if (options.compression_ratio_threshold &&
-          decoded.compression_ratio > *options.compression_ratio_threshold)
-        needs_fallback = true;
+      const bool compresses = !options.compression_ratio_threshold ||
+                              decoded.compression_ratio <= *options.compression_ratio_threshold;
+      if (!compresses) needs_fallback = true;
       if (options.logprob_threshold && decoded.avg_logprob < *options.logprob_threshold)
         needs_fallback = true;
       if (options.no_speech_threshold && decoded.no_speech_prob > *options.no_speech_threshold &&
@@ -284,6 +317,21 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
         needs_fallback = false;  // silence
       }
       if (!needs_fallback) break;
+      if (options.best_failed_attempt) {
+        // faster-whisper: the best of those under the ratio threshold, else of all.
+        const bool under_threshold = options.compression_ratio_threshold && compresses;
+        if (!best_failed || std::pair(under_threshold, decoded.avg_logprob) >
+                                std::pair(best_failed_compresses, best_failed->avg_logprob)) {
+          best_failed = decoded;
+          best_failed_compresses = under_threshold;
+        }
+        if (ti + 1 == options.temperatures.size()) {
+          const double last_temperature = decoded.temperature;
+          decoded = std::move(*best_failed);
+          // As faster-whisper does: the prompt is reset as after the last temperature.
+          decoded.temperature = last_temperature;
+        }
+      }
     }
     const std::vector<int>& tokens = decoded.tokens;
 
@@ -354,21 +402,28 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
       seek += segment_size;
     }
 
-    if (options.word_timestamps) {
+    // whisper.timing: the words of the window's segments, with times.
+    auto time_words = [&](std::vector<TranscribeSegment>& segments) {
       std::vector<int> text_tokens;
-      for (const auto& s : current)
+      for (const auto& s : segments)
         for (int t : s.tokens)
           if (t < sp.eot) text_tokens.push_back(t);
       std::vector<WordTiming> alignment = timed(decode_seconds, [&] {
         return find_alignment(cross, text_tokens, segment_size, language, decode_options.task);
       });
       // OpenAI's add_word_timestamps keeps its updated last speech time to itself.
-      add_word_timestamps(current, std::move(alignment), sp.eot, options.prepend_punctuations,
+      add_word_timestamps(segments, std::move(alignment), sp.eot, options.prepend_punctuations,
                           options.append_punctuations, last_speech_timestamp);
-      if (!single_timestamp_ending) {
-        auto last_word_end = get_end(current);
-        if (last_word_end && *last_word_end > time_offset) seek = round_frames(*last_word_end);
-      }
+    };
+    if (options.seek_by_words && !options.word_timestamps) {
+      // The words are timed for the seek only: the segments keep their own times.
+      std::vector<TranscribeSegment> timed_copy = current;
+      time_words(timed_copy);
+      seek_to_last_word(timed_copy, single_timestamp_ending, time_offset, true, seek);
+    }
+    if (options.word_timestamps) {
+      time_words(current);
+      seek_to_last_word(current, single_timestamp_ending, time_offset, options.seek_by_words, seek);
       if (options.hallucination_silence_threshold) {
         if (skip_hallucinations(current, *options.hallucination_silence_threshold,
                                 single_timestamp_ending, time_offset, window_end_time,

@@ -120,6 +120,54 @@ TEST(WhisperTranscribe, FallbackRaisesTheTemperature) {
   EXPECT_DOUBLE_EQ(r.segments[0].temperature, 0.0);
 }
 
+TEST(WhisperTranscribe, KeepBestAttemptKeepsTheMostProbableOfTheFailedOnes) {
+  const auto& e = test::engine("tiny-test-f32");
+  TranscribeOptions o = reference_options();
+  o.temperatures = {0.0, 0.5, 1.0};
+  o.logprob_threshold = 0.0;  // every attempt fails (no log-probability is above 0)
+  o.no_speech_threshold.reset();
+  const auto clip = test::clip_samples("dev/dev_00000.wav");
+  // Each attempt alone, as the fallback runs it (the same seeds: the same window and attempt).
+  std::vector<TranscribeSegment> attempts;
+  for (std::size_t n = 1; n <= o.temperatures.size(); ++n) {
+    TranscribeOptions prefix = o;
+    prefix.temperatures.assign(o.temperatures.begin(), o.temperatures.begin() + n);
+    attempts.push_back(e.transcribe(clip, prefix).segments.at(0));
+  }
+  o.best_failed_attempt = true;
+  TranscribeResult r = e.transcribe(clip, o);
+  ASSERT_EQ(r.segments.size(), 1u);
+  auto best = std::max_element(attempts.begin(), attempts.end(),
+                               [](auto& a, auto& b) { return a.avg_logprob < b.avg_logprob; });
+  ASSERT_NE(best, attempts.end() - 1) << "here an earlier attempt is the best: the test can fail";
+  EXPECT_EQ(r.segments[0].tokens, best->tokens);
+  EXPECT_DOUBLE_EQ(r.segments[0].avg_logprob, best->avg_logprob);
+  EXPECT_DOUBLE_EQ(r.segments[0].temperature, 1.0);  // the last one: the prompt resets after it
+  // Those under the compression ratio threshold come first, whatever their log-probability.
+  o.compression_ratio_threshold = attempts[0].compression_ratio - 1e-6;  // the greedy one is over
+  r = e.transcribe(clip, o);
+  bool others_under = false;
+  for (std::size_t i = 1; i < attempts.size(); ++i)
+    others_under |= attempts[i].compression_ratio <= *o.compression_ratio_threshold;
+  if (others_under) EXPECT_NE(r.segments[0].tokens, attempts[0].tokens);
+}
+
+TEST(WhisperTranscribe, TheDefaultSeedGivesOneTranscriptAndMinusOneDrawsNew) {
+  const auto& e = test::engine("tiny-test-f32");
+  TranscribeOptions o = reference_options();
+  o.temperatures = {1.0};  // sampling only
+  o.decode.without_timestamps = false;
+  const auto clip = test::clip_samples("long/long_00001.wav");
+  TranscribeResult a = e.transcribe(clip, o), b = e.transcribe(clip, o);
+  ASSERT_EQ(a.segments.size(), b.segments.size());
+  for (std::size_t i = 0; i < a.segments.size(); ++i)
+    EXPECT_EQ(a.segments[i].tokens, b.segments[i].tokens);
+  o.decode.seed.reset();
+  bool differs = false;
+  for (int run = 0; run < 5 && !differs; ++run) differs = e.transcribe(clip, o).text != a.text;
+  EXPECT_TRUE(differs) << "five random seeds gave the fixed seed's transcript";
+}
+
 TEST(WhisperDecode, BeamOfOneIsGreedyAndWiderBeamsScoreAtLeastAsWell) {
   const auto& e = test::engine("tiny-test-f32");
   for (auto file : {"dev_00000.wav", "dev_00007.wav", "dev_00021.wav"}) {
