@@ -16,7 +16,7 @@ packages=(
 if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev libgmock-dev pocketsphinx-testdata ffmpeg chromium redis-server rabbitmq-server
-    strace)
+    strace flite)
   # clang with its sanitizer and libFuzzer runtimes: the fuzz harnesses and the sanitizer build.
   packages+=(clang libclang-rt-14-dev clang-format)
   # Node.js and npm for the Node client tests and Playwright (often present already).

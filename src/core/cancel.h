@@ -21,13 +21,18 @@ class CancelToken {
 
   CancelToken() = default;
   explicit CancelToken(Clock::time_point deadline) { set_deadline(deadline); }
+  // A token for part of a job: also cancelled, and past its deadline, when `parent` (which must
+  // outlive it; may be null) is; cancelling this one leaves the parent alone.
+  explicit CancelToken(const CancelToken* parent) : parent_(parent) {}
 
   // Asks the job to stop; `reason` is kept for the error the job throws (first reason wins).
   void cancel(const char* reason = "the request was cancelled") noexcept {
     const char* expected = nullptr;
     reason_.compare_exchange_strong(expected, reason);
   }
-  bool cancelled() const noexcept { return reason_.load() != nullptr; }
+  bool cancelled() const noexcept {
+    return reason_.load() != nullptr || (parent_ && parent_->cancelled());
+  }
 
   void set_deadline(Clock::time_point deadline) noexcept {
     deadline_.store(deadline.time_since_epoch().count());
@@ -39,6 +44,7 @@ class CancelToken {
   // Throws sra::Error(cancelled) once cancel() was called, sra::Error(deadline_exceeded) once the
   // deadline has passed; otherwise returns at once.
   void check() const {
+    if (parent_) parent_->check();
     if (const char* reason = reason_.load()) throw sra::cancelled(reason);
     if (Clock::now() > deadline()) {
       throw deadline_exceeded("the job ran past its deadline (MAX_JOB_SECONDS)");
@@ -46,6 +52,7 @@ class CancelToken {
   }
 
  private:
+  const CancelToken* parent_ = nullptr;
   std::atomic<const char*> reason_{nullptr};
   std::atomic<Clock::rep> deadline_{Clock::time_point::max().time_since_epoch().count()};
 };

@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/audio_buffer.h"
 #include "core/cancel.h"
@@ -35,6 +36,18 @@ class Model {
  public:
   virtual ~Model() = default;
   virtual Transcription transcribe(const AudioBuffer& audio, const TranscribeOptions& options) = 0;
+  // Transcribes each of `chunks` on its own (nothing carried from one to the next), as
+  // transcribe() would each, and calls `on_chunk(i, t)` with each result in the chunks' order, on
+  // the calling thread. A model may run several at once (Whisper decodes them in one batch); this
+  // default runs them one after the other. options.on_segment is not called. Same threads and
+  // errors as transcribe().
+  virtual void transcribe_chunks(
+      const std::vector<AudioBuffer>& chunks, const TranscribeOptions& options,
+      const std::function<void(std::size_t, Transcription&&)>& on_chunk) {
+    TranscribeOptions each = options;
+    each.on_segment = nullptr;
+    for (std::size_t i = 0; i < chunks.size(); ++i) on_chunk(i, transcribe(chunks[i], each));
+  }
   // The language spoken in the first 30 s of `audio`, with the probability of every language the
   // model knows, the most likely first; nullopt when this model cannot tell languages (the
   // default). Same threads and errors as transcribe(); checks `options.cancel` if it can.

@@ -141,6 +141,7 @@ ParsedOption parse_option(const OptionSpec& spec, std::string_view value) {
     }
     case OptionType::text:
       if (value.size() > spec.max_items) throw fail(describe_bounds(spec));
+      if (spec.check) spec.check(value);
       p.text = std::string(value);
       break;
     case OptionType::choice: {

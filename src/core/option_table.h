@@ -41,6 +41,11 @@ struct OptionSpec {
   bool nullable = false;             // "none", "null" or "" are accepted and mean "unset"
   std::vector<std::string> choices;  // choice: the accepted values, lower case
   std::vector<std::string> aliases;  // other field names accepted for it ("prompt")
+  std::vector<std::string> members;  // text holding a JSON object: its keys, which a form may
+                                     // also send as `name[key]` fields (OpenAI's SDKs do)
+  // text: a further check of the value's content (throws sra::Error(invalid_request)); may be
+  // empty. Runs wherever the option is parsed, so a bad value is refused before work is queued.
+  std::function<void(std::string_view)> check;
 };
 
 // A value that passed its spec. `unset` is true for a nullable option given as none/null/"".

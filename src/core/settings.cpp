@@ -223,6 +223,9 @@ constexpr std::array kSettings{
             .section = kVad},
     Setting{.name = "VAD_MODEL_PATH", .doc = "a Silero file of your own (ONNX or ggml) instead of `VAD_MODEL`",
             .section = kVad},
+    Setting{.name = "WHISPER_CHUNKING", .default_value = "none",
+            .doc = "`chunking_strategy` of requests that do not say (the OpenAI route's default is always `none`): `none`, `auto`, `long` (`auto` past 30 s) or a `server_vad` JSON object",
+            .section = kVad},
 
     // PocketSphinx
     Setting{.name = "POCKETSPHINX_HMM", .default_value = "/usr/share/pocketsphinx/model/en-us/en-us",

@@ -208,6 +208,8 @@ OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, boo
     }
   }
   r.options.erase("temperature");  // OpenAI's temperature is its own field (below)
+  // Without chunking_strategy, OpenAI's long-form decoding, token for token.
+  r.options.try_emplace("chunking_strategy", "none");
   if (want_words || r.render.subtitles.any()) r.options["word_timestamps"] = "true";
   // As OpenAI documents: 0 lets the model raise the temperature by itself when it needs to;
   // another value is the one temperature used.

@@ -94,7 +94,8 @@ asio::awaitable<Response> store_and_enqueue(ApiContext& ctx, const RequestParser
   parser.finish();
   if (!form.has_file()) throw missing_field("file", "Field required");
   // Options out of their bounds are refused now, not by a worker later (the upload is dropped).
-  for (const auto& [field, value] : form.fields()) {
+  const std::map<std::string, std::string> form_fields = fold_member_fields(route, form.fields());
+  for (const auto& [field, value] : form_fields) {
     for (const auto* table : route.option_tables) {
       if (const OptionSpec* spec = find_option(*table, field)) parse_option(*spec, value);
     }
@@ -111,7 +112,7 @@ asio::awaitable<Response> store_and_enqueue(ApiContext& ctx, const RequestParser
   }
   ctx.service.clients().charge_audio(client, probed.seconds);
   json::object fields;
-  for (auto& [k, v] : form.fields()) fields[k] = v;
+  for (auto& [k, v] : form_fields) fields[k] = v;
   std::string options = json::serialize(fields);
   std::string task_id = co_await run_on(executor, [&] {
     std::string file_id = upload->commit();

@@ -1,15 +1,18 @@
 #include "http/upload.h"
 
+#include <boost/json.hpp>
+
 #include "core/errors.h"
 #include "http/form.h"
 #include "service/builtin_parts.h"
+#include "service/chunking.h"
 #include "service/metrics.h"
 #include "service/voice_activity.h"
 
 namespace sra::http {
 
 std::vector<const std::vector<OptionSpec>*> transcription_option_tables() {
-  return {&builtin_request_options(), &vad_option_specs()};
+  return {&builtin_request_options(), &vad_option_specs(), &chunking_option_specs()};
 }
 
 Error inference_queue_full(const ApiContext& ctx) {
@@ -26,6 +29,52 @@ std::unique_ptr<InferencePool::Ticket> admit(ApiContext& ctx) {
   return ticket;
 }
 
+namespace {
+
+// The option and member of a `name[member]` field whose option declares that member, or null.
+const OptionSpec* member_option(const UploadRoute& route, std::string_view field,
+                                std::string_view* member) {
+  const std::size_t open = field.find('[');
+  if (open == std::string_view::npos || open == 0 || field.size() < open + 3 || field.back() != ']')
+    return nullptr;
+  const std::string_view name = field.substr(0, open);
+  const std::string_view key = field.substr(open + 1, field.size() - open - 2);
+  for (const auto* table : route.option_tables) {
+    const OptionSpec* spec = find_option(*table, name);
+    if (!spec) continue;
+    for (const auto& m : spec->members) {
+      if (m == key) {
+        *member = key;
+        return spec;
+      }
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> fold_member_fields(const UploadRoute& route,
+                                                      std::map<std::string, std::string> fields) {
+  std::map<std::string, boost::json::object> objects;
+  for (auto it = fields.begin(); it != fields.end();) {
+    std::string_view member;
+    if (const OptionSpec* spec = member_option(route, it->first, &member)) {
+      objects[spec->name][member] = it->second;
+      it = fields.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [name, object] : objects) {
+    if (fields.count(name)) {
+      throw invalid_field(name, "is given both as a value and as " + name + "[...] fields");
+    }
+    fields[name] = boost::json::serialize(object);
+  }
+  return fields;
+}
+
 bool declares_field(const UploadRoute& route, std::string_view field) {
   for (std::string_view own : route.own_fields) {
     if (own == field) return true;
@@ -33,7 +82,8 @@ bool declares_field(const UploadRoute& route, std::string_view field) {
   for (const auto* table : route.option_tables) {
     if (find_option(*table, field)) return true;
   }
-  return false;
+  std::string_view member;
+  return member_option(route, field, &member) != nullptr;
 }
 
 boost::asio::awaitable<Upload> accept_upload(ApiContext& ctx, const RequestParser::value_type& req,
@@ -58,7 +108,7 @@ boost::asio::awaitable<Upload> accept_upload(ApiContext& ctx, const RequestParse
   }
   upload.audio = std::move(form.file_data());
   upload.file_name = form.file_name();
-  upload.fields = form.fields();
+  upload.fields = fold_member_fields(route, form.fields());
   upload.ticket = admit(ctx);
   co_return upload;
 }

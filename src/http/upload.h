@@ -53,8 +53,14 @@ Error inference_queue_full(const ApiContext& ctx);
 // inference_queue_full().
 std::unique_ptr<InferencePool::Ticket> admit(ApiContext& ctx);
 
-// Whether `field` is one `route` declares (the name or an alias of an option, or its own).
+// Whether `field` is one `route` declares (the name or an alias of an option, its own, or a
+// `name[member]` of an option with members).
 bool declares_field(const UploadRoute& route, std::string_view field);
+
+// `name[member]` fields folded into their option as one JSON object of strings (OpenAI's SDKs
+// send an object that way). Throws sra::Error(invalid_request) for an option given both ways.
+std::map<std::string, std::string> fold_member_fields(const UploadRoute& route,
+                                                      std::map<std::string, std::string> fields);
 
 boost::asio::awaitable<Upload> accept_upload(ApiContext& ctx, const RequestParser::value_type& req,
                                              Exchange& ex, const UploadRoute& route);

@@ -68,29 +68,57 @@ class WhisperModel final : public Model {
   }
 
   Transcription transcribe(const AudioBuffer& audio, const TranscribeOptions& request) override {
-    whisper::TranscribeOptions options = options_.defaults;
-    for (const auto& [key, value] : request.values) {
-      // Fields of other layers (vad_filter, ...) are not ours.
-      apply_option(options_table_, options, key, value);
-    }
-    check(options, request.values.count("prompt") ? "prompt" : "initial_prompt");
+    whisper::TranscribeOptions options = engine_options(request);
     if (request.on_segment) {
       options.on_segment = [&request](const whisper::TranscribeSegment& s) {
         request.on_segment(to_segment(s));
       };
     }
     options.cancel = request.cancel;
-    whisper::TranscribeResult r = engine_.transcribe(audio.samples, options);
+    return to_transcription(engine_.transcribe(audio.samples, options), audio.seconds());
+  }
+
+  // The chunks' first windows are encoded in turn, then decoded together (the step batcher
+  // merges their tokens), kMaxBatchedChunks at a time.
+  void transcribe_chunks(
+      const std::vector<AudioBuffer>& chunks, const TranscribeOptions& request,
+      const std::function<void(std::size_t, Transcription&&)>& on_chunk) override {
+    whisper::TranscribeOptions options = engine_options(request);
+    options.cancel = request.cancel;
+    std::vector<std::vector<float>> samples;
+    samples.reserve(chunks.size());
+    for (const auto& c : chunks) samples.push_back(c.samples);
+    engine_.transcribe_batch(samples, options, kMaxBatchedChunks,
+                             [&](std::size_t i, whisper::TranscribeResult&& r) {
+                               on_chunk(i, to_transcription(r, chunks[i].seconds()));
+                             });
+  }
+
+ private:
+  // Chunks decoded in one batch: what the step batcher merges with most of its gain
+  // (bench/whisper-batching.md), and what bounds a request's encoder outputs held at once.
+  static constexpr int kMaxBatchedChunks = 8;
+
+  whisper::TranscribeOptions engine_options(const TranscribeOptions& request) const {
+    whisper::TranscribeOptions options = options_.defaults;
+    for (const auto& [key, value] : request.values) {
+      // Fields of other layers (vad_filter, ...) are not ours.
+      apply_option(options_table_, options, key, value);
+    }
+    check(options, request.values.count("prompt") ? "prompt" : "initial_prompt");
+    return options;
+  }
+
+  static Transcription to_transcription(const whisper::TranscribeResult& r, double seconds) {
     Transcription t;
     t.text = strip(r.text);
     t.language = r.language;
-    t.duration = audio.seconds();
+    t.duration = seconds;
     for (const auto& s : r.segments) t.segments.push_back(to_segment(s));
     t.stage_times = {r.encode_seconds, r.decode_seconds};
     return t;
   }
 
- private:
   // What needs the vocabulary: the language is one this model has, translation needs a
   // multilingual model, prompt and prefix fit half the context.
   void check(const whisper::TranscribeOptions& o, const char* prompt_field) const {

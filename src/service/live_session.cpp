@@ -242,6 +242,7 @@ void LiveSession::clear() {
 std::map<std::string, std::string> LiveSession::base_options() const {
   std::map<std::string, std::string> options;
   if (!config_.language.empty()) options["language"] = config_.language;
+  options["chunking_strategy"] = "none";  // a turn is short, and its own VAD cut it
   return options;
 }
 

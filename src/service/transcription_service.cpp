@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <cmath>
 
 #include "bus/task_runner.h"
 #include "core/errors.h"
 #include "core/log_context.h"
+#include "core/text.h"
 #include "service/metrics.h"
 
 namespace sra {
@@ -29,6 +31,11 @@ ServiceLimits service_limits_from(const Config& config) {
   limits.backlog = backlog_limits_from(config);
   limits.rate = rate_limits_from(config);
   limits.vad = vad_settings_from(config);
+  try {
+    limits.chunking = parse_chunking(config.get_string("WHISPER_CHUNKING"), "WHISPER_CHUNKING");
+  } catch (const Error& e) {
+    throw config_error(std::string("WHISPER_CHUNKING: ") + e.what());
+  }
   limits.live = live_settings_from(config);
   return limits;
 }
@@ -133,6 +140,22 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   options.cancel = &cancel;
   auto inference_started = CancelToken::Clock::now();
 
+  // Chunked: speech cut at silences, the chunks decoded together (service/chunking.h).
+  ChunkingChoice chunking = limits_.chunking;
+  if (auto it = job.options.find("chunking_strategy"); it != job.options.end()) {
+    chunking = parse_chunking(it->second, "chunking_strategy");
+  }
+  options.values.erase("chunking_strategy");
+  if (chunking.applies_to(audio.seconds())) {
+    for (const auto& spec : vad_option_specs()) options.values.erase(spec.name);
+    Transcription t = run_chunked(job, prepared, chunking, std::move(options), cancel);
+    metrics().audio_seconds.add(audio.seconds());
+    metrics().inference_seconds.add(seconds_since(inference_started));
+    metrics().stage_seconds.with({"encode"}).add(t.stage_times.encode_seconds);
+    metrics().stage_seconds.with({"decode"}).add(t.stage_times.decode_seconds);
+    return t;
+  }
+
   // With VAD, the model hears only the speech and every time is mapped back.
   std::optional<vad::VadOptions> vad_options = vad_.options_for(job.options);
   std::optional<SpeechOnly> speech;
@@ -177,6 +200,65 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
     spdlog::warn("a transcription of {:.1f} s of audio finished past its deadline",
                  audio.seconds());
   }
+  return t;
+}
+
+Transcription TranscriptionService::run_chunked(const TranscriptionJob& job,
+                                                const PreparedJob& prepared,
+                                                const ChunkingChoice& choice,
+                                                TranscribeOptions options, CancelToken& cancel) {
+  const AudioBuffer& audio = *prepared.audio;
+  auto vad_started = CancelToken::Clock::now();
+  std::vector<vad::SpeechSegment> speech = vad_.speech_segments(audio, choice.vad, &cancel);
+  metrics().stage_seconds.with({"vad"}).add(seconds_since(vad_started));
+  const std::vector<AudioSpan> spans =
+      plan_chunks(speech, static_cast<std::int64_t>(30.0 * kSampleRate));
+  Transcription t;
+  t.duration = audio.seconds();
+  if (spans.empty()) return t;  // no speech: nothing to transcribe
+  std::vector<AudioBuffer> chunks;
+  chunks.reserve(spans.size());
+  for (const auto& span : spans) {
+    chunks.push_back(
+        {std::vector<float>(audio.samples.begin() + span.start, audio.samples.begin() + span.end)});
+  }
+  // One language for the file: detected once, on the first chunk, unless the request names it.
+  auto language = options.values.find("language");
+  if (language == options.values.end() || strip(language->second).empty() ||
+      strip(language->second) == "auto") {
+    if (auto scores = prepared.model->detect_language(chunks.front(), options);
+        scores && !scores->empty()) {
+      options.values["language"] = scores->front().language;
+    }
+  }
+  // Each chunk on its own: no text carried across chunks; a window that fails every temperature
+  // keeps its best attempt, and one that runs past its words continues after them.
+  options.values["condition_on_previous_text"] = "false";
+  options.values.try_emplace("keep_best_attempt", "true");
+  options.values.try_emplace("seek_by_words", "true");
+  options.on_segment = nullptr;
+  std::string text;
+  prepared.model->transcribe_chunks(chunks, options, [&](std::size_t i, Transcription&& part) {
+    const double offset = static_cast<double>(spans[i].start) / kSampleRate;
+    if (t.language.empty()) t.language = part.language;
+    t.stage_times.encode_seconds += part.stage_times.encode_seconds;
+    t.stage_times.decode_seconds += part.stage_times.decode_seconds;
+    for (auto& s : part.segments) {
+      s.start += offset;
+      s.end += offset;
+      for (auto& w : s.words) {
+        w.start += offset;
+        w.end += offset;
+      }
+      s.id = static_cast<int>(t.segments.size());
+      s.seek += static_cast<std::int64_t>(std::llround(offset * 100));
+      if (job.on_segment) job.on_segment(s);
+      t.segments.push_back(std::move(s));
+    }
+    const std::string part_text = strip(part.text);
+    if (!part_text.empty()) text += (text.empty() ? "" : " ") + part_text;
+  });
+  t.text = std::move(text);
   return t;
 }
 

@@ -27,6 +27,7 @@
 #include "core/message_bus.h"
 #include "core/parts.h"
 #include "service/backlog_gate.h"
+#include "service/chunking.h"
 #include "service/client_slots.h"
 #include "service/live_session.h"
 #include "service/memory_budget.h"
@@ -46,6 +47,7 @@ struct ServiceLimits {
   BacklogLimits backlog;                  // bounds on unfinished async work
   RateLimits rate;                        // per-client limits on requests and audio
   VadSettings vad;                        // voice activity detection: model and defaults
+  ChunkingChoice chunking;                // requests that do not say (WHISPER_CHUNKING)
   LiveSettings live;                      // realtime sessions (see live_session.h)
 };
 
@@ -126,6 +128,10 @@ class TranscriptionService {
   };
   PreparedJob prepare(const TranscriptionJob& job, CancelToken& cancel);
   Transcription run_job(const TranscriptionJob& job);
+  // The chunks of `audio` that VAD finds, transcribed by the model as one batch and stitched.
+  Transcription run_chunked(const TranscriptionJob& job, const PreparedJob& prepared,
+                            const ChunkingChoice& choice, TranscribeOptions options,
+                            CancelToken& cancel);
   LanguageScores run_detection(const TranscriptionJob& job);
   Transcription run_task_job(const TaskRequest& request, TaskControl& control);
 

@@ -202,13 +202,19 @@ void VoiceActivityFilter::prefetch() {
   }
 }
 
-SpeechOnly VoiceActivityFilter::speech(const AudioBuffer& audio, const vad::VadOptions& options,
-                                       const CancelToken* cancel) {
+std::vector<vad::SpeechSegment> VoiceActivityFilter::speech_segments(const AudioBuffer& audio,
+                                                                     const vad::VadOptions& options,
+                                                                     const CancelToken* cancel) {
   std::vector<float> probabilities =
       vad::faster_whisper_probabilities(*model(), audio.samples, cancel);
+  return vad::speech_timestamps(probabilities, static_cast<std::int64_t>(audio.samples.size()),
+                                options);
+}
+
+SpeechOnly VoiceActivityFilter::speech(const AudioBuffer& audio, const vad::VadOptions& options,
+                                       const CancelToken* cancel) {
   SpeechOnly out;
-  out.segments = vad::speech_timestamps(probabilities,
-                                        static_cast<std::int64_t>(audio.samples.size()), options);
+  out.segments = speech_segments(audio, options, cancel);
   for (const auto& s : out.segments) {
     out.audio.samples.insert(out.audio.samples.end(),
                              audio.samples.begin() + static_cast<std::ptrdiff_t>(s.start),

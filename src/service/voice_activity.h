@@ -72,6 +72,10 @@ class VoiceActivityFilter {
   // The speech of `audio`. Throws sra::Error(config) if the model cannot be loaded.
   SpeechOnly speech(const AudioBuffer& audio, const vad::VadOptions& options,
                     const CancelToken* cancel);
+  // Only where the speech of `audio` is, in samples. Same errors as speech().
+  std::vector<vad::SpeechSegment> speech_segments(const AudioBuffer& audio,
+                                                  const vad::VadOptions& options,
+                                                  const CancelToken* cancel);
   // The Silero model, loaded on first use. A catalog model that is missing is pulled on a thread
   // of its own, never the caller's: until it is in, this throws sra::Error(unavailable) with
   // Retry-After; a failed pull throws sra::Error(config) (the index, redacted, and what to run)

@@ -3,6 +3,7 @@
 our worker -> its API reads SUCCESS; our API -> its huey_consumer -> our API reads SUCCESS (and
 FAILED with Huey's reason); over a Redis started by the test, and again over Redis with TLS only.
 Celery over rediss:// and amqps:// with real Python Celery; certificates are verified."""
+import fcntl
 import os
 import subprocess
 import time
@@ -25,11 +26,16 @@ SPOKEN = "go forward ten meters"
 def project_python():
     """The Python project's interpreter, its environment made once per build folder."""
     python = PROJECT_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run(["python3", "-m", "venv", str(PROJECT_VENV)], check=True)
-    # Every time: a no-op when the requirements are met, an install when they changed.
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
-                    str(HERE / "python-project-requirements.txt")], check=True)
+    # ctest runs this file and test_python_project_celery side by side: one makes the environment
+    # while the other waits (two pip runs in one environment break each other's imports).
+    PROJECT_VENV.parent.mkdir(parents=True, exist_ok=True)
+    with open(PROJECT_VENV.parent / "python-project-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not python.exists():
+            subprocess.run(["python3", "-m", "venv", str(PROJECT_VENV)], check=True)
+        # Every time: a no-op when the requirements are met, an install when they changed.
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
+                        str(HERE / "python-project-requirements.txt")], check=True)
     return python
 
 

@@ -184,6 +184,15 @@ class WhisperEngine {
   // Transcribes audio of any length.
   TranscribeResult transcribe(const std::vector<float>& samples,
                               const TranscribeOptions& options) const;
+  // Transcribes each of `chunks` on its own, as transcribe() would (nothing carried from one to
+  // the next; set the language, or each chunk detects its own), `parallel` at a time: the first
+  // window of each is encoded in turn with every thread of the call, then they are decoded
+  // together, so that the step batcher runs their tokens in shared passes. `on_done(i, result)`
+  // is called for each chunk in order, on the calling thread. options.on_segment is not called.
+  // The first error (a cancellation included) stops the others and is thrown.
+  void transcribe_batch(const std::vector<std::vector<float>>& chunks,
+                        const TranscribeOptions& options, int parallel,
+                        const std::function<void(std::size_t, TranscribeResult&&)>& on_done) const;
 
   void set_threads(int threads) { threads_ = threads; }
   // Keep each window's cross-attention keys and values as IEEE halves (WHISPER_CROSS_CACHE=f16):
@@ -196,6 +205,14 @@ class WhisperEngine {
   // Decodes a window from its cross-attention cache; the language must be set (or the model
   // English-only).
   DecodingResult decode(const CrossCache& cross, const DecodingOptions& options) const;
+  // A clip's log-mel (30 s of silence padded) and its first window encoded, when known.
+  struct FirstWindow {
+    Mel mel;
+    std::vector<float> features;  // empty: encoded when needed
+  };
+  FirstWindow first_window(const std::vector<float>& samples, bool encode_it,
+                           const CancelToken* cancel) const;
+  TranscribeResult transcribe_from(FirstWindow first, const TranscribeOptions& options) const;
 
   std::shared_ptr<const ModelFile> file_;
   Tokenizer tokenizer_;

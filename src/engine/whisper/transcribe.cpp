@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
+#include <thread>
 
 #include "core/errors.h"
 #include "core/text.h"
@@ -172,13 +174,79 @@ std::map<std::string, double> WhisperEngine::detect_audio_language(
   return detect_language(encode(mel_window(mel, 0, kChunkFrames)));
 }
 
+WhisperEngine::FirstWindow WhisperEngine::first_window(const std::vector<float>& samples,
+                                                       bool encode_it,
+                                                       const CancelToken* cancel) const {
+  FirstWindow first;
+  // Pad 30 s of silence to the input audio, for slicing.
+  first.mel = this->mel(samples, kChunkSamples);
+  if (encode_it) {
+    const int content_frames = first.mel.n_frames - kChunkFrames;
+    first.features =
+        encode(mel_window(first.mel, 0, std::min(kChunkFrames, content_frames)), cancel);
+  }
+  return first;
+}
+
 TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
                                            const TranscribeOptions& options) const {
   ThreadBudget::Scope threads(threads_);
+  return transcribe_from(first_window(samples, false, options.cancel), options);
+}
+
+void WhisperEngine::transcribe_batch(
+    const std::vector<std::vector<float>>& chunks, const TranscribeOptions& options, int parallel,
+    const std::function<void(std::size_t, TranscribeResult&&)>& on_done) const {
+  parallel = std::max(parallel, 1);
+  CancelToken group(options.cancel);  // cancelled by the first failure, or by the caller's
+  TranscribeOptions each = options;
+  each.cancel = &group;
+  each.on_segment = nullptr;
+  for (std::size_t from = 0; from < chunks.size(); from += static_cast<std::size_t>(parallel)) {
+    const std::size_t to = std::min(chunks.size(), from + static_cast<std::size_t>(parallel));
+    std::vector<FirstWindow> firsts;
+    double encode_seconds = 0;
+    {
+      // Encoded in turn, each with every thread this call may use.
+      ThreadBudget::Scope threads(threads_);
+      for (std::size_t i = from; i < to; ++i) {
+        group.check();
+        firsts.push_back(
+            timed(encode_seconds, [&] { return first_window(chunks[i], true, &group); }));
+      }
+    }
+    // Decoded together: each on a thread of its own, their steps merged by the batcher.
+    std::vector<TranscribeResult> results(to - from);
+    std::vector<std::exception_ptr> errors(to - from);
+    std::vector<std::thread> workers;
+    for (std::size_t i = from; i < to; ++i) {
+      workers.emplace_back([&, i] {
+        try {
+          ThreadBudget::Scope threads(threads_);
+          results[i - from] = transcribe_from(std::move(firsts[i - from]), each);
+        } catch (...) {
+          errors[i - from] = std::current_exception();
+          group.cancel("another chunk of the batch failed");
+        }
+      });
+    }
+    for (auto& w : workers) w.join();
+    // The caller's own cancellation or deadline wins over the siblings' "another chunk failed".
+    if (options.cancel) options.cancel->check();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+    for (std::size_t i = from; i < to; ++i) {
+      if (i == from) results[0].encode_seconds += encode_seconds;
+      on_done(i, std::move(results[i - from]));
+    }
+  }
+}
+
+TranscribeResult WhisperEngine::transcribe_from(FirstWindow first,
+                                                const TranscribeOptions& options) const {
   const HParams& h = hparams();
   const SpecialTokens& sp = tokenizer_.special();
-  // Pad 30 s of silence to the input audio, for slicing.
-  Mel mel = this->mel(samples, kChunkSamples);
+  Mel mel = std::move(first.mel);
   const int content_frames = mel.n_frames - kChunkFrames;
   const double content_duration = static_cast<double>(content_frames) * kHopLength / 16000.0;
 
@@ -187,16 +255,21 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     decode_options.prefix = tokenizer_.encode(" " + strip(*options.prefix_text));
   }
   double encode_seconds = 0, decode_seconds = 0;
-  // The encoder output language detection used: the first window's own when the audio fills it
-  // (the same 3000 mel frames), so that it is not encoded twice.
-  std::vector<float> detection_features;
+  // The encoder output of the window at seek 0 (min(3000, content) mel frames, zero-padded), when
+  // known. Language detection reads the first 3000 frames of the padded log-mel: the same window
+  // when the audio fills it, so that it is not encoded twice.
+  std::vector<float> first_features = std::move(first.features);
   if (!decode_options.language) {
     if (!tokenizer_.multilingual()) {
       decode_options.language = "en";
     } else {
-      detection_features =
-          timed(encode_seconds, [&] { return encode(mel_window(mel, 0, kChunkFrames)); });
-      auto probs = detect_language(detection_features);
+      const bool same_window = content_frames >= kChunkFrames;
+      std::vector<float> encoded;
+      if (!same_window || first_features.empty()) {
+        encoded = timed(encode_seconds, [&] { return encode(mel_window(mel, 0, kChunkFrames)); });
+      }
+      if (same_window && first_features.empty()) first_features = std::move(encoded);
+      auto probs = detect_language(same_window ? first_features : encoded);
       decode_options.language = std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) {
                                   return a.second < b.second;
                                 })->first;
@@ -259,13 +332,14 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
     const int segment_size = std::min({kChunkFrames, content_frames - seek, clip_end - seek});
     const double segment_duration = static_cast<double>(segment_size) * kHopLength / 16000.0;
     std::vector<float> features;
-    if (seek == 0 && segment_size == kChunkFrames && !detection_features.empty()) {
-      features = std::move(detection_features);
+    if (seek == 0 && !first_features.empty() &&
+        segment_size == std::min(kChunkFrames, content_frames)) {
+      features = std::move(first_features);
     } else {
       features = timed(encode_seconds,
                        [&] { return encode(mel_window(mel, seek, segment_size), options.cancel); });
     }
-    detection_features.clear();
+    first_features.clear();
     // The window's cross-attention keys and values, once for every decoding attempt and the
     // word alignment (the language is known here, so no attempt detects it).
     const CrossCache cross =
