@@ -10,6 +10,7 @@
 #include "core/option_table.h"
 #include "http/formats.h"
 #include "service/builtin_parts.h"
+#include "service/chunking.h"
 #include "service/voice_activity.h"
 
 namespace sra::http {
@@ -83,10 +84,12 @@ std::string build_openapi_document() {
   add("SeedUpload", false);
   add("TranscriptionRequest", true);
   add("TranslationRequest", true);
-  // Voice activity detection belongs to every transcription route.
-  for (const auto& [name, spec] : options_schema_properties(vad_option_specs())) {
-    for (const char* schema : {"SeedUpload", "TranscriptionRequest", "TranslationRequest"})
-      schemas.at(schema).as_object().at("properties").as_object()[name] = spec;
+  // Voice activity detection and chunking belong to every transcription route.
+  for (const auto* table : {&vad_option_specs(), &chunking_option_specs()}) {
+    for (const auto& [name, spec] : options_schema_properties(*table)) {
+      for (const char* schema : {"SeedUpload", "TranscriptionRequest", "TranslationRequest"})
+        schemas.at(schema).as_object().at("properties").as_object()[name] = spec;
+    }
   }
   // The subtitle layout fields belong to the OpenAI routes' srt and vtt.
   for (const auto& [name, spec] : options_schema_properties(subtitle_option_specs())) {

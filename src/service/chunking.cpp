@@ -1,8 +1,7 @@
 #include "service/chunking.h"
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cctype>
 #include <cmath>
 #include <sstream>
@@ -126,8 +125,9 @@ ChunkingChoice parse_chunking(std::string_view text, const std::string& field) {
     } else if (key == "silence_duration_ms") {
       c.vad.min_silence_duration_ms = member_number(value, name, 0, 60000, true);
     } else {
-      throw invalid_field(name, "is not a member of a server_vad chunking strategy "
-                                "(threshold, prefix_padding_ms, silence_duration_ms)");
+      throw invalid_field(name,
+                          "is not a member of a server_vad chunking strategy "
+                          "(threshold, prefix_padding_ms, silence_duration_ms)");
     }
   }
   bound_speech(c.vad);

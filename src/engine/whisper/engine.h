@@ -185,7 +185,8 @@ class WhisperEngine {
   TranscribeResult transcribe(const std::vector<float>& samples,
                               const TranscribeOptions& options) const;
   // Transcribes each of `chunks` on its own, as transcribe() would (nothing carried from one to
-  // the next; set the language, or each chunk detects its own), `parallel` at a time: the first
+  // the next; set the language, or each chunk detects its own), `parallel` at a time (fewer when
+  // their cross-attention caches would pass 320 MiB): the first
   // window of each is encoded in turn with every thread of the call, then they are decoded
   // together, so that the step batcher runs their tokens in shared passes. `on_done(i, result)`
   // is called for each chunk in order, on the calling thread. options.on_segment is not called.

@@ -197,7 +197,14 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
 void WhisperEngine::transcribe_batch(
     const std::vector<std::vector<float>>& chunks, const TranscribeOptions& options, int parallel,
     const std::function<void(std::size_t, TranscribeResult&&)>& on_done) const {
-  parallel = std::max(parallel, 1);
+  // Each chunk in flight holds its window's cross-attention keys and values: bounded in bytes, so
+  // that a large model batches fewer chunks (base: 37 MB each; large-v3: 491 MB, one at a time).
+  const HParams& h = hparams();
+  const double cross_bytes =
+      2.0 * h.n_text_layer * h.n_audio_ctx * h.n_text_state * (half_cross_cache_ ? 2 : 4);
+  constexpr double kBatchCrossBytes = 320.0 * 1024 * 1024;
+  parallel = std::clamp(static_cast<int>(kBatchCrossBytes / std::max(cross_bytes, 1.0)), 1,
+                        std::max(parallel, 1));
   CancelToken group(options.cancel);  // cancelled by the first failure, or by the caller's
   TranscribeOptions each = options;
   each.cancel = &group;

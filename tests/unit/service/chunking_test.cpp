@@ -63,11 +63,11 @@ TEST(Chunking, BadValuesNameTheirField) {
 
 TEST(Chunking, SegmentsJoinWhileTheSpanFitsAChunk) {
   const std::int64_t s = 16000;
-  std::vector<vad::SpeechSegment> speech = {
-      {0, 5 * s}, {8 * s, 20 * s}, {21 * s, 29 * s},  // 29 s together
-      {31 * s, 40 * s},                               // would make 40 s: a new chunk
-      {41 * s, 95 * s},                               // longer than a chunk: its own
-      {96 * s, 97 * s}};
+  std::vector<vad::SpeechSegment> speech = {{0, 5 * s},       {8 * s, 20 * s},
+                                            {21 * s, 29 * s},  // 29 s together
+                                            {31 * s, 40 * s},  // would make 40 s: a new chunk
+                                            {41 * s, 95 * s},  // longer than a chunk: its own
+                                            {96 * s, 97 * s}};
   auto spans = plan_chunks(speech, 30 * s);
   ASSERT_EQ(spans.size(), 4u);
   EXPECT_EQ(spans[0].start, 0);
