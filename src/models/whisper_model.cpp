@@ -85,9 +85,9 @@ class WhisperModel final : public Model {
       const std::function<void(std::size_t, Transcription&&)>& on_chunk) override {
     whisper::TranscribeOptions options = engine_options(request);
     options.cancel = request.cancel;
-    std::vector<std::vector<float>> samples;
+    std::vector<const std::vector<float>*> samples;
     samples.reserve(chunks.size());
-    for (const auto& c : chunks) samples.push_back(c.samples);
+    for (const auto& c : chunks) samples.push_back(&c.samples);
     engine_.transcribe_batch(samples, options, kMaxBatchedChunks,
                              [&](std::size_t i, whisper::TranscribeResult&& r) {
                                on_chunk(i, to_transcription(r, chunks[i].seconds()));

@@ -224,8 +224,8 @@ Transcription TranscriptionService::run_chunked(const TranscriptionJob& job,
   }
   // One language for the file: detected once, on the first chunk, unless the request names it.
   auto language = options.values.find("language");
-  if (language == options.values.end() || strip(language->second).empty() ||
-      strip(language->second) == "auto") {
+  const std::string named = language == options.values.end() ? "" : strip(language->second);
+  if (named.empty() || named == "auto" || named == "none" || named == "null") {
     if (auto scores = prepared.model->detect_language(chunks.front(), options);
         scores && !scores->empty()) {
       options.values["language"] = scores->front().language;

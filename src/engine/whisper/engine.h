@@ -191,7 +191,7 @@ class WhisperEngine {
   // together, so that the step batcher runs their tokens in shared passes. `on_done(i, result)`
   // is called for each chunk in order, on the calling thread. options.on_segment is not called.
   // The first error (a cancellation included) stops the others and is thrown.
-  void transcribe_batch(const std::vector<std::vector<float>>& chunks,
+  void transcribe_batch(const std::vector<const std::vector<float>*>& chunks,
                         const TranscribeOptions& options, int parallel,
                         const std::function<void(std::size_t, TranscribeResult&&)>& on_done) const;
 

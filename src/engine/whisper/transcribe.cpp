@@ -195,8 +195,8 @@ TranscribeResult WhisperEngine::transcribe(const std::vector<float>& samples,
 }
 
 void WhisperEngine::transcribe_batch(
-    const std::vector<std::vector<float>>& chunks, const TranscribeOptions& options, int parallel,
-    const std::function<void(std::size_t, TranscribeResult&&)>& on_done) const {
+    const std::vector<const std::vector<float>*>& chunks, const TranscribeOptions& options,
+    int parallel, const std::function<void(std::size_t, TranscribeResult&&)>& on_done) const {
   // Each chunk in flight holds its window's cross-attention keys and values: bounded in bytes, so
   // that a large model batches fewer chunks (base: 37 MB each; large-v3: 491 MB, one at a time).
   const HParams& h = hparams();
@@ -219,23 +219,29 @@ void WhisperEngine::transcribe_batch(
       for (std::size_t i = from; i < to; ++i) {
         group.check();
         firsts.push_back(
-            timed(encode_seconds, [&] { return first_window(chunks[i], true, &group); }));
+            timed(encode_seconds, [&] { return first_window(*chunks[i], true, &group); }));
       }
     }
     // Decoded together: each on a thread of its own, their steps merged by the batcher.
     std::vector<TranscribeResult> results(to - from);
     std::vector<std::exception_ptr> errors(to - from);
     std::vector<std::thread> workers;
-    for (std::size_t i = from; i < to; ++i) {
-      workers.emplace_back([&, i] {
-        try {
-          ThreadBudget::Scope threads(threads_);
-          results[i - from] = transcribe_from(std::move(firsts[i - from]), each);
-        } catch (...) {
-          errors[i - from] = std::current_exception();
-          group.cancel("another chunk of the batch failed");
-        }
-      });
+    try {
+      for (std::size_t i = from; i < to; ++i) {
+        workers.emplace_back([&, i] {
+          try {
+            ThreadBudget::Scope threads(threads_);
+            results[i - from] = transcribe_from(std::move(firsts[i - from]), each);
+          } catch (...) {
+            errors[i - from] = std::current_exception();
+            group.cancel("another chunk of the batch failed");
+          }
+        });
+      }
+    } catch (...) {  // no thread to be had: those started stop, then the error goes up
+      group.cancel("the batch could not start its threads");
+      for (auto& w : workers) w.join();
+      throw;
     }
     for (auto& w : workers) w.join();
     // The caller's own cancellation or deadline wins over the siblings' "another chunk failed".

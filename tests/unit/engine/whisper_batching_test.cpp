@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/errors.h"
 #include "engine/whisper/engine.h"
 #include "engine/whisper/thread_budget.h"
 #include "whisper_test_support.h"
@@ -94,6 +95,52 @@ TEST(WhisperBatching, HalfCrossCacheStaysCloseAndBatchesAlike) {
     }
   }
   EXPECT_GT(words, 0u);
+}
+
+TEST(WhisperBatching, ChunksTranscribedTogetherEqualEachAlone) {
+  WhisperEngine engine(ModelFile::load(test::whisper_model("tiny-test-f32")));
+  engine.set_threads(2);
+  std::vector<std::vector<float>> clips;
+  for (auto file : {"dev/dev_00000.wav", "long/long_00001.wav", "dev/dev_00004.wav",
+                    "dev/dev_00009.wav", "dev/dev_00012.wav"})
+    clips.push_back(test::clip_samples(file));
+  std::vector<const std::vector<float>*> chunks;
+  for (const auto& c : clips) chunks.push_back(&c);
+  TranscribeOptions o;  // timestamps, fallback (a fixed seed), conditioning within a chunk
+  o.decode.language = "en";
+  o.best_failed_attempt = true;
+  o.seek_by_words = true;
+  const auto before = engine.batching_stats();
+  std::vector<std::size_t> order;
+  std::vector<TranscribeResult> together(clips.size());
+  engine.transcribe_batch(chunks, o, 3, [&](std::size_t i, TranscribeResult&& r) {
+    order.push_back(i);
+    together[i] = std::move(r);
+  });
+  EXPECT_EQ(order, (std::vector<std::size_t>{0, 1, 2, 3, 4}));  // in order, each once
+  EXPECT_GT(engine.batching_stats().shared, before.shared) << "no pass served two chunks";
+  for (std::size_t i = 0; i < clips.size(); ++i) {
+    TranscribeResult alone = engine.transcribe(clips[i], o);
+    ASSERT_EQ(together[i].segments.size(), alone.segments.size()) << "chunk " << i;
+    for (std::size_t k = 0; k < alone.segments.size(); ++k) {
+      EXPECT_EQ(together[i].segments[k].tokens, alone.segments[k].tokens) << i << "/" << k;
+      EXPECT_EQ(together[i].segments[k].start, alone.segments[k].start) << i << "/" << k;
+      EXPECT_EQ(together[i].segments[k].avg_logprob, alone.segments[k].avg_logprob);
+    }
+    EXPECT_EQ(together[i].text, alone.text);
+  }
+  // The caller's cancellation stops the batch with its own reason.
+  CancelToken cancel;
+  cancel.cancel("the client went away");
+  o.cancel = &cancel;
+  try {
+    engine.transcribe_batch(chunks, o, 3, [](std::size_t, TranscribeResult&&) { FAIL(); });
+    FAIL() << "a cancelled batch ran";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::cancelled);
+    EXPECT_NE(std::string(e.what()).find("went away"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(ThreadBudget::active(), 0);
 }
 
 }  // namespace
