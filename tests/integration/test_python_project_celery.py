@@ -35,13 +35,19 @@ def envs(redis_server, folder):
     return theirs, ours
 
 
-def statuses_until_final(api, task_id, timeout=120):
+def statuses_until_final(api, task_id, timeout=240):
     seen = []
     deadline = time.time() + timeout
     while time.time() < deadline:
         # The Python project's API answers slowly while its Celery worker starts on a loaded
-        # machine: the read timeout is a safety net, not a bound under test.
-        r = requests.get(api.url(f"/async/v1/transcribe/{task_id}"), timeout=60)
+        # machine, and its result read (Celery's AsyncResult.get() with no timeout, on the Redis
+        # backend) now and then never returns: FastAPI serves the next read on another thread, so
+        # a read that hangs is asked again. The read timeout is a safety net, not a bound under
+        # test; the deadline is.
+        try:
+            r = requests.get(api.url(f"/async/v1/transcribe/{task_id}"), timeout=30)
+        except requests.ReadTimeout:
+            continue
         assert r.status_code == 200, api.log()
         seen.append(r.json()["status"])
         if seen[-1] != "PENDING":
