@@ -89,6 +89,16 @@ std::map<std::string, std::string> stored_options(const std::string& json) {
   return options;
 }
 
+// VAD and chunking hand the model speech without its pauses (or cut at them): dense windows, where
+// a greedy decoding that loops and a last timestamp that jumps over speech are likelier. Unless
+// the request says otherwise, a window that fails every temperature keeps its best attempt (never
+// the last temperature's noise), and one whose last segment runs on past its words continues
+// after its last word.
+void prefer_kept_speech(std::map<std::string, std::string>& values) {
+  values.try_emplace("keep_best_attempt", "true");
+  values.try_emplace("seek_by_words", "true");
+}
+
 double seconds_since(CancelToken::Clock::time_point start) {
   return std::chrono::duration<double>(CancelToken::Clock::now() - start).count();
 }
@@ -166,12 +176,7 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
     metrics().stage_seconds.with({"vad"}).add(seconds_since(vad_started));
     speech_map.emplace(speech->segments);
     for (const auto& spec : vad_option_specs()) options.values.erase(spec.name);
-    // Speech joined without its pauses makes dense windows, where a greedy decoding that loops is
-    // more likely: the window keeps its best attempt, never the last temperature's noise.
-    options.values.try_emplace("keep_best_attempt", "true");
-    // Joined speech has no pause for a window to end in: a window whose last segment runs on
-    // past its words skipped speech, and continues after its last word.
-    options.values.try_emplace("seek_by_words", "true");
+    prefer_kept_speech(options.values);
     if (job.on_segment) {
       options.on_segment = [&](const Segment& s) {
         Segment mapped = s;
@@ -231,11 +236,9 @@ Transcription TranscriptionService::run_chunked(const TranscriptionJob& job,
       options.values["language"] = scores->front().language;
     }
   }
-  // Each chunk on its own: no text carried across chunks; a window that fails every temperature
-  // keeps its best attempt, and one that runs past its words continues after them.
+  // Each chunk on its own: no text carried across chunks.
   options.values["condition_on_previous_text"] = "false";
-  options.values.try_emplace("keep_best_attempt", "true");
-  options.values.try_emplace("seek_by_words", "true");
+  prefer_kept_speech(options.values);
   options.on_segment = nullptr;
   std::string text;
   prepared.model->transcribe_chunks(chunks, options, [&](std::size_t i, Transcription&& part) {
