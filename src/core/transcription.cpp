@@ -8,6 +8,17 @@ namespace sra {
 
 namespace json = boost::json;
 
+json::array logprobs_json(const std::vector<TokenLogprob>& logprobs) {
+  json::array out;
+  for (const auto& l : logprobs) {
+    json::array bytes;
+    for (unsigned char b : l.bytes) bytes.emplace_back(static_cast<int>(b));
+    out.emplace_back(
+        json::object{{"token", l.token}, {"logprob", l.logprob}, {"bytes", std::move(bytes)}});
+  }
+  return out;
+}
+
 json::value to_json(const Segment& s) {
   json::array tokens;
   for (int id : s.tokens) tokens.emplace_back(id);
@@ -29,6 +40,7 @@ json::value to_json(const Segment& s) {
     }
     o["words"] = std::move(words);
   }
+  if (!s.logprobs.empty()) o["logprobs"] = logprobs_json(s.logprobs);
   return o;
 }
 
@@ -74,6 +86,17 @@ Segment read_segment(const json::value& sv) {
       const auto& wo = wv.as_object();
       s.words.push_back({string_field(wo, "word"), number(wo, "start"), number(wo, "end"),
                          number(wo, "probability")});
+    }
+  }
+  if (auto* logprobs = so.if_contains("logprobs")) {
+    for (const auto& lv : logprobs->as_array()) {
+      const auto& lo = lv.as_object();
+      TokenLogprob l{string_field(lo, "token"), {}, number(lo, "logprob")};
+      if (auto* bytes = lo.if_contains("bytes")) {
+        for (const auto& b : bytes->as_array())
+          l.bytes += static_cast<char>(b.to_number<unsigned char>());
+      }
+      s.logprobs.push_back(std::move(l));
     }
   }
   return s;

@@ -20,18 +20,26 @@ struct Word {
   double probability = 0;  // how sure the model is of the word, 0..1
 };
 
+// A sampled text token with its log-probability (OpenAI's `include[]=logprobs`).
+struct TokenLogprob {
+  std::string token;   // the token's text, invalid UTF-8 (part of a character) as U+FFFD
+  std::string bytes;   // the token's own bytes
+  double logprob = 0;  // natural log of its probability when it was sampled
+};
+
 struct Segment {
-  int id = 0;                    // index of the segment in the transcription
-  std::int64_t seek = 0;         // offset of the decoding window, in 10 ms frames
-  double start = 0;              // seconds from the start of the audio
-  double end = 0;                // seconds from the start of the audio
-  std::string text;              // text of the segment, as the model wrote it
-  std::vector<int> tokens;       // token ids, for models that have tokens
-  double temperature = 0;        // sampling temperature that produced the segment
-  double avg_logprob = 0;        // average log-probability of the tokens
-  double compression_ratio = 0;  // gzip compression ratio of the text
-  double no_speech_prob = 0;     // probability that the window holds no speech
-  std::vector<Word> words;       // with word timestamps: the segment's words, in order
+  int id = 0;                          // index of the segment in the transcription
+  std::int64_t seek = 0;               // offset of the decoding window, in 10 ms frames
+  double start = 0;                    // seconds from the start of the audio
+  double end = 0;                      // seconds from the start of the audio
+  std::string text;                    // text of the segment, as the model wrote it
+  std::vector<int> tokens;             // token ids, for models that have tokens
+  double temperature = 0;              // sampling temperature that produced the segment
+  double avg_logprob = 0;              // average log-probability of the tokens
+  double compression_ratio = 0;        // gzip compression ratio of the text
+  double no_speech_prob = 0;           // probability that the window holds no speech
+  std::vector<Word> words;             // with word timestamps: the segment's words, in order
+  std::vector<TokenLogprob> logprobs;  // when asked for: the segment's text tokens, in order
 };
 
 // Where a model's time went, for metrics; not part of any response. Zero when not measured.
@@ -56,6 +64,8 @@ struct LanguageScore {
 // Every language a model knows with its probability, the most likely first.
 using LanguageScores = std::vector<LanguageScore>;
 
+// OpenAI's logprobs list: [{"token", "logprob", "bytes": [ints]}].
+boost::json::array logprobs_json(const std::vector<TokenLogprob>& logprobs);
 boost::json::value to_json(const Segment& s);
 boost::json::value to_json(const Transcription& t);
 // Throws sra::Error(internal) if `v` is not an object of the shape to_json writes.

@@ -271,14 +271,33 @@ boost::json::value verbose_json(const Transcription& t, const std::string& task,
     out["words"] = std::move(words);
   }
   if (options.segments) out["segments"] = std::move(segments);
+  if (options.logprobs) out["logprobs"] = transcript_logprobs(t);
+  if (options.usage) out["usage"] = duration_usage(t.duration);
+  return out;
+}
+
+boost::json::object duration_usage(double seconds) {
+  return boost::json::object{{"type", "duration"}, {"seconds", round3(seconds)}};
+}
+
+boost::json::array transcript_logprobs(const Transcription& t) {
+  boost::json::array out;
+  for (const auto& s : t.segments) {
+    boost::json::array one = logprobs_json(s.logprobs);
+    for (auto& v : one) out.push_back(std::move(v));
+  }
   return out;
 }
 
 std::string render(const Transcription& t, ResponseFormat format, const std::string& task,
                    const RenderOptions& options) {
   switch (format) {
-    case ResponseFormat::json:
-      return boost::json::serialize(boost::json::object{{"text", t.text}});
+    case ResponseFormat::json: {
+      boost::json::object out{{"text", t.text}};
+      if (options.logprobs) out["logprobs"] = transcript_logprobs(t);
+      if (options.usage) out["usage"] = duration_usage(t.duration);
+      return boost::json::serialize(out);
+    }
     case ResponseFormat::verbose_json:
       return boost::json::serialize(verbose_json(t, task, options));
     case ResponseFormat::text:

@@ -5,6 +5,8 @@
 // once in subtitle_option_specs(). Pure functions; safe from any thread.
 #pragma once
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <functional>
 #include <optional>
@@ -36,7 +38,14 @@ struct RenderOptions {
   bool segments = true;  // verbose_json: the `segments` list
   bool words = false;    // verbose_json: OpenAI's flat `words` list (word, start, end, probability)
   SubtitleOptions subtitles;  // srt, vtt
+  bool logprobs = false;      // json, verbose_json: OpenAI's `logprobs` list of the text tokens
+  bool usage = false;         // json, verbose_json: OpenAI's `usage` (duration, seconds)
 };
+
+// OpenAI's usage of a transcription billed by duration: {"type": "duration", "seconds": s}.
+boost::json::object duration_usage(double seconds);
+// OpenAI's logprobs list of every segment's text tokens, in order.
+boost::json::array transcript_logprobs(const Transcription& t);
 
 // The subtitle options as request fields: name, type, bounds, doc.
 const std::vector<OptionSpec>& subtitle_option_specs();

@@ -141,6 +141,10 @@ const std::vector<OptionSpec>& openai_field_specs() {
     t.push_back(make_option("timestamp_granularities[]", OptionType::text, "",
                             "`segment`, `word` or both (repeated field)"));
     t.back().max_items = 64;
+    t.push_back(make_option("include[]", OptionType::text, "",
+                            "`logprobs`: each text token with its log-probability and bytes "
+                            "(json, verbose_json and the stream's delta events)"));
+    t.back().max_items = 64;
     return t;
   }();
   return specs;
@@ -197,6 +201,16 @@ OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, boo
       }
     }
   }
+  if (auto inc = parsed("include[]")) {
+    for (const std::string& item : split_list(inc->text)) {
+      if (item != "logprobs") {
+        throw invalid_field(
+            "include[]", "'" + std::string(utf8_prefix(item, 40)) + "' is not one of ['logprobs']");
+      }
+      r.render.logprobs = true;
+    }
+  }
+  r.render.usage = true;
   // As OpenAI: segments unless only words were asked for.
   r.render.words = want_words;
   r.render.segments = want_segments || !want_words;
@@ -211,6 +225,7 @@ OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, boo
   // Without chunking_strategy, OpenAI's long-form decoding, token for token.
   r.options.try_emplace("chunking_strategy", "none");
   if (want_words || r.render.subtitles.any()) r.options["word_timestamps"] = "true";
+  if (r.render.logprobs) r.options["logprobs"] = "true";
   // As OpenAI documents: 0 lets the model raise the temperature by itself when it needs to;
   // another value is the one temperature used.
   if (auto t = parsed("temperature"); t && t->number > 0)
@@ -227,11 +242,16 @@ std::string sse_event(const json::value& v) {
 }
 
 // Built outside the coroutine: GCC 12 mishandles string literals in braced lists inside one.
-std::string delta_event(const std::string& delta) {
-  return sse_event(json::object{{"type", "transcript.text.delta"}, {"delta", delta}});
+std::string delta_event(const Segment& segment, bool logprobs) {
+  json::object e{{"type", "transcript.text.delta"}, {"delta", segment.text}};
+  if (logprobs) e["logprobs"] = logprobs_json(segment.logprobs);
+  return sse_event(e);
 }
-std::string done_event(const std::string& text) {
-  return sse_event(json::object{{"type", "transcript.text.done"}, {"text", text}});
+std::string done_event(const Transcription& t, bool logprobs) {
+  json::object e{{"type", "transcript.text.done"}, {"text", t.text}};
+  if (logprobs) e["logprobs"] = transcript_logprobs(t);
+  e["usage"] = duration_usage(t.duration);
+  return sse_event(e);
 }
 std::string error_event(const Error& e) {
   return sse_event(json::object{{"type", "error"}, {"error", error_object(openai_error_for(e))}});
@@ -244,7 +264,8 @@ asio::awaitable<void> write_chunk(boost::beast::tcp_stream& stream, const std::s
 
 // Server-sent events: a delta per segment as the job finishes it, then the whole text (or an
 // error event). Whatever ends this early (the client gone, a failed write) cancels the job.
-asio::awaitable<void> stream_transcription(Exchange& ex, const std::shared_ptr<JobRun>& run) {
+asio::awaitable<void> stream_transcription(Exchange& ex, const std::shared_ptr<JobRun>& run,
+                                           bool logprobs) {
   CancelUnlessDone guard(run);
   bhttp::response<bhttp::empty_body> head{status::ok, 11};
   head.set(bhttp::field::content_type, "text/event-stream");
@@ -265,7 +286,7 @@ asio::awaitable<void> stream_transcription(Exchange& ex, const std::shared_ptr<J
   for (;;) {
     JobNews news = co_await next(run, &ex);
     for (const auto& segment : news.segments) {
-      co_await write_chunk(ex.stream, delta_event(segment.text));
+      co_await write_chunk(ex.stream, delta_event(segment, logprobs));
     }
     if (news.done) break;
   }
@@ -287,7 +308,7 @@ asio::awaitable<void> stream_transcription(Exchange& ex, const std::shared_ptr<J
     }
     if (last.empty()) co_return;  // cancelled: the client is gone
   } else {
-    last = done_event(run->transcription.text);
+    last = done_event(run->transcription, logprobs);
   }
   co_await write_chunk(ex.stream, last);
   ex.stream.expires_after(std::chrono::seconds(60));
@@ -356,7 +377,7 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
     ex.keep_alive = req.keep_alive();
     run->stream_segments = true;
     start(ctx, run);
-    co_await stream_transcription(ex, run);
+    co_await stream_transcription(ex, run, r.render.logprobs);
     co_return Response{};
   }
   start(ctx, run);
@@ -389,7 +410,10 @@ asio::awaitable<Response> openai_language_route(ApiContext& ctx,
                                                 const RequestParser::value_type& req, Exchange& ex,
                                                 std::string_view) {
   static const UploadRoute route{
-      .option_tables = {}, .own_fields = {"model"}, .refuse_unknown = true, .openai_shape = true};
+      .option_tables = {},
+      .own_fields = {"model", "allowed_languages", "languages", "languages[]"},
+      .refuse_unknown = true,
+      .openai_shape = true};
   Upload upload = co_await accept_upload(ctx, req, ex, route);
   std::string model;
   if (auto it = upload.fields.find("model"); it != upload.fields.end()) model = strip(it->second);
@@ -398,6 +422,11 @@ asio::awaitable<Response> openai_language_route(ApiContext& ctx,
   run->work = JobRun::Work::detect_language;
   run->job.model = model;
   run->job.options.clear();
+  // The languages to choose among (the model's option checks them).
+  for (const char* name : {"allowed_languages", "languages", "languages[]"}) {
+    if (auto it = upload.fields.find(name); it != upload.fields.end())
+      run->job.options["allowed_languages"] = it->second;
+  }
   start(ctx, run);
   co_await wait(run, &ex);
   auto entry = [](const LanguageScore& s) {

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <boost/json/basic_parser_impl.hpp>
+#include <cctype>
 #include <cmath>
 
 #include "core/languages.h"
+#include "core/text.h"
 
 namespace sra::http {
 
@@ -95,16 +97,18 @@ void apply_transcription(const json::value& v, const std::string& param, Realtim
     if (l->is_null()) {
       s.live.language.clear();
     } else {
-      std::string code = string_at(*l, param + ".language", 64);
-      if (!code.empty()) {
-        auto known = language_code_for(code);
+      // One language, or a comma-separated list that detection chooses among ("en,de").
+      std::string codes;
+      for (std::string item : split_list(string_at(*l, param + ".language", 512))) {
+        for (auto& c : item) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        auto known = language_code_for(item);
         if (!known) {
-          bad(param + ".language",
-              "Invalid value: '" + code + "'. Expected an ISO-639-1 language code Whisper knows.");
+          bad(param + ".language", "Invalid value: '" + std::string(utf8_prefix(item, 40)) +
+                                       "'. Expected an ISO-639-1 language code Whisper knows.");
         }
-        code = *known;
+        codes += (codes.empty() ? "" : ",") + *known;
       }
-      s.live.language = code;
+      s.live.language = codes;
     }
   }
   if (const auto* p = find(t, "prompt")) {

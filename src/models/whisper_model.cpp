@@ -21,7 +21,9 @@
 namespace sra {
 namespace {
 
-Segment to_segment(const whisper::TranscribeSegment& s) {
+// `tokenizer` given: the segment's text tokens with their log-probabilities too.
+Segment to_segment(const whisper::TranscribeSegment& s,
+                   const whisper::Tokenizer* tokenizer = nullptr) {
   Segment seg;
   seg.id = s.id;
   seg.seek = s.seek;
@@ -34,6 +36,14 @@ Segment to_segment(const whisper::TranscribeSegment& s) {
   seg.compression_ratio = s.compression_ratio;
   seg.no_speech_prob = s.no_speech_prob;
   for (const auto& w : s.words) seg.words.push_back({w.word, w.start, w.end, w.probability});
+  if (tokenizer && s.token_logprobs.size() == s.tokens.size()) {
+    for (std::size_t i = 0; i < s.tokens.size(); ++i) {
+      const int token = s.tokens[i];
+      if (token >= tokenizer->special().eot) continue;  // timestamps and specials are not text
+      std::string bytes = tokenizer->decode_bytes({token});
+      seg.logprobs.push_back({tokenizer->decode({token}), std::move(bytes), s.token_logprobs[i]});
+    }
+  }
   return seg;
 }
 
@@ -59,8 +69,10 @@ class WhisperModel final : public Model {
                                                 const TranscribeOptions& request) override {
     if (!engine_.tokenizer().multilingual()) return std::nullopt;
     if (request.cancel) request.cancel->check();
+    const whisper::TranscribeOptions options = engine_options(request);
     LanguageScores scores;
-    for (const auto& [code, p] : engine_.detect_audio_language(audio.samples))
+    for (const auto& [code, p] :
+         engine_.detect_audio_language(audio.samples, options.decode.allowed_languages))
       scores.push_back({code, p});
     std::stable_sort(scores.begin(), scores.end(),
                      [](const auto& a, const auto& b) { return a.probability > b.probability; });
@@ -70,12 +82,13 @@ class WhisperModel final : public Model {
   Transcription transcribe(const AudioBuffer& audio, const TranscribeOptions& request) override {
     whisper::TranscribeOptions options = engine_options(request);
     if (request.on_segment) {
-      options.on_segment = [&request](const whisper::TranscribeSegment& s) {
-        request.on_segment(to_segment(s));
+      options.on_segment = [&](const whisper::TranscribeSegment& s) {
+        request.on_segment(to_segment(s, logprobs_tokenizer(options)));
       };
     }
     options.cancel = request.cancel;
-    return to_transcription(engine_.transcribe(audio.samples, options), audio.seconds());
+    return to_transcription(engine_.transcribe(audio.samples, options), audio.seconds(),
+                            logprobs_tokenizer(options));
   }
 
   // The chunks' first windows are encoded in turn, then decoded together (the step batcher
@@ -88,10 +101,10 @@ class WhisperModel final : public Model {
     std::vector<const std::vector<float>*> samples;
     samples.reserve(chunks.size());
     for (const auto& c : chunks) samples.push_back(&c.samples);
-    engine_.transcribe_batch(samples, options, kMaxBatchedChunks,
-                             [&](std::size_t i, whisper::TranscribeResult&& r) {
-                               on_chunk(i, to_transcription(r, chunks[i].seconds()));
-                             });
+    engine_.transcribe_batch(
+        samples, options, kMaxBatchedChunks, [&](std::size_t i, whisper::TranscribeResult&& r) {
+          on_chunk(i, to_transcription(r, chunks[i].seconds(), logprobs_tokenizer(options)));
+        });
   }
 
  private:
@@ -109,12 +122,18 @@ class WhisperModel final : public Model {
     return options;
   }
 
-  static Transcription to_transcription(const whisper::TranscribeResult& r, double seconds) {
+  // The tokenizer that names tokens when the request asked for their log-probabilities.
+  const whisper::Tokenizer* logprobs_tokenizer(const whisper::TranscribeOptions& o) const {
+    return o.token_logprobs ? &engine_.tokenizer() : nullptr;
+  }
+
+  static Transcription to_transcription(const whisper::TranscribeResult& r, double seconds,
+                                        const whisper::Tokenizer* tokenizer) {
     Transcription t;
     t.text = strip(r.text);
     t.language = r.language;
     t.duration = seconds;
-    for (const auto& s : r.segments) t.segments.push_back(to_segment(s));
+    for (const auto& s : r.segments) t.segments.push_back(to_segment(s, tokenizer));
     t.stage_times = {r.encode_seconds, r.decode_seconds};
     return t;
   }

@@ -1,6 +1,7 @@
 #include "models/whisper_options.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cctype>
 
 #include "core/errors.h"
@@ -56,6 +57,59 @@ void check_token_list(const OptionSpec& spec, const std::string& text) {
   }
 }
 
+// The language codes of a comma-separated list of codes or English names (`auto`, `none`, `null`
+// or nothing: an empty list), each once, in order.
+std::vector<std::string> language_list(const char* field, std::string_view text) {
+  std::vector<std::string> codes;
+  for (std::string item : split_list(text)) {
+    for (auto& c : item) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (item == "auto" || item == "none" || item == "null") continue;
+    auto code = language_code_for(item);
+    if (!code) {
+      throw invalid_field(field, "unknown language '" + std::string(utf8_prefix(item, 40)) + "'");
+    }
+    if (std::find(codes.begin(), codes.end(), *code) == codes.end()) codes.push_back(*code);
+  }
+  return codes;
+}
+
+// The terms of a keyterms value: a JSON array of strings, or items separated by commas or new
+// lines; each stripped, empty ones dropped, each once. Bounded by KeytermBias's limits.
+std::vector<std::string> keyterm_list(std::string_view text) {
+  using whisper::KeytermBias;
+  std::vector<std::string> items;
+  const std::string trimmed = strip(text);
+  if (!trimmed.empty() && trimmed.front() == '[') {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(trimmed, ec);
+    if (ec || !v.is_array()) throw invalid_field("keyterms", "expected a JSON array of strings");
+    for (const auto& item : v.as_array()) {
+      if (!item.is_string()) throw invalid_field("keyterms", "expected a JSON array of strings");
+      items.emplace_back(item.as_string());
+    }
+  } else {
+    std::string list(text);
+    std::replace(list.begin(), list.end(), '\n', ',');
+    items = split_list(list);
+  }
+  std::vector<std::string> terms;
+  for (auto& item : items) {
+    std::string term = strip(item);
+    if (term.empty() || std::find(terms.begin(), terms.end(), term) != terms.end()) continue;
+    if (term.size() > KeytermBias::kMaxTermBytes) {
+      throw invalid_field("keyterms", "'" + std::string(utf8_prefix(term, 40)) +
+                                          "...' is longer than " +
+                                          std::to_string(KeytermBias::kMaxTermBytes) + " bytes");
+    }
+    terms.push_back(std::move(term));
+    if (terms.size() > KeytermBias::kMaxTerms) {
+      throw invalid_field(
+          "keyterms", "at most " + std::to_string(KeytermBias::kMaxTerms) + " terms may be given");
+    }
+  }
+  return terms;
+}
+
 }  // namespace
 
 BoundOptions<whisper::TranscribeOptions> whisper_options(int max_beam) {
@@ -68,19 +122,27 @@ BoundOptions<whisper::TranscribeOptions> whisper_options(int max_beam) {
     t.push_back({std::move(s), std::move(set)});
   };
   add(sized(spec("language", T::text, "detect",
-                 "language code or English name; empty or `auto` detects it"),
-            32),
+                 "language code or English name; empty or `auto` detects it; a comma-separated "
+                 "list (`en,de`) detects among those only"),
+            512),
       [](O& o, V v) {
-        std::string l = strip(v.text);
-        for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (l.empty() || l == "auto" || l == "none" || l == "null") {
-          o.decode.language.reset();
-          return;
+        std::vector<std::string> codes = language_list("language", v.text);
+        o.decode.language.reset();
+        if (codes.size() == 1) {
+          o.decode.language = codes.front();
+        } else if (codes.size() > 1) {
+          o.decode.allowed_languages = std::move(codes);
         }
-        auto code = language_code_for(l);
-        if (!code) throw invalid_field("language", "unknown language '" + v.text + "'");
-        o.decode.language = *code;
       });
+  {
+    OptionSpec s = sized(spec("allowed_languages", T::text, "any",
+                              "comma-separated language codes or names: detection picks the "
+                              "most probable of these (a request's `language` still wins)"),
+                         512);
+    s.aliases = {"languages", "languages[]"};
+    add(s,
+        [](O& o, V v) { o.decode.allowed_languages = language_list("allowed_languages", v.text); });
+  }
   {
     OptionSpec s = spec("task", T::choice, "`transcribe`", "`translate` gives English text");
     s.choices = {"transcribe", "translate"};
@@ -205,6 +267,26 @@ BoundOptions<whisper::TranscribeOptions> whisper_options(int max_beam) {
           o.decode.seed = static_cast<std::uint64_t>(v.number);
         }
       });
+  {
+    OptionSpec s = sized(spec("keyterms", T::text, "",
+                              "terms to favour (names, product words), comma- or line-separated "
+                              "or a JSON array; at most 100, 64 bytes each"),
+                         8192);
+    s.aliases = {"hotwords", "keyterm", "keyterms[]"};
+    s.check = [](std::string_view value) { keyterm_list(value); };
+    add(s, [](O& o, V v) { o.keyterms = keyterm_list(v.text); });
+  }
+  add(bounded(spec("keyterm_boost", T::number, "`1.5`",
+                   "logit bonus of each token of a keyterm (taken back when a partial match is "
+                   "abandoned)"),
+              0, 10),
+      [](O& o, V v) { o.keyterm_boost = v.number; });
+  add(spec("keyterms_prompt", T::boolean, "`true`",
+           "also open every window's prompt with the keyterms (as faster-whisper's hotwords do)"),
+      [](O& o, V v) { o.keyterms_prompt = v.flag; });
+  add(spec("logprobs", T::boolean, "`false`",
+           "give each text token with its log-probability (OpenAI's `include[]=logprobs`)"),
+      [](O& o, V v) { o.token_logprobs = v.flag; });
   add(spec("keep_best_attempt", T::boolean, "`false`",
            "when every temperature falls back, keep the attempt with the best average "
            "log-probability (faster-whisper's rule) rather than the last (OpenAI's); on with VAD "

@@ -178,6 +178,8 @@ class DecodingTask {
 
     std::vector<std::vector<int>> tokens(static_cast<std::size_t>(n_group_), initial_tokens_);
     std::vector<float> sum_logprobs(static_cast<std::size_t>(n_group_), 0.0f);
+    token_logprobs_.assign(static_cast<std::size_t>(n_group_), {});
+    keyterm_states_.assign(static_cast<std::size_t>(n_group_), {});
     // The prompt is the same for every member of the group: run it once, then fork its cache.
     SelfCache first;
     std::vector<SelfCache*> one{&first};
@@ -219,13 +221,21 @@ class DecodingTask {
         apply_filters(step_logits.data() + static_cast<std::size_t>(g) * vocab,
                       tokens[static_cast<std::size_t>(g)]);
       }
+      if (biased()) {
+        unbiased_ = step_logits;  // the model's own (filtered) scores, for the logprobs
+        for (int g = 0; g < n_group_; ++g) {
+          const auto i = static_cast<std::size_t>(g);
+          opt_.keyterms->apply(keyterm_states_[i], previous(tokens[i]),
+                               step_logits.data() + i * static_cast<std::size_t>(vocab));
+        }
+      }
       bool completed = opt_.beam_size ? beam_update(tokens, step_logits, sum_logprobs, caches)
                                       : greedy_update(tokens, step_logits, sum_logprobs);
       if (completed || static_cast<int>(tokens[0].size()) > n_ctx_) break;
     }
 
     // finalize: candidates with their sums, sliced between the first sampled token and eot.
-    std::vector<std::pair<std::vector<int>, float>> candidates;
+    std::vector<Candidate> candidates;
     if (opt_.beam_size) {
       candidates = finished_;
       if (static_cast<int>(candidates.size()) < *opt_.beam_size) {
@@ -236,39 +246,49 @@ class DecodingTask {
                  sum_logprobs[static_cast<std::size_t>(b)];
         });
         for (int j : order) {
-          std::vector<int> seq = tokens[static_cast<std::size_t>(j)];
+          const auto g = static_cast<std::size_t>(j);
+          std::vector<int> seq = tokens[g];
           seq.push_back(sp.eot);
-          add_candidate(candidates, seq, sum_logprobs[static_cast<std::size_t>(j)]);
+          add_candidate(candidates, {std::move(seq), sum_logprobs[g], token_logprobs_[g], {}});
           if (static_cast<int>(candidates.size()) >= *opt_.beam_size) break;
         }
       }
     } else {
       for (int g = 0; g < n_group_; ++g) {
-        std::vector<int> seq = tokens[static_cast<std::size_t>(g)];
+        const auto i = static_cast<std::size_t>(g);
+        std::vector<int> seq = tokens[i];
         seq.push_back(sp.eot);
-        candidates.emplace_back(std::move(seq), sum_logprobs[static_cast<std::size_t>(g)]);
+        candidates.push_back({std::move(seq), sum_logprobs[i], token_logprobs_[i], {}});
       }
     }
     int best = -1;
     double best_score = 0;
     std::vector<std::vector<int>> sliced;
     for (std::size_t c = 0; c < candidates.size(); ++c) {
-      const auto& seq = candidates[c].first;
+      const auto& seq = candidates[c].tokens;
       auto end = std::find(seq.begin() + sample_begin_, seq.end(), sp.eot);
       sliced.emplace_back(seq.begin() + sample_begin_, end);
       double length = static_cast<double>(sliced.back().size());
       double penalty =
           opt_.length_penalty ? std::pow((5.0 + length) / 6.0, *opt_.length_penalty) : length;
-      double score = static_cast<double>(candidates[c].second) / penalty;
+      double score = static_cast<double>(candidates[c].sum_logprob) / penalty;
       if (best < 0 || score > best_score) {  // np.argmax: the first maximum
         best = static_cast<int>(c);
         best_score = score;
       }
     }
+    const Candidate& chosen = candidates[static_cast<std::size_t>(best)];
     result.tokens = sliced[static_cast<std::size_t>(best)];
+    result.token_logprobs.assign(
+        chosen.logprobs.begin(),
+        chosen.logprobs.begin() +
+            static_cast<std::ptrdiff_t>(std::min(result.tokens.size(), chosen.logprobs.size())));
     result.text = strip(tok_.decode(result.tokens));
-    result.avg_logprob = static_cast<double>(candidates[static_cast<std::size_t>(best)].second) /
-                         static_cast<double>(result.tokens.size() + 1);
+    // The sum ranked the sequences; with keyterms it holds their bonuses, and the model's own
+    // log-probabilities (end of text included) give the average.
+    double sum = chosen.sum_logprob;
+    if (biased()) sum = std::accumulate(chosen.logprobs.begin(), chosen.logprobs.end(), 0.0);
+    result.avg_logprob = sum / static_cast<double>(result.tokens.size() + 1);
     result.compression_ratio = compression_ratio(result.text);
     return result;
   }
@@ -345,7 +365,17 @@ class DecodingTask {
       }
       auto& seq = tokens[static_cast<std::size_t>(g)];
       if (seq.back() != eot) {  // the next token's log-probability alone
-        sum_logprobs[static_cast<std::size_t>(g)] += log_softmax_shift(row, vocab).of(row[next]);
+        const float logprob = log_softmax_shift(row, vocab).of(row[next]);
+        sum_logprobs[static_cast<std::size_t>(g)] += logprob;
+        if (biased()) {
+          auto& state = keyterm_states_[static_cast<std::size_t>(g)];
+          const int before = previous(seq);
+          sum_logprobs[static_cast<std::size_t>(g)] += opt_.keyterms->take_back(state, next);
+          state = opt_.keyterms->advance(state, before, next);
+          token_logprobs_[static_cast<std::size_t>(g)].push_back(own_logprob(g, next));
+        } else {
+          token_logprobs_[static_cast<std::size_t>(g)].push_back(logprob);
+        }
       } else {
         next = eot;
       }
@@ -368,15 +398,38 @@ class DecodingTask {
     return dist(rng_);
   }
 
-  static void add_candidate(std::vector<std::pair<std::vector<int>, float>>& list,
-                            const std::vector<int>& seq, float score) {
+  // A sequence with its sum of log-probabilities (the ranking score: keyterm bonuses included)
+  // and each sampled token's own log-probability.
+  struct Candidate {
+    std::vector<int> tokens;
+    float sum_logprob = 0;
+    std::vector<float> logprobs;
+    KeytermState keyterm;  // where the sequence stands among the keyterms
+  };
+
+  bool biased() const { return opt_.keyterms && !opt_.keyterms->empty(); }
+  // The last sampled token of a sequence (-1 before the first).
+  int previous(const std::vector<int>& seq) const {
+    return static_cast<int>(seq.size()) > sample_begin_ ? seq.back() : -1;
+  }
+  // The model's own log-probability of `token` for sequence `g` at this step (without bonuses).
+  float own_logprob(int g, int token) const {
+    const int vocab = tok_.n_vocab();
+    const float* row = unbiased_.data() + static_cast<std::size_t>(g) * vocab;
+    return log_softmax_shift(row, vocab).of(row[token]);
+  }
+
+  // A Python dict's assignment: a sequence already listed keeps its place, with the new score.
+  static void add_candidate(std::vector<Candidate>& list, Candidate c) {
     for (auto& entry : list) {
-      if (entry.first == seq) {
-        entry.second = score;
+      if (entry.tokens == c.tokens) {
+        entry.sum_logprob = c.sum_logprob;
+        entry.logprobs = std::move(c.logprobs);
+        entry.keyterm = c.keyterm;
         return;
       }
     }
-    list.emplace_back(seq, score);
+    list.push_back(std::move(c));
   }
 
   // BeamSearchDecoder.update (one audio); returns whether enough candidates have finished.
@@ -387,7 +440,7 @@ class DecodingTask {
     const int beam = *opt_.beam_size;
     const int max_candidates = static_cast<int>(std::nearbyint(beam * opt_.patience.value_or(1.0)));
     // Candidates in insertion order (a Python dict); a repeated sequence keeps its first place.
-    std::vector<std::pair<std::vector<int>, float>> scores;
+    std::vector<Candidate> scores;
     std::vector<int> sources;
     for (int j = 0; j < beam; ++j) {
       std::vector<float> lp =
@@ -402,19 +455,32 @@ class DecodingTask {
         int token = order[static_cast<std::size_t>(r)];
         float new_logprob =
             sum_logprobs[static_cast<std::size_t>(j)] + lp[static_cast<std::size_t>(token)];
-        std::vector<int> seq = tokens[static_cast<std::size_t>(j)];
+        const std::vector<int>& source = tokens[static_cast<std::size_t>(j)];
+        KeytermState keyterm;
+        float own = lp[static_cast<std::size_t>(token)];
+        if (biased()) {
+          const KeytermState& state = keyterm_states_[static_cast<std::size_t>(j)];
+          new_logprob += opt_.keyterms->take_back(state, token);
+          keyterm = opt_.keyterms->advance(state, previous(source), token);
+          own = own_logprob(j, token);
+        }
+        std::vector<int> seq = source;
         seq.push_back(token);
+        std::vector<float> logprobs = token_logprobs_[static_cast<std::size_t>(j)];
+        logprobs.push_back(own);
         bool found = false;
         for (std::size_t k = 0; k < scores.size(); ++k) {
-          if (scores[k].first == seq) {
-            scores[k].second = new_logprob;
+          if (scores[k].tokens == seq) {
+            scores[k].sum_logprob = new_logprob;
+            scores[k].logprobs = std::move(logprobs);
+            scores[k].keyterm = keyterm;
             sources[k] = j;
             found = true;
             break;
           }
         }
         if (!found) {
-          scores.emplace_back(std::move(seq), new_logprob);
+          scores.push_back({std::move(seq), new_logprob, std::move(logprobs), keyterm});
           sources.push_back(j);
         }
       }
@@ -422,17 +488,21 @@ class DecodingTask {
     std::vector<std::size_t> ranked(scores.size());
     std::iota(ranked.begin(), ranked.end(), 0);
     std::stable_sort(ranked.begin(), ranked.end(), [&](std::size_t a, std::size_t b) {
-      return scores[a].second > scores[b].second;
+      return scores[a].sum_logprob > scores[b].sum_logprob;
     });
     std::vector<std::vector<int>> next_tokens;
+    std::vector<std::vector<float>> next_logprobs;
+    std::vector<KeytermState> next_keyterms;
     std::vector<int> source_indices;
-    std::vector<std::pair<std::vector<int>, float>> newly_finished;
+    std::vector<Candidate> newly_finished;
     for (std::size_t k : ranked) {
-      if (scores[k].first.back() == eot) {
+      if (scores[k].tokens.back() == eot) {
         newly_finished.push_back(scores[k]);
       } else {
-        sum_logprobs[next_tokens.size()] = scores[k].second;
-        next_tokens.push_back(scores[k].first);
+        sum_logprobs[next_tokens.size()] = scores[k].sum_logprob;
+        next_tokens.push_back(scores[k].tokens);
+        next_logprobs.push_back(scores[k].logprobs);
+        next_keyterms.push_back(scores[k].keyterm);
         source_indices.push_back(sources[k]);
         if (static_cast<int>(next_tokens.size()) == beam) break;
       }
@@ -441,10 +511,12 @@ class DecodingTask {
     for (int s : source_indices) rearranged.push_back(caches[static_cast<std::size_t>(s)]);
     caches = std::move(rearranged);
     tokens = std::move(next_tokens);
+    token_logprobs_ = std::move(next_logprobs);
+    keyterm_states_ = std::move(next_keyterms);
     // newly_finished is already in descending order of score.
     for (auto& entry : newly_finished) {
       if (static_cast<int>(finished_.size()) >= max_candidates) break;
-      add_candidate(finished_, entry.first, entry.second);
+      add_candidate(finished_, std::move(entry));
     }
     return static_cast<int>(finished_.size()) >= max_candidates;
   }
@@ -462,7 +534,10 @@ class DecodingTask {
   std::vector<int> blank_tokens_;
   std::vector<int> suppress_;
   std::optional<int> max_initial_timestamp_index_;
-  std::vector<std::pair<std::vector<int>, float>> finished_;
+  std::vector<Candidate> finished_;
+  std::vector<std::vector<float>> token_logprobs_;  // per sequence: its sampled tokens' own
+  std::vector<KeytermState> keyterm_states_;        // per sequence, with keyterms
+  std::vector<float> unbiased_;  // with keyterms: this step's logits before their bonuses
   std::mt19937_64 rng_;
 };
 
@@ -506,30 +581,38 @@ std::vector<float> WhisperEngine::encode(const Mel& window, const CancelToken* c
 }
 
 std::map<std::string, double> WhisperEngine::detect_language(
-    const std::vector<float>& features) const {
+    const std::vector<float>& features, const std::vector<std::string>& allowed) const {
   ThreadBudget::Scope threads(threads_);
   if (!tokenizer_.multilingual()) {
     throw invalid_request("this model is English-only and has no language detection");
   }
   const SpecialTokens& sp = tokenizer_.special();
+  // The language tokens that compete: all, or those allowed.
+  std::vector<int> candidates;
+  for (int i = 0; i < sp.num_languages; ++i) {
+    const int token = sp.first_language + i;
+    if (allowed.empty() || std::find(allowed.begin(), allowed.end(),
+                                     tokenizer_.language_code(token)) != allowed.end()) {
+      candidates.push_back(token);
+    }
+  }
+  if (candidates.empty()) {
+    throw invalid_field("allowed_languages", "this model knows none of the allowed languages");
+  }
   CrossCache cross = decoder_.cross_cache(features, half_cross_cache_);
   SelfCache cache;
   std::vector<SelfCache*> ptrs{&cache};
   std::vector<float> h = decoder_.forward({{sp.sot}}, ptrs, cross);
   std::vector<float> logits = decoder_.logits(h.data(), 1);
   float max = kNegInf;
-  for (int i = 0; i < sp.num_languages; ++i)
-    max = std::max(max, logits[static_cast<std::size_t>(sp.first_language + i)]);
+  for (int t : candidates) max = std::max(max, logits[static_cast<std::size_t>(t)]);
   double sum = 0;
-  for (int i = 0; i < sp.num_languages; ++i)
-    sum += std::exp(
-        static_cast<double>(logits[static_cast<std::size_t>(sp.first_language + i)] - max));
+  for (int t : candidates)
+    sum += std::exp(static_cast<double>(logits[static_cast<std::size_t>(t)] - max));
   std::map<std::string, double> probs;
-  for (int i = 0; i < sp.num_languages; ++i) {
-    probs[tokenizer_.language_code(sp.first_language + i)] =
-        std::exp(
-            static_cast<double>(logits[static_cast<std::size_t>(sp.first_language + i)] - max)) /
-        sum;
+  for (int t : candidates) {
+    probs[tokenizer_.language_code(t)] =
+        std::exp(static_cast<double>(logits[static_cast<std::size_t>(t)] - max)) / sum;
   }
   return probs;
 }
@@ -540,7 +623,7 @@ DecodingResult WhisperEngine::decode(const std::vector<float>& features,
   DecodingOptions opt = options;
   std::map<std::string, double> probs;
   if (!opt.language && tokenizer_.multilingual()) {
-    probs = detect_language(features);
+    probs = detect_language(features, opt.allowed_languages);
     opt.language = std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) {
                      return a.second < b.second;
                    })->first;

@@ -27,6 +27,7 @@
 #include "core/cancel.h"
 #include "engine/whisper/decoder.h"
 #include "engine/whisper/encoder.h"
+#include "engine/whisper/keyterms.h"
 #include "engine/whisper/mel.h"
 #include "engine/whisper/model_file.h"
 #include "engine/whisper/tokenizer.h"
@@ -42,31 +43,35 @@ struct StepBatcherStats {
 
 // whisper.DecodingOptions.
 struct DecodingOptions {
-  std::string task = "transcribe";       // "transcribe" or "translate"
-  std::optional<std::string> language;   // language code; nullopt: detect it
-  double temperature = 0.0;              // 0: greedy or beam search; > 0: sampling
-  std::optional<int> sample_len;         // most tokens to sample (default n_text_ctx / 2)
-  std::optional<int> best_of;            // samples to draw at temperature > 0
-  std::optional<int> beam_size;          // beams at temperature 0 (none: greedy)
-  std::optional<double> patience;        // beam search patience (default 1.0)
-  std::optional<double> length_penalty;  // alpha of ((5 + n) / 6)^alpha; none: divide by n
-  std::vector<int> prompt;               // previous-context tokens (after <|startofprev|>)
-  std::vector<int> prefix;               // tokens forced at the start of the output
-  std::string suppress_tokens = "-1";    // comma-separated ids; -1: the default set
-  bool suppress_blank = true;            // no blank or end of text as the first token
-  bool without_timestamps = false;       // sample text tokens only (<|notimestamps|>)
+  std::string task = "transcribe";             // "transcribe" or "translate"
+  std::optional<std::string> language;         // language code; nullopt: detect it
+  std::vector<std::string> allowed_languages;  // detection picks among these (empty: any)
+  double temperature = 0.0;                    // 0: greedy or beam search; > 0: sampling
+  std::optional<int> sample_len;               // most tokens to sample (default n_text_ctx / 2)
+  std::optional<int> best_of;                  // samples to draw at temperature > 0
+  std::optional<int> beam_size;                // beams at temperature 0 (none: greedy)
+  std::optional<double> patience;              // beam search patience (default 1.0)
+  std::optional<double> length_penalty;        // alpha of ((5 + n) / 6)^alpha; none: divide by n
+  std::vector<int> prompt;                     // previous-context tokens (after <|startofprev|>)
+  std::vector<int> prefix;                     // tokens forced at the start of the output
+  std::string suppress_tokens = "-1";          // comma-separated ids; -1: the default set
+  bool suppress_blank = true;                  // no blank or end of text as the first token
+  bool without_timestamps = false;             // sample text tokens only (<|notimestamps|>)
   std::optional<double> max_initial_timestamp = 1.0;  // seconds the first timestamp may reach
   std::optional<std::uint64_t> seed = 0;  // sampling seed (a fixed default: one file gives one
                                           // transcript); nullopt: a random one per decoding
   const CancelToken* cancel = nullptr;    // checked before each decoded token; may be null
+  // Terms whose tokens get a bonus (keyterms.h); null or empty: OpenAI's decoding, unchanged.
+  std::shared_ptr<const KeytermBias> keyterms;
 };
 
 // whisper.DecodingResult.
 struct DecodingResult {
   std::string language;
   std::map<std::string, double> language_probs;  // set when the language was detected
-  std::vector<int> tokens;  // sampled tokens, without the prompt and the end of text
-  std::string text;         // tokens decoded, stripped
+  std::vector<int> tokens;            // sampled tokens, without the prompt and the end of text
+  std::vector<float> token_logprobs;  // log-probability of each of `tokens` (after the filters)
+  std::string text;                   // tokens decoded, stripped
   double avg_logprob = 0;
   double no_speech_prob = 0;
   double temperature = 0;
@@ -117,8 +122,13 @@ struct TranscribeOptions {
   std::vector<double> clip_timestamps;        // start,end,... seconds to transcribe (empty: all)
   std::optional<std::string> prefix_text;     // text forced at the start of every window
   bool word_timestamps = false;               // give every segment its words with times
-  bool seek_by_words = false;  // time the words (returned or not) and continue after the last
-                               // one when the window's last segment runs on past it
+  std::vector<std::string> keyterms;          // terms decoding favours (names, product words)
+  double keyterm_boost = 1.5;                 // logit bonus per token of a term
+  bool keyterms_prompt = true;                // also put the terms in every window's prompt
+  bool token_logprobs = false;  // the caller wants each segment's token_logprobs (they are kept
+                                // either way; this says whether a caller passes them on)
+  bool seek_by_words = false;   // time the words (returned or not) and continue after the last
+                                // one when the window's last segment runs on past it
   std::string prepend_punctuations{kPrependPunctuations};    // merged into the next word
   std::string append_punctuations{kAppendPunctuations};      // merged into the previous word
   std::optional<double> hallucination_silence_threshold;     // (word timestamps) skip silence
@@ -134,6 +144,7 @@ struct TranscribeSegment {
   double end = 0;
   std::string text;
   std::vector<int> tokens;
+  std::vector<float> token_logprobs;  // of each of `tokens`, as the decoding sampled them
   double temperature = 0;
   double avg_logprob = 0;
   double compression_ratio = 0;
@@ -166,11 +177,16 @@ class WhisperEngine {
   // Encoder output of one n_mels x 3000 window: n_audio_ctx x n_audio_state; `cancel` is checked
   // before each layer.
   std::vector<float> encode(const Mel& window, const CancelToken* cancel = nullptr) const;
-  // Language probabilities of an encoded window (multilingual models only).
-  std::map<std::string, double> detect_language(const std::vector<float>& features) const;
+  // Language probabilities of an encoded window (multilingual models only). With `allowed`
+  // (language codes), only those languages compete: the others get no probability and the
+  // allowed ones' sum to 1. Throws sra::Error(invalid_request, field "allowed_languages") when
+  // the model knows none of them.
+  std::map<std::string, double> detect_language(const std::vector<float>& features,
+                                                const std::vector<std::string>& allowed = {}) const;
   // Language probabilities of the first 30 s of audio, as OpenAI's example computes them:
   // pad_or_trim, log-mel, encode, detect_language (multilingual models only).
-  std::map<std::string, double> detect_audio_language(const std::vector<float>& samples) const;
+  std::map<std::string, double> detect_audio_language(
+      const std::vector<float>& samples, const std::vector<std::string>& allowed = {}) const;
   // Decodes one encoded window.
   DecodingResult decode(const std::vector<float>& features, const DecodingOptions& options) const;
   // Word times of `text_tokens` in the window whose cross-attention keys and values are `cross`

@@ -167,11 +167,11 @@ void seek_to_last_word(const std::vector<TranscribeSegment>& segments, bool sing
 }  // namespace
 
 std::map<std::string, double> WhisperEngine::detect_audio_language(
-    const std::vector<float>& samples) const {
+    const std::vector<float>& samples, const std::vector<std::string>& allowed) const {
   ThreadBudget::Scope threads(threads_);
   if (!tokenizer_.multilingual()) throw invalid_request("this model knows English only");
   Mel mel = this->mel(pad_or_trim(samples), 0);
-  return detect_language(encode(mel_window(mel, 0, kChunkFrames)));
+  return detect_language(encode(mel_window(mel, 0, kChunkFrames)), allowed);
 }
 
 WhisperEngine::FirstWindow WhisperEngine::first_window(const std::vector<float>& samples,
@@ -267,6 +267,19 @@ TranscribeResult WhisperEngine::transcribe_from(FirstWindow first,
   if (options.prefix_text) {
     decode_options.prefix = tokenizer_.encode(" " + strip(*options.prefix_text));
   }
+  if (!options.keyterms.empty()) {
+    decode_options.keyterms = std::make_shared<const KeytermBias>(
+        tokenizer_, options.keyterms, static_cast<float>(options.keyterm_boost));
+  }
+  // With keyterms_prompt, the terms open every window's prompt (faster-whisper's hotwords).
+  std::vector<int> keyterm_prompt;
+  if (options.keyterms_prompt && !options.keyterms.empty()) {
+    std::string joined;
+    for (const auto& term : options.keyterms) joined += (joined.empty() ? "" : ", ") + strip(term);
+    keyterm_prompt = tokenizer_.encode(" " + joined);
+    const std::size_t most = static_cast<std::size_t>(h.n_text_ctx / 4);
+    if (keyterm_prompt.size() > most) keyterm_prompt.resize(most);
+  }
   double encode_seconds = 0, decode_seconds = 0;
   // The encoder output of the window at seek 0 (min(3000, content) mel frames, zero-padded), when
   // known. Language detection reads the first 3000 frames of the padded log-mel: the same window
@@ -282,7 +295,8 @@ TranscribeResult WhisperEngine::transcribe_from(FirstWindow first,
         encoded = timed(encode_seconds, [&] { return encode(mel_window(mel, 0, kChunkFrames)); });
       }
       if (same_window && first_features.empty()) first_features = std::move(encoded);
-      auto probs = detect_language(same_window ? first_features : encoded);
+      auto probs =
+          detect_language(same_window ? first_features : encoded, decode_options.allowed_languages);
       decode_options.language = std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) {
                                   return a.second < b.second;
                                 })->first;
@@ -376,6 +390,16 @@ TranscribeResult WhisperEngine::transcribe_from(FirstWindow first,
       window.prompt.assign(all_tokens.begin() + static_cast<std::ptrdiff_t>(prompt_reset_since),
                            all_tokens.end());
     }
+    if (!keyterm_prompt.empty()) {
+      // The previous text keeps the room the terms leave (the prompt's tail is what decoding
+      // keeps of a long one).
+      const std::size_t room =
+          static_cast<std::size_t>(h.n_text_ctx / 2 - 1) - keyterm_prompt.size();
+      if (window.prompt.size() > room)
+        window.prompt.erase(window.prompt.begin(),
+                            window.prompt.end() - static_cast<std::ptrdiff_t>(room));
+      window.prompt.insert(window.prompt.begin(), keyterm_prompt.begin(), keyterm_prompt.end());
+    }
 
     // decode_with_fallback.
     DecodingResult decoded;
@@ -433,8 +457,16 @@ TranscribeResult WhisperEngine::transcribe_from(FirstWindow first,
     }
 
     std::vector<TranscribeSegment> current;
-    auto new_segment = [&](double start, double end, std::vector<int> seg_tokens) {
+    // The segment of tokens [begin, end) of the decoding.
+    auto new_segment = [&](double start, double end, std::size_t begin, std::size_t stop) {
+      std::vector<int> seg_tokens(tokens.begin() + static_cast<std::ptrdiff_t>(begin),
+                                  tokens.begin() + static_cast<std::ptrdiff_t>(stop));
+      const auto& lps = decoded.token_logprobs;
       TranscribeSegment s;
+      if (stop <= lps.size()) {
+        s.token_logprobs.assign(lps.begin() + static_cast<std::ptrdiff_t>(begin),
+                                lps.begin() + static_cast<std::ptrdiff_t>(stop));
+      }
       s.seek = seek;
       s.start = start;
       s.end = end;
@@ -464,12 +496,11 @@ TranscribeResult WhisperEngine::transcribe_from(FirstWindow first,
       if (single_timestamp_ending) slices.push_back(n);
       std::size_t last_slice = 0;
       for (std::size_t current_slice : slices) {
-        std::vector<int> sliced(tokens.begin() + static_cast<std::ptrdiff_t>(last_slice),
-                                tokens.begin() + static_cast<std::ptrdiff_t>(current_slice));
-        int start_pos = sliced.front() - tb;
-        int end_pos = sliced.back() - tb;
+        int start_pos = tokens[last_slice] - tb;
+        int end_pos = tokens[current_slice - 1] - tb;
         current.push_back(new_segment(time_offset + start_pos * time_precision,
-                                      time_offset + end_pos * time_precision, std::move(sliced)));
+                                      time_offset + end_pos * time_precision, last_slice,
+                                      current_slice));
         last_slice = current_slice;
       }
       if (single_timestamp_ending) {
@@ -485,7 +516,7 @@ TranscribeResult WhisperEngine::transcribe_from(FirstWindow first,
         if (is_ts(i)) last_ts = tokens[i];
       }
       if (last_ts >= 0 && last_ts != tb) duration = (last_ts - tb) * time_precision;
-      current.push_back(new_segment(time_offset, time_offset + duration, tokens));
+      current.push_back(new_segment(time_offset, time_offset + duration, 0, n));
       seek += segment_size;
     }
 
@@ -532,6 +563,7 @@ TranscribeResult WhisperEngine::transcribe_from(FirstWindow first,
       if (s.start == s.end || is_blank(s.text)) {
         s.text.clear();
         s.tokens.clear();
+        s.token_logprobs.clear();
         s.words.clear();
       }
     }

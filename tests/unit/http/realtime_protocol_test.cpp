@@ -59,6 +59,11 @@ TEST(RealtimeProtocol, GaSessionUpdate) {
   EXPECT_FALSE(s.live.turn.server_vad);
   EXPECT_EQ(s.live.language, "en");  // a name is taken as OpenAI takes it
   EXPECT_EQ(s.model, "base");
+  // A list lets detection choose among those languages only; each is checked and normalised.
+  apply_session_update(json::parse(R"({"audio": {"input": {
+      "transcription": {"language": "en, German"}}}})"),
+                       s, kServed);
+  EXPECT_EQ(s.live.language, "en,de");
   EXPECT_TRUE(session_json(s).at("audio").at("input").at("turn_detection").is_null());
   apply_session_update(json::parse(R"({"audio": {"input": {"format": {"type": "audio/pcmu"}}}})"),
                        s, kServed);
