@@ -64,6 +64,12 @@ struct VadCommandOptions {
   double speech_pad_ms = 400;
 };
 
+struct TurnCommandOptions {
+  std::vector<std::string> audio;                         // audio files
+  std::string model = "models/smart-turn-v3.2-cpu.onnx";  // the smart-turn v3 ONNX file
+  bool features = false;                                  // print the model's input (80 x 800) too
+};
+
 int run_serve(const CommonOptions& common, const ServeOptions& options);
 int run_worker(const CommonOptions& common, const WorkerCommandOptions& options);
 int run_transcribe(const CommonOptions& common, const TranscribeCommandOptions& options);
@@ -72,6 +78,8 @@ int run_bench(const BenchOptions& options);
 int run_storage(const CommonOptions& common, const StorageCommandOptions& options);
 // Voice activity of a file: speech segments (or each window's probability) as JSON.
 int run_vad(const VadCommandOptions& options);
+// End of turn: smart-turn's probability that each file's speaker has finished, as JSON lines.
+int run_turn(const TurnCommandOptions& options);
 // The model catalog: list it, pull a model by name, verify files against their sha256.
 int run_models(const CommonOptions& common, const ModelsCommandOptions& options);
 // Prints the model options' table (Markdown, as in the README) or, with `openapi`, the OpenAPI

@@ -122,6 +122,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 6e4));
   vad_cmd->add_option("--speech-pad-ms", vad.speech_pad_ms, "(400)")->check(CLI::Range(0.0, 1e4));
 
+  sra::app::TurnCommandOptions turn;
+  auto* turn_cmd = app.add_subcommand(
+      "turn", "smart-turn's probability that the speaker has finished, for each audio file");
+  turn_cmd->add_option("audio", turn.audio, "audio files (the last 8 s of each count)")->required();
+  turn_cmd->add_option("--model", turn.model,
+                       "smart-turn v3 ONNX file (default: models/smart-turn-v3.2-cpu.onnx)");
+  turn_cmd->add_flag("--features", turn.features, "print the model's input features too");
+
   bool options_openapi = false;
   auto* options_cmd =
       app.add_subcommand("options",
@@ -153,6 +161,7 @@ int main(int argc, char** argv) {
   }
   if (config_cmd->parsed()) return sra::app::run_config(common);
   if (vad_cmd->parsed()) return sra::app::run_vad(vad);
+  if (turn_cmd->parsed()) return sra::app::run_turn(turn);
   if (models_cmd->parsed()) return sra::app::run_models(common, models);
   if (storage_cmd->parsed()) return sra::app::run_storage(common, storage);
   if (convert_cmd->parsed()) {

@@ -14,6 +14,7 @@
 #include "core/option_table.h"
 #include "core/settings.h"
 #include "engine/vad/silero_vad.h"
+#include "engine/vad/smart_turn.h"
 #include "engine/vad/speech_timestamps.h"
 #include "engine/whisper/blas.h"
 #include "engine/whisper/cpu_features.h"
@@ -252,6 +253,30 @@ int run_vad(const VadCommandOptions& options) {
       out["speech"] = std::move(segments);  // in samples at 16 kHz
     }
     std::cout << boost::json::serialize(out) << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int run_turn(const TurnCommandOptions& options) {
+  try {
+    vad::SmartTurn model(options.model);
+    for (const auto& path : options.audio) {
+      std::ifstream in(path, std::ios::binary);
+      if (!in) throw std::runtime_error("cannot read " + path);
+      std::stringstream bytes;
+      bytes << in.rdbuf();
+      std::vector<float> samples = audio::decode(bytes.str()).samples;
+      boost::json::object out{{"file", path}, {"probability", model.probability(samples)}};
+      if (options.features) {
+        boost::json::array features;
+        for (float v : vad::SmartTurn::features(samples)) features.emplace_back(v);
+        out["features"] = std::move(features);
+      }
+      std::cout << boost::json::serialize(out) << "\n";
+    }
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

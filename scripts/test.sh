@@ -56,8 +56,10 @@ models() {
   scripts/fetch-base-model.sh models
   # Silero VAD (server_vad of live sessions, the VAD tests): pulled once from PyPI's silero-vad.
   build/app/speech-recognition-api models pull silero-v6.2.3 --dir models --env-file /dev/null >/dev/null
+  # smart-turn v3.2 (end-of-turn model; its tests compare it with onnxruntime): from pipecat-ai.
+  build/app/speech-recognition-api models pull smart-turn-v3.2 --dir models --env-file /dev/null >/dev/null
 }
-stage "models (base, Silero)" models
+stage "models (base, Silero, smart-turn)" models
 # The sanitizer suite and a short run of every fuzz harness over its corpus (a clang build in
 # build-fuzz/), then ThreadSanitizer over the concurrency tests (build-tsan/); SANITIZE=0 skips
 # both, FUZZ_SECONDS sets the time per harness beyond its corpus.

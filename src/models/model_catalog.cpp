@@ -83,6 +83,23 @@ const std::vector<CatalogModel>& model_catalog() {
       m.file_size = 885098;
       c.push_back(m);
     }
+    {
+      // Pipecat's smart-turn v3.2 end-of-turn model (ONNX, int8 weights, BSD-2), as pipecat-ai
+      // ships it; the engine runs the graph itself (engine/onnx).
+      CatalogModel m;
+      m.name = "smart-turn-v3.2";
+      m.kind = "turn";
+      m.description = "smart-turn v3.2: whether a pause ends the speaker's turn (8 s of audio)";
+      m.file_name = "smart-turn-v3.2-cpu.onnx";
+      m.format = ModelFormat::file;
+      m.parts = {{"pipecat-ai", "pipecat_ai-1.14.0-py3-none-any.whl",
+                  "0352f504b44e78bdf524e45af4bc759601c835b9b7dc195efe5e03384b974a44", 12109725,
+                  "pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"}};
+      m.source_sha256 = "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f";
+      m.file_sha256 = m.source_sha256;
+      m.file_size = 8679182;
+      c.push_back(m);
+    }
     return c;
   }();
   return catalog;

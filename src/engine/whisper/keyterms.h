@@ -25,20 +25,20 @@ namespace sra::whisper {
 
 // Where one decoding sequence stands among the terms.
 struct KeytermState {
-  int node = -1;      // trie node of the current partial match; -1: none
-  float earned = 0;   // bonus credited since the match began
-  float banked = 0;   // part of `earned` kept because a whole term was matched
+  int node = -1;     // trie node of the current partial match; -1: none
+  float earned = 0;  // bonus credited since the match began
+  float banked = 0;  // part of `earned` kept because a whole term was matched
 };
 
 class KeytermBias {
  public:
   // Limits on what a request may give (the option parser and the model check them).
-  static constexpr std::size_t kMaxTerms = 100;       // terms in a list
-  static constexpr std::size_t kMaxTermBytes = 64;    // bytes of one term
-  static constexpr std::size_t kMaxTermTokens = 16;   // tokens of one term's form
+  static constexpr std::size_t kMaxTerms = 100;      // terms in a list
+  static constexpr std::size_t kMaxTermBytes = 64;   // bytes of one term
+  static constexpr std::size_t kMaxTermTokens = 16;  // tokens of one term's form
 
-  // The terms' forms in `tokenizer`'s tokens (`tokenizer` must outlive this). Throws sra::Error(invalid_request, field
-  // "keyterms") for a term longer than kMaxTermTokens tokens.
+  // The terms' forms in `tokenizer`'s tokens (`tokenizer` must outlive this). Throws
+  // sra::Error(invalid_request, field "keyterms") for a term longer than kMaxTermTokens tokens.
   KeytermBias(const Tokenizer& tokenizer, const std::vector<std::string>& terms, float boost);
 
   bool empty() const { return nodes_.size() <= 2; }

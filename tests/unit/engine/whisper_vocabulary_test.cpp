@@ -84,8 +84,9 @@ TEST(KeytermBias, BonusesFollowTheTrieAndAreTakenBack) {
 
   // A term longer than 16 tokens is refused, naming the field.
   try {
-    KeytermBias(tok, {"nine nine nine nine nine nine nine nine nine nine nine nine nine nine nine "
-                      "nine nine"},
+    KeytermBias(tok,
+                {"nine nine nine nine nine nine nine nine nine nine nine nine nine nine nine "
+                 "nine nine"},
                 1.0f);
     FAIL() << "a 17-token term was accepted";
   } catch (const Error& err) {
@@ -106,21 +107,21 @@ TEST(KeytermBias, ExactWithoutBonusAndEffectiveWithOne) {
     const std::vector<int> want = test::int_list(refs[i].at("tokens"));
     for (float boost : {0.0f, 5.0f}) {
       DecodingOptions o = english_text_only();
-      o.keyterms = std::make_shared<const KeytermBias>(e.tokenizer(), std::vector<std::string>{},
-                                                       boost);
+      o.keyterms =
+          std::make_shared<const KeytermBias>(e.tokenizer(), std::vector<std::string>{}, boost);
       EXPECT_EQ(e.decode(features, o).tokens, want) << file;
     }
     DecodingOptions zero = english_text_only();
-    zero.keyterms = std::make_shared<const KeytermBias>(
-        e.tokenizer(), std::vector<std::string>{"yellow"}, 0.0f);
+    zero.keyterms = std::make_shared<const KeytermBias>(e.tokenizer(),
+                                                        std::vector<std::string>{"yellow"}, 0.0f);
     DecodingResult unbiased = e.decode(features, zero);
     EXPECT_EQ(unbiased.tokens, want) << file;
 
     if (std::string(refs[i].at("text").as_string()).find("yellow") != std::string::npos) continue;
     ++absent_before;
     DecodingOptions strong = english_text_only();
-    strong.keyterms = std::make_shared<const KeytermBias>(
-        e.tokenizer(), std::vector<std::string>{"yellow"}, 8.0f);
+    strong.keyterms = std::make_shared<const KeytermBias>(e.tokenizer(),
+                                                          std::vector<std::string>{"yellow"}, 8.0f);
     DecodingResult r = e.decode(features, strong);
     if (r.text.find("yellow") == std::string::npos) continue;
     ++brought_in;
