@@ -104,7 +104,7 @@ class RealtimeConnection {
         request_id_(std::move(request_id)),
         settings_(ctx.service.limits().live),
         strand_(asio::make_strand(ctx.blocking.get_executor())),
-        live_(settings_, vad),
+        live_(settings_, vad, [&ctx] { return ctx.service.turn_model(); }),
         served_(ctx.service.parts().served_model_names()),
         pace_(settings_.max_ahead_seconds),
         wake_writer_(ws.get_executor()),

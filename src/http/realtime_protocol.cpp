@@ -123,12 +123,38 @@ void apply_turn_detection(const json::value& v, const std::string& param, Realti
   }
   const json::object& t = object_at(v, param);
   TurnDetection td = s.live.turn.server_vad ? s.live.turn : TurnDetection{};
-  std::string type = "server_vad";
+  // An update that names no type keeps the session's.
+  std::string type = td.semantic ? "semantic_vad" : "server_vad";
   if (const auto* ty = find(t, "type")) type = string_at(*ty, param + ".type", 64);
-  if (type != "server_vad") {
+  if (type != "server_vad" && type != "semantic_vad") {
     bad(param + ".type", "Invalid value: '" + type +
-                             "'. Supported values are: 'server_vad' (or null for no turn "
-                             "detection).");
+                             "'. Supported values are: 'server_vad', 'semantic_vad' (or null for "
+                             "no turn detection).");
+  }
+  td.semantic = type == "semantic_vad";
+  if (td.semantic) {
+    if (const auto* e = find(t, "eagerness")) {
+      const std::string eagerness = string_at(*e, param + ".eagerness", 16);
+      if (eagerness == "low") {
+        td.eagerness = Eagerness::low;
+      } else if (eagerness == "medium") {
+        td.eagerness = Eagerness::medium;
+      } else if (eagerness == "high") {
+        td.eagerness = Eagerness::high;
+      } else if (eagerness == "auto") {
+        td.eagerness = Eagerness::automatic;
+      } else {
+        bad(param + ".eagerness", "Invalid value: '" + eagerness +
+                                      "'. Supported values are: 'low', 'medium', 'high', and "
+                                      "'auto'.");
+      }
+    }
+  }
+  // Responses are not a transcription session's: OpenAI's flags are taken and have no effect.
+  for (const char* flag : {"create_response", "interrupt_response"}) {
+    if (const auto* x = find(t, flag); x && !x->is_bool()) {
+      bad(param + "." + flag, "Invalid type: expected a boolean.");
+    }
   }
   if (const auto* x = find(t, "threshold")) {
     td.threshold = static_cast<float>(number_at(*x, param + ".threshold", 0, 1));
@@ -178,6 +204,16 @@ json::value format_json(const audio::PcmFormat& f) {
 
 json::value turn_detection_json(const TurnDetection& td) {
   if (!td.server_vad) return nullptr;
+  if (td.semantic) {
+    const char* eagerness = td.eagerness == Eagerness::low      ? "low"
+                            : td.eagerness == Eagerness::medium ? "medium"
+                            : td.eagerness == Eagerness::high   ? "high"
+                                                                : "auto";
+    return json::object{{"type", "semantic_vad"},
+                        {"eagerness", eagerness},
+                        {"create_response", true},
+                        {"interrupt_response", true}};
+  }
   return json::object{{"type", "server_vad"},
                       {"threshold", std::round(td.threshold * 1000) / 1000},
                       {"prefix_padding_ms", td.prefix_padding_ms},

@@ -5,6 +5,7 @@
 #include "core/errors.h"
 #include "core/text.h"
 #include "core/uuid.h"
+#include "models/model_catalog.h"
 
 namespace sra {
 
@@ -28,6 +29,16 @@ LiveSettings live_settings_from(const Config& config) {
   s.max_sessions_per_client = static_cast<int>(
       config.get_int("REALTIME_MAX_SESSIONS_PER_CLIENT", std::max(1, s.max_sessions / 4)));
   s.idle_seconds = config.get_double("REALTIME_IDLE_SECONDS");
+  s.turn_model = config.get_string("TURN_MODEL");
+  s.turn_model_path = config.get_string("TURN_MODEL_PATH");
+  if (s.turn_model_path.empty()) {
+    const CatalogModel* m = find_catalog_model(s.turn_model);
+    if (!m || m->kind != "turn") {
+      throw config_error("TURN_MODEL=" + s.turn_model +
+                         " is not an end-of-turn model of the catalog (`speech-recognition-api "
+                         "models list`); set TURN_MODEL_PATH for a file of your own");
+    }
+  }
   s.require_origin = config.get_bool("REALTIME_REQUIRE_ORIGIN");
   s.ping_seconds = config.get_double("REALTIME_PING_SECONDS");
   return s;
@@ -56,8 +67,20 @@ std::string join_words(const std::vector<std::string>& words, std::size_t from =
 
 }  // namespace
 
-LiveSession::LiveSession(LiveSettings settings, std::shared_ptr<const vad::SileroVad> vad)
-    : settings_(settings), vad_(std::move(vad)) {
+SemanticPolicy semantic_policy(Eagerness eagerness) {
+  switch (eagerness) {
+    case Eagerness::low:
+      return {.threshold = 0.7f, .first_check_ms = 300, .recheck_ms = 700, .max_wait_ms = 8000};
+    case Eagerness::high:
+      return {.threshold = 0.3f, .first_check_ms = 150, .recheck_ms = 300, .max_wait_ms = 2000};
+    default:  // medium; auto is medium, as OpenAI documents
+      return {};
+  }
+}
+
+LiveSession::LiveSession(LiveSettings settings, std::shared_ptr<const vad::SileroVad> vad,
+                         TurnModelSource turn_model)
+    : settings_(settings), vad_(std::move(vad)), turn_source_(std::move(turn_model)) {
   if (!vad_) config_.turn.server_vad = false;
 }
 
@@ -66,6 +89,13 @@ void LiveSession::configure(const LiveConfig& config) {
     throw invalid_field("turn_detection",
                         "server_vad needs the Silero VAD model, which could not be loaded "
                         "(VAD_MODEL_PATH, VAD_MODEL)");
+  }
+  if (config.turn.server_vad && config.turn.semantic && !turn_model_) {
+    if (!turn_source_) {
+      throw invalid_field("turn_detection",
+                          "semantic_vad needs the smart-turn model, which this server has not");
+    }
+    turn_model_ = turn_source_();  // before anything changes: a failure leaves the session as is
   }
   const bool detection_changed = config.turn.server_vad != config_.turn.server_vad;
   if (detection_changed) flush_vad_window();
@@ -139,6 +169,15 @@ void LiveSession::store(const float* samples, std::size_t count) {
     }
   }
   stored_ += static_cast<std::int64_t>(count);
+  if (config_.turn.semantic) {
+    // The last 8 s of the stream, whatever the turns: what smart-turn hears.
+    recent_.insert(recent_.end(), samples, samples + count);
+    if (recent_.size() > static_cast<std::size_t>(vad::kSmartTurnSamples)) {
+      recent_.erase(
+          recent_.begin(),
+          recent_.begin() + static_cast<std::ptrdiff_t>(recent_.size() - vad::kSmartTurnSamples));
+    }
+  }
 }
 
 void LiveSession::append(const float* samples, std::size_t count, std::vector<LiveEvent>& events) {
@@ -201,10 +240,13 @@ void LiveSession::run_vad_window(std::vector<LiveEvent>& events) {
     silence_start_ = -1;
   } else if (p < off && silence_start_ < 0) {
     silence_start_ = window_start;
+    next_turn_check_ = ms_to_samples(semantic_policy(td.eagerness).first_check_ms);
   }
   if (!open_) return;
-  const bool silent_enough =
-      silence_start_ >= 0 && stored_ - silence_start_ >= ms_to_samples(td.silence_duration_ms);
+  const bool silent_enough = td.semantic
+                                 ? semantic_turn_end()
+                                 : silence_start_ >= 0 && stored_ - silence_start_ >=
+                                                              ms_to_samples(td.silence_duration_ms);
   const bool too_long = stored_ - open_->start >= max_turn;
   if (silent_enough || too_long) {
     close_turn(events, true);
@@ -213,6 +255,20 @@ void LiveSession::run_vad_window(std::vector<LiveEvent>& events) {
     silence_start_ = -1;
     if (in_speech_) open_turn(stored_, events, true);
   }
+}
+
+bool LiveSession::semantic_turn_end() {
+  if (silence_start_ < 0) return false;
+  const SemanticPolicy policy = semantic_policy(config_.turn.eagerness);
+  const std::int64_t pause = stored_ - silence_start_;
+  if (pause >= ms_to_samples(policy.max_wait_ms)) return true;
+  if (pause < next_turn_check_) return false;
+  next_turn_check_ = pause + ms_to_samples(policy.recheck_ms);
+  // The last 8 s of the stream, the pause included: the turn so far and, before a short one,
+  // what was said just before it (a pause that ended the last turn may have cut a sentence).
+  ++turn_checks_;
+  return turn_model_->probability(std::vector<float>(recent_.begin(), recent_.end())) >=
+         policy.threshold;
 }
 
 void LiveSession::commit(std::vector<LiveEvent>& events) {

@@ -15,13 +15,16 @@
 //
 // Memory: the audio a session holds (the open turn, the committed turns not transcribed yet and
 // the padding kept before a turn) never passes max_buffered_seconds (4 bytes a sample, 64 KB a
-// second): an append that would pass it is refused whole, however the audio is sliced. Audio is
+// second): an append that would pass it is refused whole, however the audio is sliced. With
+// semantic_vad, the stream's last 8 s (512 KB) are kept besides, for smart-turn. Audio is
 // stored as the VAD sees it, 32 ms at a time, so a turn's end never leaves audio to move, and a
 // committed turn's audio leaves the session with its final transcription work.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -32,6 +35,7 @@
 #include "core/config.h"
 #include "core/transcription.h"
 #include "engine/vad/silero_vad.h"
+#include "engine/vad/smart_turn.h"
 #include "service/local_agreement.h"
 
 namespace sra {
@@ -52,16 +56,36 @@ struct LiveSettings {
   bool require_origin = false;        // REALTIME_REQUIRE_ORIGIN: refuse upgrades without Origin
   double ping_seconds = 300;  // REALTIME_PING_SECONDS: a connection silent this long is closed
                               // (pinged half-way through)
+  std::string turn_model = "smart-turn-v3.2";  // TURN_MODEL: semantic_vad's catalog model
+  std::filesystem::path turn_model_path;       // TURN_MODEL_PATH: a file of one's own instead
 };
 
 // Throws sra::Error(config) naming the variable for a value out of bounds.
 LiveSettings live_settings_from(const Config& config);
 
+// OpenAI's semantic_vad eagerness: how soon a pause may end the turn.
+enum class Eagerness { low, medium, high, automatic };
+
+// How semantic_vad ends turns at one eagerness (the values the docs state): once a pause has
+// lasted `first_check_ms`, smart-turn judges the turn so far, again every `recheck_ms` while the
+// pause goes on; a judgement of at least `threshold` ends the turn, and a pause of `max_wait_ms`
+// ends it whatever the model says (OpenAI's maximum timeouts: 8, 4 and 2 s).
+struct SemanticPolicy {
+  float threshold = 0.5f;
+  int first_check_ms = 200;
+  int recheck_ms = 500;
+  int max_wait_ms = 4000;
+};
+SemanticPolicy semantic_policy(Eagerness eagerness);
+
 struct TurnDetection {
-  bool server_vad = true;         // false: turns end only when the client commits
-  float threshold = 0.5f;         // speech probability that starts speech, 0..1
-  int prefix_padding_ms = 300;    // audio kept before the detected start
-  int silence_duration_ms = 500;  // silence that ends a turn
+  bool server_vad = true;  // Silero finds speech and pauses (server_vad or semantic_vad);
+                           // false: turns end only when the client commits
+  bool semantic = false;   // semantic_vad: smart-turn decides whether a pause ends a turn
+  Eagerness eagerness = Eagerness::automatic;  // semantic_vad's eagerness
+  float threshold = 0.5f;                      // speech probability that starts speech, 0..1
+  int prefix_padding_ms = 300;                 // audio kept before the detected start
+  int silence_duration_ms = 500;               // server_vad: silence that ends a turn
 };
 
 struct LiveConfig {
@@ -94,11 +118,20 @@ struct LiveWork {
 
 class LiveSession {
  public:
-  // `vad` may be null when no VAD model can be loaded; server_vad is then refused.
-  LiveSession(LiveSettings settings, std::shared_ptr<const vad::SileroVad> vad);
+  // The smart-turn model, asked for when a configuration first turns semantic_vad on (it may
+  // throw: sra::Error(unavailable) while it is pulled, sra::Error(config) if it cannot be had).
+  using TurnModelSource = std::function<std::shared_ptr<const vad::SmartTurn>()>;
 
-  // Applies a configuration. Throws sra::Error(invalid_request) for server_vad without a model.
+  // `vad` may be null when no VAD model can be loaded; server_vad is then refused. Without
+  // `turn_model`, semantic_vad is refused.
+  LiveSession(LiveSettings settings, std::shared_ptr<const vad::SileroVad> vad,
+              TurnModelSource turn_model = {});
+
+  // Applies a configuration. Throws sra::Error(invalid_request) for server_vad or semantic_vad
+  // without their model, and what the turn model's source throws.
   void configure(const LiveConfig& config);
+  // semantic_vad's judgements so far (for metrics and tests).
+  int turn_checks() const { return turn_checks_; }
   const LiveConfig& config() const { return config_; }
 
   // Takes 16 kHz samples; turn events go to `events`. Nothing is taken when it throws:
@@ -152,8 +185,13 @@ class LiveSession {
                      std::vector<LiveEvent>& events);
   std::map<std::string, std::string> base_options() const;
 
+  // semantic_vad: whether the open turn's pause ends it now.
+  bool semantic_turn_end();
+
   LiveSettings settings_;
   std::shared_ptr<const vad::SileroVad> vad_;
+  TurnModelSource turn_source_;
+  std::shared_ptr<const vad::SmartTurn> turn_model_;  // loaded when semantic_vad is first asked
   LiveConfig config_;
 
   std::int64_t received_ = 0;          // samples so far (stored or waiting in vad_window_)
@@ -169,7 +207,10 @@ class LiveSession {
   vad::SileroStream vad_stream_;
   std::vector<float> vad_window_;  // samples waiting for a full VAD window
   bool in_speech_ = false;
-  std::int64_t silence_start_ = -1;  // where the current run of silence started, if any
+  std::int64_t silence_start_ = -1;   // where the current run of silence started, if any
+  std::int64_t next_turn_check_ = 0;  // semantic_vad: the pause length of the next judgement
+  std::deque<float> recent_;          // semantic_vad: the stream's last 8 s (512 KB at most)
+  int turn_checks_ = 0;
 
   bool in_flight_ = false;
 };

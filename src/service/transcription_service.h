@@ -26,7 +26,9 @@
 #include "core/cancel.h"
 #include "core/message_bus.h"
 #include "core/parts.h"
+#include "engine/vad/smart_turn.h"
 #include "service/backlog_gate.h"
+#include "service/catalog_model_loader.h"
 #include "service/chunking.h"
 #include "service/client_slots.h"
 #include "service/live_session.h"
@@ -75,6 +77,12 @@ class TranscriptionService {
         backlog_(parts, limits.backlog),
         clients_(limits.rate),
         vad_(limits.vad),
+        turn_(CatalogModelSource{.what = "turn model",
+                                 .catalog_name = limits.live.turn_model,
+                                 .path = limits.live.turn_model_path,
+                                 .models_dir = limits.vad.models_dir,
+                                 .index_url = limits.vad.index_url,
+                                 .download = limits.vad.download}),
         upload_memory_(limits.max_buffered_upload_bytes) {}
 
   // Runs `job` on the calling thread. Throws sra::Error: unsupported_media, too_large,
@@ -110,6 +118,9 @@ class TranscriptionService {
   std::shared_ptr<const vad::SileroVad> vad_model() { return vad_.model(); }
   // Starts pulling the VAD model if it is missing (serve, when live sessions are on).
   void prefetch_vad_model() { vad_.prefetch(); }
+  // The smart-turn model of semantic_vad live sessions: loaded on first use, shared; pulled in
+  // the background when missing, with vad_model()'s errors.
+  std::shared_ptr<const vad::SmartTurn> turn_model() { return turn_.get(); }
 
   // A place for one live session of `client` while it is held; nullptr when
   // MAX_REALTIME_SESSIONS are open or the client holds REALTIME_MAX_SESSIONS_PER_CLIENT.
@@ -140,6 +151,7 @@ class TranscriptionService {
   BacklogGate backlog_;
   RateLimiter clients_;
   VoiceActivityFilter vad_;
+  CatalogModelLoader<vad::SmartTurn> turn_;
   MemoryBudget upload_memory_;
   ClientSlots live_slots_{limits_.live.max_sessions, limits_.live.max_sessions_per_client};
 };

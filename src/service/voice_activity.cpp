@@ -96,7 +96,13 @@ VadSettings vad_settings_from(const Config& config) {
 }
 
 VoiceActivityFilter::VoiceActivityFilter(VadSettings settings)
-    : settings_(std::move(settings)), fetch_(std::make_shared<Fetch>()) {
+    : settings_(std::move(settings)),
+      loader_(CatalogModelSource{.what = "VAD model",
+                                 .catalog_name = settings_.model,
+                                 .path = settings_.model_path,
+                                 .models_dir = settings_.models_dir,
+                                 .index_url = settings_.index_url,
+                                 .download = settings_.download}) {
   if (!settings_.filter) return;
   // On for every request: the model is needed now, and a missing one stops the start.
   try {
@@ -105,11 +111,7 @@ VoiceActivityFilter::VoiceActivityFilter(VadSettings settings)
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::unavailable) throw;
   }
-  {
-    std::unique_lock lock(fetch_->mutex);
-    fetch_->changed.wait(lock, [this] { return !fetch_->running; });
-    if (fetch_->failure) throw config_error(*fetch_->failure);
-  }
+  loader_.wait();
   model();
 }
 
@@ -122,84 +124,11 @@ std::optional<vad::VadOptions> VoiceActivityFilter::options_for(
 }
 
 std::shared_ptr<const vad::SileroVad> VoiceActivityFilter::model() {
-  std::lock_guard lock(fetch_->mutex);
-  if (fetch_->model) return fetch_->model;
-  if (!settings_.model_path.empty()) {
-    fetch_->model = std::make_shared<const vad::SileroVad>(settings_.model_path);
-    return fetch_->model;
-  }
-  const CatalogModel& m = *find_catalog_model(settings_.model);  // checked in the settings
-  const std::filesystem::path path = catalog_model_path(m, settings_.models_dir);
-  if (std::filesystem::exists(path)) {
-    fetch_->model = std::make_shared<const vad::SileroVad>(path);
-    return fetch_->model;
-  }
-  if (!settings_.download) {
-    throw config_error("the VAD model " + path.string() +
-                       " is missing and MODEL_DOWNLOAD=false: run `speech-recognition-api "
-                       "models pull " +
-                       m.name + "` first");
-  }
-  const auto now = std::chrono::steady_clock::now();
-  if (fetch_->running) {
-    throw unavailable("the VAD model " + m.name + " is being pulled; retry in a moment")
-        .set_retry_after(5);
-  }
-  if (fetch_->failure && now < fetch_->retry_at) {
-    throw config_error(*fetch_->failure)
-        .set_retry_after(std::chrono::duration<double>(fetch_->retry_at - now).count());
-  }
-  // The pull (a download) runs on a thread of its own, never on a request's.
-  fetch_->running = true;
-  spdlog::info("pulling VAD model {} into {} (once)", m.name, settings_.models_dir.string());
-  PullOptions pull;
-  pull.models_dir = settings_.models_dir;
-  pull.index_url = settings_.index_url;
-  pull.cancelled = [fetch = fetch_.get()] { return fetch->stopping.load(); };
-  if (puller_.joinable()) puller_.join();  // the last pull ended (running is false)
-  puller_ = std::thread([fetch = fetch_, &m, pull] {
-    std::shared_ptr<const vad::SileroVad> loaded;
-    std::optional<std::string> failure;
-    try {
-      loaded = std::make_shared<const vad::SileroVad>(pull_model(m, pull));
-    } catch (const Error& e) {
-      if (e.kind() == ErrorKind::cancelled) return;  // the filter is going away
-      failure = "the VAD model " + m.name + " could not be pulled: " + e.what() +
-                " (run `speech-recognition-api models pull " + m.name + "`)";
-      spdlog::error("{}", *failure);
-    } catch (const std::exception& e) {
-      failure = "the VAD model " + m.name + " could not be pulled: " + e.what() +
-                " (run `speech-recognition-api models pull " + m.name + "`)";
-      spdlog::error("{}", *failure);
-    }
-    std::lock_guard lock(fetch->mutex);
-    fetch->running = false;
-    fetch->model = loaded;
-    fetch->failure = failure;
-    fetch->changed.notify_all();
-    if (failure) {
-      // Tried again no sooner than this: 30 s, doubling up to an hour.
-      fetch->retry_after_seconds = std::min(fetch->retry_after_seconds * 2, 3600.0);
-      fetch->retry_at = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(fetch->retry_after_seconds));
-    }
-  });
-  throw unavailable("the VAD model " + m.name + " is being pulled; retry in a moment")
-      .set_retry_after(5);
-}
-
-VoiceActivityFilter::~VoiceActivityFilter() {
-  fetch_->stopping = true;
-  if (puller_.joinable()) puller_.join();
+  return loader_.get();
 }
 
 void VoiceActivityFilter::prefetch() {
-  try {
-    model();
-  } catch (const Error&) {
-    // Being pulled, or failed (logged): the requests that need it are told.
-  }
+  loader_.prefetch();
 }
 
 std::vector<vad::SpeechSegment> VoiceActivityFilter::speech_segments(const AudioBuffer& audio,

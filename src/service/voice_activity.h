@@ -30,6 +30,7 @@
 #include "core/transcription.h"
 #include "engine/vad/silero_vad.h"
 #include "engine/vad/speech_timestamps.h"
+#include "service/catalog_model_loader.h"
 
 namespace sra {
 
@@ -57,11 +58,10 @@ struct SpeechOnly {
 
 class VoiceActivityFilter {
  public:
+  // Throws sra::Error(config) when VAD is on for every request and its model cannot be loaded.
+  // Destroying the filter stops a pull in progress (within about a second) and waits for its
+  // thread: a pull left running at exit would race the TLS library's own teardown.
   explicit VoiceActivityFilter(VadSettings settings);
-  // Stops a pull in progress (within about a second) and waits for its thread: nothing of the
-  // filter runs once it is gone (a pull left running at exit would race the TLS library's own
-  // teardown).
-  ~VoiceActivityFilter();
   VoiceActivityFilter(const VoiceActivityFilter&) = delete;
   VoiceActivityFilter& operator=(const VoiceActivityFilter&) = delete;
 
@@ -85,21 +85,8 @@ class VoiceActivityFilter {
   void prefetch();
 
  private:
-  // The model and its pull, shared with the pull's thread.
-  struct Fetch {
-    std::mutex mutex;
-    std::condition_variable changed;  // a pull ended
-    std::shared_ptr<const vad::SileroVad> model;
-    bool running = false;                            // a pull is in progress
-    std::optional<std::string> failure;              // why the last pull failed
-    std::chrono::steady_clock::time_point retry_at;  // no new pull before this
-    double retry_after_seconds = 15;                 // doubled at each failure
-    std::atomic<bool> stopping{false};               // the filter is being destroyed
-  };
-
   VadSettings settings_;
-  std::shared_ptr<Fetch> fetch_;
-  std::thread puller_;  // the last pull's thread (joined before the next one and at the end)
+  CatalogModelLoader<vad::SileroVad> loader_;
 };
 
 // Every time in `t` (a transcription of speech.audio) mapped back to the original audio

@@ -118,3 +118,76 @@ def test_hostile_turn_models_are_refused(tmp_path):
         r = subprocess.run([str(BINARY), "turn", "--model", str(path), str(audio)], capture_output=True,
                            text=True, env=base_env(), timeout=120)
         assert r.returncode == 1 and "error:" in r.stderr, (name, r.returncode, r.stderr)
+
+
+def live_turns(server, turn_detection, pcm, rate=16000):
+    from test_realtime import collect_turns, sdk_recv, sdk_session, stream, turns_of
+    manager, conn, updated = sdk_session(server, {
+        "type": "transcription",
+        "audio": {"input": {"format": {"type": "audio/pcm", "rate": rate},
+                            "transcription": {"model": "whisper-1", "language": "en"},
+                            "turn_detection": turn_detection}}})
+    try:
+        assert updated.session.audio.input.turn_detection.type == turn_detection["type"]
+        stream(conn, pcm, rate, pace=4.0)
+        events = collect_turns(sdk_recv(conn))
+    finally:
+        manager.__exit__(None, None, None)
+    return updated, turns_of(events)
+
+
+def test_semantic_vad_through_the_sdk_waits_out_pauses_inside_a_sentence(make_server):
+    """JFK pauses four times for over half a second; only one pause ends a thought the way
+    smart-turn hears it ("...fellow Americans,"). server_vad (500 ms) cuts at every pause;
+    semantic_vad keeps "ask not / what your country can do for you / ask what you can do..."
+    together, with the same words."""
+    from conftest import BASE_MODEL
+    from test_realtime import JFK, VAD_MODEL, pcm16
+    from conftest import word_error_rate
+    assert TURN_MODEL.exists(), "scripts/test.sh pulls it: speech-recognition-api models pull smart-turn-v3.2"
+    server = make_server(MODEL="whisper", WHISPER_MODEL_PATH=BASE_MODEL, VAD_MODEL_PATH=VAD_MODEL,
+                         TURN_MODEL_PATH=TURN_MODEL)
+    pcm = pcm16(AUDIO / "jfk.wav", 16000) + b"\0" * 16000 * 2 * 3  # and 3 s of silence
+    _, server_turns = live_turns(server, {"type": "server_vad", "silence_duration_ms": 500}, pcm)
+    updated, semantic_turns = live_turns(server, {"type": "semantic_vad", "eagerness": "auto"}, pcm)
+    assert updated.session.audio.input.turn_detection.eagerness == "auto"
+    assert len(server_turns) >= 3, [t["transcript"] for t in server_turns]
+    assert 1 <= len(semantic_turns) < len(server_turns), [t["transcript"] for t in semantic_turns]
+    for turns in (server_turns, semantic_turns):
+        errors, n = word_error_rate(" ".join(JFK), " ".join(t["transcript"] for t in turns))
+        assert errors / n <= 0.1, turns
+    # The last turn ends soon after the last word (11.0 s of audio; 4 s is the most auto waits).
+    assert semantic_turns[-1]["end_ms"] <= 11000 + 4100, semantic_turns[-1]
+
+
+def test_semantic_vad_settings_are_checked(make_server):
+    from test_realtime import VAD_MODEL, ws_connect, ws_url, until
+    from conftest import BASE_MODEL
+    server = make_server(MODEL="whisper", WHISPER_MODEL_PATH=BASE_MODEL, VAD_MODEL_PATH=VAD_MODEL,
+                         TURN_MODEL_PATH=TURN_MODEL)
+    with ws_connect(ws_url(server), max_size=None) as ws:
+        until(ws, "session.created")
+        for bad, param in (({"type": "semantic_vad", "eagerness": "eager"}, "eagerness"),
+                           ({"type": "semantic_vad", "create_response": "yes"}, "create_response"),
+                           ({"type": "smart_vad"}, "type")):
+            ws.send(json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {
+                "input": {"turn_detection": bad}}}}))
+            error = until(ws, "error")
+            assert error["error"]["param"].endswith("turn_detection." + param), error
+        # Each eagerness is taken and said back; the session stays usable.
+        for eagerness in ("low", "medium", "high", "auto"):
+            ws.send(json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {
+                "input": {"turn_detection": {"type": "semantic_vad", "eagerness": eagerness}}}}}))
+            updated = until(ws, "session.updated")
+            assert updated["session"]["audio"]["input"]["turn_detection"] == {
+                "type": "semantic_vad", "eagerness": eagerness, "create_response": True,
+                "interrupt_response": True}
+    # Without the model (a file that is not one), semantic_vad is refused with a server error.
+    broken = make_server(MODEL="whisper", WHISPER_MODEL_PATH=BASE_MODEL, VAD_MODEL_PATH=VAD_MODEL,
+                         TURN_MODEL_PATH=VAD_MODEL)
+    with ws_connect(ws_url(broken), max_size=None) as ws:
+        until(ws, "session.created")
+        ws.send(json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {
+            "input": {"turn_detection": {"type": "semantic_vad"}}}}}))
+        error = until(ws, "error")
+        assert "ONNX model" in error["error"]["message"], error

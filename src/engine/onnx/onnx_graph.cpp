@@ -309,7 +309,8 @@ std::vector<std::size_t> broadcast_index(const std::vector<std::int64_t>& shape,
                                          const std::vector<std::int64_t>& out_shape) {
   const std::size_t rank = out_shape.size();
   std::vector<std::int64_t> padded(rank, 1);
-  std::copy(shape.begin(), shape.end(), padded.begin() + static_cast<std::ptrdiff_t>(rank - shape.size()));
+  std::copy(shape.begin(), shape.end(),
+            padded.begin() + static_cast<std::ptrdiff_t>(rank - shape.size()));
   const auto in_strides = strides_of(padded);
   std::int64_t total = 1;
   for (auto d : out_shape) total *= d;
@@ -330,7 +331,8 @@ std::vector<std::size_t> broadcast_index(const std::vector<std::int64_t>& shape,
 
 Tensor binary(const Tensor& a, const Tensor& b, const std::string& op) {
   if ((a.type == DType::f32) != (b.type == DType::f32)) bad_input(op + " of mixed types");
-  Tensor out = make(a.type == DType::f32 ? DType::f32 : DType::i64, broadcast_shape(a.shape, b.shape));
+  Tensor out =
+      make(a.type == DType::f32 ? DType::f32 : DType::i64, broadcast_shape(a.shape, b.shape));
   const std::size_t n = out.count();
   // Where each operand's element of output k is: the same k, one value, the output's trailing
   // dimensions repeated (a bias), or any broadcast (an index table).
@@ -362,7 +364,8 @@ Tensor binary(const Tensor& a, const Tensor& b, const std::string& op) {
     std::vector<std::int64_t> trimmed = t.shape;
     while (!trimmed.empty() && trimmed.front() == 1) trimmed.erase(trimmed.begin());
     if (trimmed.size() <= out.shape.size() &&
-        std::equal(trimmed.begin(), trimmed.end(), out.shape.end() - static_cast<std::ptrdiff_t>(trimmed.size()))) {
+        std::equal(trimmed.begin(), trimmed.end(),
+                   out.shape.end() - static_cast<std::ptrdiff_t>(trimmed.size()))) {
       src.kind = Source::suffix;
       src.period = count;
       return src;
@@ -386,23 +389,33 @@ Tensor binary(const Tensor& a, const Tensor& b, const std::string& op) {
         for (std::size_t k = 0; k < n; ++k) out.f[k] = f(a.f[sa.at(k)], b.f[sb.at(k)]);
       }
     };
-    if (op == "Add") apply([](float x, float y) { return x + y; });
-    else if (op == "Sub") apply([](float x, float y) { return x - y; });
-    else if (op == "Mul") apply([](float x, float y) { return x * y; });
-    else if (op == "Div") apply([](float x, float y) { return x / y; });
-    else apply([](float x, float y) { return std::pow(x, y); });
+    if (op == "Add")
+      apply([](float x, float y) { return x + y; });
+    else if (op == "Sub")
+      apply([](float x, float y) { return x - y; });
+    else if (op == "Mul")
+      apply([](float x, float y) { return x * y; });
+    else if (op == "Div")
+      apply([](float x, float y) { return x / y; });
+    else
+      apply([](float x, float y) { return std::pow(x, y); });
   } else {
     auto apply = [&](auto f) {
       for (std::size_t k = 0; k < n; ++k) out.i[k] = f(a.i[sa.at(k)], b.i[sb.at(k)]);
     };
-    if (op == "Add") apply([](std::int64_t x, std::int64_t y) { return x + y; });
-    else if (op == "Sub") apply([](std::int64_t x, std::int64_t y) { return x - y; });
-    else if (op == "Mul") apply([](std::int64_t x, std::int64_t y) { return x * y; });
-    else if (op == "Div") apply([](std::int64_t x, std::int64_t y) {
-      if (y == 0) bad_input("integer division by zero");
-      return x / y;
-    });
-    else bad_input("Pow of integers");
+    if (op == "Add")
+      apply([](std::int64_t x, std::int64_t y) { return x + y; });
+    else if (op == "Sub")
+      apply([](std::int64_t x, std::int64_t y) { return x - y; });
+    else if (op == "Mul")
+      apply([](std::int64_t x, std::int64_t y) { return x * y; });
+    else if (op == "Div")
+      apply([](std::int64_t x, std::int64_t y) {
+        if (y == 0) bad_input("integer division by zero");
+        return x / y;
+      });
+    else
+      bad_input("Pow of integers");
   }
   return out;
 }
@@ -411,11 +424,16 @@ Tensor unary(const Tensor& x, const std::string& op) {
   if (x.type != DType::f32) bad_input(op + " of integers");
   Tensor out = x;
   for (float& v : out.f) {
-    if (op == "Erf") v = std::erf(v);
-    else if (op == "Tanh") v = std::tanh(v);
-    else if (op == "Sigmoid") v = 1.0f / (1.0f + std::exp(-v));
-    else if (op == "Relu") v = v > 0 ? v : 0;
-    else v = std::sqrt(v);
+    if (op == "Erf")
+      v = std::erf(v);
+    else if (op == "Tanh")
+      v = std::tanh(v);
+    else if (op == "Sigmoid")
+      v = 1.0f / (1.0f + std::exp(-v));
+    else if (op == "Relu")
+      v = v > 0 ? v : 0;
+    else
+      v = std::sqrt(v);
   }
   return out;
 }
@@ -479,8 +497,7 @@ std::int64_t int_attr(const Node& node, const char* name, std::int64_t fallback)
 }
 float float_attr(const Node& node, const char* name, float fallback) {
   auto it = node.attributes.find(name);
-  return it == node.attributes.end() || it->second.floats.empty() ? fallback
-                                                                   : it->second.floats[0];
+  return it == node.attributes.end() || it->second.floats.empty() ? fallback : it->second.floats[0];
 }
 std::vector<std::int64_t> ints_attr(const Node& node, const char* name) {
   auto it = node.attributes.find(name);
@@ -499,20 +516,25 @@ struct QuantParams {
   const Tensor* zero;
   std::int64_t axis;
   std::int64_t stride = 1, size = 1;
-  QuantParams(const Tensor& s, const Tensor* z, std::int64_t a, const std::vector<std::int64_t>& shape)
+  QuantParams(const Tensor& s, const Tensor* z, std::int64_t a,
+              const std::vector<std::int64_t>& shape)
       : scale(s), zero(z), axis(a) {
-    if (scale.type != DType::f32 || scale.count() == 0) bad_input("a quantization scale is not a float");
+    if (scale.type != DType::f32 || scale.count() == 0)
+      bad_input("a quantization scale is not a float");
     if (scale.count() > 1) {
       axis = normalized_axis(axis, shape.size());
       size = shape[static_cast<std::size_t>(axis)];
-      if (static_cast<std::int64_t>(scale.count()) != size) bad_input("a per-axis scale does not fit");
+      if (static_cast<std::int64_t>(scale.count()) != size)
+        bad_input("a per-axis scale does not fit");
       stride = strides_of(shape)[static_cast<std::size_t>(axis)];
     }
     if (zero && (zero->type == DType::f32 || zero->count() != scale.count()))
       bad_input("a zero point does not fit its scale");
   }
   std::size_t slot(std::size_t e) const {
-    return scale.count() == 1 ? 0 : static_cast<std::size_t>((static_cast<std::int64_t>(e) / stride) % size);
+    return scale.count() == 1
+               ? 0
+               : static_cast<std::size_t>((static_cast<std::int64_t>(e) / stride) % size);
   }
 };
 
@@ -548,12 +570,14 @@ Tensor quantize(const Tensor& x, const Tensor& scale, const Tensor* zero, std::i
 // model rounds an activation to its 8-bit grid): the floats of the grid, computed in one pass.
 Tensor fake_quantize(const Tensor& x, const Tensor& scale, const Tensor* zero) {
   if (x.type != DType::f32) bad_input("QuantizeLinear of integers");
-  if (scale.type != DType::f32 || scale.count() != 1 || (zero && (zero->type == DType::f32 || zero->count() != 1)))
+  if (scale.type != DType::f32 || scale.count() != 1 ||
+      (zero && (zero->type == DType::f32 || zero->count() != 1)))
     bad_input("a fused quantization is not per tensor");
   const DType type = zero ? zero->type : DType::u8;
   const float s = scale.f[0];
   const float z = zero ? static_cast<float>(zero->i[0]) : 0.0f;
-  const float lo = (type == DType::i8 ? -128.0f : 0.0f) - z, hi = (type == DType::i8 ? 127.0f : 255.0f) - z;
+  const float lo = (type == DType::i8 ? -128.0f : 0.0f) - z,
+              hi = (type == DType::i8 ? 127.0f : 255.0f) - z;
   Tensor out = x;
   for (float& v : out.f) {
     // Clamped first (so the rounding below is exact), rounded half to even by the 1.5 * 2^23
@@ -644,7 +668,8 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* bias, const Node& 
                    0.0f, dst, static_cast<int>(out_len));
     if (bias) {
       for (std::int64_t o = 0; o < outs; ++o)
-        for (std::int64_t t = 0; t < out_len; ++t) dst[o * out_len + t] += bias->f[static_cast<std::size_t>(o)];
+        for (std::int64_t t = 0; t < out_len; ++t)
+          dst[o * out_len + t] += bias->f[static_cast<std::size_t>(o)];
     }
   }
   return out;
@@ -688,17 +713,20 @@ Tensor softmax(const Tensor& x, std::int64_t axis) {
   if (x.type != DType::f32) bad_input("Softmax of integers");
   Tensor out = x;
   if (x.shape.empty()) return out;
-  along_axis(x.shape, normalized_axis(axis, x.shape.size()), [&](std::int64_t b, std::int64_t n, std::int64_t s) {
-    float max = -std::numeric_limits<float>::infinity();
-    for (std::int64_t k = 0; k < n; ++k) max = std::max(max, out.f[static_cast<std::size_t>(b + k * s)]);
-    double sum = 0;
-    for (std::int64_t k = 0; k < n; ++k) {
-      float& v = out.f[static_cast<std::size_t>(b + k * s)];
-      v = std::exp(v - max);
-      sum += v;
-    }
-    for (std::int64_t k = 0; k < n; ++k) out.f[static_cast<std::size_t>(b + k * s)] /= static_cast<float>(sum);
-  });
+  along_axis(x.shape, normalized_axis(axis, x.shape.size()),
+             [&](std::int64_t b, std::int64_t n, std::int64_t s) {
+               float max = -std::numeric_limits<float>::infinity();
+               for (std::int64_t k = 0; k < n; ++k)
+                 max = std::max(max, out.f[static_cast<std::size_t>(b + k * s)]);
+               double sum = 0;
+               for (std::int64_t k = 0; k < n; ++k) {
+                 float& v = out.f[static_cast<std::size_t>(b + k * s)];
+                 v = std::exp(v - max);
+                 sum += v;
+               }
+               for (std::int64_t k = 0; k < n; ++k)
+                 out.f[static_cast<std::size_t>(b + k * s)] /= static_cast<float>(sum);
+             });
   return out;
 }
 
@@ -708,7 +736,8 @@ Tensor layer_norm(const Tensor& x, const Tensor& scale, const Tensor* bias, cons
   const float eps = float_attr(node, "epsilon", 1e-5f);
   std::int64_t inner = 1;
   for (std::size_t d = static_cast<std::size_t>(axis); d < x.shape.size(); ++d) inner *= x.shape[d];
-  if (static_cast<std::int64_t>(scale.count()) != inner || (bias && static_cast<std::int64_t>(bias->count()) != inner))
+  if (static_cast<std::int64_t>(scale.count()) != inner ||
+      (bias && static_cast<std::int64_t>(bias->count()) != inner))
     bad_input("LayerNormalization's scale does not fit");
   Tensor out = x;
   const std::size_t rows = inner ? x.count() / static_cast<std::size_t>(inner) : 0;
@@ -735,7 +764,8 @@ Tensor reduce(const Tensor& x, std::vector<std::int64_t> axes, bool keep, bool m
   std::vector<bool> reduced(x.shape.size(), false);
   for (auto a : axes) reduced[static_cast<std::size_t>(normalized_axis(a, x.shape.size()))] = true;
   std::vector<std::int64_t> kept_shape;
-  for (std::size_t d = 0; d < x.shape.size(); ++d) kept_shape.push_back(reduced[d] ? 1 : x.shape[d]);
+  for (std::size_t d = 0; d < x.shape.size(); ++d)
+    kept_shape.push_back(reduced[d] ? 1 : x.shape[d]);
   Tensor out = make(DType::f32, kept_shape);
   const auto index = broadcast_index(kept_shape, x.shape);
   for (std::size_t e = 0; e < x.f.size(); ++e) out.f[index[e]] += x.f[e];
@@ -784,8 +814,9 @@ Tensor reshape(const Tensor& x, const std::vector<std::int64_t>& spec, bool allo
   return out;
 }
 
-Tensor slice(const Tensor& x, const std::vector<std::int64_t>& starts, const std::vector<std::int64_t>& ends,
-             std::vector<std::int64_t> axes, std::vector<std::int64_t> steps) {
+Tensor slice(const Tensor& x, const std::vector<std::int64_t>& starts,
+             const std::vector<std::int64_t>& ends, std::vector<std::int64_t> axes,
+             std::vector<std::int64_t> steps) {
   const std::size_t rank = x.shape.size();
   if (axes.empty())
     for (std::size_t d = 0; d < starts.size(); ++d) axes.push_back(static_cast<std::int64_t>(d));
@@ -805,7 +836,8 @@ Tensor slice(const Tensor& x, const std::vector<std::int64_t>& starts, const std
     const std::int64_t s = clamp_index(starts[k], false), e = clamp_index(ends[k], true);
     begin[d] = s;
     step[d] = steps[k];
-    const std::int64_t len = steps[k] > 0 ? (e - s + steps[k] - 1) / steps[k] : (s - e - steps[k] - 1) / -steps[k];
+    const std::int64_t len =
+        steps[k] > 0 ? (e - s + steps[k] - 1) / steps[k] : (s - e - steps[k] - 1) / -steps[k];
     shape[d] = std::max<std::int64_t>(len, 0);
   }
   Tensor out = make(x.type, shape);
@@ -835,10 +867,12 @@ Tensor concat(const std::vector<const Tensor*>& parts, std::int64_t axis0) {
   std::vector<std::int64_t> shape = first.shape;
   shape[static_cast<std::size_t>(axis)] = 0;
   for (const Tensor* p : parts) {
-    if (p->shape.size() != first.shape.size() || (p->type == DType::f32) != (first.type == DType::f32))
+    if (p->shape.size() != first.shape.size() ||
+        (p->type == DType::f32) != (first.type == DType::f32))
       bad_input("Concat of tensors that do not fit");
     for (std::size_t d = 0; d < shape.size(); ++d)
-      if (static_cast<std::int64_t>(d) != axis && p->shape[d] != first.shape[d]) bad_input("Concat of tensors that do not fit");
+      if (static_cast<std::int64_t>(d) != axis && p->shape[d] != first.shape[d])
+        bad_input("Concat of tensors that do not fit");
     shape[static_cast<std::size_t>(axis)] += p->shape[static_cast<std::size_t>(axis)];
   }
   Tensor out = make(first.type == DType::f32 ? DType::f32 : DType::i64, shape);
@@ -870,7 +904,8 @@ Tensor gather(const Tensor& x, const Tensor& indices, std::int64_t axis0) {
   Tensor out = make(x.type, shape);
   std::int64_t outer = 1, inner = 1;
   for (std::int64_t d = 0; d < axis; ++d) outer *= x.shape[static_cast<std::size_t>(d)];
-  for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < x.shape.size(); ++d) inner *= x.shape[d];
+  for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < x.shape.size(); ++d)
+    inner *= x.shape[d];
   const auto idx = as_ints(indices);
   std::size_t at = 0;
   for (std::int64_t o = 0; o < outer; ++o) {
@@ -891,11 +926,35 @@ Tensor gather(const Tensor& x, const Tensor& indices, std::int64_t axis0) {
 }
 
 const std::set<std::string>& supported_ops() {
-  static const std::set<std::string> ops{
-      "Add", "Sub", "Mul", "Div", "Pow", "Erf", "Tanh", "Sigmoid", "Relu", "Sqrt", "MatMul",
-      "Gemm", "Conv", "LayerNormalization", "Softmax", "ReduceSum", "ReduceMean", "Transpose",
-      "Reshape", "Shape", "Gather", "Slice", "Concat", "Unsqueeze", "Squeeze", "Cast",
-      "Constant", "QuantizeLinear", "DequantizeLinear"};
+  static const std::set<std::string> ops{"Add",
+                                         "Sub",
+                                         "Mul",
+                                         "Div",
+                                         "Pow",
+                                         "Erf",
+                                         "Tanh",
+                                         "Sigmoid",
+                                         "Relu",
+                                         "Sqrt",
+                                         "MatMul",
+                                         "Gemm",
+                                         "Conv",
+                                         "LayerNormalization",
+                                         "Softmax",
+                                         "ReduceSum",
+                                         "ReduceMean",
+                                         "Transpose",
+                                         "Reshape",
+                                         "Shape",
+                                         "Gather",
+                                         "Slice",
+                                         "Concat",
+                                         "Unsqueeze",
+                                         "Squeeze",
+                                         "Cast",
+                                         "Constant",
+                                         "QuantizeLinear",
+                                         "DequantizeLinear"};
   return ops;
 }
 
@@ -921,7 +980,8 @@ std::vector<Tensor> run_node(const Node& node, const std::vector<const Tensor*>&
     return {reduce(arg(0), axes, int_attr(node, "keepdims", 1) != 0, op == "ReduceMean")};
   }
   if (op == "Transpose") return {transpose(arg(0), ints_attr(node, "perm"))};
-  if (op == "Reshape") return {reshape(arg(0), as_ints(arg(1)), int_attr(node, "allowzero", 0) != 0)};
+  if (op == "Reshape")
+    return {reshape(arg(0), as_ints(arg(1)), int_attr(node, "allowzero", 0) != 0)};
   if (op == "Shape") {
     const auto rank = static_cast<std::int64_t>(arg(0).shape.size());
     std::int64_t start = int_attr(node, "start", 0), end = int_attr(node, "end", rank);
@@ -930,12 +990,14 @@ std::vector<Tensor> run_node(const Node& node, const std::vector<const Tensor*>&
     start = std::clamp<std::int64_t>(start, 0, rank);
     end = std::clamp<std::int64_t>(end, start, rank);
     Tensor t = make(DType::i64, {end - start});
-    for (std::int64_t d = start; d < end; ++d) t.i[static_cast<std::size_t>(d - start)] = arg(0).shape[static_cast<std::size_t>(d)];
+    for (std::int64_t d = start; d < end; ++d)
+      t.i[static_cast<std::size_t>(d - start)] = arg(0).shape[static_cast<std::size_t>(d)];
     return {t};
   }
   if (op == "Gather") return {gather(arg(0), arg(1), int_attr(node, "axis", 0))};
   if (op == "Slice") {
-    return {slice(arg(0), as_ints(arg(1)), as_ints(arg(2)), optional(3) ? as_ints(*optional(3)) : std::vector<std::int64_t>{},
+    return {slice(arg(0), as_ints(arg(1)), as_ints(arg(2)),
+                  optional(3) ? as_ints(*optional(3)) : std::vector<std::int64_t>{},
                   optional(4) ? as_ints(*optional(4)) : std::vector<std::int64_t>{})};
   }
   if (op == "Concat") {
@@ -970,14 +1032,18 @@ std::vector<Tensor> run_node(const Node& node, const std::vector<const Tensor*>&
     Tensor t = make(to == 1 ? DType::f32 : DType::i64, x.shape);
     if (to != 1 && to != 7) bad_input("Cast to a type other than float or int64");
     for (std::size_t e = 0; e < t.count(); ++e) {
-      if (to == 1) t.f[e] = x.type == DType::f32 ? x.f[e] : static_cast<float>(x.i[e]);
-      else t.i[e] = x.type == DType::f32 ? static_cast<std::int64_t>(x.f[e]) : x.i[e];
+      if (to == 1)
+        t.f[e] = x.type == DType::f32 ? x.f[e] : static_cast<float>(x.i[e]);
+      else
+        t.i[e] = x.type == DType::f32 ? static_cast<std::int64_t>(x.f[e]) : x.i[e];
     }
     return {t};
   }
-  if (op == "QuantizeLinear") return {quantize(arg(0), arg(1), optional(2), int_attr(node, "axis", 1))};
+  if (op == "QuantizeLinear")
+    return {quantize(arg(0), arg(1), optional(2), int_attr(node, "axis", 1))};
   if (op == "QuantizeDequantize") return {fake_quantize(arg(0), arg(1), optional(2))};
-  if (op == "DequantizeLinear") return {dequantize(arg(0), arg(1), optional(2), int_attr(node, "axis", 1))};
+  if (op == "DequantizeLinear")
+    return {dequantize(arg(0), arg(1), optional(2), int_attr(node, "axis", 1))};
   bad_input("operator " + op + " is not supported");
 }
 
@@ -1014,7 +1080,8 @@ OnnxGraph::OnnxGraph(const std::filesystem::path& path) : path_(path) {
         if (f == 1) node.inputs.emplace_back(p);
         if (f == 2) node.outputs.emplace_back(p);
         if (f == 4) node.op = std::string(p);
-        if (f == 7 && !p.empty() && p != "ai.onnx") fail("operator domain " + std::string(p) + " is not supported");
+        if (f == 7 && !p.empty() && p != "ai.onnx")
+          fail("operator domain " + std::string(p) + " is not supported");
         if (f == 5) {
           std::string name;
           Attribute a = read_attribute(p, name, fail);
@@ -1036,9 +1103,10 @@ OnnxGraph::OnnxGraph(const std::filesystem::path& path) : path_(path) {
     }
   }
   // Graph inputs that are initializers are not the caller's to give.
-  inputs_.erase(std::remove_if(inputs_.begin(), inputs_.end(),
-                               [&](const std::string& n) { return initializer_names.count(n) > 0; }),
-                inputs_.end());
+  inputs_.erase(
+      std::remove_if(inputs_.begin(), inputs_.end(),
+                     [&](const std::string& n) { return initializer_names.count(n) > 0; }),
+      inputs_.end());
   if (outputs_.empty()) fail("the graph has no output");
   // Constants and everything computed from weights alone (dequantized weights) are computed once.
   std::vector<Node> remaining;
@@ -1053,11 +1121,13 @@ OnnxGraph::OnnxGraph(const std::filesystem::path& path) : path_(path) {
     try {
       if (node.op == "Constant") {
         auto it = node.attributes.find("value");
-        if (it == node.attributes.end() || !it->second.has_tensor) fail("a Constant without a tensor value");
+        if (it == node.attributes.end() || !it->second.has_tensor)
+          fail("a Constant without a tensor value");
         initializers_[node.outputs[0]] = it->second.tensor;
       } else {
         std::vector<const Tensor*> args;
-        for (const auto& name : node.inputs) args.push_back(name.empty() ? nullptr : &initializers_.at(name));
+        for (const auto& name : node.inputs)
+          args.push_back(name.empty() ? nullptr : &initializers_.at(name));
         initializers_[node.outputs[0]] = run_node(node, args).at(0);
       }
     } catch (const Error& e) {
@@ -1072,7 +1142,9 @@ OnnxGraph::OnnxGraph(const std::filesystem::path& path) : path_(path) {
   for (const Node& node : nodes_)
     for (const auto& name : node.inputs) used.insert(name);
   for (auto it = initializers_.begin(); it != initializers_.end();)
-    it = used.count(it->first) || std::count(outputs_.begin(), outputs_.end(), it->first) ? std::next(it) : initializers_.erase(it);
+    it = used.count(it->first) || std::count(outputs_.begin(), outputs_.end(), it->first)
+             ? std::next(it)
+             : initializers_.erase(it);
 }
 
 void OnnxGraph::fuse_quantize_pairs() {
@@ -1092,9 +1164,12 @@ void OnnxGraph::fuse_quantize_pairs() {
     auto p = producer.find(dq.inputs[0]);
     if (p == producer.end()) continue;
     Node& q = nodes_[p->second];
-    auto param = [](const Node& n, std::size_t i) { return i < n.inputs.size() ? n.inputs[i] : std::string(); };
+    auto param = [](const Node& n, std::size_t i) {
+      return i < n.inputs.size() ? n.inputs[i] : std::string();
+    };
     if (q.op != "QuantizeLinear" || readers[q.outputs[0]] != 1 || param(q, 1) != param(dq, 1) ||
-        param(q, 2) != param(dq, 2) || !per_tensor(param(q, 1)) || !per_tensor(param(q, 2)) || param(q, 1).empty())
+        param(q, 2) != param(dq, 2) || !per_tensor(param(q, 1)) || !per_tensor(param(q, 2)) ||
+        param(q, 1).empty())
       continue;
     // The pair becomes one node where the DequantizeLinear was (its input is ready there).
     dq.op = "QuantizeDequantize";
@@ -1113,7 +1188,8 @@ std::map<std::string, Tensor> OnnxGraph::run(const std::map<std::string, Tensor>
     auto it = inputs.find(name);
     if (it == inputs.end()) bad_input("input " + name + " is missing");
     const Tensor& t = it->second;
-    if (static_cast<std::int64_t>(t.type == DType::f32 ? t.f.size() : t.i.size()) != element_count(t.shape, bad_input))
+    if (static_cast<std::int64_t>(t.type == DType::f32 ? t.f.size() : t.i.size()) !=
+        element_count(t.shape, bad_input))
       bad_input("input " + name + " does not match its shape");
     values[name] = t;
   }

@@ -69,7 +69,7 @@ class OnnxGraph {
   void fuse_quantize_pairs();
 
   std::filesystem::path path_;
-  std::vector<Node> nodes_;                    // in the graph's (topological) order
+  std::vector<Node> nodes_;                     // in the graph's (topological) order
   std::map<std::string, Tensor> initializers_;  // weights, dequantized where the graph does it
   std::vector<std::string> inputs_, outputs_;
 };

@@ -28,7 +28,8 @@ const std::vector<float>& mel_filters() {
   static const std::vector<float> filters = [] {
     std::vector<double> edges(kTurnMels + 2);
     const double lo = hz_to_mel(0.0), hi = hz_to_mel(8000.0);
-    for (int k = 0; k < kTurnMels + 2; ++k) edges[k] = mel_to_hz(lo + (hi - lo) * k / (kTurnMels + 1));
+    for (int k = 0; k < kTurnMels + 2; ++k)
+      edges[k] = mel_to_hz(lo + (hi - lo) * k / (kTurnMels + 1));
     std::vector<float> f(static_cast<std::size_t>(kTurnMels) * kStftBins);
     for (int m = 0; m < kTurnMels; ++m) {
       const double norm = 2.0 / (edges[m + 2] - edges[m]);

@@ -323,3 +323,60 @@ TEST(LiveSession, OneLargeAppendGivesTheTurnsOfSmallOnes) {
 
 }  // namespace
 }  // namespace sra
+
+namespace sra {
+namespace {
+
+// semantic_vad: Silero finds the pauses, smart-turn decides. On jfk.wav it keeps phrases that
+// server_vad cuts apart together, asks the model only at pauses, and still ends the last turn
+// within the eagerness's longest wait; without a model it is refused and the session stays as it
+// was.
+TEST(LiveSession, SemanticVadWaitsOutPausesThatDoNotEndAThought) {
+  const auto models = std::filesystem::path(SRA_UNIT_TEST_DIR) / ".." / ".." / "models";
+  ASSERT_TRUE(std::filesystem::exists(models / "smart-turn-v3.2-cpu.onnx"))
+      << "scripts/test.sh pulls it: speech-recognition-api models pull smart-turn-v3.2";
+  auto vad = std::make_shared<const vad::SileroVad>(models / "silero_vad-v6.2.3.onnx");
+  auto turn = std::make_shared<const vad::SmartTurn>(models / "smart-turn-v3.2-cpu.onnx");
+  AudioBuffer jfk = audio::decode(test::read_file(test::shared_dir() / "audio" / "jfk.wav"));
+  std::vector<float> stream = seconds_of(1.0, 0.0f);
+  stream.insert(stream.end(), jfk.samples.begin(), jfk.samples.end());
+  auto silence = seconds_of(5.0, 0.0f);
+  stream.insert(stream.end(), silence.begin(), silence.end());
+  auto stops_of = [&](bool semantic, int* checks) {
+    LiveSession live({}, vad, [&] { return turn; });
+    LiveConfig config;
+    config.turn.semantic = semantic;
+    live.configure(config);
+    std::vector<LiveEvent> events;
+    for (std::size_t at = 0; at < stream.size(); at += 1600) {
+      live.append(stream.data() + at, std::min<std::size_t>(1600, stream.size() - at), events);
+    }
+    std::vector<std::int64_t> stops;
+    for (const auto& e : events)
+      if (e.kind == Kind::speech_stopped) stops.push_back(e.audio_ms);
+    if (checks) *checks = live.turn_checks();
+    return stops;
+  };
+  int checks = 0;
+  const auto server = stops_of(false, nullptr);
+  const auto semantic = stops_of(true, &checks);
+  ASSERT_GE(server.size(), 3u);
+  ASSERT_GE(semantic.size(), 1u);
+  EXPECT_LT(semantic.size(), server.size());
+  EXPECT_GE(checks, static_cast<int>(semantic.size()));    // a judgement at every pause...
+  EXPECT_LE(checks, 4 * static_cast<int>(server.size()));  // ...and only at pauses
+  EXPECT_GE(semantic.back(), 11000);                       // jfk's last word, 1 s in
+  EXPECT_LE(semantic.back(), 12000 + 4000 + 100);          // auto's longest wait
+
+  LiveSession without({}, vad);
+  LiveConfig config;
+  config.turn.semantic = true;
+  EXPECT_THROW(without.configure(config), Error);
+  EXPECT_FALSE(without.config().turn.semantic);
+  EXPECT_EQ(semantic_policy(Eagerness::automatic).max_wait_ms, 4000);
+  EXPECT_EQ(semantic_policy(Eagerness::low).max_wait_ms, 8000);
+  EXPECT_EQ(semantic_policy(Eagerness::high).max_wait_ms, 2000);
+}
+
+}  // namespace
+}  // namespace sra
