@@ -158,7 +158,6 @@ def main():
     server = Server(work / "server", base_env(MODEL="whisper", WHISPER_MODEL_PATH=BASE, VAD_MODEL_PATH=VAD,
                                               TURN_MODEL_PATH=TURN, LOG_LEVEL="warning",
                                               REALTIME_MAX_AHEAD_SECONDS="3600")).start()
-    results = {m: {"cuts": 0, "latency": [], "wer": [0, 0], "clips": 0, "missed": 0} for m in MODES}
     rows = []
     try:
         clips = []
@@ -171,43 +170,59 @@ def main():
         for mode, td in MODES.items():
             for path, text, pause, clip, cut, last_end in clips:
                 stops, said = run_session(server, td, clip, args.pace)
-                r = results[mode]
-                r["clips"] += 1
-                early = [s for s in stops if s < last_end - 0.05]
-                r["cuts"] += len(early)
-                ends = [s for s in stops if s >= last_end - 0.05]
-                if ends:
-                    r["latency"].append(1000 * (ends[0] - last_end))
-                else:
-                    r["missed"] += 1
-                e, n = word_error_rate(text, said)
-                r["wer"][0] += e
-                r["wer"][1] += n
-                rows.append((mode, pathlib.Path(path).stem, pause, cut, last_end, stops, said))
+                rows.append((mode, pathlib.Path(path).stem, pause, cut, last_end, stops, said, text))
                 log(f"{mode:28} {pathlib.Path(path).stem[-12:]:12} pause {pause:4} cut at {cut:5.2f} s, "
                     f"ends {last_end:5.2f} s: stops {[round(s, 2) for s in stops]}")
     finally:
         server.stop()
 
+    pathlib.Path(args.out).write_text(render(args, len(clips), pauses, rows))
+    log(f"wrote {args.out}")
+
+
+def render(args, clip_count, pauses, rows):
+    """The report from the per-clip rows: (mode, clip, pause ms, put at s, sentence end s, turn
+    ends s, text, reference text)."""
+    summary = {}
+    for mode, _, pause, cut, last_end, stops, said, text in rows:
+        r = summary.setdefault(mode, {"at_pause": 0, "other": 0, "clips": 0, "latency": [], "missed": 0,
+                                      "wer": [0, 0]})
+        r["clips"] += 1
+        for stop in stops:
+            if cut <= stop <= cut + pause / 1000 + 0.6:
+                r["at_pause"] += 1  # the turn ended at the pause put inside the sentence
+            elif stop < last_end - 0.05:
+                r["other"] += 1  # at a pause of the speaker's own
+        ends = [stop for stop in stops if stop >= last_end - 0.05]
+        if ends:
+            r["latency"].append(1000 * (ends[0] - last_end))
+        else:
+            r["missed"] += 1
+        e, n = word_error_rate(text, said)
+        r["wer"][0] += e
+        r["wer"][1] += n
     lines = ["# Turn detection: server_vad against semantic_vad", "",
              f"`python bench/turn_detection.py --pace {args.pace:g} --pauses {args.pauses}` on "
              f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}: "
-             f"{len(clips)} clips ({len(clips) // len(pauses)} real sentences, each with a pause of "
+             f"{clip_count} clips ({clip_count // len(pauses)} real sentences, each with a pause of "
              + " or ".join(f"{p} ms" for p in pauses) + " put between two words near its middle), streamed to "
              f"/v1/realtime at {args.pace:g}x real time with the base model. Times are stream times (audio "
              "ms), so the pace does not change them.", "",
-             "| mode | false cuts (turns ended inside a sentence) | end latency after the last word, median (max) | "
-             "real ends missed | WER of the turns' text |", "|---|---|---|---|---|"]
-    for mode, r in results.items():
+             "| mode | turns ended at the pause put inside the sentence | at the speakers' own pauses | "
+             "end latency after the last word, median (max) | real ends missed | WER of the turns' text |",
+             "|---|---|---|---|---|---|"]
+    for mode, r in summary.items():
         lat = r["latency"]
         latency = f"{statistics.median(lat):.0f} ms ({max(lat):.0f} ms)" if lat else "-"
-        lines.append(f"| {mode} | {r['cuts']} in {r['clips']} clips | {latency} | {r['missed']} | "
+        lines.append(f"| {mode} | {r['at_pause']} of {r['clips']} | {r['other']} | {latency} | {r['missed']} | "
                      f"{100 * r['wer'][0] / max(r['wer'][1], 1):.1f} % |")
-    lines += ["", "Per clip (stream seconds): where the pause was put, where the sentence ends, where each turn ended:", "",
-              "| mode | clip | pause | put at | sentence ends | turns ended at |", "|---|---|---|---|---|---|"]
-    for mode, name, pause, cut, last_end, stops, _ in rows:
+    lines += ["", "Per clip (stream seconds): where the pause was put, where the sentence ends, where each turn "
+              "ended, and what the turns said:", "",
+              "| mode | clip | pause | put at | sentence ends | turns ended at | text |", "|---|---|---|---|---|---|---|"]
+    for mode, name, pause, cut, last_end, stops, said, _ in rows:
         lines.append(f"| {mode} | {name} | {pause} ms | {cut:.2f} | {last_end:.2f} | "
-                     f"{', '.join(f'{s:.2f}' for s in stops)} |")
+                     f"{', '.join(f'{s:.2f}' for s in stops)} | {said.strip()} |")
+    return "\n".join(lines) + "\n"
     pathlib.Path(args.out).write_text("\n".join(lines) + "\n")
     log(f"wrote {args.out}")
 

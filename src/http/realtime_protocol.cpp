@@ -153,7 +153,8 @@ void apply_turn_detection(const json::value& v, const std::string& param, Realti
   // Responses are not a transcription session's: OpenAI's flags are taken and have no effect.
   for (const char* flag : {"create_response", "interrupt_response"}) {
     if (const auto* x = find(t, flag); x && !x->is_bool()) {
-      bad(param + "." + flag, "Invalid type: expected a boolean.");
+      bad(param + "." + flag, "Invalid type for '" + param + "." + flag + "': expected a boolean.",
+          "invalid_type");
     }
   }
   if (const auto* x = find(t, "threshold")) {

@@ -26,9 +26,9 @@
 namespace sra {
 
 struct CatalogModelSource {
-  std::string what;                 // "VAD model", "turn model": for messages
-  std::string catalog_name;         // a catalog model (used when `path` is empty)
-  std::filesystem::path path;       // a file of the user's own; empty: the catalog model's
+  std::string what;            // "VAD model", "turn model": for messages
+  std::string catalog_name;    // a catalog model (used when `path` is empty)
+  std::filesystem::path path;  // a file of the user's own; empty: the catalog model's
   std::filesystem::path models_dir = "./models";  // where catalog models live
   std::string index_url;                          // MODEL_INDEX_URL
   bool download = true;                           // MODEL_DOWNLOAD

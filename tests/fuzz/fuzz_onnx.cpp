@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {
     sra::onnx::OnnxGraph graph(path);
-    for (const auto& shape : {std::vector<std::int64_t>{1, 2, 8}, std::vector<std::int64_t>{2, 8}}) {
+    for (const auto& shape :
+         {std::vector<std::int64_t>{1, 2, 8}, std::vector<std::int64_t>{2, 8}}) {
       std::map<std::string, sra::onnx::Tensor> inputs;
       for (const auto& name : graph.input_names()) {
         sra::onnx::Tensor t;

@@ -1,12 +1,13 @@
 // The ONNX interpreter on a small QDQ graph built with the onnx package (the fuzzer's seed:
 // tests/fuzz/corpus/fuzz_onnx/small.onnx) and on files that are not models.
+#include "engine/onnx/onnx_graph.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "core/errors.h"
-#include "engine/onnx/onnx_graph.h"
 #include "test_paths.h"
 
 namespace sra::onnx {
@@ -47,9 +48,9 @@ TEST(OnnxGraph, FilesThatAreNotModelsAreRefusedByName) {
     return dir.path() / name;
   };
   std::string model = test::read_file(small_model());
-  for (const auto& path : {write("empty.onnx", ""), write("text.onnx", "not a model"),
-                           write("cut.onnx", model.substr(0, model.size() / 2)),
-                           dir.path() / "missing.onnx"}) {
+  for (const auto& path :
+       {write("empty.onnx", ""), write("text.onnx", "not a model"),
+        write("cut.onnx", model.substr(0, model.size() / 2)), dir.path() / "missing.onnx"}) {
     try {
       OnnxGraph graph(path);
       FAIL() << path << " loaded";

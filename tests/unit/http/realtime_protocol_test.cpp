@@ -64,6 +64,25 @@ TEST(RealtimeProtocol, GaSessionUpdate) {
       "transcription": {"language": "en, German"}}}})"),
                        s, kServed);
   EXPECT_EQ(s.live.language, "en,de");
+  // semantic_vad with its eagerness; an update that names no type keeps it.
+  apply_session_update(json::parse(R"({"audio": {"input": {"turn_detection":
+      {"type": "semantic_vad", "eagerness": "high"}}}})"),
+                       s, kServed);
+  EXPECT_TRUE(s.live.turn.server_vad && s.live.turn.semantic);
+  EXPECT_EQ(s.live.turn.eagerness, Eagerness::high);
+  apply_session_update(json::parse(R"({"audio": {"input": {"turn_detection":
+      {"eagerness": "low"}}}})"),
+                       s, kServed);
+  EXPECT_TRUE(s.live.turn.semantic);
+  EXPECT_EQ(s.live.turn.eagerness, Eagerness::low);
+  EXPECT_EQ(session_json(s).at("audio").at("input").at("turn_detection").at("type"),
+            "semantic_vad");
+  apply_session_update(json::parse(R"({"audio": {"input": {"turn_detection":
+      {"type": "server_vad"}}}})"),
+                       s, kServed);
+  EXPECT_FALSE(s.live.turn.semantic);
+  apply_session_update(json::parse(R"({"audio": {"input": {"turn_detection": null}}})"), s,
+                       kServed);
   EXPECT_TRUE(session_json(s).at("audio").at("input").at("turn_detection").is_null());
   apply_session_update(json::parse(R"({"audio": {"input": {"format": {"type": "audio/pcmu"}}}})"),
                        s, kServed);
@@ -104,8 +123,12 @@ TEST(RealtimeProtocol, BadValuesNameTheirField) {
        "session.audio.input.transcription.language", "invalid_value"},
       {R"({"audio": {"input": {"transcription": {"prompt": 5}}}})",
        "session.audio.input.transcription.prompt", "invalid_type"},
-      {R"({"audio": {"input": {"turn_detection": {"type": "semantic_vad"}}}})",
+      {R"({"audio": {"input": {"turn_detection": {"type": "smart_vad"}}}})",
        "session.audio.input.turn_detection.type", "invalid_value"},
+      {R"({"audio": {"input": {"turn_detection": {"type": "semantic_vad", "eagerness": "eager"}}}})",
+       "session.audio.input.turn_detection.eagerness", "invalid_value"},
+      {R"({"audio": {"input": {"turn_detection": {"type": "semantic_vad", "interrupt_response": 1}}}})",
+       "session.audio.input.turn_detection.interrupt_response", "invalid_type"},
       {R"({"audio": {"input": {"turn_detection": {"threshold": 1.5}}}})",
        "session.audio.input.turn_detection.threshold", "invalid_value"},
       {R"({"audio": {"input": {"turn_detection": {"silence_duration_ms": 1e12}}}})",
