@@ -18,6 +18,13 @@ namespace {
 
 constexpr std::int64_t kMaxElements = std::int64_t{1} << 26;
 constexpr int kMaxRank = 8;
+constexpr double kMaxMultiplyAdds = 4294967296.0;  // 2^32 per node: about a second of one core
+
+void check_work(double multiply_adds) {
+  if (multiply_adds > kMaxMultiplyAdds) {
+    throw invalid_request("ONNX graph: a node would take more than 2^32 multiply-adds");
+  }
+}
 
 // Protobuf's wire format, read with bounds checks; `fail` reports a malformed message.
 class Wire {
@@ -403,15 +410,31 @@ Tensor binary(const Tensor& a, const Tensor& b, const std::string& op) {
     auto apply = [&](auto f) {
       for (std::size_t k = 0; k < n; ++k) out.i[k] = f(a.i[sa.at(k)], b.i[sb.at(k)]);
     };
+    // Shape arithmetic: an overflow is an error, never undefined behaviour.
+    auto checked = [](bool overflow, std::int64_t v) {
+      if (overflow) bad_input("integer arithmetic overflows");
+      return v;
+    };
     if (op == "Add")
-      apply([](std::int64_t x, std::int64_t y) { return x + y; });
+      apply([&](std::int64_t x, std::int64_t y) {
+        std::int64_t v;
+        return checked(__builtin_add_overflow(x, y, &v), v);
+      });
     else if (op == "Sub")
-      apply([](std::int64_t x, std::int64_t y) { return x - y; });
+      apply([&](std::int64_t x, std::int64_t y) {
+        std::int64_t v;
+        return checked(__builtin_sub_overflow(x, y, &v), v);
+      });
     else if (op == "Mul")
-      apply([](std::int64_t x, std::int64_t y) { return x * y; });
+      apply([&](std::int64_t x, std::int64_t y) {
+        std::int64_t v;
+        return checked(__builtin_mul_overflow(x, y, &v), v);
+      });
     else if (op == "Div")
       apply([](std::int64_t x, std::int64_t y) {
         if (y == 0) bad_input("integer division by zero");
+        if (x == std::numeric_limits<std::int64_t>::min() && y == -1)
+          bad_input("integer arithmetic overflows");
         return x / y;
       });
     else
@@ -463,6 +486,9 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
   std::vector<std::int64_t> shape = batch;
   shape.push_back(m);
   shape.push_back(n);
+  double batches = 1;
+  for (auto d : batch) batches *= static_cast<double>(d);
+  check_work(batches * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k));
   Tensor out = make(DType::f32, shape);
   const auto ia = broadcast_index(batch_a, batch), ib = broadcast_index(batch_b, batch);
   for (std::size_t p = 0; p < ia.size(); ++p) {
@@ -545,7 +571,8 @@ Tensor dequantize(const Tensor& x, const Tensor& scale, const Tensor* zero, std:
   for (std::size_t e = 0; e < out.f.size(); ++e) {
     const std::size_t s = q.slot(e);
     const std::int64_t z = zero ? zero->i[s] : 0;
-    out.f[e] = static_cast<float>(x.i[e] - z) * scale.f[s];
+    out.f[e] =
+        static_cast<float>(static_cast<double>(x.i[e]) - static_cast<double>(z)) * scale.f[s];
   }
   return out;
 }
@@ -560,8 +587,9 @@ Tensor quantize(const Tensor& x, const Tensor& scale, const Tensor* zero, std::i
     const std::size_t s = q.slot(e);
     const float z = zero ? static_cast<float>(zero->i[s]) : 0.0f;
     // Round half to even (the default rounding mode), then saturate, as ONNX defines it.
-    const float v = std::nearbyint(x.f[e] / scale.f[s]) + z;
-    out.i[e] = static_cast<std::int64_t>(std::clamp(v, lo, hi));
+    float v = std::nearbyint(x.f[e] / scale.f[s]) + z;
+    if (!(v >= lo)) v = lo;  // NaN too
+    out.i[e] = static_cast<std::int64_t>(std::min(v, hi));
   }
   return out;
 }
@@ -647,6 +675,11 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* bias, const Node& 
   if (out_len < 1) bad_input("Conv's input is shorter than its kernel");
   if (bias && (bias->type != DType::f32 || static_cast<std::int64_t>(bias->count()) != outs))
     bad_input("Conv's bias does not fit");
+  check_work(static_cast<double>(batch) * static_cast<double>(outs) * static_cast<double>(out_len) *
+             static_cast<double>(channels) * static_cast<double>(kernel));
+  if (static_cast<double>(channels) * static_cast<double>(kernel) * static_cast<double>(out_len) >
+      static_cast<double>(kMaxElements))
+    bad_input("Conv's columns would be too large");
   Tensor out = make(DType::f32, {batch, outs, out_len});
   // im2col: [C * K, out_len], then weights [O, C * K] times it.
   std::vector<float> columns(static_cast<std::size_t>(channels * kernel * out_len));
@@ -678,12 +711,14 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* bias, const Node& 
 Tensor gemm(const Tensor& a, const Tensor& b, const Tensor* c, const Node& node) {
   if (a.type != DType::f32 || b.type != DType::f32 || a.shape.size() != 2 || b.shape.size() != 2)
     bad_input("Gemm of 2-D floats");
+  if (c && c->type != DType::f32) bad_input("Gemm's C is not floats");
   const bool ta = int_attr(node, "transA", 0) != 0, tb = int_attr(node, "transB", 0) != 0;
   const float alpha = float_attr(node, "alpha", 1.0f), beta = float_attr(node, "beta", 1.0f);
   const Tensor at = ta ? transpose(a, {1, 0}) : a;
   const std::int64_t m = at.shape[0], k = at.shape[1];
   const std::int64_t n = tb ? b.shape[0] : b.shape[1];
   if ((tb ? b.shape[1] : b.shape[0]) != k) bad_input("Gemm's inner dimensions differ");
+  check_work(static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k));
   Tensor out = make(DType::f32, {m, n});
   if (c) {
     const auto ic = broadcast_index(c->shape, out.shape);
@@ -731,7 +766,9 @@ Tensor softmax(const Tensor& x, std::int64_t axis) {
 }
 
 Tensor layer_norm(const Tensor& x, const Tensor& scale, const Tensor* bias, const Node& node) {
-  if (x.type != DType::f32 || x.shape.empty()) bad_input("LayerNormalization of floats");
+  if (x.type != DType::f32 || x.shape.empty() || scale.type != DType::f32 ||
+      (bias && bias->type != DType::f32))
+    bad_input("LayerNormalization of floats");
   const std::int64_t axis = normalized_axis(int_attr(node, "axis", -1), x.shape.size());
   const float eps = float_attr(node, "epsilon", 1e-5f);
   std::int64_t inner = 1;
@@ -1011,10 +1048,14 @@ std::vector<Tensor> run_node(const Node& node, const std::vector<const Tensor*>&
     if (op == "Unsqueeze") {
       const std::size_t rank = t.shape.size() + axes.size();
       std::vector<bool> added(rank, false);
-      for (auto a : axes) added[static_cast<std::size_t>(normalized_axis(a, rank))] = true;
+      for (auto a : axes) {
+        auto slot = added[static_cast<std::size_t>(normalized_axis(a, rank))];
+        if (slot) bad_input("Unsqueeze names an axis twice");
+        slot = true;
+      }
       std::vector<std::int64_t> shape;
       std::size_t k = 0;
-      for (std::size_t d = 0; d < rank; ++d) shape.push_back(added[d] ? 1 : t.shape.at(k++));
+      for (std::size_t d = 0; d < rank; ++d) shape.push_back(added[d] ? 1 : t.shape[k++]);
       t.shape = shape;
     } else {
       std::vector<bool> drop(t.shape.size(), axes.empty());
@@ -1034,8 +1075,12 @@ std::vector<Tensor> run_node(const Node& node, const std::vector<const Tensor*>&
     for (std::size_t e = 0; e < t.count(); ++e) {
       if (to == 1)
         t.f[e] = x.type == DType::f32 ? x.f[e] : static_cast<float>(x.i[e]);
+      else if (x.type != DType::f32)
+        t.i[e] = x.i[e];
+      else if (!(std::fabs(x.f[e]) < 9.2e18f))
+        bad_input("Cast of a float that no int64 holds");
       else
-        t.i[e] = x.type == DType::f32 ? static_cast<std::int64_t>(x.f[e]) : x.i[e];
+        t.i[e] = static_cast<std::int64_t>(x.f[e]);
     }
     return {t};
   }
@@ -1050,6 +1095,17 @@ std::vector<Tensor> run_node(const Node& node, const std::vector<const Tensor*>&
 }  // namespace
 
 OnnxGraph::OnnxGraph(const std::filesystem::path& path) : path_(path) {
+  try {
+    load();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {  // a check missed: still this file's error, named
+    throw config_error("ONNX model " + path.string() + ": " + e.what());
+  }
+}
+
+void OnnxGraph::load() {
+  const std::filesystem::path& path = path_;
   std::function<void(const std::string&)> fail = [&path](const std::string& why) {
     throw config_error("ONNX model " + path.string() + ": " + why);
   };
@@ -1207,7 +1263,14 @@ std::map<std::string, Tensor> OnnxGraph::run(const std::map<std::string, Tensor>
     const Node& node = nodes_[k];
     std::vector<const Tensor*> args;
     for (const auto& name : node.inputs) args.push_back(find(name));
-    std::vector<Tensor> results = run_node(node, args);
+    std::vector<Tensor> results;
+    try {
+      results = run_node(node, args);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {  // a check missed: still an error of this graph, named
+      bad_input(node.op + ": " + e.what());
+    }
     for (std::size_t o = 0; o < node.outputs.size() && o < results.size(); ++o)
       values[node.outputs[o]] = std::move(results[o]);
     for (const auto& name : node.inputs) {

@@ -65,6 +65,8 @@ class OnnxGraph {
   };
 
  private:
+  // Reads path_ into the members below.
+  void load();
   // QuantizeLinear -> DequantizeLinear pairs with one per-tensor scale become one node.
   void fuse_quantize_pairs();
 
