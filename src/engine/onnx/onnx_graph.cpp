@@ -155,7 +155,7 @@ Tensor read_tensor(std::string_view bytes, std::string* name,
         if (payload.size() % 4) fail("float_data is not a whole number of floats");
         const std::size_t at = floats.size();
         floats.resize(at + payload.size() / 4);
-        std::memcpy(floats.data() + at, payload.data(), payload.size());
+        if (!payload.empty()) std::memcpy(floats.data() + at, payload.data(), payload.size());
       }
     } else if (field == 5 || field == 7) {  // int32_data, int64_data
       if (wire == 0) ints.push_back(static_cast<std::int64_t>(value));
@@ -835,9 +835,12 @@ Tensor reshape(const Tensor& x, const std::vector<std::int64_t>& spec, bool allo
       v = 1;
     } else if (v < 0) {
       bad_input("Reshape to a negative dimension");
+    } else if (v > kMaxElements) {
+      bad_input("Reshape to a dimension over 2^26");
     }
     shape.push_back(v);
     known *= v;
+    if (known > kMaxElements) bad_input("Reshape to more than 2^26 elements");
   }
   const auto n = static_cast<std::int64_t>(x.count());
   if (infer >= 0) {
@@ -1281,7 +1284,11 @@ std::map<std::string, Tensor> OnnxGraph::run(const std::map<std::string, Tensor>
     }
   }
   std::map<std::string, Tensor> out;
-  for (const auto& name : outputs_) out[name] = *find(name);
+  for (const auto& name : outputs_) {
+    const Tensor* t = find(name);
+    if (!t) bad_input("an output of the graph has no name");
+    out[name] = *t;
+  }
   return out;
 }
 
