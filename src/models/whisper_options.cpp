@@ -121,25 +121,30 @@ BoundOptions<whisper::TranscribeOptions> whisper_options(int max_beam) {
   auto add = [&t](OptionSpec s, std::function<void(O&, V)> set) {
     t.push_back({std::move(s), std::move(set)});
   };
-  add(sized(spec("language", T::text, "detect",
-                 "language code or English name; empty or `auto` detects it; a comma-separated "
-                 "list (`en,de`) detects among those only"),
-            512),
-      [](O& o, V v) {
-        std::vector<std::string> codes = language_list("language", v.text);
-        o.decode.language.reset();
-        if (codes.size() == 1) {
-          o.decode.language = codes.front();
-        } else if (codes.size() > 1) {
-          o.decode.allowed_languages = std::move(codes);
-        }
-      });
+  {
+    OptionSpec s = sized(spec("language", T::text, "detect",
+                              "language code or English name; empty or `auto` detects it; a "
+                              "comma-separated list (`en,de`) detects among those only"),
+                         512);
+    // Checked wherever it is parsed: an async route refuses a bad one before queuing it.
+    s.check = [](std::string_view value) { language_list("language", value); };
+    add(s, [](O& o, V v) {
+      std::vector<std::string> codes = language_list("language", v.text);
+      o.decode.language.reset();
+      if (codes.size() == 1) {
+        o.decode.language = codes.front();
+      } else if (codes.size() > 1) {
+        o.decode.allowed_languages = std::move(codes);
+      }
+    });
+  }
   {
     OptionSpec s = sized(spec("allowed_languages", T::text, "any",
                               "comma-separated language codes or names: detection picks the "
                               "most probable of these (a request's `language` still wins)"),
                          512);
     s.aliases = {"languages", "languages[]"};
+    s.check = [](std::string_view value) { language_list("allowed_languages", value); };
     add(s,
         [](O& o, V v) { o.decode.allowed_languages = language_list("allowed_languages", v.text); });
   }
