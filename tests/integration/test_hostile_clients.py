@@ -102,12 +102,16 @@ def test_hostile_options_of_async_tasks(whisper_server):
     r = post(whisper_server, "/async/v1/transcribe", {"max_initial_timestamp": "1e9"})
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["body", "max_initial_timestamp"]
-    # Within the table's bounds but not for this model: the task fails once, naming the field.
+    # Not a language: refused before a task exists too.
     r = post(whisper_server, "/async/v1/transcribe", {"language": "klingon"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "language"], r.text
+    # Within the table's bounds but not for this model (a prompt of 400 tokens, where 224 fit):
+    # the task fails once, naming the field.
+    r = post(whisper_server, "/async/v1/transcribe", {"initial_prompt": "word " * 400})
     assert r.status_code == 200, r.text
     body = wait_task(whisper_server, r.json()["task_id"], timeout=60)
     assert body["status"] == "FAILED"
-    assert body["error"].startswith("language: "), body
+    assert body["error"].startswith("initial_prompt: "), body
     assert whisper_server.log().count("FAILED") == 1
     assert requests.get(whisper_server.url("/health"), timeout=5).status_code == 200
 
