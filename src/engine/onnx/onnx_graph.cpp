@@ -617,6 +617,28 @@ Tensor fake_quantize(const Tensor& x, const Tensor& scale, const Tensor* zero) {
   return out;
 }
 
+// Fills `out` (its shape set) with x[base + sum over d of index[d] * strides[d]] for every index
+// of out, in row-major order: a transpose or a slice, as a view of x's elements.
+void gather_strided(const Tensor& x, std::int64_t base, const std::vector<std::int64_t>& strides,
+                    Tensor& out) {
+  const std::size_t rank = out.shape.size();
+  std::vector<std::int64_t> at(rank, 0);
+  const std::size_t total = out.count();
+  for (std::size_t e = 0; e < total; ++e) {
+    std::int64_t src = base;
+    for (std::size_t d = 0; d < rank; ++d) src += at[d] * strides[d];
+    if (x.type == DType::f32) {
+      out.f[e] = x.f[static_cast<std::size_t>(src)];
+    } else {
+      out.i[e] = x.i[static_cast<std::size_t>(src)];
+    }
+    for (int d = static_cast<int>(rank) - 1; d >= 0; --d) {
+      if (++at[static_cast<std::size_t>(d)] < out.shape[static_cast<std::size_t>(d)]) break;
+      at[static_cast<std::size_t>(d)] = 0;
+    }
+  }
+}
+
 Tensor transpose(const Tensor& x, std::vector<std::int64_t> perm) {
   const std::size_t rank = x.shape.size();
   if (perm.empty()) {
@@ -634,23 +656,9 @@ Tensor transpose(const Tensor& x, std::vector<std::int64_t> perm) {
   }
   Tensor out = make(x.type, shape);
   const auto in_strides = strides_of(x.shape);
-  std::vector<std::int64_t> at(rank, 0);
-  const std::size_t n = out.count();
   std::vector<std::int64_t> from(rank);
   for (std::size_t d = 0; d < rank; ++d) from[d] = in_strides[static_cast<std::size_t>(perm[d])];
-  for (std::size_t e = 0; e < n; ++e) {
-    std::int64_t src = 0;
-    for (std::size_t d = 0; d < rank; ++d) src += at[d] * from[d];
-    if (x.type == DType::f32) {
-      out.f[e] = x.f[static_cast<std::size_t>(src)];
-    } else {
-      out.i[e] = x.i[static_cast<std::size_t>(src)];
-    }
-    for (int d = static_cast<int>(rank) - 1; d >= 0; --d) {
-      if (++at[static_cast<std::size_t>(d)] < shape[static_cast<std::size_t>(d)]) break;
-      at[static_cast<std::size_t>(d)] = 0;
-    }
-  }
+  gather_strided(x, 0, from, out);
   return out;
 }
 
@@ -882,21 +890,13 @@ Tensor slice(const Tensor& x, const std::vector<std::int64_t>& starts,
   }
   Tensor out = make(x.type, shape);
   const auto in_strides = strides_of(x.shape);
-  std::vector<std::int64_t> at(rank, 0);
-  const std::size_t total = out.count();
-  for (std::size_t e = 0; e < total; ++e) {
-    std::int64_t src = 0;
-    for (std::size_t d = 0; d < rank; ++d) src += (begin[d] + at[d] * step[d]) * in_strides[d];
-    if (x.type == DType::f32) {
-      out.f[e] = x.f[static_cast<std::size_t>(src)];
-    } else {
-      out.i[e] = x.i[static_cast<std::size_t>(src)];
-    }
-    for (int d = static_cast<int>(rank) - 1; d >= 0; --d) {
-      if (++at[static_cast<std::size_t>(d)] < shape[static_cast<std::size_t>(d)]) break;
-      at[static_cast<std::size_t>(d)] = 0;
-    }
+  std::int64_t base = 0;
+  std::vector<std::int64_t> strides(rank);
+  for (std::size_t d = 0; d < rank; ++d) {
+    base += begin[d] * in_strides[d];
+    strides[d] = step[d] * in_strides[d];
   }
+  gather_strided(x, base, strides, out);
   return out;
 }
 
