@@ -160,6 +160,10 @@ int run_serve(const CommonOptions& common, const ServeOptions& cli) {
         "MESSAGE_BUS={})",
         SRA_VERSION, options.host, port, parts.model_name(), parts.storage_name(),
         parts.bus_name());
+    if (unsigned short wyoming = server.wyoming_port()) {
+      spdlog::info("Wyoming protocol (Home Assistant) on tcp://{}:{}", options.wyoming.host,
+                   wyoming);
+    }
     server.run();
     spdlog::info("HTTP server stopped; waiting for in-process workers");
     workers.request_stop();

@@ -57,6 +57,9 @@ class Model {
     (void)options;
     return std::nullopt;
   }
+  // The language codes this model transcribes ("en", ...), for clients that list them (Wyoming's
+  // info); empty when the model does not say. Safe from any thread.
+  virtual std::vector<std::string> languages() const { return {}; }
 };
 
 }  // namespace sra

@@ -16,6 +16,7 @@ constexpr std::string_view kServer = "HTTP server";
 constexpr std::string_view kLimits = "Limits and admission";
 constexpr std::string_view kAccess = "API keys and CORS";
 constexpr std::string_view kLive = "Live sessions";
+constexpr std::string_view kWyoming = "Wyoming (Home Assistant)";
 constexpr std::string_view kWorkers = "Workers";
 constexpr std::string_view kWhisper = "Whisper";
 constexpr std::string_view kModels = "Models by name";
@@ -183,6 +184,23 @@ constexpr std::array kSettings{
     Setting{.name = "REALTIME_REQUIRE_ORIGIN", .type = T::boolean, .default_value = "false",
             .doc = "refuse WebSocket upgrades that name no `Origin` (only browsers use the server); a named origin must be the server's own or in `CORS_ALLOW_ORIGINS` either way",
             .section = kLive},
+
+    // Wyoming
+    Setting{.name = "WYOMING_PORT", .type = T::integer,
+            .doc = "`serve` also speaks Home Assistant's Wyoming protocol on this TCP port (10300 is its usual one); unset: off. The protocol has no authentication: expose it to trusted networks only",
+            .min = 0, .max = 65535, .section = kWyoming, .default_doc = "(none: off)"},
+    Setting{.name = "WYOMING_HOST", .default_value = "127.0.0.1",
+            .doc = "address the Wyoming port listens on (`0.0.0.0` for Home Assistant on another machine)",
+            .section = kWyoming},
+    Setting{.name = "WYOMING_IDLE_SECONDS", .type = T::number, .default_value = "300",
+            .doc = "a Wyoming connection that sends nothing this long is closed", .min = 1, .max = 86400,
+            .section = kWyoming},
+    Setting{.name = "WYOMING_MAX_AUDIO_SECONDS", .type = T::number, .default_value = "300",
+            .doc = "one utterance's audio, at most (as 32-bit samples: 300 s is 19 MB); longer gets an `error` event",
+            .min = 1, .max = 7200, .section = kWyoming},
+    Setting{.name = "WYOMING_TRANSCRIPT_STREAMING", .type = T::boolean, .default_value = "true",
+            .doc = "send `transcript-start`, a `transcript-chunk` per segment and `transcript-stop` around each `transcript`",
+            .section = kWyoming},
 
     // Workers
     Setting{.name = "WORKER_CONCURRENCY", .type = T::integer, .default_value = "1",

@@ -52,6 +52,7 @@ ServerOptions server_options_from(const Config& config) {
   }
   o.shutdown_grace_seconds = config.get_double("SHUTDOWN_GRACE_SECONDS");
   o.web_assets_dir = config.get_string("WEB_ASSETS_DIR", SRA_DEFAULT_WEB_ASSETS_DIR);
+  o.wyoming = wyoming_options_from(config);
   return o;
 }
 
@@ -106,6 +107,7 @@ class HttpServer::Impl {
         access_(service.parts().config()),
         api_{service, pool, blocking_, options_.web_assets_dir, access_, readiness_},
         acceptor_(ioc_),
+        wyoming_acceptor_(ioc_),
         signals_(ioc_) {
     add_gauges(service, pool);
   }
@@ -129,6 +131,8 @@ class HttpServer::Impl {
         [&pool] {
           return static_cast<double>(pool.options().threads + pool.options().queue_size);
         });
+    add("sra_wyoming_connections_open", "Wyoming connections open now",
+        [this] { return static_cast<double>(wyoming_connections_.load()); });
     add("sra_realtime_sessions_open", "realtime WebSocket sessions open now",
         [&service] { return static_cast<double>(service.live_sessions()); });
     BacklogGate& backlog = service.backlog();
@@ -148,7 +152,22 @@ class HttpServer::Impl {
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(asio::socket_base::max_listen_connections);
+    if (options_.wyoming.port >= 0) {
+      tcp::endpoint wyoming(asio::ip::make_address(options_.wyoming.host),
+                            static_cast<unsigned short>(options_.wyoming.port));
+      wyoming_acceptor_.open(wyoming.protocol());
+      wyoming_acceptor_.set_option(asio::socket_base::reuse_address(true));
+      wyoming_acceptor_.bind(wyoming);
+      wyoming_acceptor_.listen(asio::socket_base::max_listen_connections);
+    }
     return acceptor_.local_endpoint().port();
+  }
+
+  unsigned short wyoming_port() const {
+    boost::system::error_code ec;
+    if (!wyoming_acceptor_.is_open()) return 0;
+    auto endpoint = wyoming_acceptor_.local_endpoint(ec);
+    return ec ? 0 : endpoint.port();
   }
 
   void run() {
@@ -162,7 +181,10 @@ class HttpServer::Impl {
         }
       });
     }
-    asio::co_spawn(ioc_, accept_loop(), asio::detached);
+    asio::co_spawn(ioc_, accept_loop(acceptor_, Protocol::http), asio::detached);
+    if (wyoming_acceptor_.is_open()) {
+      asio::co_spawn(ioc_, accept_loop(wyoming_acceptor_, Protocol::wyoming), asio::detached);
+    }
     std::vector<std::thread> threads;
     for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { ioc_.run(); });
     ioc_.run();
@@ -174,6 +196,7 @@ class HttpServer::Impl {
       if (stopping_.exchange(true)) return;
       boost::system::error_code ignored;
       acceptor_.close(ignored);
+      wyoming_acceptor_.close(ignored);
       signals_.cancel(ignored);
       std::lock_guard lock(connections_mutex_);
       for (auto& c : connections_) Connection::close(c, true);
@@ -234,12 +257,14 @@ class HttpServer::Impl {
     socket.close(ignored);
   }
 
-  asio::awaitable<void> accept_loop() {
+  enum class Protocol { http, wyoming };
+
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Protocol protocol) {
     asio::steady_timer pause(ioc_);
     double backoff = 0.01;
     while (!stopping_) {
-      auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_),
-                                                          asio::as_tuple(asio::use_awaitable));
+      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc_),
+                                                         asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (stopping_ || ec == asio::error::operation_aborted) break;
         // Out of descriptors or memory: wait for some to be freed instead of spinning.
@@ -254,7 +279,13 @@ class HttpServer::Impl {
       auto peer = socket.remote_endpoint(pec);
       auto slot = addresses_.try_take(pec ? std::string("unknown") : peer.address().to_string());
       if (!slot) {
-        refuse(socket);
+        if (protocol == Protocol::http) {
+          refuse(socket);
+        } else {
+          metrics().refused.with({"connections"}).add();
+          boost::system::error_code ignored;
+          socket.close(ignored);
+        }
         continue;
       }
       // At the bound, the connection idle the longest makes room for this one; while none is
@@ -266,11 +297,13 @@ class HttpServer::Impl {
       }
       open_connections_.fetch_add(1);
       auto executor = socket.get_executor();
-      asio::co_spawn(executor, session(std::move(socket), std::move(slot)), asio::detached);
+      asio::co_spawn(executor, session(std::move(socket), std::move(slot), protocol),
+                     asio::detached);
     }
   }
 
-  asio::awaitable<void> session(tcp::socket socket, std::unique_ptr<ClientSlots::Slot> slot) {
+  asio::awaitable<void> session(tcp::socket socket, std::unique_ptr<ClientSlots::Slot> slot,
+                                Protocol protocol) {
     beast::tcp_stream stream(std::move(socket));
     auto connection = std::make_shared<Connection>();
     connection->executor = stream.get_executor();
@@ -282,7 +315,17 @@ class HttpServer::Impl {
       if (stopping_) Connection::close(connection, true);
     }
     try {
-      co_await serve_connection(stream, *connection);
+      if (protocol == Protocol::http) {
+        co_await serve_connection(stream, *connection);
+      } else {
+        wyoming_connections_.fetch_add(1);
+        struct Count {
+          std::atomic<int>& n;
+          ~Count() { n.fetch_sub(1); }
+        } count{wyoming_connections_};
+        co_await serve_wyoming(api_, stream, options_.wyoming, connection->address_slot->client(),
+                               [&connection](bool idle) { connection->set_idle(idle); });
+      }
     } catch (const std::exception& e) {
       spdlog::debug("connection ended: {}", e.what());
     }
@@ -406,11 +449,13 @@ class HttpServer::Impl {
   CachedCheck readiness_;
   ApiContext api_;
   tcp::acceptor acceptor_;
+  tcp::acceptor wyoming_acceptor_;  // open only when WYOMING_PORT is set
   asio::signal_set signals_;
   ClientSlots addresses_{ClientSlots::kUnbounded, options_.max_connections_per_client};
   ClientSlots keys_{ClientSlots::kUnbounded, options_.max_connections_per_client};
   std::atomic<bool> stopping_{false};
   std::atomic<int> open_connections_{0};
+  std::atomic<int> wyoming_connections_{0};
   std::mutex connections_mutex_;
   std::list<std::shared_ptr<Connection>> connections_;
   std::shared_ptr<asio::steady_timer> grace_timer_;
@@ -422,6 +467,9 @@ HttpServer::HttpServer(ServerOptions options, TranscriptionService& service, Inf
 HttpServer::~HttpServer() = default;
 unsigned short HttpServer::bind() {
   return impl_->bind();
+}
+unsigned short HttpServer::wyoming_port() const {
+  return impl_->wyoming_port();
 }
 void HttpServer::run() {
   impl_->run();

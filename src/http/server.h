@@ -12,6 +12,9 @@
 // SIGTERM when run() handles signals) stops accepting, closes idle connections, lets requests
 // in flight finish (up to `shutdown_grace_seconds`), then returns from run().
 //
+// With WYOMING_PORT set, the same threads, connection bounds and shutdown serve Home Assistant's
+// Wyoming protocol on a second port (see wyoming_session.h).
+//
 // Construct, bind(), then run() from one thread; stop() may be called from any thread. The
 // server references the service and pool given to it, which must outlive it.
 #pragma once
@@ -19,6 +22,7 @@
 #include <memory>
 #include <string>
 
+#include "http/wyoming_session.h"
 #include "service/inference_pool.h"
 #include "service/transcription_service.h"
 
@@ -37,6 +41,7 @@ struct ServerOptions {
   double shutdown_grace_seconds = 60;   // longest wait for requests in flight on shutdown
   bool handle_signals = true;           // stop gracefully on SIGINT and SIGTERM
   std::string web_assets_dir;           // Swagger UI's files for /docs (WEB_ASSETS_DIR)
+  WyomingOptions wyoming;               // Home Assistant's Wyoming protocol (off by default)
 };
 
 ServerOptions server_options_from(const Config& config);
@@ -46,8 +51,11 @@ class HttpServer {
   HttpServer(ServerOptions options, TranscriptionService& service, InferencePool& pool);
   ~HttpServer();
 
-  // Opens the listening socket; returns the bound port. Throws on failure (port in use).
+  // Opens the listening socket (and the Wyoming one, when configured); returns the bound HTTP
+  // port. Throws on failure (port in use).
   unsigned short bind();
+  // The bound Wyoming port once bind() has run; 0 when Wyoming is off.
+  unsigned short wyoming_port() const;
   // Serves until stopped; returns once requests in flight are done.
   void run();
   void stop();

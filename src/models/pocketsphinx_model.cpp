@@ -65,6 +65,9 @@ class PocketSphinxModel final : public Model {
     release(create_decoder());  // fail at construction, not on the first request
   }
 
+  // Its acoustic and language models are English (the default ones; a user's own may differ).
+  std::vector<std::string> languages() const override { return {"en"}; }
+
   Transcription transcribe(const AudioBuffer& audio, const TranscribeOptions& options) override {
     Decoder decoder = acquire();
     Transcription result;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/errors.h"
+#include "core/languages.h"
 #include "core/text.h"
 #include "engine/whisper/cpu_features.h"
 #include "engine/whisper/kernels.h"
@@ -62,6 +63,16 @@ class WhisperModel final : public Model {
     } catch (const Error& e) {
       throw config_error(option_variable("WHISPER_", e.field().value_or("")) + ": " + e.what());
     }
+  }
+
+  // English-only models transcribe English; multilingual ones every language, or the
+  // WHISPER_ALLOWED_LANGUAGES.
+  std::vector<std::string> languages() const override {
+    if (!engine_.tokenizer().multilingual()) return {"en"};
+    if (!options_.defaults.decode.allowed_languages.empty()) {
+      return options_.defaults.decode.allowed_languages;
+    }
+    return language_codes();
   }
 
   // English-only models cannot tell languages (OpenAI's code refuses them too).

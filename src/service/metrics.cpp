@@ -118,6 +118,7 @@ std::string Metrics::render() const {
   out += "sra_inference_seconds_total " + number(inference_seconds.value()) + "\n";
   counters(refused);
   counters(realtime);
+  counters(wyoming);
   counters(stage_seconds);
   auto gauge_family = [&out](const Family<GaugeValue>& f) {
     header(out, f.name(), f.help(), "gauge");

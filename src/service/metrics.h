@@ -122,6 +122,10 @@ struct Metrics {
                            "realtime sessions and what happened in them, by kind (session, "
                            "partial, turn, client_error, closed_by_server)",
                            {"kind"}};
+  Family<Counter> wyoming{"sra_wyoming_total",
+                          "Wyoming connections and what happened in them, by kind (connection, "
+                          "transcript, error)",
+                          {"kind"}};
   Family<GaugeValue> async_running{
       "sra_async_tasks_running", "async tasks this process is running now, by bus", {"bus"}};
 
