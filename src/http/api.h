@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "http/access.h"
 #include "http/body_reader.h"
@@ -72,5 +74,9 @@ using RouteHandler = boost::asio::awaitable<Response> (*)(ApiContext& ctx,
 // The value of query parameter `name` in a request target ("" when absent), as sent (no
 // percent-decoding).
 std::string query_parameter(std::string_view target, std::string_view name);
+
+// Every parameter of a request target's query, in order, names and values percent-decoded (`+` is
+// a space). Throws sra::Error(invalid_request) for a malformed escape or more than 128 of them.
+std::vector<std::pair<std::string, std::string>> query_parameters(std::string_view target);
 
 }  // namespace sra::http

@@ -9,6 +9,7 @@
 #include "core/errors.h"
 #include "core/log_context.h"
 #include "core/uuid.h"
+#include "http/deepgram_api.h"
 #include "http/openai_api.h"
 #include "http/operations_routes.h"
 #include "http/python_project_api.h"
@@ -24,8 +25,9 @@ using bhttp_status = beast_http::status;
 namespace {
 
 enum class ErrorShape {
-  fastapi,  // {"detail": ...}: the Python project's routes and the service's own
-  openai,   // {"error": {"message", "type", "param", "code"}}: everything under /v1/
+  fastapi,   // {"detail": ...}: the Python project's routes and the service's own
+  openai,    // {"error": {"message", "type", "param", "code"}}: everything under /v1/
+  deepgram,  // {"err_code", "err_msg", "request_id"}: Deepgram's /v1/listen
 };
 
 struct Route {
@@ -47,6 +49,7 @@ asio::awaitable<Response> static_content(ApiContext& ctx, const RequestParser::v
 
 constexpr auto F = ErrorShape::fastapi;
 constexpr auto O = ErrorShape::openai;
+constexpr auto D = ErrorShape::deepgram;
 
 // Every route the server answers. The static documents come last: "/" is exact, "/docs/" a
 // prefix.
@@ -64,6 +67,7 @@ constexpr std::array kRoutes{
           openai_translations_route},
     Route{"/v1/audio/language", false, "POST", O, "/v1/audio/language", openai_language_route},
     Route{kRealtimePath, false, "GET", O, "/v1/realtime", realtime_route},
+    Route{"/v1/listen", false, "POST", D, "/v1/listen", deepgram_listen_route},
     Route{"/v1/models", false, "GET", O, "/v1/models", openai_models_route},
     Route{"/v1/models/", true, "GET", O, "/v1/models/{model}", openai_model_route},
     Route{"/openapi.json", false, "GET", F, "/openapi.json", static_content},
@@ -114,12 +118,28 @@ ErrorShape shape_of(std::string_view path) {
   return path.starts_with("/v1/") ? ErrorShape::openai : ErrorShape::fastapi;
 }
 
-Response error_in(ErrorShape shape, const Error& e) {
-  return shape == ErrorShape::openai ? openai_error_response(e) : error_response(e);
+Response error_in(ErrorShape shape, const Error& e, const std::string& request_id) {
+  switch (shape) {
+    case ErrorShape::openai:
+      return openai_error_response(e);
+    case ErrorShape::deepgram:
+      return deepgram_error_response(e, request_id);
+    case ErrorShape::fastapi:
+      break;
+  }
+  return error_response(e);
 }
 
-Response method_not_allowed(ErrorShape shape, std::string_view allow) {
+Response method_not_allowed(ErrorShape shape, std::string_view allow,
+                            const std::string& request_id) {
   if (shape == ErrorShape::openai) return openai_method_not_allowed(allow);
+  if (shape == ErrorShape::deepgram) {
+    Response res = deepgram_error_response(Error(ErrorKind::invalid_request, "Method Not Allowed"),
+                                           request_id);
+    res.result(bhttp_status::method_not_allowed);
+    res.set(beast_http::field::allow, allow);
+    return res;
+  }
   Response res = detail_response(bhttp_status::method_not_allowed, "Method Not Allowed");
   res.set(beast_http::field::allow, allow);
   return res;
@@ -132,10 +152,11 @@ Response route_not_found(ErrorShape shape, std::string_view path) {
 
 // The answer to a browser's preflight: what a page of an allowed origin may send; 403 in the
 // route's error shape for any other origin.
-Response preflight(ErrorShape shape, bool allowed) {
+Response preflight(ErrorShape shape, bool allowed, const std::string& request_id) {
   if (!allowed) {
-    return error_in(shape, Error(ErrorKind::forbidden,
-                                 "this origin may not call the API (CORS_ALLOW_ORIGINS)"));
+    return error_in(
+        shape, Error(ErrorKind::forbidden, "this origin may not call the API (CORS_ALLOW_ORIGINS)"),
+        request_id);
   }
   Response res{bhttp_status::no_content, 11};
   res.set(beast_http::field::access_control_allow_methods, "GET, POST, DELETE, OPTIONS");
@@ -151,7 +172,13 @@ Response preflight(ErrorShape shape, bool allowed) {
 void authenticate(ApiContext& ctx, const RequestParser::value_type& req, Exchange& ex,
                   std::string_view path) {
   if (!ctx.access.keys_required() || Access::is_open_path(path)) return;
-  auto who = ctx.access.identify(req[beast_http::field::authorization]);
+  std::string authorization(req[beast_http::field::authorization]);
+  // Deepgram's clients send `Token <key>`.
+  if (path == "/v1/listen" && authorization.size() > 6 &&
+      (authorization.starts_with("Token ") || authorization.starts_with("token "))) {
+    authorization = "Bearer " + authorization.substr(6);
+  }
+  auto who = ctx.access.identify(authorization);
   // A browser cannot set headers on a WebSocket: it offers the key as a subprotocol.
   if (!who && path == kRealtimePath) {
     if (auto key = subprotocol_api_key(req[beast_http::field::sec_websocket_protocol])) {
@@ -180,7 +207,9 @@ asio::awaitable<Response> answer(ApiContext& ctx, const RequestParser::value_typ
   try {
     authenticate(ctx, req, ex, path);
     if (!route) co_return route_not_found(shape, path);
-    if (!allows(*route, req.method())) co_return method_not_allowed(shape, route->allow);
+    if (!allows(*route, req.method())) {
+      co_return method_not_allowed(shape, route->allow, ex.request_id);
+    }
     co_return co_await route->handler(ctx, req, ex, tail);
   } catch (const Error& e) {
     LogScope scope({.request_id = ex.request_id});
@@ -191,12 +220,12 @@ asio::awaitable<Response> answer(ApiContext& ctx, const RequestParser::value_typ
       spdlog::info("{} {}: {} ({})", std::string(req.method_string()), std::string(req.target()),
                    e.what(), to_string(e.kind()));
     }
-    co_return error_in(shape, e);
+    co_return error_in(shape, e, ex.request_id);
   } catch (const std::exception& e) {
     LogScope scope({.request_id = ex.request_id});
     spdlog::error("{} {}: internal error: {}", std::string(req.method_string()),
                   std::string(req.target()), e.what());
-    co_return error_in(shape, internal_error("Internal Server Error"));
+    co_return error_in(shape, internal_error("Internal Server Error"), ex.request_id);
   }
 }
 
@@ -221,7 +250,7 @@ asio::awaitable<Response> handle_request(ApiContext& ctx, const RequestParser::v
   Response res;
   if (req.method() == beast_http::verb::options && !origin.empty() &&
       req.count(beast_http::field::access_control_request_method)) {
-    res = preflight(shape_of(path), cors);
+    res = preflight(shape_of(path), cors, ex.request_id);
   } else {
     res = co_await answer(ctx, req, ex);
   }
@@ -267,6 +296,56 @@ std::string query_parameter(std::string_view target, std::string_view name) {
     query.remove_prefix(amp + 1);
   }
   return {};
+}
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decoded(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] == '%') {
+      const int hi = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
+      const int lo = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
+      if (hi < 0 || lo < 0) throw invalid_request("a malformed %-escape in the query string");
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> query_parameters(std::string_view target) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return out;
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    if (!pair.empty()) {
+      if (out.size() >= 128) throw invalid_request("more than 128 query parameters");
+      auto eq = pair.find('=');
+      out.emplace_back(percent_decoded(pair.substr(0, eq)),
+                       eq == std::string_view::npos ? "" : percent_decoded(pair.substr(eq + 1)));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return out;
 }
 
 }  // namespace sra::http

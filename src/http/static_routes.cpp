@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/option_table.h"
+#include "http/deepgram_api.h"
 #include "http/formats.h"
 #include "service/builtin_parts.h"
 #include "service/chunking.h"
@@ -96,6 +97,17 @@ std::string build_openapi_document() {
     for (const char* schema : {"TranscriptionRequest", "TranslationRequest"})
       schemas.at(schema).as_object().at("properties").as_object()[name] = spec;
   }
+  // Deepgram's query parameters, from their table.
+  json::array parameters;
+  for (const auto& [name, schema] : options_schema_properties(deepgram_option_specs())) {
+    json::object parameter{
+        {"name", name}, {"in", "query"}, {"required", false}, {"schema", schema}};
+    if (const auto* doc_text = schema.as_object().if_contains("description")) {
+      parameter["description"] = *doc_text;
+    }
+    parameters.push_back(std::move(parameter));
+  }
+  doc.at("paths").at("/v1/listen").at("post").as_object()["parameters"] = std::move(parameters);
   return json::serialize(doc);
 }
 

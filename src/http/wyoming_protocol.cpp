@@ -18,10 +18,11 @@ json::object parse_object(std::string_view text, const char* what) {
   json::parse_options options;
   options.max_depth = 32;
   json::value v = json::parse(text, ec, {}, options);
-  if (ec) throw invalid_request(std::string("Wyoming event: the ") + what + " is not JSON (" +
-                                ec.message() + ")");
-  if (!v.is_object()) throw invalid_request(std::string("Wyoming event: the ") + what +
-                                            " is not a JSON object");
+  if (ec)
+    throw invalid_request(std::string("Wyoming event: the ") + what + " is not JSON (" +
+                          ec.message() + ")");
+  if (!v.is_object())
+    throw invalid_request(std::string("Wyoming event: the ") + what + " is not a JSON object");
   return std::move(v.as_object());
 }
 
@@ -30,8 +31,10 @@ std::size_t length_field(const json::object& header, std::string_view name, std:
   const json::value* v = header.if_contains(name);
   if (!v || v->is_null()) return 0;
   std::int64_t n = -1;
-  if (v->is_int64()) n = v->as_int64();
-  else if (v->is_uint64() && v->as_uint64() <= bound) n = static_cast<std::int64_t>(v->as_uint64());
+  if (v->is_int64())
+    n = v->as_int64();
+  else if (v->is_uint64() && v->as_uint64() <= bound)
+    n = static_cast<std::int64_t>(v->as_uint64());
   if (n < 0 || static_cast<std::uint64_t>(n) > bound) {
     throw invalid_request("Wyoming event: " + std::string(name) + " must be an integer from 0 to " +
                           std::to_string(bound));

@@ -19,15 +19,15 @@
 namespace sra::http {
 
 struct WyomingEvent {
-  std::string type;         // "describe", "audio-chunk", ...
-  boost::json::object data; // the header's `data` merged with the data block's
-  std::string payload;      // the payload bytes (empty when none)
+  std::string type;          // "describe", "audio-chunk", ...
+  boost::json::object data;  // the header's `data` merged with the data block's
+  std::string payload;       // the payload bytes (empty when none)
 };
 
 struct WyomingLimits {
-  std::size_t max_header_bytes = 16 * 1024;   // one header line, its "\n" included
-  std::size_t max_data_bytes = 64 * 1024;     // one data block
-  std::size_t max_payload_bytes = 1 << 20;    // one payload (an audio chunk)
+  std::size_t max_header_bytes = 16 * 1024;  // one header line, its "\n" included
+  std::size_t max_data_bytes = 64 * 1024;    // one data block
+  std::size_t max_payload_bytes = 1 << 20;   // one payload (an audio chunk)
 };
 
 class WyomingEventReader {

@@ -283,8 +283,8 @@ class WyomingConnection {
                             " bytes is not whole " + std::to_string(channels) +
                             "-channel 16-bit frames");
     }
-    const double seconds = utterance_.audio.seconds() +
-                           static_cast<double>(payload.size() / frame) / utterance_.rate;
+    const double seconds =
+        utterance_.audio.seconds() + static_cast<double>(payload.size() / frame) / utterance_.rate;
     if (seconds > options_.max_audio_seconds) {
       throw too_large("Wyoming audio: an utterance longer than WYOMING_MAX_AUDIO_SECONDS (" +
                       std::to_string(static_cast<long>(options_.max_audio_seconds)) + " s)");
@@ -309,8 +309,9 @@ class WyomingConnection {
     utterance_.pcm->push(mono, utterance_.audio.samples);
     const std::size_t added = utterance_.audio.samples.size() - before;
     if (!utterance_.memory->grow(added * sizeof(float))) {
-      throw unavailable("Wyoming audio: the server holds as much audio as it may now "
-                        "(MAX_BUFFERED_UPLOAD_BYTES); try again later");
+      throw unavailable(
+          "Wyoming audio: the server holds as much audio as it may now "
+          "(MAX_BUFFERED_UPLOAD_BYTES); try again later");
     }
   }
 
@@ -363,10 +364,10 @@ class WyomingConnection {
     }
     if (run->error) std::rethrow_exception(run->error);
     const Transcription& t = run->transcription;
-    spdlog::info("wyoming {} transcript of {:.1f} s in {:.1f} ms", client_, t.duration,
-                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                           started)
-                     .count());
+    spdlog::info(
+        "wyoming {} transcript of {:.1f} s in {:.1f} ms", client_, t.duration,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count());
     std::string text = strip(t.text);
     std::string said = t.language.empty() ? language : t.language;
     co_await finish_transcript(text, said);
@@ -389,7 +390,7 @@ class WyomingConnection {
   std::string client_;
   std::function<void(bool)> set_idle_;
   WyomingEventReader reader_;
-  std::string model_;                                  // from `transcribe`; empty: the default
+  std::string model_;                                    // from `transcribe`; empty: the default
   std::map<std::string, std::string> options_for_next_;  // from `transcribe`
   Utterance utterance_;
 };

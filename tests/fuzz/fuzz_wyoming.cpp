@@ -57,8 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check_round_trip(*event);
         play(*event);
       }
-      if (reader.buffered() > kLimits.max_header_bytes + kLimits.max_data_bytes +
-                                  kLimits.max_payload_bytes + piece) {
+      if (reader.buffered() >
+          kLimits.max_header_bytes + kLimits.max_data_bytes + kLimits.max_payload_bytes + piece) {
         std::abort();
       }
     }

@@ -1,0 +1,517 @@
+#include "http/deepgram_api.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "audio/pcm_stream.h"
+#include "core/errors.h"
+#include "core/languages.h"
+#include "core/text.h"
+#include "core/uuid.h"
+#include "http/dispatch.h"
+#include "http/form.h"
+#include "service/memory_budget.h"
+#include "service/metrics.h"
+
+namespace sra::http {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+using T = OptionType;
+
+OptionSpec spec(std::string name, OptionType type, std::string default_text, std::string doc) {
+  return make_option(std::move(name), type, std::move(default_text), std::move(doc));
+}
+
+// Deepgram features this server does not have: refused by name unless sent as false.
+constexpr std::string_view kUnsupported[] = {
+    "diarize",    "diarize_model",  "callback",      "callback_method", "multichannel",
+    "numerals",   "filler_words",   "profanity_filter", "redact",       "replace",
+    "search",     "sentiment",      "summarize",     "topics",          "custom_topic",
+    "custom_topic_mode", "intents", "custom_intent", "custom_intent_mode", "detect_entities",
+    "dictation",  "measurements",   "language_hint"};
+
+// Deepgram's model names: any of them means the default model here.
+bool is_deepgram_model_name(std::string_view name) {
+  for (std::string_view family : {"nova", "enhanced", "base", "general", "phonecall", "meeting",
+                                  "voicemail", "finance", "conversationalai", "video", "medical",
+                                  "drivethru", "automotive", "whisper"}) {
+    if (name.starts_with(family)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+const std::vector<OptionSpec>& deepgram_option_specs() {
+  static const std::vector<OptionSpec> specs = [] {
+    std::vector<OptionSpec> s;
+    auto text = [&](std::string name, std::size_t max_bytes, std::string doc) {
+      OptionSpec o = spec(std::move(name), T::text, "", std::move(doc));
+      o.max_items = max_bytes;
+      s.push_back(std::move(o));
+    };
+    auto flag = [&](std::string name, std::string doc) {
+      s.push_back(spec(std::move(name), T::boolean, "`false`", std::move(doc)));
+    };
+    text("model", 64,
+         "a served model, or a Deepgram model name (`nova-3`, `nova-2-general`, `whisper`, ...), "
+         "which means the default model");
+    text("language", 32, "the spoken language (`en`, `en-US`, `de`; `multi`: detect it)");
+    flag("detect_language", "detect the language (reported as `detected_language`)");
+    flag("punctuate", "punctuated, capitalised transcript and each word's `punctuated_word`");
+    flag("smart_format", "as `punctuate` (Whisper writes numbers and dates as people do)");
+    flag("utterances", "split the transcript into `results.utterances` at pauses");
+    OptionSpec split = spec("utt_split", T::number, "`0.8`",
+                            "the pause (seconds) between words that starts a new utterance");
+    split.min = 0.1;
+    split.max = 30;
+    s.push_back(split);
+    flag("paragraphs", "`paragraphs` of sentences, split at pauses");
+    text("keyterm", 8192, "a word or phrase to bias toward (repeatable; our `keyterms`)");
+    text("keywords", 8192, "`word` or `word:boost` to bias toward (repeatable; the boost is ignored)");
+    OptionSpec encoding = spec("encoding", T::choice, "",
+                               "raw audio in the body: `linear16`, `mulaw` or `alaw` (with "
+                               "`sample_rate`); omitted for a file in a container");
+    encoding.choices = {"linear16", "mulaw", "alaw"};
+    s.push_back(encoding);
+    OptionSpec rate = spec("sample_rate", T::integer, "", "raw audio's samples per second");
+    rate.min = 8000;
+    rate.max = 48000;
+    s.push_back(rate);
+    OptionSpec channels = spec("channels", T::integer, "`1`", "raw audio's interleaved channels, mixed down");
+    channels.min = 1;
+    channels.max = 8;
+    s.push_back(channels);
+    text("tag", 256, "a label echoed in `metadata.tags` (repeatable)");
+    text("extra", 1024, "`key:value` echoed in `metadata.extra` (repeatable)");
+    text("version", 32, "accepted (Deepgram's model version)");
+    flag("mip_opt_out", "accepted (Deepgram's model improvement program)");
+    for (std::string_view name : kUnsupported) {
+      s.push_back(spec(std::string(name), T::text, "",
+                       "not supported here: refused unless `false`"));
+      s.back().max_items = 256;
+    }
+    return s;
+  }();
+  return specs;
+}
+
+std::string deepgram_plain_word(std::string_view written) {
+  std::string w = strip(written);
+  auto is_kept = [](unsigned char c) { return std::isalnum(c) || c >= 0x80; };
+  std::size_t b = 0, e = w.size();
+  while (b < e && !is_kept(static_cast<unsigned char>(w[b]))) ++b;
+  while (e > b && !is_kept(static_cast<unsigned char>(w[e - 1]))) --e;
+  std::string out = w.substr(b, e - b);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+namespace {
+
+struct DgWord {
+  std::string plain, written;
+  double start = 0, end = 0, confidence = 0;
+};
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string w;
+  while (in >> w) out.push_back(w);
+  return out;
+}
+
+std::vector<DgWord> words_of(const Transcription& t) {
+  std::vector<DgWord> words;
+  for (const Segment& s : t.segments) {
+    for (const Word& w : s.words) {
+      DgWord d{.plain = deepgram_plain_word(w.word),
+               .written = strip(w.word),
+               .start = w.start,
+               .end = w.end,
+               .confidence = w.probability};
+      if (d.plain.empty()) {
+        // Punctuation on its own belongs to the word before it.
+        if (!words.empty()) words.back().written += d.written;
+        continue;
+      }
+      words.push_back(std::move(d));
+    }
+  }
+  return words;
+}
+
+double dg_round(double v) {
+  return std::round(v * 1000) / 1000;
+}
+
+json::array words_json(const std::vector<DgWord>& words, std::size_t from, std::size_t to,
+                       bool punctuated) {
+  json::array out;
+  for (std::size_t i = from; i < to; ++i) {
+    json::object w{{"word", words[i].plain},
+                   {"start", dg_round(words[i].start)},
+                   {"end", dg_round(words[i].end)},
+                   {"confidence", dg_round(words[i].confidence)}};
+    if (punctuated) w["punctuated_word"] = words[i].written;
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+double mean_confidence(const std::vector<DgWord>& words, std::size_t from, std::size_t to) {
+  if (to <= from) return 0;
+  double sum = 0;
+  for (std::size_t i = from; i < to; ++i) sum += words[i].confidence;
+  return dg_round(sum / static_cast<double>(to - from));
+}
+
+std::string joined(const std::vector<DgWord>& words, std::size_t from, std::size_t to,
+                   bool punctuated) {
+  std::string out;
+  for (std::size_t i = from; i < to; ++i) {
+    if (!out.empty()) out += ' ';
+    out += punctuated ? words[i].written : words[i].plain;
+  }
+  return out;
+}
+
+// [from, to) ranges of words split where the pause before a word is at least `pause`.
+std::vector<std::pair<std::size_t, std::size_t>> split_at_pauses(const std::vector<DgWord>& words,
+                                                                 double pause) {
+  std::vector<std::pair<std::size_t, std::size_t>> ranges;
+  std::size_t begin = 0;
+  for (std::size_t i = 1; i <= words.size(); ++i) {
+    if (i == words.size() || words[i].start - words[i - 1].end >= pause) {
+      if (i > begin) ranges.emplace_back(begin, i);
+      begin = i;
+    }
+  }
+  return ranges;
+}
+
+bool ends_sentence(const std::string& written) {
+  return !written.empty() && (written.back() == '.' || written.back() == '?' ||
+                              written.back() == '!' ||
+                              (written.size() > 1 && written.ends_with("\"") &&
+                               std::string(".?!").find(written[written.size() - 2]) !=
+                                   std::string::npos));
+}
+
+json::object paragraphs_json(const std::vector<DgWord>& words, bool punctuated) {
+  constexpr double kParagraphPause = 1.5;  // seconds of silence between paragraphs
+  json::array paragraphs;
+  std::string transcript;
+  for (auto [from, to] : split_at_pauses(words, kParagraphPause)) {
+    json::array sentences;
+    std::string text;
+    std::size_t begin = from;
+    for (std::size_t i = from; i < to; ++i) {
+      if (i + 1 == to || ends_sentence(words[i].written)) {
+        std::string sentence = joined(words, begin, i + 1, punctuated);
+        sentences.push_back(json::object{{"text", sentence},
+                                         {"start", dg_round(words[begin].start)},
+                                         {"end", dg_round(words[i].end)}});
+        text += (text.empty() ? "" : " ") + sentence;
+        begin = i + 1;
+      }
+    }
+    transcript += "\n" + text + "\n";
+    paragraphs.push_back(json::object{{"sentences", std::move(sentences)},
+                                      {"num_words", static_cast<std::int64_t>(to - from)},
+                                      {"start", dg_round(words[from].start)},
+                                      {"end", dg_round(words[to - 1].end)}});
+  }
+  return json::object{{"transcript", transcript}, {"paragraphs", std::move(paragraphs)}};
+}
+
+std::string iso8601_now() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
+            1000;
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+}  // namespace
+
+json::object deepgram_response(const Transcription& t, const DeepgramRender& r) {
+  const std::vector<DgWord> words = words_of(t);
+  std::string transcript;
+  double confidence = 0;
+  if (!words.empty()) {
+    transcript = joined(words, 0, words.size(), r.punctuate);
+    confidence = mean_confidence(words, 0, words.size());
+  } else {
+    // A model without word times: the text, and how sure it was of its segments.
+    transcript = strip(t.text);
+    double sum = 0;
+    for (const Segment& s : t.segments) sum += std::exp(s.avg_logprob);
+    if (!t.segments.empty()) confidence = dg_round(sum / static_cast<double>(t.segments.size()));
+    if (!r.punctuate) {
+      std::string plain;
+      for (const std::string& w : split_words(transcript)) {
+        std::string p = deepgram_plain_word(w);
+        if (!p.empty()) plain += (plain.empty() ? "" : " ") + p;
+      }
+      transcript = plain;
+    }
+  }
+  json::object alternative{{"transcript", transcript},
+                           {"confidence", confidence},
+                           {"words", words_json(words, 0, words.size(), r.punctuate)}};
+  if (r.paragraphs) alternative["paragraphs"] = paragraphs_json(words, r.punctuate);
+  json::object channel{{"alternatives", json::array{std::move(alternative)}}};
+  if (r.detected_language && !t.language.empty()) channel["detected_language"] = t.language;
+  json::object results{{"channels", json::array{std::move(channel)}}};
+  if (r.utterances) {
+    json::array utterances;
+    for (auto [from, to] : split_at_pauses(words, r.utterance_split)) {
+      utterances.push_back(json::object{{"start", dg_round(words[from].start)},
+                                        {"end", dg_round(words[to - 1].end)},
+                                        {"confidence", mean_confidence(words, from, to)},
+                                        {"channel", 0},
+                                        {"transcript", joined(words, from, to, r.punctuate)},
+                                        {"words", words_json(words, from, to, r.punctuate)},
+                                        {"id", make_uuid()}});
+    }
+    results["utterances"] = std::move(utterances);
+  }
+  json::object model_info{{r.model, json::object{{"name", r.model},
+                                                 {"version", SRA_VERSION},
+                                                 {"arch", "speech-recognition-api"}}}};
+  json::array tags;
+  for (const std::string& tag : r.tags) tags.emplace_back(tag);
+  json::object metadata{{"transaction_key", "deprecated"},
+                        {"request_id", r.request_id},
+                        {"created", r.created.empty() ? iso8601_now() : r.created},
+                        {"duration", dg_round(t.duration)},
+                        {"channels", 1},
+                        {"models", json::array{json::value(r.model)}},
+                        {"model_info", std::move(model_info)}};
+  if (!tags.empty()) metadata["tags"] = std::move(tags);
+  return json::object{{"metadata", std::move(metadata)}, {"results", std::move(results)}};
+}
+
+Response deepgram_error_response(const Error& e, const std::string& request_id) {
+  beast_http::status status = status_for(e.kind());
+  // Deepgram answers 400 to every bad request, its audio included.
+  if (e.kind() == ErrorKind::invalid_request || e.kind() == ErrorKind::unsupported_media) {
+    status = beast_http::status::bad_request;
+  }
+  std::string code = e.kind() == ErrorKind::unauthorized ? "INVALID_AUTH"
+                     : status == beast_http::status::bad_request
+                         ? "Bad Request"
+                         : std::string(beast_http::obsolete_reason(status));
+  // The parameter at fault leads the message, as Deepgram names it.
+  std::string message = e.what();
+  if (e.field() && !message.starts_with(*e.field())) message = *e.field() + ": " + message;
+  json::object body{{"err_code", code}, {"err_msg", message}, {"request_id", request_id}};
+  Response res = json_response(status, body);
+  set_retry_after(res, e);
+  return res;
+}
+
+namespace {
+
+// The request's query, checked against deepgram_option_specs(): repeatable parameters collected,
+// others given once.
+struct ListenRequest {
+  std::string model;
+  std::map<std::string, std::string> options;  // for the model
+  DeepgramRender render;
+  std::optional<audio::PcmFormat> raw;  // raw audio in the body
+  int channels = 1;
+};
+
+bool is_repeatable(std::string_view name) {
+  return name == "keyterm" || name == "keywords" || name == "tag" || name == "extra";
+}
+
+ListenRequest parse_listen(ApiContext& ctx, std::string_view target) {
+  ListenRequest r;
+  std::map<std::string, ParsedOption> once;
+  std::vector<std::string> terms;
+  for (auto& [name, value] : query_parameters(target)) {
+    const OptionSpec* s = find_option(deepgram_option_specs(), name);
+    if (!s) throw invalid_field(name, "'" + std::string(utf8_prefix(name, 64)) +
+                                          "' is not a parameter this server takes");
+    ParsedOption parsed = parse_option(*s, value);
+    if (std::find(std::begin(kUnsupported), std::end(kUnsupported), name) !=
+        std::end(kUnsupported)) {
+      if (strip(value) == "false") continue;
+      throw invalid_field(name, "'" + name + "' is not supported by this server");
+    }
+    if (is_repeatable(name)) {
+      if (name == "keyterm") terms.push_back(parsed.text);
+      if (name == "keywords") terms.push_back(parsed.text.substr(0, parsed.text.rfind(':')));
+      if (name == "tag") r.render.tags.push_back(parsed.text);
+      if (terms.size() > 100) throw invalid_field(name, "at most 100 terms may be given");
+      if (r.render.tags.size() > 32) throw invalid_field(name, "at most 32 tags may be given");
+      continue;
+    }
+    if (once.count(name)) throw invalid_field(name, "'" + name + "' is given more than once");
+    once[name] = std::move(parsed);
+  }
+  auto flag = [&](const char* name) { return once.count(name) && once[name].flag; };
+  // The model: a served one by name; a Deepgram name means the default one.
+  if (once.count("model")) {
+    const std::string& name = once["model"].text;
+    auto served = ctx.service.parts().served_model_names();
+    if (std::find(served.begin(), served.end(), name) != served.end()) {
+      r.model = name;
+    } else if (!is_deepgram_model_name(name)) {
+      throw invalid_field("model", "no model named '" + name + "' is served");
+    }
+  }
+  r.render.model = r.model.empty() ? ctx.service.parts().model_name() : r.model;
+  const bool detect = flag("detect_language");
+  if (once.count("language") && !detect) {
+    std::string language = strip(once["language"].text);
+    std::transform(language.begin(), language.end(), language.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (language != "multi" && !language.empty()) {
+      r.options["language"] = language.substr(0, language.find_first_of("-_"));
+    }
+  }
+  r.render.detected_language = detect || !r.options.count("language");
+  r.render.punctuate = flag("punctuate") || flag("smart_format");
+  r.render.utterances = flag("utterances");
+  if (once.count("utt_split")) r.render.utterance_split = once["utt_split"].number;
+  r.render.paragraphs = flag("paragraphs");
+  if (!terms.empty()) {
+    json::array list;
+    for (const std::string& term : terms) list.emplace_back(term);
+    r.options["keyterms"] = json::serialize(list);
+  }
+  if (once.count("encoding")) {
+    if (!once.count("sample_rate")) {
+      throw missing_field("sample_rate", "raw audio (encoding) needs its sample_rate");
+    }
+    const std::string& e = once["encoding"].text;
+    r.raw = audio::PcmFormat{.encoding = e == "mulaw"  ? audio::PcmEncoding::mulaw
+                                         : e == "alaw" ? audio::PcmEncoding::alaw
+                                                       : audio::PcmEncoding::pcm16,
+                             .rate = static_cast<int>(once["sample_rate"].number)};
+    if (once.count("channels")) r.channels = static_cast<int>(once["channels"].number);
+  }
+  r.options["word_timestamps"] = "true";
+  return r;
+}
+
+// Raw audio decoded to the samples models take: interleaved channels mixed down first.
+AudioBuffer decode_raw(const std::string& body, const audio::PcmFormat& format, int channels) {
+  const std::size_t width = format.encoding == audio::PcmEncoding::pcm16 ? 2 : 1;
+  const std::size_t frame = width * static_cast<std::size_t>(channels);
+  if (body.size() % frame != 0) {
+    throw invalid_request("the body is not whole frames of " + std::to_string(channels) +
+                          "-channel audio in this encoding");
+  }
+  std::string mono;
+  if (channels == 1) {
+    mono = body;
+  } else {
+    const std::size_t frames = body.size() / frame;
+    mono.resize(frames * 2);
+    for (std::size_t i = 0; i < frames; ++i) {
+      int sum = 0;
+      for (int c = 0; c < channels; ++c) {
+        const char* p = body.data() + i * frame + width * static_cast<std::size_t>(c);
+        if (width == 2) {
+          std::int16_t s;
+          std::memcpy(&s, p, 2);
+          sum += s;
+        } else {
+          const auto byte = static_cast<std::uint8_t>(*p);
+          sum += format.encoding == audio::PcmEncoding::mulaw ? audio::mulaw_to_linear(byte)
+                                                              : audio::alaw_to_linear(byte);
+        }
+      }
+      auto m = static_cast<std::int16_t>(sum / channels);
+      std::memcpy(mono.data() + 2 * i, &m, 2);
+    }
+  }
+  audio::PcmFormat mixed = format;
+  if (channels > 1) mixed.encoding = audio::PcmEncoding::pcm16;
+  audio::PcmStream stream(mixed);
+  AudioBuffer out;
+  stream.push(mono, out.samples);
+  stream.flush(out.samples);
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<Response> deepgram_listen_route(ApiContext& ctx,
+                                                const RequestParser::value_type& req,
+                                                Exchange& ex, std::string_view) {
+  ListenRequest r = parse_listen(ctx, req.target());
+  r.render.request_id = ex.request_id;
+  const std::string content_type = strip(req[beast_http::field::content_type]);
+  if (content_type.starts_with("application/json")) {
+    throw invalid_field("url", "fetching audio by URL is not supported by this server: send the "
+                               "audio as the request body");
+  }
+  const std::string client = admit_client(ctx, ex);
+  if (ctx.inference.full()) {
+    metrics().refused.with({"inference_queue"}).add();
+    throw inference_queue_full(ctx);
+  }
+  const std::size_t max_upload = ctx.service.limits().max_upload_bytes;
+  check_declared_length(req, max_upload);
+  auto memory = std::make_unique<MemoryBudget::Reservation>(ctx.service.upload_memory());
+  std::string body;
+  while (auto piece = co_await ex.body.next()) {
+    if (body.size() + piece->size() > max_upload) {
+      throw too_large("upload is larger than MAX_UPLOAD_BYTES (" + std::to_string(max_upload) +
+                      " bytes)");
+    }
+    if (!memory->grow(piece->size())) {
+      throw unavailable("the server holds as many uploads as it may now "
+                        "(MAX_BUFFERED_UPLOAD_BYTES); retry later");
+    }
+    body.append(*piece);
+  }
+  if (body.empty()) throw invalid_request("the request has no audio: send it as the body");
+  auto run = std::make_shared<JobRun>(ex.stream.get_executor());
+  if (r.raw) {
+    run->samples = decode_raw(body, *r.raw, r.channels);
+    if (run->samples.samples.empty()) throw invalid_request("the body holds no whole sample");
+    if (!memory->grow(run->samples.samples.size() * sizeof(float))) {
+      throw unavailable("the server holds as many uploads as it may now "
+                        "(MAX_BUFFERED_UPLOAD_BYTES); retry later");
+    }
+  } else {
+    run->audio = std::move(body);
+  }
+  run->ticket = admit(ctx);
+  run->memory = std::move(memory);
+  run->job.client = client;
+  run->job.request_id = ex.request_id;
+  run->job.model = r.model;
+  run->job.options = std::move(r.options);
+  start(ctx, run);
+  co_await wait(run, &ex);
+  co_return json_response(beast_http::status::ok,
+                          deepgram_response(run->transcription, r.render));
+}
+
+}  // namespace sra::http

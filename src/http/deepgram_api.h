@@ -1,0 +1,56 @@
+// Deepgram's pre-recorded listen API, so that Deepgram clients (PyPI `deepgram-sdk`, Pipecat's
+// and LiveKit's Deepgram services) can point at this server: `POST /v1/listen` with the audio as
+// the body (any format FFmpeg reads, or raw PCM named by `encoding` + `sample_rate` [+
+// `channels`]), the query parameters of deepgram_option_specs(), `Authorization: Token <key>`
+// where API keys are set, answered in Deepgram's response shape (`metadata`,
+// `results.channels[0].alternatives[0]` with `transcript`, `confidence`, `words[]`, `paragraphs`;
+// `results.utterances`). Errors come in Deepgram's shape ({"err_code", "err_msg", "request_id"},
+// 400 for a bad request). A parameter this server cannot honour (a feature it lacks) is refused
+// by name, never silently ignored; one that only Deepgram's billing or logs use is accepted.
+//
+// The route runs on the connection's strand; the transcription goes through dispatch() like every
+// upload's. The rendering functions are pure and safe from any thread.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <string>
+#include <vector>
+
+#include "core/option_table.h"
+#include "core/transcription.h"
+#include "http/api.h"
+
+namespace sra::http {
+
+// The query parameters /v1/listen takes, with their bounds (the OpenAPI document's too).
+const std::vector<OptionSpec>& deepgram_option_specs();
+
+// How a transcription is written in Deepgram's shape.
+struct DeepgramRender {
+  bool punctuate = false;         // punctuated, capitalised transcript and `punctuated_word`s
+  bool utterances = false;        // results.utterances
+  double utterance_split = 0.8;   // a pause this long (s) between words starts an utterance
+  bool paragraphs = false;        // alternatives[0].paragraphs
+  bool detected_language = false; // channels[0].detected_language
+  std::string request_id;         // metadata.request_id
+  std::string model;              // metadata.models / model_info
+  std::vector<std::string> tags;  // metadata.tags (as sent)
+  std::string created;            // metadata.created, ISO 8601
+};
+
+// Deepgram's response for `t`.
+boost::json::object deepgram_response(const Transcription& t, const DeepgramRender& render);
+
+// Deepgram's error body and status for `e`.
+Response deepgram_error_response(const Error& e, const std::string& request_id);
+
+// A word as Deepgram's `word` writes it: lower case, without the punctuation around it
+// ("Americans," -> "americans"); empty when nothing is left.
+std::string deepgram_plain_word(std::string_view written);
+
+boost::asio::awaitable<Response> deepgram_listen_route(ApiContext& ctx,
+                                                       const RequestParser::value_type& req,
+                                                       Exchange& ex, std::string_view tail);
+
+}  // namespace sra::http
