@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include "core/languages.h"
 #include "core/text.h"
 #include "core/uuid.h"
+#include "http/deepgram_live.h"
 #include "http/dispatch.h"
 #include "http/form.h"
 #include "service/memory_budget.h"
@@ -35,18 +37,35 @@ OptionSpec spec(std::string name, OptionType type, std::string default_text, std
 }
 
 // Deepgram features this server does not have: refused by name unless sent as false.
-constexpr std::string_view kUnsupported[] = {
-    "diarize",    "diarize_model",  "callback",      "callback_method", "multichannel",
-    "numerals",   "filler_words",   "profanity_filter", "redact",       "replace",
-    "search",     "sentiment",      "summarize",     "topics",          "custom_topic",
-    "custom_topic_mode", "intents", "custom_intent", "custom_intent_mode", "detect_entities",
-    "dictation",  "measurements",   "language_hint"};
+constexpr std::string_view kUnsupported[] = {"diarize",
+                                             "diarize_model",
+                                             "callback",
+                                             "callback_method",
+                                             "multichannel",
+                                             "numerals",
+                                             "filler_words",
+                                             "profanity_filter",
+                                             "redact",
+                                             "replace",
+                                             "search",
+                                             "sentiment",
+                                             "summarize",
+                                             "topics",
+                                             "custom_topic",
+                                             "custom_topic_mode",
+                                             "intents",
+                                             "custom_intent",
+                                             "custom_intent_mode",
+                                             "detect_entities",
+                                             "dictation",
+                                             "measurements",
+                                             "language_hint"};
 
 // Deepgram's model names: any of them means the default model here.
 bool is_deepgram_model_name(std::string_view name) {
-  for (std::string_view family : {"nova", "enhanced", "base", "general", "phonecall", "meeting",
-                                  "voicemail", "finance", "conversationalai", "video", "medical",
-                                  "drivethru", "automotive", "whisper"}) {
+  for (std::string_view family :
+       {"nova", "enhanced", "base", "general", "phonecall", "meeting", "voicemail", "finance",
+        "conversationalai", "video", "medical", "drivethru", "automotive", "whisper"}) {
     if (name.starts_with(family)) return true;
   }
   return false;
@@ -80,7 +99,8 @@ const std::vector<OptionSpec>& deepgram_option_specs() {
     s.push_back(split);
     flag("paragraphs", "`paragraphs` of sentences, split at pauses");
     text("keyterm", 8192, "a word or phrase to bias toward (repeatable; our `keyterms`)");
-    text("keywords", 8192, "`word` or `word:boost` to bias toward (repeatable; the boost is ignored)");
+    text("keywords", 8192,
+         "`word` or `word:boost` to bias toward (repeatable; the boost is ignored)");
     OptionSpec encoding = spec("encoding", T::choice, "",
                                "raw audio in the body: `linear16`, `mulaw` or `alaw` (with "
                                "`sample_rate`); omitted for a file in a container");
@@ -90,7 +110,8 @@ const std::vector<OptionSpec>& deepgram_option_specs() {
     rate.min = 8000;
     rate.max = 48000;
     s.push_back(rate);
-    OptionSpec channels = spec("channels", T::integer, "`1`", "raw audio's interleaved channels, mixed down");
+    OptionSpec channels =
+        spec("channels", T::integer, "`1`", "raw audio's interleaved channels, mixed down");
     channels.min = 1;
     channels.max = 8;
     s.push_back(channels);
@@ -99,10 +120,33 @@ const std::vector<OptionSpec>& deepgram_option_specs() {
     text("version", 32, "accepted (Deepgram's model version)");
     flag("mip_opt_out", "accepted (Deepgram's model improvement program)");
     for (std::string_view name : kUnsupported) {
-      s.push_back(spec(std::string(name), T::text, "",
-                       "not supported here: refused unless `false`"));
+      s.push_back(
+          spec(std::string(name), T::text, "", "not supported here: refused unless `false`"));
       s.back().max_items = 256;
     }
+    return s;
+  }();
+  return specs;
+}
+
+const std::vector<OptionSpec>& deepgram_live_option_specs() {
+  static const std::vector<OptionSpec> specs = [] {
+    std::vector<OptionSpec> s;
+    s.push_back(spec("interim_results", T::boolean, "`false`",
+                     "live: Results with is_final=false while a turn is spoken"));
+    OptionSpec endpointing =
+        spec("endpointing", T::text, "`500`",
+             "live: the silence (ms, 10 to 10000) that ends a turn, at least 200 ms here "
+             "(Whisper needs whole words); `false`: only Finalize ends one");
+    endpointing.max_items = 8;
+    s.push_back(endpointing);
+    OptionSpec utterance_end =
+        spec("utterance_end_ms", T::integer, "", "live: send UtteranceEnd after each turn");
+    utterance_end.min = 1000;
+    utterance_end.max = 5000;
+    s.push_back(utterance_end);
+    s.push_back(spec("vad_events", T::boolean, "`false`", "live: send SpeechStarted"));
+    s.push_back(spec("no_delay", T::boolean, "`false`", "live: accepted"));
     return s;
   }();
   return specs;
@@ -134,10 +178,10 @@ std::vector<std::string> split_words(const std::string& text) {
   return out;
 }
 
-std::vector<DgWord> words_of(const Transcription& t) {
+std::vector<DgWord> words_of(const std::vector<Word>& timed) {
   std::vector<DgWord> words;
-  for (const Segment& s : t.segments) {
-    for (const Word& w : s.words) {
+  {
+    for (const Word& w : timed) {
       DgWord d{.plain = deepgram_plain_word(w.word),
                .written = strip(w.word),
                .start = w.start,
@@ -204,11 +248,10 @@ std::vector<std::pair<std::size_t, std::size_t>> split_at_pauses(const std::vect
 }
 
 bool ends_sentence(const std::string& written) {
-  return !written.empty() && (written.back() == '.' || written.back() == '?' ||
-                              written.back() == '!' ||
-                              (written.size() > 1 && written.ends_with("\"") &&
-                               std::string(".?!").find(written[written.size() - 2]) !=
-                                   std::string::npos));
+  return !written.empty() &&
+         (written.back() == '.' || written.back() == '?' || written.back() == '!' ||
+          (written.size() > 1 && written.ends_with("\"") &&
+           std::string(".?!").find(written[written.size() - 2]) != std::string::npos));
 }
 
 json::object paragraphs_json(const std::vector<DgWord>& words, bool punctuated) {
@@ -244,8 +287,8 @@ std::string iso8601_now() {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[40];
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
-            1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   return buf;
@@ -253,20 +296,19 @@ std::string iso8601_now() {
 
 }  // namespace
 
-json::object deepgram_response(const Transcription& t, const DeepgramRender& r) {
-  const std::vector<DgWord> words = words_of(t);
+json::object deepgram_alternative(const std::vector<Word>& timed, const std::string& text,
+                                  double fallback_confidence, bool punctuate) {
+  const std::vector<DgWord> words = words_of(timed);
   std::string transcript;
   double confidence = 0;
   if (!words.empty()) {
-    transcript = joined(words, 0, words.size(), r.punctuate);
+    transcript = joined(words, 0, words.size(), punctuate);
     confidence = mean_confidence(words, 0, words.size());
   } else {
-    // A model without word times: the text, and how sure it was of its segments.
-    transcript = strip(t.text);
-    double sum = 0;
-    for (const Segment& s : t.segments) sum += std::exp(s.avg_logprob);
-    if (!t.segments.empty()) confidence = dg_round(sum / static_cast<double>(t.segments.size()));
-    if (!r.punctuate) {
+    // A model without word times: the text, and how sure it was of it.
+    transcript = strip(text);
+    confidence = dg_round(fallback_confidence);
+    if (!punctuate) {
       std::string plain;
       for (const std::string& w : split_words(transcript)) {
         std::string p = deepgram_plain_word(w);
@@ -275,9 +317,19 @@ json::object deepgram_response(const Transcription& t, const DeepgramRender& r) 
       transcript = plain;
     }
   }
-  json::object alternative{{"transcript", transcript},
-                           {"confidence", confidence},
-                           {"words", words_json(words, 0, words.size(), r.punctuate)}};
+  return json::object{{"transcript", transcript},
+                      {"confidence", confidence},
+                      {"words", words_json(words, 0, words.size(), punctuate)}};
+}
+
+json::object deepgram_response(const Transcription& t, const DeepgramRender& r) {
+  std::vector<Word> timed;
+  for (const Segment& s : t.segments) timed.insert(timed.end(), s.words.begin(), s.words.end());
+  const std::vector<DgWord> words = words_of(timed);
+  double segment_confidence = 0;
+  for (const Segment& s : t.segments) segment_confidence += std::exp(s.avg_logprob);
+  if (!t.segments.empty()) segment_confidence /= static_cast<double>(t.segments.size());
+  json::object alternative = deepgram_alternative(timed, t.text, segment_confidence, r.punctuate);
   if (r.paragraphs) alternative["paragraphs"] = paragraphs_json(words, r.punctuate);
   json::object channel{{"alternatives", json::array{std::move(alternative)}}};
   if (r.detected_language && !t.language.empty()) channel["detected_language"] = t.language;
@@ -332,28 +384,22 @@ Response deepgram_error_response(const Error& e, const std::string& request_id) 
 
 namespace {
 
-// The request's query, checked against deepgram_option_specs(): repeatable parameters collected,
-// others given once.
-struct ListenRequest {
-  std::string model;
-  std::map<std::string, std::string> options;  // for the model
-  DeepgramRender render;
-  std::optional<audio::PcmFormat> raw;  // raw audio in the body
-  int channels = 1;
-};
-
 bool is_repeatable(std::string_view name) {
   return name == "keyterm" || name == "keywords" || name == "tag" || name == "extra";
 }
 
-ListenRequest parse_listen(ApiContext& ctx, std::string_view target) {
+}  // namespace
+
+ListenRequest parse_listen(ApiContext& ctx, std::string_view target, bool live) {
   ListenRequest r;
   std::map<std::string, ParsedOption> once;
   std::vector<std::string> terms;
   for (auto& [name, value] : query_parameters(target)) {
     const OptionSpec* s = find_option(deepgram_option_specs(), name);
-    if (!s) throw invalid_field(name, "'" + std::string(utf8_prefix(name, 64)) +
-                                          "' is not a parameter this server takes");
+    if (!s && live) s = find_option(deepgram_live_option_specs(), name);
+    if (!s)
+      throw invalid_field(name, "'" + std::string(utf8_prefix(name, 64)) +
+                                    "' is not a parameter this server takes");
     ParsedOption parsed = parse_option(*s, value);
     if (std::find(std::begin(kUnsupported), std::end(kUnsupported), name) !=
         std::end(kUnsupported)) {
@@ -413,9 +459,35 @@ ListenRequest parse_listen(ApiContext& ctx, std::string_view target) {
                              .rate = static_cast<int>(once["sample_rate"].number)};
     if (once.count("channels")) r.channels = static_cast<int>(once["channels"].number);
   }
-  r.options["word_timestamps"] = "true";
+  if (live) {
+    r.interim_results = flag("interim_results");
+    r.vad_events = flag("vad_events");
+    if (once.count("utterance_end_ms")) {
+      r.utterance_end_ms = static_cast<int>(once["utterance_end_ms"].number);
+    }
+    if (once.count("endpointing")) {
+      const std::string e = strip(once["endpointing"].text);
+      if (e == "false") {
+        r.endpointing_ms = -1;
+      } else {
+        int ms = 0;
+        auto [end, ec] = std::from_chars(e.data(), e.data() + e.size(), ms);
+        if (ec != std::errc() || end != e.data() + e.size() || ms < 10 || ms > 10000) {
+          throw invalid_field("endpointing",
+                              "expected milliseconds from 10 to 10000 or `false`, "
+                              "got '" +
+                                  std::string(utf8_prefix(e, 16)) + "'");
+        }
+        r.endpointing_ms = std::max(ms, 200);
+      }
+    }
+  } else {
+    r.options["word_timestamps"] = "true";
+  }
   return r;
 }
+
+namespace {
 
 // Raw audio decoded to the samples models take: interleaved channels mixed down first.
 AudioBuffer decode_raw(const std::string& body, const audio::PcmFormat& format, int channels) {
@@ -461,14 +533,16 @@ AudioBuffer decode_raw(const std::string& body, const audio::PcmFormat& format, 
 }  // namespace
 
 asio::awaitable<Response> deepgram_listen_route(ApiContext& ctx,
-                                                const RequestParser::value_type& req,
-                                                Exchange& ex, std::string_view) {
-  ListenRequest r = parse_listen(ctx, req.target());
+                                                const RequestParser::value_type& req, Exchange& ex,
+                                                std::string_view) {
+  if (req.method() != beast_http::verb::post) co_return co_await deepgram_live_route(ctx, req, ex);
+  ListenRequest r = parse_listen(ctx, req.target(), false);
   r.render.request_id = ex.request_id;
   const std::string content_type = strip(req[beast_http::field::content_type]);
   if (content_type.starts_with("application/json")) {
-    throw invalid_field("url", "fetching audio by URL is not supported by this server: send the "
-                               "audio as the request body");
+    throw invalid_field("url",
+                        "fetching audio by URL is not supported by this server: send the "
+                        "audio as the request body");
   }
   const std::string client = admit_client(ctx, ex);
   if (ctx.inference.full()) {
@@ -485,8 +559,9 @@ asio::awaitable<Response> deepgram_listen_route(ApiContext& ctx,
                       " bytes)");
     }
     if (!memory->grow(piece->size())) {
-      throw unavailable("the server holds as many uploads as it may now "
-                        "(MAX_BUFFERED_UPLOAD_BYTES); retry later");
+      throw unavailable(
+          "the server holds as many uploads as it may now "
+          "(MAX_BUFFERED_UPLOAD_BYTES); retry later");
     }
     body.append(*piece);
   }
@@ -496,8 +571,9 @@ asio::awaitable<Response> deepgram_listen_route(ApiContext& ctx,
     run->samples = decode_raw(body, *r.raw, r.channels);
     if (run->samples.samples.empty()) throw invalid_request("the body holds no whole sample");
     if (!memory->grow(run->samples.samples.size() * sizeof(float))) {
-      throw unavailable("the server holds as many uploads as it may now "
-                        "(MAX_BUFFERED_UPLOAD_BYTES); retry later");
+      throw unavailable(
+          "the server holds as many uploads as it may now "
+          "(MAX_BUFFERED_UPLOAD_BYTES); retry later");
     }
   } else {
     run->audio = std::move(body);
@@ -510,8 +586,7 @@ asio::awaitable<Response> deepgram_listen_route(ApiContext& ctx,
   run->job.options = std::move(r.options);
   start(ctx, run);
   co_await wait(run, &ex);
-  co_return json_response(beast_http::status::ok,
-                          deepgram_response(run->transcription, r.render));
+  co_return json_response(beast_http::status::ok, deepgram_response(run->transcription, r.render));
 }
 
 }  // namespace sra::http

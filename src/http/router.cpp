@@ -8,6 +8,7 @@
 
 #include "core/errors.h"
 #include "core/log_context.h"
+#include "core/text.h"
 #include "core/uuid.h"
 #include "http/deepgram_api.h"
 #include "http/openai_api.h"
@@ -67,7 +68,7 @@ constexpr std::array kRoutes{
           openai_translations_route},
     Route{"/v1/audio/language", false, "POST", O, "/v1/audio/language", openai_language_route},
     Route{kRealtimePath, false, "GET", O, "/v1/realtime", realtime_route},
-    Route{"/v1/listen", false, "POST", D, "/v1/listen", deepgram_listen_route},
+    Route{"/v1/listen", false, "GET, POST", D, "/v1/listen", deepgram_listen_route},
     Route{"/v1/models", false, "GET", O, "/v1/models", openai_models_route},
     Route{"/v1/models/", true, "GET", O, "/v1/models/{model}", openai_model_route},
     Route{"/openapi.json", false, "GET", F, "/openapi.json", static_content},
@@ -179,10 +180,20 @@ void authenticate(ApiContext& ctx, const RequestParser::value_type& req, Exchang
     authorization = "Bearer " + authorization.substr(6);
   }
   auto who = ctx.access.identify(authorization);
-  // A browser cannot set headers on a WebSocket: it offers the key as a subprotocol.
+  // A browser cannot set headers on a WebSocket: it offers the key as a subprotocol (OpenAI's
+  // `openai-insecure-api-key.<key>`, Deepgram's `token, <key>`).
   if (!who && path == kRealtimePath) {
     if (auto key = subprotocol_api_key(req[beast_http::field::sec_websocket_protocol])) {
       who = ctx.access.identify("Bearer " + *key);
+    }
+  }
+  if (!who && path == "/v1/listen") {
+    std::string_view protocols = req[beast_http::field::sec_websocket_protocol];
+    if (protocols.starts_with("token,")) {
+      std::string key = strip(protocols.substr(6));
+      if (!key.empty() && key.find(',') == std::string::npos) {
+        who = ctx.access.identify("Bearer " + key);
+      }
     }
   }
   if (!who) {

@@ -107,7 +107,17 @@ std::string build_openapi_document() {
     }
     parameters.push_back(std::move(parameter));
   }
+  json::array live_parameters = parameters;
+  for (const auto& [name, schema] : options_schema_properties(deepgram_live_option_specs())) {
+    json::object parameter{
+        {"name", name}, {"in", "query"}, {"required", false}, {"schema", schema}};
+    if (const auto* doc_text = schema.as_object().if_contains("description")) {
+      parameter["description"] = *doc_text;
+    }
+    live_parameters.push_back(std::move(parameter));
+  }
   doc.at("paths").at("/v1/listen").at("post").as_object()["parameters"] = std::move(parameters);
+  doc.at("paths").at("/v1/listen").at("get").as_object()["parameters"] = std::move(live_parameters);
   return json::serialize(doc);
 }
 

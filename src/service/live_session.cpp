@@ -296,7 +296,7 @@ void LiveSession::clear() {
 }
 
 std::map<std::string, std::string> LiveSession::base_options() const {
-  std::map<std::string, std::string> options;
+  std::map<std::string, std::string> options = config_.options;
   if (!config_.language.empty()) options["language"] = config_.language;
   options["chunking_strategy"] = "none";  // a turn is short, and its own VAD cut it
   return options;
@@ -314,6 +314,7 @@ std::optional<LiveWork> LiveSession::next_work() {
     work.model = config_.model;
     turn.audio = {};
     work.options = base_options();
+    for (const auto& [name, value] : config_.final_options) work.options[name] = value;
     if (!config_.prompt.empty()) work.options["prompt"] = config_.prompt;
     in_flight_ = true;
     return work;
@@ -426,10 +427,21 @@ void LiveSession::finish(const LiveWork& work, const Transcription& result,
       std::vector<std::string>(final_words.begin() + static_cast<long>(said), final_words.end()),
       events);
   const std::string transcript = strip(result.text);
+  const double start = static_cast<double>(turn->start) / kSampleRate;
+  std::vector<Word> words;
+  for (const Segment& s : result.segments) {
+    for (Word w : s.words) {
+      w.start += start;
+      w.end += start;
+      words.push_back(std::move(w));
+    }
+  }
   events.push_back({.kind = LiveEvent::Kind::completed,
                     .item_id = turn->item_id,
                     .text = transcript,
-                    .seconds = turn->seconds});
+                    .seconds = turn->seconds,
+                    .start = start,
+                    .words = std::move(words)});
   committed_.pop_front();
 }
 

@@ -89,10 +89,12 @@ struct TurnDetection {
 };
 
 struct LiveConfig {
-  std::string model;     // a served model; empty: the default model
-  std::string language;  // ISO 639-1 code; empty: detected per turn
-  std::string prompt;    // the client's prompt, given with every turn
-  TurnDetection turn;    // how turns end
+  std::string model;                                 // a served model; empty: the default model
+  std::string language;                              // ISO 639-1 code; empty: detected per turn
+  std::string prompt;                                // the client's prompt, given with every turn
+  TurnDetection turn;                                // how turns end
+  std::map<std::string, std::string> options;        // more request options of every work
+  std::map<std::string, std::string> final_options;  // and of each turn's final work only
 };
 
 struct LiveEvent {
@@ -103,6 +105,8 @@ struct LiveEvent {
   std::int64_t audio_ms = 0;     // speech_started/stopped: ms since the session's first sample
   std::string text;              // delta: new text; completed: the transcript; failed: message
   double seconds = 0;            // completed: the turn's audio, in seconds
+  double start = 0;              // completed: where the turn starts, s since the first sample
+  std::vector<Word> words;       // completed: its words in session time, if the model timed them
 };
 
 // One transcription the session asks its owner to run.

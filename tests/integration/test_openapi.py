@@ -15,7 +15,7 @@ ROUTES_OF_THE_SERVER = {
     ("get", "/async/v1/transcribe/{task_id}"), ("delete", "/async/v1/transcribe/{task_id}"),
     ("post", "/v1/audio/transcriptions"),
     ("post", "/v1/audio/translations"), ("post", "/v1/audio/language"), ("get", "/v1/realtime"),
-    ("get", "/v1/models"), ("get", "/v1/models/{model}"), ("post", "/v1/listen"),
+    ("get", "/v1/models"), ("get", "/v1/models/{model}"), ("post", "/v1/listen"), ("get", "/v1/listen"),
     ("get", "/openapi.json"), ("get", "/docs"), ("get", "/"),
 }
 

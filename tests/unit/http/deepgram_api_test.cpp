@@ -15,9 +15,8 @@ Transcription two_sentences() {
   t.language = "en";
   Segment a;
   a.text = " Hello, world. How are you?";
-  a.words = {{" Hello,", 0.0, 0.4, 0.9}, {" world.", 0.5, 0.9, 0.8},
-             {" How", 1.0, 1.2, 0.7}, {" are", 1.2, 1.4, 0.6}, {" you", 1.4, 1.6, 0.5},
-             {"?", 1.6, 1.6, 0.4}};
+  a.words = {{" Hello,", 0.0, 0.4, 0.9}, {" world.", 0.5, 0.9, 0.8}, {" How", 1.0, 1.2, 0.7},
+             {" are", 1.2, 1.4, 0.6},    {" you", 1.4, 1.6, 0.5},    {"?", 1.6, 1.6, 0.4}};
   Segment b;
   b.text = " Fine.";
   b.words = {{" Fine.", 4.0, 4.5, 1.0}};
@@ -34,9 +33,15 @@ TEST(DeepgramApi, PlainWordsDropTheirPunctuationAndCase) {
 }
 
 TEST(DeepgramApi, WordsTranscriptUtterancesAndParagraphs) {
-  DeepgramRender r{.punctuate = true, .utterances = true, .utterance_split = 1.0,
-                   .paragraphs = true, .detected_language = true, .request_id = "rid",
-                   .model = "whisper", .tags = {"a"}, .created = "2026-01-01T00:00:00.000Z"};
+  DeepgramRender r{.punctuate = true,
+                   .utterances = true,
+                   .utterance_split = 1.0,
+                   .paragraphs = true,
+                   .detected_language = true,
+                   .request_id = "rid",
+                   .model = "whisper",
+                   .tags = {"a"},
+                   .created = "2026-01-01T00:00:00.000Z"};
   json::object body = deepgram_response(two_sentences(), r);
   const auto& channel = body.at("results").at("channels").at(0).as_object();
   EXPECT_EQ(channel.at("detected_language").as_string(), "en");
