@@ -1,5 +1,7 @@
 #include "audio/pcm_stream.h"
 
+#include <cstring>
+
 extern "C" {
 #include <libavutil/channel_layout.h>
 #include <libavutil/samplefmt.h>
@@ -105,6 +107,30 @@ void PcmStream::resample(const std::int16_t* samples, int count, std::vector<flo
   const auto* src = reinterpret_cast<const std::uint8_t*>(samples);
   const int n = swr_convert(resampler_->swr, &dst, capacity, samples ? &src : nullptr, count);
   out.resize(at + static_cast<std::size_t>(std::max(n, 0)));
+}
+
+std::string mix_to_mono_pcm16(std::string_view bytes, PcmEncoding encoding, int channels) {
+  const std::size_t width = encoding == PcmEncoding::pcm16 ? 2 : 1;
+  const std::size_t frame = width * static_cast<std::size_t>(channels);
+  const std::size_t frames = bytes.size() / frame;
+  std::string out(frames * 2, '\0');
+  for (std::size_t i = 0; i < frames; ++i) {
+    int sum = 0;
+    for (std::size_t c = 0; c < static_cast<std::size_t>(channels); ++c) {
+      const char* p = bytes.data() + i * frame + c * width;
+      if (encoding == PcmEncoding::pcm16) {
+        std::int16_t s;
+        std::memcpy(&s, p, 2);
+        sum += s;
+      } else {
+        const auto b = static_cast<std::uint8_t>(*p);
+        sum += encoding == PcmEncoding::mulaw ? mulaw_to_linear(b) : alaw_to_linear(b);
+      }
+    }
+    const auto mean = static_cast<std::int16_t>(sum / channels);
+    std::memcpy(out.data() + 2 * i, &mean, 2);
+  }
+  return out;
 }
 
 }  // namespace sra::audio

@@ -53,6 +53,11 @@ class PcmStream {
   std::unique_ptr<Resampler> resampler_;  // null when the rate is already 16 kHz
 };
 
+// Interleaved frames of `channels` channels of `encoding` samples mixed down to mono 16-bit
+// little-endian PCM, each frame the mean of its channels (G.711 decoded first). A partial frame at
+// the end is left out: the caller keeps it for the next piece (bytes % frame of them).
+std::string mix_to_mono_pcm16(std::string_view bytes, PcmEncoding encoding, int channels);
+
 // The 16-bit linear value of one G.711 byte (ITU-T G.711, as FFmpeg's pcm_mulaw/pcm_alaw).
 std::int16_t mulaw_to_linear(std::uint8_t byte);
 std::int16_t alaw_to_linear(std::uint8_t byte);

@@ -497,30 +497,8 @@ AudioBuffer decode_raw(const std::string& body, const audio::PcmFormat& format, 
     throw invalid_request("the body is not whole frames of " + std::to_string(channels) +
                           "-channel audio in this encoding");
   }
-  std::string mono;
-  if (channels == 1) {
-    mono = body;
-  } else {
-    const std::size_t frames = body.size() / frame;
-    mono.resize(frames * 2);
-    for (std::size_t i = 0; i < frames; ++i) {
-      int sum = 0;
-      for (int c = 0; c < channels; ++c) {
-        const char* p = body.data() + i * frame + width * static_cast<std::size_t>(c);
-        if (width == 2) {
-          std::int16_t s;
-          std::memcpy(&s, p, 2);
-          sum += s;
-        } else {
-          const auto byte = static_cast<std::uint8_t>(*p);
-          sum += format.encoding == audio::PcmEncoding::mulaw ? audio::mulaw_to_linear(byte)
-                                                              : audio::alaw_to_linear(byte);
-        }
-      }
-      auto m = static_cast<std::int16_t>(sum / channels);
-      std::memcpy(mono.data() + 2 * i, &m, 2);
-    }
-  }
+  const std::string mono =
+      channels == 1 ? body : audio::mix_to_mono_pcm16(body, format.encoding, channels);
   audio::PcmFormat mixed = format;
   if (channels > 1) mixed.encoding = audio::PcmEncoding::pcm16;
   audio::PcmStream stream(mixed);

@@ -30,13 +30,21 @@ std::size_t max_binary_bytes(const LiveSettings& settings) {
       std::min(settings.max_ahead_seconds * 2 * 48000 * 8, 16.0 * 1024 * 1024));
 }
 
+// What the session decodes: the stream's format, or PCM16 at its rate once channels are mixed.
+audio::PcmFormat decoded_format(const ListenRequest& request) {
+  audio::PcmFormat format = *request.raw;
+  if (request.channels > 1) format.encoding = audio::PcmEncoding::pcm16;
+  return format;
+}
+
 class DeepgramConnection final : public LiveConnection {
  public:
   DeepgramConnection(ApiContext& ctx, Socket& ws, std::string client, std::string request_id,
                      std::shared_ptr<const vad::SileroVad> vad, ListenRequest request)
-      : LiveConnection(ctx, ws, std::move(client), request_id, std::move(vad), *request.raw,
-                       "dg_" + request_id),
-        request_(std::move(request)) {
+      : LiveConnection(ctx, ws, std::move(client), request_id, std::move(vad),
+                       decoded_format(request), "dg_" + request_id),
+        request_(std::move(request)),
+        encoding_(request_.raw->encoding) {
     LiveConfig config = live_.config();
     config.model = request_.model;
     if (auto it = request_.options.find("language"); it != request_.options.end()) {
@@ -73,41 +81,28 @@ class DeepgramConnection final : public LiveConnection {
   }
 
   void on_binary(std::string_view bytes, LiveReply& reply) override {
-    const std::size_t width = pcm_->format().encoding == audio::PcmEncoding::pcm16 ? 2 : 1;
+    const std::size_t width = encoding_ == audio::PcmEncoding::pcm16 ? 2 : 1;
     const std::size_t frame = width * static_cast<std::size_t>(channels_);
     received_seconds_ +=
-        static_cast<double>(bytes.size() / frame) / static_cast<double>(pcm_->format().rate);
+        static_cast<double>(bytes.size()) / static_cast<double>(frame * pcm_->format().rate);
     if (channels_ == 1) {
       append(bytes, reply);
       return;
     }
     // Interleaved channels mixed down; a frame cut by the message's end waits for the next.
     carry_.append(bytes);
-    const std::size_t frames = carry_.size() / frame;
-    mixed_.resize(frames * width);
-    for (std::size_t i = 0; i < frames; ++i) {
-      if (width == 2) {
-        int sum = 0;
-        for (int c = 0; c < channels_; ++c) {
-          std::int16_t s;
-          std::memcpy(&s, carry_.data() + i * frame + 2 * static_cast<std::size_t>(c), 2);
-          sum += s;
-        }
-        auto m = static_cast<std::int16_t>(sum / channels_);
-        std::memcpy(mixed_.data() + 2 * i, &m, 2);
-      } else {
-        mixed_[i] = carry_[i * frame];  // G.711: the first channel (companded bytes do not add)
-      }
-    }
-    carry_.erase(0, frames * frame);
-    append(mixed_, reply);
+    const std::size_t whole = carry_.size() / frame * frame;
+    const std::string mono =
+        audio::mix_to_mono_pcm16(std::string_view(carry_).substr(0, whole), encoding_, channels_);
+    carry_.erase(0, whole);
+    append(mono, reply);
   }
 
   void on_text(std::string_view text, LiveReply& reply) override {
     boost::system::error_code ec;
     json::value parsed = json::parse(text, ec);
-    const json::value* type = ec || !parsed.is_object() ? nullptr
-                                                         : parsed.as_object().if_contains("type");
+    const json::value* type =
+        ec || !parsed.is_object() ? nullptr : parsed.as_object().if_contains("type");
     if (!type || !type->is_string()) {
       add_error(reply,
                 {.code = "INVALID_MESSAGE",
@@ -158,21 +153,22 @@ class DeepgramConnection final : public LiveConnection {
         case LiveEvent::Kind::delta:
           interim_[e.item_id] += e.text;
           if (request_.interim_results) {
-            reply.messages.push_back(json::serialize(results(
-                e.item_id, 0, 0, deepgram_alternative({}, interim_[e.item_id], 0,
-                                                      request_.render.punctuate),
-                false)));
+            reply.messages.push_back(json::serialize(
+                results(e.item_id, 0, 0,
+                        deepgram_alternative({}, interim_[e.item_id], 0, request_.render.punctuate),
+                        false)));
           }
           break;
         case LiveEvent::Kind::completed: {
           json::object alternative =
               deepgram_alternative(e.words, e.text, 0.9, request_.render.punctuate);
-          reply.messages.push_back(
-              json::serialize(results(e.item_id, e.start, e.seconds, std::move(alternative), true)));
+          reply.messages.push_back(json::serialize(
+              results(e.item_id, e.start, e.seconds, std::move(alternative), true)));
           if (request_.utterance_end_ms > 0) {
             const double last = e.words.empty() ? e.start + e.seconds : e.words.back().end;
-            reply.messages.push_back(json::serialize(json::object{
-                {"type", "UtteranceEnd"}, {"channel", json::array{0, 1}}, {"last_word_end", last}}));
+            reply.messages.push_back(json::serialize(json::object{{"type", "UtteranceEnd"},
+                                                                  {"channel", json::array{0, 1}},
+                                                                  {"last_word_end", last}}));
           }
           interim_.erase(e.item_id);
           finalized_.erase(e.item_id);
@@ -211,9 +207,8 @@ class DeepgramConnection final : public LiveConnection {
         {"transaction_key", "deprecated"},
         {"request_id", request_id_},
         {"sha256", ""},
-        {"created", deepgram_response(Transcription{}, request_.render)
-                        .at("metadata")
-                        .at("created")},
+        {"created",
+         deepgram_response(Transcription{}, request_.render).at("metadata").at("created")},
         {"duration", received_seconds_},
         {"channels", 1},
         {"models", json::array{json::value(request_.render.model)}},
@@ -225,7 +220,8 @@ class DeepgramConnection final : public LiveConnection {
 
   ListenRequest request_;
   int channels_ = 1;
-  std::string carry_, mixed_;                 // channel mixing (the session's strand)
+  audio::PcmEncoding encoding_;  // of the stream (mixed down to PCM16 when it has channels)
+  std::string carry_;            // a frame cut by a message's end (the session's strand)
   std::map<std::string, std::string> interim_;  // a spoken turn's text so far
   std::set<std::string> finalized_;             // turns ended by Finalize or CloseStream
   double received_seconds_ = 0;
@@ -233,8 +229,7 @@ class DeepgramConnection final : public LiveConnection {
 
 }  // namespace
 
-asio::awaitable<Response> deepgram_live_route(ApiContext& ctx,
-                                              const RequestParser::value_type& req,
+asio::awaitable<Response> deepgram_live_route(ApiContext& ctx, const RequestParser::value_type& req,
                                               Exchange& ex) {
   if (!websocket::is_upgrade(req)) {
     Response res = deepgram_error_response(

@@ -64,11 +64,11 @@ void LiveConnection::take_samples(const std::vector<float>& samples, LiveReply& 
 
 void LiveConnection::check_backlog(LiveReply& reply) {
   if (live_.pending_turns() <= static_cast<std::size_t>(settings_.max_pending_turns)) return;
-  reply.close_error = RealtimeError{
-      .code = "transcription_backlog",
-      .message = "More than REALTIME_MAX_PENDING_TURNS (" +
-                 std::to_string(settings_.max_pending_turns) +
-                 ") turns wait for their transcription: the server cannot keep up."};
+  reply.close_error =
+      RealtimeError{.code = "transcription_backlog",
+                    .message = "More than REALTIME_MAX_PENDING_TURNS (" +
+                               std::to_string(settings_.max_pending_turns) +
+                               ") turns wait for their transcription: the server cannot keep up."};
   reply.close_code = websocket::close_code::try_again_later;
 }
 
@@ -84,10 +84,11 @@ void LiveConnection::append(std::string_view bytes, LiveReply& reply) {
   if (seconds > pace_seconds_) {
     reply.close_error =
         RealtimeError{.code = "input_audio_rate_exceeded",
-                      .message = "Audio is arriving faster than real time (more than "
-                                 "REALTIME_MAX_AHEAD_SECONDS = " +
-                                 std::to_string(static_cast<long long>(settings_.max_ahead_seconds)) +
-                                 " s ahead); send it at the pace it is spoken."};
+                      .message =
+                          "Audio is arriving faster than real time (more than "
+                          "REALTIME_MAX_AHEAD_SECONDS = " +
+                          std::to_string(static_cast<long long>(settings_.max_ahead_seconds)) +
+                          " s ahead); send it at the pace it is spoken."};
     reply.close_code = websocket::close_code::policy_error;
     return;
   }
@@ -141,8 +142,8 @@ void LiveConnection::apply(LiveReply& reply) {
   for (int i = 0; i < reply.client_errors; ++i) metrics().realtime.with({"client_error"}).add();
   // A partial of a turn that has just ended (or was dropped) is no use any more.
   if (job_ && !partial_item_.empty() &&
-      (reply.cleared || std::find(reply.committed.begin(), reply.committed.end(),
-                                  partial_item_) != reply.committed.end())) {
+      (reply.cleared || std::find(reply.committed.begin(), reply.committed.end(), partial_item_) !=
+                            reply.committed.end())) {
     job_->cancel.cancel("a newer state of the turn");
   }
   if (reply.close_when_done) close_when_done_ = true;
@@ -201,12 +202,12 @@ asio::awaitable<void> LiveConnection::read_loop() {
       } catch (const RealtimeProtocolError& e) {
         add_error(r, e.error(), "");
       } catch (const Error& e) {
-        add_error(r, {.code = "invalid_value", .message = e.what(), .param = e.field().value_or("")},
-                  "");
+        add_error(
+            r, {.code = "invalid_value", .message = e.what(), .param = e.field().value_or("")}, "");
       } catch (const std::exception& e) {
         spdlog::error("live session {}: internal error: {}", name_, e.what());
-        add_error(r, {.type = "server_error", .code = "internal_error", .message = "internal error"},
-                  "");
+        add_error(
+            r, {.type = "server_error", .code = "internal_error", .message = "internal error"}, "");
       }
       return r;
     });
@@ -263,8 +264,8 @@ asio::awaitable<void> LiveConnection::work_loop() {
     }
     std::optional<LiveWork> work = co_await run_on(strand_, [this] { return live_.next_work(); });
     if (!work) {
-      if (close_when_done_ && co_await run_on(strand_, [this] { return live_.pending_turns(); }) ==
-                                  0) {
+      if (close_when_done_ &&
+          co_await run_on(strand_, [this] { return live_.pending_turns(); }) == 0) {
         // Every turn is transcribed: the protocol's last words, then a normal close.
         LiveReply last = co_await run_on(strand_, [this] {
           LiveReply r;

@@ -92,8 +92,7 @@ class LiveConnection {
   void take_samples(const std::vector<float>& samples, LiveReply& reply);
   // More turns waiting than REALTIME_MAX_PENDING_TURNS: told, then closed.
   void check_backlog(LiveReply& reply);
-  void add_error(LiveReply& reply, const RealtimeError& error,
-                 const std::string& client_event_id) {
+  void add_error(LiveReply& reply, const RealtimeError& error, const std::string& client_event_id) {
     ++reply.client_errors;
     reply.messages.push_back(error_message(error, client_event_id));
   }
@@ -149,7 +148,7 @@ class LiveConnection {
   boost::asio::steady_timer wake_worker_;
   boost::asio::steady_timer all_done_;
   int loops_ = 0;
-  bool ended_ = false;       // the connection is gone (or being cut)
+  bool ended_ = false;  // the connection is gone (or being cut)
   bool close_when_done_ = false;
   std::optional<boost::beast::websocket::close_reason> close_reason_;  // the server closes
 

@@ -289,20 +289,10 @@ class WyomingConnection {
       throw too_large("Wyoming audio: an utterance longer than WYOMING_MAX_AUDIO_SECONDS (" +
                       std::to_string(static_cast<long>(options_.max_audio_seconds)) + " s)");
     }
-    std::string_view mono = payload;
     std::string mixed;
+    std::string_view mono = payload;
     if (channels > 1) {
-      mixed.resize(payload.size() / channels);
-      for (std::size_t i = 0; i < payload.size() / frame; ++i) {
-        int sum = 0;
-        for (int c = 0; c < channels; ++c) {
-          std::int16_t s;
-          std::memcpy(&s, payload.data() + i * frame + 2 * c, 2);
-          sum += s;
-        }
-        auto m = static_cast<std::int16_t>(sum / channels);
-        std::memcpy(mixed.data() + 2 * i, &m, 2);
-      }
+      mixed = audio::mix_to_mono_pcm16(payload, audio::PcmEncoding::pcm16, channels);
       mono = mixed;
     }
     const std::size_t before = utterance_.audio.samples.size();

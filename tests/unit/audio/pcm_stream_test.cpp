@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "audio/decoder.h"
 #include "core/errors.h"
@@ -94,6 +95,31 @@ TEST(PcmStream, G711AsFfmpegDecodesIt) {
 TEST(PcmStream, RefusesRatesItCannotResample) {
   EXPECT_THROW(PcmStream({PcmEncoding::pcm16, 0}), Error);
   EXPECT_THROW(PcmStream({PcmEncoding::pcm16, 1000000}), Error);
+}
+
+}  // namespace
+}  // namespace sra::audio
+
+namespace sra::audio {
+namespace {
+
+std::string pcm16_bytes(std::initializer_list<std::int16_t> samples) {
+  std::string out(samples.size() * 2, '\0');
+  std::size_t i = 0;
+  for (std::int16_t s : samples) std::memcpy(out.data() + 2 * i++, &s, 2);
+  return out;
+}
+
+TEST(MixToMono, AveragesEachFrameAndLeavesAPartialFrameOut) {
+  // Two frames of three channels, then half a frame.
+  std::string in = pcm16_bytes({300, -300, 30, 32767, 32767, 32767, 5});
+  std::string out = mix_to_mono_pcm16(in, PcmEncoding::pcm16, 3);
+  EXPECT_EQ(out, pcm16_bytes({10, 32767}));
+  // G.711 is decoded before it is averaged.
+  std::string law = {static_cast<char>(0x00), static_cast<char>(0xFF)};
+  out = mix_to_mono_pcm16(law, PcmEncoding::mulaw, 2);
+  EXPECT_EQ(out, pcm16_bytes({static_cast<std::int16_t>(
+                     (mulaw_to_linear(0x00) + mulaw_to_linear(0xFF)) / 2)}));
 }
 
 }  // namespace
