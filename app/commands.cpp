@@ -145,7 +145,11 @@ int run_serve(const CommonOptions& common, const ServeOptions& cli) {
       workers = std::jthread([&bus, &service, embedded_workers](std::stop_token stop) {
         bus.run_worker(
             {.concurrency = embedded_workers,
-             .on_finished = [&service](const TaskRequest& r) { service.after_task(r); }},
+             .on_finished = [&service](const TaskRequest& r) { service.after_task(r); },
+             .before_final =
+                 [&service](const std::string& id, const TaskRequest& r, const TaskResult& result) {
+                   service.before_final(id, r, result);
+                 }},
             [&service](const TaskRequest& r, TaskControl& c) { return service.run_task(r, c); },
             stop);
       });
@@ -203,7 +207,10 @@ int run_worker(const CommonOptions& common, const WorkerCommandOptions& cli) {
                  parts.model_name(), concurrency);
     bus.run_worker(
         {.concurrency = concurrency,
-         .on_finished = [&service](const TaskRequest& r) { service.after_task(r); }},
+         .on_finished = [&service](const TaskRequest& r) { service.after_task(r); },
+         .before_final = [&service](
+                             const std::string& id, const TaskRequest& r,
+                             const TaskResult& result) { service.before_final(id, r, result); }},
         [&service](const TaskRequest& r, TaskControl& c) { return service.run_task(r, c); },
         stop.get_token());
     spdlog::info("worker stopped");

@@ -212,6 +212,7 @@ class CeleryBus final : public MessageBus {
   void run_worker(const WorkerOptions& options, const TaskHandler& handler,
                   std::stop_token stop) override {
     on_finished_ = options.on_finished;
+    worker_options_ = options;
     std::jthread watch([this](std::stop_token watch_stop) {
       running_.watch([this](const auto& ids) { return revoked_among(ids); }, 1.0, watch_stop);
     });
@@ -339,6 +340,9 @@ class CeleryBus final : public MessageBus {
       return n.integer;
     });
     if (deliveries > options_.max_deliveries) {
+      bus::announce_given_up(
+          worker_options_, task.id, request,
+          "gave up after " + std::to_string(deliveries - 1) + " deliveries that never finished");
       fail(task, "WorkerLostError",
            "gave up after " + std::to_string(deliveries - 1) + " deliveries that never finished");
       if (on_finished_) on_finished_(request);  // its audio, as after any task
@@ -359,6 +363,7 @@ class CeleryBus final : public MessageBus {
     write_progress(TaskProgress{});  // from the start: a reader sees it runs
     bus::RetryPolicy policy{options_.max_retries, options_.retry_delay, 30};
     bus::TaskOutcome outcome = bus::run_delivery(handler, request, *control, task.retries, policy);
+    bus::announce_final(worker_options_, task.id, request, outcome);
     switch (outcome.kind) {
       case bus::TaskOutcome::Kind::success:
         store(task.id, "SUCCESS",
@@ -394,6 +399,7 @@ class CeleryBus final : public MessageBus {
 
   CeleryOptions options_;
   std::function<void(const TaskRequest&)> on_finished_;
+  WorkerOptions worker_options_;  // set by run_worker, before any task runs
   std::unique_ptr<bus::CeleryBroker> broker_;
   BackendPool backend_;
   bus::RunningTasks running_;

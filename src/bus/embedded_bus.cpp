@@ -184,6 +184,7 @@ class EmbeddedBus final : public MessageBus {
     std::string process_token = make_uuid();
     std::stop_callback on_stop(stop, [this] { wakeup_.notify_all(); });
     on_finished_ = options.on_finished;
+    worker_options_ = options;
     std::vector<std::jthread> threads;
     for (int i = 0; i < std::max(1, options.concurrency); ++i) {
       std::string owner = process_token + "/" + std::to_string(i);
@@ -266,6 +267,9 @@ class EmbeddedBus final : public MessageBus {
     if (task.attempts > options_.max_attempts) {
       spdlog::error("task {}: delivered {} times without a result; marking FAILED", task.id,
                     task.attempts - 1);
+      bus::announce_given_up(worker_options_, task.id, task.request,
+                             "gave up after " + std::to_string(task.attempts - 1) +
+                                 " deliveries: the worker stopped while processing it each time");
       finish(db, owner, task.id, std::nullopt,
              "gave up after " + std::to_string(task.attempts - 1) +
                  " deliveries: the worker stopped while processing it each time");
@@ -285,6 +289,7 @@ class EmbeddedBus final : public MessageBus {
     bus::RetryPolicy policy{options_.max_attempts - 1, options_.retry_delay_seconds, 3600};
     bus::TaskOutcome outcome =
         bus::run_delivery(handler, task.request, *control, task.attempts - 1, policy);
+    bus::announce_final(worker_options_, task.id, task.request, outcome);
     switch (outcome.kind) {
       case bus::TaskOutcome::Kind::success:
         finish(db, owner, task.id, boost::json::serialize(to_json(*outcome.transcription)),
@@ -388,7 +393,8 @@ class EmbeddedBus final : public MessageBus {
   std::mutex wait_mutex_;
   std::condition_variable wakeup_;
   std::function<void(const TaskRequest&)> on_finished_;
-  bus::RunningTasks running_;  // the tasks this process's threads are running
+  WorkerOptions worker_options_;  // set by run_worker, before any task runs
+  bus::RunningTasks running_;     // the tasks this process's threads are running
 };
 
 }  // namespace

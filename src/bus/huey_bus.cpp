@@ -323,6 +323,9 @@ class HueyBus final : public MessageBus {
       return;
     }
     if (*deliveries > o_.max_deliveries) {
+      bus::announce_given_up(
+          options, m.id, request,
+          "gave up after " + std::to_string(*deliveries - 1) + " deliveries that never finished");
       fail("gave up after " + std::to_string(*deliveries - 1) + " deliveries that never finished");
       if (options.on_finished) options.on_finished(request);  // its audio, as after any task
       return;
@@ -350,6 +353,7 @@ class HueyBus final : public MessageBus {
     bus::RetryPolicy policy{o_.max_retries, o_.retry_delay, 30};
     bus::TaskOutcome outcome =
         bus::run_delivery(handler, request, *control, static_cast<int>(*retries), policy);
+    bus::announce_final(options, m.id, request, outcome);
     switch (outcome.kind) {
       case bus::TaskOutcome::Kind::success: {
         const Transcription& t = *outcome.transcription;

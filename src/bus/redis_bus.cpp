@@ -224,6 +224,9 @@ class RedisBus final : public MessageBus {
       return;
     }
     if (*deliveries > o_.max_deliveries) {
+      bus::announce_given_up(
+          options, id, request,
+          "gave up after " + std::to_string(*deliveries - 1) + " deliveries that never finished");
       finish(
           client, id, "FAILED", "error",
           "gave up after " + std::to_string(*deliveries - 1) + " deliveries that never finished");
@@ -243,6 +246,7 @@ class RedisBus final : public MessageBus {
     bus::RetryPolicy policy{o_.max_retries, o_.retry_delay, 30};
     bus::TaskOutcome outcome =
         bus::run_delivery(handler, request, *control, static_cast<int>(*retries), policy);
+    bus::announce_final(options, id, request, outcome);
     switch (outcome.kind) {
       case bus::TaskOutcome::Kind::success:
         finish(client, id, "SUCCESS", "result",

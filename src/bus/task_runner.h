@@ -94,4 +94,33 @@ inline TaskOutcome run_delivery(const TaskHandler& handler, const TaskRequest& r
   return out;
 }
 
+// Hands a final outcome (not a retry) to WorkerOptions::before_final, before the bus stores it.
+// Never throws.
+inline void announce_final(const WorkerOptions& options, const std::string& task_id,
+                           const TaskRequest& request, const TaskOutcome& outcome) {
+  if (!options.before_final || outcome.kind == TaskOutcome::Kind::retry) return;
+  TaskResult result;
+  if (outcome.kind == TaskOutcome::Kind::success) {
+    result.status = TaskStatus::success;
+    result.transcription = outcome.transcription;
+  } else {
+    result.status = TaskStatus::failed;
+    result.error = outcome.error;
+    result.cancelled = outcome.kind == TaskOutcome::Kind::cancelled;
+  }
+  try {
+    options.before_final(task_id, request, result);
+  } catch (...) {
+  }
+}
+
+// The same for a task given up without a run (delivered too often without a result).
+inline void announce_given_up(const WorkerOptions& options, const std::string& task_id,
+                              const TaskRequest& request, const std::string& why) {
+  TaskOutcome outcome;
+  outcome.kind = TaskOutcome::Kind::failed;
+  outcome.error = why;
+  announce_final(options, task_id, request, outcome);
+}
+
 }  // namespace sra::bus

@@ -88,6 +88,12 @@ struct WorkerOptions {
   // Called with a task's request once its final outcome (SUCCESS or FAILED) is stored for good,
   // never before; e.g. to delete its audio. Must not throw. May be empty.
   std::function<void(const TaskRequest&)> on_finished;
+  // Called with a task's final outcome (SUCCESS, FAILED or cancelled; never a retry) before the
+  // bus stores it, on the thread that ran it, while the task is still held: what must happen at
+  // least once per outcome (a webhook) happens here, for a worker that dies meanwhile leaves the
+  // task to another, which runs it again. Must not throw. May be empty.
+  std::function<void(const std::string& task_id, const TaskRequest&, const TaskResult&)>
+      before_final;
 };
 
 class MessageBus {

@@ -18,6 +18,7 @@ constexpr std::string_view kAccess = "API keys and CORS";
 constexpr std::string_view kLive = "Live sessions";
 constexpr std::string_view kWyoming = "Wyoming (Home Assistant)";
 constexpr std::string_view kWorkers = "Workers";
+constexpr std::string_view kWebhooks = "Webhooks";
 constexpr std::string_view kWhisper = "Whisper";
 constexpr std::string_view kModels = "Models by name";
 constexpr std::string_view kVad = "Voice activity detection";
@@ -211,6 +212,19 @@ constexpr std::array kSettings{
             .min = 0, .max = 65535, .section = kWorkers},
     Setting{.name = "WORKER_METRICS_HOST", .default_value = "127.0.0.1", .doc = "the address of that endpoint",
             .section = kWorkers},
+
+    // Webhooks
+    Setting{.name = "WEBHOOK_SECRET",
+            .doc = "`whsec_<base64 key>`: async tasks may name a `callback_url`, POSTed their result signed as Standard Webhooks say; unset: `callback_url` is refused",
+            .section = kWebhooks, .default_doc = "(none: webhooks off)", .secrecy = Secrecy::secret},
+    Setting{.name = "WEBHOOK_ALLOW_HOSTS",
+            .doc = "comma-separated hosts a `callback_url` may name although they are private, loopback or link-local",
+            .section = kWebhooks, .default_doc = "(none: public addresses only)"},
+    Setting{.name = "WEBHOOK_MAX_SECONDS", .type = T::number, .default_value = "300",
+            .doc = "how long one delivery is retried (1 s, 2 s, ... at most 60 s apart); the worker holds the task meanwhile",
+            .min = 1, .max = 86400, .section = kWebhooks},
+    Setting{.name = "WEBHOOK_TIMEOUT_SECONDS", .type = T::number, .default_value = "10",
+            .doc = "one delivery attempt's whole exchange", .min = 1, .max = 120, .section = kWebhooks},
 
     // Whisper
     Setting{.name = "WHISPER_MODEL_PATH",

@@ -30,6 +30,13 @@ const UploadRoute& python_project_upload() {
   return route;
 }
 
+// The async route also takes `callback_url`, the webhook of its task (see service/webhooks.h).
+const UploadRoute& python_project_async_upload() {
+  static const UploadRoute route{.option_tables = transcription_option_tables(),
+                                 .own_fields = {"callback_url"}};
+  return route;
+}
+
 }  // namespace
 
 asio::awaitable<Response> sync_transcribe(ApiContext& ctx, const RequestParser::value_type& req,
@@ -54,7 +61,7 @@ asio::awaitable<Response> store_and_enqueue(ApiContext& ctx, const RequestParser
   std::size_t max_upload = ctx.service.limits().max_upload_bytes;
   std::string boundary = form_boundary(req);
   check_declared_length(req, max_upload);
-  const UploadRoute& route = python_project_upload();
+  const UploadRoute& route = python_project_async_upload();
   auto executor = ctx.blocking.get_executor();
   std::optional<BacklogGate::Admission> admission;
   co_await run_on(executor, [&] {
@@ -101,6 +108,17 @@ asio::awaitable<Response> store_and_enqueue(ApiContext& ctx, const RequestParser
     }
   }
   co_await flush();
+  // A webhook that cannot be sent is refused now, not found out when the task ends.
+  if (auto callback = form_fields.find("callback_url"); callback != form_fields.end()) {
+    if (!ctx.service.webhooks().enabled()) {
+      throw invalid_field("callback_url",
+                          "webhooks are off on this server (WEBHOOK_SECRET is not set)");
+    }
+    co_await run_on(executor, [&] {
+      check_webhook_url(callback->second, ctx.service.webhooks().settings());
+      return 0;
+    });
+  }
 
   auto probed = co_await run_on(executor, [&] {
     auto p = audio::inspect(prefix, form.file_bytes());

@@ -92,6 +92,15 @@ std::string build_openapi_document() {
         schemas.at(schema).as_object().at("properties").as_object()[name] = spec;
     }
   }
+  // The async route's form: the sync route's, and the task's webhook.
+  json::object async_upload = schemas.at("SeedUpload").as_object();
+  async_upload["properties"].as_object()["callback_url"] = json::object{
+      {"type", "string"},
+      {"maxLength", 2048},
+      {"description",
+       "An http(s) URL the task's result is POSTed to when it ends, signed as Standard Webhooks "
+       "say (needs WEBHOOK_SECRET; a private host only when WEBHOOK_ALLOW_HOSTS names it)"}};
+  schemas["AsyncUpload"] = std::move(async_upload);
   // The subtitle layout fields belong to the OpenAI routes' srt and vtt.
   for (const auto& [name, spec] : options_schema_properties(subtitle_option_specs())) {
     for (const char* schema : {"TranscriptionRequest", "TranslationRequest"})

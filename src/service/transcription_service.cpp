@@ -37,6 +37,7 @@ ServiceLimits service_limits_from(const Config& config) {
     throw config_error(std::string("WHISPER_CHUNKING: ") + e.what());
   }
   limits.live = live_settings_from(config);
+  limits.webhooks = webhook_settings_from(config);
   return limits;
 }
 
@@ -326,6 +327,7 @@ Transcription TranscriptionService::run_task_job(const TaskRequest& request, Tas
   job.on_decoded = [&](double seconds) { audio_seconds = seconds; };
   job.on_segment = [&](const Segment& segment) { control.segment_done(segment, audio_seconds); };
   job.options = stored_options(request.options_json);
+  job.options.erase("callback_url");  // the worker's, not the model's (see before_final)
   return transcribe(job);
 }
 
@@ -335,6 +337,28 @@ void TranscriptionService::after_task(const TaskRequest& request) noexcept {
     parts_.storage().remove(request.file_id);
   } catch (const std::exception& e) {
     spdlog::warn("task audio {} could not be removed: {}", request.file_id, e.what());
+  }
+}
+
+void TranscriptionService::before_final(const std::string& task_id, const TaskRequest& request,
+                                        const TaskResult& result) noexcept {
+  try {
+    std::string url;
+    try {
+      url = stored_options(request.options_json)["callback_url"];
+    } catch (const std::exception&) {
+      return;  // the task fails on its options, which say nothing usable
+    }
+    if (url.empty()) return;
+    if (!webhooks_.enabled()) {
+      spdlog::error("task {}: has a callback_url but WEBHOOK_SECRET is not set here: not sent",
+                    task_id);
+      return;
+    }
+    LogScope scope({.request_id = request.request_id});
+    webhooks_.deliver(url, "task_" + task_id, webhook_payload(task_id, result));
+  } catch (const std::exception& e) {
+    spdlog::error("task {}: webhook: {}", task_id, e.what());
   }
 }
 

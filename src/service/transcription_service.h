@@ -35,6 +35,7 @@
 #include "service/memory_budget.h"
 #include "service/rate_limiter.h"
 #include "service/voice_activity.h"
+#include "service/webhooks.h"
 
 namespace sra {
 
@@ -51,6 +52,7 @@ struct ServiceLimits {
   VadSettings vad;                        // voice activity detection: model and defaults
   ChunkingChoice chunking;                // requests that do not say (WHISPER_CHUNKING)
   LiveSettings live;                      // realtime sessions (see live_session.h)
+  WebhookSettings webhooks;               // callbacks of async tasks (see webhooks.h)
 };
 
 ServiceLimits service_limits_from(const Config& config);
@@ -83,7 +85,8 @@ class TranscriptionService {
                                  .models_dir = limits.vad.models_dir,
                                  .index_url = limits.vad.index_url,
                                  .download = limits.vad.download}),
-        upload_memory_(limits.max_buffered_upload_bytes) {}
+        upload_memory_(limits.max_buffered_upload_bytes),
+        webhooks_(limits.webhooks) {}
 
   // Runs `job` on the calling thread. Throws sra::Error: unsupported_media, too_large,
   // invalid_request (with field()), not_found (model), cancelled, deadline_exceeded, ...
@@ -100,6 +103,13 @@ class TranscriptionService {
   // Called by a bus once a task's outcome is stored for good: removes its audio when
   // DELETE_AUDIO_AFTER_TASK is set. Never throws (a failure is logged).
   void after_task(const TaskRequest& request) noexcept;
+  // Called by a bus with a task's final outcome before it is stored: POSTs it to the task's
+  // `callback_url`, if it has one, until delivered or WEBHOOK_MAX_SECONDS (see webhooks.h).
+  // Blocks the worker's thread meanwhile. Never throws (a failure is logged).
+  void before_final(const std::string& task_id, const TaskRequest& request,
+                    const TaskResult& result) noexcept;
+  // The webhook sender (off without WEBHOOK_SECRET).
+  const WebhookSender& webhooks() const { return webhooks_; }
 
   // The deadline of a job on `audio_seconds` of audio that starts now.
   CancelToken::Clock::time_point deadline_for(double audio_seconds) const;
@@ -153,6 +163,7 @@ class TranscriptionService {
   VoiceActivityFilter vad_;
   CatalogModelLoader<vad::SmartTurn> turn_;
   MemoryBudget upload_memory_;
+  WebhookSender webhooks_;
   ClientSlots live_slots_{limits_.live.max_sessions, limits_.live.max_sessions_per_client};
 };
 

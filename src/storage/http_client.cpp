@@ -35,8 +35,17 @@ std::size_t read_body(char* buffer, std::size_t size, std::size_t n, void* user)
   return count;
 }
 
+struct Download {
+  std::string* body;
+  std::size_t limit;  // 0: no limit
+};
+
 std::size_t write_body(char* data, std::size_t size, std::size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
+  auto* down = static_cast<Download*>(user);
+  std::size_t keep = size * n;
+  if (down->limit > 0)
+    keep = std::min(keep, down->limit - std::min(down->limit, down->body->size()));
+  down->body->append(data, keep);
   return size * n;
 }
 
@@ -79,8 +88,13 @@ HttpResponse perform(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout_seconds * 1000));
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(request.connect_timeout_seconds * 1000));
+  Download download{&response.body, request.max_response_bytes};
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &download);
+  curl_slist* resolve = nullptr;
+  for (const auto& r : request.resolve) resolve = curl_slist_append(resolve, r.c_str());
+  if (resolve) curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
+  if (request.http_only) curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, write_header);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
   if (request.method == "HEAD") {
@@ -111,6 +125,7 @@ HttpResponse perform(const HttpRequest& request) {
   CURLcode rc = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   curl_slist_free_all(headers);
+  curl_slist_free_all(resolve);
   curl_easy_cleanup(curl);
   if (rc == CURLE_ABORTED_BY_CALLBACK)
     throw Error(ErrorKind::cancelled, "the request was cancelled");

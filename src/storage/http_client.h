@@ -27,6 +27,12 @@ struct HttpRequest {
   // Polled about once a second while the request runs, connecting included: true aborts it
   // (sra::Error(cancelled)). May be empty.
   std::function<bool()> cancelled;
+  // "host:port:address" entries that pin where a host name connects (libcurl's CURLOPT_RESOLVE):
+  // the address a caller checked is the one used, whatever DNS answers later.
+  std::vector<std::string> resolve;
+  std::size_t max_response_bytes =
+      0;                   // the body kept at most (the rest is read and dropped); 0: all
+  bool http_only = false;  // refuse every scheme but http and https
 };
 
 struct HttpResponse {
