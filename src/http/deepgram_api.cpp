@@ -12,6 +12,7 @@
 #include <optional>
 #include <sstream>
 
+#include "audio/decoder.h"
 #include "audio/pcm_stream.h"
 #include "core/errors.h"
 #include "core/languages.h"
@@ -22,6 +23,7 @@
 #include "http/form.h"
 #include "service/memory_budget.h"
 #include "service/metrics.h"
+#include "service/webhooks.h"
 
 namespace sra::http {
 
@@ -39,8 +41,6 @@ OptionSpec spec(std::string name, OptionType type, std::string default_text, std
 // Deepgram features this server does not have: refused by name unless sent as false.
 constexpr std::string_view kUnsupported[] = {"diarize",
                                              "diarize_model",
-                                             "callback",
-                                             "callback_method",
                                              "multichannel",
                                              "numerals",
                                              "filler_words",
@@ -116,6 +116,12 @@ const std::vector<OptionSpec>& deepgram_option_specs() {
     channels.max = 8;
     s.push_back(channels);
     text("tag", 256, "a label echoed in `metadata.tags` (repeatable)");
+    text("callback", 2048,
+         "POST only: answer `{\"request_id\"}` at once, queue the work, and POST the response to "
+         "this URL when it is done (a webhook: needs WEBHOOK_SECRET, signed as Standard Webhooks)");
+    OptionSpec method = spec("callback_method", T::choice, "`post`", "how the callback is sent");
+    method.choices = {"post"};
+    s.push_back(method);
     text("extra", 1024, "`key:value` echoed in `metadata.extra` (repeatable)");
     text("version", 32, "accepted (Deepgram's model version)");
     flag("mip_opt_out", "accepted (Deepgram's model improvement program)");
@@ -459,6 +465,10 @@ ListenRequest parse_listen(ApiContext& ctx, std::string_view target, bool live) 
                              .rate = static_cast<int>(once["sample_rate"].number)};
     if (once.count("channels")) r.channels = static_cast<int>(once["channels"].number);
   }
+  if (once.count("callback")) {
+    if (live) throw invalid_field("callback", "a live connection takes no callback");
+    r.callback = once["callback"].text;
+  }
   if (live) {
     r.interim_results = flag("interim_results");
     r.vad_events = flag("vad_events");
@@ -510,6 +520,122 @@ AudioBuffer decode_raw(const std::string& body, const audio::PcmFormat& format, 
 
 }  // namespace
 
+namespace {
+
+// 16-bit PCM WAV of `audio` (16 kHz mono), for raw audio a worker will read as a file.
+std::string wav_of(const AudioBuffer& audio) {
+  const auto n = static_cast<std::uint32_t>(audio.samples.size());
+  std::string out;
+  auto u32 = [&out](std::uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
+  auto u16 = [&out](std::uint16_t v) { out.append(reinterpret_cast<const char*>(&v), 2); };
+  out += "RIFF";
+  u32(36 + 2 * n);
+  out += "WAVEfmt ";
+  u32(16);
+  u16(1);
+  u16(1);
+  u32(kSampleRate);
+  u32(2 * kSampleRate);
+  u16(2);
+  u16(16);
+  out += "data";
+  u32(2 * n);
+  for (float s : audio.samples) {
+    const auto v = static_cast<std::int16_t>(std::lrint(std::clamp(s, -1.0f, 1.0f) * 32767.0f));
+    u16(static_cast<std::uint16_t>(v));
+  }
+  return out;
+}
+
+// A POST with `callback`: the audio stored and queued as an async task whose webhook is the
+// Deepgram response (webhook format "deepgram"); the answer is {"request_id": task id} at once.
+asio::awaitable<Response> queue_with_callback(ApiContext& ctx, Exchange& ex, ListenRequest& r,
+                                              std::string body) {
+  if (!ctx.service.webhooks().enabled()) {
+    throw invalid_field("callback", "webhooks are off on this server (WEBHOOK_SECRET is not set)");
+  }
+  if (r.raw) body = wav_of(decode_raw(body, *r.raw, r.channels));
+  json::object render{{"punctuate", r.render.punctuate},
+                      {"utterances", r.render.utterances},
+                      {"utt_split", r.render.utterance_split},
+                      {"paragraphs", r.render.paragraphs},
+                      {"detected_language", r.render.detected_language},
+                      {"model", r.render.model}};
+  json::array tags;
+  for (const auto& tag : r.render.tags) tags.emplace_back(tag);
+  render["tags"] = std::move(tags);
+  json::object options;
+  for (const auto& [name, value] : r.options) options[name] = value;
+  options["callback_url"] = r.callback;
+  options["callback_format"] = "deepgram";
+  options["deepgram_render"] = json::serialize(render);
+  const std::string options_json = json::serialize(options);
+  std::string task_id = co_await run_on(ctx.blocking.get_executor(), [&] {
+    check_webhook_url(r.callback, ctx.service.webhooks().settings());
+    auto probed = audio::inspect(std::string_view(body).substr(0, 1024 * 1024), body.size());
+    if (probed.refusal) {
+      throw unsupported_media("the body is not audio that can be decoded: " + *probed.refusal);
+    }
+    BacklogGate::Admission admission = ctx.service.backlog().admit();
+    admission.add_bytes(body.size());
+    admission.set_audio_seconds(probed.seconds);
+    FileStorage& storage = ctx.service.parts().storage();
+    auto upload = storage.begin_upload();
+    upload->write(body);
+    std::string file_id = upload->commit();
+    try {
+      std::string id = ctx.service.parts().bus().create_task(
+          {file_id, options_json, probed.seconds, body.size(), ex.request_id});
+      admission.commit();
+      metrics().async_submitted.with({ctx.service.parts().bus_name()}).add();
+      return id;
+    } catch (...) {
+      storage.remove(file_id);  // no task, so no file left behind
+      throw;
+    }
+  });
+  co_return json_response(beast_http::status::ok, json::object{{"request_id", task_id}});
+}
+
+}  // namespace
+
+std::string deepgram_callback_body(const std::string& task_id, const TaskResult& result,
+                                   const std::map<std::string, std::string>& options) {
+  if (result.status != TaskStatus::success || !result.transcription) {
+    return json::serialize(json::object{{"err_code", result.cancelled ? "Cancelled" : "Failed"},
+                                        {"err_msg", result.error.value_or("")},
+                                        {"request_id", task_id}});
+  }
+  DeepgramRender render{.request_id = task_id};
+  if (auto it = options.find("deepgram_render"); it != options.end()) {
+    boost::system::error_code ec;
+    json::value v = json::parse(it->second, ec);
+    if (!ec && v.is_object()) {
+      const json::object& o = v.as_object();
+      auto flag = [&o](const char* name) {
+        const json::value* f = o.if_contains(name);
+        return f && f->is_bool() && f->as_bool();
+      };
+      render.punctuate = flag("punctuate");
+      render.utterances = flag("utterances");
+      render.paragraphs = flag("paragraphs");
+      render.detected_language = flag("detected_language");
+      if (const json::value* s = o.if_contains("utt_split"); s && s->is_number()) {
+        render.utterance_split = s->to_number<double>();
+      }
+      if (const json::value* m = o.if_contains("model"); m && m->is_string()) {
+        render.model = std::string(m->as_string());
+      }
+      if (const json::value* t = o.if_contains("tags"); t && t->is_array()) {
+        for (const auto& tag : t->as_array()) {
+          if (tag.is_string()) render.tags.emplace_back(tag.as_string());
+        }
+      }
+    }
+  }
+  return json::serialize(deepgram_response(*result.transcription, render));
+}
+
 asio::awaitable<Response> deepgram_listen_route(ApiContext& ctx,
                                                 const RequestParser::value_type& req, Exchange& ex,
                                                 std::string_view) {
@@ -544,6 +670,7 @@ asio::awaitable<Response> deepgram_listen_route(ApiContext& ctx,
     body.append(*piece);
   }
   if (body.empty()) throw invalid_request("the request has no audio: send it as the body");
+  if (!r.callback.empty()) co_return co_await queue_with_callback(ctx, ex, r, std::move(body));
   auto run = std::make_shared<JobRun>(ex.stream.get_executor());
   if (r.raw) {
     run->samples = decode_raw(body, *r.raw, r.channels);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "audio/pcm_stream.h"
+#include "core/message_bus.h"
 #include "core/option_table.h"
 #include "core/transcription.h"
 #include "http/api.h"
@@ -64,10 +65,16 @@ struct ListenRequest {
   int endpointing_ms = 500;      // silence that ends a turn; -1: only Finalize ends one
   int utterance_end_ms = 0;      // send UtteranceEnd after each turn (0: never)
   bool vad_events = false;       // send SpeechStarted
+  std::string callback;          // POST only: queue the work and POST the response here
 };
 ListenRequest parse_listen(ApiContext& ctx, std::string_view target, bool live);
 // The parameters only a live connection takes (interim_results, endpointing, ...).
 const std::vector<OptionSpec>& deepgram_live_option_specs();
+
+// The webhook body of a task queued by a POST with `callback` (the service's webhook format
+// "deepgram"): Deepgram's response for a transcription, its error shape for a failure.
+std::string deepgram_callback_body(const std::string& task_id, const TaskResult& result,
+                                   const std::map<std::string, std::string>& options);
 
 // Deepgram's error body and status for `e`.
 Response deepgram_error_response(const Error& e, const std::string& request_id);

@@ -327,7 +327,12 @@ Transcription TranscriptionService::run_task_job(const TaskRequest& request, Tas
   job.on_decoded = [&](double seconds) { audio_seconds = seconds; };
   job.on_segment = [&](const Segment& segment) { control.segment_done(segment, audio_seconds); };
   job.options = stored_options(request.options_json);
-  job.options.erase("callback_url");  // the worker's, not the model's (see before_final)
+  // The webhook's options are the worker's, not the model's (see before_final).
+  for (auto it = job.options.begin(); it != job.options.end();) {
+    it = it->first.starts_with("callback_") || it->first.starts_with("deepgram_")
+             ? job.options.erase(it)
+             : std::next(it);
+  }
   return transcribe(job);
 }
 
@@ -343,12 +348,13 @@ void TranscriptionService::after_task(const TaskRequest& request) noexcept {
 void TranscriptionService::before_final(const std::string& task_id, const TaskRequest& request,
                                         const TaskResult& result) noexcept {
   try {
-    std::string url;
+    std::map<std::string, std::string> options;
     try {
-      url = stored_options(request.options_json)["callback_url"];
+      options = stored_options(request.options_json);
     } catch (const std::exception&) {
       return;  // the task fails on its options, which say nothing usable
     }
+    const std::string url = options["callback_url"];
     if (url.empty()) return;
     if (!webhooks_.enabled()) {
       spdlog::error("task {}: has a callback_url but WEBHOOK_SECRET is not set here: not sent",
@@ -356,7 +362,12 @@ void TranscriptionService::before_final(const std::string& task_id, const TaskRe
       return;
     }
     LogScope scope({.request_id = request.request_id});
-    webhooks_.deliver(url, "task_" + task_id, webhook_payload(task_id, result));
+    std::string body = webhook_payload(task_id, result);
+    if (auto format = webhook_formats_.find(options["callback_format"]);
+        format != webhook_formats_.end()) {
+      body = format->second(task_id, result, options);
+    }
+    webhooks_.deliver(url, "task_" + task_id, body);
   } catch (const std::exception& e) {
     spdlog::error("task {}: webhook: {}", task_id, e.what());
   }

@@ -110,6 +110,14 @@ class TranscriptionService {
                     const TaskResult& result) noexcept;
   // The webhook sender (off without WEBHOOK_SECRET).
   const WebhookSender& webhooks() const { return webhooks_; }
+  // How a task stored with the option `callback_format` = `name` writes its webhook's body (a
+  // route's own response shape, e.g. Deepgram's), given the task's id, outcome and stored
+  // options; tasks without one get webhook_payload(). Set before workers run; not thread-safe.
+  using WebhookFormat = std::function<std::string(const std::string& task_id, const TaskResult&,
+                                                  const std::map<std::string, std::string>&)>;
+  void set_webhook_format(const std::string& name, WebhookFormat format) {
+    webhook_formats_[name] = std::move(format);
+  }
 
   // The deadline of a job on `audio_seconds` of audio that starts now.
   CancelToken::Clock::time_point deadline_for(double audio_seconds) const;
@@ -164,6 +172,7 @@ class TranscriptionService {
   CatalogModelLoader<vad::SmartTurn> turn_;
   MemoryBudget upload_memory_;
   WebhookSender webhooks_;
+  std::map<std::string, WebhookFormat> webhook_formats_;
   ClientSlots live_slots_{limits_.live.max_sessions, limits_.live.max_sessions_per_client};
 };
 

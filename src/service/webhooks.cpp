@@ -68,8 +68,8 @@ bool public_v4(const in_addr& a) {
     return (ip & mask) == net;
   };
   return !(in(0x00000000, 8) || in(0x0A000000, 8) || in(0x64400000, 10) || in(0x7F000000, 8) ||
-           in(0xA9FE0000, 16) || in(0xAC100000, 12) || in(0xC0000000, 24) ||
-           in(0xC0A80000, 16) || in(0xC6120000, 15) || in(0xE0000000, 4) || in(0xF0000000, 4));
+           in(0xA9FE0000, 16) || in(0xAC100000, 12) || in(0xC0000000, 24) || in(0xC0A80000, 16) ||
+           in(0xC6120000, 15) || in(0xE0000000, 4) || in(0xF0000000, 4));
 }
 
 bool public_v6(const in6_addr& a) {
@@ -255,12 +255,11 @@ std::string webhook_payload(const std::string& task_id, const TaskResult& result
       json::object{{"type", type}, {"timestamp", iso8601_now()}, {"data", std::move(data)}});
 }
 
-bool WebhookSender::deliver(const std::string& url, const std::string& id,
-                            const std::string& body, const std::function<bool()>& stopping) const {
+bool WebhookSender::deliver(const std::string& url, const std::string& id, const std::string& body,
+                            const std::function<bool()>& stopping) const {
   using Clock = std::chrono::steady_clock;
-  const auto give_up_at =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::duration<double>(settings_.max_seconds));
+  const auto give_up_at = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(settings_.max_seconds));
   const std::string shown = redact_url(url.substr(0, url.find('?')));
   double delay = 1;
   for (int attempt = 1;; ++attempt) {
@@ -273,11 +272,10 @@ bool WebhookSender::deliver(const std::string& url, const std::string& id,
       request.method = "POST";
       request.url = url;
       request.body = body;
-      request.headers = {"Content-Type: application/json",
-                         "User-Agent: speech-recognition-api/" SRA_VERSION,
-                         "webhook-id: " + id,
-                         "webhook-timestamp: " + std::to_string(timestamp),
-                         "webhook-signature: " + webhook_signature(settings_.key, id, timestamp, body)};
+      request.headers = {
+          "Content-Type: application/json", "User-Agent: speech-recognition-api/" SRA_VERSION,
+          "webhook-id: " + id, "webhook-timestamp: " + std::to_string(timestamp),
+          "webhook-signature: " + webhook_signature(settings_.key, id, timestamp, body)};
       request.timeout_seconds = settings_.attempt_timeout_seconds;
       request.connect_timeout_seconds = std::min(settings_.attempt_timeout_seconds, 10.0);
       request.resolve = {target.host + ":" + std::to_string(target.port) + ":" + target.address};

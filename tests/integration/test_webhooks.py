@@ -169,3 +169,33 @@ def test_a_malformed_secret_is_a_configuration_error(make_server):
     server.start(wait=False)
     assert server.proc.wait(30) == 78
     assert "WEBHOOK_SECRET" in server.log()
+
+
+def test_deepgrams_callback_queues_the_work_and_posts_its_response(make_server, receiver, goforward_wav):
+    """Deepgram's `callback`: {"request_id"} at once, then the Deepgram-shaped response POSTed,
+    through deepgram-sdk as a Deepgram client sends it."""
+    from deepgram import DeepgramClient
+    from deepgram.environment import DeepgramClientEnvironment
+    server = make_server(WEBHOOK_SECRET=SECRET, WEBHOOK_ALLOW_HOSTS="127.0.0.1")
+    base = f"http://127.0.0.1:{server.port}"
+    client = DeepgramClient(api_key="unused", environment=DeepgramClientEnvironment(
+        base=base, production=base.replace("http", "ws"), agent=base, agent_rest=base))
+    accepted = client.listen.v1.media.transcribe_file(
+        request=goforward_wav.read_bytes(), callback=receiver.url, utterances=True, tag=["t1"])
+    task = accepted.request_id
+    assert task
+    wait_until(lambda: receiver.accepted, timeout=60, what="the callback")
+    headers, body = receiver.accepted[0]
+    response = verified(headers, body)
+    assert headers["webhook-id"] == f"task_{task}"
+    assert response["metadata"]["request_id"] == task and response["metadata"]["tags"] == ["t1"]
+    alternative = response["results"]["channels"][0]["alternatives"][0]
+    assert alternative["transcript"] == "go forward ten meters"
+    assert "utterances" in response["results"]
+    # The same task through the Python project's route: the same words.
+    assert wait_task(server, task)["transcription"] == "go forward ten meters"
+    # Without a secret there is no callback: a Deepgram 400 naming it.
+    plain = make_server()
+    r = requests.post(plain.url("/v1/listen") + "?callback=" + receiver.url,
+                      data=goforward_wav.read_bytes(), timeout=60)
+    assert r.status_code == 400 and r.json()["err_msg"].startswith("callback")
