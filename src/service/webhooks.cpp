@@ -135,7 +135,7 @@ WebhookSettings webhook_settings_from(const Config& config) {
   return s;
 }
 
-WebhookTarget check_webhook_url(std::string_view url, const WebhookSettings& settings) {
+WebhookTarget parse_webhook_url(std::string_view url) {
   if (url.size() > kMaxUrlBytes) {
     throw bad_url("longer than " + std::to_string(kMaxUrlBytes) + " bytes");
   }
@@ -190,6 +190,12 @@ WebhookTarget check_webhook_url(std::string_view url, const WebhookSettings& set
   t.host = std::string(host);
   std::transform(t.host.begin(), t.host.end(), t.host.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (t.host.find_first_of("/?#@[]\\") != std::string::npos) throw bad_url("a malformed host");
+  return t;
+}
+
+WebhookTarget check_webhook_url(std::string_view url, const WebhookSettings& settings) {
+  WebhookTarget t = parse_webhook_url(url);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;

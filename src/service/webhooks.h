@@ -46,6 +46,10 @@ struct WebhookTarget {
   std::string address;  // the checked address it connects to
 };
 
+// Reads `url` without resolving it: url, host and port set, address empty. Throws as
+// check_webhook_url() for what is wrong with the URL itself. Pure; the fuzzed part.
+WebhookTarget parse_webhook_url(std::string_view url);
+
 // Checks `url` and resolves its host now. Throws sra::Error(invalid_request, field
 // "callback_url") saying what is wrong: not http(s), credentials, too long, no host, a private
 // address not allowed, a host that does not resolve.
