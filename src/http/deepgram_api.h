@@ -1,5 +1,5 @@
 // Deepgram's pre-recorded listen API, so that Deepgram clients (PyPI `deepgram-sdk`, Pipecat's
-// and LiveKit's Deepgram services) can point at this server: `POST /v1/listen` with the audio as
+// Deepgram service) can point at this server: `POST /v1/listen` with the audio as
 // the body (any format FFmpeg reads, or raw PCM named by `encoding` + `sample_rate` [+
 // `channels`]), the query parameters of deepgram_option_specs(), `Authorization: Token <key>`
 // where API keys are set, answered in Deepgram's response shape (`metadata`,

@@ -1,5 +1,5 @@
 // Deepgram's live listen API: a WebSocket upgrade of GET /v1/listen, as Deepgram's SDKs and
-// Pipecat's and LiveKit's Deepgram services connect. Audio comes as binary messages in the
+// Pipecat's Deepgram service connect. Audio comes as binary messages in the
 // query's `encoding` (linear16, mulaw or alaw) at its `sample_rate` (and `channels`, mixed down);
 // text messages are `KeepAlive`, `Finalize` (ends the turn now) and `CloseStream` (ends the turn,
 // sends every Results left, then Metadata, then closes). The server sends `Results` (interim ones
