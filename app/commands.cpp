@@ -23,6 +23,7 @@
 #include "core/text.h"
 #include "http/deepgram_api.h"
 #include "http/metrics_server.h"
+#include "http/openai_api.h"
 #include "http/server.h"
 #include "models/model_catalog.h"
 #include "models/model_pull.h"
@@ -130,6 +131,7 @@ int run_serve(const CommonOptions& common, const ServeOptions& cli) {
     Parts parts(config, builtin_part_catalogs());
     TranscriptionService service(parts, service_limits_from(config));
     service.set_webhook_format("deepgram", http::deepgram_callback_body);
+    service.set_webhook_format("openai", http::openai_callback_body);
     InferencePool pool(InferencePoolOptions{
         .threads =
             static_cast<int>(config.get_int("INFERENCE_THREADS", default_inference_threads())),
@@ -192,6 +194,7 @@ int run_worker(const CommonOptions& common, const WorkerCommandOptions& cli) {
     Parts parts(config, builtin_part_catalogs());
     TranscriptionService service(parts, service_limits_from(config));
     service.set_webhook_format("deepgram", http::deepgram_callback_body);
+    service.set_webhook_format("openai", http::openai_callback_body);
     int concurrency =
         cli.concurrency.value_or(static_cast<int>(config.get_int("WORKER_CONCURRENCY")));
     std::optional<std::int64_t> metrics_port = cli.metrics_port;
@@ -228,6 +231,7 @@ int run_transcribe(const CommonOptions& common, const TranscribeCommandOptions& 
     Parts parts(config, builtin_part_catalogs());
     TranscriptionService service(parts, service_limits_from(config));
     service.set_webhook_format("deepgram", http::deepgram_callback_body);
+    service.set_webhook_format("openai", http::openai_callback_body);
     int failures = 0;
     for (const auto& file : options.files) {
       std::ifstream in(file, std::ios::binary);

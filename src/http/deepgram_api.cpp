@@ -551,9 +551,6 @@ std::string wav_of(const AudioBuffer& audio) {
 // Deepgram response (webhook format "deepgram"); the answer is {"request_id": task id} at once.
 asio::awaitable<Response> queue_with_callback(ApiContext& ctx, Exchange& ex, ListenRequest& r,
                                               std::string body) {
-  if (!ctx.service.webhooks().enabled()) {
-    throw invalid_field("callback", "webhooks are off on this server (WEBHOOK_SECRET is not set)");
-  }
   if (r.raw) body = wav_of(decode_raw(body, *r.raw, r.channels));
   json::object render{{"punctuate", r.render.punctuate},
                       {"utterances", r.render.utterances},
@@ -569,31 +566,8 @@ asio::awaitable<Response> queue_with_callback(ApiContext& ctx, Exchange& ex, Lis
   options["callback_url"] = r.callback;
   options["callback_format"] = "deepgram";
   options["deepgram_render"] = json::serialize(render);
-  const std::string options_json = json::serialize(options);
-  std::string task_id = co_await run_on(ctx.blocking.get_executor(), [&] {
-    check_webhook_url(r.callback, ctx.service.webhooks().settings());
-    auto probed = audio::inspect(std::string_view(body).substr(0, 1024 * 1024), body.size());
-    if (probed.refusal) {
-      throw unsupported_media("the body is not audio that can be decoded: " + *probed.refusal);
-    }
-    BacklogGate::Admission admission = ctx.service.backlog().admit();
-    admission.add_bytes(body.size());
-    admission.set_audio_seconds(probed.seconds);
-    FileStorage& storage = ctx.service.parts().storage();
-    auto upload = storage.begin_upload();
-    upload->write(body);
-    std::string file_id = upload->commit();
-    try {
-      std::string id = ctx.service.parts().bus().create_task(
-          {file_id, options_json, probed.seconds, body.size(), ex.request_id});
-      admission.commit();
-      metrics().async_submitted.with({ctx.service.parts().bus_name()}).add();
-      return id;
-    } catch (...) {
-      storage.remove(file_id);  // no task, so no file left behind
-      throw;
-    }
-  });
+  std::string task_id = co_await queue_for_webhook(
+      ctx, ex.request_id, std::move(body), json::serialize(options), r.callback, "callback");
   co_return json_response(beast_http::status::ok, json::object{{"request_id", task_id}});
 }
 

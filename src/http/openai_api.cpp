@@ -141,6 +141,11 @@ const std::vector<OptionSpec>& openai_field_specs() {
     t.push_back(make_option("timestamp_granularities[]", OptionType::text, "",
                             "`segment`, `word` or both (repeated field)"));
     t.back().max_items = 64;
+    t.push_back(make_option(
+        "callback_url", OptionType::text, "",
+        "not OpenAI's: queue the work (202 with the task's id) and POST the json or verbose_json "
+        "response to this URL when it is done, as a signed webhook (needs WEBHOOK_SECRET)"));
+    t.back().max_items = 2048;
     t.push_back(make_option("include[]", OptionType::text, "",
                             "`logprobs`: each text token with its log-probability and bytes "
                             "(json, verbose_json and the stream's delta events)"));
@@ -163,6 +168,7 @@ const UploadRoute& openai_upload() {
 }
 
 struct OpenAIRequest {
+  std::string callback_url;  // queue the work and answer by webhook
   std::string model;
   ResponseFormat format = ResponseFormat::json;
   bool stream = false;
@@ -186,6 +192,14 @@ OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, boo
   if (r.model.empty()) throw missing_field("model", "you must provide a model parameter");
   if (auto f = parsed("response_format")) r.format = *parse_response_format(f->text);
   if (auto s = parsed("stream")) r.stream = s->flag;
+  if (auto c = parsed("callback_url")) {
+    r.callback_url = strip(c->text);
+    if (r.stream) throw invalid_field("callback_url", "a streamed response takes no callback_url");
+    if (r.format != ResponseFormat::json && r.format != ResponseFormat::verbose_json) {
+      throw invalid_field("callback_url",
+                          "a callback gets json or verbose_json: ask for one of those");
+    }
+  }
   // Granularities (repeated fields arrive comma-joined): word times cost a second decoder pass
   // per window, so they are computed only when asked for (or needed by the subtitle options).
   bool want_words = false, want_segments = false;
@@ -370,6 +384,27 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
   Upload upload = co_await accept_upload(ctx, req, ex, openai_upload());
   OpenAIRequest r = parse_fields(upload.fields, translate);
   if (!is_served(ctx.service.parts(), r.model)) co_return model_not_found(r.model);
+  if (!r.callback_url.empty()) {
+    // Queued: the form's fields are kept to render the response as this request would have.
+    json::object options;
+    for (const auto& [name, value] : r.options) options[name] = value;
+    json::object fields;
+    for (const auto& [name, value] : upload.fields) fields[name] = value;
+    options["callback_url"] = r.callback_url;
+    options["callback_format"] = "openai";
+    options["openai_fields"] = json::serialize(fields);
+    options["openai_task"] = translate ? "translate" : "transcribe";
+    if (r.model != kOpenAIDefaultModelName && r.model != ctx.service.parts().model_name()) {
+      options["openai_model"] = r.model;
+    }
+    upload.ticket.reset();  // no transcription here: a worker does it
+    std::string id =
+        co_await queue_for_webhook(ctx, ex.request_id, std::move(upload.audio),
+                                   json::serialize(options), r.callback_url, "callback_url");
+    co_return json_response(
+        status::accepted,
+        json::object{{"id", id}, {"object", "transcription.task"}, {"status", "queued"}});
+  }
   auto run = run_for(upload, ex);
   run->job.model = r.model;
   run->job.options = std::move(r.options);
@@ -391,6 +426,36 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
 }
 
 }  // namespace
+
+std::string openai_callback_body(const std::string& task_id, const TaskResult& result,
+                                 const std::map<std::string, std::string>& options) {
+  if (result.status != TaskStatus::success || !result.transcription) {
+    json::object error{{"message", result.error.value_or("the task failed")},
+                       {"type", result.cancelled ? "cancelled" : "server_error"},
+                       {"param", nullptr},
+                       {"code", nullptr}};
+    return json::serialize(json::object{{"task_id", task_id}, {"error", std::move(error)}});
+  }
+  std::map<std::string, std::string> fields;
+  if (auto it = options.find("openai_fields"); it != options.end()) {
+    boost::system::error_code ec;
+    json::value v = json::parse(it->second, ec);
+    if (!ec && v.is_object()) {
+      for (const auto& [name, value] : v.as_object()) {
+        if (value.is_string()) fields[std::string(name)] = std::string(value.as_string());
+      }
+    }
+  }
+  auto task = options.find("openai_task");
+  const bool translate = task != options.end() && task->second == "translate";
+  OpenAIRequest r;
+  try {
+    r = parse_fields(fields, translate);
+  } catch (const Error&) {
+    r.format = ResponseFormat::json;  // checked when it was queued; a damaged record gets json
+  }
+  return render(*result.transcription, r.format, translate ? "translate" : "transcribe", r.render);
+}
 
 asio::awaitable<Response> openai_transcriptions_route(ApiContext& ctx,
                                                       const RequestParser::value_type& req,

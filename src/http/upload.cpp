@@ -2,12 +2,14 @@
 
 #include <boost/json.hpp>
 
+#include "audio/decoder.h"
 #include "core/errors.h"
 #include "http/form.h"
 #include "service/builtin_parts.h"
 #include "service/chunking.h"
 #include "service/metrics.h"
 #include "service/voice_activity.h"
+#include "service/webhooks.h"
 
 namespace sra::http {
 
@@ -111,6 +113,44 @@ boost::asio::awaitable<Upload> accept_upload(ApiContext& ctx, const RequestParse
   upload.fields = fold_member_fields(route, form.fields());
   upload.ticket = admit(ctx);
   co_return upload;
+}
+
+boost::asio::awaitable<std::string> queue_for_webhook(ApiContext& ctx,
+                                                      const std::string& request_id,
+                                                      std::string audio, std::string options_json,
+                                                      const std::string& callback,
+                                                      const std::string& field) {
+  if (!ctx.service.webhooks().enabled()) {
+    throw invalid_field(field, "webhooks are off on this server (WEBHOOK_SECRET is not set)");
+  }
+  co_return co_await run_on(ctx.blocking.get_executor(), [&] {
+    try {
+      check_webhook_url(callback, ctx.service.webhooks().settings());
+    } catch (const Error& e) {
+      throw invalid_field(field, e.what());
+    }
+    auto probed = audio::inspect(std::string_view(audio).substr(0, 1024 * 1024), audio.size());
+    if (probed.refusal) {
+      throw unsupported_media("the upload is not audio that can be decoded: " + *probed.refusal);
+    }
+    BacklogGate::Admission admission = ctx.service.backlog().admit();
+    admission.add_bytes(audio.size());
+    admission.set_audio_seconds(probed.seconds);
+    FileStorage& storage = ctx.service.parts().storage();
+    auto upload = storage.begin_upload();
+    upload->write(audio);
+    std::string file_id = upload->commit();
+    try {
+      std::string id = ctx.service.parts().bus().create_task(
+          {file_id, options_json, probed.seconds, audio.size(), request_id});
+      admission.commit();
+      metrics().async_submitted.with({ctx.service.parts().bus_name()}).add();
+      return id;
+    } catch (...) {
+      storage.remove(file_id);  // no task, so no file left behind
+      throw;
+    }
+  });
 }
 
 }  // namespace sra::http

@@ -65,4 +65,15 @@ std::map<std::string, std::string> fold_member_fields(const UploadRoute& route,
 boost::asio::awaitable<Upload> accept_upload(ApiContext& ctx, const RequestParser::value_type& req,
                                              Exchange& ex, const UploadRoute& route);
 
+// The work of a route asked to answer by webhook (OpenAI's `callback_url`, Deepgram's `callback`)
+// queued as an async task: the URL checked (sra::Error(invalid_request) naming `field`: webhooks
+// off, a URL a server must not call), the audio probed (unsupported_media), admitted into the
+// async backlog, stored, and a task created with `options_json` (which names the callback as the
+// task's `callback_url`). Returns the task's id. Runs its blocking work on the blocking pool.
+boost::asio::awaitable<std::string> queue_for_webhook(ApiContext& ctx,
+                                                      const std::string& request_id,
+                                                      std::string audio, std::string options_json,
+                                                      const std::string& callback,
+                                                      const std::string& field);
+
 }  // namespace sra::http

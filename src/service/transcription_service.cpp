@@ -327,9 +327,15 @@ Transcription TranscriptionService::run_task_job(const TaskRequest& request, Tas
   job.on_decoded = [&](double seconds) { audio_seconds = seconds; };
   job.on_segment = [&](const Segment& segment) { control.segment_done(segment, audio_seconds); };
   job.options = stored_options(request.options_json);
-  // The webhook's options are the worker's, not the model's (see before_final).
+  // A route's own record of the request (how its webhook renders; the served model it named)
+  // is the worker's, not the model's (see before_final).
+  if (auto model = job.options.find("openai_model"); model != job.options.end()) {
+    job.model = model->second;
+  }
   for (auto it = job.options.begin(); it != job.options.end();) {
-    it = it->first.starts_with("callback_") || it->first.starts_with("deepgram_")
+    const std::string& name = it->first;
+    it = name.starts_with("callback_") || name.starts_with("deepgram_") ||
+                 name.starts_with("openai_")
              ? job.options.erase(it)
              : std::next(it);
   }

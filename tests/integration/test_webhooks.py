@@ -199,3 +199,31 @@ def test_deepgrams_callback_queues_the_work_and_posts_its_response(make_server, 
     r = requests.post(plain.url("/v1/listen") + "?callback=" + receiver.url,
                       data=goforward_wav.read_bytes(), timeout=60)
     assert r.status_code == 400 and r.json()["err_msg"].startswith("callback")
+
+
+def test_openais_routes_with_a_callback_url_queue_and_post_the_response(make_server, receiver, goforward_wav):
+    server = make_server(WEBHOOK_SECRET=SECRET, WEBHOOK_ALLOW_HOSTS="127.0.0.1")
+    with open(goforward_wav, "rb") as f:
+        r = requests.post(server.url("/v1/audio/transcriptions"), files={"file": ("a.wav", f)},
+                          data={"model": "whisper-1", "response_format": "verbose_json",
+                                "callback_url": receiver.url}, timeout=60)
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["object"] == "transcription.task" and body["status"] == "queued"
+    wait_until(lambda: receiver.accepted, timeout=60, what="the callback")
+    headers, raw = receiver.accepted[0]
+    response = verified(headers, raw)
+    assert headers["webhook-id"] == f"task_{body['id']}"
+    # The verbose_json response the request asked for.
+    assert response["text"] == "go forward ten meters" and response["task"] == "transcribe"
+    assert response["segments"] and response["duration"] > 1
+    # A callback gets json or verbose_json, never a stream; a bad URL is OpenAI's 400 naming it.
+    for data, why in [({"stream": "true"}, "stream"), ({"response_format": "srt"}, "json"),
+                      ({"callback_url": "http://10.0.0.1/x"}, "private")]:
+        fields = {"model": "whisper-1", "callback_url": receiver.url, **data}
+        with open(goforward_wav, "rb") as f:
+            r = requests.post(server.url("/v1/audio/transcriptions"), files={"file": ("a.wav", f)},
+                              data=fields, timeout=60)
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error["param"] == "callback_url" and why in error["message"], error
