@@ -287,7 +287,7 @@ json::object paragraphs_json(const std::vector<DgWord>& words, bool punctuated) 
   return json::object{{"transcript", transcript}, {"paragraphs", std::move(paragraphs)}};
 }
 
-std::string iso8601_now() {
+std::string deepgram_now() {
   auto now = std::chrono::system_clock::now();
   std::time_t t = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
@@ -360,13 +360,17 @@ json::object deepgram_response(const Transcription& t, const DeepgramRender& r) 
   for (const std::string& tag : r.tags) tags.emplace_back(tag);
   json::object metadata{{"transaction_key", "deprecated"},
                         {"request_id", r.request_id},
-                        {"created", r.created.empty() ? iso8601_now() : r.created},
+                        {"created", r.created.empty() ? deepgram_now() : r.created},
                         {"duration", dg_round(t.duration)},
                         {"channels", 1},
                         {"models", json::array{json::value(r.model)}},
                         {"model_info", std::move(model_info)}};
   if (!tags.empty()) metadata["tags"] = std::move(tags);
   return json::object{{"metadata", std::move(metadata)}, {"results", std::move(results)}};
+}
+
+std::string deepgram_created_now() {
+  return deepgram_now();
 }
 
 Response deepgram_error_response(const Error& e, const std::string& request_id) {

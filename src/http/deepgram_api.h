@@ -76,6 +76,9 @@ const std::vector<OptionSpec>& deepgram_live_option_specs();
 std::string deepgram_callback_body(const std::string& task_id, const TaskResult& result,
                                    const std::map<std::string, std::string>& options);
 
+// Now in Deepgram's `created` form (ISO 8601 with milliseconds, UTC).
+std::string deepgram_created_now();
+
 // Deepgram's error body and status for `e`.
 Response deepgram_error_response(const Error& e, const std::string& request_id);
 
