@@ -38,6 +38,15 @@ OptionSpec spec(std::string name, OptionType type, std::string default_text, std
   return make_option(std::move(name), type, std::move(default_text), std::move(doc));
 }
 
+// A number or integer parameter within [min, max].
+OptionSpec ranged(std::string name, OptionType type, std::string default_text, std::string doc,
+                  double min, double max) {
+  OptionSpec o = spec(std::move(name), type, std::move(default_text), std::move(doc));
+  o.min = min;
+  o.max = max;
+  return o;
+}
+
 // Deepgram features this server does not have: refused by name unless sent as false.
 constexpr std::string_view kUnsupported[] = {"diarize",
                                              "diarize_model",
@@ -92,11 +101,8 @@ const std::vector<OptionSpec>& deepgram_option_specs() {
     flag("punctuate", "punctuated, capitalised transcript and each word's `punctuated_word`");
     flag("smart_format", "as `punctuate` (Whisper writes numbers and dates as people do)");
     flag("utterances", "split the transcript into `results.utterances` at pauses");
-    OptionSpec split = spec("utt_split", T::number, "`0.8`",
-                            "the pause (seconds) between words that starts a new utterance");
-    split.min = 0.1;
-    split.max = 30;
-    s.push_back(split);
+    s.push_back(ranged("utt_split", T::number, "`0.8`",
+                       "the pause (seconds) between words that starts a new utterance", 0.1, 30));
     flag("paragraphs", "`paragraphs` of sentences, split at pauses");
     text("keyterm", 8192, "a word or phrase to bias toward (repeatable; our `keyterms`)");
     text("keywords", 8192,
@@ -106,15 +112,10 @@ const std::vector<OptionSpec>& deepgram_option_specs() {
                                "`sample_rate`); omitted for a file in a container");
     encoding.choices = {"linear16", "mulaw", "alaw"};
     s.push_back(encoding);
-    OptionSpec rate = spec("sample_rate", T::integer, "", "raw audio's samples per second");
-    rate.min = 8000;
-    rate.max = 48000;
-    s.push_back(rate);
-    OptionSpec channels =
-        spec("channels", T::integer, "`1`", "raw audio's interleaved channels, mixed down");
-    channels.min = 1;
-    channels.max = 8;
-    s.push_back(channels);
+    s.push_back(
+        ranged("sample_rate", T::integer, "", "raw audio's samples per second", 8000, 48000));
+    s.push_back(ranged("channels", T::integer, "`1`",
+                       "raw audio's interleaved channels, mixed down", 1, 8));
     text("tag", 256, "a label echoed in `metadata.tags` (repeatable)");
     text("callback", 2048,
          "POST only: answer `{\"request_id\"}` at once, queue the work, and POST the response to "
@@ -146,11 +147,8 @@ const std::vector<OptionSpec>& deepgram_live_option_specs() {
              "(Whisper needs whole words); `false`: only Finalize ends one");
     endpointing.max_items = 8;
     s.push_back(endpointing);
-    OptionSpec utterance_end =
-        spec("utterance_end_ms", T::integer, "", "live: send UtteranceEnd after each turn");
-    utterance_end.min = 1000;
-    utterance_end.max = 5000;
-    s.push_back(utterance_end);
+    s.push_back(ranged("utterance_end_ms", T::integer, "",
+                       "live: send UtteranceEnd after each turn", 1000, 5000));
     s.push_back(spec("vad_events", T::boolean, "`false`", "live: send SpeechStarted"));
     s.push_back(spec("no_delay", T::boolean, "`false`", "live: accepted"));
     return s;

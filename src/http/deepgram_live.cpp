@@ -12,7 +12,6 @@
 #include "core/uuid.h"
 #include "http/deepgram_api.h"
 #include "http/live_connection.h"
-#include "service/metrics.h"
 
 namespace sra::http {
 
@@ -261,7 +260,6 @@ asio::awaitable<Response> deepgram_live_route(ApiContext& ctx, const RequestPars
                             offers_token ? "token" : "")) {
     co_return Response{};
   }
-  metrics().realtime.with({"session"}).add();
   spdlog::info("deepgram live session opened ({} open)", ctx.service.live_sessions());
   DeepgramConnection connection(ctx, ws, admission.client, ex.request_id, admission.vad,
                                 std::move(request));

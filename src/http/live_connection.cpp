@@ -417,6 +417,7 @@ asio::awaitable<bool> accept_live(LiveConnection::Socket& ws, const RequestParse
     spdlog::info("live session handshake failed: {}", ec.message());
     co_return false;
   }
+  metrics().realtime.with({"session"}).add();
   co_return true;
 }
 

@@ -173,8 +173,8 @@ boost::asio::awaitable<LiveAdmission> admit_live(ApiContext& ctx,
 
 // The WebSocket handshake of a live route with the live sessions' timeouts (a connection silent
 // for REALTIME_PING_SECONDS is closed, pinged half-way through), at most `max_message` bytes per
-// message, answering `subprotocol` when not empty. Takes the connection over (ex.responded);
-// false when the handshake failed.
+// message, answering `subprotocol` when not empty. Takes the connection over (ex.responded) and
+// counts the session (sra_realtime_total{kind="session"}); false when the handshake failed.
 boost::asio::awaitable<bool> accept_live(LiveConnection::Socket& ws,
                                          const RequestParser::value_type& req, Exchange& ex,
                                          const LiveSettings& settings, std::size_t max_message,

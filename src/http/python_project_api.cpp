@@ -110,14 +110,7 @@ asio::awaitable<Response> store_and_enqueue(ApiContext& ctx, const RequestParser
   co_await flush();
   // A webhook that cannot be sent is refused now, not found out when the task ends.
   if (auto callback = form_fields.find("callback_url"); callback != form_fields.end()) {
-    if (!ctx.service.webhooks().enabled()) {
-      throw invalid_field("callback_url",
-                          "webhooks are off on this server (WEBHOOK_SECRET is not set)");
-    }
-    co_await run_on(executor, [&] {
-      check_webhook_url(callback->second, ctx.service.webhooks().settings());
-      return 0;
-    });
+    co_await check_callback(ctx, callback->second, "callback_url");
   }
 
   auto probed = co_await run_on(executor, [&] {

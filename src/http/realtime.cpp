@@ -18,7 +18,6 @@
 #include "http/openai_api.h"
 #include "http/realtime_protocol.h"
 #include "service/live_session.h"
-#include "service/metrics.h"
 
 namespace sra::http {
 
@@ -312,7 +311,6 @@ asio::awaitable<Response> realtime_route(ApiContext& ctx, const RequestParser::v
                             offers_realtime ? "realtime" : "")) {
     co_return Response{};
   }
-  metrics().realtime.with({"session"}).add();
   spdlog::info("realtime session opened ({} open)", ctx.service.live_sessions());
   RealtimeConnection connection(ctx, ws, admission.client, ex.request_id, admission.vad, notice);
   if (!model.empty()) connection.set_model(model);

@@ -106,25 +106,21 @@ std::string build_openapi_document() {
     for (const char* schema : {"TranscriptionRequest", "TranslationRequest"})
       schemas.at(schema).as_object().at("properties").as_object()[name] = spec;
   }
-  // Deepgram's query parameters, from their table.
+  // Deepgram's query parameters, from their tables: the POST's, and the live connection's more.
+  auto add_query_parameters = [](json::array& out, const std::vector<OptionSpec>& table) {
+    for (const auto& [name, schema] : options_schema_properties(table)) {
+      json::object parameter{
+          {"name", name}, {"in", "query"}, {"required", false}, {"schema", schema}};
+      if (const auto* doc_text = schema.as_object().if_contains("description")) {
+        parameter["description"] = *doc_text;
+      }
+      out.push_back(std::move(parameter));
+    }
+  };
   json::array parameters;
-  for (const auto& [name, schema] : options_schema_properties(deepgram_option_specs())) {
-    json::object parameter{
-        {"name", name}, {"in", "query"}, {"required", false}, {"schema", schema}};
-    if (const auto* doc_text = schema.as_object().if_contains("description")) {
-      parameter["description"] = *doc_text;
-    }
-    parameters.push_back(std::move(parameter));
-  }
+  add_query_parameters(parameters, deepgram_option_specs());
   json::array live_parameters = parameters;
-  for (const auto& [name, schema] : options_schema_properties(deepgram_live_option_specs())) {
-    json::object parameter{
-        {"name", name}, {"in", "query"}, {"required", false}, {"schema", schema}};
-    if (const auto* doc_text = schema.as_object().if_contains("description")) {
-      parameter["description"] = *doc_text;
-    }
-    live_parameters.push_back(std::move(parameter));
-  }
+  add_query_parameters(live_parameters, deepgram_live_option_specs());
   doc.at("paths").at("/v1/listen").at("post").as_object()["parameters"] = std::move(parameters);
   doc.at("paths").at("/v1/listen").at("get").as_object()["parameters"] = std::move(live_parameters);
   return json::serialize(doc);

@@ -115,20 +115,28 @@ boost::asio::awaitable<Upload> accept_upload(ApiContext& ctx, const RequestParse
   co_return upload;
 }
 
+boost::asio::awaitable<void> check_callback(ApiContext& ctx, const std::string& url,
+                                            const std::string& field) {
+  if (!ctx.service.webhooks().enabled()) {
+    throw invalid_field(field, "webhooks are off on this server (WEBHOOK_SECRET is not set)");
+  }
+  co_await run_on(ctx.blocking.get_executor(), [&] {
+    try {
+      check_webhook_url(url, ctx.service.webhooks().settings());
+    } catch (const Error& e) {
+      throw invalid_field(field, e.what());
+    }
+    return 0;
+  });
+}
+
 boost::asio::awaitable<std::string> queue_for_webhook(ApiContext& ctx,
                                                       const std::string& request_id,
                                                       std::string audio, std::string options_json,
                                                       const std::string& callback,
                                                       const std::string& field) {
-  if (!ctx.service.webhooks().enabled()) {
-    throw invalid_field(field, "webhooks are off on this server (WEBHOOK_SECRET is not set)");
-  }
+  co_await check_callback(ctx, callback, field);
   co_return co_await run_on(ctx.blocking.get_executor(), [&] {
-    try {
-      check_webhook_url(callback, ctx.service.webhooks().settings());
-    } catch (const Error& e) {
-      throw invalid_field(field, e.what());
-    }
     auto probed = audio::inspect(std::string_view(audio).substr(0, 1024 * 1024), audio.size());
     if (probed.refusal) {
       throw unsupported_media("the upload is not audio that can be decoded: " + *probed.refusal);

@@ -65,11 +65,17 @@ std::map<std::string, std::string> fold_member_fields(const UploadRoute& route,
 boost::asio::awaitable<Upload> accept_upload(ApiContext& ctx, const RequestParser::value_type& req,
                                              Exchange& ex, const UploadRoute& route);
 
+// A callback URL a route was given, checked before any work is queued: webhooks must be on
+// (WEBHOOK_SECRET) and the URL one a server may call (see service/webhooks.h); otherwise
+// sra::Error(invalid_request) naming `field`. The host is resolved on the blocking pool.
+boost::asio::awaitable<void> check_callback(ApiContext& ctx, const std::string& url,
+                                            const std::string& field);
+
 // The work of a route asked to answer by webhook (OpenAI's `callback_url`, Deepgram's `callback`)
-// queued as an async task: the URL checked (sra::Error(invalid_request) naming `field`: webhooks
-// off, a URL a server must not call), the audio probed (unsupported_media), admitted into the
-// async backlog, stored, and a task created with `options_json` (which names the callback as the
-// task's `callback_url`). Returns the task's id. Runs its blocking work on the blocking pool.
+// queued as an async task: the URL checked (check_callback()), the audio probed
+// (unsupported_media), admitted into the async backlog, stored, and a task created with
+// `options_json` (which names the callback as the task's `callback_url`). Returns the task's id.
+// Runs its blocking work on the blocking pool.
 boost::asio::awaitable<std::string> queue_for_webhook(ApiContext& ctx,
                                                       const std::string& request_id,
                                                       std::string audio, std::string options_json,
