@@ -332,23 +332,35 @@ int run_models(const CommonOptions& common, const ModelsCommandOptions& options)
     Config config = load_config(common);
     const std::filesystem::path dir = options.dir.value_or(config.get_string("WHISPER_MODELS_DIR"));
     if (options.action == "list") {
-      std::printf("%-14s %-8s %9s  %-8s %s\n", "NAME", "KIND", "SIZE", "PRESENT", "DESCRIPTION");
+      // One row per model; INSTALLED compares sizes only (`models verify` hashes the files).
+      std::printf("%-20s %-8s %10s  %-13s %-9s %-10s %s\n", "NAME", "KIND", "SIZE", "LANGUAGES",
+                  "INSTALLED", "FROM", "DESCRIPTION");
       for (const auto& m : model_catalog()) {
         std::filesystem::path path = catalog_model_path(m, dir);
         std::error_code ec;
-        bool present = std::filesystem::file_size(path, ec) == m.file_size && !ec;
-        std::printf("%-14s %-8s %6.1f MB  %-8s %s\n", m.name.c_str(), m.kind.c_str(),
-                    m.file_size / 1e6, present ? "yes" : "no", m.description.c_str());
+        const std::uint64_t size = std::filesystem::file_size(path, ec);
+        const bool present = !ec && has_catalog_size(m, size);
+        const char* from = m.parts.empty() ? "hub" : m.hub.path.empty() ? "index" : "index,hub";
+        std::printf("%-20s %-8s %7.1f MB  %-13s %-9s %-10s %s\n", m.name.c_str(), m.kind.c_str(),
+                    (present           ? size
+                     : m.parts.empty() ? m.hub.size
+                                       : m.file_size) /
+                        1e6,
+                    m.languages.empty() ? "-" : m.languages.c_str(), present ? "yes" : "no", from,
+                    m.description.c_str());
       }
-      std::printf("\nin %s; names may also be written openai/whisper-NAME or ggml-NAME.bin\n",
-                  dir.c_str());
+      std::printf(
+          "\nin %s; names may also be written openai/whisper-NAME or ggml-NAME.bin, \"large\" "
+          "is large-v3 and \"turbo\" large-v3-turbo; FROM: index is MODEL_INDEX_URL, hub is "
+          "MODEL_BASE_URL\n",
+          dir.c_str());
       return 0;
     }
     if (options.action == "pull") {
       if (options.name.empty()) throw invalid_request("models pull needs a NAME");
       PullOptions pull;
       pull.models_dir = dir;
-      pull.index_url = config.get_string("MODEL_INDEX_URL");
+      pull.sources = model_sources(config);
       if (::isatty(STDERR_FILENO)) pull.progress = draw_progress;
       std::cout << pull_model(catalog_model_named(options.name), pull).string() << "\n";
       return 0;
@@ -366,7 +378,7 @@ int run_models(const CommonOptions& common, const ModelsCommandOptions& options)
       std::filesystem::path path = catalog_model_path(*m, dir);
       if (!std::filesystem::exists(path)) throw config_error(path.string() + " does not exist");
       std::string sha = file_sha256(path);
-      bool ok = sha == m->file_sha256;
+      bool ok = is_catalog_file(*m, std::filesystem::file_size(path), sha);
       bad += ok ? 0 : 1;
       std::cout << (ok ? "ok        " : "MISMATCH  ") << path.string() << "  " << sha << "\n";
     }

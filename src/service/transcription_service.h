@@ -83,7 +83,7 @@ class TranscriptionService {
                                  .catalog_name = limits.live.turn_model,
                                  .path = limits.live.turn_model_path,
                                  .models_dir = limits.vad.models_dir,
-                                 .index_url = limits.vad.index_url,
+                                 .sources = limits.vad.sources,
                                  .download = limits.vad.download}),
         upload_memory_(limits.max_buffered_upload_bytes),
         webhooks_(limits.webhooks) {}

@@ -82,7 +82,7 @@ VadSettings vad_settings_from(const Config& config) {
   s.model = config.get_string("VAD_MODEL");
   s.model_path = config.get_string("VAD_MODEL_PATH");
   s.models_dir = config.get_string("WHISPER_MODELS_DIR");
-  s.index_url = config.get_string("MODEL_INDEX_URL");
+  s.sources = model_sources(config);
   s.download = config.get_bool("MODEL_DOWNLOAD");
   if (s.model_path.empty()) {
     const CatalogModel* m = find_catalog_model(s.model);
@@ -101,7 +101,7 @@ VoiceActivityFilter::VoiceActivityFilter(VadSettings settings)
                                  .catalog_name = settings_.model,
                                  .path = settings_.model_path,
                                  .models_dir = settings_.models_dir,
-                                 .index_url = settings_.index_url,
+                                 .sources = settings_.sources,
                                  .download = settings_.download}) {
   if (!settings_.filter) return;
   // On for every request: the model is needed now, and a missing one stops the start.

