@@ -2,11 +2,12 @@
 model on real speech."""
 import json
 import pathlib
+import subprocess
 
 import pytest
 import requests
 
-from conftest import AUDIO, REPO, SHARED, transcribe, wait_task, words
+from conftest import AUDIO, BINARY, REPO, SHARED, base_env, transcribe, wait_task, words
 
 MODELS = SHARED / "whisper" / "models"
 BASE = pathlib.Path(REPO / "models" / "ggml-base.bin")
@@ -97,3 +98,40 @@ def test_language_route_tells_the_spoken_language(make_server):
         r = requests.post(server.url("/v1/audio/language"), files={"file": ("jfk.wav", f)},
                           data={"model": "nope"}, timeout=60)
     assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found", r.text
+
+
+def test_a_turbo_shaped_model_matches_openais_transcribe(tmp_path):
+    """large-v3-turbo's shape at a test's size (128 mels, the 100-language vocabulary, 6 encoder
+    and 2 decoder layers: many more of one than the other, as turbo's 32 and 4), random weights
+    made again from the seed, against OpenAI's transcribe(word_timestamps=True) on the same weights
+    (tests/integration/references/make_turbo_shape.py): every segment's tokens, text, times and
+    scores, every word's times and probability, through `transcribe` (the service's path)."""
+    from random_whisper import write_random_model
+    reference = json.loads((pathlib.Path(__file__).parent / "data" / "turbo_shape.openai.json").read_text())
+    path = tmp_path / "ggml-random-turbo-shape-f32.bin"
+    dims = write_random_model(path, MODELS / "ggml-random-v3-small-f32.bin", reference["seed"],
+                              n_audio_layer=reference["dims"]["n_audio_layer"],
+                              n_text_layer=reference["dims"]["n_text_layer"])
+    assert dims == reference["dims"]
+    files = [str(SHARED / "whisper" / "audio" / ref["file"]) for ref in reference["results"]]
+    r = subprocess.run([str(BINARY), "transcribe", "--json", "--env-file", "/dev/null", *files],
+                       capture_output=True, text=True, timeout=600,
+                       env=base_env(MODEL="whisper", WHISPER_MODEL_PATH=str(path), WHISPER_THREADS="1",
+                                    WHISPER_LANGUAGE="en", WHISPER_TEMPERATURE="0",
+                                    WHISPER_CONDITION_ON_PREVIOUS_TEXT="false",
+                                    WHISPER_WORD_TIMESTAMPS="true"))
+    assert r.returncode == 0, r.stderr
+    results = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    assert len(results) == len(reference["results"])
+    for got, ref in zip(results, reference["results"]):
+        assert got["text"] == ref["text"], ref["file"]
+        assert [s["tokens"] for s in got["segments"]] == [s["tokens"] for s in ref["segments"]], ref["file"]
+        for g, w in zip(got["segments"], ref["segments"]):
+            assert (g["seek"], g["text"]) == (w["seek"], w["text"]), ref["file"]
+            assert (g["start"], g["end"]) == pytest.approx((w["start"], w["end"]), abs=1e-6), ref["file"]
+            assert g["avg_logprob"] == pytest.approx(w["avg_logprob"], abs=2e-3)
+            assert g["no_speech_prob"] == pytest.approx(w["no_speech_prob"], abs=1e-4)
+            assert [x["word"] for x in g.get("words", [])] == [x["word"] for x in w["words"]], ref["file"]
+            for gw, ww in zip(g.get("words", []), w["words"]):
+                assert (gw["start"], gw["end"]) == pytest.approx((ww["start"], ww["end"]), abs=1e-6), ww
+                assert gw["probability"] == pytest.approx(ww["probability"], abs=1e-3), ww

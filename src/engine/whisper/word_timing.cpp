@@ -101,6 +101,15 @@ const std::vector<KnownHeads>& known_heads() {
         {21, 4},
         {24, 1},
         {25, 6}}},
+      // large-v3-turbo: large-v3's encoder with 4 decoder layers.
+      {4, 1280, 128, true, {{2, 4}, {2, 11}, {3, 3}, {3, 6}, {3, 11}, {3, 14}}},
+      // large-v2. large-v1 has the same dimensions and other heads (OpenAI's table:
+      // (9,19) (11,2) (11,4) (11,17) (22,7) (22,11) (22,17) (23,2) (23,15)); a ggml file does not
+      // say which it is, and v2 is the one in use.
+      {32, 1280, 80, true, {{10, 12}, {13, 17}, {16, 11}, {16, 12}, {16, 13}, {17, 15},
+                            {17, 16}, {18, 4},  {18, 11}, {18, 19}, {19, 11}, {21, 2},
+                            {21, 3},  {22, 3},  {22, 9},  {22, 12}, {23, 5},  {23, 7},
+                            {23, 13}, {25, 5},  {26, 1},  {26, 12}, {27, 15}}},
   };
   return table;
 }

@@ -22,8 +22,9 @@
 namespace sra::whisper {
 
 // The alignment heads OpenAI publishes for the model with these dimensions (tiny, base, small,
-// medium, large-v3, each with its .en variant where one exists), as (layer, head); any other
-// model uses every head of the last half of the decoder layers, as OpenAI's default does.
+// medium, each with its .en variant, large-v2 (also used for large-v1, which has its shape),
+// large-v3, large-v3-turbo), as (layer, head); any other model uses every head of the last half
+// of the decoder layers, as OpenAI's default does.
 std::vector<std::pair<int, int>> alignment_heads(const HParams& h, bool multilingual);
 
 // Median of `width` (odd) neighbours along each of `rows` rows of `cols` values, with reflect

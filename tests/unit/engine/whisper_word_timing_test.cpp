@@ -90,6 +90,23 @@ TEST(WhisperWordTiming, KnownModelsUseOpenAIsHeadsOthersTheLastHalf) {
   other.n_text_head = 2;
   EXPECT_EQ(alignment_heads(other, true),
             (std::vector<std::pair<int, int>>{{1, 0}, {1, 1}, {2, 0}, {2, 1}}));
+  // large-v3-turbo (OpenAI's mask decoded: 4 layers x 20 heads) and large-v3 differ only in
+  // their decoder depth; large-v2 has 80 mels.
+  HParams turbo;
+  turbo.n_text_layer = 4;
+  turbo.n_text_state = 1280;
+  turbo.n_text_head = 20;
+  turbo.n_mels = 128;
+  EXPECT_EQ(alignment_heads(turbo, true),
+            (std::vector<std::pair<int, int>>{{2, 4}, {2, 11}, {3, 3}, {3, 6}, {3, 11}, {3, 14}}));
+  HParams v3 = turbo;
+  v3.n_text_layer = 32;
+  EXPECT_EQ(alignment_heads(v3, true).size(), 10u);
+  EXPECT_EQ(alignment_heads(v3, true).front(), (std::pair<int, int>{7, 0}));
+  HParams v2 = v3;
+  v2.n_mels = 80;
+  EXPECT_EQ(alignment_heads(v2, true).size(), 23u);
+  EXPECT_EQ(alignment_heads(v2, true).back(), (std::pair<int, int>{27, 15}));
 }
 
 TEST(WhisperWordTiming, TokensGroupIntoWordsAtSpacesAndPunctuation) {

@@ -76,12 +76,11 @@ TEST(WhisperModelPart, BadDefaultsNameTheVariable) {
   EXPECT_NE(config_error_of(Config({{"WHISPER_MODEL_PATH", "/nonexistent/ggml.bin"}}))
                 .find("WHISPER_MODEL_PATH=/nonexistent/ggml.bin does not exist"),
             std::string::npos);
-  EXPECT_NE(
-      config_error_of(Config({{"WHISPER_NAME", "medium"},
-                              {"WHISPER_MODELS_DIR", "/nonexistent"},
-                              {"MODEL_DOWNLOAD", "false"}}))
-          .find("WHISPER_NAME=medium names the catalog's medium"),
-      std::string::npos);
+  EXPECT_NE(config_error_of(Config({{"WHISPER_NAME", "medium"},
+                                    {"WHISPER_MODELS_DIR", "/nonexistent"},
+                                    {"MODEL_DOWNLOAD", "false"}}))
+                .find("WHISPER_NAME=medium names the catalog's medium"),
+            std::string::npos);
 }
 
 TEST(WhisperModelPart, RequestsOverrideDefaults) {
