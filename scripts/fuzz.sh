@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(fuzz_multipart fuzz_dotenv fuzz_model_loader fuzz_audio fuzz_options fuzz_http fuzz_huey_pickle fuzz_realtime fuzz_onnx fuzz_wyoming fuzz_webhooks)
+((${#harnesses[@]})) || harnesses=(fuzz_multipart fuzz_dotenv fuzz_model_loader fuzz_audio fuzz_options fuzz_http fuzz_huey_pickle fuzz_realtime fuzz_onnx fuzz_wyoming fuzz_webhooks fuzz_torch_checkpoint)
 # The asan-ubsan preset (CMakePresets.json), as scripts/sanitize.sh configures it, when that has
 # not been done yet.
 if [[ ! -f build-fuzz/CMakeCache.txt ]]; then

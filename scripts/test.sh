@@ -58,8 +58,12 @@ models() {
   build/app/speech-recognition-api models pull silero-v6.2.3 --dir models --env-file /dev/null >/dev/null
   # smart-turn v3.2 (end-of-turn model; its tests compare it with onnxruntime): from pipecat-ai.
   build/app/speech-recognition-api models pull smart-turn-v3.2 --dir models --env-file /dev/null >/dev/null
+  # pyannote's segmentation-3.0 (speaker turns; its tests compare it with pyannote.audio's).
+  build/app/speech-recognition-api models pull pyannote-segmentation-3.0 --dir models --env-file /dev/null >/dev/null
+  # CAM++ (speaker embeddings; its tests compare it with 3D-Speaker's).
+  build/app/speech-recognition-api models pull campplus-zh-en --dir models --env-file /dev/null >/dev/null
 }
-stage "models (base, Silero, smart-turn)" models
+stage "models (base, Silero, smart-turn, pyannote segmentation, CAM++)" models
 # The sanitizer suite and a short run of every fuzz harness over its corpus (a clang build in
 # build-fuzz/), then ThreadSanitizer over the concurrency tests (build-tsan/); SANITIZE=0 skips
 # both, FUZZ_SECONDS sets the time per harness beyond its corpus.
