@@ -70,6 +70,17 @@ struct TurnCommandOptions {
   bool features = false;                                  // print the model's input (80 x 800) too
 };
 
+struct DiarizeCommandOptions {
+  std::vector<std::string> audio;                                     // audio files
+  std::string segmentation = "models/pyannote-segmentation-3.0.bin";  // pyannote's checkpoint
+  std::string embedding = "models/campplus-zh-en.pt";                 // CAM++'s state dict
+  int num_speakers = 0;                                               // 0: find out
+  int min_speakers = 1, max_speakers = 20;                            // bounds when finding out
+  double threshold = 0.5;                                             // clusters' cosine distance
+  double step = 5.0;                                                  // seconds between chunks
+  bool rttm = false;                                                  // RTTM lines instead of JSON
+};
+
 int run_serve(const CommonOptions& common, const ServeOptions& options);
 int run_worker(const CommonOptions& common, const WorkerCommandOptions& options);
 int run_transcribe(const CommonOptions& common, const TranscribeCommandOptions& options);
@@ -80,6 +91,7 @@ int run_storage(const CommonOptions& common, const StorageCommandOptions& option
 int run_vad(const VadCommandOptions& options);
 // End of turn: smart-turn's probability that each file's speaker has finished, as JSON lines.
 int run_turn(const TurnCommandOptions& options);
+int run_diarize(const DiarizeCommandOptions& options);
 // The model catalog: list it, pull a model by name, verify files against their sha256.
 int run_models(const CommonOptions& common, const ModelsCommandOptions& options);
 // Prints the model options' table (Markdown, as in the README) or, with `openapi`, the OpenAPI

@@ -130,6 +130,25 @@ int main(int argc, char** argv) {
                        "smart-turn v3 ONNX file (default: models/smart-turn-v3.2-cpu.onnx)");
   turn_cmd->add_flag("--features", turn.features, "print the model's input features too");
 
+  sra::app::DiarizeCommandOptions diarize;
+  auto* diarize_cmd = app.add_subcommand(
+      "diarize", "who speaks when in each audio file: speaker turns as JSON, or --rttm");
+  diarize_cmd->add_option("audio", diarize.audio, "audio files")->required();
+  diarize_cmd->add_option("--segmentation", diarize.segmentation,
+                          "pyannote segmentation-3.0 checkpoint (default: "
+                          "models/pyannote-segmentation-3.0.bin)");
+  diarize_cmd->add_option("--embedding", diarize.embedding,
+                          "CAM++ state dict (default: models/campplus-zh-en.pt)");
+  diarize_cmd->add_option("--num-speakers", diarize.num_speakers, "exactly this many (0: find out)")
+      ->check(CLI::Range(0, 64));
+  diarize_cmd->add_option("--min-speakers", diarize.min_speakers, "(1)")->check(CLI::Range(1, 64));
+  diarize_cmd->add_option("--max-speakers", diarize.max_speakers, "(20)")->check(CLI::Range(1, 64));
+  diarize_cmd->add_option("--threshold", diarize.threshold, "clustering cosine distance (0.5)")
+      ->check(CLI::Range(0.0, 2.0));
+  diarize_cmd->add_option("--step", diarize.step, "seconds between 10 s chunks (5)")
+      ->check(CLI::Range(1.0, 10.0));
+  diarize_cmd->add_flag("--rttm", diarize.rttm, "print RTTM lines instead of JSON");
+
   bool options_openapi = false;
   auto* options_cmd =
       app.add_subcommand("options",
@@ -162,6 +181,7 @@ int main(int argc, char** argv) {
   if (config_cmd->parsed()) return sra::app::run_config(common);
   if (vad_cmd->parsed()) return sra::app::run_vad(vad);
   if (turn_cmd->parsed()) return sra::app::run_turn(turn);
+  if (diarize_cmd->parsed()) return sra::app::run_diarize(diarize);
   if (models_cmd->parsed()) return sra::app::run_models(common, models);
   if (storage_cmd->parsed()) return sra::app::run_storage(common, storage);
   if (convert_cmd->parsed()) {

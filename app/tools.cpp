@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -13,6 +15,7 @@
 #include "core/errors.h"
 #include "core/option_table.h"
 #include "core/settings.h"
+#include "engine/speakers/diarization.h"
 #include "engine/vad/silero_vad.h"
 #include "engine/vad/smart_turn.h"
 #include "engine/vad/speech_timestamps.h"
@@ -253,6 +256,50 @@ int run_vad(const VadCommandOptions& options) {
       out["speech"] = std::move(segments);  // in samples at 16 kHz
     }
     std::cout << boost::json::serialize(out) << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int run_diarize(const DiarizeCommandOptions& options) {
+  try {
+    const speakers::SpeakerSegmentation segmentation(options.segmentation);
+    const speakers::CamPlusPlus embedding(options.embedding);
+    const speakers::Diarizer diarizer(segmentation, embedding);
+    speakers::DiarizationOptions o;
+    if (options.num_speakers > 0) o.num_speakers = options.num_speakers;
+    o.min_speakers = options.min_speakers;
+    o.max_speakers = options.max_speakers;
+    o.threshold = static_cast<float>(options.threshold);
+    o.step_seconds = options.step;
+    for (const auto& path : options.audio) {
+      std::ifstream in(path, std::ios::binary);
+      if (!in) throw std::runtime_error("cannot read " + path);
+      std::stringstream bytes;
+      bytes << in.rdbuf();
+      const std::vector<float> samples = audio::decode(bytes.str()).samples;
+      const speakers::Diarization d = diarizer.diarize(samples, o);
+      if (options.rttm) {
+        const std::string uri = std::filesystem::path(path).stem().string();
+        for (const auto& t : d.turns) {
+          std::printf("SPEAKER %s 1 %.3f %.3f <NA> <NA> SPEAKER_%02d <NA> <NA>\n", uri.c_str(),
+                      t.start, t.end - t.start, t.speaker);
+        }
+        continue;
+      }
+      boost::json::array turns;
+      for (const auto& t : d.turns) {
+        turns.emplace_back(
+            boost::json::object{{"start", t.start}, {"end", t.end}, {"speaker", t.speaker}});
+      }
+      boost::json::object out{{"file", path},
+                              {"duration", static_cast<double>(samples.size()) / 16000},
+                              {"speakers", d.speakers},
+                              {"turns", std::move(turns)}};
+      std::cout << boost::json::serialize(out) << "\n";
+    }
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -13,8 +13,8 @@ namespace sra::speakers {
 namespace {
 
 constexpr int kMels = 80;
-constexpr int kChannels = 32;      // the 2-D front end's feature maps
-constexpr int kSegment = 100;      // frames of the context masks' segment pooling
+constexpr int kChannels = 32;       // the 2-D front end's feature maps
+constexpr int kSegment = 100;       // frames of the context masks' segment pooling
 constexpr int kColumnBlock = 4096;  // output positions per im2col block
 constexpr float kBatchNormEps = 1e-5f;
 
@@ -148,7 +148,9 @@ Maps conv1d(const Maps& x, const Conv& w, int stride, int dilation, int padding)
   return y;
 }
 
-float mask_sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+float mask_sigmoid(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
 
 }  // namespace
 
@@ -226,7 +228,8 @@ std::vector<float> CamPlusPlus::embed(const float* samples, int count) const {
   x.v.resize(features.size());
   for (int t = 0; t < frames; ++t)
     for (int m = 0; m < kMels; ++m)
-      x.v[static_cast<std::size_t>(m) * frames + t] = features[static_cast<std::size_t>(t) * kMels + m];
+      x.v[static_cast<std::size_t>(m) * frames + t] =
+          features[static_cast<std::size_t>(t) * kMels + m];
   x = conv2d(x, head_conv1_, 1);
   apply(x, head_bn1_, true);
   for (const ResBlock& b : res_blocks_) {

@@ -34,7 +34,9 @@ void fft512(std::complex<double>* x) {
   }
 }
 
-double kaldi_mel(double hz) { return 1127.0 * std::log(1.0 + hz / 700.0); }
+double kaldi_mel(double hz) {
+  return 1127.0 * std::log(1.0 + hz / 700.0);
+}
 
 // Triangular filters [bins][257] (the Nyquist bin's weight 0), as torchaudio's get_mel_banks.
 std::vector<float> mel_banks(int bins) {

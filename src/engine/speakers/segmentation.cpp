@@ -15,7 +15,9 @@ constexpr int kSincFilters = 80, kSincKernel = 251, kSincStride = 10;
 constexpr int kHidden = 128, kGates = 4 * kHidden, kLstmLayers = 4;
 constexpr float kNormEps = 1e-5f, kLeakySlope = 0.01f;
 
-std::vector<float> copy_of(const torch::Tensor& t) { return t.values; }
+std::vector<float> copy_of(const torch::Tensor& t) {
+  return t.values;
+}
 
 // asteroid-filterbanks' ParamSincFB (as pyannote's SincNet configures it: 80 filters of 251 taps,
 // min_low_hz 50, min_band_hz 50): 40 band-pass filters from learned low and band frequencies,
@@ -82,7 +84,9 @@ void norm_leaky(std::vector<float>& x, int frames, int channels, const std::vect
   }
 }
 
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+float sigmoid(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
 
 }  // namespace
 
@@ -134,8 +138,8 @@ SpeakerSegmentation::SpeakerSegmentation(const std::filesystem::path& checkpoint
 int SpeakerSegmentation::frames(int samples) {
   if (samples < kSincKernel) return 0;
   int t = (samples - kSincKernel) / kSincStride + 1;  // sinc convolution
-  t /= 3;                                            // pooling
-  t = t >= 5 ? (t - 4) / 3 : 0;                      // convolution, pooling
+  t /= 3;                                             // pooling
+  t = t >= 5 ? (t - 4) / 3 : 0;                       // convolution, pooling
   t = t >= 5 ? (t - 4) / 3 : 0;
   return t;
 }
@@ -225,8 +229,8 @@ std::vector<float> SpeakerSegmentation::forward(const float* samples, int count)
           for (int k = 0; k < kHidden; ++k) acc += w[k] * h[k];
           g[j] = pre[j] + acc;
         }
-        float* out = next.data() + static_cast<std::size_t>(step) * 2 * kHidden +
-                     direction * kHidden;
+        float* out =
+            next.data() + static_cast<std::size_t>(step) * 2 * kHidden + direction * kHidden;
         for (int k = 0; k < kHidden; ++k) {  // PyTorch's gate order: input, forget, cell, output
           const float i = sigmoid(g[k]), f = sigmoid(g[kHidden + k]);
           const float c = std::tanh(g[2 * kHidden + k]), o = sigmoid(g[3 * kHidden + k]);

@@ -31,8 +31,8 @@ struct StorageType {
   int bytes;
 };
 constexpr StorageType kStorageTypes[] = {
-    {"FloatStorage", 4}, {"HalfStorage", 2},  {"BFloat16Storage", 2}, {"DoubleStorage", 8},
-    {"LongStorage", 8},  {"IntStorage", 4},   {"ShortStorage", 2},    {"CharStorage", 1},
+    {"FloatStorage", 4}, {"HalfStorage", 2}, {"BFloat16Storage", 2}, {"DoubleStorage", 8},
+    {"LongStorage", 8},  {"IntStorage", 4},  {"ShortStorage", 2},    {"CharStorage", 1},
     {"ByteStorage", 1},  {"BoolStorage", 1},
 };
 
@@ -138,8 +138,7 @@ class Archive {
       if (!entry) continue;
       std::string_view e(entry);
       if (e == "data.pkl") return "";
-      if (e.size() > 9 && e.substr(e.size() - 9) == "/data.pkl" &&
-          e.find('/') == e.size() - 9)
+      if (e.size() > 9 && e.substr(e.size() - 9) == "/data.pkl" && e.find('/') == e.size() - 9)
         return std::string(e.substr(0, e.size() - 8));
     }
     fail(name_, "no data.pkl in the archive (a checkpoint saved with torch.save)");
@@ -643,7 +642,7 @@ class Unpickler {
   std::vector<int> memo_;
   std::vector<Tensor> tensors_;
   std::map<std::string, std::string> storages_;  // key -> bytes, each read once
-  std::size_t storage_bytes_ = 0;                 // their total
+  std::size_t storage_bytes_ = 0;                // their total
 };
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {

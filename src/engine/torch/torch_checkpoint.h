@@ -8,8 +8,8 @@
 // Any other global (a training library's class pickled into the checkpoint) becomes an opaque
 // value: nothing is ever imported or called, so a hostile file can only be refused. Every count,
 // size and stride is checked against the bytes present (at most 2^26 elements per tensor and
-// 512 MiB per entry, 1 GiB of storages, a bounded stack, memo and nesting), so a malformed file is an error, never
-// an out-of-bounds read or an unbounded allocation.
+// 512 MiB per entry, 1 GiB of storages, a bounded stack, memo and nesting), so a malformed file is
+// an error, never an out-of-bounds read or an unbounded allocation.
 //
 // Tensors of float32, float16, bfloat16, float64, int64, int32, int16, int8, uint8 and bool
 // storages are returned as float32 values in row-major order of their shape (strided views

@@ -1,21 +1,20 @@
 // CAM++ run natively against 3D-Speaker's own model on turns of real speech
 // (tests/unit/data/make_campplus_reference.py made the references), Kaldi's filterbank shape, and
 // what the embeddings are for: turns of one voice closer than turns of two.
-#include "engine/speakers/campplus.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 
 #include "core/errors.h"
+#include "engine/speakers/campplus.h"
 #include "engine/speakers/fbank.h"
 #include "whisper_test_support.h"
 
 namespace sra::speakers {
 namespace {
 
-const CamPlusPlus& model() {
+const CamPlusPlus& campplus() {
   static const CamPlusPlus m([] {
     auto path =
         std::filesystem::path(SRA_UNIT_TEST_DIR) / ".." / ".." / "models" / "campplus-zh-en.pt";
@@ -26,7 +25,7 @@ const CamPlusPlus& model() {
   return m;
 }
 
-std::vector<float> turn(const char* file, int first_second, int seconds) {
+std::vector<float> speech_turn(const char* file, int first_second, int seconds) {
   std::vector<float> all = audio::decode(test::read_file(test::shared_dir() / file)).samples;
   const std::size_t start = static_cast<std::size_t>(first_second) * 16000;
   const std::size_t end = std::min(all.size(), start + static_cast<std::size_t>(seconds) * 16000);
@@ -34,23 +33,23 @@ std::vector<float> turn(const char* file, int first_second, int seconds) {
           all.begin() + static_cast<std::ptrdiff_t>(end)};
 }
 
-struct Case {
+struct TurnCase {
   const char* name;
   const char* file;
   int first_second, seconds;
 };
-const Case kTurns[] = {{"jfk_0_5", "audio/jfk.wav", 0, 5},
-                       {"jfk_5_11", "audio/jfk.wav", 5, 6},
-                       {"seed_0_3", "audio/seed-audio.wav", 0, 3},
-                       {"mix_20_23", "whisper/audio/words/long_mix.wav", 20, 3}};
+const TurnCase kTurns[] = {{"jfk_0_5", "audio/jfk.wav", 0, 5},
+                           {"jfk_5_11", "audio/jfk.wav", 5, 6},
+                           {"seed_0_3", "audio/seed-audio.wav", 0, 3},
+                           {"mix_20_23", "whisper/audio/words/long_mix.wav", 20, 3}};
 
 TEST(CamPlusPlus, EqualsThreeDSpeakersModelOnRealSpeech) {
-  ASSERT_EQ(model().dimension(), 192);
-  for (const Case& c : kTurns) {
+  ASSERT_EQ(campplus().dimension(), 192);
+  for (const TurnCase& c : kTurns) {
     auto reference = test::read_npy(std::filesystem::path(SRA_UNIT_TEST_DIR) / "data" /
                                     (std::string("campplus_") + c.name + ".npy"));
-    std::vector<float> x = turn(c.file, c.first_second, c.seconds);
-    std::vector<float> e = model().embed(x.data(), static_cast<int>(x.size()));
+    std::vector<float> x = speech_turn(c.file, c.first_second, c.seconds);
+    std::vector<float> e = campplus().embed(x.data(), static_cast<int>(x.size()));
     ASSERT_EQ(e.size(), reference.values.size()) << c.name;
     double worst = 0;
     for (std::size_t i = 0; i < e.size(); ++i)
@@ -61,15 +60,15 @@ TEST(CamPlusPlus, EqualsThreeDSpeakersModelOnRealSpeech) {
 }
 
 TEST(CamPlusPlus, TurnsOfOneVoiceAreCloserThanTurnsOfTwo) {
-  auto embed = [](const Case& c) {
-    std::vector<float> x = turn(c.file, c.first_second, c.seconds);
-    return model().embed(x.data(), static_cast<int>(x.size()));
+  auto embed = [](const TurnCase& c) {
+    std::vector<float> x = speech_turn(c.file, c.first_second, c.seconds);
+    return campplus().embed(x.data(), static_cast<int>(x.size()));
   };
   auto jfk1 = embed(kTurns[0]), jfk2 = embed(kTurns[1]), other = embed(kTurns[2]);
   EXPECT_GT(cosine_similarity(jfk1, jfk2), cosine_similarity(jfk1, other) + 0.2f);
   EXPECT_GT(cosine_similarity(jfk1, jfk2), cosine_similarity(jfk2, other) + 0.2f);
   std::vector<float> too_short(1000, 0.1f);
-  EXPECT_THROW(model().embed(too_short.data(), 1000), Error);
+  EXPECT_THROW(campplus().embed(too_short.data(), 1000), Error);
 }
 
 TEST(KaldiFbank, FramesAndFloor) {

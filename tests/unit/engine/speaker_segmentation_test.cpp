@@ -1,14 +1,13 @@
 // pyannote's segmentation-3.0 network run natively against pyannote.audio's own model on real
 // speech (tests/unit/data/make_segmentation_reference.py made the references), and the PyTorch
 // checkpoint reader on files that are not checkpoints.
-#include "engine/speakers/segmentation.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 
 #include "core/errors.h"
+#include "engine/speakers/segmentation.h"
 #include "engine/torch/torch_checkpoint.h"
 #include "whisper_test_support.h"
 
@@ -23,12 +22,12 @@ std::filesystem::path checkpoint() {
   return path;
 }
 
-const SpeakerSegmentation& model() {
+const SpeakerSegmentation& segmentation_model() {
   static const SpeakerSegmentation m(checkpoint());
   return m;
 }
 
-std::vector<float> chunk(const std::filesystem::path& file, int first_second) {
+std::vector<float> chunk_of(const std::filesystem::path& file, int first_second) {
   std::vector<float> all = audio::decode(test::read_file(file)).samples;
   std::vector<float> out(kSegmentationChunk, 0.0f);
   const std::size_t start = static_cast<std::size_t>(first_second) * kSegmentationRate;
@@ -36,29 +35,30 @@ std::vector<float> chunk(const std::filesystem::path& file, int first_second) {
   return out;
 }
 
-struct Case {
+struct ChunkCase {
   const char* name;
   const char* file;  // under the shared folder
   int first_second;
 };
 
-class SegmentationMatchesPyannote : public ::testing::TestWithParam<Case> {};
+class SegmentationMatchesPyannote : public ::testing::TestWithParam<ChunkCase> {};
 
 TEST_P(SegmentationMatchesPyannote, LogProbabilitiesOfEveryFrame) {
-  const Case& c = GetParam();
+  const ChunkCase& c = GetParam();
   auto reference = test::read_npy(std::filesystem::path(SRA_UNIT_TEST_DIR) / "data" /
-                                   (std::string("segmentation_") + c.name + ".npy"));
+                                  (std::string("segmentation_") + c.name + ".npy"));
   ASSERT_EQ(reference.shape, (std::vector<std::size_t>{589, 7}));
-  std::vector<float> x = chunk(test::shared_dir() / c.file, c.first_second);
+  std::vector<float> x = chunk_of(test::shared_dir() / c.file, c.first_second);
   ASSERT_EQ(SpeakerSegmentation::frames(kSegmentationChunk), 589);
-  std::vector<float> y = model().forward(x.data(), kSegmentationChunk);
+  std::vector<float> y = segmentation_model().forward(x.data(), kSegmentationChunk);
   ASSERT_EQ(y.size(), reference.values.size());
   double worst = 0;
   int same_class = 0;
   for (std::size_t f = 0; f < 589; ++f) {
     const float* a = y.data() + f * 7;
     const float* b = reference.values.data() + f * 7;
-    for (int k = 0; k < 7; ++k) worst = std::max(worst, static_cast<double>(std::fabs(a[k] - b[k])));
+    for (int k = 0; k < 7; ++k)
+      worst = std::max(worst, static_cast<double>(std::fabs(a[k] - b[k])));
     same_class += std::max_element(a, a + 7) - a == std::max_element(b, b + 7) - b;
   }
   EXPECT_LT(worst, 2e-4) << c.name;  // measured 2.7e-5
@@ -74,9 +74,9 @@ TEST_P(SegmentationMatchesPyannote, LogProbabilitiesOfEveryFrame) {
 }
 
 INSTANTIATE_TEST_SUITE_P(RealSpeech, SegmentationMatchesPyannote,
-                         ::testing::Values(Case{"jfk", "audio/jfk.wav", 0},
-                                           Case{"long_mix_20s", "whisper/audio/words/long_mix.wav",
-                                                20}),
+                         ::testing::Values(ChunkCase{"jfk", "audio/jfk.wav", 0},
+                                           ChunkCase{"long_mix_20s",
+                                                     "whisper/audio/words/long_mix.wav", 20}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST(SpeakerSegmentation, FramesFollowTheReceptiveField) {
@@ -86,7 +86,7 @@ TEST(SpeakerSegmentation, FramesFollowTheReceptiveField) {
   // A shorter chunk runs too (the last window of a file).
   std::vector<float> x(48000, 0.0f);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.1f * std::sin(0.05f * static_cast<float>(i));
-  auto y = model().forward(x.data(), static_cast<int>(x.size()));
+  auto y = segmentation_model().forward(x.data(), static_cast<int>(x.size()));
   ASSERT_EQ(y.size(), static_cast<std::size_t>(SpeakerSegmentation::frames(48000)) * 7);
   for (std::size_t f = 0; f < y.size() / 7; ++f) {
     double total = 0;

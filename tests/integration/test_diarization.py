@@ -1,0 +1,109 @@
+"""Who spoke when, end to end on real and synthetic conversations: `speech-recognition-api
+diarize` on pyannote's own human-annotated sample (two speakers, from the pyannote-audio wheel)
+and on a three-voice meeting made with Debian's flite voices, scored by the diarization error rate
+(no collar, overlap scored) against the reference turns."""
+import subprocess
+import wave
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import AUDIO, BINARY, REPO, base_env
+from diarization_error import der, read_rttm
+
+MODELS = REPO / "models"
+
+
+def diarize(path, *args):
+    r = subprocess.run([str(BINARY), "diarize", str(path), "--segmentation",
+                        str(MODELS / "pyannote-segmentation-3.0.bin"), "--embedding",
+                        str(MODELS / "campplus-zh-en.pt"), *args],
+                       capture_output=True, text=True, timeout=600, env=base_env())
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def pyannote_sample(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("pyannote")
+    r = subprocess.run(["python3", "-m", "pip", "download", "-q", "--no-deps", "-d", str(directory),
+                        "pyannote.audio==4.0.7"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    with zipfile.ZipFile(directory / "pyannote_audio-4.0.7-py3-none-any.whl") as z:
+        (directory / "sample.wav").write_bytes(z.read("pyannote/audio/sample/sample.wav"))
+        rttm = z.read("pyannote/audio/sample/sample.rttm").decode()
+    return directory / "sample.wav", read_rttm(rttm)
+
+
+LINES = [("slt", "Good morning everyone, thank you for joining the weekly planning meeting today."),
+         ("awb", "Thanks. I have three updates about the release schedule and the testing budget."),
+         ("rms", "Before that, can we talk about the customer feedback from last week?"),
+         ("slt", "Sure, let us start with the feedback, then move to the release."),
+         ("rms", "Most customers liked the new dashboard, but the export feature is too slow."),
+         ("awb", "We measured it. Exports of large reports take almost two minutes on the old servers."),
+         ("slt", "That is far too long. What would it take to bring it under ten seconds?"),
+         ("awb", "A new index on the reports table, and streaming the file instead of building it in memory."),
+         ("rms", "I can help with the streaming part, I wrote the original export code."),
+         ("slt", "Great, then the two of you own that. Now, the release schedule please."),
+         ("awb", "We planned the release for the fourteenth, but the security review is not finished."),
+         ("rms", "The reviewers asked for two more days, so the sixteenth looks realistic."),
+         ("slt", "Fine. Let us announce the sixteenth and keep the fourteenth as an internal goal.")]
+
+
+@pytest.fixture(scope="module")
+def flite_meeting(tmp_path_factory):
+    """Three flite voices taking turns (gaps of 0.4-0.9 s), and the turns as they were made."""
+    directory = tmp_path_factory.mktemp("meeting")
+    rng = np.random.default_rng(3)
+    pieces, turns, t = [], [], 0.0
+    for i, (voice, text) in enumerate(LINES):
+        raw, resampled = directory / f"{i}.wav", directory / f"{i}-16k.wav"
+        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(raw)], check=True)
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(raw), "-ar", "16000", "-ac", "1",
+                        str(resampled)], check=True)
+        with wave.open(str(resampled)) as w:
+            x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        loud = np.nonzero(np.abs(x) > 200)[0]
+        x = x[loud[0]:loud[-1] + 1]
+        gap = int(16000 * rng.uniform(0.4, 0.9))
+        pieces += [np.zeros(gap, dtype="<i2"), x]
+        t += gap / 16000
+        turns.append((t, t + len(x) / 16000, voice))
+        t += len(x) / 16000
+    pieces.append(np.zeros(8000, dtype="<i2"))
+    path = directory / "meeting.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.concatenate(pieces).tobytes())
+    return path, turns
+
+
+def test_pyannotes_sample(pyannote_sample):
+    path, reference = pyannote_sample
+    hypothesis = read_rttm(diarize(path, "--rttm"))
+    rate, details = der(reference, hypothesis)
+    print(f"\npyannote sample: DER {rate:.1%} {details}")
+    assert len({s for _, _, s in hypothesis}) == 2
+    assert rate <= 0.15, details  # senko 0.2.2 (the issue's reference): 22.7 %
+
+
+def test_a_three_voice_meeting(flite_meeting):
+    path, reference = flite_meeting
+    hypothesis = read_rttm(diarize(path, "--rttm"))
+    rate, details = der(reference, hypothesis)
+    print(f"\nflite meeting: DER {rate:.1%} {details}")
+    assert len({s for _, _, s in hypothesis}) == 3
+    assert rate <= 0.08, details
+
+
+def test_one_voice_and_the_counts_asked_for(flite_meeting):
+    import json
+    out = json.loads(diarize(AUDIO / "jfk.wav"))
+    assert out["speakers"] == 1 and out["turns"], out
+    assert out["turns"][0]["start"] < 1.0 and out["turns"][-1]["end"] > 9.0
+    path, _ = flite_meeting
+    assert json.loads(diarize(path, "--num-speakers", "2"))["speakers"] == 2
+    assert json.loads(diarize(path, "--max-speakers", "2"))["speakers"] == 2
