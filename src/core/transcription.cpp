@@ -35,22 +35,33 @@ json::value to_json(const Segment& s) {
   if (!s.words.empty()) {
     json::array words;
     for (const auto& w : s.words) {
-      words.emplace_back(json::object{
-          {"word", w.word}, {"start", w.start}, {"end", w.end}, {"probability", w.probability}});
+      json::object wo{
+          {"word", w.word}, {"start", w.start}, {"end", w.end}, {"probability", w.probability}};
+      if (!w.speaker.empty()) wo["speaker"] = w.speaker;
+      words.emplace_back(std::move(wo));
     }
     o["words"] = std::move(words);
   }
   if (!s.logprobs.empty()) o["logprobs"] = logprobs_json(s.logprobs);
+  if (!s.speaker.empty()) o["speaker"] = s.speaker;
   return o;
 }
 
 json::value to_json(const Transcription& t) {
   json::array segments;
   for (const auto& s : t.segments) segments.push_back(to_json(s));
-  return json::object{{"text", t.text},
-                      {"language", t.language},
-                      {"duration", t.duration},
-                      {"segments", std::move(segments)}};
+  json::object o{{"text", t.text},
+                 {"language", t.language},
+                 {"duration", t.duration},
+                 {"segments", std::move(segments)}};
+  if (t.diarized) {
+    json::array turns;
+    for (const auto& turn : t.speaker_turns)
+      turns.emplace_back(
+          json::object{{"start", turn.start}, {"end", turn.end}, {"speaker", turn.speaker}});
+    o["speaker_turns"] = std::move(turns);
+  }
+  return o;
 }
 
 namespace {
@@ -85,7 +96,7 @@ Segment read_segment(const json::value& sv) {
     for (const auto& wv : words->as_array()) {
       const auto& wo = wv.as_object();
       s.words.push_back({string_field(wo, "word"), number(wo, "start"), number(wo, "end"),
-                         number(wo, "probability")});
+                         number(wo, "probability"), string_field(wo, "speaker")});
     }
   }
   if (auto* logprobs = so.if_contains("logprobs")) {
@@ -99,6 +110,7 @@ Segment read_segment(const json::value& sv) {
       s.logprobs.push_back(std::move(l));
     }
   }
+  s.speaker = string_field(so, "speaker");
   return s;
 }
 }  // namespace
@@ -120,6 +132,14 @@ Transcription transcription_from_json(const json::value& v) {
     t.duration = number(o, "duration");
     if (auto* segs = o.if_contains("segments")) {
       for (const auto& sv : segs->as_array()) t.segments.push_back(read_segment(sv));
+    }
+    if (auto* turns = o.if_contains("speaker_turns")) {
+      t.diarized = true;
+      for (const auto& tv : turns->as_array()) {
+        const auto& to = tv.as_object();
+        t.speaker_turns.push_back(
+            {number(to, "start"), number(to, "end"), string_field(to, "speaker")});
+      }
     }
     return t;
   } catch (const std::exception& e) {

@@ -18,6 +18,7 @@ struct Word {
   double start = 0;        // seconds from the start of the audio
   double end = 0;          // seconds from the start of the audio
   double probability = 0;  // how sure the model is of the word, 0..1
+  std::string speaker;     // with diarization: who said it ("A", "B", ... or a known name)
 };
 
 // A sampled text token with its log-probability (OpenAI's `include[]=logprobs`).
@@ -40,6 +41,16 @@ struct Segment {
   double no_speech_prob = 0;           // probability that the window holds no speech
   std::vector<Word> words;             // with word timestamps: the segment's words, in order
   std::vector<TokenLogprob> logprobs;  // when asked for: the segment's text tokens, in order
+  std::string speaker;                 // with diarization: who said it (segments are cut where
+                                       // the speaker changes)
+};
+
+// A stretch of one speaker's speech, as diarization finds it (overlapping speech gives
+// overlapping turns).
+struct SpeakerTurn {
+  double start = 0;     // seconds from the start of the audio
+  double end = 0;       // seconds from the start of the audio
+  std::string speaker;  // "A", "B", ... or a known speaker's name
 };
 
 // Where a model's time went, for metrics; not part of any response. Zero when not measured.
@@ -54,6 +65,8 @@ struct Transcription {
   double duration = 0;            // seconds of audio that were transcribed
   std::vector<Segment> segments;  // timed pieces of `text`, in order
   StageTimes stage_times;         // measured by the model, if it does
+  bool diarized = false;          // speakers were asked for (segments and words carry them)
+  std::vector<SpeakerTurn> speaker_turns;  // with diarization: every turn, by start time
 };
 
 // How likely speech is in one language, as a model judges it.

@@ -56,6 +56,7 @@ struct Cue {
   double start = 0;
   double end = 0;
   std::string text;
+  std::string speaker;  // diarized: who speaks in the cue (its first word's speaker)
 };
 
 bool has_words(const Transcription& t) {
@@ -126,7 +127,7 @@ std::vector<Cue> subtitle_cues(const Transcription& t, const SubtitleOptions& o,
                                char decimal_marker) {
   std::vector<Cue> out;
   if (!has_words(t)) {
-    for (const auto& s : cues(t)) out.push_back({s.start, s.end, cue_text(s.text)});
+    for (const auto& s : cues(t)) out.push_back({s.start, s.end, cue_text(s.text), s.speaker});
     return out;
   }
   // Words are written as they are (OpenAI's writer strips nothing), but without arrows.
@@ -134,7 +135,8 @@ std::vector<Cue> subtitle_cues(const Transcription& t, const SubtitleOptions& o,
     std::string text;
     for (const auto& w : subtitle) text += w.word;
     if (!o.highlight_words) {
-      out.push_back({subtitle.front().start, subtitle.back().end, without_arrows(text)});
+      out.push_back({subtitle.front().start, subtitle.back().end, without_arrows(text),
+                     subtitle.front().speaker});
       continue;
     }
     // A cue per word with that word underlined, and the whole text in the gaps between words.
@@ -142,11 +144,11 @@ std::vector<Cue> subtitle_cues(const Transcription& t, const SubtitleOptions& o,
     for (std::size_t i = 0; i < subtitle.size(); ++i) {
       const Word& w = subtitle[i];
       if (subtitle_time(last, decimal_marker) != subtitle_time(w.start, decimal_marker))
-        out.push_back({last, w.start, without_arrows(text)});
+        out.push_back({last, w.start, without_arrows(text), subtitle.front().speaker});
       std::string marked;
       for (std::size_t j = 0; j < subtitle.size(); ++j)
         marked += j == i ? underline(subtitle[j].word) : subtitle[j].word;
-      out.push_back({w.start, w.end, without_arrows(marked)});
+      out.push_back({w.start, w.end, without_arrows(marked), subtitle.front().speaker});
       last = w.end;
     }
   }
@@ -173,6 +175,8 @@ std::optional<ResponseFormat> parse_response_format(const std::string& name) {
   if (name == "srt") return ResponseFormat::srt;
   if (name == "vtt") return ResponseFormat::vtt;
   if (name == "verbose_json") return ResponseFormat::verbose_json;
+  if (name == "diarized_json") return ResponseFormat::diarized_json;
+  if (name == "rttm") return ResponseFormat::rttm;
   return std::nullopt;
 }
 
@@ -180,8 +184,10 @@ const char* content_type(ResponseFormat format) {
   switch (format) {
     case ResponseFormat::json:
     case ResponseFormat::verbose_json:
+    case ResponseFormat::diarized_json:
       return "application/json";
     case ResponseFormat::text:
+    case ResponseFormat::rttm:
       return "text/plain; charset=utf-8";
     case ResponseFormat::srt:
       return "application/x-subrip; charset=utf-8";
@@ -240,16 +246,18 @@ boost::json::value verbose_json(const Transcription& t, const std::string& task,
   for (const auto& s : t.segments) {
     json::array tokens;
     for (int id : s.tokens) tokens.emplace_back(id);
-    segments.emplace_back(json::object{{"id", s.id},
-                                       {"seek", s.seek},
-                                       {"start", round3(s.start)},
-                                       {"end", round3(s.end)},
-                                       {"text", s.text},
-                                       {"tokens", std::move(tokens)},
-                                       {"temperature", s.temperature},
-                                       {"avg_logprob", s.avg_logprob},
-                                       {"compression_ratio", s.compression_ratio},
-                                       {"no_speech_prob", s.no_speech_prob}});
+    json::object segment{{"id", s.id},
+                         {"seek", s.seek},
+                         {"start", round3(s.start)},
+                         {"end", round3(s.end)},
+                         {"text", s.text},
+                         {"tokens", std::move(tokens)},
+                         {"temperature", s.temperature},
+                         {"avg_logprob", s.avg_logprob},
+                         {"compression_ratio", s.compression_ratio},
+                         {"no_speech_prob", s.no_speech_prob}};
+    if (t.diarized) segment["speaker"] = s.speaker;
+    segments.emplace_back(std::move(segment));
   }
   // OpenAI names the language in words ("english").
   std::string language = language_name(t.language);
@@ -262,16 +270,39 @@ boost::json::value verbose_json(const Transcription& t, const std::string& task,
     json::array words;
     for (const auto& s : t.segments) {
       for (const auto& w : s.words) {
-        words.emplace_back(json::object{{"word", strip(w.word)},
-                                        {"start", w.start},
-                                        {"end", w.end},
-                                        {"probability", w.probability}});
+        json::object word{{"word", strip(w.word)},
+                          {"start", w.start},
+                          {"end", w.end},
+                          {"probability", w.probability}};
+        if (t.diarized) word["speaker"] = w.speaker;
+        words.emplace_back(std::move(word));
       }
     }
     out["words"] = std::move(words);
   }
   if (options.segments) out["segments"] = std::move(segments);
   if (options.logprobs) out["logprobs"] = transcript_logprobs(t);
+  if (options.usage) out["usage"] = duration_usage(t.duration);
+  return out;
+}
+
+boost::json::value diarized_json(const Transcription& t, const std::string& task,
+                                 const RenderOptions& options) {
+  namespace json = boost::json;
+  json::array segments;
+  for (const auto& s : t.segments) {
+    if (strip(s.text).empty()) continue;
+    segments.emplace_back(json::object{{"type", "transcript.text.segment"},
+                                       {"id", "seg_" + std::to_string(segments.size())},
+                                       {"start", round3(s.start)},
+                                       {"end", round3(s.end)},
+                                       {"text", s.text},
+                                       {"speaker", s.speaker}});
+  }
+  json::object out{{"task", task},
+                   {"duration", round3(t.duration)},
+                   {"text", t.text},
+                   {"segments", std::move(segments)}};
   if (options.usage) out["usage"] = duration_usage(t.duration);
   return out;
 }
@@ -300,6 +331,18 @@ std::string render(const Transcription& t, ResponseFormat format, const std::str
     }
     case ResponseFormat::verbose_json:
       return boost::json::serialize(verbose_json(t, task, options));
+    case ResponseFormat::diarized_json:
+      return boost::json::serialize(diarized_json(t, task, options));
+    case ResponseFormat::rttm: {
+      std::string out;
+      char line[256];
+      for (const auto& turn : t.speaker_turns) {
+        std::snprintf(line, sizeof line, " 1 %.3f %.3f <NA> <NA> ", turn.start,
+                      turn.end - turn.start);
+        out += "SPEAKER " + task + line + turn.speaker + " <NA> <NA>\n";
+      }
+      return out;
+    }
     case ResponseFormat::text:
       return t.text + "\n";
     case ResponseFormat::srt: {
@@ -307,15 +350,16 @@ std::string render(const Transcription& t, ResponseFormat format, const std::str
       int index = 1;
       for (const auto& c : subtitle_cues(t, options.subtitles, ',')) {
         out += std::to_string(index++) + "\n" + subtitle_time(c.start, ',') + " --> " +
-               subtitle_time(c.end, ',') + "\n" + c.text + "\n\n";
+               subtitle_time(c.end, ',') + "\n" +
+               (c.speaker.empty() ? "" : "[" + c.speaker + "] ") + c.text + "\n\n";
       }
       return out;
     }
     case ResponseFormat::vtt: {
       std::string out = "WEBVTT\n\n";
       for (const auto& c : subtitle_cues(t, options.subtitles, '.')) {
-        out += subtitle_time(c.start, '.') + " --> " + subtitle_time(c.end, '.') + "\n" + c.text +
-               "\n\n";
+        out += subtitle_time(c.start, '.') + " --> " + subtitle_time(c.end, '.') + "\n" +
+               (c.speaker.empty() ? "" : "<v " + c.speaker + ">") + c.text + "\n\n";
       }
       return out;
     }

@@ -1,5 +1,7 @@
 // Response formats of a transcription, as OpenAI's transcription API writes them: json, text,
-// srt, vtt and verbose_json (with OpenAI's flat `words` list when word times were asked for).
+// srt, vtt, verbose_json (with OpenAI's flat `words` list when word times were asked for) and
+// diarized_json. A diarized transcription also puts `speaker` on verbose_json's segments and
+// words, WebVTT voice tags (`<v A>`) on vtt cues and a `[A]` prefix on srt cues.
 // With word times, srt and vtt cues are laid out as whisper.utils' subtitle writers do it
 // (max_line_width, max_line_count, max_words_per_line, highlight_words), those options declared
 // once in subtitle_option_specs(). Pure functions; safe from any thread.
@@ -18,7 +20,10 @@
 
 namespace sra::http {
 
-enum class ResponseFormat { json, text, srt, vtt, verbose_json };
+// diarized_json: OpenAI's TranscriptionDiarized (segments with `speaker`, `type`
+// "transcript.text.segment").
+// rttm: NIST's speaker turns (not OpenAI's), one `SPEAKER` line per turn.
+enum class ResponseFormat { json, text, srt, vtt, verbose_json, diarized_json, rttm };
 
 // How srt and vtt cues are laid out when the segments have words (whisper.utils.SubtitlesWriter).
 struct SubtitleOptions {
@@ -58,11 +63,16 @@ SubtitleOptions parse_subtitle_options(
 std::optional<ResponseFormat> parse_response_format(const std::string& name);
 const char* content_type(ResponseFormat format);
 
-// The body for `format`. `task` is "transcribe" or "translate" (verbose_json names it).
+// The body for `format`. `task` is "transcribe" or "translate" (verbose_json names it); rttm
+// names the recording `task` too.
 std::string render(const Transcription& t, ResponseFormat format, const std::string& task,
                    const RenderOptions& options = {});
 boost::json::value verbose_json(const Transcription& t, const std::string& task,
                                 const RenderOptions& options = {});
+// OpenAI's TranscriptionDiarized: task, duration, text, segments (type, id, start, end, text,
+// speaker), usage when asked.
+boost::json::value diarized_json(const Transcription& t, const std::string& task,
+                                 const RenderOptions& options = {});
 
 // "00:01:02,345" (srt) or "00:01:02.345" (vtt).
 std::string subtitle_time(double seconds, char decimal_marker);

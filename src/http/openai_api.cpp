@@ -132,7 +132,7 @@ const std::vector<OptionSpec>& openai_field_specs() {
     t.back().max_items = 256;
     t.push_back(
         make_option("response_format", OptionType::choice, "`json`", "the response's format"));
-    t.back().choices = {"json", "text", "srt", "verbose_json", "vtt"};
+    t.back().choices = {"json", "text", "srt", "verbose_json", "vtt", "diarized_json"};
     t.push_back(make_option("stream", OptionType::boolean, "`false`",
                             "server-sent events: a delta per segment, then the whole text"));
     t.push_back(make_option("temperature", OptionType::number, "`0`",
@@ -190,8 +190,14 @@ OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, boo
   };
   if (auto m = parsed("model")) r.model = strip(m->text);
   if (r.model.empty()) throw missing_field("model", "you must provide a model parameter");
+  // OpenAI's diarizing model is the default model here, as whisper-1 is.
+  if (r.model == "gpt-4o-transcribe-diarize") r.model = kOpenAIDefaultModelName;
   if (auto f = parsed("response_format")) r.format = *parse_response_format(f->text);
   if (auto s = parsed("stream")) r.stream = s->flag;
+  if (r.stream && r.format == ResponseFormat::diarized_json) {
+    throw invalid_field("stream",
+                        "diarized_json is not streamed here yet: ask without stream=true");
+  }
   if (auto c = parsed("callback_url")) {
     r.callback_url = strip(c->text);
     if (r.stream) throw invalid_field("callback_url", "a streamed response takes no callback_url");
@@ -238,6 +244,7 @@ OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, boo
   r.options.erase("temperature");  // OpenAI's temperature is its own field (below)
   // Without chunking_strategy, OpenAI's long-form decoding, token for token.
   r.options.try_emplace("chunking_strategy", "none");
+  if (r.format == ResponseFormat::diarized_json) r.options["diarize"] = "true";
   if (want_words || r.render.subtitles.any()) r.options["word_timestamps"] = "true";
   if (r.render.logprobs) r.options["logprobs"] = "true";
   // As OpenAI documents: 0 lets the model raise the temperature by itself when it needs to;

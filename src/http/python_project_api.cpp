@@ -201,7 +201,9 @@ asio::awaitable<Response> task_result(ApiContext& ctx, const RequestParser::valu
   if (!format_name.empty()) {
     format = parse_response_format(format_name);
     if (!format) {
-      throw invalid_request("response_format must be one of json, text, srt, vtt, verbose_json");
+      throw invalid_request(
+          "response_format must be one of json, text, srt, vtt, verbose_json, diarized_json, "
+          "rttm");
     }
   }
   auto result = co_await run_on(ctx.blocking.get_executor(),
@@ -215,9 +217,16 @@ asio::awaitable<Response> task_result(ApiContext& ctx, const RequestParser::valu
       return value.empty() ? std::nullopt : std::optional<std::string>(value);
     });
     for (const auto& s : result->transcription->segments) options.words |= !s.words.empty();
+    const bool needs_speakers =
+        *format == ResponseFormat::diarized_json || *format == ResponseFormat::rttm;
+    if (needs_speakers && !result->transcription->diarized) {
+      throw invalid_request("response_format " + format_name +
+                            " needs speakers: submit the task with diarize=true");
+    }
     Response res{bhttp_status::ok, 11};
     res.set(beast_http::field::content_type, content_type(*format));
-    res.body() = render(*result->transcription, *format, "transcribe", options);
+    res.body() = render(*result->transcription, *format,
+                        *format == ResponseFormat::rttm ? task_id : "transcribe", options);
     res.prepare_payload();
     co_return res;
   }

@@ -12,6 +12,7 @@
 #include "http/formats.h"
 #include "service/builtin_parts.h"
 #include "service/chunking.h"
+#include "service/speaker_labels.h"
 #include "service/voice_activity.h"
 
 namespace sra::http {
@@ -85,8 +86,9 @@ std::string build_openapi_document() {
   add("SeedUpload", false);
   add("TranscriptionRequest", true);
   add("TranslationRequest", true);
-  // Voice activity detection and chunking belong to every transcription route.
-  for (const auto* table : {&vad_option_specs(), &chunking_option_specs()}) {
+  // Voice activity detection, chunking and diarization belong to every transcription route.
+  for (const auto* table :
+       {&vad_option_specs(), &chunking_option_specs(), &diarization_option_specs()}) {
     for (const auto& [name, spec] : options_schema_properties(*table)) {
       for (const char* schema : {"SeedUpload", "TranscriptionRequest", "TranslationRequest"})
         schemas.at(schema).as_object().at("properties").as_object()[name] = spec;

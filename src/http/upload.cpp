@@ -8,13 +8,15 @@
 #include "service/builtin_parts.h"
 #include "service/chunking.h"
 #include "service/metrics.h"
+#include "service/speaker_labels.h"
 #include "service/voice_activity.h"
 #include "service/webhooks.h"
 
 namespace sra::http {
 
 std::vector<const std::vector<OptionSpec>*> transcription_option_tables() {
-  return {&builtin_request_options(), &vad_option_specs(), &chunking_option_specs()};
+  return {&builtin_request_options(), &vad_option_specs(), &chunking_option_specs(),
+          &diarization_option_specs()};
 }
 
 Error inference_queue_full(const ApiContext& ctx) {

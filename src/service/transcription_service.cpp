@@ -38,6 +38,7 @@ ServiceLimits service_limits_from(const Config& config) {
   }
   limits.live = live_settings_from(config);
   limits.webhooks = webhook_settings_from(config);
+  limits.diarization = diarization_settings_from(config);
   return limits;
 }
 
@@ -143,13 +144,25 @@ TranscriptionService::PreparedJob TranscriptionService::prepare(const Transcript
 Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   CancelToken own;
   CancelToken& cancel = job.cancel ? *job.cancel : own;
+  // Speakers, when asked for: checked before any work; the transcription gets word times, by
+  // which each word finds its speaker once the whole audio is diarized.
+  const std::optional<speakers::DiarizationOptions> diarize = diarization_requested(job.options);
   PreparedJob prepared = prepare(job, cancel);
   const AudioBuffer& audio = *prepared.audio;
   TranscribeOptions options;
   options.values = job.options;
+  for (const auto& spec : diarization_option_specs()) options.values.erase(spec.name);
+  if (diarize) options.values["word_timestamps"] = "true";
   options.on_segment = job.on_segment;
   options.cancel = &cancel;
   auto inference_started = CancelToken::Clock::now();
+  auto with_speakers = [&](Transcription t) {
+    if (!diarize) return t;
+    auto started = CancelToken::Clock::now();
+    speakers_.label(t, audio, *diarize, &cancel);
+    metrics().stage_seconds.with({"diarize"}).add(seconds_since(started));
+    return t;
+  };
 
   // Chunked: speech cut at silences, the chunks decoded together (service/chunking.h).
   ChunkingChoice chunking = limits_.chunking;
@@ -159,7 +172,8 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   options.values.erase("chunking_strategy");
   if (chunking.applies_to(audio.seconds())) {
     for (const auto& spec : vad_option_specs()) options.values.erase(spec.name);
-    Transcription t = run_chunked(job, prepared, chunking, std::move(options), cancel);
+    Transcription t =
+        with_speakers(run_chunked(job, prepared, chunking, std::move(options), cancel));
     metrics().audio_seconds.add(audio.seconds());
     metrics().inference_seconds.add(seconds_since(inference_started));
     metrics().stage_seconds.with({"encode"}).add(t.stage_times.encode_seconds);
@@ -196,6 +210,7 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
     restore_times(t, *speech);
     t.duration = audio.seconds();
   }
+  t = with_speakers(std::move(t));
   metrics().audio_seconds.add(audio.seconds());
   metrics().inference_seconds.add(seconds_since(inference_started));
   metrics().stage_seconds.with({"encode"}).add(t.stage_times.encode_seconds);

@@ -34,6 +34,7 @@
 #include "service/live_session.h"
 #include "service/memory_budget.h"
 #include "service/rate_limiter.h"
+#include "service/speaker_labels.h"
 #include "service/voice_activity.h"
 #include "service/webhooks.h"
 
@@ -53,6 +54,7 @@ struct ServiceLimits {
   ChunkingChoice chunking;                // requests that do not say (WHISPER_CHUNKING)
   LiveSettings live;                      // realtime sessions (see live_session.h)
   WebhookSettings webhooks;               // callbacks of async tasks (see webhooks.h)
+  DiarizationSettings diarization;        // speaker labels (see speaker_labels.h)
 };
 
 ServiceLimits service_limits_from(const Config& config);
@@ -86,7 +88,8 @@ class TranscriptionService {
                                  .sources = limits.vad.sources,
                                  .download = limits.vad.download}),
         upload_memory_(limits.max_buffered_upload_bytes),
-        webhooks_(limits.webhooks) {}
+        webhooks_(limits.webhooks),
+        speakers_(limits.diarization) {}
 
   // Runs `job` on the calling thread. Throws sra::Error: unsupported_media, too_large,
   // invalid_request (with field()), not_found (model), cancelled, deadline_exceeded, ...
@@ -172,6 +175,7 @@ class TranscriptionService {
   CatalogModelLoader<vad::SmartTurn> turn_;
   MemoryBudget upload_memory_;
   WebhookSender webhooks_;
+  SpeakerLabeler speakers_;
   std::map<std::string, WebhookFormat> webhook_formats_;
   ClientSlots live_slots_{limits_.live.max_sessions, limits_.live.max_sessions_per_client};
 };

@@ -107,3 +107,95 @@ def test_one_voice_and_the_counts_asked_for(flite_meeting):
     path, _ = flite_meeting
     assert json.loads(diarize(path, "--num-speakers", "2"))["speakers"] == 2
     assert json.loads(diarize(path, "--max-speakers", "2"))["speakers"] == 2
+
+
+def voice_at(reference, start, end):
+    """The reference voice speaking most of [start, end)."""
+    best, most = None, 0.0
+    for s, e, voice in reference:
+        overlap = min(e, end) - max(s, start)
+        if overlap > most:
+            best, most = voice, overlap
+    return best
+
+
+@pytest.fixture
+def diarizing_server(make_server):
+    return make_server(MODEL="whisper", WHISPER_MODEL_PATH=MODELS / "ggml-base.bin",
+                       WHISPER_MODELS_DIR=MODELS, MODEL_DOWNLOAD="false", INFERENCE_THREADS=1)
+
+
+def test_openai_sdk_gets_a_diarized_transcription(diarizing_server, flite_meeting):
+    """OpenAI's Python SDK asking gpt-4o-transcribe-diarize for diarized_json gets its
+    TranscriptionDiarized object: segments cut at speaker changes, labelled A, B, C, each
+    label standing for one voice of the meeting."""
+    from openai import OpenAI
+    from openai.types.audio import TranscriptionDiarized
+    path, reference = flite_meeting
+    client = OpenAI(base_url=diarizing_server.url("/v1"), api_key="unused", timeout=600)
+    with open(path, "rb") as f:
+        result = client.audio.transcriptions.create(model="gpt-4o-transcribe-diarize", file=f,
+                                                    response_format="diarized_json",
+                                                    chunking_strategy="auto")
+    assert isinstance(result, TranscriptionDiarized)
+    assert result.task == "transcribe" and abs(result.duration - reference[-1][1] - 0.5) < 0.1
+    assert "export feature" in result.text
+    labels = {s.speaker for s in result.segments}
+    assert labels == {"A", "B", "C"}, labels
+    assert all(s.type == "transcript.text.segment" and s.end > s.start for s in result.segments)
+    # Each label is one voice: the segments' voices by time agree with their labels.
+    votes = {}
+    for s in result.segments:
+        votes.setdefault(s.speaker, []).append(voice_at(reference, s.start, s.end))
+    mapping = {label: max(set(v), key=v.count) for label, v in votes.items()}
+    assert sorted(mapping.values()) == ["awb", "rms", "slt"], mapping
+    agree = sum(mapping[s.speaker] == voice_at(reference, s.start, s.end) for s in result.segments)
+    assert agree >= 0.9 * len(result.segments), (agree, len(result.segments))
+    assert mapping["A"] == "slt"  # labelled in order of appearance
+
+
+def test_verbose_json_and_the_async_route_carry_speakers(diarizing_server, flite_meeting):
+    import time
+    import requests
+    path, reference = flite_meeting
+    with open(path, "rb") as f:
+        r = requests.post(diarizing_server.url("/v1/audio/transcriptions"), files={"file": f},
+                          data={"model": "whisper-1", "response_format": "verbose_json", "diarize": "true",
+                                "num_speakers": "3", "timestamp_granularities[]": "word"}, timeout=600)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert {w["speaker"] for w in body["words"]} == {"A", "B", "C"}
+    # Bounds and contradictions are refused before any work.
+    for data, field in [({"diarize": "true", "num_speakers": "0"}, "num_speakers"),
+                        ({"diarize": "true", "min_speakers": "4", "max_speakers": "2"}, "min_speakers"),
+                        ({"num_speakers": "2"}, "num_speakers")]:
+        with open(AUDIO / "jfk.wav", "rb") as f:
+            r = requests.post(diarizing_server.url("/v1/audio/transcriptions"), files={"file": f},
+                              data={"model": "whisper-1", **data}, timeout=60)
+        assert r.status_code == 400 and r.json()["error"]["param"] == field, r.text
+    # The Python project's async route: diarize=true stores the speakers with the task.
+    with open(path, "rb") as f:
+        task = requests.post(diarizing_server.url("/async/v1/transcribe"), files={"file": f},
+                             data={"diarize": "true"}, timeout=60).json()["task_id"]
+    deadline = time.time() + 600
+    while requests.get(diarizing_server.url(f"/async/v1/transcribe/{task}"), timeout=30).json()["status"] != "SUCCESS":
+        assert time.time() < deadline
+        time.sleep(0.5)
+    rttm = requests.get(diarizing_server.url(f"/async/v1/transcribe/{task}?response_format=rttm"), timeout=30)
+    assert rttm.status_code == 200
+    turns = read_rttm(rttm.text)
+    assert {s for _, _, s in turns} == {"A", "B", "C"}
+    rate, details = der(reference, turns)
+    assert rate <= 0.08, details
+    vtt = requests.get(diarizing_server.url(f"/async/v1/transcribe/{task}?response_format=vtt"), timeout=30).text
+    assert vtt.startswith("WEBVTT") and "<v A>" in vtt and "<v C>" in vtt
+    diarized = requests.get(diarizing_server.url(f"/async/v1/transcribe/{task}?response_format=diarized_json"),
+                            timeout=30).json()
+    assert {s["speaker"] for s in diarized["segments"]} == {"A", "B", "C"}
+    # A task without speakers cannot give them.
+    with open(AUDIO / "jfk.wav", "rb") as f:
+        plain = requests.post(diarizing_server.url("/async/v1/transcribe"), files={"file": f}, timeout=60).json()["task_id"]
+    while requests.get(diarizing_server.url(f"/async/v1/transcribe/{plain}"), timeout=30).json()["status"] != "SUCCESS":
+        time.sleep(0.5)
+    r = requests.get(diarizing_server.url(f"/async/v1/transcribe/{plain}?response_format=rttm"), timeout=30)
+    assert r.status_code == 422 and "diarize=true" in r.text, r.text

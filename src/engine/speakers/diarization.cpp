@@ -10,13 +10,13 @@
 namespace sra::speakers {
 namespace {
 
-constexpr int kChunkFrames = 589;            // SpeakerSegmentation::frames(kSegmentationChunk)
+constexpr int kChunkFrames = 589;             // SpeakerSegmentation::frames(kSegmentationChunk)
 constexpr double kMinEmbeddingSeconds = 0.5;  // of a local speaker's speech for a voice print
 
 struct Chunk {
-  int first_frame = 0;  // on the global grid of 270-sample frames
-  int frames = 0;       // of its 589 that lie within the audio
-  std::vector<std::uint8_t> active;  // [kChunkFrames][3]: local speaker speaks
+  int first_frame = 0;                                  // on the global grid of 270-sample frames
+  int frames = 0;                                       // of its 589 that lie within the audio
+  std::vector<std::uint8_t> active;                     // [kChunkFrames][3]: local speaker speaks
   std::array<int, kLocalSpeakers> cluster{-1, -1, -1};  // each local speaker's embedding's cluster
   std::array<int, kLocalSpeakers> embedding{-1, -1, -1};
 };
@@ -122,7 +122,8 @@ std::vector<int> cluster_embeddings(const std::vector<std::vector<float>>& embed
     const int ra = find(parent, merges[m].a), rb = find(parent, merges[m].b);
     if (ra != rb) parent[ra] = rb;
   }
-  std::vector<int> label(static_cast<std::size_t>(n), -1), root_label(static_cast<std::size_t>(n), -1);
+  std::vector<int> label(static_cast<std::size_t>(n), -1),
+      root_label(static_cast<std::size_t>(n), -1);
   int next = 0;
   for (int i = 0; i < n; ++i) {
     const int r = find(parent, i);
@@ -146,8 +147,8 @@ Diarization Diarizer::diarize(const std::vector<float>& samples,
   if (SpeakerSegmentation::frames(total) <= 0) return result;
 
   // 1. Chunks on the frame grid: starts are multiples of the frame step.
-  const int step_frames = std::max(1, static_cast<int>(std::lround(options.step_seconds *
-                                                                   kSegmentationRate / kFrameStep)));
+  const int step_frames = std::max(
+      1, static_cast<int>(std::lround(options.step_seconds * kSegmentationRate / kFrameStep)));
   std::vector<int> starts;  // in frames
   const int last_start =
       std::max(0, (total - kSegmentationChunk) / kFrameStep);  // the chunk that ends the audio
@@ -184,7 +185,8 @@ Diarization Diarizer::diarize(const std::vector<float>& samples,
       for (bool alone_only : {true, false}) {
         speech.clear();
         for (int f = 0; f < chunk.frames; ++f) {
-          const std::uint8_t* a = chunk.active.data() + static_cast<std::size_t>(f) * kLocalSpeakers;
+          const std::uint8_t* a =
+              chunk.active.data() + static_cast<std::size_t>(f) * kLocalSpeakers;
           if (!a[s] || (alone_only && a[0] + a[1] + a[2] > 1)) continue;
           const std::size_t from = first + static_cast<std::size_t>(f) * kFrameStep;
           const std::size_t to = std::min(samples.size(), from + kFrameStep);
@@ -205,8 +207,8 @@ Diarization Diarizer::diarize(const std::vector<float>& samples,
 
   // 3. Clusters of voice prints.
   const std::vector<int> label =
-      cluster_embeddings(embeddings, options.threshold, options.min_speakers,
-                         options.max_speakers, options.num_speakers);
+      cluster_embeddings(embeddings, options.threshold, options.min_speakers, options.max_speakers,
+                         options.num_speakers);
   const int clusters = *std::max_element(label.begin(), label.end()) + 1;
   for (Chunk& c : chunks)
     for (int s = 0; s < kLocalSpeakers; ++s)

@@ -43,9 +43,9 @@ struct SpeakerTurn {
 };
 
 struct Diarization {
-  std::vector<SpeakerTurn> turns;                // by start time; overlapping turns possible
-  int speakers = 0;                              // distinct speakers found
-  std::vector<std::vector<float>> centroids;     // each speaker's mean voice print (unit length)
+  std::vector<SpeakerTurn> turns;             // by start time; overlapping turns possible
+  int speakers = 0;                           // distinct speakers found
+  std::vector<std::vector<float>> centroids;  // each speaker's mean voice print (unit length)
 };
 
 class Diarizer {

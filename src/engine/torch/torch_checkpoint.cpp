@@ -303,7 +303,8 @@ class Unpickler {
         case 0x86:
         case 0x87: {  // TUPLE1..3
           const std::size_t count = op - 0x84u;
-          if (stack_.size() < count) fail(name_, "a tuple of missing values");
+          const std::size_t floor = marks_.empty() ? 0 : marks_.back();
+          if (stack_.size() < floor + count) fail(name_, "a tuple of missing values");
           int n = make(Node::Kind::tuple);
           nodes_[n].items.assign(stack_.end() - static_cast<std::ptrdiff_t>(count), stack_.end());
           stack_.resize(stack_.size() - count);
@@ -480,6 +481,7 @@ class Unpickler {
     if (marks_.empty()) fail(name_, "the pickle has no mark to pop to");
     const std::size_t mark = marks_.back();
     marks_.pop_back();
+    if (mark > stack_.size()) fail(name_, "the pickle's mark lies above its stack");
     std::vector<int> items(stack_.begin() + static_cast<std::ptrdiff_t>(mark), stack_.end());
     stack_.resize(mark);
     return items;

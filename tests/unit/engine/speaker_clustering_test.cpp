@@ -39,7 +39,7 @@ TEST(SpeakerClustering, CountsAskedForWin) {
   auto count = [](const std::vector<int>& l) { return *std::max_element(l.begin(), l.end()) + 1; };
   EXPECT_EQ(count(cluster_embeddings(points, 0.5f, 1, 20, 2)), 2);
   EXPECT_EQ(count(cluster_embeddings(points, 0.5f, 1, 20, 5)), 5);
-  EXPECT_EQ(count(cluster_embeddings(points, 0.5f, 1, 2, std::nullopt)), 2);  // max_speakers
+  EXPECT_EQ(count(cluster_embeddings(points, 0.5f, 1, 2, std::nullopt)), 2);   // max_speakers
   EXPECT_EQ(count(cluster_embeddings(points, 0.5f, 4, 20, std::nullopt)), 4);  // min_speakers
   EXPECT_EQ(count(cluster_embeddings(points, 2.5f, 1, 20, std::nullopt)), 1);  // all merge
   EXPECT_EQ(count(cluster_embeddings(points, 0.5f, 1, 20, 99)), 12);  // no more than points

@@ -114,6 +114,10 @@ TEST(TorchCheckpoint, RefusesWhatIsNotACheckpoint) {
   EXPECT_THROW(torch::TorchCheckpoint(std::string_view("not a zip"), "junk"), Error);
   // A Whisper ggml file is no checkpoint either.
   EXPECT_THROW(torch::TorchCheckpoint(test::whisper_model("tiny-test-f32")), Error);
+  // The fuzzer's find: a tuple opcode that pops below a mark left the mark above the stack.
+  EXPECT_THROW(torch::TorchCheckpoint(std::filesystem::path(SRA_UNIT_TEST_DIR) / ".." / "fuzz" /
+                                      "corpus" / "fuzz_torch_checkpoint" / "mark-above-stack.pt"),
+               Error);
   const torch::TorchCheckpoint c(checkpoint());
   EXPECT_EQ(c.get("lstm.weight_ih_l0", {512, 60}).count(), 512u * 60u);
   EXPECT_THROW(c.get("lstm.weight_ih_l0", {60, 512}), Error);
