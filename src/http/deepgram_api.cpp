@@ -48,27 +48,12 @@ OptionSpec ranged(std::string name, OptionType type, std::string default_text, s
 }
 
 // Deepgram features this server does not have: refused by name unless sent as false.
-constexpr std::string_view kUnsupported[] = {"diarize",
-                                             "diarize_model",
-                                             "multichannel",
-                                             "numerals",
-                                             "filler_words",
-                                             "profanity_filter",
-                                             "redact",
-                                             "replace",
-                                             "search",
-                                             "sentiment",
-                                             "summarize",
-                                             "topics",
-                                             "custom_topic",
-                                             "custom_topic_mode",
-                                             "intents",
-                                             "custom_intent",
-                                             "custom_intent_mode",
-                                             "detect_entities",
-                                             "dictation",
-                                             "measurements",
-                                             "language_hint"};
+constexpr std::string_view kUnsupported[] = {
+    "diarize_model",     "multichannel", "numerals",      "filler_words",
+    "profanity_filter",  "redact",       "replace",       "search",
+    "sentiment",         "summarize",    "topics",        "custom_topic",
+    "custom_topic_mode", "intents",      "custom_intent", "custom_intent_mode",
+    "detect_entities",   "dictation",    "measurements",  "language_hint"};
 
 // Deepgram's model names: any of them means the default model here.
 bool is_deepgram_model_name(std::string_view name) {
@@ -104,6 +89,9 @@ const std::vector<OptionSpec>& deepgram_option_specs() {
     s.push_back(ranged("utt_split", T::number, "`0.8`",
                        "the pause (seconds) between words that starts a new utterance", 0.1, 30));
     flag("paragraphs", "`paragraphs` of sentences, split at pauses");
+    flag("diarize",
+         "POST only: each word's `speaker` (0, 1, ...); utterances and paragraphs split where the "
+         "speaker changes and carry theirs");
     text("keyterm", 8192, "a word or phrase to bias toward (repeatable; our `keyterms`)");
     text("keywords", 8192,
          "`word` or `word:boost` to bias toward (repeatable; the boost is ignored)");
@@ -172,7 +160,19 @@ namespace {
 struct DgWord {
   std::string plain, written;
   double start = 0, end = 0, confidence = 0;
+  int speaker = -1;  // diarized: 0, 1, ... (from the label "A", "B", ...)
 };
+
+// The index of a speaker label ("A" -> 0, "AB" -> 27); -1 for none.
+int speaker_index(const std::string& label) {
+  if (label.empty()) return -1;
+  int n = 0;
+  for (char c : label) {
+    if (c < 'A' || c > 'Z' || n > 1000000) return -1;
+    n = n * 26 + (c - 'A' + 1);
+  }
+  return n - 1;
+}
 
 std::vector<std::string> split_words(const std::string& text) {
   std::vector<std::string> out;
@@ -190,7 +190,8 @@ std::vector<DgWord> words_of(const std::vector<Word>& timed) {
                .written = strip(w.word),
                .start = w.start,
                .end = w.end,
-               .confidence = w.probability};
+               .confidence = w.probability,
+               .speaker = speaker_index(w.speaker)};
       if (d.plain.empty()) {
         // Punctuation on its own belongs to the word before it.
         if (!words.empty()) words.back().written += d.written;
@@ -214,6 +215,7 @@ json::array words_json(const std::vector<DgWord>& words, std::size_t from, std::
                    {"start", dg_round(words[i].start)},
                    {"end", dg_round(words[i].end)},
                    {"confidence", dg_round(words[i].confidence)}};
+    if (words[i].speaker >= 0) w["speaker"] = words[i].speaker;
     if (punctuated) w["punctuated_word"] = words[i].written;
     out.push_back(std::move(w));
   }
@@ -237,13 +239,15 @@ std::string joined(const std::vector<DgWord>& words, std::size_t from, std::size
   return out;
 }
 
-// [from, to) ranges of words split where the pause before a word is at least `pause`.
+// [from, to) ranges of words split where the pause before a word is at least `pause`, or the
+// speaker changes.
 std::vector<std::pair<std::size_t, std::size_t>> split_at_pauses(const std::vector<DgWord>& words,
                                                                  double pause) {
   std::vector<std::pair<std::size_t, std::size_t>> ranges;
   std::size_t begin = 0;
   for (std::size_t i = 1; i <= words.size(); ++i) {
-    if (i == words.size() || words[i].start - words[i - 1].end >= pause) {
+    if (i == words.size() || words[i].start - words[i - 1].end >= pause ||
+        words[i].speaker != words[i - 1].speaker) {
       if (i > begin) ranges.emplace_back(begin, i);
       begin = i;
     }
@@ -276,11 +280,15 @@ json::object paragraphs_json(const std::vector<DgWord>& words, bool punctuated) 
         begin = i + 1;
       }
     }
-    transcript += "\n" + text + "\n";
-    paragraphs.push_back(json::object{{"sentences", std::move(sentences)},
-                                      {"num_words", static_cast<std::int64_t>(to - from)},
-                                      {"start", dg_round(words[from].start)},
-                                      {"end", dg_round(words[to - 1].end)}});
+    const int speaker = words[from].speaker;
+    transcript +=
+        "\n" + (speaker >= 0 ? "Speaker " + std::to_string(speaker) + ": " : "") + text + "\n";
+    json::object paragraph{{"sentences", std::move(sentences)},
+                           {"num_words", static_cast<std::int64_t>(to - from)},
+                           {"start", dg_round(words[from].start)},
+                           {"end", dg_round(words[to - 1].end)}};
+    if (speaker >= 0) paragraph["speaker"] = speaker;
+    paragraphs.push_back(std::move(paragraph));
   }
   return json::object{{"transcript", transcript}, {"paragraphs", std::move(paragraphs)}};
 }
@@ -341,13 +349,15 @@ json::object deepgram_response(const Transcription& t, const DeepgramRender& r) 
   if (r.utterances) {
     json::array utterances;
     for (auto [from, to] : split_at_pauses(words, r.utterance_split)) {
-      utterances.push_back(json::object{{"start", dg_round(words[from].start)},
-                                        {"end", dg_round(words[to - 1].end)},
-                                        {"confidence", mean_confidence(words, from, to)},
-                                        {"channel", 0},
-                                        {"transcript", joined(words, from, to, r.punctuate)},
-                                        {"words", words_json(words, from, to, r.punctuate)},
-                                        {"id", make_uuid()}});
+      json::object utterance{{"start", dg_round(words[from].start)},
+                             {"end", dg_round(words[to - 1].end)},
+                             {"confidence", mean_confidence(words, from, to)},
+                             {"channel", 0},
+                             {"transcript", joined(words, from, to, r.punctuate)},
+                             {"words", words_json(words, from, to, r.punctuate)},
+                             {"id", make_uuid()}};
+      if (words[from].speaker >= 0) utterance["speaker"] = words[from].speaker;
+      utterances.push_back(std::move(utterance));
     }
     results["utterances"] = std::move(utterances);
   }
@@ -451,6 +461,13 @@ ListenRequest parse_listen(ApiContext& ctx, std::string_view target, bool live) 
   r.render.utterances = flag("utterances");
   if (once.count("utt_split")) r.render.utterance_split = once["utt_split"].number;
   r.render.paragraphs = flag("paragraphs");
+  if (flag("diarize")) {
+    if (live) {
+      throw invalid_field("diarize",
+                          "a live connection is not diarized here: POST the recording instead");
+    }
+    r.options["diarize"] = "true";
+  }
   if (!terms.empty()) {
     json::array list;
     for (const std::string& term : terms) list.emplace_back(term);

@@ -12,16 +12,19 @@ namespace sra {
 const std::vector<OptionSpec>& diarization_option_specs() {
   static const std::vector<OptionSpec> specs = [] {
     std::vector<OptionSpec> t;
-    t.push_back(make_option("diarize", OptionType::boolean, "`false`",
-                            "who spoke when: `speaker` on segments (cut where the speaker "
-                            "changes) and words (OpenAI's `response_format=diarized_json` sets it)"));
+    t.push_back(
+        make_option("diarize", OptionType::boolean, "`false`",
+                    "who spoke when: `speaker` on segments (cut where the speaker "
+                    "changes) and words (OpenAI's `response_format=diarized_json` sets it)"));
     for (const char* name : {"num_speakers", "min_speakers", "max_speakers"}) {
       const std::string n = name;
-      t.push_back(make_option(
-          n, OptionType::integer, n == "min_speakers" ? "`1`" : n == "max_speakers" ? "`20`" : "",
-          n == "num_speakers"   ? "(diarization) exactly this many speakers"
-          : n == "min_speakers" ? "(diarization) at least this many speakers"
-                                : "(diarization) at most this many speakers"));
+      t.push_back(make_option(n, OptionType::integer,
+                              n == "min_speakers"   ? "`1`"
+                              : n == "max_speakers" ? "`20`"
+                                                    : "",
+                              n == "num_speakers"   ? "(diarization) exactly this many speakers"
+                              : n == "min_speakers" ? "(diarization) at least this many speakers"
+                                                    : "(diarization) at most this many speakers"));
       t.back().min = 1;
       t.back().max = 64;
     }
@@ -41,7 +44,9 @@ std::optional<speakers::DiarizationOptions> diarization_requested(
   auto num = parsed("num_speakers"), low = parsed("min_speakers"), high = parsed("max_speakers");
   if (!flag || !flag->flag) {
     if (num || low || high) {
-      throw invalid_field(num ? "num_speakers" : low ? "min_speakers" : "max_speakers",
+      throw invalid_field(num   ? "num_speakers"
+                          : low ? "min_speakers"
+                                : "max_speakers",
                           "speaker counts need diarize=true (or response_format=diarized_json)");
     }
     return std::nullopt;

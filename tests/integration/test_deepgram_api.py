@@ -110,7 +110,7 @@ def listen(server, query="", body=b"x", headers=None):
 
 
 @pytest.mark.parametrize("query, field", [
-    ("?diarize=true", "diarize"),
+    ("?diarize_model=nova", "diarize_model"),
     ("?callback=https://example.com/hook", "callback"),
     ("?summarize=v2", "summarize"),
     ("?no_such_parameter=1", "no_such_parameter"),
@@ -148,7 +148,7 @@ def test_errors_in_deepgrams_shape(server, client):
     r = requests.get(server.url("/v1/listen"), headers={"Authorization": f"Token {KEY}"}, timeout=30)
     assert r.status_code in (405, 426) and "err_msg" in r.json()
     with pytest.raises(ApiError) as e:
-        client.listen.v1.media.transcribe_file(request=b"\x00" * 10, diarize=True)
+        client.listen.v1.media.transcribe_file(request=b"\x00" * 10, sentiment=True)
     assert e.value.status_code == 400
 
 

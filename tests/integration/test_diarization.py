@@ -199,3 +199,32 @@ def test_verbose_json_and_the_async_route_carry_speakers(diarizing_server, flite
         time.sleep(0.5)
     r = requests.get(diarizing_server.url(f"/async/v1/transcribe/{plain}?response_format=rttm"), timeout=30)
     assert r.status_code == 422 and "diarize=true" in r.text, r.text
+
+
+def test_deepgram_clients_get_speakers(diarizing_server, flite_meeting):
+    """deepgram-sdk asking for diarize=true: each word's speaker, utterances and paragraphs split
+    where the speaker changes; a live connection asking for it is refused."""
+    from deepgram import DeepgramClient
+    from deepgram.environment import DeepgramClientEnvironment
+    base = diarizing_server.url("")
+    client = DeepgramClient(api_key="unused", environment=DeepgramClientEnvironment(
+        base=base, production=base.replace("http", "ws"), agent=base, agent_rest=base))
+    path, reference = flite_meeting
+    response = client.listen.v1.media.transcribe_file(request=path.read_bytes(), model="nova-3",
+                                                      diarize=True, utterances=True, punctuate=True,
+                                                      paragraphs=True)
+    words = response.results.channels[0].alternatives[0].words
+    assert {w.speaker for w in words} == {0, 1, 2}
+    agree = sum({0: "slt", 1: "awb", 2: "rms"}[w.speaker] == voice_at(reference, w.start, w.end)
+                for w in words)
+    assert agree >= 0.9 * len(words), (agree, len(words))
+    utterances = response.results.utterances
+    assert len(utterances) >= len(LINES) - 1
+    assert all({w.speaker for w in u.words} == {u.speaker} for u in utterances)
+    paragraphs = response.results.channels[0].alternatives[0].paragraphs
+    assert paragraphs.transcript.lstrip().startswith("Speaker 0: ")
+    import requests
+    r = requests.get(diarizing_server.url("/v1/listen?diarize=true"),
+                     headers={"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                              "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, timeout=30)
+    assert r.status_code == 400 and "diarize" in r.json()["err_msg"], r.text
