@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "core/errors.h"
@@ -94,22 +95,36 @@ Maps conv2d(const Maps& x, const Conv& w, int stride) {
   y.c = w.out;
   y.f = (x.f + 2 * pad - k) / stride + 1;
   y.t = x.t;
-  y.v.assign(static_cast<std::size_t>(y.c) * y.f * y.t, 0.0f);
+  y.v.resize(static_cast<std::size_t>(y.c) * y.f * y.t);  // every value written by sgemm
   const int positions = y.f * y.t, rows = x.c * k * k;
-  std::vector<float> columns(static_cast<std::size_t>(rows) * kColumnBlock);
+  std::unique_ptr<float[]> columns(new float[static_cast<std::size_t>(rows) * kColumnBlock]);
   for (int p0 = 0; p0 < positions; p0 += kColumnBlock) {
     const int n = std::min(kColumnBlock, positions - p0);
     for (int ci = 0; ci < x.c; ++ci)
       for (int kf = 0; kf < k; ++kf)
         for (int kt = 0; kt < k; ++kt) {
-          float* col = columns.data() + static_cast<std::size_t>((ci * k + kf) * k + kt) * n;
-          for (int j = 0; j < n; ++j) {
+          float* col = columns.get() + static_cast<std::size_t>((ci * k + kf) * k + kt) * n;
+          // Runs of one output row: a shifted copy of one input row, zeros past its edges.
+          for (int j = 0; j < n;) {
             const int p = p0 + j, fo = p / y.t, to = p % y.t;
-            const int fi = fo * stride + kf - pad, ti = to + kt - pad;
-            col[j] = fi >= 0 && fi < x.f && ti >= 0 && ti < x.t ? x.row(ci, fi)[ti] : 0.0f;
+            const int run = std::min(n - j, y.t - to);
+            const int fi = fo * stride + kf - pad;
+            float* out = col + j;
+            if (fi < 0 || fi >= x.f) {
+              std::fill_n(out, run, 0.0f);
+            } else {
+              const float* in = x.row(ci, fi);
+              const int shift = kt - pad;  // out[i] = in[to + i + shift]
+              const int first = std::clamp(-(to + shift), 0, run);
+              const int last = std::clamp(x.t - (to + shift), first, run);
+              std::fill_n(out, first, 0.0f);
+              std::copy(in + to + shift + first, in + to + shift + last, out + first);
+              std::fill(out + last, out + run, 0.0f);
+            }
+            j += run;
           }
         }
-    whisper::sgemm(false, y.c, n, rows, 1.0f, w.weight.data(), rows, columns.data(), n, 0.0f,
+    whisper::sgemm(false, y.c, n, rows, 1.0f, w.weight.data(), rows, columns.get(), n, 0.0f,
                    y.v.data() + p0, positions);
   }
   return y;

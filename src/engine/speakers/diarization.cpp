@@ -1,11 +1,14 @@
 #include "engine/speakers/diarization.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <numeric>
 
 #include "core/errors.h"
+#include "engine/whisper/thread_budget.h"
 
 namespace sra::speakers {
 namespace {
@@ -133,6 +136,53 @@ std::vector<int> cluster_embeddings(const std::vector<std::vector<float>>& embed
   return label;
 }
 
+namespace {
+
+// One chunk's segmentation and its local speakers' voice prints (empty where too little speech).
+void process_chunk(const SpeakerSegmentation& segmentation, const CamPlusPlus& embedding,
+                   const std::vector<float>& samples, int start, Chunk& chunk,
+                   std::array<std::vector<float>, kLocalSpeakers>& prints) {
+  const std::size_t first = static_cast<std::size_t>(start) * kFrameStep;
+  const std::size_t available = std::min<std::size_t>(kSegmentationChunk, samples.size() - first);
+  std::vector<float> window(kSegmentationChunk, 0.0f);
+  std::copy_n(samples.begin() + static_cast<std::ptrdiff_t>(first), available, window.begin());
+  const std::vector<float> speakers =
+      powerset_to_speakers(segmentation.forward(window.data(), kSegmentationChunk));
+  chunk.first_frame = start;
+  // Frames past the end of the audio (a short recording's padding) are not kept.
+  chunk.frames = available >= static_cast<std::size_t>(kSegmentationChunk)
+                     ? kChunkFrames
+                     : std::clamp(static_cast<int>(available / kFrameStep), 1, kChunkFrames);
+  chunk.active.assign(static_cast<std::size_t>(kChunkFrames) * kLocalSpeakers, 0);
+  for (int f = 0; f < chunk.frames; ++f)
+    for (int s = 0; s < kLocalSpeakers; ++s)
+      chunk.active[static_cast<std::size_t>(f) * kLocalSpeakers + s] =
+          speakers[static_cast<std::size_t>(f) * kLocalSpeakers + s] > 0;
+
+  // A voice print per local speaker, from the frames where it speaks alone (or, failing enough
+  // of those, every frame where it speaks).
+  std::vector<float> speech;
+  for (int s = 0; s < kLocalSpeakers; ++s) {
+    for (bool alone_only : {true, false}) {
+      speech.clear();
+      for (int f = 0; f < chunk.frames; ++f) {
+        const std::uint8_t* a = chunk.active.data() + static_cast<std::size_t>(f) * kLocalSpeakers;
+        if (!a[s] || (alone_only && a[0] + a[1] + a[2] > 1)) continue;
+        const std::size_t from = first + static_cast<std::size_t>(f) * kFrameStep;
+        const std::size_t to = std::min(samples.size(), from + kFrameStep);
+        speech.insert(speech.end(), samples.begin() + static_cast<std::ptrdiff_t>(from),
+                      samples.begin() + static_cast<std::ptrdiff_t>(to));
+      }
+      if (speech.size() >= kMinEmbeddingSeconds * kSegmentationRate) break;
+    }
+    if (speech.size() < kMinEmbeddingSeconds * kSegmentationRate) continue;
+    prints[s] = embedding.embed(speech.data(), static_cast<int>(speech.size()));
+    normalize(prints[s]);
+  }
+}
+
+}  // namespace
+
 Diarization Diarizer::diarize(const std::vector<float>& samples,
                               const DiarizationOptions& options) const {
   if (options.num_speakers && (*options.num_speakers < 1 || *options.num_speakers > 64))
@@ -155,53 +205,36 @@ Diarization Diarizer::diarize(const std::vector<float>& samples,
   for (int s = 0; s < last_start; s += step_frames) starts.push_back(s);
   starts.push_back(last_start);
 
-  std::vector<Chunk> chunks;
-  std::vector<std::vector<float>> embeddings;
-  std::vector<float> window(kSegmentationChunk);
-  std::vector<float> speech;
-  for (int start : starts) {
-    if (options.cancelled && options.cancelled()) throw Error(ErrorKind::cancelled, "cancelled");
-    const std::size_t first = static_cast<std::size_t>(start) * kFrameStep;
-    const std::size_t available = std::min<std::size_t>(kSegmentationChunk, samples.size() - first);
-    std::fill(window.begin(), window.end(), 0.0f);
-    std::copy_n(samples.begin() + static_cast<std::ptrdiff_t>(first), available, window.begin());
-    const std::vector<float> speakers =
-        powerset_to_speakers(segmentation_.forward(window.data(), kSegmentationChunk));
-    Chunk chunk;
-    chunk.first_frame = start;
-    // Frames past the end of the audio (a short recording's padding) are not kept.
-    chunk.frames = available >= static_cast<std::size_t>(kSegmentationChunk)
-                       ? kChunkFrames
-                       : std::clamp(static_cast<int>(available / kFrameStep), 1, kChunkFrames);
-    chunk.active.assign(static_cast<std::size_t>(kChunkFrames) * kLocalSpeakers, 0);
-    for (int f = 0; f < chunk.frames; ++f)
-      for (int s = 0; s < kLocalSpeakers; ++s)
-        chunk.active[static_cast<std::size_t>(f) * kLocalSpeakers + s] =
-            speakers[static_cast<std::size_t>(f) * kLocalSpeakers + s] > 0;
-
-    // 2. A voice print per local speaker, from the frames where it speaks alone (or, failing
-    // enough of those, every frame where it speaks).
-    for (int s = 0; s < kLocalSpeakers; ++s) {
-      for (bool alone_only : {true, false}) {
-        speech.clear();
-        for (int f = 0; f < chunk.frames; ++f) {
-          const std::uint8_t* a =
-              chunk.active.data() + static_cast<std::size_t>(f) * kLocalSpeakers;
-          if (!a[s] || (alone_only && a[0] + a[1] + a[2] > 1)) continue;
-          const std::size_t from = first + static_cast<std::size_t>(f) * kFrameStep;
-          const std::size_t to = std::min(samples.size(), from + kFrameStep);
-          speech.insert(speech.end(), samples.begin() + static_cast<std::ptrdiff_t>(from),
-                        samples.begin() + static_cast<std::ptrdiff_t>(to));
-        }
-        if (speech.size() >= kMinEmbeddingSeconds * kSegmentationRate) break;
-      }
-      if (speech.size() < kMinEmbeddingSeconds * kSegmentationRate) continue;
-      std::vector<float> e = embedding_.embed(speech.data(), static_cast<int>(speech.size()));
-      normalize(e);
-      chunk.embedding[s] = static_cast<int>(embeddings.size());
-      embeddings.push_back(std::move(e));
+  // 1-2. Each chunk segmented and its local speakers' voice prints taken, chunks in parallel on
+  // the process's thread budget (each chunk's work is its own; the results keep chunk order).
+  std::vector<Chunk> chunks(starts.size());
+  std::vector<std::array<std::vector<float>, kLocalSpeakers>> prints(starts.size());
+  const whisper::ThreadBudget::Scope scope(whisper::ThreadBudget::total());
+  const int threads = std::max(1, whisper::ThreadBudget::current());
+  std::exception_ptr failure;
+  std::atomic<bool> stop{false};
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int i = 0; i < static_cast<int>(starts.size()); ++i) {
+    if (stop.load()) continue;
+    try {
+      if (options.cancelled && options.cancelled())
+        throw Error(ErrorKind::cancelled, "the diarization was cancelled");
+      process_chunk(segmentation_, embedding_, samples, starts[static_cast<std::size_t>(i)],
+                    chunks[i], prints[i]);
+    } catch (...) {
+#pragma omp critical(sra_diarization_failure)
+      if (!failure) failure = std::current_exception();
+      stop = true;
     }
-    chunks.push_back(std::move(chunk));
+  }
+  if (failure) std::rethrow_exception(failure);
+  std::vector<std::vector<float>> embeddings;
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    for (int s = 0; s < kLocalSpeakers; ++s) {
+      if (prints[i][s].empty()) continue;
+      chunks[i].embedding[s] = static_cast<int>(embeddings.size());
+      embeddings.push_back(std::move(prints[i][s]));
+    }
   }
   if (embeddings.empty()) return result;
 

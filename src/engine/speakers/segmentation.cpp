@@ -116,7 +116,12 @@ SpeakerSegmentation::SpeakerSegmentation(const std::filesystem::path& checkpoint
       const std::string tail = "_l" + std::to_string(layer) + suffix;
       LstmDirection d;
       d.w_ih = copy_of(c.get("lstm.weight_ih" + tail, {kGates, in}));
-      d.w_hh = copy_of(c.get("lstm.weight_hh" + tail, {kGates, kHidden}));
+      const auto& w_hh = c.get("lstm.weight_hh" + tail, {kGates, kHidden}).values;
+      d.w_hh_t.resize(w_hh.size());
+      for (int g = 0; g < kGates; ++g)
+        for (int k = 0; k < kHidden; ++k)
+          d.w_hh_t[static_cast<std::size_t>(k) * kGates + g] =
+              w_hh[static_cast<std::size_t>(g) * kHidden + k];
       d.bias = copy_of(c.get("lstm.bias_ih" + tail, {kGates}));
       const auto& b_hh = c.get("lstm.bias_hh" + tail, {kGates}).values;
       for (int g = 0; g < kGates; ++g) d.bias[g] += b_hh[g];
@@ -223,11 +228,11 @@ std::vector<float> SpeakerSegmentation::forward(const float* samples, int count)
       for (int s = 0; s < t; ++s) {
         const int step = direction == 0 ? s : t - 1 - s;
         const float* pre = gates.data() + static_cast<std::size_t>(step) * kGates;
-        for (int j = 0; j < kGates; ++j) {
-          const float* w = d.w_hh.data() + static_cast<std::size_t>(j) * kHidden;
-          float acc = 0;
-          for (int k = 0; k < kHidden; ++k) acc += w[k] * h[k];
-          g[j] = pre[j] + acc;
+        std::copy(pre, pre + kGates, g.begin());
+        for (int k = 0; k < kHidden; ++k) {  // g += W_hh h, a column at a time (vectorises)
+          const float hk = h[k];
+          const float* w = d.w_hh_t.data() + static_cast<std::size_t>(k) * kGates;
+          for (int j = 0; j < kGates; ++j) g[j] += w[j] * hk;
         }
         float* out =
             next.data() + static_cast<std::size_t>(step) * 2 * kHidden + direction * kHidden;

@@ -50,7 +50,8 @@ class SpeakerSegmentation {
     std::vector<float> weight, bias;  // InstanceNorm1d's affine parameters, per channel
   };
   struct LstmDirection {
-    std::vector<float> w_ih, w_hh, bias;  // [512][in], [512][128], b_ih + b_hh [512]
+    std::vector<float> w_ih, bias;  // [512][in], b_ih + b_hh [512]
+    std::vector<float> w_hh_t;      // W_hh transposed, [128][512]: a step is 128 axpys
   };
   struct Linear {
     int in = 0, out = 0;
