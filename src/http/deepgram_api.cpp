@@ -23,6 +23,7 @@
 #include "http/form.h"
 #include "service/memory_budget.h"
 #include "service/metrics.h"
+#include "service/speaker_labels.h"
 #include "service/webhooks.h"
 
 namespace sra::http {
@@ -163,17 +164,6 @@ struct DgWord {
   int speaker = -1;  // diarized: 0, 1, ... (from the label "A", "B", ...)
 };
 
-// The index of a speaker label ("A" -> 0, "AB" -> 27); -1 for none.
-int speaker_index(const std::string& label) {
-  if (label.empty()) return -1;
-  int n = 0;
-  for (char c : label) {
-    if (c < 'A' || c > 'Z' || n > 1000000) return -1;
-    n = n * 26 + (c - 'A' + 1);
-  }
-  return n - 1;
-}
-
 std::vector<std::string> split_words(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
@@ -191,7 +181,7 @@ std::vector<DgWord> words_of(const std::vector<Word>& timed) {
                .start = w.start,
                .end = w.end,
                .confidence = w.probability,
-               .speaker = speaker_index(w.speaker)};
+               .speaker = speaker_label_index(w.speaker)};
       if (d.plain.empty()) {
         // Punctuation on its own belongs to the word before it.
         if (!words.empty()) words.back().written += d.written;

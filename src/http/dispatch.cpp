@@ -47,6 +47,10 @@ void start(ApiContext& ctx, const std::shared_ptr<JobRun>& run) {
         LanguageScores scores = service.detect_language(run->job);
         std::lock_guard lock(run->mutex);
         run->languages = std::move(scores);
+      } else if (run->work == JobRun::Work::diarize) {
+        Transcription t = service.diarize(run->job, run->diarization);
+        std::lock_guard lock(run->mutex);
+        run->transcription = std::move(t);
       } else {
         Transcription t = service.transcribe(run->job);
         std::lock_guard lock(run->mutex);

@@ -27,7 +27,7 @@
 namespace sra::http {
 
 struct JobRun {
-  enum class Work { transcribe, detect_language };
+  enum class Work { transcribe, detect_language, diarize };
 
   explicit JobRun(boost::asio::any_io_executor waiter) : wake(std::move(waiter)) {}
 
@@ -45,8 +45,9 @@ struct JobRun {
   std::deque<Segment> segments;  // finished and not taken by next() yet
   bool done = false;
   std::exception_ptr error;
-  Transcription transcription;  // Work::transcribe
-  LanguageScores languages;     // Work::detect_language
+  Transcription transcription;               // Work::transcribe
+  LanguageScores languages;                  // Work::detect_language
+  speakers::DiarizationOptions diarization;  // Work::diarize (its turns come in `transcription`)
 
   boost::asio::steady_timer wake;  // cancelled when there is news
 };

@@ -16,6 +16,7 @@
 #include "http/api.h"
 #include "http/dispatch.h"
 #include "http/formats.h"
+#include "service/speaker_labels.h"
 
 namespace sra::http {
 
@@ -511,6 +512,129 @@ asio::awaitable<Response> openai_language_route(ApiContext& ctx,
   json::object body;
   if (!run->languages.empty()) body = entry(run->languages.front());
   body["languages"] = std::move(languages);
+  co_return json_response(status::ok, body);
+}
+
+// The fields of POST /v1/audio/diarization, as LocalAI and speaches take them.
+const std::vector<OptionSpec>& diarization_route_specs() {
+  static const std::vector<OptionSpec> specs = [] {
+    std::vector<OptionSpec> t;
+    t.push_back(make_option("model", OptionType::text, "",
+                            "accepted (any served model name; diarization uses its own models)"));
+    t.back().max_items = 256;
+    auto count = [&](const char* name, double min, std::string doc) {
+      t.push_back(make_option(name, OptionType::integer, "", std::move(doc)));
+      t.back().min = min;
+      t.back().max = 64;
+    };
+    count("num_speakers", 0, "exactly this many speakers; 0: find out");
+    count("min_speakers", 1, "at least this many speakers (`1`)");
+    count("max_speakers", 1, "at most this many speakers (`20`)");
+    auto seconds = [&](const char* name, double min, double max, std::string doc) {
+      t.push_back(make_option(name, OptionType::number, "", std::move(doc)));
+      t.back().min = min;
+      t.back().max = max;
+    };
+    seconds("clustering_threshold", 0.05, 1.5,
+            "cosine distance below which two voices are one speaker (DIARIZATION_THRESHOLD)");
+    seconds("min_duration_on", 0, 60, "turns shorter than this (seconds) are dropped (`0.25`)");
+    seconds("min_duration_off", 0, 60,
+            "a speaker's pauses shorter than this (seconds) are filled (`0.25`)");
+    t.push_back(make_option("response_format", OptionType::choice, "`json`",
+                            "`json`, `verbose_json` (a summary per speaker too) or `rttm`"));
+    t.back().choices = {"json", "verbose_json", "rttm"};
+    t.push_back(make_option("include_text", OptionType::boolean, "`false`",
+                            "refused when true: transcribe with `diarize=true` for text"));
+    t.push_back(make_option("language", OptionType::text, "",
+                            "accepted and unused (no transcription here)"));
+    t.back().max_items = 32;
+    return t;
+  }();
+  return specs;
+}
+
+// "SPEAKER_00" for speaker label "A".
+static std::string numbered_speaker(const std::string& label) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "SPEAKER_%02d", std::max(0, speaker_label_index(label)));
+  return buf;
+}
+
+// Who spoke when, without transcription (LocalAI's and speaches' route): json {task, duration,
+// num_speakers, segments[{id, speaker, label, start, end}]}, verbose_json with `speakers`
+// [{id, label, duration, segments}], or rttm.
+asio::awaitable<Response> openai_diarization_route(ApiContext& ctx,
+                                                   const RequestParser::value_type& req,
+                                                   Exchange& ex, std::string_view) {
+  static const UploadRoute route{
+      .option_tables = {&diarization_route_specs()}, .refuse_unknown = true, .openai_shape = true};
+  Upload upload = co_await accept_upload(ctx, req, ex, route);
+  auto parsed = [&](const char* name) -> std::optional<ParsedOption> {
+    auto it = upload.fields.find(name);
+    if (it == upload.fields.end()) return std::nullopt;
+    return parse_option(*find_option(diarization_route_specs(), name), it->second);
+  };
+  if (auto model = parsed("model");
+      model && !strip(model->text).empty() && !is_served(ctx.service.parts(), strip(model->text)))
+    co_return model_not_found(strip(model->text));
+  if (auto text = parsed("include_text"); text && text->flag)
+    throw invalid_field("include_text",
+                        "no text here: POST /v1/audio/transcriptions with diarize=true instead");
+  speakers::DiarizationOptions o;
+  if (auto n = parsed("num_speakers"); n && n->number > 0) o.num_speakers = int(n->number);
+  if (auto n = parsed("min_speakers")) o.min_speakers = int(n->number);
+  if (auto n = parsed("max_speakers")) o.max_speakers = int(n->number);
+  if (o.min_speakers > o.max_speakers)
+    throw invalid_field("min_speakers", "is more than max_speakers");
+  if (o.num_speakers && (*o.num_speakers < o.min_speakers || *o.num_speakers > o.max_speakers))
+    throw invalid_field("num_speakers", "lies outside min_speakers..max_speakers");
+  o.threshold = 0;  // DIARIZATION_THRESHOLD unless asked
+  if (auto t = parsed("clustering_threshold")) o.threshold = static_cast<float>(t->number);
+  if (auto t = parsed("min_duration_on")) o.min_turn_seconds = t->number;
+  if (auto t = parsed("min_duration_off")) o.min_gap_seconds = t->number;
+  std::string format = "json";
+  if (auto f = parsed("response_format")) format = f->text;
+  auto run = run_for(upload, ex);
+  run->work = JobRun::Work::diarize;
+  run->diarization = o;
+  run->job.options.clear();
+  start(ctx, run);
+  co_await wait(run, &ex);
+  const Transcription& t = run->transcription;
+  if (format == "rttm") {
+    Response res{status::ok, 11};
+    res.set(beast_http::field::content_type, content_type(ResponseFormat::rttm));
+    res.body() = render(t, ResponseFormat::rttm, "audio");
+    res.prepare_payload();
+    co_return res;
+  }
+  json::array segments;
+  std::map<int, std::pair<double, int>> per_speaker;  // by index: duration, turns
+  for (const auto& turn : t.speaker_turns) {
+    const int index = std::max(0, speaker_label_index(turn.speaker));
+    segments.push_back(json::object{{"id", static_cast<std::int64_t>(segments.size())},
+                                    {"speaker", numbered_speaker(turn.speaker)},
+                                    {"label", std::to_string(index)},
+                                    {"start", std::round(turn.start * 1000) / 1000},
+                                    {"end", std::round(turn.end * 1000) / 1000}});
+    auto& [seconds, turns] = per_speaker[index];
+    seconds += turn.end - turn.start;
+    ++turns;
+  }
+  json::object body{{"task", "diarize"},
+                    {"duration", std::round(t.duration * 1000) / 1000},
+                    {"num_speakers", static_cast<std::int64_t>(per_speaker.size())},
+                    {"segments", std::move(segments)}};
+  if (format == "verbose_json") {
+    json::array speakers;
+    for (const auto& [index, summary] : per_speaker) {
+      speakers.push_back(json::object{{"id", numbered_speaker(speaker_label(index))},
+                                      {"label", std::to_string(index)},
+                                      {"duration", std::round(summary.first * 1000) / 1000},
+                                      {"segments", summary.second}});
+    }
+    body["speakers"] = std::move(speakers);
+  }
   co_return json_response(status::ok, body);
 }
 

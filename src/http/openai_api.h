@@ -28,6 +28,12 @@ boost::asio::awaitable<Response> openai_translations_route(ApiContext& ctx,
 boost::asio::awaitable<Response> openai_language_route(ApiContext& ctx,
                                                        const RequestParser::value_type& request,
                                                        Exchange& exchange, std::string_view tail);
+// The fields of POST /v1/audio/diarization (for the OpenAPI document).
+const std::vector<OptionSpec>& diarization_route_specs();
+boost::asio::awaitable<Response> openai_diarization_route(ApiContext& ctx,
+                                                          const RequestParser::value_type& request,
+                                                          Exchange& exchange,
+                                                          std::string_view tail);
 boost::asio::awaitable<Response> openai_models_route(ApiContext& ctx,
                                                      const RequestParser::value_type& request,
                                                      Exchange& exchange, std::string_view tail);

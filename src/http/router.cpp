@@ -67,6 +67,8 @@ constexpr std::array kRoutes{
     Route{"/v1/audio/translations", false, "POST", O, "/v1/audio/translations",
           openai_translations_route},
     Route{"/v1/audio/language", false, "POST", O, "/v1/audio/language", openai_language_route},
+    Route{"/v1/audio/diarization", false, "POST", O, "/v1/audio/diarization",
+          openai_diarization_route},
     Route{kRealtimePath, false, "GET", O, "/v1/realtime", realtime_route},
     Route{"/v1/listen", false, "GET, POST", D, "/v1/listen", deepgram_listen_route},
     Route{"/v1/models", false, "GET", O, "/v1/models", openai_models_route},

@@ -10,6 +10,7 @@
 #include "core/option_table.h"
 #include "http/deepgram_api.h"
 #include "http/formats.h"
+#include "http/openai_api.h"
 #include "service/builtin_parts.h"
 #include "service/chunking.h"
 #include "service/speaker_labels.h"
@@ -103,6 +104,9 @@ std::string build_openapi_document() {
        "An http(s) URL the task's result is POSTed to when it ends, signed as Standard Webhooks "
        "say (needs WEBHOOK_SECRET; a private host only when WEBHOOK_ALLOW_HOSTS names it)"}};
   schemas["AsyncUpload"] = std::move(async_upload);
+  // The diarization route's fields, from its table.
+  for (const auto& [name, spec] : options_schema_properties(diarization_route_specs()))
+    schemas.at("DiarizationRequest").as_object().at("properties").as_object()[name] = spec;
   // The subtitle layout fields belong to the OpenAI routes' srt and vtt.
   for (const auto& [name, spec] : options_schema_properties(subtitle_option_specs())) {
     for (const char* schema : {"TranscriptionRequest", "TranslationRequest"})

@@ -91,6 +91,16 @@ std::string speaker_label(int index) {
   return label;
 }
 
+int speaker_label_index(const std::string& label) {
+  if (label.empty() || label.size() > 4) return -1;
+  int n = 0;
+  for (char c : label) {
+    if (c < 'A' || c > 'Z') return -1;
+    n = n * 26 + (c - 'A' + 1);
+  }
+  return n - 1;
+}
+
 namespace {
 
 // The speaker of [start, end): the turn overlapping it most, else the nearest turn; -1 with no
@@ -171,11 +181,12 @@ void SpeakerLabeler::prefetch() {
   embedding_.prefetch();
 }
 
-void SpeakerLabeler::label(Transcription& t, const AudioBuffer& audio,
-                           speakers::DiarizationOptions options, CancelToken* cancel) {
+speakers::Diarization SpeakerLabeler::diarize(const AudioBuffer& audio,
+                                              speakers::DiarizationOptions options,
+                                              CancelToken* cancel) {
   const auto segmentation = segmentation_.get();
   const auto embedding = embedding_.get();
-  options.threshold = settings_.threshold;
+  if (options.threshold <= 0) options.threshold = settings_.threshold;
   if (cancel) {
     options.cancelled = [cancel] {
       cancel->check();  // throws cancelled or deadline_exceeded
@@ -183,7 +194,13 @@ void SpeakerLabeler::label(Transcription& t, const AudioBuffer& audio,
     };
   }
   const speakers::Diarizer diarizer(*segmentation, *embedding);
-  label_transcription(t, diarizer.diarize(audio.samples, options));
+  return diarizer.diarize(audio.samples, options);
+}
+
+void SpeakerLabeler::label(Transcription& t, const AudioBuffer& audio,
+                           speakers::DiarizationOptions options, CancelToken* cancel) {
+  options.threshold = 0;  // the setting's
+  label_transcription(t, diarize(audio, options, cancel));
 }
 
 }  // namespace sra

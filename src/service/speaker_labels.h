@@ -45,6 +45,9 @@ DiarizationSettings diarization_settings_from(const Config& config);
 
 // "A", "B", ... "Z", "AA", "AB", ...: the label of speaker `index`.
 std::string speaker_label(int index);
+// The index of a label speaker_label() wrote ("AB" -> 27); -1 for anything else (a known
+// speaker's name, "").
+int speaker_label_index(const std::string& label);
 
 // Puts `d`'s speakers into `t`: turns as labels, each word's speaker (the turn that overlaps it
 // most, else the nearest), each segment cut where its words change speaker and labelled with the
@@ -60,6 +63,10 @@ class SpeakerLabeler {
   // `cancel`.
   void label(Transcription& t, const AudioBuffer& audio, speakers::DiarizationOptions options,
              CancelToken* cancel);
+  // The speaker turns of `audio` alone, as label() finds them (`options.threshold` of 0:
+  // DIARIZATION_THRESHOLD).
+  speakers::Diarization diarize(const AudioBuffer& audio, speakers::DiarizationOptions options,
+                                CancelToken* cancel);
 
   // Starts pulling missing models now.
   void prefetch();

@@ -115,6 +115,11 @@ LanguageScores TranscriptionService::detect_language(const TranscriptionJob& job
   return counted(job, [&] { return run_detection(job); });
 }
 
+Transcription TranscriptionService::diarize(const TranscriptionJob& job,
+                                            const speakers::DiarizationOptions& options) {
+  return counted(job, [&] { return run_diarization(job, options); });
+}
+
 TranscriptionService::PreparedJob TranscriptionService::prepare(const TranscriptionJob& job,
                                                                 CancelToken& cancel) {
   auto started = CancelToken::Clock::now();
@@ -297,6 +302,21 @@ LanguageScores TranscriptionService::run_detection(const TranscriptionJob& job) 
   }
   metrics().inference_seconds.add(seconds_since(inference_started));
   return *scores;
+}
+
+Transcription TranscriptionService::run_diarization(const TranscriptionJob& job,
+                                                    const speakers::DiarizationOptions& options) {
+  CancelToken own;
+  CancelToken& cancel = job.cancel ? *job.cancel : own;
+  PreparedJob prepared = prepare(job, cancel);
+  auto started = CancelToken::Clock::now();
+  Transcription t;
+  t.duration = prepared.audio->seconds();
+  const speakers::Diarization d = speakers_.diarize(*prepared.audio, options, &cancel);
+  label_transcription(t, d);
+  metrics().audio_seconds.add(t.duration);
+  metrics().stage_seconds.with({"diarize"}).add(seconds_since(started));
+  return t;
 }
 
 Transcription TranscriptionService::run_task(const TaskRequest& request, TaskControl& control) {

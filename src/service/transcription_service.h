@@ -99,6 +99,10 @@ class TranscriptionService {
   // on_segment is not used). Throws as transcribe(), and sra::Error(invalid_request) with field
   // "model" when the model cannot tell languages.
   LanguageScores detect_language(const TranscriptionJob& job);
+  // The speaker turns of the job's audio alone (no transcription): a Transcription with only
+  // `duration`, `diarized` and `speaker_turns`; through the same limits, deadline and metrics as
+  // transcribe(). Throws as transcribe(); options out of bounds are sra::Error(invalid_request).
+  Transcription diarize(const TranscriptionJob& job, const speakers::DiarizationOptions& options);
   // The worker's handler: the audio of `request` from storage, transcribed, reporting progress
   // to and stopping on the cancel token of `control`. The stored file is not removed here (see
   // after_task()).
@@ -165,6 +169,8 @@ class TranscriptionService {
                             const ChunkingChoice& choice, TranscribeOptions options,
                             CancelToken& cancel);
   LanguageScores run_detection(const TranscriptionJob& job);
+  Transcription run_diarization(const TranscriptionJob& job,
+                                const speakers::DiarizationOptions& options);
   Transcription run_task_job(const TaskRequest& request, TaskControl& control);
 
   Parts& parts_;

@@ -3,14 +3,13 @@ diarize` on pyannote's own human-annotated sample (two speakers, from the pyanno
 and on a three-voice meeting made with Debian's flite voices, scored by the diarization error rate
 (no collar, overlap scored) against the reference turns."""
 import subprocess
-import wave
 import zipfile
 
-import numpy as np
 import pytest
 
 from conftest import AUDIO, BINARY, REPO, base_env
 from diarization_error import der, read_rttm
+from flite_meeting import LINES, build_meeting
 
 MODELS = REPO / "models"
 
@@ -36,49 +35,10 @@ def pyannote_sample(tmp_path_factory):
     return directory / "sample.wav", read_rttm(rttm)
 
 
-LINES = [("slt", "Good morning everyone, thank you for joining the weekly planning meeting today."),
-         ("awb", "Thanks. I have three updates about the release schedule and the testing budget."),
-         ("rms", "Before that, can we talk about the customer feedback from last week?"),
-         ("slt", "Sure, let us start with the feedback, then move to the release."),
-         ("rms", "Most customers liked the new dashboard, but the export feature is too slow."),
-         ("awb", "We measured it. Exports of large reports take almost two minutes on the old servers."),
-         ("slt", "That is far too long. What would it take to bring it under ten seconds?"),
-         ("awb", "A new index on the reports table, and streaming the file instead of building it in memory."),
-         ("rms", "I can help with the streaming part, I wrote the original export code."),
-         ("slt", "Great, then the two of you own that. Now, the release schedule please."),
-         ("awb", "We planned the release for the fourteenth, but the security review is not finished."),
-         ("rms", "The reviewers asked for two more days, so the sixteenth looks realistic."),
-         ("slt", "Fine. Let us announce the sixteenth and keep the fourteenth as an internal goal.")]
-
-
 @pytest.fixture(scope="module")
 def flite_meeting(tmp_path_factory):
-    """Three flite voices taking turns (gaps of 0.4-0.9 s), and the turns as they were made."""
-    directory = tmp_path_factory.mktemp("meeting")
-    rng = np.random.default_rng(3)
-    pieces, turns, t = [], [], 0.0
-    for i, (voice, text) in enumerate(LINES):
-        raw, resampled = directory / f"{i}.wav", directory / f"{i}-16k.wav"
-        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(raw)], check=True)
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(raw), "-ar", "16000", "-ac", "1",
-                        str(resampled)], check=True)
-        with wave.open(str(resampled)) as w:
-            x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-        loud = np.nonzero(np.abs(x) > 200)[0]
-        x = x[loud[0]:loud[-1] + 1]
-        gap = int(16000 * rng.uniform(0.4, 0.9))
-        pieces += [np.zeros(gap, dtype="<i2"), x]
-        t += gap / 16000
-        turns.append((t, t + len(x) / 16000, voice))
-        t += len(x) / 16000
-    pieces.append(np.zeros(8000, dtype="<i2"))
-    path = directory / "meeting.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(np.concatenate(pieces).tobytes())
-    return path, turns
+    """Three flite voices taking turns, and the turns as they were made."""
+    return build_meeting(tmp_path_factory.mktemp("meeting"))
 
 
 def test_pyannotes_sample(pyannote_sample):
@@ -195,7 +155,9 @@ def test_verbose_json_and_the_async_route_carry_speakers(diarizing_server, flite
     # A task without speakers cannot give them.
     with open(AUDIO / "jfk.wav", "rb") as f:
         plain = requests.post(diarizing_server.url("/async/v1/transcribe"), files={"file": f}, timeout=60).json()["task_id"]
+    deadline = time.time() + 300
     while requests.get(diarizing_server.url(f"/async/v1/transcribe/{plain}"), timeout=30).json()["status"] != "SUCCESS":
+        assert time.time() < deadline
         time.sleep(0.5)
     r = requests.get(diarizing_server.url(f"/async/v1/transcribe/{plain}?response_format=rttm"), timeout=30)
     assert r.status_code == 422 and "diarize=true" in r.text, r.text
@@ -207,7 +169,7 @@ def test_deepgram_clients_get_speakers(diarizing_server, flite_meeting):
     from deepgram import DeepgramClient
     from deepgram.environment import DeepgramClientEnvironment
     base = diarizing_server.url("")
-    client = DeepgramClient(api_key="unused", environment=DeepgramClientEnvironment(
+    client = DeepgramClient(api_key="unused", timeout=600, environment=DeepgramClientEnvironment(
         base=base, production=base.replace("http", "ws"), agent=base, agent_rest=base))
     path, reference = flite_meeting
     response = client.listen.v1.media.transcribe_file(request=path.read_bytes(), model="nova-3",
@@ -228,3 +190,38 @@ def test_deepgram_clients_get_speakers(diarizing_server, flite_meeting):
                      headers={"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
                               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, timeout=30)
     assert r.status_code == 400 and "diarize" in r.json()["err_msg"], r.text
+
+
+def test_the_diarization_route(diarizing_server, flite_meeting):
+    """POST /v1/audio/diarization as LocalAI's and speaches' clients call it: json, verbose_json,
+    rttm; its fields bounded."""
+    import requests
+    path, reference = flite_meeting
+
+    def post(**data):
+        with open(path, "rb") as f:
+            return requests.post(diarizing_server.url("/v1/audio/diarization"), files={"file": f},
+                                 data=data, timeout=600)
+    body = post(model="whisper-1").json()
+    assert body["task"] == "diarize" and body["num_speakers"] == 3, body
+    assert [s["id"] for s in body["segments"]] == list(range(len(body["segments"])))
+    assert {s["speaker"] for s in body["segments"]} == {"SPEAKER_00", "SPEAKER_01", "SPEAKER_02"}
+    assert body["segments"][0]["speaker"] == "SPEAKER_00" and body["segments"][0]["label"] == "0"
+    turns = [(s["start"], s["end"], s["speaker"]) for s in body["segments"]]
+    rate, details = der(reference, turns)
+    assert rate <= 0.08, details
+    verbose = post(response_format="verbose_json", num_speakers="2").json()
+    assert verbose["num_speakers"] == 2 and len(verbose["speakers"]) == 2
+    assert sum(s["duration"] for s in verbose["speakers"]) > 40
+    rttm = post(response_format="rttm", min_duration_on="1.0")
+    assert rttm.status_code == 200 and rttm.headers["content-type"].startswith("text/plain")
+    lines = read_rttm(rttm.text)
+    assert lines and all(end - start >= 1.0 - 1e-3 for start, end, _ in lines)
+    for data, param in [({"include_text": "true"}, "include_text"), ({"num_speakers": "65"}, "num_speakers"),
+                        ({"clustering_threshold": "9"}, "clustering_threshold"),
+                        ({"min_speakers": "3", "max_speakers": "2"}, "min_speakers"),
+                        ({"response_format": "srt"}, "response_format"), ({"bogus": "1"}, "bogus")]:
+        r = post(**data)
+        assert r.status_code == 400 and r.json()["error"]["param"] == param, (data, r.text)
+    r = post(model="no-such-model")
+    assert r.status_code == 404

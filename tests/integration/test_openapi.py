@@ -14,7 +14,8 @@ ROUTES_OF_THE_SERVER = {
     ("get", "/health"), ("get", "/ready"), ("get", "/metrics"), ("post", "/sync/v1/transcribe"), ("post", "/async/v1/transcribe"),
     ("get", "/async/v1/transcribe/{task_id}"), ("delete", "/async/v1/transcribe/{task_id}"),
     ("post", "/v1/audio/transcriptions"),
-    ("post", "/v1/audio/translations"), ("post", "/v1/audio/language"), ("get", "/v1/realtime"),
+    ("post", "/v1/audio/translations"), ("post", "/v1/audio/language"), ("post", "/v1/audio/diarization"),
+    ("get", "/v1/realtime"),
     ("get", "/v1/models"), ("get", "/v1/models/{model}"), ("post", "/v1/listen"), ("get", "/v1/listen"),
     ("get", "/openapi.json"), ("get", "/docs"), ("get", "/"),
 }

@@ -190,6 +190,9 @@ Diarization Diarizer::diarize(const std::vector<float>& samples,
   if (options.min_speakers < 1 || options.max_speakers < options.min_speakers ||
       options.max_speakers > 64)
     throw invalid_field("max_speakers", "must be at least min_speakers (1 or more), at most 64");
+  if (!(options.min_turn_seconds >= 0 && options.min_turn_seconds <= 60 &&
+        options.min_gap_seconds >= 0 && options.min_gap_seconds <= 60))
+    throw invalid_request("the shortest turn and gap must be between 0 and 60 seconds");
   if (!(options.step_seconds >= 1.0 && options.step_seconds <= 10.0))
     throw invalid_request("the diarization step must be between 1 and 10 seconds");
   Diarization result;
@@ -298,7 +301,7 @@ Diarization Diarizer::diarize(const std::vector<float>& samples,
       t.end = std::min(static_cast<double>(total) / kSegmentationRate,
                        (end - 1) * frame_seconds + centre + frame_seconds / 2);
       t.speaker = k;
-      if (!own.empty() && t.start - own.back().end < options.min_turn_seconds) {
+      if (!own.empty() && t.start - own.back().end < options.min_gap_seconds) {
         own.back().end = t.end;
       } else {
         own.push_back(t);

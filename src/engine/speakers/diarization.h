@@ -30,7 +30,8 @@ struct DiarizationOptions {
   int max_speakers = 20;            // at most this many
   float threshold = 0.5f;           // cosine distance at which clusters stop merging
   double step_seconds = 5.0;        // between chunk starts (chunks are 10 s)
-  double min_turn_seconds = 0.25;   // shorter runs of speech are dropped (gaps as short filled)
+  double min_turn_seconds = 0.25;   // shorter turns are dropped
+  double min_gap_seconds = 0.25;    // shorter pauses within one speaker's speech are filled
   // Polled between chunks: true stops the work with sra::Error(cancelled). May be empty.
   std::function<bool()> cancelled;
 };
