@@ -70,11 +70,18 @@ def build_whisper_cpp():
         return _build_whisper_cpp()
 
 
+# Native, but without AMX: where a CPU lists AMX and its virtual machine does not grant the tile
+# state (XTILEDATA), ggml's AMX path dies with SIGILL on quantized files. GCC keeps explicit
+# -mno-* flags over what -march=native turns on.
+BUILD_FLAGS = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+
+
 def _build_whisper_cpp():
     src = CACHE / "pywhispercpp-1.5.1" / "whisper.cpp"
     bin_dir = src / "build" / "bin"
     tools = {name: bin_dir / name for name in ("whisper-cli", "whisper-bench", "whisper-quantize")}
-    if all(p.exists() for p in tools.values()):
+    stamp = src / "build" / "sra-build-flags.txt"
+    if all(p.exists() for p in tools.values()) and stamp.exists() and stamp.read_text() == BUILD_FLAGS:
         return tools, src
     archive = CACHE / "pywhispercpp-1.5.1.tar.gz"
     if not archive.exists():
@@ -89,12 +96,17 @@ def _build_whisper_cpp():
             tar.extractall(CACHE, filter="data")
         except TypeError:  # a Python without extraction filters (before 3.11.4)
             tar.extractall(CACHE)
-    log("building whisper.cpp (GGML_NATIVE=ON)")
+    log("building whisper.cpp (GGML_NATIVE=ON, no AMX)")
     subprocess.run(["cmake", "-S", str(src), "-B", str(src / "build"), "-DCMAKE_BUILD_TYPE=Release",
                     "-DGGML_NATIVE=ON", "-DWHISPER_BUILD_TESTS=OFF", "-DWHISPER_SDL2=OFF",
-                    "-DWHISPER_CURL=OFF"], check=True, stdout=subprocess.DEVNULL)
+                    "-DWHISPER_CURL=OFF", f"-DCMAKE_C_FLAGS={BUILD_FLAGS}",
+                    f"-DCMAKE_CXX_FLAGS={BUILD_FLAGS}"], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", str(src / "build"), "-j", str(os.cpu_count() or 2),
                     "--target", *tools], check=True, stdout=subprocess.DEVNULL)
+    stamp.write_text(BUILD_FLAGS)
+    # Files whisper-quantize wrote with an earlier build are written again.
+    for old in CACHE.glob("ggml-base-q*.bin"):
+        old.unlink()
     return tools, src
 
 

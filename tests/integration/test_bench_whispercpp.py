@@ -19,7 +19,10 @@ def test_whisper_vs_whispercpp_smoke(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     ours, half, theirs = float(cells[2]), float(cells[3]), float(cells[4])
     assert ours > 0 and half > 0 and theirs > 0, row
-    assert cells[8] == "yes", row  # both engines write JFK's sentence alike
+    # Both engines write JFK's words alike. The punctuation may differ with the CPU: whisper.cpp
+    # computes in half precision where the CPU has AVX512-FP16 and there writes a comma that ours
+    # and OpenAI's reference do not.
+    assert cells[8] in ("yes", "same words"), row
     assert cells[9] == "same", row  # and the f16 cache changes nothing here
     parts = next(line for line in report.splitlines() if line.startswith("| f16 | ") and "/" in line
                  and "jfk" not in line)
