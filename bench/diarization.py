@@ -92,6 +92,17 @@ def senko(python, paths, threads):
     return [(run["seconds"], [tuple(t) for t in run["turns"]]) for run in data["runs"]], data["peak_kb"]
 
 
+def cpu_name():
+    """The CPU's model name, as /proc/cpuinfo gives it."""
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--senko-python")
@@ -131,7 +142,7 @@ def main():
 
     lines = ["# Speaker diarization: ours and senko 0.2.2", "",
              f"`python bench/diarization.py --runs {args.runs} --threads {args.threads}"
-             f"{' --hour' if args.hour else ''}` on {platform.processor() or platform.machine()}, "
+             f"{' --hour' if args.hour else ''}` on {cpu_name()}, "
              f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; {args.threads} threads each, runs "
              "interleaved, medians. DER: no collar, overlap scored. Ours: the whole process "
              "(models loaded, file decoded); senko: `Diarizer.diarize()` in a warm process (its "
