@@ -18,7 +18,25 @@ stage() {
   timings+=("$(printf '%-34s %5d s' "$name" $((SECONDS - t0)))")
   echo "== stage: $name took $((SECONDS - t0)) s (total $((SECONDS - started)) s)"
 }
+ctest_log="$PWD/build/ctest-output.log"
+rm -f "$ctest_log"
+# What the end of a run must show even when it is cut short: the slowest tests, the ones that did
+# not pass, and the ones still running.
+test_summary() {
+  [[ -s "$ctest_log" ]] || return 0
+  echo "== slowest tests"
+  sed -nE 's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: ([^ ]+) \.*.* ([0-9.]+) sec$/\2 \1/p' "$ctest_log" |
+    sort -rn | head -12
+  echo "== tests that did not pass"
+  grep -E '^ *[0-9]+/[0-9]+ Test .*\*\*\*' "$ctest_log" | sed -E 's/ \.{3,}/ /' || true
+  echo "== tests started and not finished"
+  local name
+  for name in $(sed -nE 's/^ *Start +[0-9]+: ([^ ]+)$/\1/p' "$ctest_log"); do
+    grep -qF ": $name " "$ctest_log" || echo "$name"
+  done
+}
 summary() {
+  test_summary
   echo "== stage times"
   printf '%s\n' "${timings[@]}"
   echo "== total: $((SECONDS - started)) s"
@@ -78,5 +96,8 @@ fi
 # whisper.cpp for the side-by-side benchmark's smoke test, built now rather than beside the
 # timing-sensitive tests (once per machine: ~/.cache/speech-recognition-api/whispercpp).
 stage "whisper.cpp (for the benchmark)" "$python" bench/whisper_vs_whispercpp.py --build-only
-run_ctest() { (cd build && ctest --output-on-failure -j "${TEST_JOBS:-2}" "$@"); }
+run_ctest() {
+  (cd build && ctest --output-on-failure -j "${TEST_JOBS:-2}" "$@") 2>&1 | tee "$ctest_log"
+  return "${PIPESTATUS[0]}"
+}
 stage "unit and integration tests" run_ctest "$@"

@@ -61,13 +61,18 @@ def test_the_python_projects_api_sees_only_its_own_statuses(redis_server, tmp_pa
     folder = tmp_path / "files"
     folder.mkdir()
     theirs, ours = envs(redis_server, folder)
+    # Two processes of the project's API: one takes the files, the other answers the reads. A
+    # read that hangs in Celery's Redis result consumer (see statuses_until_final) leaves that
+    # process's consumer stuck, and a later delay() in the same process (which subscribes through
+    # it) would hang behind it; a process that never reads never gets stuck.
     api = project_api(project_python, tmp_path, theirs)
+    intake = project_api(project_python, tmp_path, theirs)
     server = make_server(workdir=tmp_path, **ours)  # our API, to see the progress ours keeps
     worker = Worker(tmp_path, ours)
     try:
         with open(long_wav, "rb") as f:
-            r = requests.post(api.url("/async/v1/transcribe"), files={"file": ("long.wav", f)}, timeout=120)
-        assert r.status_code == 200, api.log()
+            r = requests.post(intake.url("/async/v1/transcribe"), files={"file": ("long.wav", f)}, timeout=120)
+        assert r.status_code == 200, intake.log()
         task_id = r.json()["task_id"]
         # It runs: our API shows its progress, while the project's API says PENDING.
         deadline = time.time() + 180
@@ -79,7 +84,7 @@ def test_the_python_projects_api_sees_only_its_own_statuses(redis_server, tmp_pa
         assert seen.count("PENDING") >= 1 and final["status"] == "SUCCESS" and final["transcription"]
 
         # A file our worker fails: the project's API shows what it shows for its own worker.
-        r = requests.post(api.url("/async/v1/transcribe"), files={"file": ("junk.wav", b"not audio" * 100)},
+        r = requests.post(intake.url("/async/v1/transcribe"), files={"file": ("junk.wav", b"not audio" * 100)},
                           timeout=120)
         _, ours_final = statuses_until_final(api, r.json()["task_id"])
     finally:
@@ -88,12 +93,13 @@ def test_the_python_projects_api_sees_only_its_own_statuses(redis_server, tmp_pa
                                    "worker", "--pool", "solo", "--loglevel", "warning"], tmp_path,
                                   dict(theirs, MODEL="sra_test_support.FailingModel"))
     try:
-        r = requests.post(api.url("/async/v1/transcribe"), files={"file": ("junk.wav", b"not audio" * 100)},
+        r = requests.post(intake.url("/async/v1/transcribe"), files={"file": ("junk.wav", b"not audio" * 100)},
                           timeout=120)
         _, their_final = statuses_until_final(api, r.json()["task_id"])
     finally:
         their_worker.stop()
         api.stop()
+        intake.stop()
     assert ours_final["status"] == their_final["status"], (ours_final, their_final)
     assert ours_final["transcription"] is None
 
