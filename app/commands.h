@@ -39,6 +39,7 @@ struct BenchOptions {
   int runs = 3;                   // repetitions of the encoder and decoder measurements
   int tokens = 64;                // tokens per decoder measurement
   bool half_cross_cache = false;  // --cross-cache f16 (WHISPER_CROSS_CACHE)
+  std::string compute = "auto";   // --compute auto|f32|int8 (WHISPER_COMPUTE)
 };
 
 struct StorageCommandOptions {

@@ -78,6 +78,9 @@ int main(int argc, char** argv) {
           "--cross-cache", [&bench](const std::string& v) { bench.half_cross_cache = v == "f16"; },
           "f32 (default) or f16, as WHISPER_CROSS_CACHE")
       ->check(CLI::IsMember({"f32", "f16"}));
+  bench_cmd
+      ->add_option("--compute", bench.compute, "auto (default), f32 or int8, as WHISPER_COMPUTE")
+      ->check(CLI::IsMember({"auto", "f32", "int8"}));
 
   sra::app::StorageCommandOptions storage;
   auto* storage_cmd = app.add_subcommand(

@@ -161,9 +161,10 @@ def ours_bench(model, threads, cache="f32"):
                      "--cross-cache", cache], env=env)
     value = lambda key: float(re.search(re.escape(key) + r"[^|]*\| ([\d.]+) ms", out).group(1))
     kernels = re.search(r"\| kernels \| (.*) \|", out).group(1)
+    products = re.search(r"\| encoder products \| (.*) \|", out).group(1)
     return {"encode": value("encoder, one 30 s window"),
             "decode": value("decoder pass, 1 sequence"), "load": value("| load"),
-            "kernels": kernels}
+            "kernels": kernels, "products": products}
 
 
 def cpp_bench_encoder(tools, model, threads):
@@ -255,7 +256,9 @@ def main():
              f"--threads {args.threads}`, {time.strftime('%Y-%m-%d', time.gmtime())}.",
              f"CPU: {cpu_line()}.",
              f"whisper.cpp: pywhispercpp 1.5.1's tree, -DGGML_NATIVE=ON, flash attention on (its default).",
-             f"Ours: kernels {next(iter(engine.values()))['ours'][0]['kernels']} (OPENBLAS_CORETYPE unset).",
+             f"Ours: kernels {next(iter(engine.values()))['ours'][0]['kernels']} (OPENBLAS_CORETYPE unset); "
+             "encoder products (WHISPER_COMPUTE=auto): "
+             + ", ".join(f"{kind} {e['ours'][0]['products']}" for kind, e in engine.items()) + ".",
              f"{args.threads} threads each, greedy, language en, timestamps on; medians of {rounds} "
              "interleaved rounds, every run a fresh process (model load and audio decoding "
              "included in whole-file times).", ""]

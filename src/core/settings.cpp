@@ -239,6 +239,9 @@ constexpr std::array kSettings{
     Setting{.name = "WHISPER_CROSS_CACHE", .default_value = "f32",
             .doc = "`f16`: each window's cross-attention keys and values as IEEE halves (half their memory; same text on the test speech, avg_logprob within 0.1); `f32` is exact",
             .section = kWhisper},
+    Setting{.name = "WHISPER_COMPUTE", .default_value = "auto",
+            .doc = "how a window's many-row products are computed: `f32` exactly (OpenAI's tokens with f32 and f16 files); `int8` with weights and activations quantized per row and summed in integers, as CTranslate2's int8 (AVX-512 VNNI; elsewhere a slow portable kernel); `auto`: `int8` for quantized files on CPUs with VNNI, else `f32`",
+            .section = kWhisper},
     Setting{.name = "WHISPER_MAX_BEAM_SIZE", .type = T::integer, .default_value = "10",
             .doc = "bound of `beam_size` and `best_of`", .min = 1, .max = 32, .section = kWhisper},
 

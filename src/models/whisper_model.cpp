@@ -55,8 +55,16 @@ class WhisperModel final : public Model {
     engine_.set_threads(options_.threads);
     engine_.set_half_cross_cache(options_.half_cross_cache);
     // The kernel set is chosen now (a bad SRA_KERNELS stops the start), and said.
-    spdlog::info("whisper: {} runs the {} kernels (this CPU's best: {})", options_.model_path,
-                 whisper::isa_name(whisper::active_isa()), whisper::isa_name(whisper::best_isa()));
+    bool vnni = false;
+    whisper::int8_kernel(&vnni);
+    const bool int8 = options_.compute == "int8" ||
+                      (options_.compute == "auto" && whisper::int8_by_default(engine_.file()));
+    engine_.set_int8(int8);
+    spdlog::info("whisper: {} ({}) runs the {} kernels (this CPU's best: {}), {} products{}",
+                 options_.model_path, engine_.file().weight_type(),
+                 whisper::isa_name(whisper::active_isa()), whisper::isa_name(whisper::best_isa()),
+                 int8 ? "int8" : "f32",
+                 int8 ? (vnni ? " (AVX-512 VNNI)" : " (portable kernel)") : "");
     // Names that need the vocabulary are checked now, not on the first request.
     try {
       check(options_.defaults, "initial_prompt");
@@ -254,6 +262,11 @@ WhisperModelOptions whisper_model_options_from(const Config& config) {
     throw config_error("WHISPER_CROSS_CACHE=" + cache + ": must be f32 or f16");
   }
   o.half_cross_cache = cache == "f16";
+  o.compute = config.get_string("WHISPER_COMPUTE");
+  if (o.compute != "auto" && o.compute != "f32" && o.compute != "int8") {
+    throw config_error("WHISPER_COMPUTE=" + o.compute.substr(0, 40) +
+                       ": must be auto, f32 or int8");
+  }
   o.max_beam_size = static_cast<int>(config.get_int("WHISPER_MAX_BEAM_SIZE"));
   for (const auto& option : whisper_options(o.max_beam_size)) {
     if (auto value = config.option("WHISPER_", option.spec.name)) {

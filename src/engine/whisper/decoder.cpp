@@ -37,8 +37,8 @@ CrossCache Decoder::cross_cache(const std::vector<float>& encoder_out, bool half
   c.half = half && dh % 16 == 0 && dh <= 256;  // the half kernels' shapes (every Whisper's)
   std::vector<float> k(encoder_out.size()), kt(encoder_out.size()), v(encoder_out.size());
   for (const auto& a : cross_) {
-    linear(encoder_out.data(), T, d_, *a.key_w, nullptr, k.data());
-    linear(encoder_out.data(), T, d_, *a.value_w, a.value_b, v.data());
+    linear(encoder_out.data(), T, d_, *a.key_w, nullptr, k.data(), cross_math_);
+    linear(encoder_out.data(), T, d_, *a.value_w, a.value_b, v.data(), cross_math_);
     for (int j = 0; j < T; ++j) {
       const float* row = k.data() + static_cast<std::size_t>(j) * d_;
       for (int h = 0; h < heads_; ++h) {

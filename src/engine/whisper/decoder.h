@@ -47,6 +47,8 @@ class Decoder {
 
   // `half`: keep the keys and values as IEEE halves.
   CrossCache cross_cache(const std::vector<float>& encoder_out, bool half = false) const;
+  // How cross_cache() computes its keys and values (exact unless set; set before first use).
+  void set_cross_math(LinearMath math) { cross_math_ = math; }
 
   // Feeds `n_new` tokens to each sequence (tokens[b] has n_new ids; caches[b] is extended) and
   // returns the final hidden states after layer norm: (batch * n_new) x d, sequence-major.
@@ -73,6 +75,7 @@ class Decoder {
   std::vector<AttentionWeights> self_;
   std::vector<AttentionWeights> cross_;
   std::vector<MlpWeights> mlp_;
+  LinearMath cross_math_ = LinearMath::exact;
 };
 
 }  // namespace sra::whisper

@@ -554,6 +554,13 @@ double compression_ratio(const std::string& text) {
   return static_cast<double>(text.size()) / static_cast<double>(size);
 }
 
+bool int8_by_default(const ModelFile& file) {
+  bool vnni = false;
+  int8_kernel(&vnni);
+  const std::string_view stored = file.weight_type();
+  return vnni && stored != "f32" && stored != "f16";
+}
+
 WhisperEngine::WhisperEngine(std::shared_ptr<const ModelFile> file)
     : file_(std::move(file)),
       tokenizer_(file_->vocabulary(), file_->hparams().n_vocab),

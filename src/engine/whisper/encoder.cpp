@@ -24,13 +24,13 @@ MlpWeights mlp_weights(const ModelFile& f, const std::string& p, int d) {
           &f.tensor(p + ".mlp.2.weight", {D, 4 * D}), &f.tensor(p + ".mlp.2.bias", {D})};
 }
 
-void apply_mlp(const MlpWeights& w, float* x, int n, int d) {
+void apply_mlp(const MlpWeights& w, float* x, int n, int d, LinearMath math) {
   std::vector<float> h(static_cast<std::size_t>(n) * d), mid(static_cast<std::size_t>(n) * 4 * d),
       out(static_cast<std::size_t>(n) * d);
   layer_norm(x, n, d, *w.ln_w, *w.ln_b, h.data());
-  linear(h.data(), n, d, *w.fc1_w, w.fc1_b, mid.data());
+  linear(h.data(), n, d, *w.fc1_w, w.fc1_b, mid.data(), math);
   gelu(mid.data(), mid.size());
-  linear(mid.data(), n, 4 * d, *w.fc2_w, w.fc2_b, out.data());
+  linear(mid.data(), n, 4 * d, *w.fc2_w, w.fc2_b, out.data(), math);
   add_in_place(out.data(), x, out.size());
 }
 
@@ -82,13 +82,13 @@ std::vector<float> Encoder::forward(const Mel& mel, const CancelToken* cancel) c
     if (cancel) cancel->check();
     const AttentionWeights& a = attention_[l];
     layer_norm(x.data(), T, d, *a.ln_w, *a.ln_b, h.data());
-    linear(h.data(), T, d, *a.query_w, a.query_b, q.data());
-    linear(h.data(), T, d, *a.key_w, nullptr, k.data());
-    linear(h.data(), T, d, *a.value_w, a.value_b, v.data());
+    linear(h.data(), T, d, *a.query_w, a.query_b, q.data(), math_);
+    linear(h.data(), T, d, *a.key_w, nullptr, k.data(), math_);
+    linear(h.data(), T, d, *a.value_w, a.value_b, v.data(), math_);
     attention(q.data(), d, k.data(), v.data(), d, T, T, heads_, dh, scale, -1, attn.data(), d);
-    linear(attn.data(), T, d, *a.out_w, a.out_b, proj.data());
+    linear(attn.data(), T, d, *a.out_w, a.out_b, proj.data(), math_);
     add_in_place(proj.data(), x.data(), td);
-    apply_mlp(mlp_[l], x.data(), T, d);
+    apply_mlp(mlp_[l], x.data(), T, d, math_);
   }
   layer_norm(x.data(), T, d, *ln_post_w_, *ln_post_b_, x.data());
   return x;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/cancel.h"
+#include "engine/whisper/kernels.h"
 #include "engine/whisper/mel.h"
 #include "engine/whisper/model_file.h"
 
@@ -39,8 +40,8 @@ struct MlpWeights {
 AttentionWeights attention_weights(const ModelFile& file, const std::string& prefix,
                                    const std::string& ln_prefix, int d);
 MlpWeights mlp_weights(const ModelFile& file, const std::string& prefix, int d);
-// x[n, d] += mlp(layer_norm(x)).
-void apply_mlp(const MlpWeights& w, float* x, int n, int d);
+// x[n, d] += mlp(layer_norm(x)), its products computed as `math` says.
+void apply_mlp(const MlpWeights& w, float* x, int n, int d, LinearMath math = LinearMath::exact);
 
 class Encoder {
  public:
@@ -48,12 +49,15 @@ class Encoder {
   // The window must have n_mels x 3000 values; returns n_audio_ctx x n_audio_state values.
   // `cancel`, when given, is checked before each layer (a superseded job stops within one).
   std::vector<float> forward(const Mel& mel, const CancelToken* cancel = nullptr) const;
+  // How the linear layers compute (exact unless set; set before the first forward()).
+  void set_math(LinearMath math) { math_ = math; }
 
  private:
   int d_, heads_, n_ctx_, n_mels_;
   const Tensor *conv1_w_, *conv1_b_, *conv2_w_, *conv2_b_, *positions_, *ln_post_w_, *ln_post_b_;
   std::vector<AttentionWeights> attention_;
   std::vector<MlpWeights> mlp_;
+  LinearMath math_ = LinearMath::exact;
 };
 
 }  // namespace sra::whisper

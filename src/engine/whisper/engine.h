@@ -215,6 +215,13 @@ class WhisperEngine {
   // Keep each window's cross-attention keys and values as IEEE halves (WHISPER_CROSS_CACHE=f16):
   // half their memory and of the bytes a decoded token reads; not exact f32 math.
   void set_half_cross_cache(bool half) { half_cross_cache_ = half; }
+  // Compute each window's many-row products (the encoder's layers, the cross-attention keys and
+  // values) in int8 (int8_gemm.h: WHISPER_COMPUTE=int8) instead of exactly. Before first use.
+  void set_int8(bool int8) {
+    const LinearMath math = int8 ? LinearMath::int8 : LinearMath::exact;
+    encoder_.set_math(math);
+    decoder_.set_cross_math(math);
+  }
   // Decoder passes run and how many requests' steps they merged (step_batcher.h).
   StepBatcherStats batching_stats() const;
 
@@ -241,6 +248,10 @@ class WhisperEngine {
   int threads_ = 1;
   bool half_cross_cache_ = false;
 };
+
+// WHISPER_COMPUTE=auto's choice for `file`: int8 products for quantized weights (q8_0, q5_*,
+// q4_*) where the AVX-512 VNNI kernel runs; exact products otherwise.
+bool int8_by_default(const ModelFile& file);
 
 // len(text) / len(zlib.compress(text)), as whisper.utils.compression_ratio.
 double compression_ratio(const std::string& text);

@@ -1,7 +1,11 @@
 #include "engine/whisper/kernels.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <vector>
 
 #include "core/errors.h"
@@ -114,12 +118,77 @@ const SimdKernels& simd() {
   return kernels;
 }
 
-void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, float* y) {
+const Int8Matrix& int8_form(const Tensor& w) {
+  if (!w.derived) throw internal_error("int8_form: not a weight matrix of a loaded file");
+  std::call_once(w.derived->int8_once, [&] {
+    const int rows = static_cast<int>(w.rows()), cols = static_cast<int>(w.cols());
+    auto m = std::make_shared<Int8Matrix>(empty_int8_matrix(rows, cols));
+    const int parts = std::max(1, std::min(64, rows / kInt8Group));
+    const Ranges ranges{rows, parts, kInt8Group};
+    parallel_for(parts, ThreadBudget::current(), [&](int p) {
+      const int r0 = ranges.begin(p), r1 = ranges.end(p);
+      if (w.type == WeightType::f32) {
+        quantize_weight_rows(w.data + static_cast<std::size_t>(r0) * cols, r0, r1, *m);
+        return;
+      }
+      std::vector<float>& wide = thread_scratch(static_cast<std::size_t>(r1 - r0) * cols);
+      simd().widen_rows(w.type, w.raw, w.row_bytes(), cols, r0, r1, wide.data());
+      quantize_weight_rows(wide.data(), r0, r1, *m);
+    });
+    w.derived->int8 = std::move(m);
+    // Only the int8 form is read from now on: the mapped pages that hold nothing but this matrix
+    // leave the process's memory (clean file pages; read again, they come back from the file).
+    if (w.derived->mapped) {
+      const std::uintptr_t page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+      const auto begin = reinterpret_cast<std::uintptr_t>(w.raw);
+      const std::uintptr_t first = (begin + page - 1) / page * page;
+      const std::uintptr_t last = (begin + w.row_bytes() * rows) / page * page;
+      if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    }
+  });
+  return *w.derived->int8;
+}
+
+namespace {
+
+// Activation rows one task of an int8 product quantizes and multiplies.
+constexpr int kInt8Rows = 48;
+
+void linear_int8(const float* x, int n, int in, const Tensor& w, const float* bias, float* y,
+                 int threads) {
+  const Int8Matrix& m = int8_form(w);
+  // The calling thread's scratch, named by reference: the team's threads must see this one, and
+  // a lambda does not capture a thread_local (each thread would see its own).
+  thread_local Int8Activations scratch;
+  Int8Activations& a = scratch;
+  a.n = n;
+  a.cols4 = m.cols4;
+  a.bytes.resize(static_cast<std::size_t>(n) * m.cols4);
+  a.scales.resize(n);
+  const Int8Kernel kernel = int8_kernel();
+  const Int8Quantizer quantize = int8_quantizer();
+  const Int8Product product{&a, &m, bias, y, m.rows};
+  const int tasks = (n + kInt8Rows - 1) / kInt8Rows;
+  parallel_for(tasks, threads, [&](int task) {
+    const int r0 = task * kInt8Rows, r1 = std::min(n, r0 + kInt8Rows);
+    quantize(x, in, r0, r1, a);
+    kernel(product, r0, r1);
+  });
+}
+
+}  // namespace
+
+void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, float* y,
+            LinearMath math) {
   const SimdKernels& k = simd();
   const int out = static_cast<int>(w.rows());
   if (static_cast<int>(w.cols()) != in) throw internal_error("linear: weight width mismatch");
   const int threads = ThreadBudget::current();
   const float* bias = b ? b->data : nullptr;
+  if (n > kGemvMaxRows && math == LinearMath::int8) {
+    linear_int8(x, n, in, w, bias, y, threads);
+    return;
+  }
   if (n <= kGemvMaxRows) {
     const int parts = std::max(1, std::min(threads * 4, out / 64));
     const Ranges r{out, parts, 16};

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/whisper/int8_gemm.h"
 #include "engine/whisper/model_file.h"
 #include "engine/whisper/simd_kernels.h"
 
@@ -21,8 +22,19 @@ namespace sra::whisper {
 // The kernels of the active instruction set.
 const SimdKernels& simd();
 
+// How linear() computes a product of many rows (more than kGemvMaxRows; fewer always go through
+// gemv, exactly).
+enum class LinearMath {
+  exact,  // float32 over the stored weights (widened): OpenAI's arithmetic
+  int8,   // int8_gemm.h: weights and activations quantized per row, summed in int32
+};
+
 // y[n, out] = x[n, in] * w[out, in]^T (+ b[out]). PyTorch's nn.Linear.
-void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, float* y);
+void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, float* y,
+            LinearMath math = LinearMath::exact);
+// w's int8 form (int8_gemm.h), made on first use and kept with the tensor. w must be a weight
+// matrix of a loaded file (Tensor::derived set).
+const Int8Matrix& int8_form(const Tensor& w);
 // c[m, n] = alpha * a[m, k] * b[n, k]^T, with leading dimensions (row strides) given.
 void matmul_bt(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n,
                int k, float alpha);

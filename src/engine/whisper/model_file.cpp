@@ -229,6 +229,10 @@ void ModelFile::parse() {
       owned_.push_back(std::move(owned));
       if (matrix) ++type_counts_[static_cast<int>(WeightType::f32)];
     }
+    if (matrix) {
+      t.derived = std::make_shared<DerivedWeights>();
+      t.derived->mapped = t.raw == data;
+    }
     order_.push_back(name);
     tensors_.emplace(std::move(name), std::move(t));
   }

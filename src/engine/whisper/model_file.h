@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,18 @@ struct HParams {
   int ftype = 0;          // 0: f32, 1: f16, else whisper.cpp's quantized 1000 * version + type
 };
 
+struct Int8Matrix;  // int8_gemm.h
+
+// What the kernels derive from a weight matrix on first use: built once, under the flag, by the
+// first thread that needs it, then shared read-only (kernels.cpp).
+struct DerivedWeights {
+  // The matrix is read from the file's mapping: once its int8 form is made, its pages may be
+  // dropped from memory (they come back from the file if read again).
+  bool mapped = false;
+  std::once_flag int8_once;
+  std::shared_ptr<const Int8Matrix> int8;  // the rows quantized for WHISPER_COMPUTE=int8
+};
+
 // A weight tensor, row-major in PyTorch's order of dimensions. A matrix [rows, cols] is `rows`
 // rows of `cols` values, each row_bytes() long at `raw`.
 struct Tensor {
@@ -44,6 +57,7 @@ struct Tensor {
   const void* raw = nullptr;          // the values as stored (mapped from the file, or owned)
   const float* data = nullptr;        // the values as float32 when type is f32, else null
   std::vector<std::int64_t> shape;
+  std::shared_ptr<DerivedWeights> derived;  // weight matrices only (null for the other tensors)
   std::size_t size() const {
     std::size_t n = 1;
     for (auto d : shape) n *= static_cast<std::size_t>(d);
