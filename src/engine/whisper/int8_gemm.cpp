@@ -8,7 +8,9 @@
 namespace sra::whisper {
 namespace {
 
-int round_up(int n, int m) { return (n + m - 1) / m * m; }
+int round_up(int n, int m) {
+  return (n + m - 1) / m * m;
+}
 
 // q = x / scale rounded to the nearest integer (ties to even), within [-127, 127]. Adding and
 // taking away 1.5 * 2^23 rounds a float of magnitude below 2^22 to an integer in the default
@@ -84,7 +86,8 @@ void quantize_activation_rows(const float* x, int cols, int r_begin, int r_end,
     }
     out.scales[r] = max / 127.0f;
     const float inverse = 127.0f / max;
-    for (int c = 0; c < cols; ++c) q[c] = static_cast<std::uint8_t>(quantize(row[c], inverse) + 128);
+    for (int c = 0; c < cols; ++c)
+      q[c] = static_cast<std::uint8_t>(quantize(row[c], inverse) + 128);
     std::fill(q + cols, q + out.cols4, std::uint8_t{128});
   }
 }
@@ -97,7 +100,8 @@ void int8_kernel_portable(const Int8Product& p, int r_begin, int r_end) {
     const std::uint8_t* x = p.x->bytes.data() + static_cast<std::size_t>(r) * p.x->cols4;
     const float sx = p.x->scales[r];
     for (int g0 = 0; g0 < w.rows; g0 += kInt8Group) {
-      const std::int8_t* group = w.packed.data() + static_cast<std::size_t>(g0 / kInt8Group) * w.group_bytes();
+      const std::int8_t* group =
+          w.packed.data() + static_cast<std::size_t>(g0 / kInt8Group) * w.group_bytes();
       std::fill(acc, acc + kInt8Group, 0);
       for (int s = 0; s < steps; ++s) {
         const std::int8_t* b = group + static_cast<std::size_t>(s) * 64;

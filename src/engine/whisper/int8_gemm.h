@@ -30,12 +30,12 @@ inline constexpr int kInt8Group = 16;
 // step of 4 columns, the 16 rows' 4 bytes (64 bytes). Columns are padded with zeros to a multiple
 // of 4 (cols4), rows with zero rows (scale 0) to a multiple of 16.
 struct Int8Matrix {
-  int rows = 0;                       // output rows of the original matrix
-  int cols = 0;                       // its columns (the products' depth)
-  int cols4 = 0;                      // cols rounded up to a multiple of 4
-  std::vector<std::int8_t> packed;    // groups * (cols4 / 4) * 64 bytes
-  std::vector<float> scales;          // per row (padded rows: 0)
-  std::vector<std::int32_t> sums;     // per row: the sum of its int8 values
+  int rows = 0;                     // output rows of the original matrix
+  int cols = 0;                     // its columns (the products' depth)
+  int cols4 = 0;                    // cols rounded up to a multiple of 4
+  std::vector<std::int8_t> packed;  // groups * (cols4 / 4) * 64 bytes
+  std::vector<float> scales;        // per row (padded rows: 0)
+  std::vector<std::int32_t> sums;   // per row: the sum of its int8 values
   std::size_t group_bytes() const { return static_cast<std::size_t>(cols4) * kInt8Group; }
 };
 
@@ -78,6 +78,8 @@ bool int8_vnni_supported();
 // int8_vnni_supported().
 void quantize_activation_rows_avx512(const float* x, int cols, int r_begin, int r_end,
                                      Int8Activations& out);
+// quantize_weight_rows (the parts form) with AVX-512: the same bytes, scales and sums.
+void quantize_weight_rows_avx512(const float* w, int r_begin, int r_end, Int8Matrix& m);
 using Int8Quantizer = void (*)(const float* x, int cols, int r_begin, int r_end,
                                Int8Activations& out);
 // The activation quantizer that goes with int8_kernel().

@@ -82,8 +82,8 @@ void quantize_activation_rows_avx512(const float* x, int cols, int r_begin, int 
                                      Int8Activations& out) {
   // quantize_activation_rows's arithmetic, 16 values at a time: the same IEEE operations in the
   // same order, so the same bytes.
-  const __m512 lo = _mm512_set1_ps(-127.0f),
-               hi = _mm512_set1_ps(127.0f), round = _mm512_set1_ps(12582912.0f);
+  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f),
+               round = _mm512_set1_ps(12582912.0f);
   const __m512i offset = _mm512_set1_epi32(128);
   for (int r = r_begin; r < r_end; ++r) {
     const float* row = x + static_cast<std::size_t>(r) * cols;
@@ -114,6 +114,46 @@ void quantize_activation_rows_avx512(const float* x, int cols, int r_begin, int 
       _mm_mask_storeu_epi8(q + c, k, _mm512_cvtepi32_epi8(qi));
     }
     std::memset(q + cols, 128, static_cast<std::size_t>(out.cols4 - cols));
+  }
+}
+
+void quantize_weight_rows_avx512(const float* w, int r_begin, int r_end, Int8Matrix& m) {
+  // quantize_weight_rows's arithmetic, 16 values at a time (the same bytes, scales and sums).
+  const int cols = m.cols;
+  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f),
+               round = _mm512_set1_ps(12582912.0f);
+  for (int r = r_begin; r < r_end; ++r) {
+    const float* row = w + static_cast<std::size_t>(r - r_begin) * cols;
+    __m512 mx = _mm512_setzero_ps();
+    __mmask16 bad = 0;
+    for (int c = 0; c < cols; c += 16) {
+      const __mmask16 k = cols - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (cols - c)) - 1);
+      const __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(k, row + c));
+      bad |= _mm512_mask_cmp_ps_mask(k, a, _mm512_set1_ps(3.40282347e38f), _CMP_NLE_UQ);
+      mx = _mm512_max_ps(mx, a);
+    }
+    const float max = _mm512_reduce_max_ps(mx);
+    if (bad || max == 0.0f) continue;  // zeros, as the portable quantizer leaves them
+    m.scales[r] = max / 127.0f;
+    const __m512 inverse = _mm512_set1_ps(127.0f / max);
+    std::int8_t* lane = m.packed.data() +
+                        static_cast<std::size_t>(r / kInt8Group) * m.group_bytes() +
+                        (r % kInt8Group) * 4;
+    __m512i sum = _mm512_setzero_si512();
+    for (int c = 0; c < cols; c += 16) {
+      const __mmask16 k = cols - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (cols - c)) - 1);
+      __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + c), inverse);
+      v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+      v = _mm512_sub_ps(_mm512_add_ps(v, round), round);
+      const __m512i q = _mm512_maskz_mov_epi32(k, _mm512_cvttps_epi32(v));
+      sum = _mm512_add_epi32(sum, q);
+      alignas(16) std::int32_t quads[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(quads), _mm512_cvtepi32_epi8(q));
+      // 4 columns per step: step (c / 4 + j) of this row's lane.
+      for (int j = 0; j < 4 && c + 4 * j < cols; ++j)
+        std::memcpy(lane + static_cast<std::size_t>(c / 4 + j) * 64, &quads[j], 4);
+    }
+    m.sums[r] = _mm512_reduce_add_epi32(sum);
   }
 }
 

@@ -125,15 +125,20 @@ const Int8Matrix& int8_form(const Tensor& w) {
     auto m = std::make_shared<Int8Matrix>(empty_int8_matrix(rows, cols));
     const int parts = std::max(1, std::min(64, rows / kInt8Group));
     const Ranges ranges{rows, parts, kInt8Group};
+    bool vnni = false;
+    int8_kernel(&vnni);
+    using Quantize = void (*)(const float*, int, int, Int8Matrix&);
+    const Quantize quantize =
+        vnni ? quantize_weight_rows_avx512 : static_cast<Quantize>(quantize_weight_rows);
     parallel_for(parts, ThreadBudget::current(), [&](int p) {
       const int r0 = ranges.begin(p), r1 = ranges.end(p);
       if (w.type == WeightType::f32) {
-        quantize_weight_rows(w.data + static_cast<std::size_t>(r0) * cols, r0, r1, *m);
+        quantize(w.data + static_cast<std::size_t>(r0) * cols, r0, r1, *m);
         return;
       }
       std::vector<float>& wide = thread_scratch(static_cast<std::size_t>(r1 - r0) * cols);
       simd().widen_rows(w.type, w.raw, w.row_bytes(), cols, r0, r1, wide.data());
-      quantize_weight_rows(wide.data(), r0, r1, *m);
+      quantize(wide.data(), r0, r1, *m);
     });
     w.derived->int8 = std::move(m);
     // Only the int8 form is read from now on: the mapped pages that hold nothing but this matrix

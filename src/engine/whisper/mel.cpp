@@ -101,7 +101,16 @@ Mel log_mel_spectrogram(const std::vector<float>& samples, int padding,
     std::vector<double> power(n_bins);
     for (int f = first; f < last; ++f) {
       std::int64_t start = static_cast<std::int64_t>(f) * kHopLength - half;
-      for (int i = 0; i < kNFft; ++i) in[i] = sample_at(start + i) * window[i];
+      bool silent = true;
+      for (int i = 0; i < kNFft; ++i) {
+        in[i] = sample_at(start + i) * window[i];
+        silent = silent && in[i] == Complex(0.0);
+      }
+      if (silent) {  // the padding's frames: zero power in every bin, so log10(1e-10) in each
+        for (int m = 0; m < n_mels; ++m)
+          log_values[static_cast<std::size_t>(m) * n_frames + f] = std::log10(1e-10);
+        continue;
+      }
       fft.run(in.data(), out.data());
       for (int b = 0; b < n_bins; ++b) power[b] = std::norm(out[b]);
       for (int m = 0; m < n_mels; ++m) {

@@ -34,7 +34,7 @@ struct Shape {
 };
 // Rows and columns that are and are not multiples of the packing (16 rows, 4 columns), one row
 // of activations and many, the widths the encoders use.
-const Shape kShapes[] = {{1, 1, 1},     {3, 16, 4},    {5, 17, 7},     {9, 33, 130},
+const Shape kShapes[] = {{1, 1, 1},     {3, 16, 4},     {5, 17, 7},    {9, 33, 130},
                          {50, 64, 512}, {97, 200, 384}, {6, 48, 2048}, {130, 512, 512}};
 
 std::vector<float> run(Int8Kernel kernel, const std::vector<float>& x, const Int8Matrix& w, int n,
@@ -62,7 +62,8 @@ TEST(WhisperInt8, VnniKernelEqualsThePortableOneBitForBit) {
     x.back() = 40.0f;
     auto bias = int8_random_values(s.rows, seed++, 1.0f);
     const Int8Matrix m = quantize_weight_rows(w.data(), s.rows, s.cols);
-    for (const float* b : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data())}) {
+    for (const float* b :
+         {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data())}) {
       auto a = run(int8_kernel_portable, x, m, s.n, b);
       auto v = run(int8_kernel_avx512_vnni, x, m, s.n, b);
       ASSERT_EQ(std::memcmp(a.data(), v.data(), a.size() * sizeof(float)), 0)
@@ -76,9 +77,9 @@ TEST(WhisperInt8, AvxQuantizerWritesThePortableOnesBytes) {
   for (int cols : {1, 7, 16, 33, 512, 2048}) {
     const int n = 6;
     auto x = int8_random_values(static_cast<std::size_t>(n) * cols, cols, 3.0f);
-    x[cols] = NAN;                        // row 1: not finite, taken as zeros
+    x[cols] = NAN;  // row 1: not finite, taken as zeros
     std::fill(x.begin() + 2 * cols, x.begin() + 3 * cols, 0.0f);  // row 2: zeros
-    x[3 * cols] = -0.0f;                  // ties and signed zeros in row 3
+    x[3 * cols] = -0.0f;                                          // ties and signed zeros in row 3
     if (cols > 2) x[3 * cols + 1] = 0.5f, x[3 * cols + 2] = -64.0f;
     Int8Activations a, b;
     for (Int8Activations* t : {&a, &b}) {
@@ -92,6 +93,20 @@ TEST(WhisperInt8, AvxQuantizerWritesThePortableOnesBytes) {
     EXPECT_EQ(a.bytes, b.bytes) << cols;
     EXPECT_EQ(a.scales, b.scales) << cols;
     EXPECT_EQ(a.scales[1], 0.0f);
+  }
+}
+
+TEST(WhisperInt8, AvxWeightQuantizerWritesThePortableOnesMatrix) {
+  if (!int8_vnni_supported()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  for (const Shape& s : kShapes) {
+    auto w = int8_random_values(static_cast<std::size_t>(s.rows) * s.cols, s.cols + s.rows, 0.1f);
+    if (s.rows > 2) w[s.cols] = INFINITY, w[2 * s.cols] = 0.5f;  // a row taken as zeros, a tie
+    Int8Matrix a = empty_int8_matrix(s.rows, s.cols), b = empty_int8_matrix(s.rows, s.cols);
+    quantize_weight_rows(w.data(), 0, s.rows, a);
+    quantize_weight_rows_avx512(w.data(), 0, s.rows, b);
+    EXPECT_EQ(a.packed, b.packed) << s.rows << "x" << s.cols;
+    EXPECT_EQ(a.scales, b.scales);
+    EXPECT_EQ(a.sums, b.sums);
   }
 }
 
