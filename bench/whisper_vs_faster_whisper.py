@@ -7,9 +7,9 @@ settings (English, greedy: beam_size 1, timestamps on, temperature fallback on i
   before the clock starts, the segments consumed), and of its whole process;
 - ours, the whole process (`speech-recognition-api transcribe --json`: start, model mapping, audio
   decoding and everything else included) with the q8_0 file (`convert q8_0` of ggml-base.bin;
-  WHISPER_COMPUTE=auto: int8 products where the CPU has AVX-512 VNNI), with the f16 file exactly
-  (WHISPER_COMPUTE=f32, OpenAI's tokens), and with the f16 file in int8 (WHISPER_COMPUTE=int8,
-  CTranslate2's int8 of the same weights).
+  WHISPER_COMPUTE=auto: int8 products and, with them, an f16 cross-attention cache where the CPU
+  has AVX-512 VNNI), with the f16 file exactly (WHISPER_COMPUTE=f32, OpenAI's tokens), and with the
+  f16 file in int8 (WHISPER_COMPUTE=int8, CTranslate2's int8 of the same weights, f16 cache).
 
 Rounds are interleaved (every system on every clip, then the next round); medians; ratios are ours
 over faster-whisper's transcribe(). Same words: ours against faster-whisper's, after lower-casing

@@ -53,18 +53,22 @@ class WhisperModel final : public Model {
   explicit WhisperModel(WhisperModelOptions options)
       : options_(std::move(options)), engine_(whisper::ModelFile::load(options_.model_path)) {
     engine_.set_threads(options_.threads);
-    engine_.set_half_cross_cache(options_.half_cross_cache);
     // The kernel set is chosen now (a bad SRA_KERNELS stops the start), and said.
     bool vnni = false;
     whisper::int8_kernel(&vnni);
     const bool int8 = options_.compute == "int8" ||
                       (options_.compute == "auto" && whisper::int8_by_default(engine_.file()));
     engine_.set_int8(int8);
-    spdlog::info("whisper: {} ({}) runs the {} kernels (this CPU's best: {}), {} products{}",
+    // The fast settings go together: with int8 products the cross-attention cache is in halves.
+    const bool half_cache =
+        options_.cross_cache == "f16" || (options_.cross_cache == "auto" && int8);
+    engine_.set_half_cross_cache(half_cache);
+    spdlog::info("whisper: {} ({}) runs the {} kernels (this CPU's best: {}), {} products{}{}",
                  options_.model_path, engine_.file().weight_type(),
                  whisper::isa_name(whisper::active_isa()), whisper::isa_name(whisper::best_isa()),
                  int8 ? "int8" : "f32",
-                 int8 ? (vnni ? " (AVX-512 VNNI)" : " (portable kernel)") : "");
+                 int8 ? (vnni ? " (AVX-512 VNNI)" : " (portable kernel)") : "",
+                 half_cache ? ", f16 cross-attention cache" : "");
     // Names that need the vocabulary are checked now, not on the first request.
     try {
       check(options_.defaults, "initial_prompt");
@@ -258,10 +262,10 @@ WhisperModelOptions whisper_model_options_from(const Config& config) {
   unsigned hw = std::thread::hardware_concurrency();
   o.threads = static_cast<int>(config.get_int("WHISPER_THREADS", hw ? hw : 1));
   const std::string cache = config.get_string("WHISPER_CROSS_CACHE");
-  if (cache != "f32" && cache != "f16") {
-    throw config_error("WHISPER_CROSS_CACHE=" + cache + ": must be f32 or f16");
+  if (cache != "auto" && cache != "f32" && cache != "f16") {
+    throw config_error("WHISPER_CROSS_CACHE=" + cache + ": must be auto, f32 or f16");
   }
-  o.half_cross_cache = cache == "f16";
+  o.cross_cache = cache;
   o.compute = config.get_string("WHISPER_COMPUTE");
   if (o.compute != "auto" && o.compute != "f32" && o.compute != "int8") {
     throw config_error("WHISPER_COMPUTE=" + o.compute.substr(0, 40) +

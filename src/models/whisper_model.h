@@ -25,7 +25,7 @@ namespace sra {
 struct WhisperModelOptions {
   std::string model_path;               // the ggml file to load
   int threads = 1;                      // threads one transcription may use (the budget's cap)
-  bool half_cross_cache = false;        // WHISPER_CROSS_CACHE=f16
+  std::string cross_cache = "auto";     // WHISPER_CROSS_CACHE: auto, f32 or f16
   std::string compute = "auto";         // WHISPER_COMPUTE: auto, f32 or int8
   int max_beam_size = 10;               // bound of beam_size and best_of (WHISPER_MAX_BEAM_SIZE)
   whisper::TranscribeOptions defaults;  // transcribe() options unless a request overrides

@@ -106,7 +106,8 @@ def test_quantized_files_keep_the_text_and_confidence(quantized, clip, tmp_path)
 @pytest.mark.parametrize("clip", ["jfk.wav", "seed-audio.wav", "long_00000.wav"])
 def test_int8_products_keep_the_text_and_confidence(quantized, clip, tmp_path):
     """WHISPER_COMPUTE=int8 (the default for quantized files on CPUs with AVX-512 VNNI): the
-    encoder's and the cross-attention's products with int8 weights and activations. The stated
+    encoder's and the cross-attention's products with int8 weights and activations, and the
+    cross-attention cache in halves with them (WHISPER_CROSS_CACHE=auto). The stated
     tolerance, against the same file's exact products: the q8_0 file gives the same words on the
     clean clips (and at most 5 % differ on the noisy minute: none measured); the f16 file in int8 (CTranslate2's int8 of the exact weights) may mishear a rare
     word, as q4_0 does (seed-audio's "Reggado": "regidos"), at most 10 % of the words, and on the
