@@ -268,8 +268,8 @@ def main():
                                                    for k, v in same_bytes.items()) + ".")
         lines.append("")
     lines += ["## Whole file", "",
-              "Ours with the exact f32 cross-attention cache (the default) and with "
-              "`WHISPER_CROSS_CACHE=f16` (whisper.cpp keeps it in f16 too). Same text: ours (f32 "
+              "Ours with the exact f32 cross-attention cache (the default for f32 and f16 files) and with "
+              "`WHISPER_CROSS_CACHE=f16` (whisper.cpp keeps it in f16 too; our default where the products are int8, as they are here for the quantized files). Same text: ours (f32 "
               "cache) against whisper.cpp; the f16 cache's text against ours.", "",
               "| weights | clip | ours (s) | f16 cache (s) | whisper.cpp (s) | ours / whisper.cpp | f16 cache / whisper.cpp | peak RSS ours, f16 cache, whisper.cpp (MiB) | same text | f16 cache's text |",
               "|---|---|---|---|---|---|---|---|---|---|"]
