@@ -176,6 +176,13 @@ SpeakerLabeler::SpeakerLabeler(const DiarizationSettings& settings)
                                     .sources = settings.sources,
                                     .download = settings.download}) {}
 
+void SpeakerLabeler::require_models() {
+  segmentation_.prefetch();  // both pulls start, whichever is asked first
+  embedding_.prefetch();
+  segmentation_.get();
+  embedding_.get();
+}
+
 void SpeakerLabeler::prefetch() {
   segmentation_.prefetch();
   embedding_.prefetch();

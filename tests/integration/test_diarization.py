@@ -225,3 +225,28 @@ def test_the_diarization_route(diarizing_server, flite_meeting):
         assert r.status_code == 400 and r.json()["error"]["param"] == param, (data, r.text)
     r = post(model="no-such-model")
     assert r.status_code == 404
+
+
+def test_missing_speaker_models_fail_the_request_before_any_work(make_server, tmp_path):
+    """A diarization model that is missing (and may not be pulled) refuses the request before the
+    audio is transcribed: 503 naming what to run, on every route that diarizes, and no audio
+    counted as transcribed."""
+    import requests
+    from conftest import metric
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "ggml-base.bin").symlink_to(MODELS / "ggml-base.bin")
+    server = make_server(MODEL="whisper", WHISPER_MODEL_PATH=MODELS / "ggml-base.bin", WHISPER_MODELS_DIR=models,
+                         MODEL_DOWNLOAD="false")
+    long_clip = AUDIO.parent / "whisper" / "audio" / "long" / "long_00000.wav"
+    for route, data in [("/v1/audio/transcriptions", {"model": "whisper-1", "diarize": "true"}),
+                        ("/v1/audio/diarization", {}),
+                        ("/v1/listen?diarize=true", None)]:
+        with open(long_clip, "rb") as f:
+            if data is None:  # Deepgram's body is the audio itself
+                r = requests.post(server.url(route), data=f, headers={"Content-Type": "audio/wav"}, timeout=60)
+            else:
+                r = requests.post(server.url(route), files={"file": f}, data=data, timeout=60)
+        assert r.status_code == 503, (route, r.text)
+        assert "models pull pyannote-segmentation-3.0" in r.text, r.text
+    assert metric(server, "sra_audio_seconds_total") == 0
