@@ -10,8 +10,8 @@
 // Every kernel gives bit-identical results (the sums are exact integers and the float epilogue is
 // one fused multiply-add in each), so the portable kernel is the others' reference. Against the
 // exact product of the unquantized operands, each output is within the bound int8_error_bound()
-// computes (tested in tests/unit/engine/whisper/int8_gemm_test.cpp); the transcripts this gives are
-// compared with the f32 path's in the same tests.
+// computes (tests/unit/engine/whisper_int8_test.cpp); the transcripts this gives are compared with
+// the exact products' in tests/integration/test_quantized.py.
 //
 // Pure functions over their arguments: safe on any thread. kernels.h's linear() is the caller;
 // it splits rows across the thread budget.
