@@ -70,7 +70,8 @@ class SpeakerLabeler {
 
   // Loads both models now, or throws as label() would (sra::Error(unavailable) while one is being
   // pulled, sra::Error(config) when one cannot be had): a transcription that will need them
-  // calls it first, so that a missing model fails the request before the work, not after it.
+  // calls it once its audio is decoded, so that a missing model fails the request before the
+  // transcription, not after it.
   void require_models();
   // Starts pulling missing models now.
   void prefetch();

@@ -152,8 +152,8 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   // Speakers, when asked for: checked before any work; the transcription gets word times, by
   // which each word finds its speaker once the whole audio is diarized.
   const std::optional<speakers::DiarizationOptions> diarize = diarization_requested(job.options);
+  PreparedJob prepared = prepare(job, cancel);  // audio that cannot be decoded: 400 first
   if (diarize) speakers_.require_models();
-  PreparedJob prepared = prepare(job, cancel);
   const AudioBuffer& audio = *prepared.audio;
   TranscribeOptions options;
   options.values = job.options;
@@ -309,8 +309,8 @@ Transcription TranscriptionService::run_diarization(const TranscriptionJob& job,
                                                     const speakers::DiarizationOptions& options) {
   CancelToken own;
   CancelToken& cancel = job.cancel ? *job.cancel : own;
-  speakers_.require_models();  // before the audio is decoded
-  PreparedJob prepared = prepare(job, cancel);
+  PreparedJob prepared = prepare(job, cancel);  // audio that cannot be decoded: 400 first
+  speakers_.require_models();
   auto started = CancelToken::Clock::now();
   Transcription t;
   t.duration = prepared.audio->seconds();

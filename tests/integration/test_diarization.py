@@ -228,9 +228,9 @@ def test_the_diarization_route(diarizing_server, flite_meeting):
 
 
 def test_missing_speaker_models_fail_the_request_before_any_work(make_server, tmp_path):
-    """A diarization model that is missing (and may not be pulled) refuses the request before the
-    audio is transcribed: 503 naming what to run, on every route that diarizes, and no audio
-    counted as transcribed."""
+    """A diarization model that is missing (and may not be pulled) refuses the request once its
+    audio is decoded, before it is transcribed: 503 naming what to run, on every route that
+    diarizes, and no audio counted as transcribed; audio that cannot be decoded is still a 400."""
     import requests
     from conftest import metric
     models = tmp_path / "models"
@@ -250,3 +250,6 @@ def test_missing_speaker_models_fail_the_request_before_any_work(make_server, tm
         assert r.status_code == 503, (route, r.text)
         assert "models pull pyannote-segmentation-3.0" in r.text, r.text
     assert metric(server, "sra_audio_seconds_total") == 0
+    r = requests.post(server.url("/v1/audio/transcriptions"), files={"file": ("x.wav", b"not audio" * 50)},
+                      data={"model": "whisper-1", "diarize": "true"}, timeout=60)
+    assert r.status_code == 400, r.text
