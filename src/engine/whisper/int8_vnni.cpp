@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "engine/whisper/int8_gemm.h"
@@ -76,29 +77,46 @@ void tiles(const Int8Product& p, int r, int g, int gs) {
   }
 }
 
+// Lanes of the 16 values from column c on that lie within the row's `cols`.
+inline __mmask16 columns_mask(int cols, int c) {
+  return cols - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (cols - c)) - 1);
+}
+
+// int8_gemm.cpp's absolute_max, 16 values at a time: the largest |row[i]|, or infinity when a
+// value is not finite (not <= the largest float; NaN compares false).
+inline float row_absolute_max(const float* row, int cols) {
+  __m512 m = _mm512_setzero_ps();
+  __mmask16 bad = 0;
+  for (int c = 0; c < cols; c += 16) {
+    const __mmask16 k = columns_mask(cols, c);
+    const __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(k, row + c));
+    bad |= _mm512_mask_cmp_ps_mask(k, a, _mm512_set1_ps(3.40282347e38f), _CMP_NLE_UQ);
+    m = _mm512_max_ps(m, a);
+  }
+  return bad ? INFINITY : _mm512_reduce_max_ps(m);
+}
+
+// int8_gemm.cpp's quantize, 16 values at a time: x * inverse clamped to [-127, 127] and rounded
+// to the nearest integer by adding and taking away 1.5 * 2^23 (columns outside `k` give 0).
+inline __m512i quantize16(const float* x, __mmask16 k, __m512 inverse) {
+  const __m512 round = _mm512_set1_ps(12582912.0f);
+  __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x), inverse);
+  v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+  return _mm512_cvttps_epi32(_mm512_sub_ps(_mm512_add_ps(v, round), round));
+}
+
 }  // namespace
 
 void quantize_activation_rows_avx512(const float* x, int cols, int r_begin, int r_end,
                                      Int8Activations& out) {
   // quantize_activation_rows's arithmetic, 16 values at a time: the same IEEE operations in the
   // same order, so the same bytes.
-  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f),
-               round = _mm512_set1_ps(12582912.0f);
   const __m512i offset = _mm512_set1_epi32(128);
   for (int r = r_begin; r < r_end; ++r) {
     const float* row = x + static_cast<std::size_t>(r) * cols;
     std::uint8_t* q = out.bytes.data() + static_cast<std::size_t>(r) * out.cols4;
-    __m512 m = _mm512_setzero_ps();
-    __mmask16 bad = 0;
-    for (int c = 0; c < cols; c += 16) {
-      const __mmask16 k = cols - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (cols - c)) - 1);
-      const __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(k, row + c));
-      // not finite: not <= the largest float (NaN compares false)
-      bad |= _mm512_mask_cmp_ps_mask(k, a, _mm512_set1_ps(3.40282347e38f), _CMP_NLE_UQ);
-      m = _mm512_max_ps(m, a);
-    }
-    const float max = _mm512_reduce_max_ps(m);
-    if (bad || max == 0.0f) {
+    const float max = row_absolute_max(row, cols);
+    if (max == 0.0f || !std::isfinite(max)) {
       out.scales[r] = 0.0f;
       std::memset(q, 128, static_cast<std::size_t>(out.cols4));
       continue;
@@ -106,11 +124,8 @@ void quantize_activation_rows_avx512(const float* x, int cols, int r_begin, int 
     out.scales[r] = max / 127.0f;
     const __m512 inverse = _mm512_set1_ps(127.0f / max);
     for (int c = 0; c < cols; c += 16) {
-      const __mmask16 k = cols - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (cols - c)) - 1);
-      __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + c), inverse);
-      v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-      v = _mm512_sub_ps(_mm512_add_ps(v, round), round);
-      const __m512i qi = _mm512_add_epi32(_mm512_cvttps_epi32(v), offset);
+      const __mmask16 k = columns_mask(cols, c);
+      const __m512i qi = _mm512_add_epi32(quantize16(row + c, k, inverse), offset);
       _mm_mask_storeu_epi8(q + c, k, _mm512_cvtepi32_epi8(qi));
     }
     std::memset(q + cols, 128, static_cast<std::size_t>(out.cols4 - cols));
@@ -120,20 +135,11 @@ void quantize_activation_rows_avx512(const float* x, int cols, int r_begin, int 
 void quantize_weight_rows_avx512(const float* w, int r_begin, int r_end, Int8Matrix& m) {
   // quantize_weight_rows's arithmetic, 16 values at a time (the same bytes, scales and sums).
   const int cols = m.cols;
-  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f),
-               round = _mm512_set1_ps(12582912.0f);
   for (int r = r_begin; r < r_end; ++r) {
     const float* row = w + static_cast<std::size_t>(r - r_begin) * cols;
-    __m512 mx = _mm512_setzero_ps();
-    __mmask16 bad = 0;
-    for (int c = 0; c < cols; c += 16) {
-      const __mmask16 k = cols - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (cols - c)) - 1);
-      const __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(k, row + c));
-      bad |= _mm512_mask_cmp_ps_mask(k, a, _mm512_set1_ps(3.40282347e38f), _CMP_NLE_UQ);
-      mx = _mm512_max_ps(mx, a);
-    }
-    const float max = _mm512_reduce_max_ps(mx);
-    if (bad || max == 0.0f) continue;  // zeros, as the portable quantizer leaves them
+    const float max = row_absolute_max(row, cols);
+    if (max == 0.0f || !std::isfinite(max))
+      continue;  // zeros, as the portable quantizer leaves them
     m.scales[r] = max / 127.0f;
     const __m512 inverse = _mm512_set1_ps(127.0f / max);
     std::int8_t* lane = m.packed.data() +
@@ -141,11 +147,8 @@ void quantize_weight_rows_avx512(const float* w, int r_begin, int r_end, Int8Mat
                         (r % kInt8Group) * 4;
     __m512i sum = _mm512_setzero_si512();
     for (int c = 0; c < cols; c += 16) {
-      const __mmask16 k = cols - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (cols - c)) - 1);
-      __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + c), inverse);
-      v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-      v = _mm512_sub_ps(_mm512_add_ps(v, round), round);
-      const __m512i q = _mm512_maskz_mov_epi32(k, _mm512_cvttps_epi32(v));
+      const __mmask16 k = columns_mask(cols, c);
+      const __m512i q = _mm512_maskz_mov_epi32(k, quantize16(row + c, k, inverse));
       sum = _mm512_add_epi32(sum, q);
       alignas(16) std::int32_t quads[4];
       _mm_store_si128(reinterpret_cast<__m128i*>(quads), _mm512_cvtepi32_epi8(q));
