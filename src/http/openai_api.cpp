@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "audio/decoder.h"
+#include "core/base64.h"
 #include "core/languages.h"
 #include "core/text.h"
 #include "http/api.h"
@@ -151,6 +152,15 @@ const std::vector<OptionSpec>& openai_field_specs() {
                             "`logprobs`: each text token with its log-probability and bytes "
                             "(json, verbose_json and the stream's delta events)"));
     t.back().max_items = 64;
+    t.push_back(make_option("known_speaker_names[]", OptionType::text, "",
+                            "with diarization: up to 4 names (repeated field), each labelling the "
+                            "speaker whose voice matches its clip in known_speaker_references[]"));
+    t.back().max_items = kMaxSpeakerNameBytes;
+    t.push_back(
+        make_option("known_speaker_references[]", OptionType::text, "",
+                    "the known speakers' clips, in the order of their names: base64 data "
+                    "URLs (`data:audio/wav;base64,...`) of 1.2 to 10 s of each speaker alone"));
+    t.back().max_items = 4 * 1024 * 1024;
     return t;
   }();
   return specs;
@@ -159,6 +169,7 @@ const std::vector<OptionSpec>& openai_field_specs() {
 const UploadRoute& openai_upload() {
   static const UploadRoute route = [] {
     UploadRoute r{.option_tables = transcription_option_tables(),
+                  .clip_fields = {"known_speaker_references[]"},
                   .refuse_unknown = true,
                   .openai_shape = true};
     r.option_tables.push_back(&openai_field_specs());
@@ -195,10 +206,6 @@ OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, boo
   if (r.model == "gpt-4o-transcribe-diarize") r.model = kOpenAIDefaultModelName;
   if (auto f = parsed("response_format")) r.format = *parse_response_format(f->text);
   if (auto s = parsed("stream")) r.stream = s->flag;
-  if (r.stream && r.format == ResponseFormat::diarized_json) {
-    throw invalid_field("stream",
-                        "diarized_json is not streamed here yet: ask without stream=true");
-  }
   if (auto c = parsed("callback_url")) {
     r.callback_url = strip(c->text);
     if (r.stream) throw invalid_field("callback_url", "a streamed response takes no callback_url");
@@ -259,6 +266,41 @@ OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, boo
   return r;
 }
 
+// OpenAI's known speakers: each name of known_speaker_names[] with the clip at the same place of
+// known_speaker_references[], a base64 data URL. Throws sra::Error(invalid_request) naming the
+// field at fault (the names themselves are checked by the service).
+std::vector<KnownSpeaker> parse_known_speakers(
+    const std::map<std::string, std::vector<std::string>>& lists) {
+  static const std::vector<std::string> none;
+  auto list = [&](const std::string& name) -> const std::vector<std::string>& {
+    auto it = lists.find(name);
+    return it == lists.end() ? none : it->second;
+  };
+  const auto& names = list("known_speaker_names[]");
+  const auto& clips = list("known_speaker_references[]");
+  if (names.size() != clips.size()) {
+    throw invalid_field("known_speaker_references[]",
+                        "gives " + std::to_string(clips.size()) + " clips for " +
+                            std::to_string(names.size()) +
+                            " names of known_speaker_names[]: one clip per name");
+  }
+  if (names.size() > kMaxKnownSpeakers) {
+    throw invalid_field("known_speaker_names[]",
+                        "at most " + std::to_string(kMaxKnownSpeakers) + " known speakers");
+  }
+  std::vector<KnownSpeaker> known;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    auto url = parse_base64_data_url(clips[i]);
+    if (!url) {
+      throw invalid_field("known_speaker_references[]",
+                          "clip " + std::to_string(i + 1) +
+                              " is not a base64 data URL (data:audio/wav;base64,...)");
+    }
+    known.push_back({names[i], std::move(url->bytes)});
+  }
+  return known;
+}
+
 std::string sse_event(const json::value& v) {
   return "data: " + json::serialize(v) + "\n\n";
 }
@@ -284,10 +326,11 @@ asio::awaitable<void> write_chunk(boost::beast::tcp_stream& stream, const std::s
   co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(data)), asio::use_awaitable);
 }
 
-// Server-sent events: a delta per segment as the job finishes it, then the whole text (or an
-// error event). Whatever ends this early (the client gone, a failed write) cancels the job.
+// Server-sent events: a delta per segment as the job finishes it, then (diarized) each speaker
+// segment, then the whole text (or an error event). Whatever ends this early (the client gone, a
+// failed write) cancels the job.
 asio::awaitable<void> stream_transcription(Exchange& ex, const std::shared_ptr<JobRun>& run,
-                                           bool logprobs) {
+                                           bool logprobs, bool diarized) {
   CancelUnlessDone guard(run);
   bhttp::response<bhttp::empty_body> head{status::ok, 11};
   head.set(bhttp::field::content_type, "text/event-stream");
@@ -330,6 +373,13 @@ asio::awaitable<void> stream_transcription(Exchange& ex, const std::shared_ptr<J
     }
     if (last.empty()) co_return;  // cancelled: the client is gone
   } else {
+    if (diarized) {  // the speakers are known once the whole audio is transcribed
+      const json::value all = diarized_json(run->transcription, "transcribe", RenderOptions{});
+      // Each is OpenAI's transcript.text.segment event as it is (type, id, start, end, ...).
+      for (const auto& segment : all.as_object().at("segments").as_array()) {
+        co_await write_chunk(ex.stream, sse_event(segment));
+      }
+    }
     last = done_event(run->transcription, logprobs);
   }
   co_await write_chunk(ex.stream, last);
@@ -391,7 +441,13 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
                                             Exchange& ex, bool translate) {
   Upload upload = co_await accept_upload(ctx, req, ex, openai_upload());
   OpenAIRequest r = parse_fields(upload.fields, translate);
+  std::vector<KnownSpeaker> known = parse_known_speakers(upload.lists);
+  upload.lists.clear();
   if (!is_served(ctx.service.parts(), r.model)) co_return model_not_found(r.model);
+  if (!known.empty() && !r.callback_url.empty()) {
+    throw invalid_field("known_speaker_names[]",
+                        "known speakers are not kept for queued work: ask without callback_url");
+  }
   if (!r.callback_url.empty()) {
     // Queued: the form's fields are kept to render the response as this request would have.
     json::object options;
@@ -416,11 +472,13 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
   auto run = run_for(upload, ex);
   run->job.model = r.model;
   run->job.options = std::move(r.options);
+  run->job.known_speakers = std::move(known);
   if (r.stream) {
     ex.keep_alive = req.keep_alive();
     run->stream_segments = true;
     start(ctx, run);
-    co_await stream_transcription(ex, run, r.render.logprobs);
+    co_await stream_transcription(ex, run, r.render.logprobs,
+                                  r.format == ResponseFormat::diarized_json);
     co_return Response{};
   }
   start(ctx, run);

@@ -1,5 +1,6 @@
 #include "http/upload.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "audio/decoder.h"
@@ -80,8 +81,10 @@ std::map<std::string, std::string> fold_member_fields(const UploadRoute& route,
 }
 
 bool declares_field(const UploadRoute& route, std::string_view field) {
-  for (std::string_view own : route.own_fields) {
-    if (own == field) return true;
+  for (const auto* names : {&route.own_fields, &route.clip_fields}) {
+    for (std::string_view own : *names) {
+      if (own == field) return true;
+    }
   }
   for (const auto* table : route.option_tables) {
     if (find_option(*table, field)) return true;
@@ -104,7 +107,12 @@ boost::asio::awaitable<Upload> accept_upload(ApiContext& ctx, const RequestParse
   FormCollector form(
       FormLimits{.max_file_bytes = max_upload},
       FieldPolicy{.known = [&route](std::string_view f) { return declares_field(route, f); },
-                  .refuse_unknown = route.refuse_unknown},
+                  .refuse_unknown = route.refuse_unknown,
+                  .clip =
+                      [&route](std::string_view f) {
+                        return std::find(route.clip_fields.begin(), route.clip_fields.end(), f) !=
+                               route.clip_fields.end();
+                      }},
       upload.memory.get());
   co_await read_form(req, ex.body, form, max_upload);
   if (!form.has_file()) {
@@ -113,6 +121,7 @@ boost::asio::awaitable<Upload> accept_upload(ApiContext& ctx, const RequestParse
   upload.audio = std::move(form.file_data());
   upload.file_name = form.file_name();
   upload.fields = fold_member_fields(route, form.fields());
+  upload.lists = std::move(form.lists());
   upload.ticket = admit(ctx);
   co_return upload;
 }

@@ -29,6 +29,7 @@ namespace sra::http {
 struct UploadRoute {
   std::vector<const std::vector<OptionSpec>*> option_tables = {};  // options it passes on
   std::vector<std::string_view> own_fields = {};                   // fields the route reads itself
+  std::vector<std::string_view> clip_fields = {};  // its own fields that hold audio clips
   bool refuse_unknown = false;  // an undeclared field is a 400/422 naming it (else skipped)
   bool openai_shape = false;    // a missing file is OpenAI's 400, else FastAPI's 422
 };
@@ -38,12 +39,13 @@ struct UploadRoute {
 std::vector<const std::vector<OptionSpec>*> transcription_option_tables();
 
 struct Upload {
-  std::string client;                                 // who asked (rate limits)
-  std::string audio;                                  // the file's bytes
-  std::optional<std::string> file_name;               // as the client named it
-  std::map<std::string, std::string> fields;          // the declared fields it sent
-  std::unique_ptr<MemoryBudget::Reservation> memory;  // the budget its bytes hold
-  std::unique_ptr<InferencePool::Ticket> ticket;      // its place in the inference queue
+  std::string client;                                     // who asked (rate limits)
+  std::string audio;                                      // the file's bytes
+  std::optional<std::string> file_name;                   // as the client named it
+  std::map<std::string, std::string> fields;              // the declared fields it sent
+  std::map<std::string, std::vector<std::string>> lists;  // each `x[]` and clip field's values
+  std::unique_ptr<MemoryBudget::Reservation> memory;      // the budget its bytes hold
+  std::unique_ptr<InferencePool::Ticket> ticket;          // its place in the inference queue
 };
 
 // The error of a full inference queue (503 + Retry-After).
@@ -53,7 +55,7 @@ Error inference_queue_full(const ApiContext& ctx);
 // inference_queue_full().
 std::unique_ptr<InferencePool::Ticket> admit(ApiContext& ctx);
 
-// Whether `field` is one `route` declares (the name or an alias of an option, its own, or a
+// Whether `field` is one `route` declares (the name or an alias of an option, its own, a clip, or a
 // `name[member]` of an option with members).
 bool declares_field(const UploadRoute& route, std::string_view field);
 

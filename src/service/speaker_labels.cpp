@@ -1,8 +1,11 @@
 #include "service/speaker_labels.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 
+#include "audio/decoder.h"
 #include "core/errors.h"
 #include "core/text.h"
 #include "models/model_catalog.h"
@@ -60,6 +63,30 @@ std::optional<speakers::DiarizationOptions> diarization_requested(
   if (o.num_speakers && (*o.num_speakers < o.min_speakers || *o.num_speakers > o.max_speakers))
     throw invalid_field("num_speakers", "lies outside min_speakers..max_speakers");
   return o;
+}
+
+void check_known_speakers(const std::vector<KnownSpeaker>& known) {
+  const std::string field = "known_speaker_names[]";
+  if (known.size() > kMaxKnownSpeakers) {
+    throw invalid_field(field, "at most " + std::to_string(kMaxKnownSpeakers) +
+                                   " known speakers (" + std::to_string(known.size()) + " given)");
+  }
+  for (std::size_t i = 0; i < known.size(); ++i) {
+    const std::string& name = known[i].name;
+    const bool printable = std::none_of(name.begin(), name.end(), [](char c) {
+      return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+    });
+    if (name.empty() || name.size() > kMaxSpeakerNameBytes || !printable || !is_utf8(name) ||
+        strip(name) != name) {
+      throw invalid_field(field, "name " + std::to_string(i + 1) + " must be 1 to " +
+                                     std::to_string(kMaxSpeakerNameBytes) +
+                                     " bytes of printable UTF-8 without surrounding spaces");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (known[j].name == name)
+        throw invalid_field(field, "'" + name + "' is named twice: names must differ");
+    }
+  }
 }
 
 DiarizationSettings diarization_settings_from(const Config& config) {
@@ -121,22 +148,65 @@ int speaker_of(const speakers::Diarization& d, double start, double end) {
 
 }  // namespace
 
-void label_transcription(Transcription& t, const speakers::Diarization& d) {
+std::vector<std::string> speaker_names(const speakers::Diarization& d,
+                                       const std::vector<KnownVoice>& known, float min_similarity) {
+  const std::size_t speakers = static_cast<std::size_t>(std::max(0, d.speakers));
+  std::vector<std::string> names(speakers);
+  // The most similar (speaker, voice) pairs first, each side named once.
+  struct Pair {
+    float similarity;
+    std::size_t speaker, voice;
+  };
+  std::vector<Pair> pairs;
+  for (std::size_t s = 0; s < speakers && s < d.centroids.size(); ++s) {
+    for (std::size_t v = 0; v < known.size(); ++v) {
+      const float similarity = speakers::cosine_similarity(d.centroids[s], known[v].print);
+      if (similarity >= min_similarity) pairs.push_back({similarity, s, v});
+    }
+  }
+  std::stable_sort(pairs.begin(), pairs.end(),
+                   [](const Pair& a, const Pair& b) { return a.similarity > b.similarity; });
+  std::vector<bool> voice_used(known.size(), false);
+  for (const Pair& p : pairs) {
+    if (!names[p.speaker].empty() || voice_used[p.voice]) continue;
+    names[p.speaker] = known[p.voice].name;
+    voice_used[p.voice] = true;
+  }
+  // The others by letter, in order of appearance, never a known name.
+  int next = 0;
+  for (std::string& name : names) {
+    if (!name.empty()) continue;
+    for (;;) {
+      name = speaker_label(next++);
+      const bool taken = std::any_of(known.begin(), known.end(),
+                                     [&](const KnownVoice& v) { return v.name == name; });
+      if (!taken) break;
+    }
+  }
+  return names;
+}
+
+void label_transcription(Transcription& t, const speakers::Diarization& d,
+                         const std::vector<std::string>& names) {
+  auto label_of = [&names](int speaker) {
+    return speaker >= 0 && static_cast<std::size_t>(speaker) < names.size()
+               ? names[static_cast<std::size_t>(speaker)]
+           : speaker >= 0 ? speaker_label(speaker)
+                          : std::string();
+  };
   t.diarized = true;
   t.speaker_turns.clear();
   for (const auto& turn : d.turns)
-    t.speaker_turns.push_back({turn.start, turn.end, speaker_label(turn.speaker)});
+    t.speaker_turns.push_back({turn.start, turn.end, label_of(turn.speaker)});
   std::vector<Segment> out;
   for (Segment& s : t.segments) {
     if (s.words.empty()) {
-      const int who = speaker_of(d, s.start, s.end);
-      s.speaker = who >= 0 ? speaker_label(who) : "";
+      s.speaker = label_of(speaker_of(d, s.start, s.end));
       out.push_back(std::move(s));
       continue;
     }
     for (Word& w : s.words) {
-      const int who = speaker_of(d, w.start, w.end);
-      w.speaker = who >= 0 ? speaker_label(who) : "";
+      w.speaker = label_of(speaker_of(d, w.start, w.end));
     }
     // Cut where the speaker changes; each piece keeps the segment's statistics.
     std::size_t begin = 0;
@@ -205,9 +275,48 @@ speakers::Diarization SpeakerLabeler::diarize(const AudioBuffer& audio,
 }
 
 void SpeakerLabeler::label(Transcription& t, const AudioBuffer& audio,
-                           speakers::DiarizationOptions options, CancelToken* cancel) {
+                           speakers::DiarizationOptions options, CancelToken* cancel,
+                           const std::vector<KnownVoice>& known) {
   options.threshold = 0;  // the setting's
-  label_transcription(t, diarize(audio, options, cancel));
+  const speakers::Diarization d = diarize(audio, options, cancel);
+  for (const KnownVoice& v : known) {
+    for (std::size_t s = 0; s < d.centroids.size(); ++s) {
+      spdlog::debug("known speaker '{}' and speaker {}: voice similarity {:.3f}", v.name,
+                    speaker_label(static_cast<int>(s)),
+                    speakers::cosine_similarity(d.centroids[s], v.print));
+    }
+  }
+  // A known voice names the speaker it is as close to as the clusters' own members are.
+  label_transcription(t, d, speaker_names(d, known, 1.0f - settings_.threshold));
+}
+
+std::vector<KnownVoice> SpeakerLabeler::voice_prints(const std::vector<KnownSpeaker>& known) {
+  check_known_speakers(known);
+  if (known.empty()) return {};
+  const auto segmentation = segmentation_.get();
+  const auto embedding = embedding_.get();
+  const speakers::Diarizer diarizer(*segmentation, *embedding);
+  const std::string field = "known_speaker_references[]";
+  std::vector<KnownVoice> voices;
+  for (std::size_t i = 0; i < known.size(); ++i) {
+    const std::string which = "clip " + std::to_string(i + 1) + " ('" + known[i].name + "')";
+    AudioBuffer clip;
+    try {
+      clip = audio::decode(known[i].audio, {.max_seconds = kMaxKnownClipSeconds + 0.05});
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::too_large)
+        throw invalid_field(field,
+                            which + " lasts more than 10 s: a reference must last 1.2 to 10 s");
+      if (e.kind() != ErrorKind::unsupported_media) throw;
+      throw invalid_field(field, which + " is not audio that can be decoded: " + e.what());
+    }
+    if (clip.seconds() < kMinKnownClipSeconds) {
+      throw invalid_field(field, which + " lasts " + std::to_string(clip.seconds()).substr(0, 4) +
+                                     " s: a reference must last 1.2 to 10 s");
+    }
+    voices.push_back({known[i].name, diarizer.voice_print(clip.samples)});
+  }
+  return voices;
 }
 
 }  // namespace sra

@@ -152,8 +152,18 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   // Speakers, when asked for: checked before any work; the transcription gets word times, by
   // which each word finds its speaker once the whole audio is diarized.
   const std::optional<speakers::DiarizationOptions> diarize = diarization_requested(job.options);
+  if (!job.known_speakers.empty() && !diarize) {
+    throw invalid_field("known_speaker_names[]",
+                        "known speakers need diarization: response_format=diarized_json or "
+                        "diarize=true");
+  }
+  check_known_speakers(job.known_speakers);
   PreparedJob prepared = prepare(job, cancel);  // audio that cannot be decoded: 400 first
-  if (diarize) speakers_.require_models();
+  std::vector<KnownVoice> known;
+  if (diarize) {
+    speakers_.require_models();
+    known = speakers_.voice_prints(job.known_speakers);  // a bad clip: 400 before transcribing
+  }
   const AudioBuffer& audio = *prepared.audio;
   TranscribeOptions options;
   options.values = job.options;
@@ -165,7 +175,7 @@ Transcription TranscriptionService::run_job(const TranscriptionJob& job) {
   auto with_speakers = [&](Transcription t) {
     if (!diarize) return t;
     auto started = CancelToken::Clock::now();
-    speakers_.label(t, audio, *diarize, &cancel);
+    speakers_.label(t, audio, *diarize, &cancel, known);
     metrics().stage_seconds.with({"diarize"}).add(seconds_since(started));
     return t;
   };

@@ -65,7 +65,8 @@ struct TranscriptionJob {
   std::string_view audio;  // the uploaded bytes, any format decode() reads
   const AudioBuffer* samples =
       nullptr;  // or audio already decoded (live sessions); owned by caller
-  std::map<std::string, std::string> options;      // the request's model options by field name
+  std::map<std::string, std::string> options;  // the request's model options by field name
+  std::vector<KnownSpeaker> known_speakers;    // with diarization: speakers to name by their clips
   std::function<void(const Segment&)> on_segment;  // each segment once final (may be empty)
   std::function<void(double)> on_decoded;  // the audio's duration once decoded (may be empty)
   CancelToken* cancel = nullptr;  // the caller's token (may be null); the service sets its deadline

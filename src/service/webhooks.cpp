@@ -13,6 +13,7 @@
 #include <ctime>
 #include <thread>
 
+#include "core/base64.h"
 #include "core/errors.h"
 #include "core/text.h"
 #include "storage/http_client.h"
@@ -23,43 +24,6 @@ namespace {
 
 constexpr std::size_t kMaxUrlBytes = 2048;
 constexpr std::size_t kMaxAnswerBytes = 64 * 1024;
-constexpr std::string_view kBase64 =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (std::size_t i = 0; i < bytes.size(); i += 3) {
-    std::uint32_t v = static_cast<std::uint8_t>(bytes[i]) << 16;
-    if (i + 1 < bytes.size()) v |= static_cast<std::uint8_t>(bytes[i + 1]) << 8;
-    if (i + 2 < bytes.size()) v |= static_cast<std::uint8_t>(bytes[i + 2]);
-    out += kBase64[(v >> 18) & 63];
-    out += kBase64[(v >> 12) & 63];
-    out += i + 1 < bytes.size() ? kBase64[(v >> 6) & 63] : '=';
-    out += i + 2 < bytes.size() ? kBase64[v & 63] : '=';
-  }
-  return out;
-}
-
-// nullopt when `text` is not base64 (padding optional).
-std::optional<std::string> base64_decode(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    auto at = kBase64.find(c);
-    if (at == std::string_view::npos) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(at);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  if (bits >= 6) return std::nullopt;  // a lone sixth of a byte
-  return out;
-}
 
 bool public_v4(const in_addr& a) {
   const std::uint32_t ip = ntohl(a.s_addr);

@@ -114,6 +114,105 @@ def test_openai_sdk_gets_a_diarized_transcription(diarizing_server, flite_meetin
     assert mapping["A"] == "slt"  # labelled in order of appearance
 
 
+def reference_clip(directory, voice, text):
+    """A data URL of one flite voice saying `text` (a known speaker's reference clip)."""
+    import base64
+    path, _ = build_meeting(directory, [(voice, text)], name=f"{voice}-reference.wav")
+    return "data:audio/wav;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def test_known_speakers_are_named_by_their_clips(diarizing_server, flite_meeting, tmp_path):
+    """OpenAI's known_speaker_names[] + known_speaker_references[]: each voice matching a clip
+    (other sentences than the meeting's) gets its name, the unknown voice a letter, and a known
+    voice who is not in the meeting names nobody; streamed, the same segments come as
+    transcript.text.segment events after the text's deltas."""
+    from openai import OpenAI
+    path, reference = flite_meeting
+    chair = reference_clip(tmp_path, "slt", "Our quarterly numbers look better than we expected in spring.")
+    engineer = reference_clip(tmp_path, "awb", "I will send the minutes to everyone right after lunch.")
+    absent = reference_clip(tmp_path, "kal", "The weather in the north will be cold and windy tomorrow.")
+    client = OpenAI(base_url=diarizing_server.url("/v1"), api_key="unused", timeout=600)
+    with open(path, "rb") as f:
+        result = client.audio.transcriptions.create(
+            model="gpt-4o-transcribe-diarize", file=f, response_format="diarized_json",
+            chunking_strategy="auto", known_speaker_names=["guest", "chair", "engineer"],
+            known_speaker_references=[absent, chair, engineer])
+    votes = {}
+    for s in result.segments:
+        votes.setdefault(s.speaker, []).append(voice_at(reference, s.start, s.end))
+    mapping = {label: max(set(v), key=v.count) for label, v in votes.items()}
+    assert mapping == {"chair": "slt", "engineer": "awb", "A": "rms"}, mapping
+
+    # Streamed: deltas as the text comes, then the speakers' segments, then the whole text.
+    with open(path, "rb") as f:
+        events = list(client.audio.transcriptions.create(
+            model="gpt-4o-transcribe-diarize", file=f, response_format="diarized_json", stream=True,
+            chunking_strategy="auto", known_speaker_names=["chair", "engineer"],
+            known_speaker_references=[chair, engineer]))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "transcript.text.delta" and kinds[-1] == "transcript.text.done", kinds
+    segments = [e for e in events if e.type == "transcript.text.segment"]
+    assert kinds.index("transcript.text.segment") > max(i for i, k in enumerate(kinds)
+                                                         if k == "transcript.text.delta")
+    assert [(s.speaker, s.text) for s in segments] == [(s.speaker, s.text) for s in result.segments]
+    assert "".join(e.delta for e in events if e.type == "transcript.text.delta").strip() \
+        == events[-1].text.strip()
+
+
+def test_known_speakers_are_checked_before_any_work(diarizing_server, tmp_path):
+    """Every way a known speaker can be wrong is a 400 naming its field, before transcription."""
+    import base64
+    import requests
+    clip = reference_clip(tmp_path, "slt", "Our quarterly numbers look better than we expected.")
+    import io
+    import wave
+    short = io.BytesIO()
+    with wave.open(short, "wb") as w:  # 1 s: a reference must last 1.2 s
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(bytes(32000))
+    short_url = "data:audio/wav;base64," + base64.b64encode(short.getvalue()).decode()
+    cases = [
+        ({"known_speaker_names[]": ["chair"]}, "known_speaker_references[]"),           # no clip
+        ({"known_speaker_names[]": ["a", "b"], "known_speaker_references[]": [clip]},
+         "known_speaker_references[]"),                                                  # one short
+        ({"known_speaker_names[]": ["chair"], "known_speaker_references[]": ["aGVsbG8="]},
+         "known_speaker_references[]"),                                                  # not a URL
+        ({"known_speaker_names[]": ["chair"],
+          "known_speaker_references[]": ["data:audio/wav;base64," + base64.b64encode(b"not audio").decode()]},
+         "known_speaker_references[]"),                                                  # not audio
+        ({"known_speaker_names[]": ["chair"], "known_speaker_references[]": [short_url]},
+         "known_speaker_references[]"),                                                  # too short
+        ({"known_speaker_names[]": ["chair", "chair"], "known_speaker_references[]": [clip, clip]},
+         "known_speaker_names[]"),                                                       # twice
+        ({"known_speaker_names[]": ["a", "b", "c", "d", "e"], "known_speaker_references[]": [clip] * 5},
+         "known_speaker_names[]"),                                                       # five
+        ({"known_speaker_names[]": ["\u0007bell"], "known_speaker_references[]": [clip]},
+         "known_speaker_names[]"),                                                       # control
+    ]
+    for fields, param in cases:
+        with open(AUDIO / "jfk.wav", "rb") as f:
+            r = requests.post(diarizing_server.url("/v1/audio/transcriptions"), files={"file": f},
+                              data={"model": "whisper-1", "response_format": "diarized_json", **fields},
+                              timeout=60)
+        assert r.status_code == 400 and r.json()["error"]["param"] == param, (fields.keys(), r.text)
+    # Known speakers need diarization.
+    with open(AUDIO / "jfk.wav", "rb") as f:
+        r = requests.post(diarizing_server.url("/v1/audio/transcriptions"), files={"file": f},
+                          data={"model": "whisper-1", "known_speaker_names[]": ["chair"],
+                                "known_speaker_references[]": [clip]}, timeout=60)
+    assert r.status_code == 400 and "diarization" in r.json()["error"]["message"], r.text
+    # A clip larger than a clip field may be is refused as it arrives.
+    with open(AUDIO / "jfk.wav", "rb") as f:
+        r = requests.post(diarizing_server.url("/v1/audio/transcriptions"), files={"file": f},
+                          data={"model": "whisper-1", "response_format": "diarized_json",
+                                "known_speaker_names[]": ["chair"],
+                                "known_speaker_references[]": ["data:audio/wav;base64," + "A" * (5 << 20)]},
+                          timeout=60)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "known_speaker_references[]", r.text
+
+
 def test_verbose_json_and_the_async_route_carry_speakers(diarizing_server, flite_meeting):
     import time
     import requests
@@ -161,6 +260,33 @@ def test_verbose_json_and_the_async_route_carry_speakers(diarizing_server, flite
         time.sleep(0.5)
     r = requests.get(diarizing_server.url(f"/async/v1/transcribe/{plain}?response_format=rttm"), timeout=30)
     assert r.status_code == 422 and "diarize=true" in r.text, r.text
+
+
+def test_the_web_page_shows_speakers_in_colours(diarizing_server, flite_meeting):
+    """The web page with "Speakers" ticked, sync and async: each segment's row carries its
+    speaker's badge, one colour per speaker, and the transcript is a paragraph per turn."""
+    import json
+    import pathlib
+    node_dir = pathlib.Path(__file__).parent / "node"
+    path, reference = flite_meeting
+    r = subprocess.run(["node", str(node_dir / "web_speakers.mjs"), diarizing_server.url(""), str(path),
+                        str(pathlib.Path(__file__).parent / "artifacts")],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    for mode in ("sync", "async"):
+        shown = summary[mode]
+        assert shown["status"].startswith("Done"), shown["status"]
+        colours = {}
+        for row in shown["rows"]:
+            colours.setdefault(row["speaker"], set()).add(row["colour"])
+        assert set(colours) == {"A", "B", "C"}, colours
+        assert all(len(c) == 1 for c in colours.values()), colours       # one colour per speaker
+        assert len({next(iter(c)) for c in colours.values()}) == 3, colours  # and they differ
+        turns = shown["turns"]
+        assert all(a["speaker"] != b["speaker"] for a, b in zip(turns, turns[1:]))
+        assert len(turns) >= 10 and {t["colour"] for t in turns} == {next(iter(c)) for c in colours.values()}
+        assert "export feature" in " ".join(t["text"] for t in turns)
 
 
 def test_deepgram_clients_get_speakers(diarizing_server, flite_meeting):

@@ -335,4 +335,24 @@ Diarization Diarizer::diarize(const std::vector<float>& samples,
   return result;
 }
 
+std::vector<float> Diarizer::voice_print(const std::vector<float>& clip) const {
+  if (clip.size() < static_cast<std::size_t>(kSegmentationRate / 10))
+    throw invalid_request("a voice print needs at least 0.1 s of audio");
+  Chunk chunk;
+  std::array<std::vector<float>, kLocalSpeakers> prints;
+  process_chunk(segmentation_, embedding_, clip, 0, chunk, prints);
+  int main = -1;
+  std::array<int, kLocalSpeakers> spoken{0, 0, 0};
+  for (int f = 0; f < chunk.frames; ++f)
+    for (int s = 0; s < kLocalSpeakers; ++s)
+      spoken[s] += chunk.active[static_cast<std::size_t>(f) * kLocalSpeakers + s];
+  for (int s = 0; s < kLocalSpeakers; ++s)
+    if (!prints[s].empty() && (main < 0 || spoken[s] > spoken[main])) main = s;
+  if (main >= 0) return prints[main];
+  const int count = static_cast<int>(std::min<std::size_t>(clip.size(), kSegmentationChunk));
+  std::vector<float> print = embedding_.embed(clip.data(), count);
+  normalize(print);
+  return print;
+}
+
 }  // namespace sra::speakers

@@ -58,6 +58,12 @@ class Diarizer {
   // sra::Error(cancelled) when `options.cancelled` says so.
   Diarization diarize(const std::vector<float>& samples, const DiarizationOptions& options) const;
 
+  // The voice print (unit length, comparable with Diarization::centroids) of the main speaker of
+  // a short clip of 16 kHz mono samples (its first 10 s are used): the local speaker who speaks
+  // most, from where it speaks alone, as diarize() takes prints; the whole clip when no speaker
+  // speaks long enough. Throws sra::Error(invalid_request) for less than 0.1 s of audio.
+  std::vector<float> voice_print(const std::vector<float>& clip) const;
+
  private:
   const SpeakerSegmentation& segmentation_;
   const CamPlusPlus& embedding_;

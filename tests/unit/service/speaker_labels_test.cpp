@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/errors.h"
 
 namespace sra {
@@ -69,6 +71,58 @@ TEST(SpeakerLabels, RequestOptionsAreChecked) {
   EXPECT_EQ(field_of({{"diarize", "true"}, {"num_speakers", "9"}, {"max_speakers", "4"}}),
             "num_speakers");
   EXPECT_EQ(field_of({{"diarize", "maybe"}}), "diarize");
+}
+
+// A unit vector along axis `i` of 4, turned by `mix` toward axis (i + 1) % 4.
+std::vector<float> voice(int i, float mix = 0) {
+  std::vector<float> v(4, 0.0f);
+  v[static_cast<std::size_t>(i)] = std::sqrt(1 - mix * mix);
+  v[static_cast<std::size_t>((i + 1) % 4)] = mix;
+  return v;
+}
+
+TEST(SpeakerLabels, KnownVoicesNameTheSpeakersTheyMatch) {
+  speakers::Diarization d;
+  d.speakers = 3;
+  d.centroids = {voice(0), voice(1), voice(2)};
+  // "B" is a known name: the unknown speakers' letters skip it. Each voice names one speaker,
+  // the closest pair first ("bob" is nearer speaker 1 than "carol" is); a voice matching none
+  // names none.
+  const std::vector<KnownVoice> known = {
+      {"carol", voice(1, 0.4f)}, {"bob", voice(1, 0.1f)}, {"B", voice(3)}};
+  EXPECT_EQ(speaker_names(d, known, 0.5f), (std::vector<std::string>{"A", "bob", "C"}));
+  EXPECT_EQ(speaker_names(d, {}, 0.5f), (std::vector<std::string>{"A", "B", "C"}));
+  // Below the similarity asked for, no name is given.
+  EXPECT_EQ(speaker_names(d, {{"bob", voice(3, 0.3f)}}, 0.5f),
+            (std::vector<std::string>{"A", "B", "C"}));
+
+  Transcription t;
+  t.segments = {Segment{.id = 0, .start = 0, .end = 1, .text = " hi"}};
+  d.turns = {{0.0, 1.0, 1}};
+  label_transcription(t, d, speaker_names(d, known, 0.5f));
+  EXPECT_EQ(t.segments[0].speaker, "bob");
+  EXPECT_EQ(t.speaker_turns[0].speaker, "bob");
+}
+
+TEST(SpeakerLabels, KnownSpeakersAreChecked) {
+  auto field_of = [](std::vector<std::string> names) {
+    std::vector<KnownSpeaker> known;
+    for (auto& n : names) known.push_back({n, "clip"});
+    try {
+      check_known_speakers(known);
+    } catch (const Error& e) {
+      return e.field().value_or("");
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(field_of({"agent", "customer", "Zoë", "B"}), "accepted");
+  EXPECT_EQ(field_of({"a", "b", "c", "d", "e"}), "known_speaker_names[]");  // more than 4
+  EXPECT_EQ(field_of({"agent", "agent"}), "known_speaker_names[]");
+  EXPECT_EQ(field_of({""}), "known_speaker_names[]");
+  EXPECT_EQ(field_of({" agent"}), "known_speaker_names[]");
+  EXPECT_EQ(field_of({"a\nb"}), "known_speaker_names[]");
+  EXPECT_EQ(field_of({"\xff\xfe"}), "known_speaker_names[]");  // not UTF-8
+  EXPECT_EQ(field_of({std::string(65, 'x')}), "known_speaker_names[]");
 }
 
 }  // namespace
