@@ -9,6 +9,7 @@
 #include "engine/speakers/fbank.h"
 #include "engine/torch/torch_checkpoint.h"
 #include "engine/whisper/blas.h"
+#include "engine/whisper/kernels.h"
 
 namespace sra::speakers {
 namespace {
@@ -20,9 +21,31 @@ constexpr int kColumnBlock = 4096;  // output positions per im2col block
 constexpr float kBatchNormEps = 1e-5f;
 
 // Feature maps [c][f][t] (2-D front end) or a sequence [c][t] (f == 1).
+// An allocator whose resize() leaves new floats uninitialised: every map is written in full by
+// the layer that makes it, so zero-filling first would only cost time.
+template <typename T>
+struct UninitialisedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitialisedAllocator<U>;
+  };
+  UninitialisedAllocator() = default;
+  template <typename U>
+  UninitialisedAllocator(const UninitialisedAllocator<U>&) {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+using Floats = std::vector<float, UninitialisedAllocator<float>>;
+
 struct Maps {
   int c = 0, f = 1, t = 0;
-  std::vector<float> v;
+  Floats v;
   float* row(int channel, int freq = 0) {
     return v.data() + (static_cast<std::size_t>(channel) * f + freq) * t;
   }
@@ -31,7 +54,7 @@ struct Maps {
   }
 };
 
-void relu(std::vector<float>& x) {
+void relu(Floats& x) {
   for (float& v : x) v = std::max(v, 0.0f);
 }
 
@@ -136,13 +159,13 @@ Maps conv1d(const Maps& x, const Conv& w, int stride, int dilation, int padding)
   Maps y;
   y.c = w.out;
   y.t = (x.t + 2 * padding - dilation * (w.kernel - 1) - 1) / stride + 1;
-  y.v.assign(static_cast<std::size_t>(y.c) * y.t, 0.0f);
+  y.v.resize(static_cast<std::size_t>(y.c) * y.t);  // every value written by sgemm
   const int rows = x.c * w.kernel;
   if (w.kernel == 1 && stride == 1 && padding == 0) {
     whisper::sgemm(false, y.c, y.t, x.c, 1.0f, w.weight.data(), x.c, x.v.data(), x.t, 0.0f,
                    y.v.data(), y.t);
   } else {
-    std::vector<float> columns(static_cast<std::size_t>(rows) * kColumnBlock);
+    Floats columns(static_cast<std::size_t>(rows) * std::min(kColumnBlock, y.t));
     for (int t0 = 0; t0 < y.t; t0 += kColumnBlock) {
       const int n = std::min(kColumnBlock, y.t - t0);
       for (int ci = 0; ci < x.c; ++ci)
@@ -163,8 +186,22 @@ Maps conv1d(const Maps& x, const Conv& w, int stride, int dilation, int padding)
   return y;
 }
 
-float mask_sigmoid(float x) {
-  return 1.0f / (1.0f + std::exp(-x));
+// x with each channel normalised (and ReLU'd when asked), into a new map.
+template <typename Norm>
+Maps normalized(const Maps& x, const Norm& n, bool with_relu) {
+  Maps y;
+  y.c = x.c, y.f = x.f, y.t = x.t;
+  y.v.resize(x.v.size());
+  const std::size_t per_channel = static_cast<std::size_t>(x.f) * x.t;
+  for (int c = 0; c < x.c; ++c) {
+    const float* in = x.v.data() + c * per_channel;
+    float* out = y.v.data() + c * per_channel;
+    for (std::size_t i = 0; i < per_channel; ++i) {
+      const float v = in[i] * n.scale[c] + n.shift[c];
+      out[i] = with_relu ? std::max(v, 0.0f) : v;
+    }
+  }
+  return y;
 }
 
 }  // namespace
@@ -271,10 +308,11 @@ std::vector<float> CamPlusPlus::embed(const float* samples, int count) const {
   x = conv1d(x, tdnn_, 2, 1, 2);
   apply(x, tdnn_norm_, true);
   for (const Block& block : blocks_) {
+    int channels = x.c;  // once the block's layers have added theirs
+    for (const DenseTdnnLayer& layer : block.layers) channels += layer.local.out;
+    x.v.reserve(static_cast<std::size_t>(channels) * x.t);
     for (const DenseTdnnLayer& layer : block.layers) {
-      Maps h = x;
-      apply(h, layer.norm1, true);
-      h = conv1d(h, layer.linear1, 1, 1, 0);
+      Maps h = conv1d(normalized(x, layer.norm1, true), layer.linear1, 1, 1, 0);
       apply(h, layer.norm2, true);
       Maps y = conv1d(h, layer.local, 1, block.dilation, block.dilation);
       // The context-aware mask: each frame sees the turn's mean plus its 100-frame segment's
@@ -298,7 +336,7 @@ std::vector<float> CamPlusPlus::embed(const float* samples, int count) const {
       Maps hidden = conv1d(context, layer.context1, 1, 1, 0);
       relu(hidden.v);
       Maps mask = conv1d(hidden, layer.context2, 1, 1, 0);
-      for (float& v : mask.v) v = mask_sigmoid(v);
+      whisper::sigmoid_in_place(mask.v.data(), mask.v.size());
       for (int c = 0; c < y.c; ++c)
         for (int t = 0; t < y.t; ++t) y.row(c)[t] *= mask.row(c)[t / kSegment];
       x.v.insert(x.v.end(), y.v.begin(), y.v.end());  // [c][t] rows: concatenation of channels
@@ -325,7 +363,7 @@ std::vector<float> CamPlusPlus::embed(const float* samples, int count) const {
   }
   Maps embedding = conv1d(stats, dense_, 1, 1, 0);
   apply(embedding, dense_norm_, false);
-  return embedding.v;
+  return std::vector<float>(embedding.v.begin(), embedding.v.end());
 }
 
 float cosine_similarity(const std::vector<float>& a, const std::vector<float>& b) {

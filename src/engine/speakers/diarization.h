@@ -3,7 +3,7 @@
 //
 //   1. chunks of 10 s every `step_seconds` (the last one ends with the audio), each segmented;
 //   2. each local speaker active long enough in a chunk gets one embedding of the chunk's audio
-//      where it speaks alone;
+//      where it speaks alone (at most its first 4 s of it);
 //   3. the embeddings are clustered (agglomerative, average cosine linkage, cut at `threshold`,
 //      or into the number of speakers asked for, kept within `min_speakers`..`max_speakers`);
 //   4. the chunks' local activities are mapped to the clusters and averaged over the chunks that

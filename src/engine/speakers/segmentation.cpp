@@ -7,6 +7,7 @@
 #include "core/errors.h"
 #include "engine/torch/torch_checkpoint.h"
 #include "engine/whisper/blas.h"
+#include "engine/whisper/kernels.h"
 
 namespace sra::speakers {
 namespace {
@@ -82,10 +83,6 @@ void norm_leaky(std::vector<float>& x, int frames, int channels, const std::vect
       if (v < 0) v *= kLeakySlope;
     }
   }
-}
-
-float sigmoid(float x) {
-  return 1.0f / (1.0f + std::exp(-x));
 }
 
 }  // namespace
@@ -229,18 +226,22 @@ std::vector<float> SpeakerSegmentation::forward(const float* samples, int count)
         const int step = direction == 0 ? s : t - 1 - s;
         const float* pre = gates.data() + static_cast<std::size_t>(step) * kGates;
         std::copy(pre, pre + kGates, g.begin());
-        for (int k = 0; k < kHidden; ++k) {  // g += W_hh h, a column at a time (vectorises)
-          const float hk = h[k];
-          const float* w = d.w_hh_t.data() + static_cast<std::size_t>(k) * kGates;
-          for (int j = 0; j < kGates; ++j) g[j] += w[j] * hk;
-        }
+        for (int k = 0; k < kHidden; ++k)  // g += W_hh h, a column at a time
+          whisper::axpy(h[k], d.w_hh_t.data() + static_cast<std::size_t>(k) * kGates, g.data(),
+                        kGates);
         float* out =
             next.data() + static_cast<std::size_t>(step) * 2 * kHidden + direction * kHidden;
-        for (int k = 0; k < kHidden; ++k) {  // PyTorch's gate order: input, forget, cell, output
-          const float i = sigmoid(g[k]), f = sigmoid(g[kHidden + k]);
-          const float c = std::tanh(g[2 * kHidden + k]), o = sigmoid(g[3 * kHidden + k]);
-          cell[k] = f * cell[k] + i * c;
-          h[k] = o * std::tanh(cell[k]);
+        // PyTorch's gate order: input, forget, cell, output.
+        whisper::sigmoid_in_place(g.data(), 2 * kHidden);
+        whisper::tanh_in_place(g.data() + 2 * kHidden, kHidden);
+        whisper::sigmoid_in_place(g.data() + 3 * kHidden, kHidden);
+        for (int k = 0; k < kHidden; ++k) {
+          cell[k] = g[kHidden + k] * cell[k] + g[k] * g[2 * kHidden + k];
+          h[k] = cell[k];
+        }
+        whisper::tanh_in_place(h.data(), kHidden);
+        for (int k = 0; k < kHidden; ++k) {
+          h[k] *= g[3 * kHidden + k];
           out[k] = h[k];
         }
       }

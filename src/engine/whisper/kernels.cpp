@@ -341,6 +341,18 @@ void layer_norm(const float* x, int n, int d, const Tensor& gamma, const Tensor&
   });
 }
 
+void axpy(float a, const float* x, float* y, int n) {
+  simd().axpy(a, x, y, n);
+}
+
+void sigmoid_in_place(float* x, std::size_t size) {
+  simd().sigmoid(x, size);
+}
+
+void tanh_in_place(float* x, std::size_t size) {
+  simd().tanh(x, size);
+}
+
 void gelu(float* x, std::size_t size) {
   constexpr std::size_t kPer = 1 << 16;
   const int tasks = static_cast<int>((size + kPer - 1) / kPer);

@@ -70,6 +70,12 @@ void attention_parts(const std::vector<AttentionPart>& parts, int ldq, int ldkv,
 void layer_norm(const float* x, int n, int d, const Tensor& gamma, const Tensor& beta, float* out);
 // Exact (erf) GELU, in place.
 void gelu(float* x, std::size_t size);
+// y[i] += a * x[i] for i < n, on the calling thread.
+void axpy(float a, const float* x, float* y, int n);
+// The logistic sigmoid (to within 2e-7) and tanh (to within 4e-7), in place, on the calling
+// thread (for short rows: a recurrent network's gates).
+void sigmoid_in_place(float* x, std::size_t size);
+void tanh_in_place(float* x, std::size_t size);
 // y += x.
 void add_in_place(const float* x, float* y, std::size_t size);
 // Softmax of each of `rows` rows of `cols` values (row stride `ld`), in place. A row of -inf

@@ -573,6 +573,27 @@ void gelu(float* x, std::size_t n) {
   }
 }
 
+// f over x[0, n) in place, a vector at a time (the tail through a padded vector).
+template <typename F>
+inline void map_in_place(float* x, std::size_t n, F f) {
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) store(x + i, f(load(x + i)));
+  if (i < n) {
+    float tail[L] = {};
+    std::memcpy(tail, x + i, (n - i) * 4);
+    store(tail, f(load(tail)));
+    std::memcpy(x + i, tail, (n - i) * 4);
+  }
+}
+
+void sigmoid_in_place(float* x, std::size_t n) {
+  map_in_place(x, n, [](vf v) { return 1.0f / (1.0f + exp_v(-v)); });
+}
+
+void tanh_in_place(float* x, std::size_t n) {
+  map_in_place(x, n, [](vf v) { return 2.0f / (1.0f + exp_v(-2.0f * v)) - 1.0f; });
+}
+
 void layer_norm(const float* x, int d, const float* gamma, const float* beta, float* out) {
   vf sv = vf{};
   int i = 0;
@@ -612,6 +633,8 @@ const SimdKernels& SRA_CONCAT(simd_kernels_, SRA_SIMD_ISA)() {
                                    .sum_exp = sum_exp,
                                    .softmax = softmax,
                                    .gelu = gelu,
+                                   .sigmoid = sigmoid_in_place,
+                                   .tanh = tanh_in_place,
                                    .layer_norm = layer_norm};
   return kernels;
 }

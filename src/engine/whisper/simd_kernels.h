@@ -62,6 +62,10 @@ struct SimdKernels {
   void (*softmax)(float* x, int n, float scale);
   // Exact-form (erf) GELU in place; erf to within 5e-7.
   void (*gelu)(float* x, std::size_t n);
+  // The logistic sigmoid 1 / (1 + e^-x) in place, to within 2e-7 (absolute).
+  void (*sigmoid)(float* x, std::size_t n);
+  // tanh in place, as 2 sigmoid(2x) - 1: to within 4e-7 (absolute).
+  void (*tanh)(float* x, std::size_t n);
   // out = (x - mean) / sqrt(var + 1e-5) * gamma + beta over one row of d values.
   void (*layer_norm)(const float* x, int d, const float* gamma, const float* beta, float* out);
 };

@@ -9,9 +9,13 @@ namespace sra {
 namespace {
 
 TEST(Base64, TheRfcVectorsBothWays) {
-  const std::pair<std::string, std::string> vectors[] = {
-      {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const std::pair<std::string, std::string> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
   for (const auto& [bytes, text] : vectors) {
     EXPECT_EQ(base64_encode(bytes), text);
     EXPECT_EQ(base64_decode(text), bytes);
@@ -20,10 +24,10 @@ TEST(Base64, TheRfcVectorsBothWays) {
   for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
   EXPECT_EQ(base64_decode(base64_encode(all)), all);
   EXPECT_EQ(base64_decode("Zm9vYg"), "foob");  // padding optional
-  EXPECT_FALSE(base64_decode("Zm9v Yg=="));     // white space
-  EXPECT_FALSE(base64_decode("Zm9vY"));         // a lone sixth of a byte
-  EXPECT_FALSE(base64_decode("Zm9vYg==="));     // three pads
-  EXPECT_FALSE(base64_decode("Zm9v-_"));        // the URL alphabet is another
+  EXPECT_FALSE(base64_decode("Zm9v Yg=="));    // white space
+  EXPECT_FALSE(base64_decode("Zm9vY"));        // a lone sixth of a byte
+  EXPECT_FALSE(base64_decode("Zm9vYg==="));    // three pads
+  EXPECT_FALSE(base64_decode("Zm9v-_"));       // the URL alphabet is another
 }
 
 TEST(Base64, DataUrls) {
@@ -48,12 +52,12 @@ TEST(Text, Utf8IsChecked) {
   EXPECT_TRUE(is_utf8(""));
   EXPECT_TRUE(is_utf8("plain"));
   EXPECT_TRUE(is_utf8("Zo\xc3\xab \xe2\x82\xac \xf0\x9f\x8e\xa4"));  // ë € 🎤
-  EXPECT_FALSE(is_utf8("\xc3"));                                      // cut short
-  EXPECT_FALSE(is_utf8("\xc0\xaf"));                                  // overlong '/'
-  EXPECT_FALSE(is_utf8("\xe0\x80\xaf"));                              // overlong, 3 bytes
-  EXPECT_FALSE(is_utf8("\xed\xa0\x80"));                              // a surrogate
-  EXPECT_FALSE(is_utf8("\xf4\x90\x80\x80"));                          // past U+10FFFF
-  EXPECT_FALSE(is_utf8("\x80"));                                      // a lone continuation
+  EXPECT_FALSE(is_utf8("\xc3"));                                     // cut short
+  EXPECT_FALSE(is_utf8("\xc0\xaf"));                                 // overlong '/'
+  EXPECT_FALSE(is_utf8("\xe0\x80\xaf"));                             // overlong, 3 bytes
+  EXPECT_FALSE(is_utf8("\xed\xa0\x80"));                             // a surrogate
+  EXPECT_FALSE(is_utf8("\xf4\x90\x80\x80"));                         // past U+10FFFF
+  EXPECT_FALSE(is_utf8("\x80"));                                     // a lone continuation
   EXPECT_FALSE(is_utf8("a\xe2\x82z"));
 }
 

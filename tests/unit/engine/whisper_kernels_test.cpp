@@ -167,6 +167,17 @@ TEST(WhisperKernels, SoftmaxGeluLayerNormAndAttentionPieces) {
         ASSERT_NEAR(g[i], want, 5e-7 * (1 + std::fabs(in[i])))
             << k->name << " gelu(" << in[i] << ")";
       }
+      // The recurrent gates' sigmoid and tanh, over a range that saturates both.
+      const std::vector<float> raw = random_values(n, 5, 20.0f);
+      std::vector<float> sg = raw, th = raw;
+      k->sigmoid(sg.data(), sg.size());
+      k->tanh(th.data(), th.size());
+      for (int i = 0; i < n; ++i) {
+        ASSERT_NEAR(sg[i], 1.0 / (1.0 + std::exp(-static_cast<double>(raw[i]))), 2e-7)
+            << k->name << " sigmoid(" << raw[i] << ")";
+        ASSERT_NEAR(th[i], std::tanh(static_cast<double>(raw[i])), 4e-7)
+            << k->name << " tanh(" << raw[i] << ")";
+      }
     }
     std::vector<float> all_masked(20, -INFINITY);
     k->softmax(all_masked.data(), 20, 1.0f);

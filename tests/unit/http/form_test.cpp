@@ -29,38 +29,40 @@ std::string collect_form(FormCollector& form, const std::string& parts) {
   return "";
 }
 
-bool is_clip_field(std::string_view name) { return name == "clips[]"; }
+bool is_clip_field(std::string_view name) {
+  return name == "clips[]";
+}
 
 TEST(FormCollector, RepeatedFieldsAreKeptOneByOne) {
   FormCollector form(FormLimits{}, FieldPolicy{.clip = is_clip_field});
   ASSERT_EQ(collect_form(form, form_part("names[]", "Doe, Jane") + form_part("names[]", "Roe") +
-                              form_part("clips[]", "data:audio/wav;base64,AAAA") +
-                              form_part("file", "RIFF", true)),
+                                   form_part("clips[]", "data:audio/wav;base64,AAAA") +
+                                   form_part("file", "RIFF", true)),
             "");
   EXPECT_EQ(form.fields().at("names[]"), "Doe, Jane,Roe");  // comma-joined, as before
   EXPECT_EQ(form.lists().at("names[]"), (std::vector<std::string>{"Doe, Jane", "Roe"}));
-  EXPECT_EQ(form.lists().at("clips[]"),
-            (std::vector<std::string>{"data:audio/wav;base64,AAAA"}));
+  EXPECT_EQ(form.lists().at("clips[]"), (std::vector<std::string>{"data:audio/wav;base64,AAAA"}));
   EXPECT_FALSE(form.fields().count("clips[]"));  // clips only in lists()
   EXPECT_EQ(form.file_data(), "RIFF");
 }
 
 TEST(FormCollector, ClipsHaveTheirOwnBoundAndShareTheFilesWithIt) {
   // A clip may be longer than a text field, not longer than its own bound.
-  FormCollector big(FormLimits{.max_file_bytes = 1000, .max_field_bytes = 10,
-                               .max_clip_field_bytes = 100},
-                    FieldPolicy{.clip = is_clip_field});
+  FormCollector big(
+      FormLimits{.max_file_bytes = 1000, .max_field_bytes = 10, .max_clip_field_bytes = 100},
+      FieldPolicy{.clip = is_clip_field});
   EXPECT_EQ(collect_form(big, form_part("clips[]", std::string(100, 'A'))), "");
-  FormCollector too_big(FormLimits{.max_file_bytes = 1000, .max_field_bytes = 10,
-                                   .max_clip_field_bytes = 100},
-                        FieldPolicy{.clip = is_clip_field});
+  FormCollector too_big(
+      FormLimits{.max_file_bytes = 1000, .max_field_bytes = 10, .max_clip_field_bytes = 100},
+      FieldPolicy{.clip = is_clip_field});
   EXPECT_EQ(collect_form(too_big, form_part("clips[]", std::string(101, 'A'))), "clips[]");
   // The clips and the file together stay within the upload limit.
   FormCollector shared(FormLimits{.max_file_bytes = 250, .max_clip_field_bytes = 100},
                        FieldPolicy{.clip = is_clip_field});
-  const std::string message = collect_form(shared, form_part("clips[]", std::string(100, 'A')) +
-                                                  form_part("clips[]", std::string(100, 'A')) +
-                                                  form_part("file", std::string(60, 'x'), true));
+  const std::string message =
+      collect_form(shared, form_part("clips[]", std::string(100, 'A')) +
+                               form_part("clips[]", std::string(100, 'A')) +
+                               form_part("file", std::string(60, 'x'), true));
   EXPECT_NE(message.find("MAX_UPLOAD_BYTES"), std::string::npos) << message;
   // Without a clip policy the same field is text, bounded as text.
   FormCollector text(FormLimits{.max_field_bytes = 10}, FieldPolicy{});
