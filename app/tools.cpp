@@ -95,8 +95,6 @@ int run_bench(const BenchOptions& options) {
     engine.set_half_cross_cache(options.half_cross_cache);
     const bool int8 = options.compute == "int8" ||
                       (options.compute == "auto" && whisper::int8_by_default(engine.file()));
-    bool vnni = false;
-    whisper::int8_kernel(&vnni);
     engine.set_int8(int8);
     double load = seconds_since(t0);
     const auto& h = engine.hparams();
@@ -188,7 +186,8 @@ int run_bench(const BenchOptions& options) {
               << "| kernels | " << whisper::isa_name(whisper::active_isa()) << "; "
               << whisper::blas_description() << " |\n"
               << "| encoder products | " << (int8 ? "int8" : "f32")
-              << (int8 ? (vnni ? " (AVX-512 VNNI)" : " (portable kernel)") : "") << " |\n"
+              << (int8 ? std::string(" (") + whisper::int8_kernel_name() + " kernel)" : "")
+              << " |\n"
               << "| load | " << load * 1000 << " ms |\n"
               << "| encoder, one 30 s window (median of " << options.runs << ") | "
               << median(encoder_runs) * 1000 << " ms |\n"

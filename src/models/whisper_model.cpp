@@ -54,8 +54,7 @@ class WhisperModel final : public Model {
       : options_(std::move(options)), engine_(whisper::ModelFile::load(options_.model_path)) {
     engine_.set_threads(options_.threads);
     // The kernel set is chosen now (a bad SRA_KERNELS stops the start), and said.
-    bool vnni = false;
-    whisper::int8_kernel(&vnni);
+    whisper::int8_kernel();
     const bool int8 = options_.compute == "int8" ||
                       (options_.compute == "auto" && whisper::int8_by_default(engine_.file()));
     engine_.set_int8(int8);
@@ -67,7 +66,7 @@ class WhisperModel final : public Model {
                  options_.model_path, engine_.file().weight_type(),
                  whisper::isa_name(whisper::active_isa()), whisper::isa_name(whisper::best_isa()),
                  int8 ? "int8" : "f32",
-                 int8 ? (vnni ? " (AVX-512 VNNI)" : " (portable kernel)") : "",
+                 int8 ? std::string(" (") + whisper::int8_kernel_name() + " kernel)" : "",
                  half_cache ? ", f16 cross-attention cache" : "");
     // Names that need the vocabulary are checked now, not on the first request.
     try {

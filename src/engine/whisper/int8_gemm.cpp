@@ -130,19 +130,37 @@ bool int8_vnni_supported() {
 #endif
 }
 
+bool int8_avx2_supported() {
+#if defined(__x86_64__)
+  return active_isa() == Isa::avx2 || active_isa() == Isa::avx512;  // both imply AVX2 and FMA
+#else
+  return false;
+#endif
+}
+
 Int8Kernel int8_kernel(bool* fast) {
   static const bool vnni = int8_vnni_supported();
-  if (fast) *fast = vnni;
+  static const bool avx2 = int8_avx2_supported();
+  if (fast) *fast = vnni || avx2;
 #if defined(__x86_64__)
   if (vnni) return int8_kernel_avx512_vnni;
+  if (avx2) return int8_kernel_avx2;
 #endif
   return int8_kernel_portable;
 }
 
-Int8Quantizer int8_quantizer() {
-  bool vnni = false;
-  int8_kernel(&vnni);
+const char* int8_kernel_name() {
+  const Int8Kernel kernel = int8_kernel();
 #if defined(__x86_64__)
+  if (kernel == int8_kernel_avx512_vnni) return "AVX-512 VNNI";
+  if (kernel == int8_kernel_avx2) return "AVX2";
+#endif
+  return "portable";
+}
+
+Int8Quantizer int8_quantizer() {
+#if defined(__x86_64__)
+  static const bool vnni = int8_vnni_supported();
   if (vnni) return quantize_activation_rows_avx512;
 #endif
   return quantize_activation_rows;

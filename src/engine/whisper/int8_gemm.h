@@ -73,6 +73,9 @@ void int8_kernel_portable(const Int8Product& p, int r_begin, int r_end);
 // AVX-512 with VNNI (vpdpbusd); only where int8_vnni_supported().
 void int8_kernel_avx512_vnni(const Int8Product& p, int r_begin, int r_end);
 bool int8_vnni_supported();
+// AVX2 (vpmaddubsw on |q| and sign-moved weights); only where int8_avx2_supported().
+void int8_kernel_avx2(const Int8Product& p, int r_begin, int r_end);
+bool int8_avx2_supported();
 
 // quantize_activation_rows with AVX-512 (the same bytes and scales); only where
 // int8_vnni_supported().
@@ -86,8 +89,11 @@ using Int8Quantizer = void (*)(const float* x, int cols, int r_begin, int r_end,
 Int8Quantizer int8_quantizer();
 
 // The kernel this process uses for int8 products: VNNI where the CPU has it and the active kernel
-// set is avx512 (cpu_features.h), else the portable one; `fast` says which.
+// set is avx512 (cpu_features.h), else AVX2 where the active set is avx2 or avx512, else the
+// portable one; `fast` says whether it is one of the first two.
 Int8Kernel int8_kernel(bool* fast = nullptr);
+// Which that is: "AVX-512 VNNI", "AVX2" or "portable".
+const char* int8_kernel_name();
 
 // A bound of |y - exact| for one output: the product of x's row and w's row, each quantized with
 // scale max|.| / 127 (rounding to nearest), summed exactly, then rounded to float once more.

@@ -125,11 +125,9 @@ const Int8Matrix& int8_form(const Tensor& w) {
     auto m = std::make_shared<Int8Matrix>(empty_int8_matrix(rows, cols));
     const int parts = std::max(1, std::min(64, rows / kInt8Group));
     const Ranges ranges{rows, parts, kInt8Group};
-    bool vnni = false;
-    int8_kernel(&vnni);
     using Quantize = void (*)(const float*, int, int, Int8Matrix&);
-    const Quantize quantize =
-        vnni ? quantize_weight_rows_avx512 : static_cast<Quantize>(quantize_weight_rows);
+    const Quantize quantize = int8_vnni_supported() ? quantize_weight_rows_avx512
+                                                    : static_cast<Quantize>(quantize_weight_rows);
     parallel_for(parts, ThreadBudget::current(), [&](int p) {
       const int r0 = ranges.begin(p), r1 = ranges.end(p);
       if (w.type == WeightType::f32) {

@@ -27,20 +27,147 @@ namespace {
 
 // 16 floats: one AVX-512 register, two AVX2 registers, four SSE registers.
 constexpr int L = 16;
-typedef float vf __attribute__((vector_size(64)));
-typedef std::int32_t vi __attribute__((vector_size(64)));
 typedef std::uint8_t vb16 __attribute__((vector_size(16)));
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// With AVX2, GCC keeps a 64-byte vector type in memory (no machine mode holds it) and every
+// operation on it goes through the stack; a pair of 32-byte vectors stays in two registers. The
+// pair has the operations the kernels use, lane by lane as the 64-byte type's.
+typedef float vf8 __attribute__((vector_size(32)));
+typedef std::int32_t vi8 __attribute__((vector_size(32)));
+struct vf {
+  vf8 lo, hi;
+  float operator[](int i) const { return i < 8 ? lo[i] : hi[i - 8]; }
+};
+struct vi {
+  vi8 lo, hi;
+};
+inline vf operator+(vf a, vf b) {
+  return {a.lo + b.lo, a.hi + b.hi};
+}
+inline vf operator-(vf a, vf b) {
+  return {a.lo - b.lo, a.hi - b.hi};
+}
+inline vf operator*(vf a, vf b) {
+  return {a.lo * b.lo, a.hi * b.hi};
+}
+inline vf operator/(vf a, vf b) {
+  return {a.lo / b.lo, a.hi / b.hi};
+}
+inline vf operator+(vf a, float b) {
+  return {a.lo + b, a.hi + b};
+}
+inline vf operator-(vf a, float b) {
+  return {a.lo - b, a.hi - b};
+}
+inline vf operator*(vf a, float b) {
+  return {a.lo * b, a.hi * b};
+}
+inline vf operator/(vf a, float b) {
+  return {a.lo / b, a.hi / b};
+}
+inline vf operator+(float a, vf b) {
+  return {a + b.lo, a + b.hi};
+}
+inline vf operator-(float a, vf b) {
+  return {a - b.lo, a - b.hi};
+}
+inline vf operator*(float a, vf b) {
+  return {a * b.lo, a * b.hi};
+}
+inline vf operator/(float a, vf b) {
+  return {a / b.lo, a / b.hi};
+}
+inline vf operator-(vf a) {
+  return {-a.lo, -a.hi};
+}
+inline vf& operator+=(vf& a, vf b) {
+  return a = a + b;
+}
+inline vf& operator-=(vf& a, vf b) {
+  return a = a - b;
+}
+inline vf& operator*=(vf& a, vf b) {
+  return a = a * b;
+}
+inline vi operator<(vf a, vf b) {
+  return {a.lo < b.lo, a.hi < b.hi};
+}
+inline vi operator>(vf a, vf b) {
+  return {a.lo > b.lo, a.hi > b.hi};
+}
+inline vi operator<(vf a, float b) {
+  return {a.lo < b, a.hi < b};
+}
+inline vi operator>(vf a, float b) {
+  return {a.lo > b, a.hi > b};
+}
+inline vi operator+(vi a, int b) {
+  return {a.lo + b, a.hi + b};
+}
+inline vi operator<<(vi a, int b) {
+  return {a.lo << b, a.hi << b};
+}
+inline vf select(vi mask, vf a, vf b) {
+  return {mask.lo ? a.lo : b.lo, mask.hi ? a.hi : b.hi};
+}
+inline vi to_vi(vf a) {  // truncating, as a C cast
+  return {__builtin_convertvector(a.lo, vi8), __builtin_convertvector(a.hi, vi8)};
+}
+inline vf to_vf(vi a) {
+  return {__builtin_convertvector(a.lo, vf8), __builtin_convertvector(a.hi, vf8)};
+}
+inline vf bits_as_vf(vi a) {
+  return {(vf8)a.lo, (vf8)a.hi};
+}
+inline vf join(vf8 lo, vf8 hi) {
+  return {lo, hi};
+}
+inline vf splat(float x) {
+  const vf8 h = (vf8)_mm256_set1_ps(x);
+  return {h, h};
+}
+#else
+typedef float vf __attribute__((vector_size(64)));
+typedef std::int32_t vi __attribute__((vector_size(64)));
+inline vf select(vi mask, vf a, vf b) {
+  return mask ? a : b;
+}
+inline vi to_vi(vf a) {  // truncating, as a C cast
+  return __builtin_convertvector(a, vi);
+}
+inline vf to_vf(vi a) {
+  return __builtin_convertvector(a, vf);
+}
+inline vf bits_as_vf(vi a) {
+  return (vf)a;
+}
+inline vf splat(float x) {
+#if defined(__AVX512F__)
+  return (vf)_mm512_set1_ps(x);
+#else
+  return vf{} + x;
+#endif
+}
+#endif
+static_assert(sizeof(vf) == 64 && sizeof(vi) == 64);
+
 inline vf load(const float* p) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  return {(vf8)_mm256_loadu_ps(p), (vf8)_mm256_loadu_ps(p + 8)};
+#else
   vf v;
   std::memcpy(&v, p, sizeof v);
   return v;
+#endif
 }
 inline void store(float* p, vf v) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  _mm256_storeu_ps(p, (__m256)v.lo);
+  _mm256_storeu_ps(p + 8, (__m256)v.hi);
+#else
   std::memcpy(p, &v, sizeof v);
-}
-inline vf splat(float x) {
-  return vf{} + x;
+#endif
 }
 inline float hsum(vf v) {
   float s = 0;
@@ -51,9 +178,6 @@ inline float hmax(vf v) {
   float m = v[0];
   for (int i = 1; i < L; ++i) m = v[i] > m ? v[i] : m;
   return m;
-}
-inline vf select(vi mask, vf a, vf b) {
-  return mask ? a : b;
 }
 
 inline float scalar_half(std::uint16_t h) {
@@ -70,12 +194,8 @@ inline vf load_half(const void* p) {
   return (vf)_mm512_cvtph_ps(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
 #elif defined(__F16C__)
   const auto* b = static_cast<const unsigned char*>(p);
-  __m256 lo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
-  __m256 hi = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
-  vf v;
-  std::memcpy(&v, &lo, 32);
-  std::memcpy(reinterpret_cast<char*>(&v) + 32, &hi, 32);
-  return v;
+  return join((vf8)_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b))),
+              (vf8)_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16))));
 #else
   std::uint16_t h[L];
   std::memcpy(h, p, sizeof h);
@@ -100,14 +220,9 @@ inline vf bytes_to_vf(__attribute__((unused)) const void* p, bool is_signed) {
   const auto* c = static_cast<const unsigned char*>(p);
   const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c));
   const __m128i hi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8));
-  const __m256 a =
-      _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(lo) : _mm256_cvtepu8_epi32(lo));
-  const __m256 b =
-      _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(hi) : _mm256_cvtepu8_epi32(hi));
-  vf v;
-  std::memcpy(&v, &a, 32);
-  std::memcpy(reinterpret_cast<char*>(&v) + 32, &b, 32);
-  return v;
+  return join(
+      (vf8)_mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(lo) : _mm256_cvtepu8_epi32(lo)),
+      (vf8)_mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(hi) : _mm256_cvtepu8_epi32(hi)));
 #else
   const auto* c = static_cast<const unsigned char*>(p);
   vf v;
@@ -119,14 +234,14 @@ inline vf bytes_to_vf(__attribute__((unused)) const void* p, bool is_signed) {
 }
 
 // The 32 values of one q8_0 block as two vectors.
-inline void widen_q8_0(const unsigned char* block, vf& lo, vf& hi) {
+__attribute__((always_inline)) inline void widen_q8_0(const unsigned char* block, vf& lo, vf& hi) {
   const vf d = splat(load_scale(block));
   lo = bytes_to_vf(block + 2, true) * d;
   hi = bytes_to_vf(block + 18, true) * d;
 }
 
 // The 32 values of one q4_0 block: low nibbles are values 0..15, high nibbles 16..31.
-inline void widen_q4_0(const unsigned char* block, vf& lo, vf& hi) {
+__attribute__((always_inline)) inline void widen_q4_0(const unsigned char* block, vf& lo, vf& hi) {
   const vf d = splat(load_scale(block));
   vb16 q;
   std::memcpy(&q, block + 2, 16);
@@ -261,11 +376,15 @@ void gemv_rows(WeightType type, const void* w, std::size_t w_row_bytes, int in, 
                 },
                 in, x, out);
         break;
+      // Lambdas, not function pointers: each instantiation inlines its widening, so the widened
+      // values never leave registers.
       case WeightType::q8_0:
-        dots_blocks<N>(widen_q8_0, row, quant_block_bytes(type), in, x, out);
+        dots_blocks<N>([](const unsigned char* b, vf& lo, vf& hi) { widen_q8_0(b, lo, hi); }, row,
+                       quant_block_bytes(type), in, x, out);
         break;
       case WeightType::q4_0:
-        dots_blocks<N>(widen_q4_0, row, quant_block_bytes(type), in, x, out);
+        dots_blocks<N>([](const unsigned char* b, vf& lo, vf& hi) { widen_q4_0(b, lo, hi); }, row,
+                       quant_block_bytes(type), in, x, out);
         break;
       default:  // the rarer quantized types: widen the row, then as f32
         dequantize_row(type, row, scratch, static_cast<std::size_t>(in));
@@ -457,8 +576,8 @@ inline vf exp_v(vf x) {
   x = select(x > 88.3f, splat(88.3f), x);
   x = select(underflow, splat(0.0f), x);
   vf fx = x * 1.44269504088896341f + 0.5f;
-  vi t = __builtin_convertvector(fx, vi);
-  vf tf = __builtin_convertvector(t, vf);
+  vi t = to_vi(fx);
+  vf tf = to_vf(t);
   tf = select(tf > fx, tf - 1.0f, tf);  // floor
   x = x - tf * 0.693359375f + tf * 2.12194440e-4f;
   const vf z = x * x;
@@ -469,8 +588,8 @@ inline vf exp_v(vf x) {
   y = y * x + 1.6666665459e-1f;
   y = y * x + 5.0000001201e-1f;
   y = y * z + x + 1.0f;
-  const vi bits = (__builtin_convertvector(tf, vi) + 127) << 23;
-  y = y * (vf)bits;
+  const vi bits = (to_vi(tf) + 127) << 23;
+  y = y * bits_as_vf(bits);
   return select(underflow, splat(0.0f), y);
 }
 

@@ -1,7 +1,7 @@
-// The int8 products (engine/whisper/int8_gemm.h): the VNNI kernel against the portable one, bit for
-// bit; every output against the double-precision product of the unquantized operands within the
-// stated bound (and the bound itself small); linear() with int8 math on a quantized model's
-// encoder against the exact path; the packed layout and the weight sums.
+// The int8 products (engine/whisper/int8_gemm.h): the VNNI and AVX2 kernels against the portable
+// one, bit for bit; every output against the double-precision product of the unquantized operands
+// within the stated bound (and the bound itself small); linear() with int8 math on a quantized
+// model's encoder against the exact path; the packed layout and the weight sums.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -50,8 +50,16 @@ std::vector<float> run(Int8Kernel kernel, const std::vector<float>& x, const Int
   return y;
 }
 
-TEST(WhisperInt8, VnniKernelEqualsThePortableOneBitForBit) {
-  if (!int8_vnni_supported()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+// The kernels this CPU can run besides the portable one.
+std::vector<std::pair<const char*, Int8Kernel>> fast_kernels() {
+  std::vector<std::pair<const char*, Int8Kernel>> kernels;
+  if (int8_vnni_supported()) kernels.emplace_back("AVX-512 VNNI", int8_kernel_avx512_vnni);
+  if (int8_avx2_supported()) kernels.emplace_back("AVX2", int8_kernel_avx2);
+  return kernels;
+}
+
+TEST(WhisperInt8, FastKernelsEqualThePortableOneBitForBit) {
+  if (fast_kernels().empty()) GTEST_SKIP() << "this CPU has neither AVX-512 VNNI nor AVX2";
   unsigned seed = 1;
   for (const Shape& s : kShapes) {
     auto w = int8_random_values(static_cast<std::size_t>(s.rows) * s.cols, seed++, 0.05f);
@@ -60,14 +68,20 @@ TEST(WhisperInt8, VnniKernelEqualsThePortableOneBitForBit) {
     std::fill(w.begin(), w.begin() + s.cols, 0.0f);
     if (s.n > 1) std::fill(x.begin() + s.cols, x.begin() + 2 * s.cols, 0.0f);
     x.back() = 40.0f;
+    // The largest products of one sign (127 * 127 in every pair): where 16-bit pairs would
+    // saturate if the AVX2 kernel multiplied q + 128.
+    if (s.rows > 1) std::fill(w.begin() + s.cols, w.begin() + 2 * s.cols, -0.05f);
+    std::fill(x.begin(), x.begin() + s.cols, 2.0f);
     auto bias = int8_random_values(s.rows, seed++, 1.0f);
     const Int8Matrix m = quantize_weight_rows(w.data(), s.rows, s.cols);
     for (const float* b :
          {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data())}) {
       auto a = run(int8_kernel_portable, x, m, s.n, b);
-      auto v = run(int8_kernel_avx512_vnni, x, m, s.n, b);
-      ASSERT_EQ(std::memcmp(a.data(), v.data(), a.size() * sizeof(float)), 0)
-          << s.n << "x" << s.rows << "x" << s.cols;
+      for (const auto& [name, kernel] : fast_kernels()) {
+        auto v = run(kernel, x, m, s.n, b);
+        ASSERT_EQ(std::memcmp(a.data(), v.data(), a.size() * sizeof(float)), 0)
+            << name << " " << s.n << "x" << s.rows << "x" << s.cols;
+      }
     }
   }
 }
