@@ -268,7 +268,7 @@ OpenAIRequest parse_fields(const std::map<std::string, std::string>& fields, boo
 
 // OpenAI's known speakers: each name of known_speaker_names[] with the clip at the same place of
 // known_speaker_references[], a base64 data URL. Throws sra::Error(invalid_request) naming the
-// field at fault (the names themselves are checked by the service).
+// field at fault (the names and their count are checked by the service).
 std::vector<KnownSpeaker> parse_known_speakers(
     const std::map<std::string, std::vector<std::string>>& lists) {
   static const std::vector<std::string> none;
@@ -283,10 +283,6 @@ std::vector<KnownSpeaker> parse_known_speakers(
                         "gives " + std::to_string(clips.size()) + " clips for " +
                             std::to_string(names.size()) +
                             " names of known_speaker_names[]: one clip per name");
-  }
-  if (names.size() > kMaxKnownSpeakers) {
-    throw invalid_field("known_speaker_names[]",
-                        "at most " + std::to_string(kMaxKnownSpeakers) + " known speakers");
   }
   std::vector<KnownSpeaker> known;
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -441,7 +437,9 @@ asio::awaitable<Response> openai_transcribe(ApiContext& ctx, const RequestParser
                                             Exchange& ex, bool translate) {
   Upload upload = co_await accept_upload(ctx, req, ex, openai_upload());
   OpenAIRequest r = parse_fields(upload.fields, translate);
-  std::vector<KnownSpeaker> known = parse_known_speakers(upload.lists);
+  // Up to MAX_UPLOAD_BYTES of base64: decoded on the blocking pool, not the connection's thread.
+  std::vector<KnownSpeaker> known = co_await run_on(
+      ctx.blocking.get_executor(), [&upload] { return parse_known_speakers(upload.lists); });
   upload.lists.clear();
   if (!is_served(ctx.service.parts(), r.model)) co_return model_not_found(r.model);
   if (!known.empty() && !r.callback_url.empty()) {

@@ -161,6 +161,8 @@ std::vector<std::string> speaker_names(const speakers::Diarization& d,
   for (std::size_t s = 0; s < speakers && s < d.centroids.size(); ++s) {
     for (std::size_t v = 0; v < known.size(); ++v) {
       const float similarity = speakers::cosine_similarity(d.centroids[s], known[v].print);
+      spdlog::debug("known speaker '{}' and speaker {}: voice similarity {:.3f}", known[v].name,
+                    speaker_label(static_cast<int>(s)), similarity);
       if (similarity >= min_similarity) pairs.push_back({similarity, s, v});
     }
   }
@@ -279,19 +281,11 @@ void SpeakerLabeler::label(Transcription& t, const AudioBuffer& audio,
                            const std::vector<KnownVoice>& known) {
   options.threshold = 0;  // the setting's
   const speakers::Diarization d = diarize(audio, options, cancel);
-  for (const KnownVoice& v : known) {
-    for (std::size_t s = 0; s < d.centroids.size(); ++s) {
-      spdlog::debug("known speaker '{}' and speaker {}: voice similarity {:.3f}", v.name,
-                    speaker_label(static_cast<int>(s)),
-                    speakers::cosine_similarity(d.centroids[s], v.print));
-    }
-  }
   // A known voice names the speaker it is as close to as the clusters' own members are.
   label_transcription(t, d, speaker_names(d, known, 1.0f - settings_.threshold));
 }
 
 std::vector<KnownVoice> SpeakerLabeler::voice_prints(const std::vector<KnownSpeaker>& known) {
-  check_known_speakers(known);
   if (known.empty()) return {};
   const auto segmentation = segmentation_.get();
   const auto embedding = embedding_.get();

@@ -94,7 +94,8 @@ class SpeakerLabeler {
   // had, sra::Error(cancelled/deadline) from `cancel`.
   void label(Transcription& t, const AudioBuffer& audio, speakers::DiarizationOptions options,
              CancelToken* cancel, const std::vector<KnownVoice>& known = {});
-  // The voice prints of `known` (check_known_speakers() first), each clip decoded and its main
+  // The voice prints of `known`, which the caller has checked with check_known_speakers() (the
+  // transcription path does so before decoding its audio), each clip decoded and its main
   // speaker's print taken. Throws sra::Error(invalid_request) naming `known_speaker_references[]`
   // for a clip that cannot be decoded or lasts outside kMin/kMaxKnownClipSeconds, and as label().
   std::vector<KnownVoice> voice_prints(const std::vector<KnownSpeaker>& known);

@@ -20,7 +20,6 @@ constexpr int kSegment = 100;       // frames of the context masks' segment pool
 constexpr int kColumnBlock = 4096;  // output positions per im2col block
 constexpr float kBatchNormEps = 1e-5f;
 
-// Feature maps [c][f][t] (2-D front end) or a sequence [c][t] (f == 1).
 // An allocator whose resize() leaves new floats uninitialised: every map is written in full by
 // the layer that makes it, so zero-filling first would only cost time.
 template <typename T>
@@ -43,6 +42,7 @@ struct UninitialisedAllocator : std::allocator<T> {
 };
 using Floats = std::vector<float, UninitialisedAllocator<float>>;
 
+// Feature maps [c][f][t] (2-D front end) or a sequence [c][t] (f == 1).
 struct Maps {
   int c = 0, f = 1, t = 0;
   Floats v;

@@ -555,10 +555,10 @@ double compression_ratio(const std::string& text) {
 }
 
 bool int8_by_default(const ModelFile& file) {
-  bool vnni = false;
-  int8_kernel(&vnni);
+  bool fast = false;  // an AVX-512 VNNI or AVX2 kernel
+  int8_kernel(&fast);
   const std::string_view stored = file.weight_type();
-  return vnni && stored != "f32" && stored != "f16";
+  return fast && stored != "f32" && stored != "f16";
 }
 
 WhisperEngine::WhisperEngine(std::shared_ptr<const ModelFile> file)

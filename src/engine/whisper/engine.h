@@ -250,7 +250,7 @@ class WhisperEngine {
 };
 
 // WHISPER_COMPUTE=auto's choice for `file`: int8 products for quantized weights (q8_0, q5_*,
-// q4_*) where the AVX-512 VNNI kernel runs; exact products otherwise.
+// q4_*) where the AVX-512 VNNI or AVX2 kernel runs; exact products otherwise.
 bool int8_by_default(const ModelFile& file);
 
 // len(text) / len(zlib.compress(text)), as whisper.utils.compression_ratio.

@@ -127,6 +127,13 @@ inline vf splat(float x) {
   const vf8 h = (vf8)_mm256_set1_ps(x);
   return {h, h};
 }
+inline vf load(const float* p) {
+  return {(vf8)_mm256_loadu_ps(p), (vf8)_mm256_loadu_ps(p + 8)};
+}
+inline void store(float* p, vf v) {
+  _mm256_storeu_ps(p, (__m256)v.lo);
+  _mm256_storeu_ps(p + 8, (__m256)v.hi);
+}
 #else
 typedef float vf __attribute__((vector_size(64)));
 typedef std::int32_t vi __attribute__((vector_size(64)));
@@ -149,26 +156,17 @@ inline vf splat(float x) {
   return vf{} + x;
 #endif
 }
-#endif
-static_assert(sizeof(vf) == 64 && sizeof(vi) == 64);
-
 inline vf load(const float* p) {
-#if defined(__AVX2__) && !defined(__AVX512F__)
-  return {(vf8)_mm256_loadu_ps(p), (vf8)_mm256_loadu_ps(p + 8)};
-#else
   vf v;
   std::memcpy(&v, p, sizeof v);
   return v;
-#endif
 }
 inline void store(float* p, vf v) {
-#if defined(__AVX2__) && !defined(__AVX512F__)
-  _mm256_storeu_ps(p, (__m256)v.lo);
-  _mm256_storeu_ps(p + 8, (__m256)v.hi);
-#else
   std::memcpy(p, &v, sizeof v);
-#endif
 }
+#endif
+static_assert(sizeof(vf) == 64 && sizeof(vi) == 64);
+
 inline float hsum(vf v) {
   float s = 0;
   for (int i = 0; i < L; ++i) s += v[i];
@@ -677,21 +675,6 @@ inline vf erf_v(vf x) {
   return p / q;
 }
 
-void gelu(float* x, std::size_t n) {
-  std::size_t i = 0;
-  for (; i + L <= n; i += L) {
-    const vf v = load(x + i);
-    store(x + i, 0.5f * v * (1.0f + erf_v(v * 0.70710678118654752f)));
-  }
-  if (i < n) {
-    float tail[L] = {};
-    std::memcpy(tail, x + i, (n - i) * 4);
-    const vf v = load(tail);
-    store(tail, 0.5f * v * (1.0f + erf_v(v * 0.70710678118654752f)));
-    std::memcpy(x + i, tail, (n - i) * 4);
-  }
-}
-
 // f over x[0, n) in place, a vector at a time (the tail through a padded vector).
 template <typename F>
 inline void map_in_place(float* x, std::size_t n, F f) {
@@ -703,6 +686,10 @@ inline void map_in_place(float* x, std::size_t n, F f) {
     store(tail, f(load(tail)));
     std::memcpy(x + i, tail, (n - i) * 4);
   }
+}
+
+void gelu(float* x, std::size_t n) {
+  map_in_place(x, n, [](vf v) { return 0.5f * v * (1.0f + erf_v(v * 0.70710678118654752f)); });
 }
 
 void sigmoid_in_place(float* x, std::size_t n) {

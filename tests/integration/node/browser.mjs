@@ -9,3 +9,13 @@ export function launchChromium(extraArgs = []) {
            ...extraArgs],
   });
 }
+
+// A new page of `browser` on the web page at `base` ("/"), its console echoed to stderr, once the
+// page has listed the served models (its form is ready then).
+export async function openHomePage(browser, base, viewport) {
+  const page = await browser.newPage({ viewport });
+  page.on("console", (m) => process.stderr.write(`console: ${m.text()}\n`));
+  await page.goto(base + "/");
+  await page.waitForFunction(() => document.querySelectorAll("#model option").length > 0);
+  return page;
+}

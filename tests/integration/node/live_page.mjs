@@ -4,7 +4,7 @@
 // summary. Usage: node live_page.mjs BASE_URL WAV_FILE SCREENSHOT_DIR
 import fs from "node:fs";
 import path from "node:path";
-import { launchChromium } from "./browser.mjs";
+import { launchChromium, openHomePage } from "./browser.mjs";
 
 const [base, wav, shots] = process.argv.slice(2);
 fs.mkdirSync(shots, { recursive: true });
@@ -13,10 +13,7 @@ const browser = await launchChromium([
   `--use-file-for-fake-audio-capture=${wav}`, "--autoplay-policy=no-user-gesture-required"]);
 const summary = {};
 try {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 1000 } });
-  page.on("console", (m) => process.stderr.write(`console: ${m.text()}\n`));
-  await page.goto(base + "/");
-  await page.waitForFunction(() => document.querySelectorAll("#model option").length > 0);
+  const page = await openHomePage(browser, base, { width: 1000, height: 1000 });
   await page.fill("#language", "en");
   await page.click("#live-start");
   // The live line while a turn is spoken: text before the turn has ended (no end time yet).

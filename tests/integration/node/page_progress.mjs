@@ -3,16 +3,14 @@
 // Usage: node page_progress.mjs BASE_URL AUDIO_FILE SCREENSHOT_DIR  -> prints a JSON summary
 import fs from "node:fs";
 import path from "node:path";
-import { launchChromium } from "./browser.mjs";
+import { launchChromium, openHomePage } from "./browser.mjs";
 
 const [base, audio, shots] = process.argv.slice(2);
 fs.mkdirSync(shots, { recursive: true });
 const browser = await launchChromium();
 const summary = {};
 try {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
-  page.on("console", (m) => process.stderr.write(`console: ${m.text()}\n`));
-  await page.goto(base + "/");
+  const page = await openHomePage(browser, base, { width: 1000, height: 900 });
   await page.setInputFiles("#file", audio);
   await page.check("#mode-async");
 

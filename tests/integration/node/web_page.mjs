@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
-import { launchChromium } from "./browser.mjs";
+import { launchChromium, openHomePage } from "./browser.mjs";
 
 const [base, audio, shots] = process.argv.slice(2);
 fs.mkdirSync(shots, { recursive: true });
@@ -14,10 +14,7 @@ const browser = await launchChromium([
   "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]);
 const summary = {};
 try {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
-  page.on("console", (m) => process.stderr.write(`console: ${m.text()}\n`));
-  await page.goto(base + "/");
-  await page.waitForFunction(() => document.querySelectorAll("#model option").length > 0);
+  const page = await openHomePage(browser, base, { width: 1000, height: 900 });
   summary.models = await page.$$eval("#model option", (os) => os.map((o) => o.value));
 
   // Sync.

@@ -3,17 +3,14 @@
 // Usage: node web_speakers.mjs BASE_URL AUDIO_FILE SCREENSHOT_DIR
 import fs from "node:fs";
 import path from "node:path";
-import { launchChromium } from "./browser.mjs";
+import { launchChromium, openHomePage } from "./browser.mjs";
 
 const [base, audio, shots] = process.argv.slice(2);
 fs.mkdirSync(shots, { recursive: true });
 const browser = await launchChromium([]);
 const summary = {};
 try {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 1400 } });
-  page.on("console", (m) => process.stderr.write(`console: ${m.text()}\n`));
-  await page.goto(base + "/");
-  await page.waitForFunction(() => document.querySelectorAll("#model option").length > 0);
+  const page = await openHomePage(browser, base, { width: 1000, height: 1400 });
   await page.setInputFiles("#file", audio);
   await page.check("#speakers");
   for (const mode of ["sync", "async"]) {
