@@ -16,6 +16,7 @@
 #include "core/text.h"
 #include "http/api.h"
 #include "http/dispatch.h"
+#include "http/form.h"
 #include "http/formats.h"
 #include "service/speaker_labels.h"
 
