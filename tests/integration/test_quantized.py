@@ -105,14 +105,17 @@ def test_quantized_files_keep_the_text_and_confidence(quantized, clip, tmp_path)
 
 @pytest.mark.parametrize("clip", ["jfk.wav", "seed-audio.wav", "long_00000.wav"])
 def test_int8_products_keep_the_text_and_confidence(quantized, clip, tmp_path):
-    """WHISPER_COMPUTE=int8 (the default for quantized files on CPUs with AVX-512 VNNI): the
-    encoder's and the cross-attention's products with int8 weights and activations, and the
-    cross-attention cache in halves with them (WHISPER_CROSS_CACHE=auto). The stated
-    tolerance, against the same file's exact products: the q8_0 file gives the same words on the
-    clean clips (and at most 5 % differ on the noisy minute: none measured); the f16 file in int8 (CTranslate2's int8 of the exact weights) may mishear a rare
-    word, as q4_0 does (seed-audio's "Reggado": "regidos"), at most 10 % of the words, and on the
-    noisy minute of spoken digits and colours (where whisper.cpp's q8_0 file and ours differ in 35
-    of 124 words) at most 20 % (16 of 121 measured); avg_logprob within 0.1."""
+    """WHISPER_COMPUTE=int8 (the default for quantized files on CPUs with AVX-512 VNNI or AVX2):
+    the encoder's and the cross-attention's products with int8 weights and activations, the
+    cross-attention cache in halves with them (WHISPER_CROSS_CACHE=auto), and, for quantized
+    files, each decoding step's products as whisper.cpp computes them (the activations quantized
+    per 32-value block against the stored blocks). The stated tolerance, against the same file's
+    exact products: the q8_0 file gives the same words on the clean clips, and at most 5 % differ
+    on the noisy minute of spoken digits and colours (none measured; whisper.cpp's q8_0 file and
+    ours differ in 35 of 124 there); the f16 file in int8 (CTranslate2's int8 of the exact
+    weights) may mishear a rare word, as q4_0 does (seed-audio's "Reggado": "regidos"), at most
+    10 % of the words, and on the noisy minute at most 20 % (16 of 121 measured); avg_logprob
+    within 0.1."""
     audio = AUDIO / clip if (AUDIO / clip).exists() else SHARED / "whisper" / "audio" / "long" / clip
     for model in (quantized["q8_0"], BASE_MODEL):
         exact_text, exact_logprob = transcribe(model, audio, tmp_path, WHISPER_COMPUTE="f32")

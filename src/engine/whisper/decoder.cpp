@@ -113,9 +113,9 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
     // Causal self-attention over each sequence's cache plus its new tokens.
     const AttentionWeights& a = self_[l];
     layer_norm(x.data(), rows, d, *a.ln_w, *a.ln_b, h.data());
-    linear(h.data(), rows, d, *a.query_w, a.query_b, q.data());
-    linear(h.data(), rows, d, *a.key_w, nullptr, k.data());
-    linear(h.data(), rows, d, *a.value_w, a.value_b, v.data());
+    linear(h.data(), rows, d, *a.query_w, a.query_b, q.data(), step_math_);
+    linear(h.data(), rows, d, *a.key_w, nullptr, k.data(), step_math_);
+    linear(h.data(), rows, d, *a.value_w, a.value_b, v.data(), step_math_);
     for (int b = 0; b < batch; ++b) {
       SelfCache& cache = *caches[static_cast<std::size_t>(b)];
       const int past = cache.length, total = past + n_new;
@@ -132,13 +132,13 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
                                             n_new,         total,     past};
     }
     attention_parts(parts, d, d, d, heads_, dh, scale, false);
-    linear(attn.data(), rows, d, *a.out_w, a.out_b, proj.data());
+    linear(attn.data(), rows, d, *a.out_w, a.out_b, proj.data(), step_math_);
     add_in_place(proj.data(), x.data(), rd);
 
     // Cross-attention over each sequence's audio.
     const AttentionWeights& c = cross_[l];
     layer_norm(x.data(), rows, d, *c.ln_w, *c.ln_b, h.data());
-    linear(h.data(), rows, d, *c.query_w, c.query_b, q.data());
+    linear(h.data(), rows, d, *c.query_w, c.query_b, q.data(), step_math_);
     if (!tap) {
       // Consecutive sequences over the same audio (beams, samples) make one part: their queries
       // are rows of one attention over the audio, which is then read once for all of them.
@@ -188,10 +188,10 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
         matmul(scores.data(), T, layer_v + off, d, attn.data() + off, d, rows, dh, T);
       }
     }
-    linear(attn.data(), rows, d, *c.out_w, c.out_b, proj.data());
+    linear(attn.data(), rows, d, *c.out_w, c.out_b, proj.data(), step_math_);
     add_in_place(proj.data(), x.data(), rd);
 
-    apply_mlp(mlp_[l], x.data(), rows, d);
+    apply_mlp(mlp_[l], x.data(), rows, d, step_math_);
   }
   for (auto* cache : caches) cache->length += n_new;
   layer_norm(x.data(), rows, d, *ln_w_, *ln_b_, x.data());
@@ -200,7 +200,7 @@ std::vector<float> Decoder::forward(const std::vector<std::vector<int>>& tokens,
 
 std::vector<float> Decoder::logits(const float* hidden, int rows) const {
   std::vector<float> out(static_cast<std::size_t>(rows) * n_vocab_);
-  linear(hidden, rows, d_, *token_embedding_, nullptr, out.data());
+  linear(hidden, rows, d_, *token_embedding_, nullptr, out.data(), step_math_);
   return out;
 }
 

@@ -47,8 +47,13 @@ class Decoder {
 
   // `half`: keep the keys and values as IEEE halves.
   CrossCache cross_cache(const std::vector<float>& encoder_out, bool half = false) const;
-  // How cross_cache() computes its keys and values (exact unless set; set before first use).
-  void set_cross_math(LinearMath math) { cross_math_ = math; }
+  // How the products are computed (exact unless set; set before first use): cross_cache()'s keys
+  // and values with `math`; with LinearMath::int8, forward()'s and logits()' products over
+  // quantized weights in int8 blocks when they have few rows (int8_gemv.h), exactly otherwise.
+  void set_math(LinearMath math) {
+    cross_math_ = math;
+    step_math_ = math == LinearMath::exact ? LinearMath::exact : LinearMath::int8_blocks;
+  }
 
   // Feeds `n_new` tokens to each sequence (tokens[b] has n_new ids; caches[b] is extended) and
   // returns the final hidden states after layer norm: (batch * n_new) x d, sequence-major.
@@ -76,6 +81,7 @@ class Decoder {
   std::vector<AttentionWeights> cross_;
   std::vector<MlpWeights> mlp_;
   LinearMath cross_math_ = LinearMath::exact;
+  LinearMath step_math_ = LinearMath::exact;
 };
 
 }  // namespace sra::whisper

@@ -216,11 +216,12 @@ class WhisperEngine {
   // half their memory and of the bytes a decoded token reads; not exact f32 math.
   void set_half_cross_cache(bool half) { half_cross_cache_ = half; }
   // Compute each window's many-row products (the encoder's layers, the cross-attention keys and
-  // values) in int8 (int8_gemm.h: WHISPER_COMPUTE=int8) instead of exactly. Before first use.
+  // values) in int8 (int8_gemm.h: WHISPER_COMPUTE=int8) instead of exactly, and the decoder's
+  // steps over quantized weights in int8 blocks (int8_gemv.h). Before first use.
   void set_int8(bool int8) {
     const LinearMath math = int8 ? LinearMath::int8 : LinearMath::exact;
     encoder_.set_math(math);
-    decoder_.set_cross_math(math);
+    decoder_.set_math(math);
   }
   // Decoder passes run and how many requests' steps they merged (step_batcher.h).
   StepBatcherStats batching_stats() const;

@@ -179,6 +179,21 @@ void linear_int8(const float* x, int n, int in, const Tensor& w, const float* bi
   });
 }
 
+// Few rows over quantized weights: the rows quantized per block, the stored blocks read once.
+void linear_int8_blocks(const float* x, int n, int in, const Tensor& w, const float* bias, float* y,
+                        int threads) {
+  thread_local BlockActivations scratch;  // named by reference for the team (see linear_int8)
+  BlockActivations& a = scratch;
+  quantize_blocks(x, n, in, a);
+  const int out = static_cast<int>(w.rows());
+  const BlockProduct product{
+      w.type, static_cast<const unsigned char*>(w.raw), w.row_bytes(), &a, bias, y, out};
+  const BlockGemvKernel kernel = int8_gemv_kernel();
+  const int parts = std::max(1, std::min(threads * 4, out / 64));
+  const Ranges r{out, parts, 16};
+  parallel_for(parts, threads, [&](int p) { kernel(product, r.begin(p), r.end(p)); });
+}
+
 }  // namespace
 
 void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, float* y,
@@ -190,6 +205,10 @@ void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, flo
   const float* bias = b ? b->data : nullptr;
   if (n > kGemvMaxRows && math == LinearMath::int8) {
     linear_int8(x, n, in, w, bias, y, threads);
+    return;
+  }
+  if (n <= kGemvMaxRows && math != LinearMath::exact && int8_gemv_supports(w.type)) {
+    linear_int8_blocks(x, n, in, w, bias, y, threads);
     return;
   }
   if (n <= kGemvMaxRows) {

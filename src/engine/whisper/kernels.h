@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/whisper/int8_gemm.h"
+#include "engine/whisper/int8_gemv.h"
 #include "engine/whisper/model_file.h"
 #include "engine/whisper/simd_kernels.h"
 
@@ -22,11 +23,15 @@ namespace sra::whisper {
 // The kernels of the active instruction set.
 const SimdKernels& simd();
 
-// How linear() computes a product of many rows (more than kGemvMaxRows; fewer always go through
-// gemv, exactly).
+// How linear() computes a product.
 enum class LinearMath {
   exact,  // float32 over the stored weights (widened): OpenAI's arithmetic
-  int8,   // int8_gemm.h: weights and activations quantized per row, summed in int32
+  // Many rows (more than kGemvMaxRows): int8_gemm.h, weights and activations quantized per row,
+  // summed in int32; fewer rows as int8_blocks.
+  int8,
+  // Few rows over quantized weights (q8_0, q4_*, q5_*): int8_gemv.h, the activations quantized
+  // per 32-value block against the stored blocks; anything else exact.
+  int8_blocks,
 };
 
 // y[n, out] = x[n, in] * w[out, in]^T (+ b[out]). PyTorch's nn.Linear.

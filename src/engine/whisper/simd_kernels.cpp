@@ -352,6 +352,9 @@ void widen_rows(WeightType type, const void* w, std::size_t w_row_bytes, int col
   }
 }
 
+// Weight rows ahead of the one being summed whose bytes gemv asks for from memory.
+constexpr int kPrefetchRows = 4;
+
 template <int N>
 void gemv_rows(WeightType type, const void* w, std::size_t w_row_bytes, int in, const float* x,
                const float* bias, float* y, int ldy, int o_begin, int o_end, float* scratch) {
@@ -359,6 +362,11 @@ void gemv_rows(WeightType type, const void* w, std::size_t w_row_bytes, int in, 
   for (int o = o_begin; o < o_end; ++o) {
     const auto* row =
         static_cast<const unsigned char*>(w) + static_cast<std::size_t>(o) * w_row_bytes;
+    // The weights are read once per step: ask for a later row's bytes while this one is summed.
+    if (o + kPrefetchRows < o_end) {
+      for (std::size_t at = 0; at < w_row_bytes; at += 64)
+        __builtin_prefetch(row + kPrefetchRows * w_row_bytes + at);
+    }
     switch (type) {
       case WeightType::f32: {
         const auto* f = reinterpret_cast<const float*>(row);
