@@ -24,14 +24,24 @@ MlpWeights mlp_weights(const ModelFile& f, const std::string& p, int d) {
           &f.tensor(p + ".mlp.2.weight", {D, 4 * D}), &f.tensor(p + ".mlp.2.bias", {D})};
 }
 
+void apply_mlp(const MlpWeights& w, float* x, int n, int d, LinearMath math, MlpBuffers& buffers) {
+  const std::size_t nd = static_cast<std::size_t>(n) * d;
+  buffers.normed.resize(nd);  // every value is written below: what a resize keeps is not read
+  buffers.hidden.resize(4 * nd);
+  buffers.out.resize(nd);
+  float* h = buffers.normed.data();
+  float* mid = buffers.hidden.data();
+  float* out = buffers.out.data();
+  layer_norm(x, n, d, *w.ln_w, *w.ln_b, h);
+  linear(h, n, d, *w.fc1_w, w.fc1_b, mid, math);
+  gelu(mid, 4 * nd);
+  linear(mid, n, 4 * d, *w.fc2_w, w.fc2_b, out, math);
+  add_in_place(out, x, nd);
+}
+
 void apply_mlp(const MlpWeights& w, float* x, int n, int d, LinearMath math) {
-  std::vector<float> h(static_cast<std::size_t>(n) * d), mid(static_cast<std::size_t>(n) * 4 * d),
-      out(static_cast<std::size_t>(n) * d);
-  layer_norm(x, n, d, *w.ln_w, *w.ln_b, h.data());
-  linear(h.data(), n, d, *w.fc1_w, w.fc1_b, mid.data(), math);
-  gelu(mid.data(), mid.size());
-  linear(mid.data(), n, 4 * d, *w.fc2_w, w.fc2_b, out.data(), math);
-  add_in_place(out.data(), x, out.size());
+  MlpBuffers buffers;
+  apply_mlp(w, x, n, d, math, buffers);
 }
 
 Encoder::Encoder(const ModelFile& file) {
@@ -77,6 +87,7 @@ std::vector<float> Encoder::forward(const Mel& mel, const CancelToken* cancel) c
   add_in_place(positions_->data, x.data(), td);
 
   std::vector<float> h(td), q(td), k(td), v(td), attn(td), proj(td);
+  MlpBuffers mlp;
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   for (std::size_t l = 0; l < attention_.size(); ++l) {
     if (cancel) cancel->check();
@@ -88,7 +99,7 @@ std::vector<float> Encoder::forward(const Mel& mel, const CancelToken* cancel) c
     attention(q.data(), d, k.data(), v.data(), d, T, T, heads_, dh, scale, -1, attn.data(), d);
     linear(attn.data(), T, d, *a.out_w, a.out_b, proj.data(), math_);
     add_in_place(proj.data(), x.data(), td);
-    apply_mlp(mlp_[l], x.data(), T, d, math_);
+    apply_mlp(mlp_[l], x.data(), T, d, math_, mlp);
   }
   layer_norm(x.data(), T, d, *ln_post_w_, *ln_post_b_, x.data());
   return x;

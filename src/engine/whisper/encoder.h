@@ -40,7 +40,13 @@ struct MlpWeights {
 AttentionWeights attention_weights(const ModelFile& file, const std::string& prefix,
                                    const std::string& ln_prefix, int d);
 MlpWeights mlp_weights(const ModelFile& file, const std::string& prefix, int d);
+// apply_mlp's intermediate rows, kept by a caller that runs many layers (their pages are then
+// faulted in and written once, not once per layer).
+struct MlpBuffers {
+  std::vector<float> normed, hidden, out;
+};
 // x[n, d] += mlp(layer_norm(x)), its products computed as `math` says.
+void apply_mlp(const MlpWeights& w, float* x, int n, int d, LinearMath math, MlpBuffers& buffers);
 void apply_mlp(const MlpWeights& w, float* x, int n, int d, LinearMath math = LinearMath::exact);
 
 class Encoder {

@@ -16,7 +16,8 @@ float stored_half(const unsigned char* p) {
 }
 
 // One stored block's integer values, scale and minimum (0 for the types without one).
-void decode_weight_block(WeightType type, const unsigned char* b, std::int8_t* q, float& d, float& m) {
+void decode_weight_block(WeightType type, const unsigned char* b, std::int8_t* q, float& d,
+                         float& m) {
   d = stored_half(b);
   m = 0.0f;
   switch (type) {

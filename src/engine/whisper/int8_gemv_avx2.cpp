@@ -31,10 +31,10 @@ inline __m256i nibbles(const unsigned char* qs) {
 
 // 0x10 in byte k where bit k of `bits` is set.
 inline __m256i fifth_bits(std::uint32_t bits) {
-  const __m256i spread = _mm256_shuffle_epi8(
-      _mm256_set1_epi32(static_cast<int>(bits)),
-      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3,
-                       3, 3, 3, 3, 3, 3));
+  const __m256i spread =
+      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)),
+                          _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                           2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
   const __m256i bit = _mm256_set1_epi64x(0x8040201008040201);
   const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
@@ -80,8 +80,8 @@ void row_tile(const BlockProduct& p, int o, int r0) {
   const BlockActivations& x = *p.x;
   const int blocks = x.cols / 32;
   const std::size_t block_bytes = quant_block_bytes(p.type);
-  const bool is_signed = p.type == WeightType::q8_0 || p.type == WeightType::q4_0 ||
-                         p.type == WeightType::q5_0;
+  const bool is_signed =
+      p.type == WeightType::q8_0 || p.type == WeightType::q4_0 || p.type == WeightType::q5_0;
   const bool with_min = p.type == WeightType::q4_1 || p.type == WeightType::q5_1;
   const unsigned char* row = p.w + static_cast<std::size_t>(o) * p.row_bytes;
   const __m256i ones = _mm256_set1_epi16(1);

@@ -46,8 +46,8 @@ inline __m256i block_values(WeightType type, const unsigned char* b, float& d, f
       const unsigned char* qh_at = b + (with_min ? 4 : 2);
       std::uint32_t qh;
       std::memcpy(&qh, qh_at, 4);
-      const __m256i v = _mm256_or_si256(nibbles(qh_at + 4),
-                                        _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10)));
+      const __m256i v =
+          _mm256_or_si256(nibbles(qh_at + 4), _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10)));
       return with_min ? v : _mm256_sub_epi8(v, _mm256_set1_epi8(16));
     }
     default:
@@ -66,7 +66,9 @@ inline __m512 halves(float a, float b) {
 
 // int8_gemv.h's lane tree: (8 + 8), (4 + 4), then (0 + 2) + (1 + 3).
 inline float lane_sum(__m512 acc) {
-  const __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+  const __m256 h8 =
+      _mm256_add_ps(_mm512_castps512_ps256(acc),
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
   const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
   const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
   return _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
@@ -78,8 +80,8 @@ void row_tile(const BlockProduct& p, int o, int r0) {
   const BlockActivations& x = *p.x;
   const int blocks = x.cols / 32;
   const std::size_t block_bytes = quant_block_bytes(p.type);
-  const bool is_signed = p.type == WeightType::q8_0 || p.type == WeightType::q4_0 ||
-                         p.type == WeightType::q5_0;
+  const bool is_signed =
+      p.type == WeightType::q8_0 || p.type == WeightType::q4_0 || p.type == WeightType::q5_0;
   const bool with_min = p.type == WeightType::q4_1 || p.type == WeightType::q5_1;
   const unsigned char* row = p.w + static_cast<std::size_t>(o) * p.row_bytes;
   __m512 acc[R];
@@ -92,8 +94,8 @@ void row_tile(const BlockProduct& p, int o, int r0) {
     const bool pair = b + 1 < blocks;
     float d0, d1 = 0.0f, m0 = 0.0f, m1 = 0.0f;
     const __m256i low = block_values(p.type, row + b * block_bytes, d0, m0);
-    const __m256i high = pair ? block_values(p.type, row + (b + 1) * block_bytes, d1, m1)
-                              : _mm256_setzero_si256();
+    const __m256i high =
+        pair ? block_values(p.type, row + (b + 1) * block_bytes, d1, m1) : _mm256_setzero_si256();
     const __m512i w = join(low, high);
     const __m512i w_abs = is_signed ? _mm512_abs_epi8(w) : w;
     const __mmask64 negative = is_signed ? _mm512_movepi8_mask(w) : 0;
@@ -102,9 +104,9 @@ void row_tile(const BlockProduct& p, int o, int r0) {
       const std::size_t r = static_cast<std::size_t>(r0 + i);
       const std::int8_t* xq = x.q.data() + r * x.cols + b * 32;
       const float* xd = x.d.data() + r * blocks + b;
-      const __m512i xv = pair ? _mm512_loadu_si512(xq)
-                              : _mm512_zextsi256_si512(
-                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)));
+      const __m512i xv =
+          pair ? _mm512_loadu_si512(xq)
+               : _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)));
       const __m512i xs = _mm512_mask_sub_epi8(xv, negative, _mm512_setzero_si512(), xv);
       const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w_abs, xs);
       const __m512 scale = _mm512_mul_ps(dw, halves(xd[0], pair ? xd[1] : 0.0f));

@@ -23,7 +23,7 @@ namespace sra::whisper {
 namespace {
 
 const WeightType kBlockTypes[] = {WeightType::q8_0, WeightType::q4_0, WeightType::q4_1,
-                             WeightType::q5_0, WeightType::q5_1};
+                                  WeightType::q5_0, WeightType::q5_1};
 
 // `rows` stored rows of `cols` values: random bytes under random scales and minimums; row 0 has
 // every stored byte at its extreme (q8_0: -128, the value whose magnitude needs 8 bits).
@@ -60,9 +60,9 @@ std::vector<float> random_block_activations(int n, int cols, unsigned seed) {
   return x;
 }
 
-std::vector<float> run_gemv(BlockGemvKernel kernel, WeightType type, const std::vector<unsigned char>& w,
-                       int rows, const BlockActivations& a, const float* bias, int o_begin,
-                       int o_end) {
+std::vector<float> run_gemv(BlockGemvKernel kernel, WeightType type,
+                            const std::vector<unsigned char>& w, int rows,
+                            const BlockActivations& a, const float* bias, int o_begin, int o_end) {
   std::vector<float> y(static_cast<std::size_t>(a.n) * rows, -7.0f);
   kernel({type, w.data(), row_bytes(type, a.cols), &a, bias, y.data(), rows}, o_begin, o_end);
   return y;
@@ -81,7 +81,7 @@ struct GemvShape {
 // One block, an odd number of blocks (a pair's second half empty), the decoder's widths; one
 // sequence, beams, a batch of requests, the most rows gemv takes.
 const GemvShape kGemvShapes[] = {{1, 3, 32},    {2, 5, 96},     {3, 17, 512}, {5, 40, 384},
-                         {8, 33, 2048}, {32, 20, 1280}, {1, 64, 160}};
+                                 {8, 33, 2048}, {32, 20, 1280}, {1, 64, 160}};
 
 TEST(WhisperInt8Gemv, FastKernelsEqualThePortableOneBitForBit) {
   if (fast_gemv_kernels().empty()) GTEST_SKIP() << "this CPU has neither AVX-512 VNNI nor AVX2";
@@ -95,15 +95,15 @@ TEST(WhisperInt8Gemv, FastKernelsEqualThePortableOneBitForBit) {
       BlockActivations a;
       quantize_blocks(x.data(), s.n, s.cols, a);
       const int o_begin = s.rows > 4 ? 2 : 0;  // a part of the rows, as one thread's share
-      for (const float* b : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data())}) {
+      for (const float* b :
+           {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data())}) {
         const auto reference = run_gemv(int8_gemv_portable, type, w, s.rows, a, b, o_begin, s.rows);
         for (const auto& [name, kernel] : fast_gemv_kernels()) {
           const auto y = run_gemv(kernel, type, w, s.rows, a, b, o_begin, s.rows);
           for (std::size_t i = 0; i < y.size(); ++i) {
             ASSERT_EQ(0, std::memcmp(&y[i], &reference[i], sizeof(float)))
                 << name << " " << weight_type_name(type) << " n=" << s.n << " rows=" << s.rows
-                << " cols=" << s.cols << " output " << i << ": " << y[i] << " vs "
-                << reference[i];
+                << " cols=" << s.cols << " output " << i << ": " << y[i] << " vs " << reference[i];
           }
         }
       }
@@ -172,7 +172,8 @@ TEST(WhisperInt8Gemv, QuantizerKeepsEachBlocksValuesWithinHalfAStep) {
 }
 
 TEST(WhisperInt8Gemv, TakesEveryBlockQuantizedTypeAndNoOther) {
-  for (WeightType type : kBlockTypes) EXPECT_TRUE(int8_gemv_supports(type)) << weight_type_name(type);
+  for (WeightType type : kBlockTypes)
+    EXPECT_TRUE(int8_gemv_supports(type)) << weight_type_name(type);
   EXPECT_FALSE(int8_gemv_supports(WeightType::f32));
   EXPECT_FALSE(int8_gemv_supports(WeightType::f16));
 }
