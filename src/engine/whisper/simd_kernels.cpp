@@ -580,11 +580,11 @@ void add(const float* x, float* y, std::size_t n) {
 inline vf exp_v(vf x) {
   const vi underflow = x < -87.3f;
   x = select(x > 88.3f, splat(88.3f), x);
-  x = select(underflow, splat(0.0f), x);
-  vf fx = x * 1.44269504088896341f + 0.5f;
-  vi t = to_vi(fx);
-  vf tf = to_vf(t);
-  tf = select(tf > fx, tf - 1.0f, tf);  // floor
+  x = select(underflow, splat(-87.3f), x);
+  // n = floor(x log2(e) + 1/2), taken 127 higher so that the value truncated is positive (a
+  // truncation is then the floor) and is already the biased exponent of 2^n.
+  const vi biased = to_vi(x * 1.44269504088896341f + 127.5f);
+  const vf tf = to_vf(biased) - 127.0f;
   x = x - tf * 0.693359375f + tf * 2.12194440e-4f;
   const vf z = x * x;
   vf y = splat(1.9875691500e-4f);
@@ -594,8 +594,7 @@ inline vf exp_v(vf x) {
   y = y * x + 1.6666665459e-1f;
   y = y * x + 5.0000001201e-1f;
   y = y * z + x + 1.0f;
-  const vi bits = (to_vi(tf) + 127) << 23;
-  y = y * bits_as_vf(bits);
+  y = y * bits_as_vf(biased << 23);
   return select(underflow, splat(0.0f), y);
 }
 
@@ -651,9 +650,14 @@ void softmax(float* x, int n, float scale) {
     sv += e;
   }
   float sum = hsum(sv);
-  for (int j = i; j < n; ++j) {
-    x[j] = exp_s(x[j] * scale - max);
-    sum += x[j];
+  if (i < n) {  // the last values (fewer than a vector): one vector exp for all of them
+    float tail[L] = {};
+    std::memcpy(tail, x + i, static_cast<std::size_t>(n - i) * sizeof(float));
+    store(tail, exp_v(load(tail) * scale - max));
+    for (int j = i; j < n; ++j) {
+      x[j] = tail[j - i];
+      sum += x[j];
+    }
   }
   const vf inv = splat(1.0f / sum);
   for (i = 0; i + L <= n; i += L) store(x + i, load(x + i) * inv);
