@@ -14,7 +14,7 @@ def base_model_present():
 
 def test_batching_smoke(tmp_path):
     report = run_benchmark_smoke("whisper_batching.py", tmp_path / "batching.md")
-    assert re.search(r"Throughput ratio: \*\*[\d.]+x\*\*; the same text for 4 of 4 requests", report), report
+    assert re.search(r"\| f16 \(exact\) \| [\d.]+ \| [\d.]+ \| \*\*[\d.]+x\*\* \| 4 of 4 \|", report), report
     windows = float(re.search(r"\*\*([\d.]+) windows\*\*", report).group(1))
     assert windows < 3, report  # a short request is not stuck behind a long one
     assert_report_fields_match(REPO / "bench" / "whisper-batching.md", report)

@@ -35,25 +35,29 @@ CrossCache Decoder::cross_cache(const std::vector<float>& encoder_out, bool half
   c.n_audio_ctx = static_cast<int>(encoder_out.size() / static_cast<std::size_t>(d_));
   const int T = c.n_audio_ctx, dh = d_ / heads_;
   c.half = half && dh % 16 == 0 && dh <= 256;  // the half kernels' shapes (every Whisper's)
-  std::vector<float> k(encoder_out.size()), kt(encoder_out.size()), v(encoder_out.size());
+  // The f32 keys and values are written where the cache keeps them (no copies of a layer's);
+  // halves go through one layer's scratch.
+  const std::size_t size = encoder_out.size();
+  std::vector<float> k(size), kt_scratch, v_scratch;
+  if (c.half) {
+    kt_scratch.resize(size);
+    v_scratch.resize(size);
+  }
   for (const auto& a : cross_) {
+    float* kt = c.half ? kt_scratch.data() : c.kt.emplace_back(size).data();
+    float* v = c.half ? v_scratch.data() : c.v.emplace_back(size).data();
     linear(encoder_out.data(), T, d_, *a.key_w, nullptr, k.data(), cross_math_);
-    linear(encoder_out.data(), T, d_, *a.value_w, a.value_b, v.data(), cross_math_);
+    linear(encoder_out.data(), T, d_, *a.value_w, a.value_b, v, cross_math_);
     for (int j = 0; j < T; ++j) {
       const float* row = k.data() + static_cast<std::size_t>(j) * d_;
       for (int h = 0; h < heads_; ++h) {
-        float* head = kt.data() + static_cast<std::size_t>(h) * dh * T;
+        float* head = kt + static_cast<std::size_t>(h) * dh * T;
         for (int e = 0; e < dh; ++e) head[static_cast<std::size_t>(e) * T + j] = row[h * dh + e];
       }
     }
     if (c.half) {
-      c.kt16.emplace_back(kt.size());
-      c.v16.emplace_back(v.size());
-      simd().to_half(kt.data(), c.kt16.back().data(), kt.size());
-      simd().to_half(v.data(), c.v16.back().data(), v.size());
-    } else {
-      c.kt.push_back(kt);
-      c.v.push_back(v);
+      simd().to_half(kt, c.kt16.emplace_back(size).data(), size);
+      simd().to_half(v, c.v16.emplace_back(size).data(), size);
     }
   }
   return c;
