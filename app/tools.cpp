@@ -189,8 +189,7 @@ int run_bench(const BenchOptions& options) {
               << (int8 ? std::string(" (") + whisper::int8_kernel_name() + " kernel)" : "")
               << " |\n"
               << "| decoder step products | "
-              << (int8 && engine.file().weight_type() != "f32" &&
-                          engine.file().weight_type() != "f16"
+              << (int8 && whisper::stores_quantized_weights(engine.file())
                       ? std::string("int8 blocks (") + whisper::int8_kernel_name() + " kernel)"
                       : std::string("exact"))
               << " |\n"

@@ -554,11 +554,15 @@ double compression_ratio(const std::string& text) {
   return static_cast<double>(text.size()) / static_cast<double>(size);
 }
 
+bool stores_quantized_weights(const ModelFile& file) {
+  const std::string_view stored = file.weight_type();
+  return stored != "f32" && stored != "f16";
+}
+
 bool int8_by_default(const ModelFile& file) {
   bool fast = false;  // an AVX-512 VNNI or AVX2 kernel
   int8_kernel(&fast);
-  const std::string_view stored = file.weight_type();
-  return fast && stored != "f32" && stored != "f16";
+  return fast && stores_quantized_weights(file);
 }
 
 WhisperEngine::WhisperEngine(std::shared_ptr<const ModelFile> file)

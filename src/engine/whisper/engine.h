@@ -250,8 +250,10 @@ class WhisperEngine {
   bool half_cross_cache_ = false;
 };
 
-// WHISPER_COMPUTE=auto's choice for `file`: int8 products for quantized weights (q8_0, q5_*,
-// q4_*) where the AVX-512 VNNI or AVX2 kernel runs; exact products otherwise.
+// Whether most of `file`'s weight matrices are stored quantized (q8_0, q5_*, q4_*).
+bool stores_quantized_weights(const ModelFile& file);
+// WHISPER_COMPUTE=auto's choice for `file`: int8 products for quantized weights where the
+// AVX-512 VNNI or AVX2 kernel runs; exact products otherwise.
 bool int8_by_default(const ModelFile& file);
 
 // len(text) / len(zlib.compress(text)), as whisper.utils.compression_ratio.

@@ -9,59 +9,6 @@
 namespace sra::whisper {
 namespace {
 
-float stored_half(const unsigned char* p) {
-  std::uint16_t h;
-  std::memcpy(&h, p, 2);
-  return half_to_float(h);
-}
-
-// One stored block's integer values, scale and minimum (0 for the types without one).
-void decode_weight_block(WeightType type, const unsigned char* b, std::int8_t* q, float& d,
-                         float& m) {
-  d = stored_half(b);
-  m = 0.0f;
-  switch (type) {
-    case WeightType::q8_0:
-      std::memcpy(q, b + 2, 32);
-      return;
-    case WeightType::q4_0:
-    case WeightType::q4_1: {
-      const bool with_min = type == WeightType::q4_1;
-      const unsigned char* qs = b + (with_min ? 4 : 2);
-      const int offset = with_min ? 0 : 8;
-      if (with_min) m = stored_half(b + 2);
-      for (int j = 0; j < 16; ++j) {
-        q[j] = static_cast<std::int8_t>((qs[j] & 0x0f) - offset);
-        q[j + 16] = static_cast<std::int8_t>((qs[j] >> 4) - offset);
-      }
-      return;
-    }
-    case WeightType::q5_0:
-    case WeightType::q5_1: {
-      const bool with_min = type == WeightType::q5_1;
-      if (with_min) m = stored_half(b + 2);
-      const unsigned char* qh_at = b + (with_min ? 4 : 2);
-      const unsigned char* qs = qh_at + 4;
-      std::uint32_t qh;
-      std::memcpy(&qh, qh_at, 4);
-      const int offset = with_min ? 0 : 16;
-      for (int j = 0; j < 16; ++j) {
-        const int hi0 = static_cast<int>((qh >> j) << 4 & 0x10);
-        const int hi1 = static_cast<int>((qh >> (j + 12)) & 0x10);
-        q[j] = static_cast<std::int8_t>(((qs[j] & 0x0f) | hi0) - offset);
-        q[j + 16] = static_cast<std::int8_t>(((qs[j] >> 4) | hi1) - offset);
-      }
-      return;
-    }
-    default:
-      std::memset(q, 0, 32);
-  }
-}
-
-bool has_block_minimum(WeightType type) {
-  return type == WeightType::q4_1 || type == WeightType::q5_1;
-}
-
 // The fixed summation tree of the 16 lanes (what the vector kernels' halving reductions do).
 float block_lane_sum(const float* a) {
   float h8[8], h4[4];
@@ -127,7 +74,7 @@ void int8_gemv_portable(const BlockProduct& p, int o_begin, int o_end) {
   for (int o = o_begin; o < o_end; ++o) {
     const unsigned char* row = p.w + static_cast<std::size_t>(o) * p.row_bytes;
     for (int b = 0; b < blocks; ++b)
-      decode_weight_block(p.type, row + b * block_bytes, wq.data() + b * kQuantBlock, wd[b], wm[b]);
+      unpack_block(p.type, row + b * block_bytes, wq.data() + b * kQuantBlock, wd[b], wm[b]);
     for (int r = 0; r < x.n; ++r) {
       const std::int8_t* xq = x.q.data() + static_cast<std::size_t>(r) * x.cols;
       const float* xd = x.d.data() + static_cast<std::size_t>(r) * blocks;

@@ -80,9 +80,8 @@ void row_tile(const BlockProduct& p, int o, int r0) {
   const BlockActivations& x = *p.x;
   const int blocks = x.cols / 32;
   const std::size_t block_bytes = quant_block_bytes(p.type);
-  const bool is_signed =
-      p.type == WeightType::q8_0 || p.type == WeightType::q4_0 || p.type == WeightType::q5_0;
-  const bool with_min = p.type == WeightType::q4_1 || p.type == WeightType::q5_1;
+  const bool with_min = has_block_minimum(p.type);
+  const bool is_signed = !with_min;  // the types with a minimum store unsigned values
   const unsigned char* row = p.w + static_cast<std::size_t>(o) * p.row_bytes;
   __m512 acc[R];
   float minimums[R];

@@ -107,6 +107,48 @@ float half_to_float(std::uint16_t h) {
   return f;
 }
 
+bool has_block_minimum(WeightType type) {
+  return type == WeightType::q4_1 || type == WeightType::q5_1;
+}
+
+void unpack_block(WeightType type, const unsigned char* b, std::int8_t* q, float& d, float& m) {
+  d = half_at(b);
+  m = has_block_minimum(type) ? half_at(b + 2) : 0.0f;
+  switch (type) {
+    case WeightType::q8_0:
+      std::memcpy(q, b + 2, kQuantBlock);
+      return;
+    case WeightType::q4_0:
+    case WeightType::q4_1: {
+      const unsigned char* qs = b + (type == WeightType::q4_1 ? 4 : 2);
+      const int offset = type == WeightType::q4_1 ? 0 : 8;
+      for (int j = 0; j < 16; ++j) {
+        q[j] = static_cast<std::int8_t>((qs[j] & 0x0f) - offset);
+        q[j + 16] = static_cast<std::int8_t>((qs[j] >> 4) - offset);
+      }
+      return;
+    }
+    case WeightType::q5_0:
+    case WeightType::q5_1: {
+      const bool with_min = type == WeightType::q5_1;
+      const unsigned char* qh_at = b + (with_min ? 4 : 2);
+      const unsigned char* qs = qh_at + 4;
+      std::uint32_t qh;
+      std::memcpy(&qh, qh_at, 4);
+      const int offset = with_min ? 0 : 16;
+      for (int j = 0; j < 16; ++j) {
+        const int hi0 = static_cast<int>((qh >> j) << 4 & 0x10);
+        const int hi1 = static_cast<int>((qh >> (j + 12)) & 0x10);
+        q[j] = static_cast<std::int8_t>(((qs[j] & 0x0f) | hi0) - offset);
+        q[j + 16] = static_cast<std::int8_t>(((qs[j] >> 4) | hi1) - offset);
+      }
+      return;
+    }
+    default:
+      std::memset(q, 0, kQuantBlock);
+  }
+}
+
 void dequantize_row(WeightType type, const void* src, float* dst, std::size_t cols) {
   const auto* p = static_cast<const unsigned char*>(src);
   if (type == WeightType::f32) {
@@ -118,47 +160,13 @@ void dequantize_row(WeightType type, const void* src, float* dst, std::size_t co
     return;
   }
   const std::size_t block = quant_block_bytes(type);
+  const bool with_min = has_block_minimum(type);
+  std::int8_t q[kQuantBlock];
   for (std::size_t b = 0; b < cols / kQuantBlock; ++b, p += block, dst += kQuantBlock) {
-    const float d = half_at(p);
-    switch (type) {
-      case WeightType::q8_0:
-        for (int j = 0; j < 32; ++j)
-          dst[j] = static_cast<float>(static_cast<std::int8_t>(p[2 + j])) * d;
-        break;
-      case WeightType::q4_0:
-        for (int j = 0; j < 16; ++j) {
-          dst[j] = static_cast<float>((p[2 + j] & 0x0f) - 8) * d;
-          dst[j + 16] = static_cast<float>((p[2 + j] >> 4) - 8) * d;
-        }
-        break;
-      case WeightType::q4_1: {
-        const float m = half_at(p + 2);
-        for (int j = 0; j < 16; ++j) {
-          dst[j] = static_cast<float>(p[4 + j] & 0x0f) * d + m;
-          dst[j + 16] = static_cast<float>(p[4 + j] >> 4) * d + m;
-        }
-        break;
-      }
-      case WeightType::q5_0:
-      case WeightType::q5_1: {
-        const bool with_min = type == WeightType::q5_1;
-        const float m = with_min ? half_at(p + 2) : 0.0f;
-        const unsigned char* qh_at = p + (with_min ? 4 : 2);
-        const unsigned char* qs = qh_at + 4;
-        std::uint32_t qh;
-        std::memcpy(&qh, qh_at, 4);
-        const int offset = with_min ? 0 : 16;
-        for (int j = 0; j < 16; ++j) {
-          const int hi0 = static_cast<int>((qh >> j) << 4 & 0x10);
-          const int hi1 = static_cast<int>((qh >> (j + 12)) & 0x10);
-          dst[j] = static_cast<float>(((qs[j] & 0x0f) | hi0) - offset) * d + m;
-          dst[j + 16] = static_cast<float>(((qs[j] >> 4) | hi1) - offset) * d + m;
-        }
-        break;
-      }
-      default:
-        break;
-    }
+    float d, m;
+    unpack_block(type, p, q, d, m);
+    for (int j = 0; j < kQuantBlock; ++j)
+      dst[j] = with_min ? static_cast<float>(q[j]) * d + m : static_cast<float>(q[j]) * d;
   }
 }
 

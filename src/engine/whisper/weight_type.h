@@ -28,6 +28,12 @@ std::size_t quant_block_bytes(WeightType type);
 std::size_t row_bytes(WeightType type, std::size_t cols);
 // IEEE half to float.
 float half_to_float(std::uint16_t h);
+// Whether blocks of `type` carry a minimum added to every value (q4_1, q5_1).
+bool has_block_minimum(WeightType type);
+// The 32 integers of one stored block of a quantized type, in value order (q8_0: the bytes;
+// q4_0: nibble - 8; q5_0: 5 bits - 16; q4_1, q5_1: the unsigned values), its scale `d` and
+// minimum `m` (0 for the types without one): value j is q[j] * d (+ m).
+void unpack_block(WeightType type, const unsigned char* block, std::int8_t* q, float& d, float& m);
 // Widens one row of `cols` values stored as `type` at `src` into `dst` (portable code).
 void dequantize_row(WeightType type, const void* src, float* dst, std::size_t cols);
 
