@@ -125,6 +125,10 @@ class HttpServer::Impl {
     };
     add("sra_http_open_connections", "connections open now",
         [this] { return static_cast<double>(open_connections_.load()); });
+    MemoryBudget& uploads = service.upload_memory();
+    add("sra_http_buffered_upload_bytes",
+        "bytes reserved by uploads held in memory now (bounded by MAX_BUFFERED_UPLOAD_BYTES)",
+        [&uploads] { return static_cast<double>(uploads.used()); });
     add("sra_inference_admitted", "sync and OpenAI transcriptions running or queued",
         [&pool] { return static_cast<double>(pool.admitted()); });
     add("sra_inference_capacity", "transcriptions that may run or wait at once (more get 503)",

@@ -184,17 +184,21 @@ def test_uploads_held_in_memory_have_one_budget(make_server, goforward_wav):
     body, ctype = multipart({}, big)
     # Two uploads of nearly a MiB hold the budget while they trickle.
     held = [SlowUpload(server.port, "/sync/v1/transcribe", body, ctype, first=len(body) - 100) for _ in range(2)]
-    deadline = time.time() + 10
-    while True:
-        r = transcribe(server, goforward_wav)
-        if r.status_code == 503 or time.time() > deadline:
-            break
-        time.sleep(0.1)
+    # Once the server has read their bytes (however loaded the machine), the budget is spent.
+    deadline = time.time() + 60
+    while gauge(server, "sra_http_buffered_upload_bytes") < 2 * mib:
+        assert time.time() < deadline, gauge(server, "sra_http_buffered_upload_bytes")
+        time.sleep(0.05)
+    r = transcribe(server, goforward_wav)
     assert r.status_code == 503, r.text
     assert "MAX_BUFFERED_UPLOAD_BYTES" in r.json()["detail"] and r.headers["Retry-After"]
     for h in held:
         h.close()
     # Their bytes come back when they go.
+    deadline = time.time() + 60
+    while gauge(server, "sra_http_buffered_upload_bytes") > 0:
+        assert time.time() < deadline
+        time.sleep(0.05)
     deadline = time.time() + 10
     while transcribe(server, goforward_wav).status_code != 200:
         assert time.time() < deadline
