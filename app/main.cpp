@@ -79,8 +79,9 @@ int main(int argc, char** argv) {
           "f32 (default) or f16, as WHISPER_CROSS_CACHE")
       ->check(CLI::IsMember({"f32", "f16"}));
   bench_cmd
-      ->add_option("--compute", bench.compute, "auto (default), f32 or int8, as WHISPER_COMPUTE")
-      ->check(CLI::IsMember({"auto", "f32", "int8"}));
+      ->add_option("--compute", bench.compute,
+                   "auto (default), f32, int8 or bf16, as WHISPER_COMPUTE")
+      ->check(CLI::IsMember({"auto", "f32", "int8", "bf16"}));
 
   sra::app::StorageCommandOptions storage;
   auto* storage_cmd = app.add_subcommand(

@@ -93,9 +93,8 @@ int run_bench(const BenchOptions& options) {
     whisper::WhisperEngine engine(whisper::ModelFile::load(options.model));
     engine.set_threads(options.threads);
     engine.set_half_cross_cache(options.half_cross_cache);
-    const bool int8 = options.compute == "int8" ||
-                      (options.compute == "auto" && whisper::int8_by_default(engine.file()));
-    engine.set_int8(int8);
+    const whisper::LinearMath math = whisper::compute_math(options.compute, engine.file());
+    engine.set_math(math);
     double load = seconds_since(t0);
     const auto& h = engine.hparams();
 
@@ -185,11 +184,10 @@ int run_bench(const BenchOptions& options) {
               << "| threads | " << options.threads << " |\n"
               << "| kernels | " << whisper::isa_name(whisper::active_isa()) << "; "
               << whisper::blas_description() << " |\n"
-              << "| encoder products | " << (int8 ? "int8" : "f32")
-              << (int8 ? std::string(" (") + whisper::int8_kernel_name() + " kernel)" : "")
-              << " |\n"
+              << "| encoder products | " << whisper::compute_name(math) << " |\n"
               << "| decoder step products | "
-              << (int8 && whisper::stores_quantized_weights(engine.file())
+              << (math == whisper::LinearMath::int8 &&
+                          whisper::stores_quantized_weights(engine.file())
                       ? std::string("int8 blocks (") + whisper::int8_kernel_name() + " kernel)"
                       : std::string("exact"))
               << " |\n"

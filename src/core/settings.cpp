@@ -237,10 +237,10 @@ constexpr std::array kSettings{
             .doc = "most threads one transcription uses; all of them share one budget of the cores", .min = 1,
             .max = 256, .section = kWhisper, .default_doc = "number of cores", .computed = true},
     Setting{.name = "WHISPER_CROSS_CACHE", .default_value = "auto",
-            .doc = "`f16`: each window's cross-attention keys and values as IEEE halves (half their memory; same text on the test speech, avg_logprob within 0.1); `f32` is exact; `auto`: `f16` where the products are int8 (`WHISPER_COMPUTE`), else `f32`",
+            .doc = "`f16`: each window's cross-attention keys and values as IEEE halves (half their memory; same text on the test speech, avg_logprob within 0.1); `f32` is exact; `auto`: `f16` where the products are int8 or bf16 (`WHISPER_COMPUTE`), else `f32`",
             .section = kWhisper},
     Setting{.name = "WHISPER_COMPUTE", .default_value = "auto",
-            .doc = "how the products are computed: `f32` exactly (OpenAI's tokens with f32 and f16 files); `int8`: a window's many-row products with weights and activations quantized per row and summed in integers, as CTranslate2's int8, and with quantized files each decoding step's products with the activations quantized per 32-value block against the stored blocks, as whisper.cpp's (AVX-512 VNNI or AVX2; elsewhere a slow portable kernel); `auto`: `int8` for quantized files on CPUs with AVX2 or VNNI, else `f32`",
+            .doc = "how the products are computed: `f32` exactly (OpenAI's tokens with f32 and f16 files); `int8`: a window's many-row products with weights and activations quantized per row and summed in integers, as CTranslate2's int8, and with quantized files each decoding step's products with the activations quantized per 32-value block against the stored blocks, as whisper.cpp's (AVX-512 VNNI or AVX2; elsewhere a slow portable kernel); `bf16` (opt-in): a window's many-row products with weights and activations rounded to bfloat16 and summed in float32, as CTranslate2's bfloat16 (AMX-BF16 or AVX-512 BF16; exact `f32` on other CPUs), each decoding step exact; `auto`: `int8` for quantized files on CPUs with AVX2 or VNNI, else `f32`",
             .section = kWhisper},
     Setting{.name = "WHISPER_MAX_BEAM_SIZE", .type = T::integer, .default_value = "10",
             .doc = "bound of `beam_size` and `best_of`", .min = 1, .max = 32, .section = kWhisper},
@@ -465,6 +465,9 @@ constexpr std::array kSettings{
     Setting{.name = "SRA_KERNELS",
             .doc = "`portable`, `avx2` or `avx512`: a lower kernel set than the CPU's best (for comparisons and tests)",
             .section = kLogs, .default_doc = "the CPU's best"},
+    Setting{.name = "SRA_BF16_KERNEL",
+            .doc = "`amx` or `avx512`: `WHISPER_COMPUTE=bf16`'s kernel on a CPU that has both AMX-BF16 and AVX-512 BF16 (for comparisons and tests)",
+            .section = kLogs, .default_doc = "AMX where the CPU and the OS allow it"},
 };
 // clang-format on
 

@@ -55,19 +55,23 @@ class WhisperModel final : public Model {
     engine_.set_threads(options_.threads);
     // The kernel set is chosen now (a bad SRA_KERNELS stops the start), and said.
     whisper::int8_kernel();
-    const bool int8 = options_.compute == "int8" ||
-                      (options_.compute == "auto" && whisper::int8_by_default(engine_.file()));
-    engine_.set_int8(int8);
-    // The fast settings go together: with int8 products the cross-attention cache is in halves.
-    const bool half_cache =
-        options_.cross_cache == "f16" || (options_.cross_cache == "auto" && int8);
+    whisper::bf16_kernel();
+    const whisper::LinearMath math = whisper::compute_math(options_.compute, engine_.file());
+    if (options_.compute == "bf16" && math != whisper::LinearMath::bf16) {
+      spdlog::warn(
+          "whisper: WHISPER_COMPUTE=bf16 needs AVX-512 BF16 (and the avx512 kernel "
+          "set); this CPU computes exactly in f32");
+    }
+    engine_.set_math(math);
+    // The fast settings go together: with int8 or bf16 products the cross-attention cache is in
+    // halves.
+    const bool half_cache = options_.cross_cache == "f16" ||
+                            (options_.cross_cache == "auto" && math != whisper::LinearMath::exact);
     engine_.set_half_cross_cache(half_cache);
-    spdlog::info("whisper: {} ({}) runs the {} kernels (this CPU's best: {}), {} products{}{}",
+    spdlog::info("whisper: {} ({}) runs the {} kernels (this CPU's best: {}), {} products{}",
                  options_.model_path, engine_.file().weight_type(),
                  whisper::isa_name(whisper::active_isa()), whisper::isa_name(whisper::best_isa()),
-                 int8 ? "int8" : "f32",
-                 int8 ? std::string(" (") + whisper::int8_kernel_name() + " kernel)" : "",
-                 half_cache ? ", f16 cross-attention cache" : "");
+                 whisper::compute_name(math), half_cache ? ", f16 cross-attention cache" : "");
     // Names that need the vocabulary are checked now, not on the first request.
     try {
       check(options_.defaults, "initial_prompt");
@@ -266,9 +270,9 @@ WhisperModelOptions whisper_model_options_from(const Config& config) {
   }
   o.cross_cache = cache;
   o.compute = config.get_string("WHISPER_COMPUTE");
-  if (o.compute != "auto" && o.compute != "f32" && o.compute != "int8") {
+  if (o.compute != "auto" && o.compute != "f32" && o.compute != "int8" && o.compute != "bf16") {
     throw config_error("WHISPER_COMPUTE=" + o.compute.substr(0, 40) +
-                       ": must be auto, f32 or int8");
+                       ": must be auto, f32, int8 or bf16");
   }
   o.max_beam_size = static_cast<int>(config.get_int("WHISPER_MAX_BEAM_SIZE"));
   for (const auto& option : whisper_options(o.max_beam_size)) {

@@ -49,10 +49,13 @@ class Decoder {
   CrossCache cross_cache(const std::vector<float>& encoder_out, bool half = false) const;
   // How the products are computed (exact unless set; set before first use): cross_cache()'s keys
   // and values with `math`; with LinearMath::int8, forward()'s and logits()' products over
-  // quantized weights in int8 blocks when they have few rows (int8_gemv.h), exactly otherwise.
+  // quantized weights in int8 blocks when they have few rows (int8_gemv.h), exactly otherwise
+  // (and always exactly with LinearMath::bf16).
   void set_math(LinearMath math) {
     cross_math_ = math;
-    step_math_ = math == LinearMath::exact ? LinearMath::exact : LinearMath::int8_blocks;
+    step_math_ = math == LinearMath::int8 || math == LinearMath::int8_blocks
+                     ? LinearMath::int8_blocks
+                     : LinearMath::exact;
   }
 
   // Feeds `n_new` tokens to each sequence (tokens[b] has n_new ids; caches[b] is extended) and

@@ -565,6 +565,26 @@ bool int8_by_default(const ModelFile& file) {
   return fast && stores_quantized_weights(file);
 }
 
+LinearMath compute_math(std::string_view compute, const ModelFile& file) {
+  if (compute == "int8") return LinearMath::int8;
+  if (compute == "bf16") return bf16_avx512_supported() ? LinearMath::bf16 : LinearMath::exact;
+  if (compute == "auto" && int8_by_default(file)) return LinearMath::int8;
+  return LinearMath::exact;
+}
+
+std::string compute_name(LinearMath math) {
+  switch (math) {
+    case LinearMath::int8:
+    case LinearMath::int8_blocks:
+      return std::string("int8 (") + int8_kernel_name() + " kernel)";
+    case LinearMath::bf16:
+      return std::string("bf16 (") + bf16_kernel_name() + " kernel)";
+    case LinearMath::exact:
+      break;
+  }
+  return "f32";
+}
+
 WhisperEngine::WhisperEngine(std::shared_ptr<const ModelFile> file)
     : file_(std::move(file)),
       tokenizer_(file_->vocabulary(), file_->hparams().n_vocab),

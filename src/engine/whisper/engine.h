@@ -215,11 +215,11 @@ class WhisperEngine {
   // Keep each window's cross-attention keys and values as IEEE halves (WHISPER_CROSS_CACHE=f16):
   // half their memory and of the bytes a decoded token reads; not exact f32 math.
   void set_half_cross_cache(bool half) { half_cross_cache_ = half; }
-  // Compute each window's many-row products (the encoder's layers, the cross-attention keys and
-  // values) in int8 (int8_gemm.h: WHISPER_COMPUTE=int8) instead of exactly, and the decoder's
-  // steps over quantized weights in int8 blocks (int8_gemv.h). Before first use.
-  void set_int8(bool int8) {
-    const LinearMath math = int8 ? LinearMath::int8 : LinearMath::exact;
+  // How each window's many-row products (the encoder's layers, the cross-attention keys and
+  // values) are computed: exactly, in int8 (int8_gemm.h: WHISPER_COMPUTE=int8, with the decoder's
+  // steps over quantized weights in int8 blocks, int8_gemv.h) or in bfloat16 (bf16_gemm.h:
+  // WHISPER_COMPUTE=bf16, the steps exact). Before first use.
+  void set_math(LinearMath math) {
     encoder_.set_math(math);
     decoder_.set_math(math);
   }
@@ -255,6 +255,11 @@ bool stores_quantized_weights(const ModelFile& file);
 // WHISPER_COMPUTE=auto's choice for `file`: int8 products for quantized weights where the
 // AVX-512 VNNI or AVX2 kernel runs; exact products otherwise.
 bool int8_by_default(const ModelFile& file);
+// What a WHISPER_COMPUTE value (`auto`, `f32`, `int8` or `bf16`) computes with for `file` on
+// this CPU: `bf16` is exact where the AVX-512 BF16 kernel does not run (bf16_avx512_supported()).
+LinearMath compute_math(std::string_view compute, const ModelFile& file);
+// The log's words for it: "f32", "int8 (AVX-512 VNNI kernel)", "bf16 (AVX-512 BF16 kernel)".
+std::string compute_name(LinearMath math);
 
 // len(text) / len(zlib.compress(text)), as whisper.utils.compression_ratio.
 double compression_ratio(const std::string& text);

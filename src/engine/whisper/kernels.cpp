@@ -119,6 +119,47 @@ const SimdKernels& simd() {
   return kernels;
 }
 
+namespace {
+
+// Once `w`'s derived form is made, the mapped pages that hold nothing but this matrix leave the
+// process's memory (clean file pages; read again, they come back from the file).
+void drop_mapped_pages(const Tensor& w) {
+  if (!w.derived->mapped) return;
+  const std::uintptr_t page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(w.raw);
+  const std::uintptr_t first = (begin + page - 1) / page * page;
+  const std::uintptr_t last = (begin + w.row_bytes() * w.rows()) / page * page;
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+// Rows [r0, r1) of `w` as floats: the file's own when stored as f32, else widened into `scratch`.
+const float* float_rows(const Tensor& w, int r0, int r1, std::vector<float>& scratch) {
+  const int cols = static_cast<int>(w.cols());
+  if (w.type == WeightType::f32) return w.data + static_cast<std::size_t>(r0) * cols;
+  scratch.resize(static_cast<std::size_t>(r1 - r0) * cols);
+  simd().widen_rows(w.type, w.raw, w.row_bytes(), cols, r0, r1, scratch.data());
+  return scratch.data();
+}
+
+}  // namespace
+
+const Bf16Matrix& bf16_form(const Tensor& w) {
+  if (!w.derived) throw internal_error("bf16_form: not a weight matrix of a loaded file");
+  std::call_once(w.derived->bf16_once, [&] {
+    const int rows = static_cast<int>(w.rows()), cols = static_cast<int>(w.cols());
+    auto m = std::make_shared<Bf16Matrix>(empty_bf16_matrix(rows, cols));
+    const int parts = std::max(1, std::min(64, rows / kBf16Group));
+    const Ranges ranges{rows, parts, kBf16Group};
+    parallel_for(parts, ThreadBudget::current(), [&](int p) {
+      const int r0 = ranges.begin(p), r1 = ranges.end(p);
+      round_weight_rows_bf16(float_rows(w, r0, r1, thread_scratch(0)), r0, r1, *m);
+    });
+    w.derived->bf16 = std::move(m);
+    drop_mapped_pages(w);
+  });
+  return *w.derived->bf16;
+}
+
 const Int8Matrix& int8_form(const Tensor& w) {
   if (!w.derived) throw internal_error("int8_form: not a weight matrix of a loaded file");
   std::call_once(w.derived->int8_once, [&] {
@@ -131,24 +172,10 @@ const Int8Matrix& int8_form(const Tensor& w) {
                                                     : static_cast<Quantize>(quantize_weight_rows);
     parallel_for(parts, ThreadBudget::current(), [&](int p) {
       const int r0 = ranges.begin(p), r1 = ranges.end(p);
-      if (w.type == WeightType::f32) {
-        quantize(w.data + static_cast<std::size_t>(r0) * cols, r0, r1, *m);
-        return;
-      }
-      std::vector<float>& wide = thread_scratch(static_cast<std::size_t>(r1 - r0) * cols);
-      simd().widen_rows(w.type, w.raw, w.row_bytes(), cols, r0, r1, wide.data());
-      quantize(wide.data(), r0, r1, *m);
+      quantize(float_rows(w, r0, r1, thread_scratch(0)), r0, r1, *m);
     });
     w.derived->int8 = std::move(m);
-    // Only the int8 form is read from now on: the mapped pages that hold nothing but this matrix
-    // leave the process's memory (clean file pages; read again, they come back from the file).
-    if (w.derived->mapped) {
-      const std::uintptr_t page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
-      const auto begin = reinterpret_cast<std::uintptr_t>(w.raw);
-      const std::uintptr_t first = (begin + page - 1) / page * page;
-      const std::uintptr_t last = (begin + w.row_bytes() * rows) / page * page;
-      if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
-    }
+    drop_mapped_pages(w);  // only the int8 form is read from now on
   });
   return *w.derived->int8;
 }
@@ -195,6 +222,28 @@ void linear_int8_blocks(const float* x, int n, int in, const Tensor& w, const fl
   parallel_for(parts, threads, [&](int p) { kernel(product, r.begin(p), r.end(p)); });
 }
 
+// Activation rows one task of a bf16 product rounds and multiplies.
+constexpr int kBf16Rows = 64;  // a multiple of 16 (the AMX kernel's tiles)
+
+void linear_bf16(const float* x, int n, int in, const Tensor& w, const float* bias, float* y,
+                 int threads) {
+  const Bf16Matrix& m = bf16_form(w);
+  thread_local Bf16Activations scratch;  // named by reference for the team (see linear_int8)
+  Bf16Activations& a = scratch;
+  a.n = n;
+  a.depth = m.depth;
+  a.values.resize(static_cast<std::size_t>((n + 15) / 16 * 16) * m.depth);
+  const Bf16Kernel kernel = bf16_kernel();
+  const Bf16Rounder round = bf16_rounder();
+  const Bf16Product product{&a, &m, bias, y, m.rows};
+  const int tasks = (n + kBf16Rows - 1) / kBf16Rows;
+  parallel_for(tasks, threads, [&](int task) {
+    const int r0 = task * kBf16Rows, r1 = std::min(n, r0 + kBf16Rows);
+    round(x, in, r0, r1, a);
+    kernel(product, r0, r1);
+  });
+}
+
 }  // namespace
 
 void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, float* y,
@@ -208,7 +257,12 @@ void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, flo
     linear_int8(x, n, in, w, bias, y, threads);
     return;
   }
-  if (n <= kGemvMaxRows && math != LinearMath::exact && int8_gemv_supports(w.type)) {
+  if (n > kGemvMaxRows && math == LinearMath::bf16) {
+    linear_bf16(x, n, in, w, bias, y, threads);
+    return;
+  }
+  if (n <= kGemvMaxRows && (math == LinearMath::int8 || math == LinearMath::int8_blocks) &&
+      int8_gemv_supports(w.type)) {
     linear_int8_blocks(x, n, in, w, bias, y, threads);
     return;
   }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/whisper/bf16_gemm.h"
 #include "engine/whisper/int8_gemm.h"
 #include "engine/whisper/int8_gemv.h"
 #include "engine/whisper/model_file.h"
@@ -32,6 +33,9 @@ enum class LinearMath {
   // Few rows over quantized weights (q8_0, q4_*, q5_*): int8_gemv.h, the activations quantized
   // per 32-value block against the stored blocks; anything else exact.
   int8_blocks,
+  // Many rows: bf16_gemm.h, weights and activations rounded to bfloat16, summed in float32;
+  // fewer rows exact.
+  bf16,
 };
 
 // y[n, out] = x[n, in] * w[out, in]^T (+ b[out]). PyTorch's nn.Linear.
@@ -40,6 +44,8 @@ void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, flo
 // w's int8 form (int8_gemm.h), made on first use and kept with the tensor. w must be a weight
 // matrix of a loaded file (Tensor::derived set).
 const Int8Matrix& int8_form(const Tensor& w);
+// w's bfloat16 form (bf16_gemm.h), likewise.
+const Bf16Matrix& bf16_form(const Tensor& w);
 // c[m, n] = alpha * a[m, k] * b[n, k]^T, with leading dimensions (row strides) given.
 void matmul_bt(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n,
                int k, float alpha);

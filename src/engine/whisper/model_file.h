@@ -39,15 +39,18 @@ struct HParams {
 };
 
 struct Int8Matrix;  // int8_gemm.h
+struct Bf16Matrix;  // bf16_gemm.h
 
 // What the kernels derive from a weight matrix on first use: built once, under the flag, by the
 // first thread that needs it, then shared read-only (kernels.cpp).
 struct DerivedWeights {
-  // The matrix is read from the file's mapping: once its int8 form is made, its pages may be
-  // dropped from memory (they come back from the file if read again).
+  // The matrix is read from the file's mapping: once its int8 or bf16 form is made, its pages
+  // may be dropped from memory (they come back from the file if read again).
   bool mapped = false;
   std::once_flag int8_once;
   std::shared_ptr<const Int8Matrix> int8;  // the rows quantized for WHISPER_COMPUTE=int8
+  std::once_flag bf16_once;
+  std::shared_ptr<const Bf16Matrix> bf16;  // the rows rounded for WHISPER_COMPUTE=bf16
 };
 
 // A weight tensor, row-major in PyTorch's order of dimensions. A matrix [rows, cols] is `rows`

@@ -188,7 +188,7 @@ TEST(WhisperInt8, EncoderWithInt8ProductsStaysCloseToTheExactOne) {
   convert_quantized(test::whisper_model("random-tiny-ml-f32"), q8, WeightType::q8_0);
   auto file = ModelFile::load(q8);
   WhisperEngine exact(file), int8(file);
-  int8.set_int8(true);
+  int8.set_math(LinearMath::int8);
   exact.set_threads(2);
   int8.set_threads(2);
   auto clip = pad_or_trim(test::clip_samples("dev/dev_00004.wav"));
