@@ -188,7 +188,7 @@ int run_bench(const BenchOptions& options) {
               << "| decoder step products | "
               << (math == whisper::LinearMath::int8 &&
                           whisper::stores_quantized_weights(engine.file())
-                      ? std::string("int8 blocks (") + whisper::int8_kernel_name() + " kernel)"
+                      ? std::string("int8 blocks (") + whisper::int8_gemv_kernel_name() + " kernel)"
                       : std::string("exact"))
               << " |\n"
               << "| load | " << load * 1000 << " ms |\n"

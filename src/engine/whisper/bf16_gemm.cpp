@@ -6,12 +6,6 @@
 #include <optional>
 #include <string>
 
-#if defined(__x86_64__)
-#include <cpuid.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
-
 #include "core/config.h"
 #include "core/errors.h"
 #include "engine/whisper/cpu_features.h"
@@ -106,21 +100,7 @@ bool bf16_avx512_supported() {
 }
 
 bool bf16_amx_supported() {
-#if defined(__x86_64__)
-  static const bool granted = [] {
-    unsigned a, b, c, d;
-    if (!bf16_avx512_supported() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    const bool amx_bf16 = (d >> 22) & 1u, amx_tile = (d >> 24) & 1u;
-    if (!amx_bf16 || !amx_tile) return false;
-    // Linux gives a process the AMX tile data state only when asked (5.16 and later).
-    constexpr long kRequestPermission = 0x1023;  // ARCH_REQ_XCOMP_PERM
-    constexpr long kTileData = 18;               // XFEATURE_XTILEDATA
-    return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
-  }();
-  return granted;
-#else
-  return false;
-#endif
+  return bf16_avx512_supported() && amx_supported(true);
 }
 
 Bf16Kernel bf16_kernel() {

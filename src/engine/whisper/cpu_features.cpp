@@ -5,6 +5,12 @@
 #include <string>
 #include <string_view>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include "core/config.h"
 #include "core/errors.h"
 
@@ -58,6 +64,30 @@ const char* isa_name(Isa isa) {
       return "portable";
   }
   return "portable";
+}
+
+}  // namespace sra::whisper
+
+namespace sra::whisper {
+
+bool amx_supported(bool bf16) {
+#if defined(__x86_64__)
+  static const bool granted = [] {
+    unsigned a, b, c, d;
+    if (active_isa() != Isa::avx512 || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    if (!((d >> 24) & 1u)) return false;  // AMX-TILE
+    constexpr long kRequestPermission = 0x1023;  // ARCH_REQ_XCOMP_PERM
+    constexpr long kTileData = 18;               // XFEATURE_XTILEDATA
+    return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
+  }();
+  if (!granted) return false;
+  unsigned a, b, c, d;
+  __get_cpuid_count(7, 0, &a, &b, &c, &d);
+  return (d >> (bf16 ? 22 : 25)) & 1u;  // AMX-BF16, AMX-INT8
+#else
+  (void)bf16;
+  return false;
+#endif
 }
 
 }  // namespace sra::whisper

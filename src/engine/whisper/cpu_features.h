@@ -16,4 +16,9 @@ Isa best_isa();
 Isa active_isa();
 const char* isa_name(Isa isa);
 
+// Whether this process may use AMX tiles with `bf16` (AMX-BF16) or int8 (AMX-INT8) products:
+// the active set is avx512, the CPU has AMX-TILE and that type, and the kernel granted the
+// process the tiles' state (Linux asks each process to request it: done once, on first call).
+bool amx_supported(bool bf16);
+
 }  // namespace sra::whisper

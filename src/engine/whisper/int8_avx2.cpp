@@ -43,10 +43,10 @@ inline __m256i lanes_mask(int lanes) {
 template <int R>
 void tile(const Int8Product& p, int r0, int g) {
   const Int8Matrix& w = *p.w;
-  const int steps = w.cols4 / 4;
+  const int steps = w.depth / 4;
   const std::int8_t* b0 = w.packed.data() + static_cast<std::size_t>(g) * w.group_bytes();
-  const std::uint8_t* a0 = p.x->bytes.data() + static_cast<std::size_t>(r0) * p.x->cols4;
-  const std::size_t lda = static_cast<std::size_t>(p.x->cols4);
+  const std::uint8_t* a0 = p.x->bytes.data() + static_cast<std::size_t>(r0) * p.x->depth;
+  const std::size_t lda = static_cast<std::size_t>(p.x->depth);
   const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
   __m256i acc[R][2];
   for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_si256();

@@ -38,9 +38,9 @@ Int8Matrix empty_int8_matrix(int rows, int cols) {
   Int8Matrix m;
   m.rows = rows;
   m.cols = cols;
-  m.cols4 = round_up(cols, 4);
+  m.depth = round_up(cols, kInt8Depth);
   const int padded_rows = round_up(rows, kInt8Group);
-  m.packed.assign(static_cast<std::size_t>(padded_rows) * m.cols4, 0);
+  m.packed.assign(static_cast<std::size_t>(padded_rows) * m.depth, 0);
   m.scales.assign(padded_rows, 0.0f);
   m.sums.assign(padded_rows, 0);
   return m;
@@ -77,27 +77,27 @@ void quantize_activation_rows(const float* x, int cols, int r_begin, int r_end,
                               Int8Activations& out) {
   for (int r = r_begin; r < r_end; ++r) {
     const float* row = x + static_cast<std::size_t>(r) * cols;
-    std::uint8_t* q = out.bytes.data() + static_cast<std::size_t>(r) * out.cols4;
+    std::uint8_t* q = out.bytes.data() + static_cast<std::size_t>(r) * out.depth;
     const float max = absolute_max(row, cols);
     if (max == 0.0f || !std::isfinite(max)) {
       out.scales[r] = 0.0f;
-      std::fill(q, q + out.cols4, std::uint8_t{128});
+      std::fill(q, q + out.depth, std::uint8_t{128});
       continue;
     }
     out.scales[r] = max / 127.0f;
     const float inverse = 127.0f / max;
     for (int c = 0; c < cols; ++c)
       q[c] = static_cast<std::uint8_t>(quantize(row[c], inverse) + 128);
-    std::fill(q + cols, q + out.cols4, std::uint8_t{128});
+    std::fill(q + cols, q + out.depth, std::uint8_t{128});
   }
 }
 
 void int8_kernel_portable(const Int8Product& p, int r_begin, int r_end) {
   const Int8Matrix& w = *p.w;
-  const int steps = w.cols4 / 4;
+  const int steps = w.depth / 4;
   std::int32_t acc[kInt8Group];
   for (int r = r_begin; r < r_end; ++r) {
-    const std::uint8_t* x = p.x->bytes.data() + static_cast<std::size_t>(r) * p.x->cols4;
+    const std::uint8_t* x = p.x->bytes.data() + static_cast<std::size_t>(r) * p.x->depth;
     const float sx = p.x->scales[r];
     for (int g0 = 0; g0 < w.rows; g0 += kInt8Group) {
       const std::int8_t* group =
@@ -141,8 +141,10 @@ bool int8_avx2_supported() {
 Int8Kernel int8_kernel(bool* fast) {
   static const bool vnni = int8_vnni_supported();
   static const bool avx2 = int8_avx2_supported();
+  static const bool amx = int8_amx_supported();
   if (fast) *fast = vnni || avx2;
 #if defined(__x86_64__)
+  if (amx) return int8_kernel_amx;
   if (vnni) return int8_kernel_avx512_vnni;
   if (avx2) return int8_kernel_avx2;
 #endif
@@ -152,6 +154,7 @@ Int8Kernel int8_kernel(bool* fast) {
 const char* int8_kernel_name() {
   const Int8Kernel kernel = int8_kernel();
 #if defined(__x86_64__)
+  if (kernel == int8_kernel_amx) return "AMX-INT8";
   if (kernel == int8_kernel_avx512_vnni) return "AVX-512 VNNI";
   if (kernel == int8_kernel_avx2) return "AVX2";
 #endif

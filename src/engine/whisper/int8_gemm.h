@@ -26,17 +26,21 @@ namespace sra::whisper {
 // Weight rows kept together by the packing (one 512-bit register of int32 sums).
 inline constexpr int kInt8Group = 16;
 
+// Columns the packing pads to: one AMX tile's depth (64 bytes a row).
+inline constexpr int kInt8Depth = 64;
+
 // A weight matrix [rows, cols] quantized per row and packed: for each group of 16 rows, for each
-// step of 4 columns, the 16 rows' 4 bytes (64 bytes). Columns are padded with zeros to a multiple
-// of 4 (cols4), rows with zero rows (scale 0) to a multiple of 16.
+// step of 4 columns, the 16 rows' 4 bytes (64 bytes; 16 steps are one AMX tile of the weights).
+// Columns are padded with zeros to a multiple of 64 (depth), rows with zero rows (scale 0) to a
+// multiple of 16.
 struct Int8Matrix {
   int rows = 0;                     // output rows of the original matrix
   int cols = 0;                     // its columns (the products' depth)
-  int cols4 = 0;                    // cols rounded up to a multiple of 4
-  std::vector<std::int8_t> packed;  // groups * (cols4 / 4) * 64 bytes
+  int depth = 0;                    // cols rounded up to a multiple of kInt8Depth
+  std::vector<std::int8_t> packed;  // groups * (depth / 4) * 64 bytes
   std::vector<float> scales;        // per row (padded rows: 0)
   std::vector<std::int32_t> sums;   // per row: the sum of its int8 values
-  std::size_t group_bytes() const { return static_cast<std::size_t>(cols4) * kInt8Group; }
+  std::size_t group_bytes() const { return static_cast<std::size_t>(depth) * kInt8Group; }
 };
 
 // Quantizes and packs `rows` rows of `cols` float values (row r at w + r * cols).
@@ -46,15 +50,16 @@ Int8Matrix quantize_weight_rows(const float* w, int rows, int cols);
 Int8Matrix empty_int8_matrix(int rows, int cols);
 void quantize_weight_rows(const float* w, int r_begin, int r_end, Int8Matrix& m);
 
-// Activations quantized per row: n rows of cols4 unsigned bytes (q + 128; padding 128, i.e. 0).
+// Activations quantized per row: n rows of depth unsigned bytes (q + 128; padding 128, i.e. 0),
+// and room for the rows up to a multiple of 16 (one AMX tile's rows; never used).
 struct Int8Activations {
   int n = 0;
-  int cols4 = 0;
-  std::vector<std::uint8_t> bytes;  // n * cols4
+  int depth = 0;
+  std::vector<std::uint8_t> bytes;  // round_up(n, 16) * depth
   std::vector<float> scales;        // per row
 };
 // Rows [r_begin, r_end) of x (`cols` values each, `cols` apart) into `out`, sized by the caller
-// (n, cols4, bytes and scales already sized).
+// (n, depth, bytes and scales already sized).
 void quantize_activation_rows(const float* x, int cols, int r_begin, int r_end,
                               Int8Activations& out);
 
@@ -73,6 +78,9 @@ void int8_kernel_portable(const Int8Product& p, int r_begin, int r_end);
 // AVX-512 with VNNI (vpdpbusd); only where int8_vnni_supported().
 void int8_kernel_avx512_vnni(const Int8Product& p, int r_begin, int r_end);
 bool int8_vnni_supported();
+// AMX (tdpbusd on 16 x 64 tiles); only where int8_amx_supported(); r_begin a multiple of 16.
+void int8_kernel_amx(const Int8Product& p, int r_begin, int r_end);
+bool int8_amx_supported();
 // AVX2 (vpmaddubsw on |q| and sign-moved weights); only where int8_avx2_supported().
 void int8_kernel_avx2(const Int8Product& p, int r_begin, int r_end);
 bool int8_avx2_supported();
@@ -88,11 +96,11 @@ using Int8Quantizer = void (*)(const float* x, int cols, int r_begin, int r_end,
 // The activation quantizer that goes with int8_kernel().
 Int8Quantizer int8_quantizer();
 
-// The kernel this process uses for int8 products: VNNI where the CPU has it and the active kernel
-// set is avx512 (cpu_features.h), else AVX2 where the active set is avx2 or avx512, else the
-// portable one; `fast` says whether it is one of the first two.
+// The kernel this process uses for int8 products: AMX where the CPU and the OS allow it, else VNNI
+// where the CPU has it and the active kernel set is avx512 (cpu_features.h), else AVX2 where the
+// active set is avx2 or avx512, else the portable one; `fast` says whether it is not the last.
 Int8Kernel int8_kernel(bool* fast = nullptr);
-// Which that is: "AVX-512 VNNI", "AVX2" or "portable".
+// Which that is: "AMX-INT8", "AVX-512 VNNI", "AVX2" or "portable".
 const char* int8_kernel_name();
 
 // A bound of |y - exact| for one output: the product of x's row and w's row, each quantized with

@@ -105,11 +105,21 @@ BlockGemvKernel int8_gemv_kernel() {
   bool fast = false;
   const Int8Kernel kernel = int8_kernel(&fast);
 #if defined(__x86_64__)
-  if (kernel == int8_kernel_avx512_vnni) return int8_gemv_avx512_vnni;
+  if (kernel == int8_kernel_amx || kernel == int8_kernel_avx512_vnni) return int8_gemv_avx512_vnni;
   if (kernel == int8_kernel_avx2) return int8_gemv_avx2;
 #endif
   (void)kernel;
   return int8_gemv_portable;
+}
+
+const char* int8_gemv_kernel_name() {
+  const BlockGemvKernel kernel = int8_gemv_kernel();
+#if defined(__x86_64__)
+  if (kernel == int8_gemv_avx512_vnni) return "AVX-512 VNNI";
+  if (kernel == int8_gemv_avx2) return "AVX2";
+#endif
+  (void)kernel;
+  return "portable";
 }
 
 double int8_gemv_error_bound(const float* x, const float* w, int cols) {

@@ -61,8 +61,10 @@ void int8_gemv_avx512_vnni(const BlockProduct& p, int o_begin, int o_end);
 // AVX2 (vpmaddubsw, vpmaddwd); only where int8_avx2_supported().
 void int8_gemv_avx2(const BlockProduct& p, int o_begin, int o_end);
 
-// The kernel this process uses (the same choice as int8_kernel()).
+// The kernel this process uses (the same choice as int8_kernel(); the VNNI one where that is AMX),
+// and its name ("AVX-512 VNNI", "AVX2" or "portable").
 BlockGemvKernel int8_gemv_kernel();
+const char* int8_gemv_kernel_name();
 
 // A bound of |y - exact| for one output: row `w` (`cols` values, as stored: widened exactly) with
 // the activation row x quantized per block as above, every sum of the float epilogue rounded.

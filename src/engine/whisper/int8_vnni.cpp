@@ -26,11 +26,11 @@ inline __m512i broadcast4(const std::uint8_t* p) {
 template <int R, int G>
 void tile(const Int8Product& p, int r0, int g0) {
   const Int8Matrix& w = *p.w;
-  const int steps = w.cols4 / 4;
+  const int steps = w.depth / 4;
   const std::size_t group_bytes = w.group_bytes();
   const std::int8_t* b0 = w.packed.data() + static_cast<std::size_t>(g0) * group_bytes;
-  const std::uint8_t* a0 = p.x->bytes.data() + static_cast<std::size_t>(r0) * p.x->cols4;
-  const std::size_t lda = static_cast<std::size_t>(p.x->cols4);
+  const std::uint8_t* a0 = p.x->bytes.data() + static_cast<std::size_t>(r0) * p.x->depth;
+  const std::size_t lda = static_cast<std::size_t>(p.x->depth);
   __m512i acc[R][G];
   for (int i = 0; i < R; ++i)
     for (int g = 0; g < G; ++g) acc[i][g] = _mm512_setzero_si512();
@@ -114,11 +114,11 @@ void quantize_activation_rows_avx512(const float* x, int cols, int r_begin, int 
   const __m512i offset = _mm512_set1_epi32(128);
   for (int r = r_begin; r < r_end; ++r) {
     const float* row = x + static_cast<std::size_t>(r) * cols;
-    std::uint8_t* q = out.bytes.data() + static_cast<std::size_t>(r) * out.cols4;
+    std::uint8_t* q = out.bytes.data() + static_cast<std::size_t>(r) * out.depth;
     const float max = row_absolute_max(row, cols);
     if (max == 0.0f || !std::isfinite(max)) {
       out.scales[r] = 0.0f;
-      std::memset(q, 128, static_cast<std::size_t>(out.cols4));
+      std::memset(q, 128, static_cast<std::size_t>(out.depth));
       continue;
     }
     out.scales[r] = max / 127.0f;
@@ -128,7 +128,7 @@ void quantize_activation_rows_avx512(const float* x, int cols, int r_begin, int 
       const __m512i qi = _mm512_add_epi32(quantize16(row + c, k, inverse), offset);
       _mm_mask_storeu_epi8(q + c, k, _mm512_cvtepi32_epi8(qi));
     }
-    std::memset(q + cols, 128, static_cast<std::size_t>(out.cols4 - cols));
+    std::memset(q + cols, 128, static_cast<std::size_t>(out.depth - cols));
   }
 }
 

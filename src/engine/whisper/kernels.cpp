@@ -193,8 +193,8 @@ void linear_int8(const float* x, int n, int in, const Tensor& w, const float* bi
   thread_local Int8Activations scratch;
   Int8Activations& a = scratch;
   a.n = n;
-  a.cols4 = m.cols4;
-  a.bytes.resize(static_cast<std::size_t>(n) * m.cols4);
+  a.depth = m.depth;
+  a.bytes.resize(static_cast<std::size_t>((n + 15) / 16 * 16) * m.depth);
   a.scales.resize(n);
   const Int8Kernel kernel = int8_kernel();
   const Int8Quantizer quantize = int8_quantizer();

@@ -1,5 +1,5 @@
-// The int8 products (engine/whisper/int8_gemm.h): the VNNI and AVX2 kernels against the portable
-// one, bit for bit; every output against the double-precision product of the unquantized operands
+// The int8 products (engine/whisper/int8_gemm.h): the AMX, VNNI and AVX2 kernels against the
+// portable one, bit for bit; every output against the double-precision product of the unquantized operands
 // within the stated bound (and the bound itself small); linear() with int8 math on a quantized
 // model's encoder against the exact path; the packed layout and the weight sums.
 #include <gtest/gtest.h>
@@ -32,17 +32,18 @@ std::vector<float> int8_random_values(std::size_t n, unsigned seed, float scale)
 struct Shape {
   int n, rows, cols;
 };
-// Rows and columns that are and are not multiples of the packing (16 rows, 4 columns), one row
-// of activations and many, the widths the encoders use.
+// Rows and columns that are and are not multiples of the packing (16 rows, 64 columns), one row
+// of activations and many (and not a multiple of the AMX tiles' 16 or 32), the widths the encoders use.
 const Shape kShapes[] = {{1, 1, 1},     {3, 16, 4},     {5, 17, 7},    {9, 33, 130},
-                         {50, 64, 512}, {97, 200, 384}, {6, 48, 2048}, {130, 512, 512}};
+                         {17, 31, 64},  {50, 64, 512}, {97, 200, 384}, {6, 48, 2048},
+                         {130, 512, 512}};
 
 std::vector<float> run(Int8Kernel kernel, const std::vector<float>& x, const Int8Matrix& w, int n,
                        const float* bias) {
   Int8Activations a;
   a.n = n;
-  a.cols4 = w.cols4;
-  a.bytes.resize(static_cast<std::size_t>(n) * w.cols4);
+  a.depth = w.depth;
+  a.bytes.assign(static_cast<std::size_t>((n + 15) / 16 * 16) * w.depth, 255);  // room: AMX tiles
   a.scales.resize(n);
   int8_quantizer()(x.data(), w.cols, 0, n, a);
   std::vector<float> y(static_cast<std::size_t>(n) * w.rows, NAN);
@@ -53,6 +54,7 @@ std::vector<float> run(Int8Kernel kernel, const std::vector<float>& x, const Int
 // The kernels this CPU can run besides the portable one.
 std::vector<std::pair<const char*, Int8Kernel>> fast_kernels() {
   std::vector<std::pair<const char*, Int8Kernel>> kernels;
+  if (int8_amx_supported()) kernels.emplace_back("AMX-INT8", int8_kernel_amx);
   if (int8_vnni_supported()) kernels.emplace_back("AVX-512 VNNI", int8_kernel_avx512_vnni);
   if (int8_avx2_supported()) kernels.emplace_back("AVX2", int8_kernel_avx2);
   return kernels;
@@ -98,8 +100,8 @@ TEST(WhisperInt8, AvxQuantizerWritesThePortableOnesBytes) {
     Int8Activations a, b;
     for (Int8Activations* t : {&a, &b}) {
       t->n = n;
-      t->cols4 = (cols + 3) / 4 * 4;
-      t->bytes.assign(static_cast<std::size_t>(n) * t->cols4, 7);
+      t->depth = (cols + 63) / 64 * 64;
+      t->bytes.assign(static_cast<std::size_t>(n) * t->depth, 7);
       t->scales.assign(n, -1.0f);
     }
     quantize_activation_rows(x.data(), cols, 0, n, a);
@@ -158,15 +160,15 @@ TEST(WhisperInt8, PackingKeepsEachRowsValuesAndSums) {
   const int rows = 21, cols = 10;
   auto w = int8_random_values(rows * cols, 7, 1.0f);
   const Int8Matrix m = quantize_weight_rows(w.data(), rows, cols);
-  EXPECT_EQ(m.cols4, 12);
-  EXPECT_EQ(m.packed.size(), 32u * 12u);
+  EXPECT_EQ(m.depth, 64);
+  EXPECT_EQ(m.packed.size(), 32u * 64u);
   for (int r = 0; r < rows; ++r) {
     float max = 0;
     for (int c = 0; c < cols; ++c) max = std::max(max, std::fabs(w[r * cols + c]));
     EXPECT_FLOAT_EQ(m.scales[r], max / 127.0f);
     int sum = 0;
     const std::int8_t* group = m.packed.data() + (r / 16) * m.group_bytes();
-    for (int c = 0; c < m.cols4; ++c) {
+    for (int c = 0; c < m.depth; ++c) {
       const int q = group[(c / 4) * 64 + (r % 16) * 4 + c % 4];
       if (c >= cols) {
         EXPECT_EQ(q, 0);
