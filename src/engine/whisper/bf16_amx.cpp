@@ -92,10 +92,14 @@ void bf16_kernel_amx(const Bf16Product& p, int r_begin, int r_end) {
     const bool two_groups = g + 1 < groups;
     for (int r = r_begin; r < r_end; r += 2 * kTileRows) {
       const bool two_rows = r + kTileRows < r_end;
-      if (two_rows && two_groups) block<2, 2>(p, r, g, r_end);
-      else if (two_rows) block<2, 1>(p, r, g, r_end);
-      else if (two_groups) block<1, 2>(p, r, g, r_end);
-      else block<1, 1>(p, r, g, r_end);
+      if (two_rows && two_groups)
+        block<2, 2>(p, r, g, r_end);
+      else if (two_rows)
+        block<2, 1>(p, r, g, r_end);
+      else if (two_groups)
+        block<1, 2>(p, r, g, r_end);
+      else
+        block<1, 1>(p, r, g, r_end);
     }
   }
   _tile_release();

@@ -81,8 +81,7 @@ void round_activation_rows_bf16_avx512(const float* x, int cols, int r_begin, in
     const float* row = x + static_cast<std::size_t>(r) * cols;
     std::uint16_t* v = out.values.data() + static_cast<std::size_t>(r) * out.depth;
     for (int c = 0; c < cols; c += 16) {
-      const __mmask16 k =
-          cols - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (cols - c)) - 1);
+      const __mmask16 k = cols - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (cols - c)) - 1);
       const __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(k, row + c));
       _mm256_mask_storeu_epi16(v + c, k, reinterpret_cast<__m256i>(h));
     }

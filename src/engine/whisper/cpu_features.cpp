@@ -75,7 +75,7 @@ bool amx_supported(bool bf16) {
   static const bool granted = [] {
     unsigned a, b, c, d;
     if (active_isa() != Isa::avx512 || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    if (!((d >> 24) & 1u)) return false;  // AMX-TILE
+    if (!((d >> 24) & 1u)) return false;         // AMX-TILE
     constexpr long kRequestPermission = 0x1023;  // ARCH_REQ_XCOMP_PERM
     constexpr long kTileData = 18;               // XFEATURE_XTILEDATA
     return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;

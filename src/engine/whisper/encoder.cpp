@@ -110,7 +110,11 @@ std::vector<float> Encoder::forward(const Mel& mel, const CancelToken* cancel) c
     linear(h.data(), T, d, *a.query_w, a.query_b, q.data(), math_);
     linear(h.data(), T, d, *a.key_w, nullptr, k.data(), math_);
     linear(h.data(), T, d, *a.value_w, a.value_b, v.data(), math_);
-    attention(q.data(), d, k.data(), v.data(), d, T, T, heads_, dh, scale, -1, attn.data(), d);
+    if (math_ == LinearMath::bf16) {
+      attention_bf16(q.data(), d, k.data(), v.data(), d, T, T, heads_, dh, scale, attn.data(), d);
+    } else {
+      attention(q.data(), d, k.data(), v.data(), d, T, T, heads_, dh, scale, -1, attn.data(), d);
+    }
     linear(attn.data(), T, d, *a.out_w, a.out_b, proj.data(), math_);
     add_in_place(proj.data(), x.data(), td);
     apply_mlp(mlp_[l], x.data(), T, d, math_, mlp);

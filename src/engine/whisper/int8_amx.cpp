@@ -35,7 +35,8 @@ void store(const std::int32_t* sums, const Int8Product& p, int r, int rows, int 
   const __m512 bias = p.bias ? _mm512_maskz_loadu_ps(mask, p.bias + o) : _mm512_setzero_ps();
   for (int i = 0; i < rows; ++i) {
     const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(p.x->scales[r + i]), sw);
-    const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(sums + i * 16), offset));
+    const __m512 v =
+        _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(sums + i * 16), offset));
     _mm512_mask_storeu_ps(p.y + static_cast<std::size_t>(r + i) * p.ldy + o, mask,
                           _mm512_fmadd_ps(scale, v, bias));
   }
@@ -102,10 +103,14 @@ void int8_kernel_amx(const Int8Product& p, int r_begin, int r_end) {
     const bool two_groups = g + 1 < groups;
     for (int r = r_begin; r < r_end; r += 2 * kTileRows) {
       const bool two_rows = r + kTileRows < r_end;
-      if (two_rows && two_groups) block<2, 2>(p, r, g, r_end);
-      else if (two_rows) block<2, 1>(p, r, g, r_end);
-      else if (two_groups) block<1, 2>(p, r, g, r_end);
-      else block<1, 1>(p, r, g, r_end);
+      if (two_rows && two_groups)
+        block<2, 2>(p, r, g, r_end);
+      else if (two_rows)
+        block<2, 1>(p, r, g, r_end);
+      else if (two_groups)
+        block<1, 2>(p, r, g, r_end);
+      else
+        block<1, 1>(p, r, g, r_end);
     }
   }
   _tile_release();

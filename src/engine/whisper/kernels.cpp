@@ -319,6 +319,59 @@ void attention(const float* q, int ldq, const float* k, const float* v, int ldkv
   blocked_attention(q, ldq, k, v, ldkv, rows, t, heads, dh, scale, causal_past, out, ldo, false);
 }
 
+void attention_bf16(const float* q, int ldq, const float* k, const float* v, int ldkv, int rows,
+                    int t, int heads, int dh, float scale, float* out, int ldo) {
+  const SimdKernels& s = simd();
+  const int threads = ThreadBudget::current();
+  const Bf16Kernel kernel = bf16_kernel();
+  const Bf16Rounder round = bf16_rounder();
+  // Each head's keys [t, dh] and transposed values [dh, t], rounded and packed once.
+  std::vector<Bf16Matrix> keys(heads), values(heads);
+  parallel_for(heads, threads, [&](int h) {
+    std::vector<float>& rows_of = thread_scratch(static_cast<std::size_t>(t) * dh);
+    for (int j = 0; j < t; ++j) {
+      const float* kj = k + static_cast<std::size_t>(j) * ldkv + static_cast<std::size_t>(h) * dh;
+      std::copy(kj, kj + dh, rows_of.data() + static_cast<std::size_t>(j) * dh);
+    }
+    keys[h] = empty_bf16_matrix(t, dh);
+    round_weight_rows_bf16(rows_of.data(), 0, t, keys[h]);
+    for (int j = 0; j < t; ++j) {
+      const float* vj = v + static_cast<std::size_t>(j) * ldkv + static_cast<std::size_t>(h) * dh;
+      for (int c = 0; c < dh; ++c) rows_of[static_cast<std::size_t>(c) * t + j] = vj[c];
+    }
+    values[h] = empty_bf16_matrix(dh, t);
+    round_weight_rows_bf16(rows_of.data(), 0, dh, values[h]);
+  });
+  const int blocks = (rows + kQueryBlock - 1) / kQueryBlock;
+  parallel_for(heads * blocks, threads, [&](int task) {
+    const int h = task / blocks, r0 = (task % blocks) * kQueryBlock;
+    const int n = std::min(kQueryBlock, rows - r0);
+    const std::size_t off = static_cast<std::size_t>(h) * dh;
+    const int room = (n + 15) / 16 * 16;  // the AMX kernel's tiles of 16 rows
+    // The block's queries of this head, contiguous, then rounded.
+    std::vector<float>& scores = thread_scratch(static_cast<std::size_t>(n) * std::max(t, dh));
+    for (int i = 0; i < n; ++i) {
+      const float* qi = q + static_cast<std::size_t>(r0 + i) * ldq + off;
+      std::copy(qi, qi + dh, scores.data() + static_cast<std::size_t>(i) * dh);
+    }
+    thread_local Bf16Activations queries, probabilities;
+    queries.n = n;
+    queries.depth = keys[h].depth;
+    queries.values.resize(static_cast<std::size_t>(room) * queries.depth);
+    round(scores.data(), dh, 0, n, queries);
+    kernel({&queries, &keys[h], nullptr, scores.data(), t}, 0, n);
+    for (int i = 0; i < n; ++i)
+      s.softmax(scores.data() + static_cast<std::size_t>(i) * t, t, scale);
+    probabilities.n = n;
+    probabilities.depth = values[h].depth;
+    probabilities.values.resize(static_cast<std::size_t>(room) * probabilities.depth);
+    round(scores.data(), t, 0, n, probabilities);
+    kernel(
+        {&probabilities, &values[h], nullptr, out + static_cast<std::size_t>(r0) * ldo + off, ldo},
+        0, n);
+  });
+}
+
 void attention_kt(const float* q, int ldq, const float* kt, const float* v, int ldv, int rows,
                   int t, int heads, int dh, float scale, float* out, int ldo) {
   if (rows <= kGemvMaxRows) {

@@ -58,6 +58,11 @@ void matmul(const float* a, int lda, const float* b, int ldb, float* c, int ldc,
 // causal_past + i + 1 when causal_past >= 0 (query i is position causal_past + i).
 void attention(const float* q, int ldq, const float* k, const float* v, int ldkv, int rows, int t,
                int heads, int dh, float scale, int causal_past, float* out, int ldo);
+// attention() without a causal mask, its two products in bfloat16 (bf16_gemm.h: queries, keys,
+// probabilities and values rounded to bfloat16, summed in float32; the softmax exact): the
+// encoder's with WHISPER_COMPUTE=bf16.
+void attention_bf16(const float* q, int ldq, const float* k, const float* v, int ldkv, int rows,
+                    int t, int heads, int dh, float scale, float* out, int ldo);
 // The same with the keys stored transposed per head: kt holds, for each head h, dh rows of t
 // values (kt + h * dh * t), which makes a query's scores one pass over contiguous keys.
 void attention_kt(const float* q, int ldq, const float* kt, const float* v, int ldv, int rows,

@@ -41,7 +41,7 @@ struct Shape {
 };
 // Rows and columns that are and are not multiples of the packing (16 rows, 32 columns), one row
 // of activations and many (and not a multiple of the AMX tiles' 16 or 32), the encoders' widths.
-const Shape kShapes[] = {{1, 1, 1},     {3, 16, 2},     {5, 17, 7},     {17, 33, 130},
+const Shape kShapes[] = {{1, 1, 1},     {3, 16, 2},     {5, 17, 7},    {17, 33, 130},
                          {50, 64, 512}, {97, 200, 384}, {6, 48, 2048}, {130, 512, 512}};
 
 Bf16Matrix pack(const std::vector<float>& w, int rows, int cols) {
@@ -73,10 +73,10 @@ std::vector<std::pair<const char*, Bf16Kernel>> kernels() {
 TEST(WhisperBf16, RoundsToNearestTiesToEven) {
   EXPECT_EQ(to_bf16(1.0f), 0x3F80);
   EXPECT_EQ(to_bf16(-2.0f), 0xC000);
-  EXPECT_EQ(to_bf16(bits_to_float(0x3F808000)), 0x3F80);  // a tie: to the even 0x3F80
-  EXPECT_EQ(to_bf16(bits_to_float(0x3F818000)), 0x3F82);  // a tie: to the even 0x3F82
-  EXPECT_EQ(to_bf16(bits_to_float(0x3F808001)), 0x3F81);  // above the tie
-  EXPECT_EQ(to_bf16(bits_to_float(0x3F807FFF)), 0x3F80);  // below it
+  EXPECT_EQ(to_bf16(bits_to_float(0x3F808000)), 0x3F80);          // a tie: to the even 0x3F80
+  EXPECT_EQ(to_bf16(bits_to_float(0x3F818000)), 0x3F82);          // a tie: to the even 0x3F82
+  EXPECT_EQ(to_bf16(bits_to_float(0x3F808001)), 0x3F81);          // above the tie
+  EXPECT_EQ(to_bf16(bits_to_float(0x3F807FFF)), 0x3F80);          // below it
   EXPECT_EQ(to_bf16(std::numeric_limits<float>::max()), 0x7F80);  // rounds up to infinity
   EXPECT_EQ(to_bf16(INFINITY), 0x7F80);
   EXPECT_EQ(to_bf16(-INFINITY), 0xFF80);
@@ -123,7 +123,8 @@ TEST(WhisperBf16, EveryKernelIsWithinTheStatedBoundOfTheExactProduct) {
       auto x = bf16_random_values(static_cast<std::size_t>(s.n) * s.cols, seed++, 2.0f);
       auto bias = bf16_random_values(s.rows, seed++, 1.0f);
       const Bf16Matrix m = pack(w, s.rows, s.cols);
-      for (const float* b : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data())}) {
+      for (const float* b :
+           {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data())}) {
         auto y = run(kernel, x, m, s.n, b);
         for (int r = 0; r < s.n; ++r) {
           const float* xr = x.data() + static_cast<std::size_t>(r) * s.cols;
@@ -138,8 +139,8 @@ TEST(WhisperBf16, EveryKernelIsWithinTheStatedBoundOfTheExactProduct) {
             const double bound = bf16_error_bound(xr, wr, s.cols) +
                                  (b ? std::fabs(b[o]) * (s.cols + 1) / 16777216.0 : 0.0);
             const double error = std::fabs(y[static_cast<std::size_t>(r) * s.rows + o] - exact);
-            ASSERT_LE(error, bound) << name << " " << s.n << "x" << s.rows << "x" << s.cols
-                                    << " at " << r << "," << o;
+            ASSERT_LE(error, bound)
+                << name << " " << s.n << "x" << s.rows << "x" << s.cols << " at " << r << "," << o;
             worst_share = std::max(worst_share, error / bound);
             if (s.cols >= 128) EXPECT_LT(bound, 0.02 * magnitude);  // the bound says something
           }
@@ -155,7 +156,8 @@ TEST(WhisperBf16, TheBoundIsReachedWhenEveryRoundingGoesOneWay) {
   // 1 + 0.99 * 2^-8 rounds down to 1 in bfloat16: each product loses almost 2^-7 of itself.
   const int cols = 512, rows = 16, n = 16;
   const float v = 1.0f + 0.99f / 256;
-  std::vector<float> x(static_cast<std::size_t>(n) * cols, v), w(static_cast<std::size_t>(rows) * cols, v);
+  std::vector<float> x(static_cast<std::size_t>(n) * cols, v),
+      w(static_cast<std::size_t>(rows) * cols, v);
   const Bf16Matrix m = pack(w, rows, cols);
   for (const auto& [name, kernel] : kernels()) {
     auto y = run(kernel, x, m, n, nullptr);
@@ -171,7 +173,7 @@ TEST(WhisperBf16, NonFiniteValuesReachOnlyTheirOwnOutputs) {
   const int cols = 64, rows = 32, n = 20;
   auto x = bf16_random_values(static_cast<std::size_t>(n) * cols, 5, 1.0f);
   auto w = bf16_random_values(static_cast<std::size_t>(rows) * cols, 6, 1.0f);
-  x[3 * cols + 5] = NAN;       // activation row 3
+  x[3 * cols + 5] = NAN;        // activation row 3
   w[7 * cols + 60] = INFINITY;  // weight row 7
   const Bf16Matrix m = pack(w, rows, cols);
   for (const auto& [name, kernel] : kernels()) {

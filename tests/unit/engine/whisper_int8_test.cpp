@@ -1,7 +1,7 @@
 // The int8 products (engine/whisper/int8_gemm.h): the AMX, VNNI and AVX2 kernels against the
-// portable one, bit for bit; every output against the double-precision product of the unquantized operands
-// within the stated bound (and the bound itself small); linear() with int8 math on a quantized
-// model's encoder against the exact path; the packed layout and the weight sums.
+// portable one, bit for bit; every output against the double-precision product of the unquantized
+// operands within the stated bound (and the bound itself small); linear() with int8 math on a
+// quantized model's encoder against the exact path; the packed layout and the weight sums.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -33,10 +33,10 @@ struct Shape {
   int n, rows, cols;
 };
 // Rows and columns that are and are not multiples of the packing (16 rows, 64 columns), one row
-// of activations and many (and not a multiple of the AMX tiles' 16 or 32), the widths the encoders use.
-const Shape kShapes[] = {{1, 1, 1},     {3, 16, 4},     {5, 17, 7},    {9, 33, 130},
-                         {17, 31, 64},  {50, 64, 512}, {97, 200, 384}, {6, 48, 2048},
-                         {130, 512, 512}};
+// of activations and many (and not a multiple of the AMX tiles' 16 or 32), the widths the encoders
+// use.
+const Shape kShapes[] = {{1, 1, 1},     {3, 16, 4},     {5, 17, 7},    {9, 33, 130},   {17, 31, 64},
+                         {50, 64, 512}, {97, 200, 384}, {6, 48, 2048}, {130, 512, 512}};
 
 std::vector<float> run(Int8Kernel kernel, const std::vector<float>& x, const Int8Matrix& w, int n,
                        const float* bias) {
