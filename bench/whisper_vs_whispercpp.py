@@ -71,10 +71,13 @@ def build_whisper_cpp():
         return _build_whisper_cpp()
 
 
-# Native, but without AMX: where a CPU lists AMX and its virtual machine does not grant the tile
-# state (XTILEDATA), ggml's AMX path dies with SIGILL on quantized files. GCC keeps explicit
-# -mno-* flags over what -march=native turns on.
+# Native, but without AMX: ggml's AMX path dies with SIGILL on quantized files, where the virtual
+# machine does not grant the tile state (XTILEDATA) and, with pywhispercpp 1.5.1's ggml, even where
+# it does (a `tileloadd` in a worker thread, seen 2026-12-06). GCC keeps explicit -mno-* flags over
+# what -march=native turns on.
 BUILD_FLAGS = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+# The f16 file with WHISPER_COMPUTE=bf16 (opt-in), whisper.cpp on the f16 file beside it.
+BF16 = "f16, ours bf16"
 
 
 def _build_whisper_cpp():
@@ -130,16 +133,17 @@ def timed(cmd, env=None):
     return wall, rss, out, err
 
 
-def our_env(model, threads, cache="f32"):
+def our_env(model, threads, cache="f32", compute="auto"):
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
     env.update(MODEL="whisper", WHISPER_MODEL_PATH=str(model), WHISPER_LANGUAGE="en",
-               WHISPER_THREADS=str(threads), WHISPER_CROSS_CACHE=cache, LOG_LEVEL="warning")
+               WHISPER_THREADS=str(threads), WHISPER_CROSS_CACHE=cache, WHISPER_COMPUTE=compute,
+               LOG_LEVEL="warning")
     return env
 
 
-def ours_transcribe(model, clip, threads, cache="f32"):
+def ours_transcribe(model, clip, threads, cache="f32", compute="auto"):
     wall, rss, out, _ = timed([str(BINARY), "transcribe", "--json", "--env-file", "/dev/null",
-                               str(clip)], env=our_env(model, threads, cache))
+                               str(clip)], env=our_env(model, threads, cache, compute))
     return wall, rss, json.loads(out.splitlines()[0])["text"].strip()
 
 
@@ -156,10 +160,10 @@ def cpp_transcribe(tools, model, clip, threads):
     return wall, rss, text, timings
 
 
-def ours_bench(model, threads, cache="f32"):
+def ours_bench(model, threads, cache="f32", compute="auto"):
     env = our_env(model, threads)
     _, out, _ = run([str(BINARY), "bench", str(model), "--threads", str(threads), "--runs", "3",
-                     "--cross-cache", cache], env=env)
+                     "--cross-cache", cache, "--compute", compute], env=env)
     value = lambda key: float(re.search(re.escape(key) + r"[^|]*\| ([\d.]+) ms", out).group(1))
     kernels = re.search(r"\| kernels \| (.*) \|", out).group(1)
     products = re.search(r"\| encoder products \| (.*) \|", out).group(1)
@@ -179,7 +183,7 @@ def cpu_line():
     model = re.search(r"model name\s*:\s*(.*)", text).group(1)
     flags = set(re.search(r"flags\s*:\s*(.*)", text).group(1).split())
     shown = [f for f in ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-                         "avx512_bf16") if f in flags]
+                         "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16") if f in flags]
     return f"{model}, {os.cpu_count()} cores; flags: {' '.join(shown)}"
 
 
@@ -205,7 +209,11 @@ def main():
     clips = {k: v for k, v in CLIPS.items() if not args.smoke or k.startswith("jfk")}
     tools, _ = build_whisper_cpp()
 
-    models = {"f16": BASE}
+    # kind -> (file, WHISPER_COMPUTE): each file with the default, and the f16 file in the opt-in
+    # bfloat16 products (whisper.cpp runs the same f16 file again beside it).
+    models = {"f16": (BASE, "auto")}
+    if not args.smoke:
+        models[BF16] = (BASE, "bf16")
     same_bytes = {}
     if not args.smoke:
         for kind in ("q8_0", "q5_1", "q5_0", "q4_0"):
@@ -217,16 +225,16 @@ def main():
                 run([str(BINARY), "convert", kind, str(BASE), str(ours)])
                 same_bytes[kind] = theirs.read_bytes() == ours.read_bytes()
                 ours.unlink()
-            models[kind] = theirs
+            models[kind] = (theirs, "auto")
 
     results = {}  # (model, clip) -> {"ours": [...], "cpp": [...], ...}
     engine = {}  # model -> {"ours": [bench dicts], "cpp_encode": [...], "cpp": [timings]}
     for r in range(rounds):
-        for kind, model in models.items():
+        for kind, (model, compute) in models.items():
             e = engine.setdefault(kind, {"ours": [], "ours_half": [], "cpp_encode": [], "cpp": []})
             log(f"round {r + 1}/{rounds} {kind}: engine")
-            e["ours"].append(ours_bench(model, args.threads))
-            e["ours_half"].append(ours_bench(model, args.threads, "f16"))
+            e["ours"].append(ours_bench(model, args.threads, compute=compute))
+            e["ours_half"].append(ours_bench(model, args.threads, "f16", compute))
             e["cpp_encode"].append(cpp_bench_encoder(tools, model, args.threads))
             for name, clip in clips.items():
                 log(f"round {r + 1}/{rounds} {kind}: {name}")
@@ -237,12 +245,14 @@ def main():
                 order = ["ours", "half", "cpp"] if r % 2 == 0 else ["cpp", "half", "ours"]
                 for who in order:
                     if who == "ours":
-                        wall, rss, text = ours_transcribe(model, clip, args.threads)
+                        # The f32 cache where asked: bf16's default (auto) would be halves.
+                        wall, rss, text = ours_transcribe(model, clip, args.threads, "f32", compute)
                         res["ours"].append(wall)
                         res["ours_rss"].append(rss)
                         ours_text = text
                     elif who == "half":
-                        wall, rss, half_text = ours_transcribe(model, clip, args.threads, "f16")
+                        wall, rss, half_text = ours_transcribe(model, clip, args.threads, "f16",
+                                                               compute)
                         res["half"].append(wall)
                         res["half_rss"].append(rss)
                     else:
@@ -258,9 +268,12 @@ def main():
              f"`python bench/whisper_vs_whispercpp.py{' --smoke' if args.smoke else ''} --rounds {rounds} "
              f"--threads {args.threads}`, {time.strftime('%Y-%m-%d', time.gmtime())}.",
              f"CPU: {cpu_line()}.",
-             f"whisper.cpp: pywhispercpp 1.5.1's tree, -DGGML_NATIVE=ON, flash attention on (its default).",
+             f"whisper.cpp: pywhispercpp 1.5.1's tree, -DGGML_NATIVE=ON, flash attention on (its default), "
+             "without AMX (built with it, its AMX path for quantized files stops on SIGILL at a "
+             "`tileloadd` in a worker thread on this machine, 2026-12-06; ours uses AMX where the CPU "
+             "has it and the OS grants the tile state, as it does here).",
              f"Ours: kernels {next(iter(engine.values()))['ours'][0]['kernels']} (OPENBLAS_CORETYPE unset); "
-             "encoder products (WHISPER_COMPUTE=auto): "
+             "encoder products (WHISPER_COMPUTE=auto, and bf16 where named): "
              + ", ".join(f"{kind} {e['ours'][0]['products']}" for kind, e in engine.items())
              + "; decoder steps: "
              + ", ".join(f"{kind} {e['ours'][0]['steps']}" for kind, e in engine.items()) + ".",
