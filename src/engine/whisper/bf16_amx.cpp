@@ -6,23 +6,14 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 
+#include "engine/whisper/amx_tiles.h"
 #include "engine/whisper/bf16_gemm.h"
 
 namespace sra::whisper {
 namespace {
 
-// The tile configuration (palette 1), as ldtilecfg reads it.
-struct alignas(64) TileConfig {
-  std::uint8_t palette = 1;
-  std::uint8_t start_row = 0;
-  std::uint8_t reserved[14] = {};
-  std::uint16_t bytes_per_row[16] = {};
-  std::uint8_t rows[16] = {};
-};
-
-constexpr int kTileRows = 16;
+constexpr int kTileRows = kAmxTileRows;
 
 // Sums tile (16 x 16 floats, 64 bytes a row) plus the bias into y's rows [r, r + rows) and
 // outputs [o, o + lanes).
@@ -80,12 +71,7 @@ void block(const Bf16Product& p, int r, int g, int r_end) {
 }  // namespace
 
 void bf16_kernel_amx(const Bf16Product& p, int r_begin, int r_end) {
-  TileConfig config;
-  for (int t = 0; t < 8; ++t) {
-    config.rows[t] = kTileRows;
-    config.bytes_per_row[t] = 64;
-  }
-  _tile_loadconfig(&config);
+  load_amx_tiles();
   const int groups = (p.w->rows + kBf16Group - 1) / kBf16Group;
   // Two groups of weights (32 KiB at a depth of 512) pass over the rows' activations in turn.
   for (int g = 0; g < groups; g += 2) {

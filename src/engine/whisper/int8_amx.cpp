@@ -8,22 +8,14 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "engine/whisper/amx_tiles.h"
 #include "engine/whisper/cpu_features.h"
 #include "engine/whisper/int8_gemm.h"
 
 namespace sra::whisper {
 namespace {
 
-// The tile configuration (palette 1), as ldtilecfg reads it.
-struct alignas(64) TileConfig {
-  std::uint8_t palette = 1;
-  std::uint8_t start_row = 0;
-  std::uint8_t reserved[14] = {};
-  std::uint16_t bytes_per_row[16] = {};
-  std::uint8_t rows[16] = {};
-};
-
-constexpr int kTileRows = 16;
+constexpr int kTileRows = kAmxTileRows;
 
 // A tile of sums (16 x 16 int32, 64 bytes a row) scaled back into y's rows [r, r + rows) and
 // outputs [o, o + lanes), as the VNNI kernel does: (sx * sw) * (acc - 128 * sum_w) + bias.
@@ -91,12 +83,7 @@ bool int8_amx_supported() {
 }
 
 void int8_kernel_amx(const Int8Product& p, int r_begin, int r_end) {
-  TileConfig config;
-  for (int t = 0; t < 8; ++t) {
-    config.rows[t] = kTileRows;
-    config.bytes_per_row[t] = 64;
-  }
-  _tile_loadconfig(&config);
+  load_amx_tiles();
   const int groups = (p.w->rows + kInt8Group - 1) / kInt8Group;
   // Two groups of weights (32 KiB at a depth of 1024) pass over the rows' activations in turn.
   for (int g = 0; g < groups; g += 2) {
