@@ -1,20 +1,22 @@
 // bfloat16 matrix products for the many-row products of a window (the encoder's linear layers and
-// the decoder's cross-attention keys and values) when a model runs with WHISPER_COMPUTE=bf16, as
-// CTranslate2's bfloat16 compute type does:
+// attention, the decoder's cross-attention keys and values) when a model runs with
+// WHISPER_COMPUTE=bf16, as CTranslate2's bfloat16 compute type does:
 //   - each weight is rounded once to bfloat16 (the top 16 bits of its float, rounded to nearest,
 //     ties to even) and packed for the kernel (Bf16Matrix, built on first use from the file's
 //     rows, any stored type);
 //   - each activation is rounded the same way as it comes;
-//   - the products of pairs of columns are summed in float32 (AVX-512 BF16 `vdpbf16ps`: the
-//     product of two bfloat16 values is exact in float, each sum is rounded), then the bias added.
-// Rounding to bfloat16 is the same on every path (to_bf16, and bf16_round_rows's vector form); the
-// sums' order is the kernel's own (the instruction's internal rounding is the CPU's), so a kernel
-// is not bit-identical to the portable one: each output is within bf16_error_bound() of the exact
+//   - the products of pairs of columns are summed in float32 (AMX-BF16 `tdpbf16ps` or AVX-512 BF16
+//     `vdpbf16ps`: the product of two bfloat16 values is exact in float, the sums are rounded),
+//     then the bias added.
+// Rounding to bfloat16 is the same on every path (to_bf16, and its AVX-512 form); the sums' order
+// is the kernel's own (the instructions' internal rounding is the CPU's), so a kernel is not
+// bit-identical to the portable one: each output is within bf16_error_bound() of the exact
 // product of the unrounded operands (tests/unit/engine/whisper_bf16_test.cpp), and the transcripts
 // this gives are compared with the exact products' in tests/integration/test_quantized.py.
 //
-// Pure functions over their arguments: safe on any thread. kernels.h's linear() is the caller;
-// it splits rows across the thread budget.
+// Pure functions over their arguments: safe on any thread (the AMX kernel loads its tile
+// configuration on the calling thread). kernels.h's linear() and attention_bf16() are the
+// callers; they split rows across the thread budget.
 #pragma once
 
 #include <cstddef>

@@ -1,10 +1,11 @@
 // Integer matrix products for the many-row products of a window (the encoder's linear layers and
 // the decoder's cross-attention keys and values) when a model runs with WHISPER_COMPUTE=int8 (the
-// default for quantized files on CPUs with AVX-512 VNNI), as CTranslate2's int8 compute type does:
+// default for quantized files on CPUs with AVX2, AVX-512 VNNI or AMX), as CTranslate2's int8
+// compute type does:
 //   - each weight row is quantized once to int8 with its own scale (max |w| / 127) and packed for
 //     the kernel (Int8Matrix, built on first use from the file's rows, any stored type);
 //   - each activation row is quantized as it comes, with its own scale (max |x| / 127), stored as
-//     unsigned bytes q + 128 (the VNNI instruction multiplies unsigned by signed bytes);
+//     unsigned bytes q + 128 (the VNNI and AMX instructions multiply unsigned by signed bytes);
 //   - products are summed exactly in int32, the +128 taken back out with the weight row's sum,
 //     and scaled back to float: y = bias + (sx * sw) * (acc - 128 * sum_w).
 // Every kernel gives bit-identical results (the sums are exact integers and the float epilogue is
