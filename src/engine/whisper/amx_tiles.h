@@ -1,7 +1,7 @@
-// The AMX tile configuration the bf16 and int8 AMX kernels share (bf16_amx.cpp, int8_amx.cpp):
-// eight tiles of 16 rows x 64 bytes. Include only from files compiled with -mamx-tile; call
-// load_amx_tiles() on the thread that runs a kernel, before its first tile instruction, and
-// _tile_release() after its last. Whether the process may use the tiles at all is
+// What the bf16 and int8 AMX kernels share (bf16_amx.cpp, int8_amx.cpp): the tile configuration
+// (eight tiles of 16 rows x 64 bytes) and the order their blocks of 2 x 2 tiles of sums cover a
+// product. Include only from files compiled with -mamx-tile; run_amx_blocks() configures the
+// tiles on the calling thread and releases them. Whether the process may use the tiles at all is
 // cpu_features.h's amx_supported().
 #pragma once
 
@@ -31,6 +31,31 @@ inline void load_amx_tiles() {
     config.bytes_per_row[t] = 64;
   }
   _tile_loadconfig(&config);
+}
+
+// Rows [r_begin, r_end) of a product with `groups` groups of 16 outputs, in blocks of up to two
+// row tiles by two groups: block.template operator()<RT, GT>(r, g) computes RT row tiles from row
+// r and GT groups from group g (RT, GT in {1, 2}; the last rows and group may be a single tile).
+// Two groups of weights pass over the rows' activations in turn (32 KiB at base's widths), so
+// they stay in the caches. The tiles are configured before and released after.
+template <typename Block>
+void run_amx_blocks(int groups, int r_begin, int r_end, Block&& block) {
+  load_amx_tiles();
+  for (int g = 0; g < groups; g += 2) {
+    const bool two_groups = g + 1 < groups;
+    for (int r = r_begin; r < r_end; r += 2 * kAmxTileRows) {
+      const bool two_rows = r + kAmxTileRows < r_end;
+      if (two_rows && two_groups)
+        block.template operator()<2, 2>(r, g);
+      else if (two_rows)
+        block.template operator()<2, 1>(r, g);
+      else if (two_groups)
+        block.template operator()<1, 2>(r, g);
+      else
+        block.template operator()<1, 1>(r, g);
+    }
+  }
+  _tile_release();
 }
 
 }  // namespace sra::whisper

@@ -71,24 +71,9 @@ void block(const Bf16Product& p, int r, int g, int r_end) {
 }  // namespace
 
 void bf16_kernel_amx(const Bf16Product& p, int r_begin, int r_end) {
-  load_amx_tiles();
   const int groups = (p.w->rows + kBf16Group - 1) / kBf16Group;
-  // Two groups of weights (32 KiB at a depth of 512) pass over the rows' activations in turn.
-  for (int g = 0; g < groups; g += 2) {
-    const bool two_groups = g + 1 < groups;
-    for (int r = r_begin; r < r_end; r += 2 * kTileRows) {
-      const bool two_rows = r + kTileRows < r_end;
-      if (two_rows && two_groups)
-        block<2, 2>(p, r, g, r_end);
-      else if (two_rows)
-        block<2, 1>(p, r, g, r_end);
-      else if (two_groups)
-        block<1, 2>(p, r, g, r_end);
-      else
-        block<1, 1>(p, r, g, r_end);
-    }
-  }
-  _tile_release();
+  run_amx_blocks(groups, r_begin, r_end,
+                 [&]<int RT, int GT>(int r, int g) { block<RT, GT>(p, r, g, r_end); });
 }
 
 }  // namespace sra::whisper
