@@ -1,6 +1,7 @@
 #include "engine/whisper/blas.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 
 extern "C" {
 void openblas_set_num_threads(int);
@@ -14,10 +15,20 @@ namespace {
 void one_thread_per_call() {
   static const bool once = [] {
     openblas_set_num_threads(1);
+    // OpenBLAS's threaded build starts its own workers when it loads, and each spins on a core
+    // (sched_yield) for about 2^28 cycles before it sleeps: a core taken from the model load,
+    // the audio decoding and the mel spectrogram of a fresh process. They are never given work
+    // (one thread per call), so they stop here; a build without them has no such function.
+    using Shutdown = int (*)();
+    if (auto stop = reinterpret_cast<Shutdown>(dlsym(RTLD_DEFAULT, "blas_thread_shutdown_")))
+      stop();
     return true;
   }();
   (void)once;
 }
+
+// At the process's start, before anything else runs long.
+const bool stopped_at_start = (one_thread_per_call(), true);
 
 }  // namespace
 

@@ -1,8 +1,5 @@
 #include "engine/whisper/kernels.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <mutex>
@@ -11,6 +8,7 @@
 #include "core/errors.h"
 #include "engine/whisper/blas.h"
 #include "engine/whisper/cpu_features.h"
+#include "engine/whisper/memory.h"
 #include "engine/whisper/thread_budget.h"
 
 namespace sra::whisper {
@@ -125,11 +123,8 @@ namespace {
 // process's memory (clean file pages; read again, they come back from the file).
 void drop_mapped_pages(const Tensor& w) {
   if (!w.derived->mapped) return;
-  const std::uintptr_t page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<std::uintptr_t>(w.raw);
-  const std::uintptr_t first = (begin + page - 1) / page * page;
-  const std::uintptr_t last = (begin + w.row_bytes() * w.rows()) / page * page;
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  const auto* begin = static_cast<const unsigned char*>(w.raw);
+  drop_file_pages(begin, begin + w.row_bytes() * w.rows());
 }
 
 // Rows [r0, r1) of `w` as floats: the file's own when stored as f32, else widened into `scratch`.

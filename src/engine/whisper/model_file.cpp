@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/errors.h"
+#include "engine/whisper/memory.h"
 #include "engine/whisper/simd_kernels.h"
 
 namespace sra::whisper {
@@ -86,6 +87,7 @@ std::shared_ptr<const ModelFile> ModelFile::load(const std::filesystem::path& pa
   }
   file->map_ = static_cast<const unsigned char*>(map);
   file->parse();
+  file->drop_copied_pages();
   return file;
 }
 
@@ -216,10 +218,12 @@ void ModelFile::parse() {
       t.raw = data;
       if (*wtype == WeightType::f32) t.data = reinterpret_cast<const float*>(data);
       mapped_bytes_ += rows * bytes_per_row;
+      in_place_.emplace_back(data, data + rows * bytes_per_row);
       ++type_counts_[static_cast<int>(*wtype)];
     } else if (*wtype == WeightType::f32 && aligned) {
       t.raw = t.data = reinterpret_cast<const float*>(data);
       mapped_bytes_ += elements * 4;
+      in_place_.emplace_back(data, data + elements * 4);
     } else {
       auto owned = std::make_unique<float[]>(elements);
       for (std::size_t i = 0; i < rows; ++i)
@@ -236,6 +240,19 @@ void ModelFile::parse() {
     order_.push_back(name);
     tensors_.emplace(std::move(name), std::move(t));
   }
+}
+
+void ModelFile::drop_copied_pages() {
+  // The header, the vocabulary, the tensors' headers and the tensors converted into memory of our
+  // own were read once; only the tensors used in place (in file order) are read again.
+  const unsigned char* from = map_;
+  for (const auto& [begin, end] : in_place_) {
+    drop_file_pages(from, begin);
+    from = end;
+  }
+  drop_file_pages(from, map_ + map_size_);
+  in_place_.clear();
+  in_place_.shrink_to_fit();
 }
 
 std::string_view ModelFile::weight_type() const {

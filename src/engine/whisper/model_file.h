@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/whisper/weight_type.h"
@@ -95,6 +96,10 @@ class ModelFile {
     return tensors_.find(name)->second;
   }
   const std::filesystem::path& path() const { return path_; }
+  // The file's bytes as mapped (for inspection): after load(), only the pages that hold tensors
+  // used in place are read again; the rest were dropped once copied.
+  const unsigned char* mapping() const { return map_; }
+  std::size_t mapping_size() const { return map_size_; }
   // The storage type of most weight matrices ("f16", "q8_0", ...).
   std::string_view weight_type() const;
   // Bytes of weights mapped from the file and bytes converted into memory of our own.
@@ -104,6 +109,8 @@ class ModelFile {
  private:
   ModelFile() = default;
   void parse();
+  // Drops the mapped pages parse() copied from and no tensor reads in place.
+  void drop_copied_pages();
 
   std::filesystem::path path_;
   const unsigned char* map_ = nullptr;
@@ -115,6 +122,8 @@ class ModelFile {
   std::map<std::string, Tensor, std::less<>> tensors_;
   std::vector<std::string> order_;
   std::vector<std::unique_ptr<float[]>> owned_;
+  // The mapped bytes tensors read in place, in file order (parse() to drop_copied_pages()).
+  std::vector<std::pair<const unsigned char*, const unsigned char*>> in_place_;
   std::map<int, int> type_counts_;  // weight matrices per storage type id
   std::size_t mapped_bytes_ = 0;
   std::size_t owned_bytes_ = 0;

@@ -8,6 +8,7 @@
 #include "core/errors.h"
 #include "core/text.h"
 #include "engine/whisper/engine.h"
+#include "engine/whisper/memory.h"
 #include "engine/whisper/thread_budget.h"
 #include "engine/whisper/word_timing.h"
 
@@ -371,6 +372,10 @@ TranscribeResult WhisperEngine::transcribe_from(FirstWindow first,
     // word alignment (the language is known here, so no attempt detects it).
     const CrossCache cross =
         timed(decode_seconds, [&] { return decoder_.cross_cache(features, half_cross_cache_); });
+    // The encoder's output and work buffers are not needed again in this window: their memory
+    // goes back before decoding, which holds the cache instead.
+    std::vector<float>().swap(features);
+    return_free_heap();
 
     DecodingOptions window = decode_options;
     window.cancel = options.cancel;
