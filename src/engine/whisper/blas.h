@@ -1,5 +1,7 @@
 // The one BLAS routine the engine uses, sgemm (OpenBLAS, one thread per call: the kernels in
-// kernels.h split the work themselves), and a line saying which OpenBLAS runs.
+// kernels.h split the work themselves), and a line saying which OpenBLAS runs. The worker threads
+// OpenBLAS's threaded build starts when it loads are stopped when the process starts (they would
+// spin on a core for a while and are never given work).
 //
 // OpenBLAS picks its kernels for the CPU when it loads (AVX-512 "Cooperlake"/"SkylakeX" kernels on
 // this project's AMD EPYC), unless OPENBLAS_CORETYPE names others: forcing "Haswell" (AVX2) there
