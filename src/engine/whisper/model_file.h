@@ -5,10 +5,12 @@
 // embeddings) are used in place as the file stores them: f32, f16, or whisper.cpp's quantized
 // q4_0, q4_1, q5_0, q5_1, q8_0 (the kernels read those types directly), so processes that load the
 // same file share its pages and nothing is converted at load. Vectors, convolution kernels and
-// positional embeddings are small and are widened to f32. Every size read from the file is checked
-// against the bytes that remain and against sane limits before anything is allocated: a wrong,
-// truncated or hostile file is refused with sra::Error(config) saying what is wrong and where,
-// never a crash or an unbounded allocation. Immutable after load(): safe to share between threads.
+// positional embeddings are small and are widened to f32; the pages they, the header and the
+// vocabulary were read from leave the process's memory after load. Every size read from the file
+// is checked against the bytes that remain and against sane limits before anything is allocated: a
+// wrong, truncated or hostile file is refused with sra::Error(config) saying what is wrong and
+// where, never a crash or an unbounded allocation. Immutable after load(): safe to share between
+// threads.
 #pragma once
 
 #include <cstdint>
