@@ -48,7 +48,7 @@ try {
   await page.waitForFunction(() => /recorded/.test(document.querySelector("#recording").textContent));
   summary.recording = await page.textContent("#recording");
   await page.click("#transcribe");
-  await page.waitForFunction(() => /^Done|\d{3}:/.test(document.querySelector("#status").textContent), null, { timeout: 120000 });
+  await page.waitForFunction(() => /^(Done|\d{3}:)/.test(document.querySelector("#status").textContent), null, { timeout: 120000 });
   summary.record_status = await page.textContent("#status");
 } finally {
   await browser.close();

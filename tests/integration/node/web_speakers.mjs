@@ -16,7 +16,7 @@ try {
   for (const mode of ["sync", "async"]) {
     await page.check(`#mode-${mode}`);
     await page.click("#transcribe");
-    await page.waitForFunction(() => /^Done|\d{3}:/.test(document.querySelector("#status").textContent), null, { timeout: 300000 });
+    await page.waitForFunction(() => /^(Done|\d{3}:)/.test(document.querySelector("#status").textContent), null, { timeout: 300000 });
     summary[mode] = {
       status: await page.textContent("#status"),
       // Each row's speaker badge: its label and colour, and the row's text without it.
