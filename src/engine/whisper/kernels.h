@@ -4,9 +4,12 @@
 //
 // Each call splits its work across ThreadBudget::current() threads of the calling thread (see
 // thread_budget.h) and runs the instruction set chosen at start-up (cpu_features.h). Products of
-// many rows go to OpenBLAS's sgemm (one thread per call, the kernels split the columns); products
-// of at most kGemvMaxRows rows (decoding) read each weight row once, in its stored type, with no
-// widening or packing. Stateless; safe to call from any thread.
+// many rows go to OpenBLAS's sgemm (one thread per call, the kernels split the columns in blocks
+// set by the process's thread budget, not by the threads a call has now); products of at most
+// kGemvMaxRows rows (decoding) read each weight row once, in its stored type, with no widening or
+// packing. No result depends on the threads that computed it; a few-row product's row does not
+// depend on the rows beside it (a many-row one's may: sgemm's edge kernels). Stateless; safe to
+// call from any thread.
 #pragma once
 
 #include <cstddef>

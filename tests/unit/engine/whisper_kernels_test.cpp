@@ -1,7 +1,7 @@
 // The SIMD kernels of every instruction set this CPU runs (portable always) against plain
 // double-precision references, over every weight type and the shapes the engine uses (widths
 // that are and are not multiples of 16, 1 to 8 rows); the quantizer against its layout; the
-// thread budget's sharing.
+// thread budget's sharing; linear()'s many-row products, the same whatever threads they have.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,10 +12,13 @@
 #include <vector>
 
 #include "engine/whisper/cpu_features.h"
+#include "engine/whisper/kernels.h"
+#include "engine/whisper/model_file.h"
 #include "engine/whisper/model_writer.h"
 #include "engine/whisper/simd_kernels.h"
 #include "engine/whisper/thread_budget.h"
 #include "engine/whisper/weight_type.h"
+#include "whisper_test_support.h"
 
 namespace sra::whisper {
 namespace {
@@ -290,6 +293,40 @@ TEST(WhisperKernels, ThreadBudgetSharesTheCoresBetweenCalls) {
     EXPECT_EQ(ThreadBudget::current(), 3) << "the engine's own cap";
   }
   EXPECT_EQ(ThreadBudget::active(), 0);
+  ThreadBudget::set_total(saved);
+}
+
+// A product's result must not depend on the threads its call has (fewer when requests run side by
+// side): a chunk transcribed in a batch equals the chunk alone. OpenBLAS's sgemm sums a column
+// in another order by where it falls in its block on some CPUs (its Haswell/Zen edge kernels), so
+// the column blocks must not follow the threads of the moment.
+TEST(WhisperKernels, LinearOfManyRowsIsTheSameWhateverThreadsItHas) {
+  const int saved = ThreadBudget::total();
+  ThreadBudget::set_total(4);
+  for (const char* model : {"tiny-test-f32", "tiny-test-f16"}) {
+    auto file = ModelFile::load(test::whisper_model(model));
+    for (const char* name : {"encoder.blocks.0.mlp.0", "encoder.blocks.0.attn.query"}) {
+      const Tensor& w = file->tensor_any_shape(std::string(name) + ".weight");
+      const Tensor& b = file->tensor_any_shape(std::string(name) + ".bias");
+      const int out = static_cast<int>(w.rows()), in = static_cast<int>(w.cols());
+      for (int n : {kGemvMaxRows + 1, 100, 1500}) {
+        const std::vector<float> x = random_values(static_cast<std::size_t>(n) * in, 5 + n);
+        std::vector<float> first;
+        for (int threads : {1, 2, 3, 4}) {
+          ThreadBudget::Scope scope(threads);
+          ASSERT_EQ(ThreadBudget::current(), threads);
+          std::vector<float> y(static_cast<std::size_t>(n) * out);
+          linear(x.data(), n, in, w, &b, y.data(), LinearMath::exact);
+          if (first.empty()) {
+            first = y;
+          } else {
+            ASSERT_EQ(y, first) << model << " " << name << ", " << n << " rows, " << threads
+                                << " threads";
+          }
+        }
+      }
+    }
+  }
   ThreadBudget::set_total(saved);
 }
 
