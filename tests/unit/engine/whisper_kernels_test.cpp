@@ -301,8 +301,11 @@ TEST(WhisperKernels, ThreadBudgetSharesTheCoresBetweenCalls) {
 // in another order by where it falls in its block on some CPUs (its Haswell/Zen edge kernels), so
 // the column blocks must not follow the threads of the moment.
 TEST(WhisperKernels, LinearOfManyRowsIsTheSameWhateverThreadsItHas) {
-  const int saved = ThreadBudget::total();
-  ThreadBudget::set_total(4);
+  struct TotalOfFour {  // restored however the test ends (an ASSERT returns early)
+    const int saved = ThreadBudget::total();
+    TotalOfFour() { ThreadBudget::set_total(4); }
+    ~TotalOfFour() { ThreadBudget::set_total(saved); }
+  } total;
   for (const char* model : {"tiny-test-f32", "tiny-test-f16"}) {
     auto file = ModelFile::load(test::whisper_model(model));
     for (const char* name : {"encoder.blocks.0.mlp.0", "encoder.blocks.0.attn.query"}) {
@@ -327,7 +330,6 @@ TEST(WhisperKernels, LinearOfManyRowsIsTheSameWhateverThreadsItHas) {
       }
     }
   }
-  ThreadBudget::set_total(saved);
 }
 
 }  // namespace
