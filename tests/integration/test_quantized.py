@@ -1,64 +1,21 @@
 """Quantized Whisper files and the f16 cross-attention cache against the f16 base model computed
 in f32, on real speech.
 
-`speech-recognition-api convert q8_0|q4_0` writes byte for byte what whisper.cpp's own
-whisper-quantize writes (checked here against the tool, built from the pywhispercpp 1.5.1 sdist
-as the benchmark builds it); files whisper-quantize writes of every type (q8_0, q5_1, q5_0, q4_1,
-q4_0) are transcribed by the binary and by whisper.cpp's whisper-cli, which must hear the same
-words. The stated tolerances: q8_0 gives the f16 file's text and its avg_logprob (over
-all tokens) within 0.1; q4_0, 4 bits a weight, may mishear a rare word (seed-audio's "Reggado":
-whisper.cpp's own q4_0 file writes "regidos", ours "regutos") and move commas: at most 10 % of the
-words differ and avg_logprob stays within 0.2.
+The stated tolerances: q8_0 gives the f16 file's text and its avg_logprob (over all tokens) within
+0.1; q4_0, 4 bits a weight, may mishear a rare word (seed-audio's "Reggado": whisper.cpp's own
+q4_0 file writes "regidos", ours "regutos") and move commas: at most 10 % of the words differ and
+avg_logprob stays within 0.2. What whisper.cpp's own tools say of the same files is checked in
+test_quantized_whispercpp.py (which runs alone: whisper.cpp's threads spin).
 """
-import importlib.util
-import json
-import os
 import re
 import subprocess
 
 import pytest
 import requests
 
-from conftest import AUDIO, BASE_MODEL, BINARY, REPO, SHARED, base_env, file_sha256, word_error_rate
+from conftest import AUDIO, BASE_MODEL, BINARY, SHARED, base_env, word_error_rate
 from conftest import transcribe as transcribe_request
-
-# What these tests need must be there: missing, they fail (scripts/test.sh assembles it).
-@pytest.fixture(autouse=True)
-def base_model_present():
-    assert BASE_MODEL.exists(), "models/ggml-base.bin is missing: scripts/fetch-base-model.sh models"
-
-
-def transcribe_logged(model, audio, tmp_path, **settings):
-    """The text, the avg_logprob over all tokens, and the binary's log."""
-    env = base_env(MODEL="whisper", WHISPER_MODEL_PATH=model, WHISPER_LANGUAGE="en", **settings)
-    r = subprocess.run([str(BINARY), "transcribe", "--json", "--env-file", "/dev/null", str(audio)],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    result = json.loads(r.stdout.splitlines()[0])
-    tokens = sum(len(s["tokens"]) for s in result["segments"])
-    logprob = sum(s["avg_logprob"] * len(s["tokens"]) for s in result["segments"]) / tokens
-    return result["text"], logprob, r.stderr
-
-
-def transcribe(model, audio, tmp_path, **settings):
-    text, logprob, _ = transcribe_logged(model, audio, tmp_path, **settings)
-    return text, logprob
-
-
-@pytest.fixture(scope="module")
-def quantized(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("quantized")
-    files = {}
-    for kind in ("q8_0", "q4_0"):
-        out = folder / f"ggml-base-{kind}.bin"
-        r = subprocess.run([str(BINARY), "convert", kind, str(BASE_MODEL), str(out)],
-                           capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr
-        assert f"weights {kind}" in r.stdout
-        # whisper.cpp's sizes for base: 81768585 and 46471049 bytes
-        assert out.stat().st_size < BASE_MODEL.stat().st_size * (0.6 if kind == "q8_0" else 0.35)
-        files[kind] = out
-    return files
+from quantized_files import base_model_present, quantized, transcribe, transcribe_logged  # noqa: F401
 
 
 @pytest.mark.parametrize("clip", ["jfk.wav", "seed-audio.wav"])
@@ -173,74 +130,3 @@ def test_a_quantized_file_serves_requests(quantized, make_server):
     r = transcribe_request(server, AUDIO / "jfk.wav", timeout=300)
     assert r.status_code == 200, r.text
     assert "ask not what your country can do for you" in r.json()["transcription"].lower()
-
-
-@pytest.fixture(scope="module")
-def whisper_cpp():
-    """whisper.cpp's tools and the files whisper-quantize writes of the base model, in the
-    benchmark's cache (built and written once per machine)."""
-    spec = importlib.util.spec_from_file_location("whisper_vs_whispercpp",
-                                                  REPO / "bench" / "whisper_vs_whispercpp.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    tools, _ = bench.build_whisper_cpp()
-    files = {}
-    for kind in ("q8_0", "q5_1", "q5_0", "q4_1", "q4_0"):
-        theirs = bench.CACHE / f"ggml-base-{kind}.bin"
-        if not theirs.exists():
-            partial = theirs.with_suffix(f".{os.getpid()}.partial")
-            subprocess.run([str(tools["whisper-quantize"]), str(BASE_MODEL), str(partial), kind],
-                           check=True, capture_output=True, timeout=600)
-            partial.rename(theirs)
-        files[kind] = theirs
-    return tools, files
-
-
-@pytest.mark.parametrize("kind", ["q8_0", "q4_0"])
-def test_convert_writes_what_whisper_quantize_writes(whisper_cpp, quantized, kind):
-    _, theirs = whisper_cpp
-    assert file_sha256(quantized[kind]) == file_sha256(theirs[kind])
-
-
-_f16 = {}
-
-
-def f16_results(clip, tmp_path):
-    """(text, avg_logprob) of the f16 file on `clip`, computed once per clip."""
-    if clip not in _f16:
-        _f16[clip] = transcribe(BASE_MODEL, clip, tmp_path)
-    return _f16[clip]
-
-
-def whisper_cli_text(tools, model, clip):
-    r = subprocess.run([str(tools["whisper-cli"]), "-m", str(model), "-f", str(clip), "-t", "2",
-                        "-l", "en", "-bs", "1", "-bo", "1"], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return " ".join(re.sub(r"^\[[^\]]*\]\s*", "", line).strip() for line in r.stdout.splitlines()
-                    if line.strip())
-
-
-_cli_f16 = {}
-
-
-@pytest.mark.parametrize("kind", ["q8_0", "q5_1", "q5_0", "q4_1", "q4_0"])
-def test_whisper_quantize_files_are_heard_as_whisper_cpp_hears_them(whisper_cpp, kind, tmp_path):
-    """Every block layout read as whisper.cpp reads it: on a file of its own tool, our words are
-    whisper-cli's as closely as they are on the f16 file (greedy both; the two sum floats in other
-    orders, so seed-audio's rare name is spelled differently even there, "reggados" against
-    "regga-dose": one more word may differ on that clip, none on jfk; a misread layout gives
-    other sentences), and stay within the type's tolerance of the f16 file's."""
-    tools, files = whisper_cpp
-    for clip in (AUDIO / "jfk.wav", AUDIO / "seed-audio.wav"):
-        f16_text, f16_logprob = f16_results(clip, tmp_path)
-        if clip not in _cli_f16:
-            _cli_f16[clip] = whisper_cli_text(tools, BASE_MODEL, clip)
-        baseline, _ = word_error_rate(_cli_f16[clip], f16_text)
-        ours, logprob = transcribe(files[kind], clip, tmp_path)
-        theirs = whisper_cli_text(tools, files[kind], clip)
-        errors, count = word_error_rate(theirs, ours)
-        allowed = baseline + (0 if clip.name == "jfk.wav" else 1)
-        assert errors <= allowed, (kind, clip.name, baseline, ours, theirs)
-        errors, count = word_error_rate(f16_text, ours)
-        assert errors <= 0.1 * count, (kind, f16_text, ours)
-        assert abs(logprob - f16_logprob) < (0.1 if kind == "q8_0" else 0.2), (kind, logprob, f16_logprob)
