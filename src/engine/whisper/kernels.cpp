@@ -274,7 +274,8 @@ void linear(const float* x, int n, int in, const Tensor& w, const Tensor* b, flo
   // total, not the threads this call has now: OpenBLAS's result for a column can depend on where
   // it falls in its block (its edge kernels sum in another order on some CPUs), and a result must
   // not depend on how many requests run beside it (a batch's chunks equal each one alone).
-  const int per_thread = (out + ThreadBudget::total() - 1) / ThreadBudget::total();
+  const int budget = ThreadBudget::total();
+  const int per_thread = (out + budget - 1) / budget;
   const int block = w.type == WeightType::f32
                         ? std::max(16, per_thread)
                         : std::max(16, std::min(per_thread, (1 << 18) / std::max(1, in)) / 16 * 16);

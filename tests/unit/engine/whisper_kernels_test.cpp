@@ -23,6 +23,19 @@
 namespace sra::whisper {
 namespace {
 
+// Sets the process's thread budget for one test and restores it however the test ends (an ASSERT
+// returns early).
+class BudgetTotal {
+ public:
+  explicit BudgetTotal(int threads) { ThreadBudget::set_total(threads); }
+  ~BudgetTotal() { ThreadBudget::set_total(saved_); }
+  BudgetTotal(const BudgetTotal&) = delete;
+  BudgetTotal& operator=(const BudgetTotal&) = delete;
+
+ private:
+  const int saved_ = ThreadBudget::total();
+};
+
 std::vector<const SimdKernels*> kernel_sets() {
   std::vector<const SimdKernels*> sets{&simd_kernels_portable()};
   if (best_isa() >= Isa::avx2) sets.push_back(&simd_kernels_avx2());
@@ -270,8 +283,7 @@ TEST(WhisperKernels, QuantizedRowsRoundTripWithinHalfAStep) {
 }
 
 TEST(WhisperKernels, ThreadBudgetSharesTheCoresBetweenCalls) {
-  const int saved = ThreadBudget::total();
-  ThreadBudget::set_total(8);
+  BudgetTotal total(8);
   EXPECT_EQ(ThreadBudget::current(), 1) << "outside any call: one thread";
   {
     ThreadBudget::Scope a(8);
@@ -293,7 +305,6 @@ TEST(WhisperKernels, ThreadBudgetSharesTheCoresBetweenCalls) {
     EXPECT_EQ(ThreadBudget::current(), 3) << "the engine's own cap";
   }
   EXPECT_EQ(ThreadBudget::active(), 0);
-  ThreadBudget::set_total(saved);
 }
 
 // A product's result must not depend on the threads its call has (fewer when requests run side by
@@ -301,11 +312,7 @@ TEST(WhisperKernels, ThreadBudgetSharesTheCoresBetweenCalls) {
 // in another order by where it falls in its block on some CPUs (its Haswell/Zen edge kernels), so
 // the column blocks must not follow the threads of the moment.
 TEST(WhisperKernels, LinearOfManyRowsIsTheSameWhateverThreadsItHas) {
-  struct TotalOfFour {  // restored however the test ends (an ASSERT returns early)
-    const int saved = ThreadBudget::total();
-    TotalOfFour() { ThreadBudget::set_total(4); }
-    ~TotalOfFour() { ThreadBudget::set_total(saved); }
-  } total;
+  BudgetTotal total(4);
   for (const char* model : {"tiny-test-f32", "tiny-test-f16"}) {
     auto file = ModelFile::load(test::whisper_model(model));
     for (const char* name : {"encoder.blocks.0.mlp.0", "encoder.blocks.0.attn.query"}) {
